@@ -1,0 +1,269 @@
+//! Builder methods on [`Graph`]: one call per op, each inferring and checking types.
+//! Elementwise binary helpers broadcast their operands NumPy-style by inserting explicit
+//! `broadcast` views, so the graph itself only holds same-shape binary ops.
+
+use super::{BinaryOp, DType, Graph, GraphError, NodeId, Op, ReduceOp, TensorType, UnaryOp};
+
+impl Graph {
+    /// A run-time input of the given shape and dtype.
+    pub fn input(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<NodeId, GraphError> {
+        self.push(
+            Op::Input,
+            vec![],
+            Some(TensorType::new(shape, dtype)),
+            Some(name),
+        )
+    }
+
+    /// A parameter of the given shape and dtype.
+    pub fn param(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<NodeId, GraphError> {
+        self.push(
+            Op::Param,
+            vec![],
+            Some(TensorType::new(shape, dtype)),
+            Some(name),
+        )
+    }
+
+    /// A tensor of the given shape filled with `value`.
+    pub fn constant(
+        &mut self,
+        value: f64,
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<NodeId, GraphError> {
+        self.push(
+            Op::Constant { value },
+            vec![],
+            Some(TensorType::new(shape, dtype)),
+            None,
+        )
+    }
+
+    /// Elementwise unary op.
+    pub fn unary(&mut self, op: UnaryOp, x: NodeId) -> Result<NodeId, GraphError> {
+        self.push(Op::Unary { op }, vec![x], None, None)
+    }
+
+    /// Elementwise binary op; operands are broadcast to a common shape first.
+    pub fn binary(&mut self, op: BinaryOp, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        let (a, b) = self.broadcast_pair(op.name(), a, b)?;
+        self.push(Op::Binary { op }, vec![a, b], None, None)
+    }
+
+    /// `a + b` (broadcasting).
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Add, a, b)
+    }
+    /// `a - b` (broadcasting).
+    pub fn sub(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Sub, a, b)
+    }
+    /// `a * b` (broadcasting).
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Mul, a, b)
+    }
+    /// `a / b` (broadcasting).
+    pub fn div(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Div, a, b)
+    }
+    /// `max(a, b)` (broadcasting).
+    pub fn max(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Max, a, b)
+    }
+    /// `-x`
+    pub fn neg(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Neg, x)
+    }
+    /// `e^x`
+    pub fn exp(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Exp, x)
+    }
+    /// `ln x`
+    pub fn log(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Log, x)
+    }
+    /// `sqrt x`
+    pub fn sqrt(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Sqrt, x)
+    }
+    /// `1/sqrt x`
+    pub fn rsqrt(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Rsqrt, x)
+    }
+    /// `tanh x`
+    pub fn tanh(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Tanh, x)
+    }
+
+    /// Reduction over one axis.
+    pub fn reduce(
+        &mut self,
+        op: ReduceOp,
+        x: NodeId,
+        axis: usize,
+        keep_dims: bool,
+    ) -> Result<NodeId, GraphError> {
+        self.push(
+            Op::Reduce {
+                op,
+                axis,
+                keep_dims,
+            },
+            vec![x],
+            None,
+            None,
+        )
+    }
+
+    /// Sum over an axis.
+    pub fn sum(&mut self, x: NodeId, axis: usize, keep_dims: bool) -> Result<NodeId, GraphError> {
+        self.reduce(ReduceOp::Sum, x, axis, keep_dims)
+    }
+    /// Max over an axis.
+    pub fn reduce_max(
+        &mut self,
+        x: NodeId,
+        axis: usize,
+        keep_dims: bool,
+    ) -> Result<NodeId, GraphError> {
+        self.reduce(ReduceOp::Max, x, axis, keep_dims)
+    }
+    /// Mean over an axis.
+    pub fn mean(&mut self, x: NodeId, axis: usize, keep_dims: bool) -> Result<NodeId, GraphError> {
+        self.reduce(ReduceOp::Mean, x, axis, keep_dims)
+    }
+
+    /// Matrix product with optional transposes.
+    pub fn matmul_t(
+        &mut self,
+        a: NodeId,
+        b: NodeId,
+        transpose_a: bool,
+        transpose_b: bool,
+    ) -> Result<NodeId, GraphError> {
+        self.push(
+            Op::MatMul {
+                transpose_a,
+                transpose_b,
+            },
+            vec![a, b],
+            None,
+            None,
+        )
+    }
+
+    /// Matrix product.
+    pub fn matmul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.matmul_t(a, b, false, false)
+    }
+
+    /// Broadcast to a shape (a view; no-op when the shape is unchanged).
+    pub fn broadcast(&mut self, x: NodeId, shape: &[usize]) -> Result<NodeId, GraphError> {
+        if self.ty(x).shape == shape {
+            return Ok(x);
+        }
+        self.push(
+            Op::Broadcast {
+                shape: shape.to_vec(),
+            },
+            vec![x],
+            None,
+            None,
+        )
+    }
+
+    /// Reshape (a view).
+    pub fn reshape(&mut self, x: NodeId, shape: &[usize]) -> Result<NodeId, GraphError> {
+        self.push(
+            Op::Reshape {
+                shape: shape.to_vec(),
+            },
+            vec![x],
+            None,
+            None,
+        )
+    }
+
+    /// Permute axes (a view).
+    pub fn permute(&mut self, x: NodeId, perm: &[usize]) -> Result<NodeId, GraphError> {
+        self.push(
+            Op::Permute {
+                perm: perm.to_vec(),
+            },
+            vec![x],
+            None,
+            None,
+        )
+    }
+
+    /// Renames a node (names must stay unique).
+    pub fn set_name(&mut self, id: NodeId, name: &str) -> Result<(), GraphError> {
+        if let Some(other) = self.find(name) {
+            if other != id {
+                return Err(GraphError::DuplicateName {
+                    node: name.to_string(),
+                });
+            }
+            return Ok(());
+        }
+        let node = self
+            .nodes
+            .get_mut(id.index())
+            .ok_or_else(|| GraphError::UnknownInput {
+                node: name.to_string(),
+                input: id.to_string(),
+            })?;
+        node.name = name.to_string();
+        Ok(())
+    }
+
+    fn broadcast_pair(
+        &mut self,
+        op: &'static str,
+        a: NodeId,
+        b: NodeId,
+    ) -> Result<(NodeId, NodeId), GraphError> {
+        let (sa, sb) = (self.ty(a).shape.clone(), self.ty(b).shape.clone());
+        if sa == sb {
+            return Ok((a, b));
+        }
+        let rank = sa.len().max(sb.len());
+        let mut out = vec![0; rank];
+        for i in 0..rank {
+            let da = if i + sa.len() >= rank {
+                sa[i + sa.len() - rank]
+            } else {
+                1
+            };
+            let db = if i + sb.len() >= rank {
+                sb[i + sb.len() - rank]
+            } else {
+                1
+            };
+            out[i] = if da == db || db == 1 {
+                da
+            } else if da == 1 {
+                db
+            } else {
+                return Err(GraphError::ShapeMismatch {
+                    op,
+                    node: format!("{}_{}", op, self.len()),
+                    lhs: sa,
+                    rhs: sb,
+                });
+            };
+        }
+        Ok((self.broadcast(a, &out)?, self.broadcast(b, &out)?))
+    }
+}

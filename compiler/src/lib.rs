@@ -1,0 +1,38 @@
+//! Tessera's compiler: graph IR in, kernel source out, for WGSL, PTX and Ascend C.
+//!
+//! Pipeline: [`graph`] (the model as a dataflow graph) -> [`schedule`] (fusion into
+//! kernels, execution and memory plan) -> [`tile`] (hardware-neutral block programs) ->
+//! [`simt`] + [`backend::wgsl`] / [`backend::ptx`], or [`backend::ascendc`].
+//! [`interp`] executes graphs in f64 and tile kernels in f32: the oracle of every test.
+//! This crate touches no device and does no file I/O.
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod error;
+pub mod graph;
+pub mod interp;
+pub mod schedule;
+pub mod simt;
+pub mod target;
+pub mod tile;
+
+pub use error::CompileError;
+pub use graph::{DType, Graph, GraphError, NodeId, TensorType};
+pub use schedule::plan::Plan;
+pub use target::{Target, TargetKind};
+
+/// Schedules a graph into a [`Plan`] of tile kernels for a target.
+pub fn compile(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
+    graph.validate()?;
+    schedule::schedule(graph, target)
+}
+
+/// Compiles a graph and emits the kernel sources (and host code) for a target.
+pub fn compile_and_emit(
+    graph: &Graph,
+    target: &Target,
+) -> Result<(Plan, backend::Artifact), CompileError> {
+    let plan = compile(graph, target)?;
+    let artifact = backend::emit(&plan, target)?;
+    Ok((plan, artifact))
+}

@@ -1,0 +1,267 @@
+//! The per-thread (SIMT) program shared by the WGSL and PTX printers.
+//!
+//! One program instance of a tile kernel becomes one workgroup / CTA. The program is a
+//! structured list of statements over typed virtual registers (mutable scalars: every
+//! tile has been split into per-thread registers by the lowering). Printers map each
+//! register to a WGSL `var` or a PTX register and each statement to a few lines.
+
+use crate::graph::{BinaryOp, DType, UnaryOp};
+use serde::{Deserialize, Serialize};
+
+/// A virtual register (a mutable per-thread scalar).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Reg(pub u32);
+
+/// Scalar types of registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SType {
+    /// 32-bit float.
+    F32,
+    /// 16-bit float (storage and arithmetic where the target has it).
+    F16,
+    /// 32-bit signed integer (indices).
+    I32,
+    /// 32-bit unsigned integer (thread/workgroup ids).
+    U32,
+    /// Predicate.
+    Bool,
+}
+
+impl SType {
+    /// The register type holding elements of a graph dtype in arithmetic (bf16 is
+    /// computed in f32; bool as bool).
+    pub fn of(d: DType) -> SType {
+        match d {
+            DType::F32 | DType::BF16 => SType::F32,
+            DType::F16 => SType::F16,
+            DType::I32 => SType::I32,
+            DType::U32 => SType::U32,
+            DType::Bool => SType::Bool,
+        }
+    }
+}
+
+/// An operand: a register or an immediate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Operand {
+    /// A register.
+    Reg(Reg),
+    /// An integer immediate of type I32 (or U32 where the context needs it).
+    Int(i64),
+    /// A float immediate of the given float type.
+    Float(f64, SType),
+    /// A boolean immediate.
+    Bool(bool),
+}
+
+/// Built-in per-thread values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Special {
+    /// Thread index within the workgroup (x), `local_invocation_id.x` / `%tid.x`.
+    LocalId,
+    /// Workgroup index along a grid axis, `workgroup_id` / `%ctaid`.
+    GroupId(u8),
+}
+
+/// Integer and comparison ops on registers (beyond the graph's float ops).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IntOp {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `a % b`
+    Rem,
+    /// `min(a, b)`
+    Min,
+    /// `max(a, b)`
+    Max,
+    /// `a < b` (result Bool)
+    Lt,
+    /// `a & b` on Bool
+    And,
+}
+
+/// One statement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Stmt {
+    /// `dst = special`
+    Special {
+        /// Destination (U32 or I32).
+        dst: Reg,
+        /// Which built-in.
+        which: Special,
+    },
+    /// `dst = src`
+    Mov {
+        /// Destination.
+        dst: Reg,
+        /// Source.
+        src: Operand,
+    },
+    /// `dst = op(x)` on floats.
+    Unary {
+        /// Destination.
+        dst: Reg,
+        /// Which op.
+        op: UnaryOp,
+        /// Operand.
+        x: Operand,
+    },
+    /// `dst = op(a, b)` on floats (or ints for add/sub/mul/max).
+    Binary {
+        /// Destination.
+        dst: Reg,
+        /// Which op.
+        op: BinaryOp,
+        /// Left.
+        a: Operand,
+        /// Right.
+        b: Operand,
+    },
+    /// `dst = op(a, b)` on integers / predicates.
+    Int {
+        /// Destination.
+        dst: Reg,
+        /// Which op.
+        op: IntOp,
+        /// Left.
+        a: Operand,
+        /// Right.
+        b: Operand,
+    },
+    /// `dst = a * b + c` (fused multiply-add on floats).
+    Fma {
+        /// Destination.
+        dst: Reg,
+        /// Factor.
+        a: Operand,
+        /// Factor.
+        b: Operand,
+        /// Addend.
+        c: Operand,
+    },
+    /// `dst = convert(src)` to the destination register's type.
+    Cast {
+        /// Destination.
+        dst: Reg,
+        /// Source.
+        src: Operand,
+    },
+    /// `dst = cond ? a : b`
+    Select {
+        /// Destination.
+        dst: Reg,
+        /// Predicate.
+        cond: Operand,
+        /// Value if true.
+        a: Operand,
+        /// Value if false.
+        b: Operand,
+    },
+    /// `dst = buffer[index]` (element index; converts from the buffer's dtype).
+    LoadGlobal {
+        /// Destination.
+        dst: Reg,
+        /// Kernel parameter index.
+        buffer: usize,
+        /// Element index (I32).
+        index: Operand,
+    },
+    /// `buffer[index] = value` (converts to the buffer's dtype).
+    StoreGlobal {
+        /// Kernel parameter index.
+        buffer: usize,
+        /// Element index (I32).
+        index: Operand,
+        /// Value.
+        value: Operand,
+    },
+    /// `dst = shared[array][index]`
+    LoadShared {
+        /// Destination.
+        dst: Reg,
+        /// Shared array index in [`SimtKernel::shared`].
+        array: usize,
+        /// Element index (I32).
+        index: Operand,
+    },
+    /// `shared[array][index] = value`
+    StoreShared {
+        /// Shared array index.
+        array: usize,
+        /// Element index (I32).
+        index: Operand,
+        /// Value.
+        value: Operand,
+    },
+    /// Workgroup barrier (also orders shared-memory accesses).
+    Barrier,
+    /// Structured conditional.
+    If {
+        /// Predicate (Bool).
+        cond: Operand,
+        /// Taken when true.
+        then: Vec<Stmt>,
+        /// Taken when false.
+        els: Vec<Stmt>,
+    },
+    /// `for var = start; var < end; var += step { body }` (I32, step > 0).
+    Loop {
+        /// Induction register (I32).
+        var: Reg,
+        /// Start.
+        start: Operand,
+        /// Exclusive end.
+        end: Operand,
+        /// Step.
+        step: i64,
+        /// Body.
+        body: Vec<Stmt>,
+    },
+}
+
+/// A buffer parameter as the printers see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimtBuffer {
+    /// Name.
+    pub name: String,
+    /// Element dtype in memory.
+    pub dtype: DType,
+    /// Element count.
+    pub len: usize,
+    /// Written by the kernel.
+    pub writable: bool,
+}
+
+/// A workgroup-shared array.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedArray {
+    /// Element type.
+    pub ty: SType,
+    /// Element count.
+    pub len: usize,
+}
+
+/// A per-thread program for one workgroup.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimtKernel {
+    /// Entry point name.
+    pub name: String,
+    /// Buffers in binding order.
+    pub buffers: Vec<SimtBuffer>,
+    /// Threads per workgroup (1-D).
+    pub workgroup_size: u32,
+    /// Workgroups per grid axis.
+    pub grid: [u32; 3],
+    /// Register types, indexed by [`Reg`].
+    pub regs: Vec<SType>,
+    /// Shared arrays.
+    pub shared: Vec<SharedArray>,
+    /// The program.
+    pub body: Vec<Stmt>,
+}

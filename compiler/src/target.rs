@@ -1,0 +1,161 @@
+//! What each target offers: limits, dtypes and memory sizes, as data. Lowerings read
+//! these records; a kernel that would break a limit is re-tiled or rejected with an
+//! error naming the limit.
+
+use crate::graph::DType;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The code generators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// WebGPU shading language, run through wgpu.
+    Wgsl,
+    /// Nvidia PTX, assembled by ptxas and run through the CUDA driver.
+    Ptx,
+    /// Ascend C kernels plus AscendCL host code.
+    AscendC,
+}
+
+impl TargetKind {
+    /// All targets.
+    pub const ALL: [TargetKind; 3] = [TargetKind::Wgsl, TargetKind::Ptx, TargetKind::AscendC];
+
+    /// Lowercase name as given on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Wgsl => "wgsl",
+            TargetKind::Ptx => "ptx",
+            TargetKind::AscendC => "ascendc",
+        }
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown target name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown target `{0}` (expected wgsl, ptx or ascendc)")]
+pub struct UnknownTarget(pub String);
+
+impl FromStr for TargetKind {
+    type Err = UnknownTarget;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "wgsl" => Ok(TargetKind::Wgsl),
+            "ptx" => Ok(TargetKind::Ptx),
+            "ascendc" | "ascend-c" | "ascend" => Ok(TargetKind::AscendC),
+            _ => Err(UnknownTarget(s.to_string())),
+        }
+    }
+}
+
+/// A target's capability record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    /// Which code generator.
+    pub kind: TargetKind,
+    /// Maximum threads per workgroup / CTA (SIMT targets).
+    pub max_workgroup_size: u32,
+    /// Maximum workgroups per grid axis.
+    pub max_grid_dim: u32,
+    /// Bytes of workgroup / shared memory per workgroup.
+    pub shared_memory_bytes: usize,
+    /// Storage buffers one kernel may bind (WebGPU default 8).
+    pub max_storage_buffers: usize,
+    /// Warp / subgroup width.
+    pub warp_size: u32,
+    /// Unified Buffer bytes usable by kernels (Ascend; 192 KiB minus 8 KiB API scratch).
+    pub ub_bytes: usize,
+    /// L1 buffer bytes (Ascend).
+    pub l1_bytes: usize,
+    /// L0A / L0B bytes each (Ascend).
+    pub l0ab_bytes: usize,
+    /// L0C bytes (Ascend).
+    pub l0c_bytes: usize,
+    /// Vector cores launched per kernel (Ascend blockDim for vector kernels).
+    pub vector_cores: u32,
+    /// Cube cores (Ascend blockDim for matmul kernels).
+    pub cube_cores: u32,
+    /// Dtypes the target can compute in (others are storage-only or unsupported).
+    pub arithmetic_dtypes: Vec<DType>,
+    /// Dtypes the target can store in buffers.
+    pub storage_dtypes: Vec<DType>,
+}
+
+impl Target {
+    /// WebGPU with default limits (software Vulkan included).
+    pub fn wgsl() -> Target {
+        Target {
+            kind: TargetKind::Wgsl,
+            max_workgroup_size: 256,
+            max_grid_dim: 65535,
+            shared_memory_bytes: 16 * 1024,
+            max_storage_buffers: 8,
+            warp_size: 32,
+            ub_bytes: 0,
+            l1_bytes: 0,
+            l0ab_bytes: 0,
+            l0c_bytes: 0,
+            vector_cores: 0,
+            cube_cores: 0,
+            arithmetic_dtypes: vec![DType::F32, DType::I32, DType::U32, DType::Bool],
+            storage_dtypes: vec![DType::F32, DType::I32, DType::U32, DType::Bool],
+        }
+    }
+
+    /// Nvidia sm_80 / sm_90 (PTX).
+    pub fn ptx() -> Target {
+        Target {
+            kind: TargetKind::Ptx,
+            max_workgroup_size: 1024,
+            max_grid_dim: 65535,
+            shared_memory_bytes: 48 * 1024,
+            max_storage_buffers: 64,
+            warp_size: 32,
+            ub_bytes: 0,
+            l1_bytes: 0,
+            l0ab_bytes: 0,
+            l0c_bytes: 0,
+            vector_cores: 0,
+            cube_cores: 0,
+            arithmetic_dtypes: vec![DType::F32, DType::F16, DType::I32, DType::U32, DType::Bool],
+            storage_dtypes: DType::ALL.to_vec(),
+        }
+    }
+
+    /// Ascend 910B (Atlas A2): 192 KiB UB of which the top 8 KiB are API scratch.
+    pub fn ascend_910b() -> Target {
+        Target {
+            kind: TargetKind::AscendC,
+            max_workgroup_size: 1,
+            max_grid_dim: 65535,
+            shared_memory_bytes: 0,
+            max_storage_buffers: 64,
+            warp_size: 1,
+            ub_bytes: 184 * 1024,
+            l1_bytes: 512 * 1024,
+            l0ab_bytes: 64 * 1024,
+            l0c_bytes: 128 * 1024,
+            vector_cores: 48,
+            cube_cores: 24,
+            arithmetic_dtypes: vec![DType::F32, DType::F16, DType::I32],
+            storage_dtypes: DType::ALL.to_vec(),
+        }
+    }
+
+    /// The default record for a target kind.
+    pub fn of(kind: TargetKind) -> Target {
+        match kind {
+            TargetKind::Wgsl => Target::wgsl(),
+            TargetKind::Ptx => Target::ptx(),
+            TargetKind::AscendC => Target::ascend_910b(),
+        }
+    }
+}

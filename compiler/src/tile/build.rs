@@ -1,0 +1,1 @@
+//! Construction of tile kernels from scheduled kernels.

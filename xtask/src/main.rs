@@ -1,0 +1,3 @@
+//! `cargo xtask setup | test | demo | shaders`.
+
+fn main() {}
