@@ -1,3 +1,703 @@
-//! `cargo xtask setup | test | demo | shaders`.
+//! `cargo xtask setup | test | demo | shaders [--check]`: the project's chores, in Rust
+//! (the wgpu `cargo xtask` convention; the alias lives in `.cargo/config.toml`).
+//!
+//! - `setup` installs what the tests need and is missing, idempotently: Mesa lavapipe
+//!   (software Vulkan, through apt), NVIDIA's `ptxas` (from the PyPI wheel
+//!   `nvidia-cuda-nvcc-cu12`, into `.cache/ptxas/bin/ptxas`), rustfmt and clippy (through
+//!   rustup); it checks that `g++` is present.
+//! - `test` runs `setup`, the whole test suite, then `cargo fmt --check` and clippy.
+//! - `demo` runs `setup`, then `tessera demo` (the MLP block on every target).
+//! - `shaders` regenerates `shaders/` (the demo graph's kernels for every target);
+//!   `shaders --check` fails when the checked-in copy is stale.
+//!
+//! Dependencies are kept to `anyhow` and `std::process::Command`.
 
-fn main() {}
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// The `nvidia-cuda-nvcc-cu12` wheel version whose `ptxas` is used (CUDA 12.9: PTX ISA up
+/// to 8.8, sm_80 and sm_90). `TESSERA_PTXAS_WHEEL_VERSION` overrides it.
+const PTXAS_WHEEL_VERSION: &str = "12.9.86";
+
+/// Targets whose kernels are kept in `shaders/`, as the CLI names them.
+const SHADER_TARGETS: [&str; 3] = ["wgsl", "ptx", "ascendc"];
+
+/// The bundled model whose kernels are kept in `shaders/`.
+const SHADER_MODEL: &str = "mlp";
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  setup             install what is missing (lavapipe, ptxas, rustfmt, clippy); check g++
+  test [ARGS..]     setup, cargo test --workspace [ARGS..], cargo fmt --check, cargo clippy
+  demo              setup, then compile and run the MLP block on every target
+  shaders           regenerate shaders/ (the demo graph's kernels for every target)
+  shaders --check   fail if shaders/ differs from what the compiler emits now";
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<()> {
+    let repo = repo_root()?;
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+    };
+    match cmd {
+        "setup" => {
+            no_extra_args(cmd, rest)?;
+            setup(&repo).map(|_| ())
+        }
+        "test" => test(&repo, rest),
+        "demo" => {
+            no_extra_args(cmd, rest)?;
+            demo(&repo)
+        }
+        "shaders" => match rest {
+            [] => shaders(&repo),
+            [flag] if flag == "--check" => shaders_check(&repo),
+            _ => bail!("`shaders` takes only `--check`\n{USAGE}"),
+        },
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n{USAGE}"),
+    }
+}
+
+fn no_extra_args(cmd: &str, rest: &[String]) -> Result<()> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        bail!("`{cmd}` takes no arguments (got {rest:?})")
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn repo_root() -> Result<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask's manifest directory has no parent")
+}
+
+/// Where downloads go: `TESSERA_CACHE_DIR`, or `<repo>/.cache` (git-ignored).
+fn cache_dir(repo: &Path) -> PathBuf {
+    std::env::var_os("TESSERA_CACHE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join(".cache"))
+}
+
+/// What `setup` found or installed, for the commands that run after it.
+struct Env {
+    /// The `ptxas` the tests should use.
+    ptxas: PathBuf,
+}
+
+// ------------------------------------------------------------------------------------------
+// setup
+// ------------------------------------------------------------------------------------------
+
+fn setup(repo: &Path) -> Result<Env> {
+    println!("xtask setup: checking the toolchain and test dependencies");
+    setup_lavapipe()?;
+    let ptxas = setup_ptxas(repo)?;
+    check_gxx()?;
+    setup_rust_components()?;
+    println!("xtask setup: done");
+    Ok(Env { ptxas })
+}
+
+/// Mesa's lavapipe ICD file, if installed.
+fn find_lavapipe_icd() -> Option<PathBuf> {
+    let dirs = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"];
+    for dir in dirs {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(OsStr::to_str)
+                    .is_some_and(|n| n.starts_with("lvp_icd") && n.ends_with(".json"))
+            })
+            .collect();
+        found.sort();
+        if let Some(p) = found.into_iter().next() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Whether the Vulkan loader (`libvulkan.so.1`) is installed.
+fn vulkan_loader_present() -> bool {
+    if let Ok(out) = Command::new("ldconfig").arg("-p").output() {
+        if String::from_utf8_lossy(&out.stdout).contains("libvulkan.so.1") {
+            return true;
+        }
+    }
+    [
+        "/usr/lib/x86_64-linux-gnu/libvulkan.so.1",
+        "/usr/lib/aarch64-linux-gnu/libvulkan.so.1",
+        "/usr/lib/libvulkan.so.1",
+        "/usr/lib64/libvulkan.so.1",
+        "/lib/x86_64-linux-gnu/libvulkan.so.1",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists())
+}
+
+fn setup_lavapipe() -> Result<()> {
+    let icd = find_lavapipe_icd();
+    let loader = vulkan_loader_present();
+    if let (Some(icd), true) = (&icd, loader) {
+        println!(
+            "  lavapipe (software Vulkan): present ({}, libvulkan.so.1)",
+            icd.display()
+        );
+        return Ok(());
+    }
+    if cfg!(not(target_os = "linux")) {
+        println!("  lavapipe: not on Linux; wgpu will use this machine's own adapter");
+        return Ok(());
+    }
+    println!(
+        "  lavapipe (software Vulkan): missing ({}); installing mesa-vulkan-drivers and libvulkan1 with apt-get",
+        match (&icd, loader) {
+            (None, false) => "no lvp_icd*.json, no libvulkan.so.1",
+            (None, true) => "no lvp_icd*.json",
+            _ => "no libvulkan.so.1",
+        }
+    );
+    apt_install(&["mesa-vulkan-drivers", "libvulkan1"])?;
+    match find_lavapipe_icd() {
+        Some(icd) => println!("  lavapipe: installed ({})", icd.display()),
+        None => bail!(
+            "apt-get installed mesa-vulkan-drivers but no /usr/share/vulkan/icd.d/lvp_icd*.json appeared"
+        ),
+    }
+    Ok(())
+}
+
+/// Whether this process runs as root (so apt-get needs no sudo).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// `apt-get` (through sudo when not root) with a non-interactive frontend.
+fn apt_get(args: &[&str]) -> Result<bool> {
+    if !command_works("apt-get", &["--version"]) {
+        bail!(
+            "apt-get is not available: install {} with this system's package manager",
+            args.iter()
+                .filter(|a| !a.starts_with('-') && **a != "install")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    let mut cmd = if is_root() {
+        Command::new("apt-get")
+    } else if command_works("sudo", &["-n", "true"]) {
+        let mut c = Command::new("sudo");
+        c.args(["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+        c
+    } else {
+        bail!(
+            "installing packages needs root: run `sudo apt-get {}` yourself",
+            args.join(" ")
+        );
+    };
+    cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+    let status = cmd
+        .status()
+        .with_context(|| format!("running apt-get {}", args.join(" ")))?;
+    Ok(status.success())
+}
+
+/// Whether apt has package lists (a fresh container image has none).
+fn apt_lists_present() -> bool {
+    fs::read_dir("/var/lib/apt/lists")
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
+        })
+        .unwrap_or(false)
+}
+
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let mut args = vec!["install", "-y", "--no-install-recommends"];
+    args.extend_from_slice(packages);
+    if !apt_lists_present() {
+        println!("  apt-get update (no package lists yet)");
+        if !apt_get(&["update"])? {
+            bail!("apt-get update failed");
+        }
+    }
+    if apt_get(&args)? {
+        return Ok(());
+    }
+    println!("  apt-get install failed; running apt-get update and retrying");
+    if !apt_get(&["update"])? {
+        bail!("apt-get update failed");
+    }
+    if !apt_get(&args)? {
+        bail!("apt-get install {} failed", packages.join(" "));
+    }
+    Ok(())
+}
+
+/// Whether `program args..` starts and exits successfully.
+fn command_works(program: impl AsRef<OsStr>, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The first line of `program args..`'s output, if it runs.
+fn first_line_of(program: impl AsRef<OsStr>, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let text = if text.trim().is_empty() {
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    } else {
+        text.into_owned()
+    };
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
+}
+
+/// The version line of a `ptxas --version` (its last non-empty line names the release).
+fn ptxas_version(ptxas: &Path) -> Option<String> {
+    let out = Command::new(ptxas).arg("--version").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .rfind(|l| l.contains("release") || l.starts_with("Cuda"))
+        .map(str::to_string)
+        .or_else(|| Some("unknown version".to_string()))
+}
+
+/// The Python interpreter to run pip with.
+fn python() -> Result<&'static str> {
+    ["python3", "python"]
+        .into_iter()
+        .find(|p| command_works(p, &["--version"]))
+        .context("python3 is needed to download ptxas from PyPI, and none was found")
+}
+
+fn setup_ptxas(repo: &Path) -> Result<PathBuf> {
+    if let Some(user) = std::env::var_os("TESSERA_PTXAS").filter(|v| !v.is_empty()) {
+        let user = PathBuf::from(user);
+        if let Some(v) = ptxas_version(&user) {
+            println!("  ptxas: using TESSERA_PTXAS={} ({v})", user.display());
+            return Ok(user);
+        }
+        println!(
+            "  ptxas: TESSERA_PTXAS={} does not run; using the project's cached copy instead",
+            user.display()
+        );
+    }
+    let dest = cache_dir(repo).join("ptxas");
+    let bin = dest.join("bin/ptxas");
+    if let Some(v) = ptxas_version(&bin) {
+        println!("  ptxas: present ({}, {v})", bin.display());
+        return Ok(bin);
+    }
+    let version = std::env::var("TESSERA_PTXAS_WHEEL_VERSION")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| PTXAS_WHEEL_VERSION.to_string());
+    println!(
+        "  ptxas: missing; downloading nvidia-cuda-nvcc-cu12=={version} from PyPI into {}",
+        dest.display()
+    );
+    let py = python()?;
+    if !command_works(py, &["-m", "pip", "--version"]) {
+        println!("  {py} has no pip; installing python3-pip with apt-get");
+        apt_install(&["python3-pip"])?;
+    }
+    let wheel_dir = dest.join("wheel");
+    fs::create_dir_all(&wheel_dir).with_context(|| format!("creating {}", wheel_dir.display()))?;
+    let wheel = match find_wheel(&wheel_dir, &version)? {
+        Some(w) => {
+            println!("  ptxas: reusing the downloaded wheel {}", w.display());
+            w
+        }
+        None => {
+            let status = Command::new(py)
+                .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+                .arg(format!("nvidia-cuda-nvcc-cu12=={version}"))
+                .arg("-d")
+                .arg(&wheel_dir)
+                .status()
+                .with_context(|| format!("running {py} -m pip download"))?;
+            if !status.success() {
+                bail!(
+                    "pip download of nvidia-cuda-nvcc-cu12=={version} failed (is PyPI reachable?)"
+                );
+            }
+            find_wheel(&wheel_dir, &version)?.with_context(|| {
+                format!(
+                    "pip download left no nvidia_cuda_nvcc_cu12 wheel in {}",
+                    wheel_dir.display()
+                )
+            })?
+        }
+    };
+    // A wheel is a zip archive: Python's zipfile module unpacks it (no unzip needed).
+    let unpacked = dest.join("unpacked");
+    if unpacked.exists() {
+        fs::remove_dir_all(&unpacked)
+            .with_context(|| format!("removing {}", unpacked.display()))?;
+    }
+    let status = Command::new(py)
+        .args(["-m", "zipfile", "-e"])
+        .arg(&wheel)
+        .arg(&unpacked)
+        .status()
+        .with_context(|| format!("running {py} -m zipfile"))?;
+    if !status.success() {
+        bail!("unpacking {} failed", wheel.display());
+    }
+    let inner = unpacked.join("nvidia/cuda_nvcc/bin/ptxas");
+    if !inner.is_file() {
+        bail!("{} holds no nvidia/cuda_nvcc/bin/ptxas", wheel.display());
+    }
+    let bin_dir = dest.join("bin");
+    fs::create_dir_all(&bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
+    // Copy beside the final name, then rename: a concurrent reader never sees half a file.
+    let staged = bin_dir.join(format!("ptxas.tmp{}", std::process::id()));
+    fs::copy(&inner, &staged)
+        .with_context(|| format!("copying {} to {}", inner.display(), staged.display()))?;
+    make_executable(&staged)?;
+    fs::rename(&staged, &bin).with_context(|| format!("installing {}", bin.display()))?;
+    // The unpacked wheel (nvcc, cicc, headers) is large and no longer needed.
+    let _ = fs::remove_dir_all(&unpacked);
+    match ptxas_version(&bin) {
+        Some(v) => println!("  ptxas: installed {} ({v})", bin.display()),
+        None => bail!("the installed {} does not run", bin.display()),
+    }
+    Ok(bin)
+}
+
+/// The downloaded `nvidia_cuda_nvcc_cu12-<version>-*.whl` in `dir`, if any.
+fn find_wheel(dir: &Path, version: &str) -> Result<Option<PathBuf>> {
+    let prefix = format!("nvidia_cuda_nvcc_cu12-{version}-");
+    let mut wheels: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(OsStr::to_str)
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+        })
+        .collect();
+    wheels.sort();
+    Ok(wheels.pop())
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod +x {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_path: &Path) -> Result<()> {
+    Ok(())
+}
+
+fn check_gxx() -> Result<()> {
+    match first_line_of("g++", &["--version"]) {
+        Some(v) => {
+            println!("  g++: present ({v})");
+            Ok(())
+        }
+        None => bail!(
+            "g++ was not found: the Ascend C CPU build needs a C++17 compiler \
+             (on Debian/Ubuntu: apt-get install -y g++)"
+        ),
+    }
+}
+
+/// The cargo that runs this xtask (rustup's proxy or a toolchain's own).
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn setup_rust_components() -> Result<()> {
+    let mut missing = Vec::new();
+    for (component, sub) in [("rustfmt", "fmt"), ("clippy", "clippy")] {
+        let ok = cargo()
+            .args([sub, "--version"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            println!("  {component}: present");
+        } else {
+            missing.push(component);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "  {}: missing; installing with rustup component add",
+        missing.join(", ")
+    );
+    let status = Command::new("rustup")
+        .args(["component", "add"])
+        .args(&missing)
+        .status()
+        .context("running rustup (needed to add rustfmt / clippy)")?;
+    if !status.success() {
+        bail!("rustup component add {} failed", missing.join(" "));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------
+// test
+// ------------------------------------------------------------------------------------------
+
+/// Runs a command in the repository root, echoing it; `Ok(false)` when it fails.
+fn run_step(repo: &Path, what: &str, cmd: &mut Command) -> Result<bool> {
+    println!("\nxtask: {what}");
+    let status = cmd
+        .current_dir(repo)
+        .status()
+        .with_context(|| format!("starting {what}"))?;
+    Ok(status.success())
+}
+
+fn test(repo: &Path, extra: &[String]) -> Result<()> {
+    let env = setup(repo)?;
+    let mut failed = Vec::new();
+
+    let mut t = cargo();
+    t.args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra)
+        .env("TESSERA_PTXAS", &env.ptxas);
+    if !run_step(
+        repo,
+        &format!(
+            "cargo test --workspace --no-fail-fast {} (TESSERA_PTXAS={})",
+            extra.join(" "),
+            env.ptxas.display()
+        ),
+        &mut t,
+    )? {
+        failed.push("cargo test");
+    }
+
+    let mut f = cargo();
+    f.args(["fmt", "--all", "--", "--check"]);
+    if !run_step(repo, "cargo fmt --all -- --check", &mut f)? {
+        failed.push("cargo fmt --check (run `cargo fmt --all`)");
+    }
+
+    let mut c = cargo();
+    c.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    if !run_step(
+        repo,
+        "cargo clippy --workspace --all-targets -- -D warnings",
+        &mut c,
+    )? {
+        failed.push("cargo clippy");
+    }
+
+    if failed.is_empty() {
+        println!("\nxtask test: all passed (tests, rustfmt, clippy)");
+        Ok(())
+    } else {
+        bail!("failed: {}", failed.join(", "))
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// demo
+// ------------------------------------------------------------------------------------------
+
+fn demo(repo: &Path) -> Result<()> {
+    let env = setup(repo)?;
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "--bin", "tessera", "--", "demo"])
+        .env("TESSERA_PTXAS", &env.ptxas);
+    if !run_step(repo, "cargo run --bin tessera -- demo", &mut cmd)? {
+        bail!("the demo failed");
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------
+// shaders
+// ------------------------------------------------------------------------------------------
+
+/// Compiles the demo graph for every target into `out/<target>/` with the CLI.
+fn emit_shaders(repo: &Path, out: &Path) -> Result<()> {
+    let build = cargo()
+        .current_dir(repo)
+        .args(["build", "--quiet", "--bin", "tessera"])
+        .status()
+        .context("running cargo build --bin tessera")?;
+    if !build.success() {
+        bail!("building the tessera CLI failed");
+    }
+    for target in SHADER_TARGETS {
+        let dir = out.join(target);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        let status = cargo()
+            .current_dir(repo)
+            .args(["run", "--quiet", "--bin", "tessera", "--", "compile"])
+            .args(["--model", SHADER_MODEL, "--target", target, "--out"])
+            .arg(&dir)
+            .status()
+            .context("running the tessera CLI")?;
+        if !status.success() {
+            bail!("tessera compile --model {SHADER_MODEL} --target {target} failed");
+        }
+    }
+    Ok(())
+}
+
+fn shaders(repo: &Path) -> Result<()> {
+    let out = repo.join("shaders");
+    emit_shaders(repo, &out)?;
+    for target in SHADER_TARGETS {
+        let n = list_files(&out.join(target))?.len();
+        println!("shaders/{target}: {n} files");
+    }
+    println!("regenerated {}", out.display());
+    Ok(())
+}
+
+fn shaders_check(repo: &Path) -> Result<()> {
+    let tmp = std::env::temp_dir().join(format!("tessera-shaders-check-{}", std::process::id()));
+    let result = (|| {
+        emit_shaders(repo, &tmp)?;
+        let mut problems = Vec::new();
+        for target in SHADER_TARGETS {
+            problems.extend(compare_dirs(
+                &tmp.join(target),
+                &repo.join("shaders").join(target),
+                &format!("shaders/{target}"),
+            )?);
+        }
+        Ok::<_, anyhow::Error>(problems)
+    })();
+    let _ = fs::remove_dir_all(&tmp);
+    let problems = result?;
+    if problems.is_empty() {
+        println!("shaders/ is up to date");
+        Ok(())
+    } else {
+        bail!(
+            "shaders/ is stale; run `cargo xtask shaders` and commit the result:\n  {}",
+            problems.join("\n  ")
+        )
+    }
+}
+
+/// Relative paths of the files under `dir` (recursively), sorted; empty if it is absent.
+fn list_files(dir: &Path) -> Result<BTreeSet<PathBuf>> {
+    let mut out = BTreeSet::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap_or(&p).to_path_buf();
+                out.insert(rel);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Differences between freshly emitted files and the checked-in ones, one line each.
+fn compare_dirs(fresh: &Path, checked_in: &Path, label: &str) -> Result<Vec<String>> {
+    let a = list_files(fresh)?;
+    let b = list_files(checked_in)?;
+    let mut problems = Vec::new();
+    for p in a.difference(&b) {
+        problems.push(format!("{label}/{}: missing", p.display()));
+    }
+    for p in b.difference(&a) {
+        problems.push(format!("{label}/{}: no longer emitted", p.display()));
+    }
+    for p in a.intersection(&b) {
+        let x = fs::read(fresh.join(p))?;
+        let y = fs::read(checked_in.join(p))?;
+        if x != y {
+            let xs = String::from_utf8_lossy(&x);
+            let ys = String::from_utf8_lossy(&y);
+            let line = xs
+                .lines()
+                .zip(ys.lines())
+                .position(|(l, r)| l != r)
+                .unwrap_or_else(|| xs.lines().count().min(ys.lines().count()));
+            problems.push(format!(
+                "{label}/{}: differs from line {}",
+                p.display(),
+                line + 1
+            ));
+        }
+    }
+    Ok(problems)
+}

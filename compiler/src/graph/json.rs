@@ -115,7 +115,14 @@ impl Graph {
             } else {
                 None
             };
-            ids[i] = Some(g.push(n.op.clone(), inputs, leaf_ty, Some(&n.name))?);
+            // The `shape` key of a broadcast or reshape node is read into `NodeJson::shape`
+            // (it shadows the flattened op's own field): move it back into the op.
+            let mut op = n.op.clone();
+            if let (Op::Broadcast { shape } | Op::Reshape { shape }, Some(s)) = (&mut op, &n.shape)
+            {
+                shape.clone_from(s);
+            }
+            ids[i] = Some(g.push(op, inputs, leaf_ty, Some(&n.name))?);
         }
         for o in &spec.outputs {
             let &j = by_name

@@ -223,12 +223,16 @@ pub enum Op {
     },
     /// NumPy-style broadcast to a shape (a view).
     Broadcast {
-        /// The target shape.
+        /// The target shape. In the JSON form the node's `shape` key holds it (see
+        /// [`crate::graph::NodeJson`]), hence the default here.
+        #[serde(default)]
         shape: Vec<usize>,
     },
     /// Same elements, new shape (a view).
     Reshape {
-        /// The target shape.
+        /// The target shape. In the JSON form the node's `shape` key holds it (see
+        /// [`crate::graph::NodeJson`]), hence the default here.
+        #[serde(default)]
         shape: Vec<usize>,
     },
     /// Axis permutation: output axis `i` is input axis `perm[i]` (a view).

@@ -1,17 +1,190 @@
 //! Fusion of graph nodes into kernels, the execution plan and the memory plan.
+//!
+//! [`schedule`] groups the graph's nodes into kernels ([`fuse`]), folds movement ops into
+//! strided views ([`view`]), describes each kernel as a [`kernel::KernelSpec`], builds its
+//! tile kernel ([`crate::tile::build`]), orders the launches topologically and assigns
+//! storage ([`memory`]). When a view cannot be expressed with strides, or a kernel would
+//! bind more storage buffers than the target allows, the offending intermediate is
+//! materialized and scheduling starts over (each round materializes one more node).
 
+pub mod fuse;
+pub mod kernel;
+pub mod memory;
 pub mod plan;
+pub mod view;
 
 use crate::error::CompileError;
-use crate::graph::Graph;
+use crate::graph::{Graph, NodeId, Op};
 use crate::target::Target;
-use plan::Plan;
+use crate::tile::build::build_kernel;
+use fuse::{build_spec, group_nodes, split_candidate, Fusion, SpecFailure};
+use kernel::KernelSpec;
+use plan::{BufferId, BufferInfo, BufferRole, Launch, Plan};
+use std::collections::{HashMap, HashSet};
+
+/// The fused kernels of a graph (before tile construction) with their final names, in
+/// launch order; kernels writing zero elements are left out.
+pub fn fuse_graph(graph: &Graph, target: &Target) -> Result<(Fusion, Vec<KernelSpec>), CompileError> {
+    let mut forced: HashSet<NodeId> = HashSet::new();
+    // Each round forces one more node, so the loop ends within `graph.len()` rounds.
+    for _ in 0..=graph.len() {
+        let fusion = group_nodes(graph, &forced);
+        let mut specs = Vec::new();
+        let mut retry = None;
+        for g in 0..fusion.groups.len() {
+            let root = fusion.groups[g].root;
+            if graph.ty(root).numel() == 0 {
+                continue;
+            }
+            let mut spec = match build_spec(graph, &fusion, g) {
+                Ok(s) => s,
+                Err(SpecFailure::Force(n)) => {
+                    retry = Some(n);
+                    break;
+                }
+                Err(SpecFailure::Error(e)) => return Err(e),
+            };
+            spec.name = format!("{}_{}", spec.name, specs.len());
+            if spec.buffers.len() > target.max_storage_buffers {
+                match split_candidate(graph, &fusion, g, target.max_storage_buffers) {
+                    Some(n) => {
+                        retry = Some(n);
+                        break;
+                    }
+                    None => {
+                        return Err(CompileError::Limit {
+                            kernel: spec.name,
+                            target: target.kind.to_string(),
+                            limit: "max_storage_buffers",
+                            needed: spec.buffers.len(),
+                            available: target.max_storage_buffers,
+                        })
+                    }
+                }
+            }
+            specs.push(spec);
+        }
+        match retry {
+            None => return Ok((fusion, specs)),
+            Some(n) => {
+                if !forced.insert(n) {
+                    return Err(CompileError::Internal {
+                        stage: "schedule",
+                        message: format!(
+                            "node {} was materialized already and still blocks scheduling",
+                            graph.node(n).name
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Err(CompileError::Internal {
+        stage: "schedule",
+        message: "scheduling did not converge".into(),
+    })
+}
 
 /// Schedules a validated graph.
 pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
-    let _ = (graph, target);
-    Err(CompileError::Internal {
-        stage: "schedule",
-        message: "not yet implemented".into(),
+    let (fusion, specs) = fuse_graph(graph, target)?;
+
+    // Buffers: every input and parameter, then every other materialized live node.
+    let mut buffers: Vec<BufferInfo> = Vec::new();
+    let mut buffer_of: HashMap<NodeId, BufferId> = HashMap::new();
+    for n in graph.ids() {
+        let node = graph.node(n);
+        let wanted = match node.op {
+            Op::Input | Op::Param => true,
+            _ => fusion.live[n.index()] && fusion.has_buffer(graph, n),
+        };
+        if !wanted {
+            continue;
+        }
+        let role = match &node.op {
+            Op::Input => BufferRole::Input {
+                name: node.name.clone(),
+            },
+            Op::Param => BufferRole::Param {
+                name: node.name.clone(),
+            },
+            Op::Constant { value } => BufferRole::Constant { value: *value },
+            _ if fusion.is_output[n.index()] => BufferRole::Output {
+                name: node.name.clone(),
+            },
+            _ => BufferRole::Temp,
+        };
+        let id = BufferId(buffers.len() as u32);
+        buffers.push(BufferInfo {
+            id,
+            node: n,
+            dtype: node.ty.dtype,
+            shape: node.ty.shape.clone(),
+            len: node.ty.numel(),
+            role,
+            storage: 0,
+        });
+        buffer_of.insert(n, id);
+    }
+
+    if let Some(b) = buffers
+        .iter()
+        .find(|b| !target.storage_dtypes.contains(&b.dtype))
+    {
+        let user = specs
+            .iter()
+            .find(|s| s.buffers.iter().any(|sb| sb.node == b.node))
+            .map_or_else(|| "(none)".to_string(), |s| s.name.clone());
+        return Err(CompileError::Unsupported {
+            target: target.kind.to_string(),
+            kernel: user,
+            what: format!(
+                "{} storage (buffer `{}`)",
+                b.dtype,
+                graph.node(b.node).name
+            ),
+        });
+    }
+
+    let mut kernels = Vec::new();
+    let mut launches = Vec::new();
+    for spec in &specs {
+        let kernel = build_kernel(spec, &spec.name, target)?;
+        let mut args = Vec::new();
+        for b in &spec.buffers {
+            let id = buffer_of.get(&b.node).ok_or_else(|| CompileError::Internal {
+                stage: "schedule",
+                message: format!("kernel `{}` binds {} which has no buffer", spec.name, b.name),
+            })?;
+            if args.contains(id) {
+                return Err(CompileError::Internal {
+                    stage: "schedule",
+                    message: format!("kernel `{}` binds {} twice", spec.name, b.name),
+                });
+            }
+            args.push(*id);
+        }
+        launches.push(Launch {
+            kernel: kernels.len(),
+            args,
+        });
+        kernels.push(kernel);
+    }
+
+    let storage = memory::assign_storage(&mut buffers, &launches);
+    let mut outputs = Vec::new();
+    for &o in graph.outputs() {
+        let id = buffer_of.get(&o).ok_or_else(|| CompileError::Internal {
+            stage: "schedule",
+            message: format!("output {} has no buffer", graph.node(o).name),
+        })?;
+        outputs.push((graph.node(o).name.clone(), *id));
+    }
+    Ok(Plan {
+        kernels,
+        buffers,
+        launches,
+        storage,
+        outputs,
     })
 }

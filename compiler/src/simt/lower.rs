@@ -1,15 +1,1455 @@
-//! Lowering of a tile kernel to a per-thread program.
+//! Lowering of a tile kernel to a per-thread (SIMT) program.
+//!
+//! One program instance of the tile kernel is one workgroup of `T` threads, `T` the
+//! largest power of two not above `min(256, target.max_workgroup_size)` (256 on WGSL
+//! and PTX). Every tile value becomes a fixed set of registers per thread (slots are
+//! unrolled statically); scalars are uniform and computed redundantly by every thread.
+//!
+//! Layouts (see [`ThreadGrid`]):
+//! - rank-1 tile `[B]`: element `i` lives in thread `i % T`, register slot `i / T`.
+//!   Threads whose element index is `>= B` own nothing in that slot (masked).
+//! - rank-2 tile `[M, N]`: the threads form a `TM x TN` grid (`ty = tid / TN`,
+//!   `tx = tid % TN`; 16 x 16 for 256 threads). Slot `(sr, sc)` of thread `(ty, tx)`
+//!   holds element `(sr*TM + ty, sc*TN + tx)` (the *cyclic* micro-tile: neighbouring
+//!   threads own neighbouring columns, so global loads and stores coalesce and the
+//!   shared-memory reads of `dot` are conflict free). Register `sr*SC + sc` with
+//!   `SC = ceil(N/TN)` slots per row.
+//!
+//! Memory: block loads compute `base + sum idx*stride` per element and guard the load
+//! by its mask with an `If` (a masked element is never read, it takes `other`); stores
+//! are guarded the same way; a rank-0 store is done by thread 0 alone.
+//!
+//! `Reduce` (rank-1 tile to scalar): each thread combines its own slots, then a
+//! shared-memory tree over the threads (barrier per level) and every thread reads the
+//! result back (a barrier follows so the array can be reused).
+//!
+//! `Dot`: the `A [BM,BK]` and `B [BK,BN]` tiles are staged in workgroup memory (A with
+//! its rows padded to a multiple of `TM`, B with its row pitch padded to a multiple of
+//! `TN`, so every thread may read its whole micro-tile without bounds checks). A `Load`
+//! whose only uses are `Dot` operands is not distributed to registers at all: it becomes
+//! a cooperative load straight into shared memory (consecutive threads fetch consecutive
+//! elements). Then a barrier, a loop over `k` in which each thread does
+//! `(M/TM) x (N/TN)` `Fma`s from shared memory, and a barrier before the arrays are
+//! reused.
+//!
+//! Every use of shared memory ends with a barrier, so consecutive uses never race.
+//!
+//! Floats of every storage dtype are computed in f32 (f16/bf16 are converted by the
+//! loads and stores). A `Cast` to f16 rounds through an f16 register where the target
+//! stores f16; a `Cast` to bf16 is not rounded (kept in f32).
 
-use super::ir::SimtKernel;
+use super::ir::{IntOp, Operand, Reg, SType, SharedArray, SimtBuffer, SimtKernel, Special, Stmt};
 use crate::error::CompileError;
+use crate::graph::{BinaryOp, DType, ReduceOp, UnaryOp};
 use crate::target::Target;
-use crate::tile::TileKernel;
+use crate::tile::{Access, Block, BlockAccess, IndexOp, Inst, InstKind, TileKernel, Ty, ValueId};
+use std::collections::{HashMap, HashSet};
 
-/// Lowers one tile kernel for a SIMT target.
+/// The workgroup size the lowering aims for (capped by the target).
+pub const PREFERRED_WORKGROUP_SIZE: u32 = 256;
+
+/// How the threads of a workgroup are arranged for rank-2 tiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadGrid {
+    /// Threads per workgroup `T` (a power of two).
+    pub threads: u32,
+    /// Thread rows `TM` (for rank-2 tiles).
+    pub rows: u32,
+    /// Thread columns `TN` (`rows * cols == threads`, `cols >= rows`).
+    pub cols: u32,
+}
+
+impl ThreadGrid {
+    /// The arrangement used for a target: `T` = the largest power of two not above
+    /// `min(256, max_workgroup_size)`, split into `TM x TN` as square as possible.
+    pub fn for_target(target: &Target) -> Result<ThreadGrid, CompileError> {
+        let cap = PREFERRED_WORKGROUP_SIZE.min(target.max_workgroup_size);
+        if cap == 0 {
+            return Err(CompileError::Limit {
+                kernel: String::new(),
+                target: target.kind.name().to_string(),
+                limit: "max_workgroup_size",
+                needed: 1,
+                available: 0,
+            });
+        }
+        let log = 31 - cap.leading_zeros();
+        let threads = 1u32 << log;
+        let cols = 1u32 << log.div_ceil(2);
+        Ok(ThreadGrid {
+            threads,
+            rows: threads / cols,
+            cols,
+        })
+    }
+}
+
+/// Lowers one tile kernel for a SIMT target (WGSL or PTX).
 pub fn lower_kernel(kernel: &TileKernel, target: &Target) -> Result<SimtKernel, CompileError> {
-    let _ = (kernel, target);
-    Err(CompileError::Internal {
-        stage: "simt",
-        message: "not yet implemented".into(),
-    })
+    let grid = ThreadGrid::for_target(target).map_err(|e| match e {
+        CompileError::Limit {
+            target,
+            limit,
+            needed,
+            available,
+            ..
+        } => CompileError::Limit {
+            kernel: kernel.name.clone(),
+            target,
+            limit,
+            needed,
+            available,
+        },
+        e => e,
+    })?;
+    check_kernel(kernel, target)?;
+    let mut l = Lower::new(kernel, target, grid);
+    l.prologue();
+    let body = kernel.body.clone();
+    l.block(&body)?;
+    let out = l.finish()?;
+    Ok(out)
+}
+
+/// Checks what the target record allows before lowering: dtypes, grid, buffer count.
+fn check_kernel(k: &TileKernel, target: &Target) -> Result<(), CompileError> {
+    let tname = target.kind.name().to_string();
+    let unsupported = |what: String| CompileError::Unsupported {
+        target: tname.clone(),
+        kernel: k.name.clone(),
+        what,
+    };
+    for p in &k.params {
+        if !target.storage_dtypes.contains(&p.dtype) {
+            return Err(unsupported(format!(
+                "dtype {} (buffer `{}`)",
+                p.dtype, p.name
+            )));
+        }
+    }
+    for t in &k.values {
+        let d = t.dtype();
+        if !target.storage_dtypes.contains(&d) {
+            return Err(unsupported(format!("dtype {d}")));
+        }
+        if let Some(s) = t.shape() {
+            if s.is_empty() || s.len() > 2 {
+                return Err(unsupported(format!("a tile of rank {}", s.len())));
+            }
+            if s.contains(&0) {
+                return Err(unsupported("an empty tile".into()));
+            }
+        }
+    }
+    let limit = |limit: &'static str, needed: usize, available: usize| CompileError::Limit {
+        kernel: k.name.clone(),
+        target: tname.clone(),
+        limit,
+        needed,
+        available,
+    };
+    for &g in &k.grid {
+        if g > target.max_grid_dim {
+            return Err(limit(
+                "max_grid_dim",
+                g as usize,
+                target.max_grid_dim as usize,
+            ));
+        }
+    }
+    if k.params.len() > target.max_storage_buffers {
+        return Err(limit(
+            "max_storage_buffers",
+            k.params.len(),
+            target.max_storage_buffers,
+        ));
+    }
+    Ok(())
+}
+
+/// Register type holding elements of a dtype in arithmetic (every float in f32, unlike
+/// [`SType::of`]: f16 and bf16 are storage formats here).
+pub fn register_type(d: DType) -> SType {
+    match d {
+        DType::F32 | DType::F16 | DType::BF16 => SType::F32,
+        DType::I32 => SType::I32,
+        DType::U32 => SType::U32,
+        DType::Bool => SType::Bool,
+    }
+}
+
+/// An immediate of a dtype.
+fn imm(v: f64, d: DType) -> Operand {
+    match d {
+        DType::F32 | DType::F16 | DType::BF16 => Operand::Float(v, SType::F32),
+        DType::I32 => Operand::Int((v as i64).clamp(i32::MIN as i64, i32::MAX as i64)),
+        DType::U32 => Operand::Int((v as i64).clamp(0, u32::MAX as i64)),
+        DType::Bool => Operand::Bool(v != 0.0),
+    }
+}
+
+/// The lowered form of a tile-IR value.
+#[derive(Clone, Debug)]
+enum Val {
+    /// A uniform scalar.
+    Scalar(Operand),
+    /// A tile: one operand per register slot of the layout.
+    Tile(Vec<Operand>),
+    /// A load staged into shared memory by the `Dot`s that use it.
+    Deferred,
+}
+
+/// One tile axis as the threads cover it.
+#[derive(Clone, Copy, Debug)]
+struct AxisSlots {
+    /// The thread's coordinate on this axis (`tid`, `ty` or `tx`).
+    thread: Operand,
+    /// Distance between consecutive slots (`T`, `TM` or `TN`).
+    step: i64,
+    /// Number of slots.
+    count: usize,
+    /// Tile extent.
+    extent: usize,
+}
+
+/// Purposes of shared arrays (each purpose reuses one array, sized to its largest use).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum SharedUse {
+    Reduce(SType),
+    DotA,
+    DotB,
+}
+
+struct Lower<'a> {
+    k: &'a TileKernel,
+    target: &'a Target,
+    g: ThreadGrid,
+    regs: Vec<SType>,
+    shared: Vec<SharedArray>,
+    shared_by_use: HashMap<SharedUse, usize>,
+    out: Vec<Vec<Stmt>>,
+    vals: Vec<Option<Val>>,
+    deferred: HashMap<ValueId, (BlockAccess, f64)>,
+    tid: Operand,
+    ty: Operand,
+    tx: Operand,
+}
+
+impl<'a> Lower<'a> {
+    fn new(k: &'a TileKernel, target: &'a Target, g: ThreadGrid) -> Self {
+        let mut deferred = HashMap::new();
+        find_deferred(k, &mut deferred);
+        Lower {
+            k,
+            target,
+            g,
+            regs: Vec::new(),
+            shared: Vec::new(),
+            shared_by_use: HashMap::new(),
+            out: vec![Vec::new()],
+            vals: vec![None; k.values.len()],
+            deferred,
+            tid: Operand::Int(0),
+            ty: Operand::Int(0),
+            tx: Operand::Int(0),
+        }
+    }
+
+    // ---- errors ----
+
+    fn unsupported(&self, what: impl Into<String>) -> CompileError {
+        CompileError::Unsupported {
+            target: self.target.kind.name().to_string(),
+            kernel: self.k.name.clone(),
+            what: what.into(),
+        }
+    }
+
+    fn internal(&self, message: impl Into<String>) -> CompileError {
+        CompileError::Internal {
+            stage: "simt",
+            message: format!("kernel `{}`: {}", self.k.name, message.into()),
+        }
+    }
+
+    // ---- emission helpers ----
+
+    fn reg(&mut self, t: SType) -> Reg {
+        self.regs.push(t);
+        Reg(self.regs.len() as u32 - 1)
+    }
+
+    fn emit(&mut self, s: Stmt) {
+        self.out.last_mut().expect("an open block").push(s);
+    }
+
+    fn push_block(&mut self) {
+        self.out.push(Vec::new());
+    }
+
+    fn pop_block(&mut self) -> Vec<Stmt> {
+        self.out.pop().expect("a pushed block")
+    }
+
+    fn op_type(&self, o: Operand) -> SType {
+        match o {
+            Operand::Reg(r) => self.regs[r.0 as usize],
+            Operand::Int(_) => SType::I32,
+            Operand::Float(_, t) => t,
+            Operand::Bool(_) => SType::Bool,
+        }
+    }
+
+    /// Integer / predicate op with constant folding and trivial identities.
+    fn iop(&mut self, op: IntOp, a: Operand, b: Operand) -> Operand {
+        use Operand::{Bool, Int};
+        match (op, a, b) {
+            (IntOp::Lt, Int(x), Int(y)) => return Bool(x < y),
+            (IntOp::And, Bool(x), Bool(y)) => return Bool(x && y),
+            (IntOp::And, Bool(true), o) | (IntOp::And, o, Bool(true)) => return o,
+            (IntOp::And, Bool(false), _) | (IntOp::And, _, Bool(false)) => return Bool(false),
+            (IntOp::Add, x, Int(0)) | (IntOp::Add, Int(0), x) => return x,
+            (IntOp::Sub, x, Int(0)) => return x,
+            (IntOp::Mul, x, Int(1)) | (IntOp::Mul, Int(1), x) => return x,
+            (IntOp::Mul, _, Int(0)) | (IntOp::Mul, Int(0), _) => return Int(0),
+            (IntOp::Div, x, Int(1)) => return x,
+            (IntOp::Rem, _, Int(1)) => return Int(0),
+            (_, Int(x), Int(y)) => {
+                let v = match op {
+                    IntOp::Add => Some(x + y),
+                    IntOp::Sub => Some(x - y),
+                    IntOp::Mul => x.checked_mul(y),
+                    IntOp::Div if y != 0 => Some(x / y),
+                    IntOp::Rem if y != 0 => Some(x % y),
+                    IntOp::Min => Some(x.min(y)),
+                    IntOp::Max => Some(x.max(y)),
+                    _ => None,
+                };
+                if let Some(v) = v.filter(|v| i32::try_from(*v).is_ok()) {
+                    return Int(v);
+                }
+            }
+            _ => {}
+        }
+        let t = match op {
+            IntOp::Lt | IntOp::And => SType::Bool,
+            _ => match (a, b) {
+                (Operand::Reg(_), _) => self.op_type(a),
+                (_, Operand::Reg(_)) => self.op_type(b),
+                _ => SType::I32,
+            },
+        };
+        let dst = self.reg(t);
+        self.emit(Stmt::Int { dst, op, a, b });
+        Operand::Reg(dst)
+    }
+
+    fn mov_new(&mut self, src: Operand, t: SType) -> Reg {
+        let dst = self.reg(t);
+        self.emit(Stmt::Mov { dst, src });
+        dst
+    }
+
+    /// Converts an operand to a register type (no-op if it already has it).
+    fn convert(&mut self, o: Operand, t: SType) -> Operand {
+        if self.op_type(o) == t {
+            return o;
+        }
+        match (o, t) {
+            (Operand::Int(v), SType::I32 | SType::U32) => return Operand::Int(v),
+            (Operand::Int(v), SType::F32 | SType::F16) => return Operand::Float(v as f64, t),
+            (Operand::Float(v, _), SType::F32 | SType::F16) => return Operand::Float(v, t),
+            (Operand::Bool(b), SType::F32 | SType::F16) => {
+                return Operand::Float(b as u8 as f64, t)
+            }
+            (Operand::Bool(b), SType::I32 | SType::U32) => return Operand::Int(b as i64),
+            _ => {}
+        }
+        let dst = self.reg(t);
+        self.emit(Stmt::Cast { dst, src: o });
+        Operand::Reg(dst)
+    }
+
+    /// `pred ? then : else` as an `If`, simplified for constant predicates.
+    fn guarded(&mut self, pred: Operand, then: Vec<Stmt>, els: Vec<Stmt>) {
+        match pred {
+            Operand::Bool(true) => self.out.last_mut().expect("block").extend(then),
+            Operand::Bool(false) => self.out.last_mut().expect("block").extend(els),
+            cond => self.emit(Stmt::If { cond, then, els }),
+        }
+    }
+
+    // ---- values ----
+
+    fn bind(&mut self, v: ValueId, val: Val) {
+        self.vals[v.index()] = Some(val);
+    }
+
+    fn val(&self, v: ValueId) -> Result<&Val, CompileError> {
+        self.vals
+            .get(v.index())
+            .and_then(|x| x.as_ref())
+            .ok_or_else(|| self.internal(format!("value {v} used before its definition")))
+    }
+
+    fn scalar(&self, v: ValueId) -> Result<Operand, CompileError> {
+        match self.val(v)? {
+            Val::Scalar(o) => Ok(*o),
+            _ => Err(self.internal(format!("value {v} is not a scalar"))),
+        }
+    }
+
+    /// The slot operands of a value as a tile with `n` slots (scalars broadcast).
+    fn elems(&self, v: ValueId, n: usize) -> Result<Vec<Operand>, CompileError> {
+        match self.val(v)? {
+            Val::Scalar(o) => Ok(vec![*o; n]),
+            Val::Tile(ops) if ops.len() == n => Ok(ops.clone()),
+            Val::Tile(ops) => Err(self.internal(format!(
+                "value {v} has {} slots, {n} expected",
+                ops.len()
+            ))),
+            Val::Deferred => Err(self.internal(format!("staged load {v} used as registers"))),
+        }
+    }
+
+    fn ty(&self, v: ValueId) -> Result<&'a Ty, CompileError> {
+        let k: &'a TileKernel = self.k;
+        k.values
+            .get(v.index())
+            .ok_or_else(|| self.internal(format!("value {v} has no type")))
+    }
+
+    /// Per-axis slot structure of a tile shape.
+    fn axes(&self, shape: &[usize]) -> Vec<AxisSlots> {
+        let g = self.g;
+        match shape {
+            [n] => vec![AxisSlots {
+                thread: self.tid,
+                step: g.threads as i64,
+                count: n.div_ceil(g.threads as usize),
+                extent: *n,
+            }],
+            [m, n] => vec![
+                AxisSlots {
+                    thread: self.ty,
+                    step: g.rows as i64,
+                    count: m.div_ceil(g.rows as usize),
+                    extent: *m,
+                },
+                AxisSlots {
+                    thread: self.tx,
+                    step: g.cols as i64,
+                    count: n.div_ceil(g.cols as usize),
+                    extent: *n,
+                },
+            ],
+            _ => vec![],
+        }
+    }
+
+    fn slot_count(&self, t: &Ty) -> usize {
+        match t.shape() {
+            None => 1,
+            Some(s) => self.axes(s).iter().map(|a| a.count).product(),
+        }
+    }
+
+    // ---- kernel structure ----
+
+    fn prologue(&mut self) {
+        let lid = self.reg(SType::U32);
+        self.emit(Stmt::Special {
+            dst: lid,
+            which: Special::LocalId,
+        });
+        self.tid = self.convert(Operand::Reg(lid), SType::I32);
+        let has_rank2 = self
+            .k
+            .values
+            .iter()
+            .any(|t| t.shape().is_some_and(|s| s.len() == 2));
+        if has_rank2 {
+            let tn = Operand::Int(self.g.cols as i64);
+            self.ty = self.iop(IntOp::Div, self.tid, tn);
+            self.tx = self.iop(IntOp::Rem, self.tid, tn);
+        }
+    }
+
+    fn finish(mut self) -> Result<SimtKernel, CompileError> {
+        let bytes: usize = self
+            .shared
+            .iter()
+            .map(|a| {
+                a.len
+                    * match a.ty {
+                        SType::F16 => 2,
+                        _ => 4,
+                    }
+            })
+            .sum();
+        if bytes > self.target.shared_memory_bytes {
+            return Err(CompileError::Limit {
+                kernel: self.k.name.clone(),
+                target: self.target.kind.name().to_string(),
+                limit: "shared_memory_bytes",
+                needed: bytes,
+                available: self.target.shared_memory_bytes,
+            });
+        }
+        let body = self.out.pop().expect("the top-level block");
+        Ok(SimtKernel {
+            name: self.k.name.clone(),
+            buffers: self
+                .k
+                .params
+                .iter()
+                .map(|p| SimtBuffer {
+                    name: p.name.clone(),
+                    dtype: p.dtype,
+                    len: p.len,
+                    writable: p.access != Access::Read,
+                })
+                .collect(),
+            workgroup_size: self.g.threads,
+            grid: self.k.grid,
+            regs: self.regs,
+            shared: self.shared,
+            body,
+        })
+    }
+
+    fn shared_array(&mut self, u: SharedUse, ty: SType, len: usize) -> usize {
+        if let Some(&i) = self.shared_by_use.get(&u) {
+            let a = &mut self.shared[i];
+            a.len = a.len.max(len);
+            return i;
+        }
+        self.shared.push(SharedArray { ty, len });
+        let i = self.shared.len() - 1;
+        self.shared_by_use.insert(u, i);
+        i
+    }
+
+    fn block(&mut self, b: &Block) -> Result<(), CompileError> {
+        for inst in &b.insts {
+            self.inst(inst)?;
+        }
+        Ok(())
+    }
+
+    fn result(&self, inst: &Inst) -> Result<ValueId, CompileError> {
+        inst.results
+            .first()
+            .copied()
+            .ok_or_else(|| self.internal("an instruction without its result"))
+    }
+
+    fn inst(&mut self, inst: &Inst) -> Result<(), CompileError> {
+        match &inst.kind {
+            InstKind::ProgramId { axis } => {
+                if *axis > 2 {
+                    return Err(self.internal(format!("program_id axis {axis}")));
+                }
+                let r = self.result(inst)?;
+                let g = self.reg(SType::U32);
+                self.emit(Stmt::Special {
+                    dst: g,
+                    which: Special::GroupId(*axis),
+                });
+                let o = self.convert(Operand::Reg(g), SType::I32);
+                self.bind(r, Val::Scalar(o));
+            }
+            InstKind::ConstIndex(v) => {
+                if i32::try_from(*v).is_err() {
+                    return Err(self.unsupported(format!("index constant {v} beyond i32")));
+                }
+                let r = self.result(inst)?;
+                self.bind(r, Val::Scalar(Operand::Int(*v)));
+            }
+            InstKind::ConstFloat(v, d) => {
+                let r = self.result(inst)?;
+                self.bind(r, Val::Scalar(imm(*v, *d)));
+            }
+            InstKind::Index { op, a, b } => {
+                let r = self.result(inst)?;
+                let (a, b) = (self.scalar(*a)?, self.scalar(*b)?);
+                let op = match op {
+                    IndexOp::Add => IntOp::Add,
+                    IndexOp::Sub => IntOp::Sub,
+                    IndexOp::Mul => IntOp::Mul,
+                    IndexOp::Div => IntOp::Div,
+                    IndexOp::Rem => IntOp::Rem,
+                    IndexOp::Min => IntOp::Min,
+                    IndexOp::Max => IntOp::Max,
+                };
+                let o = self.iop(op, a, b);
+                self.bind(r, Val::Scalar(o));
+            }
+            InstKind::Unary { op, x } => {
+                let r = self.result(inst)?;
+                let d = self.ty(*x)?.dtype();
+                let n = self.slot_count(self.ty(r)?);
+                let xs = self.elems(*x, n)?;
+                let mut outs = Vec::with_capacity(n);
+                for xo in xs {
+                    outs.push(self.unary(*op, xo, d)?);
+                }
+                let val = self.wrap(r, outs)?;
+                self.bind(r, val);
+            }
+            InstKind::Binary { op, a, b } => {
+                let r = self.result(inst)?;
+                let d = self.ty(r)?.dtype();
+                let n = self.slot_count(self.ty(r)?);
+                let (av, bv) = (self.elems(*a, n)?, self.elems(*b, n)?);
+                let mut outs = Vec::with_capacity(n);
+                for (ao, bo) in av.into_iter().zip(bv) {
+                    outs.push(self.binary(*op, ao, bo, d)?);
+                }
+                let val = self.wrap(r, outs)?;
+                self.bind(r, val);
+            }
+            InstKind::Cast { x, to } => {
+                let r = self.result(inst)?;
+                let n = self.slot_count(self.ty(r)?);
+                let xs = self.elems(*x, n)?;
+                let mut outs = Vec::with_capacity(n);
+                for xo in xs {
+                    outs.push(self.cast(xo, *to));
+                }
+                let val = self.wrap(r, outs)?;
+                self.bind(r, val);
+            }
+            InstKind::Splat { x, .. } => {
+                let r = self.result(inst)?;
+                let n = self.slot_count(self.ty(r)?);
+                let o = self.scalar(*x)?;
+                self.bind(r, Val::Tile(vec![o; n]));
+            }
+            InstKind::Load { access, other } => {
+                let r = self.result(inst)?;
+                if self.deferred.contains_key(&r) {
+                    self.bind(r, Val::Deferred);
+                } else {
+                    let val = self.load(access, *other)?;
+                    self.bind(r, val);
+                }
+            }
+            InstKind::Store { access, value } => self.store(access, *value)?,
+            InstKind::Reduce { op, x, axis } => {
+                let r = self.result(inst)?;
+                let o = self.reduce(*op, *x, *axis)?;
+                self.bind(r, Val::Scalar(o));
+            }
+            InstKind::Dot { a, b, acc } => {
+                let r = self.result(inst)?;
+                let val = self.dot(*a, *b, *acc)?;
+                self.bind(r, val);
+            }
+            InstKind::For {
+                start,
+                end,
+                step,
+                init,
+                body,
+            } => self.for_loop(inst, *start, *end, *step, init, body)?,
+        }
+        Ok(())
+    }
+
+    /// Packs per-slot operands as the value kind of `r` (scalar or tile).
+    fn wrap(&self, r: ValueId, outs: Vec<Operand>) -> Result<Val, CompileError> {
+        match self.ty(r)? {
+            Ty::Scalar(_) => outs
+                .first()
+                .map(|o| Val::Scalar(*o))
+                .ok_or_else(|| self.internal("scalar without an operand")),
+            Ty::Tile(..) => Ok(Val::Tile(outs)),
+        }
+    }
+
+    // ---- elementwise ----
+
+    fn unary(&mut self, op: UnaryOp, x: Operand, d: DType) -> Result<Operand, CompileError> {
+        let t = register_type(d);
+        match t {
+            SType::F32 | SType::F16 => {
+                let dst = self.reg(t);
+                self.emit(Stmt::Unary { dst, op, x });
+                Ok(Operand::Reg(dst))
+            }
+            SType::I32 | SType::U32 if op == UnaryOp::Neg => {
+                Ok(self.iop(IntOp::Sub, Operand::Int(0), x))
+            }
+            _ => Err(self.unsupported(format!("{} on {d}", op.name()))),
+        }
+    }
+
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        a: Operand,
+        b: Operand,
+        d: DType,
+    ) -> Result<Operand, CompileError> {
+        let t = register_type(d);
+        match t {
+            SType::F32 | SType::F16 => {
+                let (a, b) = (self.convert(a, t), self.convert(b, t));
+                let dst = self.reg(t);
+                self.emit(Stmt::Binary { dst, op, a, b });
+                Ok(Operand::Reg(dst))
+            }
+            SType::I32 | SType::U32 => {
+                let iop = match op {
+                    BinaryOp::Add => IntOp::Add,
+                    BinaryOp::Sub => IntOp::Sub,
+                    BinaryOp::Mul => IntOp::Mul,
+                    BinaryOp::Div => IntOp::Div,
+                    BinaryOp::Max => IntOp::Max,
+                };
+                // Fold constants only for i32 (u32 wraps differently).
+                if t == SType::U32 {
+                    let dst = self.reg(t);
+                    self.emit(Stmt::Int {
+                        dst,
+                        op: iop,
+                        a,
+                        b,
+                    });
+                    return Ok(Operand::Reg(dst));
+                }
+                Ok(self.iop(iop, a, b))
+            }
+            SType::Bool => Err(self.unsupported(format!("{} on bool", op.name()))),
+        }
+    }
+
+    fn cast(&mut self, x: Operand, to: DType) -> Operand {
+        let t = register_type(to);
+        if to == DType::F16 && self.target.storage_dtypes.contains(&DType::F16) {
+            // Round to f16 precision, keep computing in f32.
+            let x32 = self.convert(x, SType::F32);
+            let h = self.reg(SType::F16);
+            self.emit(Stmt::Cast { dst: h, src: x32 });
+            let f = self.reg(SType::F32);
+            self.emit(Stmt::Cast {
+                dst: f,
+                src: Operand::Reg(h),
+            });
+            return Operand::Reg(f);
+        }
+        self.convert(x, t)
+    }
+
+    // ---- memory ----
+
+    /// Address and predicate of every slot of a tile access, in slot order.
+    fn access_slots(
+        &mut self,
+        acc: &BlockAccess,
+    ) -> Result<Vec<(Operand, Operand)>, CompileError> {
+        let rank = acc.shape.len();
+        if acc.strides.len() != rank || acc.limits.len() != rank {
+            return Err(self.internal("block access with mismatched strides/limits"));
+        }
+        let axes = self.axes(&acc.shape);
+        let base = self.scalar(acc.base)?;
+        let mut addr0 = base;
+        for (ax, &s) in axes.iter().zip(&acc.strides) {
+            let off = self.iop(IntOp::Mul, ax.thread, Operand::Int(s));
+            addr0 = self.iop(IntOp::Add, addr0, off);
+        }
+        let mut preds: Vec<Vec<Operand>> = Vec::new();
+        for (d, ax) in axes.iter().enumerate() {
+            let lim = self.scalar(acc.limits[d])?;
+            let ext = ax.extent as i64;
+            let beyond_tile = ax.count as i64 * ax.step > ext;
+            let eff = if beyond_tile {
+                self.iop(IntOp::Min, lim, Operand::Int(ext))
+            } else {
+                lim
+            };
+            let mut p = Vec::with_capacity(ax.count);
+            for s in 0..ax.count as i64 {
+                let pred = match eff {
+                    Operand::Int(e) if (s + 1) * ax.step <= e => Operand::Bool(true),
+                    Operand::Int(e) if s * ax.step >= e => Operand::Bool(false),
+                    _ => {
+                        let c = self.iop(IntOp::Add, ax.thread, Operand::Int(s * ax.step));
+                        self.iop(IntOp::Lt, c, eff)
+                    }
+                };
+                p.push(pred);
+            }
+            preds.push(p);
+        }
+        let mut out = Vec::new();
+        match axes.len() {
+            1 => {
+                for s in 0..axes[0].count {
+                    let off = s as i64 * axes[0].step * acc.strides[0];
+                    let addr = self.iop(IntOp::Add, addr0, Operand::Int(off));
+                    out.push((addr, preds[0][s]));
+                }
+            }
+            2 => {
+                for i in 0..axes[0].count {
+                    for j in 0..axes[1].count {
+                        let off = i as i64 * axes[0].step * acc.strides[0]
+                            + j as i64 * axes[1].step * acc.strides[1];
+                        let addr = self.iop(IntOp::Add, addr0, Operand::Int(off));
+                        let p = self.iop(IntOp::And, preds[0][i], preds[1][j]);
+                        out.push((addr, p));
+                    }
+                }
+            }
+            _ => return Err(self.internal("access of unsupported rank")),
+        }
+        Ok(out)
+    }
+
+    fn buffer_dtype(&self, buffer: usize) -> Result<DType, CompileError> {
+        self.k
+            .params
+            .get(buffer)
+            .map(|p| p.dtype)
+            .ok_or_else(|| self.internal(format!("buffer {buffer} out of range")))
+    }
+
+    fn load(&mut self, acc: &BlockAccess, other: f64) -> Result<Val, CompileError> {
+        let d = self.buffer_dtype(acc.buffer)?;
+        let t = register_type(d);
+        if acc.shape.is_empty() {
+            let index = self.scalar(acc.base)?;
+            let dst = self.reg(t);
+            self.emit(Stmt::LoadGlobal {
+                dst,
+                buffer: acc.buffer,
+                index,
+            });
+            return Ok(Val::Scalar(Operand::Reg(dst)));
+        }
+        let other = imm(other, d);
+        let slots = self.access_slots(acc)?;
+        let mut outs = Vec::with_capacity(slots.len());
+        for (index, pred) in slots {
+            let dst = self.reg(t);
+            let ld = Stmt::LoadGlobal {
+                dst,
+                buffer: acc.buffer,
+                index,
+            };
+            let mv = Stmt::Mov { dst, src: other };
+            self.guarded(pred, vec![ld], vec![mv]);
+            outs.push(Operand::Reg(dst));
+        }
+        Ok(Val::Tile(outs))
+    }
+
+    fn store(&mut self, acc: &BlockAccess, value: ValueId) -> Result<(), CompileError> {
+        let d = self.buffer_dtype(acc.buffer)?;
+        let t = register_type(d);
+        if acc.shape.is_empty() {
+            let v = self.scalar(value)?;
+            let v = self.convert(v, t);
+            let index = self.scalar(acc.base)?;
+            let first = self.iop(IntOp::Lt, self.tid, Operand::Int(1));
+            let st = Stmt::StoreGlobal {
+                buffer: acc.buffer,
+                index,
+                value: v,
+            };
+            self.guarded(first, vec![st], vec![]);
+            return Ok(());
+        }
+        let slots = self.access_slots(acc)?;
+        let vals = self.elems(value, slots.len())?;
+        for ((index, pred), v) in slots.into_iter().zip(vals) {
+            if pred == Operand::Bool(false) {
+                continue;
+            }
+            let v = self.convert(v, t);
+            let st = Stmt::StoreGlobal {
+                buffer: acc.buffer,
+                index,
+                value: v,
+            };
+            self.guarded(pred, vec![st], vec![]);
+        }
+        Ok(())
+    }
+
+    // ---- reduction ----
+
+    fn combine(&mut self, op: ReduceOp, a: Operand, b: Operand, t: SType) -> Operand {
+        let dst = self.reg(t);
+        match t {
+            SType::F32 | SType::F16 => self.emit(Stmt::Binary {
+                dst,
+                op: op.combiner(),
+                a,
+                b,
+            }),
+            _ => {
+                let op = match op.combiner() {
+                    BinaryOp::Max => IntOp::Max,
+                    _ => IntOp::Add,
+                };
+                self.emit(Stmt::Int { dst, op, a, b })
+            }
+        }
+        Operand::Reg(dst)
+    }
+
+    fn reduce(&mut self, op: ReduceOp, x: ValueId, axis: usize) -> Result<Operand, CompileError> {
+        let (n, d) = match self.ty(x)? {
+            Ty::Tile(s, d) if s.len() == 1 && axis == 0 => (s[0], *d),
+            Ty::Tile(s, _) => {
+                return Err(self.unsupported(format!(
+                    "reduce over axis {axis} of a rank-{} tile",
+                    s.len()
+                )))
+            }
+            Ty::Scalar(_) => return Err(self.internal("reduce of a scalar")),
+        };
+        let t = register_type(d);
+        if t == SType::Bool {
+            return Err(self.unsupported("reduce of a bool tile"));
+        }
+        let identity = match (op, t) {
+            (ReduceOp::Max, SType::I32) => Operand::Int(i32::MIN as i64),
+            (ReduceOp::Max, SType::U32) => Operand::Int(0),
+            _ => imm(op.identity(), d),
+        };
+        let tt = self.g.threads as i64;
+        let ax = self.axes(&[n])[0];
+        let xs = self.elems(x, ax.count)?;
+        // 1. Per-thread combine of the slots this thread owns.
+        let mut part: Option<Operand> = None;
+        for (s, v) in xs.into_iter().enumerate() {
+            let s = s as i64;
+            let v = if (s + 1) * tt > n as i64 {
+                let c = self.iop(IntOp::Add, self.tid, Operand::Int(s * tt));
+                let own = self.iop(IntOp::Lt, c, Operand::Int(n as i64));
+                let dst = self.reg(t);
+                self.emit(Stmt::Select {
+                    dst,
+                    cond: own,
+                    a: v,
+                    b: identity,
+                });
+                Operand::Reg(dst)
+            } else {
+                v
+            };
+            part = Some(match part {
+                None => v,
+                Some(p) => self.combine(op, p, v, t),
+            });
+        }
+        let part = part.ok_or_else(|| self.internal("reduce of an empty tile"))?;
+        let mut result = part;
+        if tt > 1 {
+            // 2. Tree over the (power-of-two many) participating threads.
+            let active = (n.next_power_of_two() as i64).min(tt);
+            let arr = self.shared_array(SharedUse::Reduce(t), t, tt as usize);
+            let st = Stmt::StoreShared {
+                array: arr,
+                index: self.tid,
+                value: part,
+            };
+            let pred = self.iop(IntOp::Lt, self.tid, Operand::Int(active));
+            self.guarded(pred, vec![st], vec![]);
+            self.emit(Stmt::Barrier);
+            let mut s = active / 2;
+            while s >= 1 {
+                let pred = self.iop(IntOp::Lt, self.tid, Operand::Int(s));
+                self.push_block();
+                let lo = self.reg(t);
+                self.emit(Stmt::LoadShared {
+                    dst: lo,
+                    array: arr,
+                    index: self.tid,
+                });
+                let j = self.iop(IntOp::Add, self.tid, Operand::Int(s));
+                let hi = self.reg(t);
+                self.emit(Stmt::LoadShared {
+                    dst: hi,
+                    array: arr,
+                    index: j,
+                });
+                let c = self.combine(op, Operand::Reg(lo), Operand::Reg(hi), t);
+                self.emit(Stmt::StoreShared {
+                    array: arr,
+                    index: self.tid,
+                    value: c,
+                });
+                let then = self.pop_block();
+                self.guarded(pred, then, vec![]);
+                self.emit(Stmt::Barrier);
+                s /= 2;
+            }
+            // 3. Every thread reads the result (uniform from here on).
+            let r = self.reg(t);
+            self.emit(Stmt::LoadShared {
+                dst: r,
+                array: arr,
+                index: Operand::Int(0),
+            });
+            self.emit(Stmt::Barrier);
+            result = Operand::Reg(r);
+        }
+        if op == ReduceOp::Mean {
+            if !matches!(t, SType::F32 | SType::F16) {
+                return Err(self.unsupported("mean of an integer tile"));
+            }
+            let dst = self.reg(t);
+            self.emit(Stmt::Binary {
+                dst,
+                op: BinaryOp::Mul,
+                a: result,
+                b: Operand::Float(1.0 / n as f64, t),
+            });
+            result = Operand::Reg(dst);
+        }
+        Ok(result)
+    }
+
+    // ---- dot ----
+
+    fn shape2(&self, v: ValueId) -> Result<(usize, usize, DType), CompileError> {
+        match self.ty(v)? {
+            Ty::Tile(s, d) if s.len() == 2 => Ok((s[0], s[1], *d)),
+            _ => Err(self.internal(format!("dot operand {v} is not a rank-2 tile"))),
+        }
+    }
+
+    fn dot(&mut self, a: ValueId, b: ValueId, acc: ValueId) -> Result<Val, CompileError> {
+        let (bm, bk, da) = self.shape2(a)?;
+        let (bk2, bn, db) = self.shape2(b)?;
+        let (cm, cn, dc) = self.shape2(acc)?;
+        if bk != bk2 || cm != bm || cn != bn {
+            return Err(self.internal(format!(
+                "dot shapes [{bm},{bk}] x [{bk2},{bn}] -> [{cm},{cn}]"
+            )));
+        }
+        for d in [da, db, dc] {
+            if !d.is_float() {
+                return Err(self.unsupported(format!("dot on {d}")));
+            }
+        }
+        let g = self.g;
+        let (tm, tn) = (g.rows as usize, g.cols as usize);
+        let (sr, sc) = (bm.div_ceil(tm), bn.div_ceil(tn));
+        let a_rows = sr * tm;
+        let b_pitch = sc * tn;
+        let sa = self.shared_array(SharedUse::DotA, SType::F32, a_rows * bk);
+        let sb = self.shared_array(SharedUse::DotB, SType::F32, bk * b_pitch);
+        self.stage(a, sa, bk)?;
+        self.stage(b, sb, b_pitch)?;
+        self.emit(Stmt::Barrier);
+        // Accumulators (fresh registers: the loop updates them in place).
+        let accs = self.elems(acc, sr * sc)?;
+        let mut rs = Vec::with_capacity(accs.len());
+        for o in accs {
+            let o = self.convert(o, SType::F32);
+            rs.push(self.mov_new(o, SType::F32));
+        }
+        let ty_bk = self.iop(IntOp::Mul, self.ty, Operand::Int(bk as i64));
+        let mut arow = Vec::with_capacity(sr);
+        for i in 0..sr {
+            arow.push(self.iop(IntOp::Add, ty_bk, Operand::Int((i * tm * bk) as i64)));
+        }
+        let mut bcol = Vec::with_capacity(sc);
+        for j in 0..sc {
+            bcol.push(self.iop(IntOp::Add, self.tx, Operand::Int((j * tn) as i64)));
+        }
+        let k = self.reg(SType::I32);
+        self.push_block();
+        let mut av = Vec::with_capacity(sr);
+        for &row in &arow {
+            let index = self.iop(IntOp::Add, row, Operand::Reg(k));
+            let dst = self.reg(SType::F32);
+            self.emit(Stmt::LoadShared {
+                dst,
+                array: sa,
+                index,
+            });
+            av.push(Operand::Reg(dst));
+        }
+        let kb = self.iop(IntOp::Mul, Operand::Reg(k), Operand::Int(b_pitch as i64));
+        let mut bv = Vec::with_capacity(sc);
+        for &col in &bcol {
+            let index = self.iop(IntOp::Add, kb, col);
+            let dst = self.reg(SType::F32);
+            self.emit(Stmt::LoadShared {
+                dst,
+                array: sb,
+                index,
+            });
+            bv.push(Operand::Reg(dst));
+        }
+        for i in 0..sr {
+            for j in 0..sc {
+                let r = rs[i * sc + j];
+                self.emit(Stmt::Fma {
+                    dst: r,
+                    a: av[i],
+                    b: bv[j],
+                    c: Operand::Reg(r),
+                });
+            }
+        }
+        let body = self.pop_block();
+        self.emit(Stmt::Loop {
+            var: k,
+            start: Operand::Int(0),
+            end: Operand::Int(bk as i64),
+            step: 1,
+            body,
+        });
+        self.emit(Stmt::Barrier);
+        Ok(Val::Tile(rs.into_iter().map(Operand::Reg).collect()))
+    }
+
+    /// Writes a rank-2 tile `[R, C]` into shared array `arr` as `arr[r*pitch + c]`.
+    fn stage(&mut self, v: ValueId, arr: usize, pitch: usize) -> Result<(), CompileError> {
+        let (rows, cols, _) = self.shape2(v)?;
+        if let Val::Deferred = self.val(v)? {
+            let (acc, other) = self
+                .deferred
+                .get(&v)
+                .cloned()
+                .ok_or_else(|| self.internal(format!("staged load {v} without its access")))?;
+            return self.cooperative_load(&acc, other, rows, cols, arr, pitch);
+        }
+        // From registers: each thread stores the elements it owns.
+        let g = self.g;
+        let (tm, tn) = (g.rows as i64, g.cols as i64);
+        let (sr, sc) = (rows.div_ceil(tm as usize), cols.div_ceil(tn as usize));
+        let vals = self.elems(v, sr * sc)?;
+        let ty_p = self.iop(IntOp::Mul, self.ty, Operand::Int(pitch as i64));
+        let idx0 = self.iop(IntOp::Add, ty_p, self.tx);
+        for i in 0..sr as i64 {
+            let rp = if (i + 1) * tm > rows as i64 {
+                let r = self.iop(IntOp::Add, self.ty, Operand::Int(i * tm));
+                self.iop(IntOp::Lt, r, Operand::Int(rows as i64))
+            } else {
+                Operand::Bool(true)
+            };
+            for j in 0..sc as i64 {
+                let cp = if (j + 1) * tn > cols as i64 {
+                    let c = self.iop(IntOp::Add, self.tx, Operand::Int(j * tn));
+                    self.iop(IntOp::Lt, c, Operand::Int(cols as i64))
+                } else {
+                    Operand::Bool(true)
+                };
+                let p = self.iop(IntOp::And, rp, cp);
+                let index = self.iop(IntOp::Add, idx0, Operand::Int(i * tm * pitch as i64 + j * tn));
+                let value = self.convert(vals[(i * sc as i64 + j) as usize], SType::F32);
+                let st = Stmt::StoreShared {
+                    array: arr,
+                    index,
+                    value,
+                };
+                self.guarded(p, vec![st], vec![]);
+            }
+        }
+        Ok(())
+    }
+
+    /// A `[R, C]` block load done by all threads together (consecutive threads fetch
+    /// consecutive elements) straight into shared memory.
+    fn cooperative_load(
+        &mut self,
+        acc: &BlockAccess,
+        other: f64,
+        rows: usize,
+        cols: usize,
+        arr: usize,
+        pitch: usize,
+    ) -> Result<(), CompileError> {
+        let d = self.buffer_dtype(acc.buffer)?;
+        if !d.is_float() || acc.strides.len() != 2 || acc.limits.len() != 2 {
+            return Err(self.internal("cooperative load of a non-float or non-2-D access"));
+        }
+        let t = register_type(d);
+        let other = imm(other, d);
+        let base = self.scalar(acc.base)?;
+        let lim0 = self.scalar(acc.limits[0])?;
+        let lim1 = self.scalar(acc.limits[1])?;
+        let (s0, s1) = (acc.strides[0], acc.strides[1]);
+        let eff0 = self.iop(IntOp::Min, lim0, Operand::Int(rows as i64));
+        let tt = self.g.threads as i64;
+        let total = (rows * cols) as i64;
+        let count = (total + tt - 1) / tt;
+        let (c_i, r, pitch_i) = (cols as i64, rows as i64, pitch as i64);
+        // Per slot: (row, col, in-tile predicate, global address, shared index).
+        let mut slots = Vec::with_capacity(count as usize);
+        if tt % c_i == 0 {
+            // Each thread keeps one column; rows advance by T / C per slot.
+            let per = tt / c_i;
+            let r0 = self.iop(IntOp::Div, self.tid, Operand::Int(c_i));
+            let c = self.iop(IntOp::Rem, self.tid, Operand::Int(c_i));
+            let ra = self.iop(IntOp::Mul, r0, Operand::Int(s0));
+            let ca = self.iop(IntOp::Mul, c, Operand::Int(s1));
+            let a0 = self.iop(IntOp::Add, base, ra);
+            let addr0 = self.iop(IntOp::Add, a0, ca);
+            let rp = self.iop(IntOp::Mul, r0, Operand::Int(pitch_i));
+            let sidx0 = self.iop(IntOp::Add, rp, c);
+            for s in 0..count {
+                let row = self.iop(IntOp::Add, r0, Operand::Int(s * per));
+                let inb = if (s + 1) * per <= r {
+                    Operand::Bool(true)
+                } else {
+                    self.iop(IntOp::Lt, row, Operand::Int(r))
+                };
+                let addr = self.iop(IntOp::Add, addr0, Operand::Int(s * per * s0));
+                let sidx = self.iop(IntOp::Add, sidx0, Operand::Int(s * per * pitch_i));
+                slots.push((row, c, inb, addr, sidx));
+            }
+        } else {
+            for s in 0..count {
+                let e = self.iop(IntOp::Add, self.tid, Operand::Int(s * tt));
+                let row = self.iop(IntOp::Div, e, Operand::Int(c_i));
+                let c = self.iop(IntOp::Rem, e, Operand::Int(c_i));
+                let inb = if (s + 1) * tt <= total {
+                    Operand::Bool(true)
+                } else {
+                    self.iop(IntOp::Lt, e, Operand::Int(total))
+                };
+                let ra = self.iop(IntOp::Mul, row, Operand::Int(s0));
+                let ca = self.iop(IntOp::Mul, c, Operand::Int(s1));
+                let a0 = self.iop(IntOp::Add, base, ra);
+                let addr = self.iop(IntOp::Add, a0, ca);
+                let rp = self.iop(IntOp::Mul, row, Operand::Int(pitch_i));
+                let sidx = self.iop(IntOp::Add, rp, c);
+                slots.push((row, c, inb, addr, sidx));
+            }
+        }
+        for (row, c, inb, addr, sidx) in slots {
+            self.push_block();
+            let rv = self.iop(IntOp::Lt, row, eff0);
+            let cv = self.iop(IntOp::Lt, c, lim1);
+            let valid = self.iop(IntOp::And, rv, cv);
+            let dst = self.reg(t);
+            let ld = Stmt::LoadGlobal {
+                dst,
+                buffer: acc.buffer,
+                index: addr,
+            };
+            let mv = Stmt::Mov { dst, src: other };
+            self.guarded(valid, vec![ld], vec![mv]);
+            self.emit(Stmt::StoreShared {
+                array: arr,
+                index: sidx,
+                value: Operand::Reg(dst),
+            });
+            let then = self.pop_block();
+            self.guarded(inb, then, vec![]);
+        }
+        Ok(())
+    }
+
+    // ---- loops ----
+
+    fn for_loop(
+        &mut self,
+        inst: &Inst,
+        start: ValueId,
+        end: ValueId,
+        step: i64,
+        init: &[ValueId],
+        body: &Block,
+    ) -> Result<(), CompileError> {
+        if step <= 0 {
+            return Err(self.internal(format!("loop step {step}")));
+        }
+        if body.args.len() != init.len() + 1
+            || body.yields.len() != init.len()
+            || inst.results.len() != init.len()
+        {
+            return Err(self.internal("loop with mismatched carried values"));
+        }
+        let (start, end) = (self.scalar(start)?, self.scalar(end)?);
+        // Carried values live in registers assigned before the loop and at the end of
+        // each iteration.
+        let mut carried: Vec<Vec<Reg>> = Vec::with_capacity(init.len());
+        let mut carried_vals = Vec::with_capacity(init.len());
+        for &v in init {
+            let t = register_type(self.ty(v)?.dtype());
+            let n = self.slot_count(self.ty(v)?);
+            let ops = self.elems(v, n)?;
+            let mut regs = Vec::with_capacity(n);
+            for o in ops {
+                let o = self.convert(o, t);
+                regs.push(self.mov_new(o, t));
+            }
+            let val = match self.ty(v)? {
+                Ty::Scalar(_) => Val::Scalar(Operand::Reg(regs[0])),
+                Ty::Tile(..) => Val::Tile(regs.iter().map(|&r| Operand::Reg(r)).collect()),
+            };
+            carried.push(regs);
+            carried_vals.push(val);
+        }
+        let iv = self.reg(SType::I32);
+        self.bind(body.args[0], Val::Scalar(Operand::Reg(iv)));
+        for (a, v) in body.args[1..].iter().zip(&carried_vals) {
+            self.bind(*a, v.clone());
+        }
+        self.push_block();
+        self.block(body)?;
+        // Parallel assignment of the yields to the carried registers.
+        let mut moves: Vec<(Reg, Operand)> = Vec::new();
+        for (y, regs) in body.yields.iter().zip(&carried) {
+            let t = register_type(self.ty(*y)?.dtype());
+            let ops = self.elems(*y, regs.len())?;
+            for (&d, o) in regs.iter().zip(ops) {
+                let o = self.convert(o, t);
+                moves.push((d, o));
+            }
+        }
+        let dsts: HashSet<Reg> = moves.iter().map(|(d, _)| *d).collect();
+        let mut staged = Vec::with_capacity(moves.len());
+        for (d, s) in moves {
+            match s {
+                Operand::Reg(r) if r == d => {}
+                Operand::Reg(r) if dsts.contains(&r) => {
+                    let t = self.regs[r.0 as usize];
+                    let tmp = self.mov_new(s, t);
+                    staged.push((d, Operand::Reg(tmp)));
+                }
+                _ => staged.push((d, s)),
+            }
+        }
+        for (dst, src) in staged {
+            self.emit(Stmt::Mov { dst, src });
+        }
+        let body_stmts = self.pop_block();
+        self.emit(Stmt::Loop {
+            var: iv,
+            start,
+            end,
+            step,
+            body: body_stmts,
+        });
+        for (r, v) in inst.results.iter().zip(carried_vals) {
+            self.bind(*r, v);
+        }
+        Ok(())
+    }
+}
+
+// ---- analysis: loads staged straight into shared memory ----
+
+/// Where a value is used.
+struct UseSite {
+    block: usize,
+    pos: usize,
+    dot_operand: bool,
+}
+
+fn collect_uses<'b>(
+    b: &'b Block,
+    blocks: &mut Vec<&'b Block>,
+    uses: &mut HashMap<ValueId, Vec<UseSite>>,
+) {
+    let id = blocks.len();
+    blocks.push(b);
+    let mut add = |v: ValueId, pos: usize, dot: bool| {
+        uses.entry(v).or_default().push(UseSite {
+            block: id,
+            pos,
+            dot_operand: dot,
+        })
+    };
+    for (pos, inst) in b.insts.iter().enumerate() {
+        let access_uses = |acc: &BlockAccess, add: &mut dyn FnMut(ValueId, usize, bool)| {
+            add(acc.base, pos, false);
+            for &l in &acc.limits {
+                add(l, pos, false);
+            }
+        };
+        match &inst.kind {
+            InstKind::ProgramId { .. } | InstKind::ConstIndex(_) | InstKind::ConstFloat(..) => {}
+            InstKind::Index { a, b, .. } | InstKind::Binary { a, b, .. } => {
+                add(*a, pos, false);
+                add(*b, pos, false);
+            }
+            InstKind::Unary { x, .. }
+            | InstKind::Cast { x, .. }
+            | InstKind::Splat { x, .. }
+            | InstKind::Reduce { x, .. } => add(*x, pos, false),
+            InstKind::Load { access, .. } => access_uses(access, &mut add),
+            InstKind::Store { access, value } => {
+                access_uses(access, &mut add);
+                add(*value, pos, false);
+            }
+            InstKind::Dot { a, b, acc } => {
+                add(*a, pos, true);
+                add(*b, pos, true);
+                add(*acc, pos, false);
+            }
+            InstKind::For {
+                start, end, init, ..
+            } => {
+                add(*start, pos, false);
+                add(*end, pos, false);
+                for &v in init {
+                    add(v, pos, false);
+                }
+            }
+        }
+    }
+    let n_insts = b.insts.len();
+    for &y in &b.yields {
+        uses.entry(y).or_default().push(UseSite {
+            block: id,
+            pos: n_insts,
+            dot_operand: false,
+        });
+    }
+    for inst in &b.insts {
+        if let InstKind::For { body, .. } = &inst.kind {
+            collect_uses(body, blocks, uses);
+        }
+    }
+}
+
+/// Finds rank-2 loads whose only uses are `Dot` operands later in the same block, with
+/// no store to that buffer nor loop in between: these are staged cooperatively.
+fn find_deferred(k: &TileKernel, out: &mut HashMap<ValueId, (BlockAccess, f64)>) {
+    let mut blocks = Vec::new();
+    let mut uses = HashMap::new();
+    collect_uses(&k.body, &mut blocks, &mut uses);
+    for (bid, b) in blocks.iter().enumerate() {
+        for (pos, inst) in b.insts.iter().enumerate() {
+            let InstKind::Load { access, other } = &inst.kind else {
+                continue;
+            };
+            let Some(&r) = inst.results.first() else {
+                continue;
+            };
+            if access.shape.len() != 2 {
+                continue;
+            }
+            let Some(us) = uses.get(&r) else { continue };
+            if us.is_empty() || !us.iter().all(|u| u.dot_operand && u.block == bid) {
+                continue;
+            }
+            let last = us.iter().map(|u| u.pos).max().unwrap_or(pos);
+            let Some(between) = b.insts.get(pos + 1..last) else {
+                continue;
+            };
+            let clobbered = between.iter().any(|i| match &i.kind {
+                InstKind::Store { access: a, .. } => a.buffer == access.buffer,
+                InstKind::For { .. } => true,
+                _ => false,
+            });
+            if !clobbered {
+                out.insert(r, (access.clone(), *other));
+            }
+        }
+    }
 }

@@ -1,1 +1,823 @@
-//! Construction of tile kernels from scheduled kernels.
+//! Construction of tile kernels from scheduled kernels ([`KernelSpec`]).
+//!
+//! Three kernel shapes, all built with [`TileBuilder`]:
+//! - **elementwise**: the output's axes are coalesced where every operand's strides allow;
+//!   the last coalesced axis is cut into rank-1 tiles of `block` elements; one program per
+//!   (column block, row) with the row's base offsets computed by scalar index math; every
+//!   leaf is a block load with its own stride (1 contiguous, 0 broadcast, other: views);
+//! - **reduction**: one program per output element; a `For` over the reduced axis in
+//!   chunks of rank-1 tiles accumulates a tile, which `Reduce` turns into a scalar; `mean`
+//!   multiplies by `1/n`; the fused epilogue runs on scalars; a rank-0 store. A body that
+//!   is a plain load uses masked loads with `other` = the identity; a fused body (whose
+//!   masked lanes would not be the identity) runs full chunks and a static tail tile;
+//! - **matmul**: `[BM, BN]` f32 accumulator from `Splat`, a `For` over K in `BK` steps of
+//!   `Dot` on masked `[BM, BK]` and `[BK, BN]` loads (transposes are swapped strides), the
+//!   epilogue on `[BM, BN]` tiles, a masked store; batch index on grid axis 2.
+//!
+//! All float math is f32 (f16/bf16 loads are cast to f32, stores cast back); index math
+//! is i32. Grid axes that would exceed the target's `max_grid_dim` are linearized over
+//! up to three axes (surplus programs recompute the last one: same values, same place).
+
+use super::{BlockAccess, BufferParam, IndexOp, TileBuilder, TileKernel, ValueId};
+use crate::error::CompileError;
+use crate::graph::{contiguous_strides, BinaryOp, DType, ReduceOp};
+use crate::schedule::kernel::{Expr, ExprId, KernelKind, KernelSpec};
+use crate::schedule::view::StridedView;
+use crate::target::{Target, TargetKind};
+use std::collections::HashMap;
+
+/// Tile sizes a target's kernels are built with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TileSizes {
+    /// Elements per rank-1 tile of an elementwise kernel.
+    pub block: usize,
+    /// Elements per chunk of a reduction loop.
+    pub reduce_chunk: usize,
+    /// Matmul output tile rows.
+    pub bm: usize,
+    /// Matmul output tile columns.
+    pub bn: usize,
+    /// Matmul contraction step.
+    pub bk: usize,
+}
+
+/// The tile sizes for a target (the one place to tune them).
+///
+/// WGSL and PTX run a program instance as one workgroup of 256 invocations: 256-element
+/// vectors, 32x32 matmul tiles with BK = 8 (4 outputs per invocation, A and B stages of
+/// 1 KiB each). Ascend vector instructions want long vectors (2048 f32 = 8 KiB per UB
+/// tile) and the cube unit 64x64 tiles with K steps of 32.
+pub fn tile_sizes(target: &Target) -> TileSizes {
+    match target.kind {
+        TargetKind::Wgsl | TargetKind::Ptx => TileSizes {
+            block: 256,
+            reduce_chunk: 256,
+            bm: 32,
+            bn: 32,
+            bk: 8,
+        },
+        TargetKind::AscendC => TileSizes {
+            block: 2048,
+            reduce_chunk: 2048,
+            bm: 64,
+            bn: 64,
+            bk: 32,
+        },
+    }
+}
+
+/// The dtype a graph dtype is computed in inside kernels (floats in f32).
+pub fn compute_dtype(d: DType) -> DType {
+    if d.is_float() {
+        DType::F32
+    } else {
+        d
+    }
+}
+
+/// Builds the tile kernel of a scheduled kernel, named `name`.
+pub fn build_kernel(
+    spec: &KernelSpec,
+    name: &str,
+    target: &Target,
+) -> Result<TileKernel, CompileError> {
+    let limit_i32 = i32::MAX as usize;
+    for b in &spec.buffers {
+        if b.len() > limit_i32 {
+            return Err(CompileError::Limit {
+                kernel: name.to_string(),
+                target: target.kind.to_string(),
+                limit: "i32 element index range",
+                needed: b.len(),
+                available: limit_i32,
+            });
+        }
+    }
+    let sizes = tile_sizes(target);
+    let mut k = KernelBuilder {
+        em: Em::new(),
+        spec,
+        name,
+        target,
+    };
+    let grid = match &spec.kind {
+        KernelKind::Elementwise { value } => k.elementwise(*value, sizes.block)?,
+        KernelKind::Reduce {
+            op,
+            in_shape,
+            axis,
+            body,
+            epilogue,
+        } => k.reduction(*op, in_shape, *axis, *body, *epilogue, sizes.reduce_chunk)?,
+        KernelKind::MatMul { .. } => k.matmul(&sizes)?,
+    };
+    let params = spec
+        .buffers
+        .iter()
+        .map(|b| BufferParam {
+            name: b.name.clone(),
+            dtype: b.dtype,
+            len: b.len(),
+            access: b.access,
+        })
+        .collect();
+    Ok(k.em.b.finish(name.to_string(), params, grid))
+}
+
+/// An i32 index value: a compile-time constant or an SSA value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ix {
+    C(i64),
+    V(ValueId),
+}
+
+/// Index-math emitter over a [`TileBuilder`]: folds constants, caches constants per block.
+struct Em {
+    b: TileBuilder,
+    consts: Vec<HashMap<i64, ValueId>>,
+}
+
+impl Em {
+    fn new() -> Em {
+        Em {
+            b: TileBuilder::new(),
+            consts: vec![HashMap::new()],
+        }
+    }
+
+    fn val(&mut self, x: Ix) -> ValueId {
+        match x {
+            Ix::V(v) => v,
+            Ix::C(c) => {
+                if let Some(&v) = self.consts.iter().rev().find_map(|m| m.get(&c)) {
+                    return v;
+                }
+                let v = self.b.index(c);
+                self.consts
+                    .last_mut()
+                    .expect("a constant scope is open")
+                    .insert(c, v);
+                v
+            }
+        }
+    }
+
+    fn op(&mut self, op: IndexOp, a: Ix, b: Ix) -> Ix {
+        match (op, a, b) {
+            (_, Ix::C(x), Ix::C(y)) => Ix::C(op.eval(x, y)),
+            (IndexOp::Add, x, Ix::C(0)) | (IndexOp::Add, Ix::C(0), x) => x,
+            (IndexOp::Sub, x, Ix::C(0)) => x,
+            (IndexOp::Mul, _, Ix::C(0)) | (IndexOp::Mul, Ix::C(0), _) => Ix::C(0),
+            (IndexOp::Mul, x, Ix::C(1)) | (IndexOp::Mul, Ix::C(1), x) => x,
+            (IndexOp::Div, x, Ix::C(1)) => x,
+            (IndexOp::Rem, _, Ix::C(1)) => Ix::C(0),
+            _ => {
+                let (va, vb) = (self.val(a), self.val(b));
+                Ix::V(self.b.iop(op, va, vb))
+            }
+        }
+    }
+
+    fn add(&mut self, a: Ix, b: Ix) -> Ix {
+        self.op(IndexOp::Add, a, b)
+    }
+
+    fn mul(&mut self, a: Ix, c: i64) -> Ix {
+        self.op(IndexOp::Mul, a, Ix::C(c))
+    }
+
+    /// `base + sum(idx[i] * strides[i])`.
+    fn offset(&mut self, base: i64, idx: &[Ix], strides: &[i64]) -> Ix {
+        let mut acc = Ix::C(base);
+        for (&i, &s) in idx.iter().zip(strides) {
+            let t = self.mul(i, s);
+            acc = self.add(acc, t);
+        }
+        acc
+    }
+
+    /// Row-major multi-index of a linear index over `dims` (last axis fastest).
+    fn unravel(&mut self, lin: Ix, dims: &[usize]) -> Vec<Ix> {
+        let mut out = vec![Ix::C(0); dims.len()];
+        let mut rest = lin;
+        for (a, &d) in dims.iter().enumerate().rev() {
+            if d == 1 {
+                continue;
+            }
+            if a == 0 || dims[..a].iter().all(|&x| x == 1) {
+                out[a] = rest;
+                break;
+            }
+            out[a] = self.op(IndexOp::Rem, rest, Ix::C(d as i64));
+            rest = self.op(IndexOp::Div, rest, Ix::C(d as i64));
+        }
+        out
+    }
+
+    fn begin_for(&mut self, init: &[ValueId]) -> Vec<ValueId> {
+        self.consts.push(HashMap::new());
+        self.b.begin_for(init)
+    }
+
+    fn end_for(
+        &mut self,
+        start: ValueId,
+        end: ValueId,
+        step: i64,
+        init: &[ValueId],
+        yields: &[ValueId],
+    ) -> Vec<ValueId> {
+        self.consts.pop();
+        self.b.end_for(start, end, step, init, yields)
+    }
+}
+
+/// Where each leaf of an expression reads in one evaluation context.
+struct Ctx {
+    accesses: HashMap<ExprId, (BlockAccess, f64)>,
+    acc: Option<ValueId>,
+    memo: HashMap<ExprId, ValueId>,
+}
+
+impl Ctx {
+    fn new(acc: Option<ValueId>) -> Ctx {
+        Ctx {
+            accesses: HashMap::new(),
+            acc,
+            memo: HashMap::new(),
+        }
+    }
+}
+
+struct KernelBuilder<'a> {
+    em: Em,
+    spec: &'a KernelSpec,
+    name: &'a str,
+    target: &'a Target,
+}
+
+/// Smallest power of two `>= n` (1 for 0).
+fn pow2_at_least(n: usize) -> usize {
+    n.max(1).next_power_of_two()
+}
+
+/// Largest power of two `<= n` (1 for 0).
+fn pow2_at_most(n: usize) -> usize {
+    let n = n.max(1);
+    1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+impl<'a> KernelBuilder<'a> {
+    fn internal(&self, message: String) -> CompileError {
+        CompileError::Internal {
+            stage: "tile",
+            message: format!("kernel `{}`: {message}", self.name),
+        }
+    }
+
+    /// Load leaves reachable from `root`, in first-visit order.
+    fn leaves(&self, root: ExprId) -> Vec<ExprId> {
+        let mut out = Vec::new();
+        let mut seen = vec![false; self.spec.exprs.len()];
+        let mut stack = vec![root];
+        while let Some(e) = stack.pop() {
+            if std::mem::replace(&mut seen[e.index()], true) {
+                continue;
+            }
+            match self.spec.expr(e) {
+                Expr::Load { .. } => out.push(e),
+                Expr::Unary { x, .. } => stack.push(*x),
+                Expr::Binary { a, b, .. } => {
+                    stack.push(*b);
+                    stack.push(*a);
+                }
+                Expr::Const { .. } | Expr::Acc { .. } => {}
+            }
+        }
+        out
+    }
+
+    fn leaf_view(&self, e: ExprId) -> Result<(usize, &'a StridedView), CompileError> {
+        match self.spec.expr(e) {
+            Expr::Load { buffer, view } => Ok((*buffer, view)),
+            _ => Err(self.internal(format!("expression {} is not a load", e.0))),
+        }
+    }
+
+    fn dtype_of_buffer(&self, buffer: usize) -> DType {
+        self.spec.buffers[buffer].dtype
+    }
+
+    /// Evaluates an expression in a context (leaf accesses prepared in `ctx`).
+    fn eval(&mut self, e: ExprId, ctx: &mut Ctx) -> Result<ValueId, CompileError> {
+        if let Some(&v) = ctx.memo.get(&e) {
+            return Ok(v);
+        }
+        let v = match self.spec.expr(e) {
+            Expr::Load { buffer, .. } => {
+                let (access, other) = ctx
+                    .accesses
+                    .get(&e)
+                    .cloned()
+                    .ok_or_else(|| self.internal(format!("no access for leaf {}", e.0)))?;
+                let d = self.dtype_of_buffer(*buffer);
+                let v = self.em.b.load(access, d, other);
+                if compute_dtype(d) != d {
+                    self.em.b.cast(v, compute_dtype(d))
+                } else {
+                    v
+                }
+            }
+            Expr::Const { value, dtype } => self.em.b.float(*value, compute_dtype(*dtype)),
+            Expr::Acc { .. } => ctx
+                .acc
+                .ok_or_else(|| self.internal("anchor value used outside an epilogue".into()))?,
+            Expr::Unary { op, x, .. } => {
+                let x = self.eval(*x, ctx)?;
+                self.em.b.unary(*op, x)
+            }
+            Expr::Binary { op, a, b, .. } => {
+                let a = self.eval(*a, ctx)?;
+                let b = self.eval(*b, ctx)?;
+                self.em.b.binary(*op, a, b)
+            }
+        };
+        ctx.memo.insert(e, v);
+        Ok(v)
+    }
+
+    /// Splat a scalar to `shape` (tiles pass through) and cast to the output dtype.
+    fn finish_value(&mut self, v: ValueId, shape: &[usize]) -> ValueId {
+        let v = if !shape.is_empty() && self.em.b.ty(v).shape().is_none() {
+            self.em.b.splat(v, shape)
+        } else {
+            v
+        };
+        let out = self.spec.buffers[self.spec.out].dtype;
+        if self.em.b.ty(v).dtype() != out {
+            self.em.b.cast(v, out)
+        } else {
+            v
+        }
+    }
+
+    /// Maps logical program indices (extents, first fastest) to grid axes.
+    fn programs(&mut self, extents: &[u64]) -> Result<([u32; 3], Vec<Ix>), CompileError> {
+        let max = self.target.max_grid_dim.max(1) as u64;
+        let mut grid = [1u32; 3];
+        if extents.len() <= 3 && extents.iter().all(|&e| e <= max) {
+            let mut idx = Vec::new();
+            for (a, &e) in extents.iter().enumerate() {
+                grid[a] = e as u32;
+                idx.push(if e <= 1 {
+                    Ix::C(0)
+                } else {
+                    Ix::V(self.em.b.program_id(a as u8))
+                });
+            }
+            return Ok((grid, idx));
+        }
+        let total: u64 = extents.iter().product();
+        let g0 = total.min(max);
+        let g1 = total.div_ceil(g0).min(max);
+        let g2 = total.div_ceil(g0 * g1);
+        if g2 > max || total > i32::MAX as u64 {
+            return Err(CompileError::Limit {
+                kernel: self.name.to_string(),
+                target: self.target.kind.to_string(),
+                limit: "max_grid_dim",
+                needed: total as usize,
+                available: (max * max * max).min(i32::MAX as u64) as usize,
+            });
+        }
+        grid = [g0 as u32, g1 as u32, g2 as u32];
+        let mut lin = Ix::C(0);
+        let mut scale = 1i64;
+        for (a, &g) in grid.iter().enumerate() {
+            if g > 1 {
+                let p = Ix::V(self.em.b.program_id(a as u8));
+                let t = self.em.mul(p, scale);
+                lin = self.em.add(lin, t);
+            }
+            scale *= g as i64;
+        }
+        if g0 * g1 * g2 > total {
+            lin = self.em.op(IndexOp::Min, lin, Ix::C(total as i64 - 1));
+        }
+        // Unravel with extents[0] fastest.
+        let dims: Vec<usize> = extents.iter().rev().map(|&e| e as usize).collect();
+        let mut idx = self.em.unravel(lin, &dims);
+        idx.reverse();
+        Ok((grid, idx))
+    }
+
+    // ---------------------------------------------------------------- elementwise
+
+    fn elementwise(&mut self, value: ExprId, block: usize) -> Result<[u32; 3], CompileError> {
+        let spec = self.spec;
+        let leaves = self.leaves(value);
+        // Stride lists: output (contiguous) first, then every leaf.
+        let out_strides: Vec<i64> = contiguous_strides(&spec.out_shape)
+            .iter()
+            .map(|&s| s as i64)
+            .collect();
+        let mut lists: Vec<Vec<i64>> = vec![out_strides];
+        for &l in &leaves {
+            let (_, view) = self.leaf_view(l)?;
+            if view.shape != spec.out_shape {
+                return Err(self.internal(format!(
+                    "leaf shape {:?} differs from the output shape {:?}",
+                    view.shape, spec.out_shape
+                )));
+            }
+            lists.push(view.strides.clone());
+        }
+        // Coalesce: drop extent-1 axes, merge neighbours laid out alike in every list.
+        let mut dims: Vec<usize> = Vec::new();
+        let mut strides: Vec<Vec<i64>> = vec![Vec::new(); lists.len()];
+        for (a, &d) in spec.out_shape.iter().enumerate() {
+            if d == 1 {
+                continue;
+            }
+            let mergeable = !dims.is_empty()
+                && lists
+                    .iter()
+                    .zip(&strides)
+                    .all(|(l, s)| *s.last().expect("same length as dims") == l[a] * d as i64);
+            if mergeable {
+                *dims.last_mut().expect("non-empty") *= d;
+                for (l, s) in lists.iter().zip(strides.iter_mut()) {
+                    *s.last_mut().expect("non-empty") = l[a];
+                }
+            } else {
+                dims.push(d);
+                for (l, s) in lists.iter().zip(strides.iter_mut()) {
+                    s.push(l[a]);
+                }
+            }
+        }
+        if dims.is_empty() {
+            dims.push(1);
+            for s in strides.iter_mut() {
+                s.push(1);
+            }
+        }
+        let c = dims.len();
+        let len = dims[c - 1];
+        let row_dims = &dims[..c - 1];
+        let rows: usize = row_dims.iter().product();
+        let tile = block.min(pow2_at_least(len));
+        let col_blocks = len.div_ceil(tile);
+        let (grid, pids) = self.programs(&[col_blocks as u64, rows as u64])?;
+        let col0 = self.em.mul(pids[0], tile as i64);
+        let row_idx = self.em.unravel(pids[1], row_dims);
+        let lim = self.em.op(IndexOp::Sub, Ix::C(len as i64), col0);
+        let lim = self.em.val(lim);
+        let mut ctx = Ctx::new(None);
+        let mut accesses = Vec::new();
+        for (i, s) in strides.iter().enumerate() {
+            let offset = if i == 0 {
+                0
+            } else {
+                self.leaf_view(leaves[i - 1])?.1.offset
+            };
+            let row_base = self.em.offset(offset, &row_idx, &s[..c - 1]);
+            let col = self.em.mul(col0, s[c - 1]);
+            let base = self.em.add(row_base, col);
+            let base = self.em.val(base);
+            accesses.push(BlockAccess {
+                buffer: 0,
+                base,
+                strides: vec![s[c - 1]],
+                limits: vec![lim],
+                shape: vec![tile],
+            });
+        }
+        let mut out_access = accesses.remove(0);
+        out_access.buffer = spec.out;
+        for (&l, mut a) in leaves.iter().zip(accesses) {
+            a.buffer = self.leaf_view(l)?.0;
+            ctx.accesses.insert(l, (a, 0.0));
+        }
+        let v = self.eval(value, &mut ctx)?;
+        let v = self.finish_value(v, &[tile]);
+        self.em.b.store(out_access, v);
+        Ok(grid)
+    }
+
+    // ---------------------------------------------------------------- reduction
+
+    fn reduction(
+        &mut self,
+        op: ReduceOp,
+        in_shape: &[usize],
+        axis: usize,
+        body: ExprId,
+        epilogue: ExprId,
+        chunk: usize,
+    ) -> Result<[u32; 3], CompileError> {
+        let spec = self.spec;
+        let r = *in_shape
+            .get(axis)
+            .ok_or_else(|| self.internal(format!("axis {axis} out of {in_shape:?}")))?;
+        let mut kept: Vec<usize> = in_shape.to_vec();
+        kept.remove(axis);
+        let programs: usize = kept.iter().product();
+        let (grid, pids) = self.programs(&[programs as u64])?;
+        let o = pids[0];
+        let oidx = self.em.unravel(o, &kept);
+        // Index of the output element per input axis (reduced axis: 0).
+        let mut in_idx = oidx.clone();
+        in_idx.insert(axis, Ix::C(0));
+        let out_idx: Vec<Ix> = if spec.out_shape.len() == in_shape.len() {
+            in_idx.clone()
+        } else {
+            oidx.clone()
+        };
+
+        let identity = op.identity();
+        let combiner = op.combiner();
+        let red = match op {
+            ReduceOp::Mean => ReduceOp::Sum,
+            o => o,
+        };
+        let pure = matches!(spec.expr(body), Expr::Load { .. });
+        let body_leaves = self.leaves(body);
+        // Per body leaf: buffer, base offset of this output element, stride along the axis.
+        let mut bases = Vec::new();
+        for &l in &body_leaves {
+            let (buffer, view) = self.leaf_view(l)?;
+            if view.shape != in_shape {
+                return Err(self.internal(format!(
+                    "body leaf shape {:?} differs from the reduction input {:?}",
+                    view.shape, in_shape
+                )));
+            }
+            let base = self.em.offset(view.offset, &in_idx, &view.strides);
+            bases.push((l, buffer, base, view.strides[axis]));
+        }
+        let (ch, main_end, tail) = if pure {
+            let ch = chunk.min(pow2_at_least(r));
+            (ch, r, 0)
+        } else {
+            let ch = chunk.min(pow2_at_most(r));
+            let main = r / ch * ch;
+            (ch, main, r - main)
+        };
+        let other = if pure { identity } else { 0.0 };
+
+        let idv = self.em.b.float(identity, DType::F32);
+        let acc0 = self.em.b.splat(idv, &[ch]);
+        let start = self.em.val(Ix::C(0));
+        let end = self.em.val(Ix::C(main_end as i64));
+        let args = self.em.begin_for(&[acc0]);
+        let (kv, acc) = (args[0], args[1]);
+        let mut ctx = Ctx::new(None);
+        let lim = self.em.op(IndexOp::Sub, Ix::C(r as i64), Ix::V(kv));
+        let lim = self.em.val(lim);
+        for &(l, buffer, base, stride) in &bases {
+            let step = self.em.mul(Ix::V(kv), stride);
+            let b = self.em.add(base, step);
+            let access = BlockAccess {
+                buffer,
+                base: self.em.val(b),
+                strides: vec![stride],
+                limits: vec![lim],
+                shape: vec![ch],
+            };
+            ctx.accesses.insert(l, (access, other));
+        }
+        let v = self.eval(body, &mut ctx)?;
+        let v = self.tile_f32(v, ch);
+        let next = self.em.b.binary(combiner, acc, v);
+        let res = self
+            .em
+            .end_for(start, end, ch as i64, &[acc0], &[next]);
+        let mut s = self.em.b.reduce(red, res[0], 0);
+        if tail > 0 {
+            let mut ctx = Ctx::new(None);
+            for &(l, buffer, base, stride) in &bases {
+                let b = self.em.add(base, Ix::C(main_end as i64 * stride));
+                let access = BlockAccess {
+                    buffer,
+                    base: self.em.val(b),
+                    strides: vec![stride],
+                    limits: vec![self.em.val(Ix::C(tail as i64))],
+                    shape: vec![tail],
+                };
+                ctx.accesses.insert(l, (access, 0.0));
+            }
+            let v = self.eval(body, &mut ctx)?;
+            let v = self.tile_f32(v, tail);
+            let t = self.em.b.reduce(red, v, 0);
+            s = self.em.b.binary(combiner, s, t);
+        }
+        if op == ReduceOp::Mean {
+            let inv = self.em.b.float(1.0 / r as f64, DType::F32);
+            s = self.em.b.binary(BinaryOp::Mul, s, inv);
+        }
+        // Epilogue on scalars.
+        let mut ctx = Ctx::new(Some(s));
+        for l in self.leaves(epilogue) {
+            let (buffer, view) = self.leaf_view(l)?;
+            if view.shape != spec.out_shape {
+                return Err(self.internal(format!(
+                    "epilogue leaf shape {:?} differs from the output {:?}",
+                    view.shape, spec.out_shape
+                )));
+            }
+            let base = self.em.offset(view.offset, &out_idx, &view.strides);
+            let access = BlockAccess {
+                buffer,
+                base: self.em.val(base),
+                strides: vec![],
+                limits: vec![],
+                shape: vec![],
+            };
+            ctx.accesses.insert(l, (access, 0.0));
+        }
+        let v = self.eval(epilogue, &mut ctx)?;
+        let v = self.finish_value(v, &[]);
+        let out_base = self.em.val(o);
+        self.em.b.store(
+            BlockAccess {
+                buffer: spec.out,
+                base: out_base,
+                strides: vec![],
+                limits: vec![],
+                shape: vec![],
+            },
+            v,
+        );
+        Ok(grid)
+    }
+
+    /// A body value as an f32 tile of `n` elements.
+    fn tile_f32(&mut self, v: ValueId, n: usize) -> ValueId {
+        let v = if self.em.b.ty(v).shape().is_none() {
+            self.em.b.splat(v, &[n])
+        } else {
+            v
+        };
+        if self.em.b.ty(v).dtype() != DType::F32 {
+            self.em.b.cast(v, DType::F32)
+        } else {
+            v
+        }
+    }
+
+    // ---------------------------------------------------------------- matmul
+
+    fn matmul(&mut self, sizes: &TileSizes) -> Result<[u32; 3], CompileError> {
+        let spec = self.spec;
+        let KernelKind::MatMul {
+            batch,
+            m,
+            k,
+            n,
+            a_buffer,
+            a,
+            transpose_a,
+            b_buffer,
+            b,
+            transpose_b,
+            epilogue,
+        } = &spec.kind
+        else {
+            return Err(self.internal("not a matmul".into()));
+        };
+        let (m, k, n) = (*m, *k, *n);
+        let (bm, bn, bk) = (sizes.bm, sizes.bn, sizes.bk);
+        let nb: usize = batch.iter().product();
+        let (grid, pids) = self.programs(&[
+            n.div_ceil(bn) as u64,
+            m.div_ceil(bm) as u64,
+            nb as u64,
+        ])?;
+        let row0 = self.em.mul(pids[1], bm as i64);
+        let col0 = self.em.mul(pids[0], bn as i64);
+        let bidx = self.em.unravel(pids[2], batch);
+        let lim_m = self.em.op(IndexOp::Sub, Ix::C(m as i64), row0);
+        let lim_m = self.em.val(lim_m);
+        let lim_n = self.em.op(IndexOp::Sub, Ix::C(n as i64), col0);
+        let lim_n = self.em.val(lim_n);
+
+        // Operand strides: (rows, cols) of the logical [M, K] / [K, N] and batch part.
+        let operand = |view: &StridedView, transposed: bool| -> (i64, i64, Vec<i64>) {
+            let r = view.strides.len();
+            let (s0, s1) = (view.strides[r - 2], view.strides[r - 1]);
+            let (rows, cols) = if transposed { (s1, s0) } else { (s0, s1) };
+            (rows, cols, view.strides[..r - 2].to_vec())
+        };
+        let (sa_m, sa_k, sa_batch) = operand(a, *transpose_a);
+        let (sb_k, sb_n, sb_batch) = operand(b, *transpose_b);
+        let a_b = if sa_batch.is_empty() {
+            Ix::C(a.offset)
+        } else {
+            self.em.offset(a.offset, &bidx, &sa_batch)
+        };
+        let t = self.em.mul(row0, sa_m);
+        let a_base = self.em.add(a_b, t);
+        let b_b = if sb_batch.is_empty() {
+            Ix::C(b.offset)
+        } else {
+            self.em.offset(b.offset, &bidx, &sb_batch)
+        };
+        let t = self.em.mul(col0, sb_n);
+        let b_base = self.em.add(b_b, t);
+
+        let zero = self.em.b.float(0.0, DType::F32);
+        let acc0 = self.em.b.splat(zero, &[bm, bn]);
+        let start = self.em.val(Ix::C(0));
+        let end = self.em.val(Ix::C(k as i64));
+        let args = self.em.begin_for(&[acc0]);
+        let (kv, acc) = (args[0], args[1]);
+        let lim_k = self.em.op(IndexOp::Sub, Ix::C(k as i64), Ix::V(kv));
+        let lim_k = self.em.val(lim_k);
+        let t = self.em.mul(Ix::V(kv), sa_k);
+        let ab = self.em.add(a_base, t);
+        let ab = self.em.val(ab);
+        let at = self.em.b.load(
+            BlockAccess {
+                buffer: *a_buffer,
+                base: ab,
+                strides: vec![sa_m, sa_k],
+                limits: vec![lim_m, lim_k],
+                shape: vec![bm, bk],
+            },
+            self.dtype_of_buffer(*a_buffer),
+            0.0,
+        );
+        let at = self.tile_cast_f32(at);
+        let t = self.em.mul(Ix::V(kv), sb_k);
+        let bb = self.em.add(b_base, t);
+        let bb = self.em.val(bb);
+        let bt = self.em.b.load(
+            BlockAccess {
+                buffer: *b_buffer,
+                base: bb,
+                strides: vec![sb_k, sb_n],
+                limits: vec![lim_k, lim_n],
+                shape: vec![bk, bn],
+            },
+            self.dtype_of_buffer(*b_buffer),
+            0.0,
+        );
+        let bt = self.tile_cast_f32(bt);
+        let next = self.em.b.dot(at, bt, acc);
+        let res = self.em.end_for(start, end, bk as i64, &[acc0], &[next]);
+
+        // Epilogue on [BM, BN] tiles.
+        let mut ctx = Ctx::new(Some(res[0]));
+        let rank = spec.out_shape.len();
+        for l in self.leaves(*epilogue) {
+            let (buffer, view) = self.leaf_view(l)?;
+            if view.shape != spec.out_shape {
+                return Err(self.internal(format!(
+                    "epilogue leaf shape {:?} differs from the output {:?}",
+                    view.shape, spec.out_shape
+                )));
+            }
+            let (s_m, s_n) = (view.strides[rank - 2], view.strides[rank - 1]);
+            let bpart = self.em.offset(view.offset, &bidx, &view.strides[..rank - 2]);
+            let t = self.em.mul(row0, s_m);
+            let base = self.em.add(bpart, t);
+            let t = self.em.mul(col0, s_n);
+            let base = self.em.add(base, t);
+            let access = BlockAccess {
+                buffer,
+                base: self.em.val(base),
+                strides: vec![s_m, s_n],
+                limits: vec![lim_m, lim_n],
+                shape: vec![bm, bn],
+            };
+            ctx.accesses.insert(l, (access, 0.0));
+        }
+        let v = self.eval(*epilogue, &mut ctx)?;
+        let v = self.finish_value(v, &[bm, bn]);
+        let bpart = self.em.mul(pids[2], (m * n) as i64);
+        let t = self.em.mul(row0, n as i64);
+        let base = self.em.add(bpart, t);
+        let base = self.em.add(base, col0);
+        let base = self.em.val(base);
+        self.em.b.store(
+            BlockAccess {
+                buffer: spec.out,
+                base,
+                strides: vec![n as i64, 1],
+                limits: vec![lim_m, lim_n],
+                shape: vec![bm, bn],
+            },
+            v,
+        );
+        Ok(grid)
+    }
+
+    fn tile_cast_f32(&mut self, v: ValueId) -> ValueId {
+        if self.em.b.ty(v).dtype() != DType::F32 {
+            self.em.b.cast(v, DType::F32)
+        } else {
+            v
+        }
+    }
+}

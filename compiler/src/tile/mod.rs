@@ -20,7 +20,7 @@ pub mod build;
 mod print;
 
 pub use crate::graph::{BinaryOp, DType, ReduceOp, UnaryOp};
-pub use print::print_kernel;
+pub use print::{print_kernel, print_plan};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

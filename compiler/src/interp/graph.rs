@@ -1,0 +1,291 @@
+//! The oracle: evaluates a graph node by node in `f64`.
+//!
+//! Float values are kept in full `f64` precision through the whole graph, whatever the
+//! node's dtype (f32, f16 and bf16 results are *not* rounded after each op): the oracle is
+//! the exact answer the backends approximate, and tests state their tolerances against
+//! it. Inputs and parameters are used as supplied ([`Tensor::random`] produces values
+//! exactly representable in their dtype); constants are filled with their f64 value.
+//! Integer results (i32, u32) are truncated toward zero and wrapped modulo 2^32 after
+//! every op, as on a device; integer division by zero is an error. Bool values are 0 or 1.
+//!
+//! Op semantics come from the graph IR itself ([`UnaryOp::eval`], [`BinaryOp::eval`],
+//! [`ReduceOp::eval`], [`matmul_dims`]); this module only does the indexing.
+
+use super::tensor::{round_to_dtype, Tensor};
+use super::InterpError;
+use crate::graph::{
+    contiguous_strides, matmul_dims, BinaryOp, DType, Graph, Node, Op, ReduceOp, UnaryOp,
+};
+use std::collections::HashMap;
+
+/// Evaluates a graph and returns its outputs by node name. Inputs and parameters are both
+/// looked up by node name in `inputs`; each supplied tensor must have the node's shape and
+/// dtype. Extra entries are ignored.
+pub fn run_graph(
+    graph: &Graph,
+    inputs: &HashMap<String, Tensor>,
+) -> Result<HashMap<String, Tensor>, InterpError> {
+    let values = eval_all(graph, inputs)?;
+    let mut out = HashMap::new();
+    for &o in graph.outputs() {
+        let t = values
+            .get(o.index())
+            .ok_or_else(|| crate::graph::GraphError::UnknownInput {
+                node: "outputs".into(),
+                input: o.to_string(),
+            })?;
+        out.insert(graph.node(o).name.clone(), t.clone());
+    }
+    Ok(out)
+}
+
+/// Evaluates every node; the result is indexed like [`Graph::nodes`]. For debugging and
+/// for tests that look at intermediate values.
+pub fn eval_all(
+    graph: &Graph,
+    inputs: &HashMap<String, Tensor>,
+) -> Result<Vec<Tensor>, InterpError> {
+    let mut values: Vec<Tensor> = Vec::with_capacity(graph.len());
+    for (i, node) in graph.nodes().iter().enumerate() {
+        let mut args = Vec::with_capacity(node.inputs.len());
+        for &inp in &node.inputs {
+            if inp.index() >= i {
+                return Err(crate::graph::GraphError::Cycle {
+                    node: node.name.clone(),
+                }
+                .into());
+            }
+            args.push(&values[inp.index()]);
+        }
+        let t = eval_node(node, &args, inputs)?;
+        values.push(t);
+    }
+    Ok(values)
+}
+
+/// Evaluates one node from its operand values.
+fn eval_node(
+    node: &Node,
+    args: &[&Tensor],
+    inputs: &HashMap<String, Tensor>,
+) -> Result<Tensor, InterpError> {
+    if !node.op.is_leaf() {
+        // Re-check the type rule so that a hand-edited node cannot index out of range.
+        let tys: Vec<_> = args.iter().map(|t| t.ty()).collect();
+        let refs: Vec<_> = tys.iter().collect();
+        let ty = node.op.infer(&node.name, &refs)?;
+        if ty != node.ty {
+            return Err(crate::graph::GraphError::Invalid {
+                op: node.op.name(),
+                node: node.name.clone(),
+                reason: format!("recorded type {} differs from inferred {}", node.ty, ty),
+            }
+            .into());
+        }
+    }
+    let shape = &node.ty.shape;
+    let dtype = node.ty.dtype;
+    match &node.op {
+        Op::Input | Op::Param => {
+            let t = inputs
+                .get(&node.name)
+                .ok_or_else(|| InterpError::MissingInput {
+                    name: node.name.clone(),
+                })?;
+            if &t.shape != shape {
+                return Err(InterpError::InputShape {
+                    name: node.name.clone(),
+                    expected: shape.clone(),
+                    got: t.shape.clone(),
+                });
+            }
+            if t.dtype != dtype {
+                return Err(InterpError::InputDType {
+                    name: node.name.clone(),
+                    expected: dtype,
+                    got: t.dtype,
+                });
+            }
+            if t.data.len() != t.numel() {
+                return Err(InterpError::DataLength {
+                    what: "graph input",
+                    shape: t.shape.clone(),
+                    expected: t.numel(),
+                    got: t.data.len(),
+                });
+            }
+            Ok(t.clone())
+        }
+        Op::Constant { value } => {
+            let v = if dtype.is_float() {
+                *value
+            } else {
+                round_to_dtype(*value, dtype)
+            };
+            Ok(Tensor {
+                shape: shape.clone(),
+                dtype,
+                data: vec![v; node.ty.numel()],
+            })
+        }
+        Op::Unary { op } => Ok(unary(*op, args[0], dtype)),
+        Op::Binary { op } => binary(*op, args[0], args[1], dtype, &node.name),
+        Op::Reduce { op, axis, .. } => Ok(reduce(*op, args[0], *axis, shape, dtype)),
+        Op::MatMul {
+            transpose_a,
+            transpose_b,
+        } => matmul(node, args[0], args[1], *transpose_a, *transpose_b),
+        Op::Broadcast { .. } => {
+            let x = args[0];
+            // Input axes align with the trailing output axes; extent-1 axes get stride 0.
+            let in_strides = contiguous_strides(&x.shape);
+            let lead = shape.len() - x.shape.len();
+            let strides: Vec<usize> = (0..shape.len())
+                .map(|o| {
+                    if o < lead || x.shape[o - lead] == 1 {
+                        0
+                    } else {
+                        in_strides[o - lead]
+                    }
+                })
+                .collect();
+            Ok(gather(x, shape, &strides, dtype))
+        }
+        Op::Reshape { .. } => Ok(Tensor {
+            shape: shape.clone(),
+            dtype,
+            data: args[0].data.clone(),
+        }),
+        Op::Permute { perm } => {
+            let x = args[0];
+            let in_strides = contiguous_strides(&x.shape);
+            let strides: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+            Ok(gather(x, shape, &strides, dtype))
+        }
+    }
+}
+
+/// Rounds integer and bool results to their dtype; floats stay f64.
+fn fix(v: f64, dtype: DType) -> f64 {
+    if dtype.is_float() {
+        v
+    } else {
+        round_to_dtype(v, dtype)
+    }
+}
+
+fn unary(op: UnaryOp, x: &Tensor, dtype: DType) -> Tensor {
+    Tensor {
+        shape: x.shape.clone(),
+        dtype,
+        data: x.data.iter().map(|&v| fix(op.eval(v), dtype)).collect(),
+    }
+}
+
+fn binary(
+    op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    dtype: DType,
+    node: &str,
+) -> Result<Tensor, InterpError> {
+    let mut data = Vec::with_capacity(a.data.len());
+    for (&x, &y) in a.data.iter().zip(&b.data) {
+        if op == BinaryOp::Div && !dtype.is_float() && y == 0.0 {
+            return Err(InterpError::DivisionByZero {
+                node: node.to_string(),
+            });
+        }
+        data.push(fix(op.eval(x, y), dtype));
+    }
+    Ok(Tensor {
+        shape: a.shape.clone(),
+        dtype,
+        data,
+    })
+}
+
+fn reduce(op: ReduceOp, x: &Tensor, axis: usize, out_shape: &[usize], dtype: DType) -> Tensor {
+    let n = x.shape[axis];
+    let outer: usize = x.shape[..axis].iter().product();
+    let inner: usize = x.shape[axis + 1..].iter().product();
+    let mut data = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        for i in 0..inner {
+            let base = o * n * inner + i;
+            let v = op.eval((0..n).map(|k| x.data[base + k * inner]));
+            data.push(fix(v, dtype));
+        }
+    }
+    Tensor {
+        shape: out_shape.to_vec(),
+        dtype,
+        data,
+    }
+}
+
+fn matmul(
+    node: &Node,
+    a: &Tensor,
+    b: &Tensor,
+    transpose_a: bool,
+    transpose_b: bool,
+) -> Result<Tensor, InterpError> {
+    let d = matmul_dims(&node.name, &a.ty(), &b.ty(), transpose_a, transpose_b)?;
+    let (m, k, n) = (d.m, d.k, d.n);
+    let batches: usize = d.batch.iter().product();
+    let mut data = Vec::with_capacity(batches * m * n);
+    for bi in 0..batches {
+        let a0 = if d.a_batched { bi * m * k } else { 0 };
+        let b0 = if d.b_batched { bi * k * n } else { 0 };
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0.0;
+                for kk in 0..k {
+                    // a is [.., M, K] or, transposed, [.., K, M]; b is [.., K, N] or [.., N, K].
+                    let av = if transpose_a {
+                        a.data[a0 + kk * m + i]
+                    } else {
+                        a.data[a0 + i * k + kk]
+                    };
+                    let bv = if transpose_b {
+                        b.data[b0 + j * k + kk]
+                    } else {
+                        b.data[b0 + kk * n + j]
+                    };
+                    acc = BinaryOp::Add.eval(acc, BinaryOp::Mul.eval(av, bv));
+                }
+                data.push(fix(acc, node.ty.dtype));
+            }
+        }
+    }
+    Ok(Tensor {
+        shape: node.ty.shape.clone(),
+        dtype: node.ty.dtype,
+        data,
+    })
+}
+
+/// A strided view of `x` made dense: element `idx` of the output reads
+/// `x.data[sum(idx[a] * strides[a])]`.
+fn gather(x: &Tensor, shape: &[usize], strides: &[usize], dtype: DType) -> Tensor {
+    let n: usize = shape.iter().product();
+    let mut data = Vec::with_capacity(n);
+    let mut idx = vec![0usize; shape.len()];
+    for _ in 0..n {
+        let off: usize = idx.iter().zip(strides).map(|(&i, &s)| i * s).sum();
+        data.push(x.data[off]);
+        for a in (0..shape.len()).rev() {
+            idx[a] += 1;
+            if idx[a] < shape[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+    Tensor {
+        shape: shape.to_vec(),
+        dtype,
+        data,
+    }
+}

@@ -1,0 +1,389 @@
+//! Invalid graphs give the right typed `GraphError`, through the builder and through
+//! `Graph::from_json`; valid graphs survive a JSON round trip unchanged.
+
+use tessera_compiler::graph::{DType, Graph, GraphError, NodeId, Op, TensorType, UnaryOp};
+
+fn json(nodes: &str, outputs: &str) -> Result<Graph, GraphError> {
+    Graph::from_json(&format!(
+        r#"{{"nodes": [{nodes}], "outputs": [{outputs}]}}"#
+    ))
+}
+
+const X23: &str = r#"{"name": "x", "op": "input", "shape": [2, 3], "dtype": "f32"}"#;
+
+#[test]
+fn add_shape_mismatch() {
+    let mut g = Graph::new();
+    let a = g.input("a", &[2, 3], DType::F32).unwrap();
+    let b = g.input("b", &[4, 3], DType::F32).unwrap();
+    match g.add(a, b) {
+        Err(GraphError::ShapeMismatch { op, lhs, rhs, .. }) => {
+            assert_eq!(op, "add");
+            assert_eq!(lhs, vec![2, 3]);
+            assert_eq!(rhs, vec![4, 3]);
+        }
+        other => panic!("expected ShapeMismatch, got {other:?}"),
+    }
+    // JSON binary ops do not broadcast: [2,3] + [3] is a mismatch there.
+    let r = json(
+        &format!(
+            r#"{X23}, {{"name": "b", "op": "input", "shape": [3]}},
+               {{"name": "s", "op": "binary", "fn": "add", "inputs": ["x", "b"]}}"#
+        ),
+        r#""s""#,
+    );
+    match r {
+        Err(GraphError::ShapeMismatch {
+            op, node, lhs, rhs, ..
+        }) => {
+            assert_eq!((op, node.as_str()), ("add", "s"));
+            assert_eq!((lhs, rhs), (vec![2, 3], vec![3]));
+        }
+        other => panic!("expected ShapeMismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn dtype_mismatch_and_unsupported_dtype() {
+    let mut g = Graph::new();
+    let a = g.input("a", &[2], DType::F32).unwrap();
+    let b = g.input("b", &[2], DType::F16).unwrap();
+    assert!(matches!(
+        g.add(a, b),
+        Err(GraphError::DTypeMismatch { op: "add", .. })
+    ));
+    let i = g.input("i", &[2], DType::I32).unwrap();
+    assert!(matches!(
+        g.exp(i),
+        Err(GraphError::UnsupportedDType {
+            op: "exp",
+            dtype: DType::I32,
+            ..
+        })
+    ));
+    let r = json(
+        r#"{"name": "i", "op": "input", "shape": [2], "dtype": "i32"},
+           {"name": "e", "op": "unary", "fn": "tanh", "inputs": ["i"]}"#,
+        r#""e""#,
+    );
+    assert!(matches!(r, Err(GraphError::UnsupportedDType { .. })));
+}
+
+#[test]
+fn matmul_errors() {
+    let mut g = Graph::new();
+    let a = g.input("a", &[2, 3], DType::F32).unwrap();
+    let b = g.input("b", &[4, 5], DType::F32).unwrap();
+    match g.matmul(a, b) {
+        Err(GraphError::MatMulInner { ka, kb, a, b, .. }) => {
+            assert_eq!((ka, kb), (3, 4));
+            assert_eq!((a, b), (vec![2, 3], vec![4, 5]));
+        }
+        other => panic!("expected MatMulInner, got {other:?}"),
+    }
+    // The transpose flag changes which axis is K: a^T is [3, 2], K = 2 != 4.
+    assert!(matches!(
+        g.matmul_t(a, b, true, false),
+        Err(GraphError::MatMulInner { ka: 2, kb: 4, .. })
+    ));
+    let v = g.input("v", &[3], DType::F32).unwrap();
+    assert!(matches!(g.matmul(v, a), Err(GraphError::MatMulRank { .. })));
+    let b3 = g.input("b3", &[2, 3, 4], DType::F32).unwrap();
+    let c3 = g.input("c3", &[3, 4, 5], DType::F32).unwrap();
+    assert!(matches!(
+        g.matmul(b3, c3),
+        Err(GraphError::MatMulBatch { .. })
+    ));
+    let r = json(
+        &format!(
+            r#"{X23}, {{"name": "w", "op": "param", "shape": [2, 5]}},
+               {{"name": "m", "op": "matmul", "inputs": ["x", "w"]}}"#
+        ),
+        r#""m""#,
+    );
+    match r {
+        Err(GraphError::MatMulInner { node, ka, kb, .. }) => {
+            assert_eq!((node.as_str(), ka, kb), ("m", 3, 2));
+        }
+        other => panic!("expected MatMulInner, got {other:?}"),
+    }
+    // With transpose_a the same operands are fine: [2,3]^T @ [2,5] = [3,5].
+    let ok = json(
+        &format!(
+            r#"{X23}, {{"name": "w", "op": "param", "shape": [2, 5]}},
+               {{"name": "m", "op": "matmul", "transpose_a": true, "inputs": ["x", "w"]}}"#
+        ),
+        r#""m""#,
+    )
+    .unwrap();
+    assert_eq!(
+        ok.ty(ok.find("m").unwrap()),
+        &TensorType::new(vec![3, 5], DType::F32)
+    );
+}
+
+#[test]
+fn reduce_over_missing_axis() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[2, 3], DType::F32).unwrap();
+    match g.sum(x, 2, false) {
+        Err(GraphError::AxisOutOfRange {
+            op, axis, shape, ..
+        }) => {
+            assert_eq!((op, axis, shape), ("reduce_sum", 2, vec![2, 3]));
+        }
+        other => panic!("expected AxisOutOfRange, got {other:?}"),
+    }
+    let r = json(
+        &format!(
+            r#"{X23}, {{"name": "r", "op": "reduce", "fn": "max", "axis": 5, "inputs": ["x"]}}"#
+        ),
+        r#""r""#,
+    );
+    assert!(matches!(r, Err(GraphError::AxisOutOfRange { axis: 5, .. })));
+}
+
+#[test]
+fn reshape_to_a_different_element_count() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[2, 3], DType::F32).unwrap();
+    assert_eq!(
+        g.reshape(x, &[4, 2]),
+        Err(GraphError::ReshapeElementCount {
+            node: "reshape_1".into(),
+            from: vec![2, 3],
+            from_elements: 6,
+            to: vec![4, 2],
+            to_elements: 8,
+        })
+    );
+    let r = json(
+        &format!(r#"{X23}, {{"name": "r", "op": "reshape", "shape": [7], "inputs": ["x"]}}"#),
+        r#""r""#,
+    );
+    assert!(matches!(
+        r,
+        Err(GraphError::ReshapeElementCount {
+            from_elements: 6,
+            to_elements: 7,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn cycle_in_json() {
+    let r = json(
+        r#"{"name": "a", "op": "unary", "fn": "neg", "inputs": ["b"]},
+           {"name": "b", "op": "unary", "fn": "exp", "inputs": ["a"]}"#,
+        r#""a""#,
+    );
+    match r {
+        Err(GraphError::Cycle { node }) => assert!(node == "a" || node == "b", "{node}"),
+        other => panic!("expected Cycle, got {other:?}"),
+    }
+    // A self-loop.
+    let r = json(
+        r#"{"name": "a", "op": "binary", "fn": "add", "inputs": ["a", "a"]}"#,
+        r#""a""#,
+    );
+    assert_eq!(r, Err(GraphError::Cycle { node: "a".into() }));
+}
+
+#[test]
+fn unknown_input() {
+    let r = json(
+        &format!(r#"{X23}, {{"name": "n", "op": "unary", "fn": "neg", "inputs": ["nope"]}}"#),
+        r#""n""#,
+    );
+    assert_eq!(
+        r,
+        Err(GraphError::UnknownInput {
+            node: "n".into(),
+            input: "nope".into()
+        })
+    );
+    // An unknown output name.
+    let r = json(X23, r#""y""#);
+    assert!(matches!(r, Err(GraphError::UnknownInput { .. })));
+    // Builder: a handle that does not belong to the graph.
+    let mut g = Graph::new();
+    g.input("x", &[2], DType::F32).unwrap();
+    assert_eq!(
+        g.push(
+            Op::Unary { op: UnaryOp::Neg },
+            vec![NodeId(99)],
+            None,
+            Some("n")
+        ),
+        Err(GraphError::UnknownInput {
+            node: "n".into(),
+            input: "%99".into()
+        })
+    );
+    assert!(matches!(
+        g.mark_output(NodeId(7)),
+        Err(GraphError::UnknownInput { .. })
+    ));
+}
+
+#[test]
+fn duplicate_name() {
+    let mut g = Graph::new();
+    g.input("x", &[2], DType::F32).unwrap();
+    assert_eq!(
+        g.param("x", &[3], DType::F32),
+        Err(GraphError::DuplicateName { node: "x".into() })
+    );
+    let x = g.find("x").unwrap();
+    let n = g.neg(x).unwrap();
+    assert_eq!(
+        g.set_name(n, "x"),
+        Err(GraphError::DuplicateName { node: "x".into() })
+    );
+    let r = json(
+        &format!(r#"{X23}, {{"name": "x", "op": "param", "shape": [1]}}"#),
+        r#""x""#,
+    );
+    assert_eq!(r, Err(GraphError::DuplicateName { node: "x".into() }));
+}
+
+#[test]
+fn bad_permutation() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[2, 3, 4], DType::F32).unwrap();
+    for perm in [&[0, 1][..], &[0, 0, 1], &[0, 1, 3], &[2, 1, 0, 3]] {
+        match g.permute(x, perm) {
+            Err(GraphError::BadPermutation { perm: p, shape, .. }) => {
+                assert_eq!(p, perm.to_vec());
+                assert_eq!(shape, vec![2, 3, 4]);
+            }
+            other => panic!("{perm:?}: expected BadPermutation, got {other:?}"),
+        }
+    }
+    let r = json(
+        &format!(r#"{X23}, {{"name": "p", "op": "permute", "perm": [1, 1], "inputs": ["x"]}}"#),
+        r#""p""#,
+    );
+    assert!(matches!(r, Err(GraphError::BadPermutation { .. })));
+}
+
+#[test]
+fn bad_broadcast() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[2, 3], DType::F32).unwrap();
+    for to in [&[2, 4][..], &[3], &[3, 3]] {
+        match g.broadcast(x, to) {
+            Err(GraphError::BadBroadcast { from, to: t, .. }) => {
+                assert_eq!(from, vec![2, 3]);
+                assert_eq!(t, to.to_vec());
+            }
+            other => panic!("{to:?}: expected BadBroadcast, got {other:?}"),
+        }
+    }
+    // Valid: new leading axes, and extent-1 axes stretched.
+    let c = g.input("c", &[2, 1], DType::F32).unwrap();
+    assert!(g.broadcast(c, &[5, 2, 7]).is_ok());
+    let r = json(
+        &format!(r#"{X23}, {{"name": "b", "op": "broadcast", "shape": [4, 3], "inputs": ["x"]}}"#),
+        r#""b""#,
+    );
+    assert!(matches!(r, Err(GraphError::BadBroadcast { .. })));
+}
+
+#[test]
+fn malformed_json_and_structural_errors() {
+    assert!(matches!(Graph::from_json("{"), Err(GraphError::Json(_))));
+    assert!(matches!(
+        json(
+            r#"{"name": "x", "op": "frobnicate", "shape": [1]}"#,
+            r#""x""#
+        ),
+        Err(GraphError::Json(_))
+    ));
+    // A leaf without a shape.
+    assert!(matches!(
+        json(r#"{"name": "x", "op": "input"}"#, r#""x""#),
+        Err(GraphError::Invalid { op: "input", .. })
+    ));
+    // Wrong arity.
+    assert!(matches!(
+        json(
+            &format!(r#"{X23}, {{"name": "a", "op": "binary", "fn": "add", "inputs": ["x"]}}"#),
+            r#""a""#
+        ),
+        Err(GraphError::Arity {
+            expected: 2,
+            got: 1,
+            ..
+        })
+    ));
+    // No outputs.
+    assert_eq!(json(X23, ""), Err(GraphError::NoOutputs));
+    assert_eq!(Graph::new().validate(), Err(GraphError::NoOutputs));
+}
+
+/// A graph using every op kind, built with the builder.
+fn every_op_graph() -> Graph {
+    let mut g = Graph::new();
+    let x = g.input("x", &[4, 8], DType::F32).unwrap();
+    let w = g.param("w", &[8, 6], DType::F32).unwrap();
+    let b = g.param("b", &[6], DType::F32).unwrap();
+    let h = g.matmul(x, w).unwrap();
+    let h = g.add(h, b).unwrap();
+    let h = g.tanh(h).unwrap();
+    let c = g.constant(0.5, &[4, 6], DType::F32).unwrap();
+    let h = g.mul(h, c).unwrap();
+    let e = g.exp(h).unwrap();
+    let l = g.log(e).unwrap();
+    let s = g.sqrt(e).unwrap();
+    let r = g.rsqrt(e).unwrap();
+    let n = g.neg(r).unwrap();
+    let d = g.div(s, l).unwrap();
+    let m = g.max(d, n).unwrap();
+    let m = g.sub(m, h).unwrap();
+    let p = g.permute(m, &[1, 0]).unwrap();
+    let q = g.reshape(p, &[2, 3, 4]).unwrap();
+    let a = g.mean(q, 2, true).unwrap();
+    let mx = g.reduce_max(q, 0, false).unwrap();
+    let bt = g.input("bt", &[2, 5, 4], DType::F32).unwrap();
+    let mm = g.matmul_t(q, bt, false, true).unwrap();
+    let y = g.sum(mm, 1, false).unwrap();
+    g.set_name(y, "y").unwrap();
+    for o in [y, a, mx] {
+        g.mark_output(o).unwrap();
+    }
+    g
+}
+
+#[test]
+fn json_round_trip() {
+    let g = every_op_graph();
+    g.validate().unwrap();
+    let text = g.to_json();
+    let back = Graph::from_json(&text).unwrap();
+    assert_eq!(back, g);
+    assert_eq!(back.to_json(), text);
+    // The JSON form refers to inputs by name and carries op attributes.
+    assert!(text.contains(r#""transpose_b": true"#), "{text}");
+    assert!(text.contains(r#""keep_dims": true"#), "{text}");
+
+    // Node order in the file does not matter: reversed, the graph loads and has the same
+    // nodes (by name and type) and outputs.
+    let mut spec = g.to_spec();
+    spec.nodes.reverse();
+    let shuffled = Graph::from_spec(&spec).unwrap();
+    assert_eq!(shuffled.len(), g.len());
+    for node in g.nodes() {
+        let id = shuffled.find(&node.name).expect("node kept");
+        assert_eq!(shuffled.node(id).ty, node.ty, "{}", node.name);
+        assert_eq!(shuffled.node(id).op, node.op, "{}", node.name);
+    }
+    let names = |gr: &Graph| -> Vec<String> {
+        gr.outputs()
+            .iter()
+            .map(|&o| gr.node(o).name.clone())
+            .collect()
+    };
+    assert_eq!(names(&shuffled), names(&g));
+}

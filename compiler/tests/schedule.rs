@@ -1,0 +1,783 @@
+//! Scheduler tests: fusion (how many kernels, named how), views (no kernels for movement
+//! ops, forced copies only when strides cannot express a view), the memory plan, and
+//! numerical agreement of the scheduled tile kernels (run by the f32 tile interpreter)
+//! with the f64 graph interpreter, for the tile sizes of every target.
+//!
+//! Tolerances: the tile interpreter computes in f32 with each op rounded once
+//! (`u = 2^-24` relative error per op) and accumulates sums sequentially per tile lane,
+//! then across lanes. Every comparison allows `|got - want| <= atol + rtol * |want|`:
+//! - elementwise chains: `rtol = 1e-5` (about 100 ulps: a few ops, each amplifying the
+//!   incoming error by at most its condition number, which stays below ~10 on the input
+//!   ranges used), `atol = 1e-6` for results that cancel to near zero (`sub`);
+//! - sums of `n` terms of magnitude <= `c`: the error of blocked f32 summation with
+//!   random-sign terms is about `sqrt(n) * u * c * sqrt(n)`; we allow `atol = 2e-6 * n * c`
+//!   (far above the typical error, far below the O(1) error of a wrong or missing term);
+//! - means: the sum's tolerance divided by `n`; matmul: the sum's rule with `n = K`.
+
+use std::collections::HashMap;
+use tessera_compiler::graph::{BinaryOp, DType, Graph, NodeId, UnaryOp};
+use tessera_compiler::interp::{round_to_dtype, run_graph, run_plan, Tensor};
+use tessera_compiler::schedule::plan::{BufferRole, Plan};
+use tessera_compiler::tile::build::tile_sizes;
+use tessera_compiler::tile::{Block, InstKind, TileKernel};
+use tessera_compiler::{compile, Target};
+
+const SIZES: [usize; 5] = [1, 7, 127, 1000, 4097];
+const MM_SIZES: [usize; 4] = [1, 17, 64, 129];
+
+fn targets() -> Vec<Target> {
+    vec![Target::wgsl(), Target::ptx(), Target::ascend_910b()]
+}
+
+/// How random inputs are shaped before use.
+#[derive(Clone, Copy, PartialEq)]
+enum Domain {
+    /// Uniform in [-1, 1).
+    Signed,
+    /// Uniform in [0.25, 1.25): for log, sqrt, rsqrt and divisors.
+    Positive,
+}
+
+fn inputs_for(g: &Graph, seed: u64, domain: Domain) -> HashMap<String, Tensor> {
+    let mut out = HashMap::new();
+    for (i, n) in g.inputs().into_iter().chain(g.params()).enumerate() {
+        let node = g.node(n);
+        let mut t = Tensor::random(&node.ty.shape, node.ty.dtype, seed * 1000 + i as u64);
+        if domain == Domain::Positive {
+            for v in &mut t.data {
+                *v = round_to_dtype(v.abs() + 0.25, node.ty.dtype);
+            }
+        }
+        out.insert(node.name.clone(), t);
+    }
+    out
+}
+
+/// Structural invariants every plan must satisfy.
+fn check_plan(plan: &Plan, target: &Target) {
+    let mut names = std::collections::HashSet::new();
+    for k in &plan.kernels {
+        assert!(names.insert(k.name.clone()), "duplicate kernel name {}", k.name);
+        assert!(
+            k.params.len() <= target.max_storage_buffers,
+            "{} binds {} buffers",
+            k.name,
+            k.params.len()
+        );
+        for g in k.grid {
+            assert!(g >= 1 && g <= target.max_grid_dim, "{} grid {:?}", k.name, k.grid);
+        }
+    }
+    for (li, l) in plan.launches.iter().enumerate() {
+        let k = &plan.kernels[l.kernel];
+        assert_eq!(l.args.len(), k.params.len());
+        for (i, a) in l.args.iter().enumerate() {
+            let b = plan.buffer(*a);
+            assert_eq!(b.len, k.params[i].len, "launch {li} param {i}");
+            assert_eq!(b.dtype, k.params[i].dtype, "launch {li} param {i}");
+            for a2 in &l.args[i + 1..] {
+                assert_ne!(a, a2, "launch {li} binds a buffer twice");
+                assert_ne!(
+                    b.storage,
+                    plan.buffer(*a2).storage,
+                    "launch {li} ({}) binds two buffers sharing a storage slot",
+                    k.name
+                );
+            }
+        }
+    }
+    // Slots of non-temporaries are private.
+    for b in &plan.buffers {
+        if !matches!(b.role, BufferRole::Temp) {
+            let sharing = plan.buffers.iter().filter(|o| o.storage == b.storage).count();
+            assert_eq!(sharing, 1, "buffer {:?} shares its slot", b.role);
+        }
+        assert!(plan.storage[b.storage].bytes >= b.len * b.dtype.size_bytes());
+    }
+}
+
+/// Compiles for `target`, runs the plan and the graph, and compares every output.
+fn compare(
+    g: &Graph,
+    target: &Target,
+    inputs: &HashMap<String, Tensor>,
+    atol: f64,
+    rtol: f64,
+) -> Plan {
+    let plan = compile(g, target).unwrap_or_else(|e| panic!("{:?}: {e}", target.kind));
+    check_plan(&plan, target);
+    let want = run_graph(g, inputs).expect("graph interpreter");
+    let got = run_plan(&plan, inputs).unwrap_or_else(|e| {
+        panic!("{:?}: {e}\nkernels: {:?}", target.kind, kernel_names(&plan))
+    });
+    assert_eq!(want.len(), got.len());
+    for (name, w) in &want {
+        let t = &got[name];
+        assert_eq!(t.shape, w.shape, "output {name}");
+        for (i, (&a, &b)) in t.data.iter().zip(&w.data).enumerate() {
+            let ok = (a - b).abs() <= atol + rtol * b.abs() || (a.is_nan() && b.is_nan());
+            assert!(
+                ok,
+                "{:?}: output {name}[{i}] = {a}, want {b} (atol {atol}, rtol {rtol}); kernels {:?}",
+                target.kind,
+                kernel_names(&plan)
+            );
+        }
+    }
+    plan
+}
+
+fn kernel_names(plan: &Plan) -> Vec<String> {
+    plan.launches
+        .iter()
+        .map(|l| plan.kernels[l.kernel].name.clone())
+        .collect()
+}
+
+/// Compares on every target; returns the WGSL plan.
+fn compare_all(g: &Graph, seed: u64, domain: Domain, atol: f64, rtol: f64) -> Plan {
+    let inputs = inputs_for(g, seed, domain);
+    let mut first = None;
+    for t in targets() {
+        let p = compare(g, &t, &inputs, atol, rtol);
+        first.get_or_insert(p);
+    }
+    first.expect("targets")
+}
+
+fn output(g: &mut Graph, n: NodeId, name: &str) {
+    g.set_name(n, name).expect("unique name");
+    g.mark_output(n).expect("valid node");
+}
+
+fn visit(block: &Block, f: &mut impl FnMut(&InstKind)) {
+    for inst in &block.insts {
+        f(&inst.kind);
+        if let InstKind::For { body, .. } = &inst.kind {
+            visit(body, f);
+        }
+    }
+}
+
+fn count_insts(k: &TileKernel, pred: impl Fn(&InstKind) -> bool) -> usize {
+    let mut n = 0;
+    visit(&k.body, &mut |i| {
+        if pred(i) {
+            n += 1
+        }
+    });
+    n
+}
+
+// ------------------------------------------------------------------ single ops
+
+#[test]
+fn each_unary_op_alone_is_one_kernel() {
+    for op in UnaryOp::ALL {
+        let domain = match op {
+            UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Rsqrt => Domain::Positive,
+            _ => Domain::Signed,
+        };
+        for (si, &s) in SIZES.iter().enumerate() {
+            let mut g = Graph::new();
+            let x = g.input("x", &[s], DType::F32).unwrap();
+            let y = g.unary(op, x).unwrap();
+            output(&mut g, y, "y");
+            let plan = compare_all(&g, si as u64, domain, 1e-6, 1e-6);
+            assert_eq!(plan.launches.len(), 1, "{op:?}");
+            assert_eq!(plan.kernels[0].name, format!("{}_0", op.name()));
+        }
+    }
+}
+
+#[test]
+fn each_binary_op_alone_is_one_kernel() {
+    for op in BinaryOp::ALL {
+        let domain = if op == BinaryOp::Div {
+            Domain::Positive
+        } else {
+            Domain::Signed
+        };
+        for (si, &s) in SIZES.iter().enumerate() {
+            let mut g = Graph::new();
+            let x = g.input("x", &[s, 3], DType::F32).unwrap();
+            let y = g.input("y", &[s, 3], DType::F32).unwrap();
+            let z = g.binary(op, x, y).unwrap();
+            output(&mut g, z, "z");
+            let plan = compare_all(&g, 10 + si as u64, domain, 1e-6, 1e-6);
+            assert_eq!(plan.launches.len(), 1, "{op:?}");
+            // x and y are contiguous and of one shape: coalesced to one axis.
+            assert_eq!(plan.kernels[0].params.len(), 3);
+        }
+    }
+}
+
+#[test]
+fn elementwise_chain_of_five_is_one_kernel() {
+    for (si, &s) in SIZES.iter().enumerate() {
+        for shape in [vec![s], vec![s, 7], vec![3, s, 2]] {
+            let mut g = Graph::new();
+            let x = g.input("x", &shape, DType::F32).unwrap();
+            let y = g.input("y", &shape, DType::F32).unwrap();
+            let a = g.add(x, y).unwrap();
+            let b = g.mul(a, x).unwrap();
+            let c = g.tanh(b).unwrap();
+            let d = g.exp(c).unwrap();
+            let e = g.sub(d, y).unwrap();
+            output(&mut g, e, "out");
+            let plan = compare_all(&g, 20 + si as u64, Domain::Signed, 1e-6, 1e-5);
+            assert_eq!(plan.launches.len(), 1);
+            assert_eq!(plan.kernels[0].name, "add_mul_tanh_exp_0");
+            // Reads x and y once each, writes out.
+            assert_eq!(plan.kernels[0].params.len(), 3);
+            let temps = plan
+                .buffers
+                .iter()
+                .filter(|b| b.role == BufferRole::Temp)
+                .count();
+            assert_eq!(temps, 0);
+        }
+    }
+}
+
+#[test]
+fn shared_elementwise_value_is_computed_once_per_kernel() {
+    // h is used twice inside one kernel: no buffer for it.
+    let mut g = Graph::new();
+    let x = g.input("x", &[127, 5], DType::F32).unwrap();
+    let h = g.exp(x).unwrap();
+    let t = g.tanh(h).unwrap();
+    let y = g.mul(t, h).unwrap();
+    output(&mut g, y, "y");
+    let plan = compare_all(&g, 30, Domain::Signed, 1e-6, 1e-5);
+    assert_eq!(plan.launches.len(), 1);
+    assert_eq!(
+        count_insts(&plan.kernels[0], |i| matches!(
+            i,
+            InstKind::Unary {
+                op: UnaryOp::Exp,
+                ..
+            }
+        )),
+        1
+    );
+    // h used by two kernels (an output and another output's kernel): materialized once.
+    let mut g = Graph::new();
+    let x = g.input("x", &[127, 5], DType::F32).unwrap();
+    let h = g.exp(x).unwrap();
+    let a = g.sum(h, 1, false).unwrap();
+    let b = g.reduce_max(h, 0, false).unwrap();
+    output(&mut g, a, "a");
+    output(&mut g, b, "b");
+    let plan = compare_all(&g, 31, Domain::Signed, 2e-6 * 5.0 * 3.0, 1e-5);
+    assert_eq!(plan.launches.len(), 3, "{:?}", kernel_names(&plan));
+}
+
+// ------------------------------------------------------------------ reductions
+
+#[test]
+fn reductions_over_every_axis_of_3d_shapes() {
+    use tessera_compiler::graph::ReduceOp;
+    for op in ReduceOp::ALL {
+        for (si, &s) in SIZES.iter().enumerate() {
+            for shape in [[s, 2, 3], [2, s, 3], [3, 2, s]] {
+                for axis in 0..3 {
+                    for keep in [false, true] {
+                        let mut g = Graph::new();
+                        let x = g.input("x", &shape, DType::F32).unwrap();
+                        let y = g.reduce(op, x, axis, keep).unwrap();
+                        output(&mut g, y, "y");
+                        let n = shape[axis] as f64;
+                        let atol = match op {
+                            ReduceOp::Sum => 2e-6 * n,
+                            ReduceOp::Mean => 2e-6,
+                            ReduceOp::Max => 0.0,
+                        };
+                        let plan = compare_all(&g, 40 + si as u64, Domain::Signed, atol, 1e-5);
+                        assert_eq!(plan.launches.len(), 1);
+                        assert_eq!(plan.kernels[0].name, format!("{}_0", g_op_name(op)));
+                        let k = &plan.kernels[0];
+                        assert_eq!(k.num_programs() as usize, shape.iter().product::<usize>() / shape[axis]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn g_op_name(op: tessera_compiler::graph::ReduceOp) -> String {
+    format!("reduce_{}", op.name())
+}
+
+#[test]
+fn reduction_fuses_producers_and_consumers() {
+    // rsqrt(mean(exp(x) * x, axis 1) + eps) * 2: one kernel, body and scalar epilogue.
+    for (si, &s) in SIZES.iter().enumerate() {
+        for keep in [false, true] {
+            let mut g = Graph::new();
+            let x = g.input("x", &[5, s], DType::F32).unwrap();
+            let e = g.exp(x).unwrap();
+            let p = g.mul(e, x).unwrap();
+            let m = g.mean(p, 1, keep).unwrap();
+            let m = g.mul(m, m).unwrap();
+            let eps = g.constant(1e-5, &[], DType::F32).unwrap();
+            let v = g.add(m, eps).unwrap();
+            let r = g.rsqrt(v).unwrap();
+            let two = g.constant(2.0, &[], DType::F32).unwrap();
+            let y = g.mul(r, two).unwrap();
+            output(&mut g, y, "y");
+            // Terms are at most e; rsqrt of a value >= 1e-5 can amplify relative error.
+            let plan = compare_all(&g, 50 + si as u64, Domain::Signed, 1e-5, 1e-4);
+            assert_eq!(plan.launches.len(), 1, "{:?}", kernel_names(&plan));
+            assert!(plan.kernels[0].name.starts_with("reduce_mean_exp_mul"));
+            // Constants are immediates, not buffers.
+            assert_eq!(plan.buffers.len(), 2);
+            // A fused body is not a plain load: full chunks plus a static tail, no mask
+            // needed; exactly one Reduce per chunk kind.
+            let reduces = count_insts(&plan.kernels[0], |i| matches!(i, InstKind::Reduce { .. }));
+            assert!(reduces == 1 || reduces == 2);
+        }
+    }
+}
+
+#[test]
+fn layer_norm_like_graph() {
+    for (si, &s) in SIZES.iter().enumerate() {
+        let mut g = Graph::new();
+        let x = g.input("x", &[7, s], DType::F32).unwrap();
+        let mean = g.mean(x, 1, true).unwrap();
+        let d = g.sub(x, mean).unwrap();
+        let d2 = g.mul(d, d).unwrap();
+        let var = g.mean(d2, 1, true).unwrap();
+        let eps = g.constant(1e-5, &[], DType::F32).unwrap();
+        let ve = g.add(var, eps).unwrap();
+        let rstd = g.rsqrt(ve).unwrap();
+        let y = g.mul(d, rstd).unwrap();
+        output(&mut g, y, "y");
+        let plan = compare_all(&g, 60 + si as u64, Domain::Signed, 1e-4, 1e-4);
+        // mean, d (two consumer kernels), var + rsqrt epilogue, normalize.
+        assert_eq!(
+            kernel_names(&plan),
+            vec!["reduce_mean_0", "sub_1", "reduce_mean_mul_add_rsqrt_2", "mul_3"],
+        );
+    }
+}
+
+// ------------------------------------------------------------------ matmul
+
+fn matmul_graph(
+    m: usize,
+    n: usize,
+    k: usize,
+    ta: bool,
+    tb: bool,
+    batch: Option<usize>,
+    shared_b: bool,
+    epilogue: bool,
+) -> Graph {
+    let mut g = Graph::new();
+    let with_batch = |s: [usize; 2], batched: bool| -> Vec<usize> {
+        match (batch, batched) {
+            (Some(b), true) => vec![b, s[0], s[1]],
+            _ => s.to_vec(),
+        }
+    };
+    let ash = if ta { [k, m] } else { [m, k] };
+    let bsh = if tb { [n, k] } else { [k, n] };
+    let a = g.input("a", &with_batch(ash, true), DType::F32).unwrap();
+    let b = g.param("b", &with_batch(bsh, !shared_b), DType::F32).unwrap();
+    let mut y = g.matmul_t(a, b, ta, tb).unwrap();
+    if epilogue {
+        let bias = g.param("bias", &[n], DType::F32).unwrap();
+        y = g.add(y, bias).unwrap();
+        y = g.tanh(y).unwrap();
+    }
+    output(&mut g, y, "y");
+    g
+}
+
+#[test]
+fn matmul_2d_all_sizes_and_transposes() {
+    let mut i = 0u64;
+    for &m in &MM_SIZES {
+        for &n in &MM_SIZES {
+            for &k in &MM_SIZES {
+                let (ta, tb) = ((i & 1) == 1, (i & 2) == 2);
+                let epi = i % 3 == 0;
+                let g = matmul_graph(m, n, k, ta, tb, None, false, epi);
+                let plan = compare_all(&g, 100 + i, Domain::Signed, 2e-6 * k as f64, 1e-5);
+                assert_eq!(plan.launches.len(), 1);
+                let want = if epi { "matmul_bias_tanh_0" } else { "matmul_0" };
+                assert_eq!(plan.kernels[0].name, want);
+                i += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_every_transpose_combination() {
+    for (m, n, k) in [(17, 129, 64), (129, 1, 17), (1, 64, 129), (64, 17, 1)] {
+        for ta in [false, true] {
+            for tb in [false, true] {
+                let g = matmul_graph(m, n, k, ta, tb, None, false, true);
+                let plan = compare_all(&g, 200, Domain::Signed, 2e-6 * k as f64, 1e-5);
+                assert_eq!(plan.launches.len(), 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn batched_matmul_and_shared_weight() {
+    for (bi, (m, n, k)) in [(17, 64, 129), (1, 17, 64), (129, 1, 17)].into_iter().enumerate() {
+        for shared in [false, true] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let g = matmul_graph(m, n, k, ta, tb, Some(3), shared, bi != 1);
+                let plan = compare_all(&g, 300 + bi as u64, Domain::Signed, 2e-6 * k as f64, 1e-5);
+                assert_eq!(plan.launches.len(), 1);
+                let kern = &plan.kernels[0];
+                // Batch on grid axis 2.
+                assert_eq!(kern.grid[2], 3);
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_operand_views_fold_into_strides() {
+    // x @ permute(w): the transpose is a stride swap, no copy kernel.
+    let mut g = Graph::new();
+    let x = g.input("x", &[17, 64], DType::F32).unwrap();
+    let w = g.param("w", &[33, 64], DType::F32).unwrap();
+    let wt = g.permute(w, &[1, 0]).unwrap();
+    let y = g.matmul(x, wt).unwrap();
+    output(&mut g, y, "y");
+    let plan = compare_all(&g, 400, Domain::Signed, 2e-6 * 64.0, 1e-5);
+    assert_eq!(plan.launches.len(), 1);
+    // An elementwise operand is materialized first.
+    let mut g = Graph::new();
+    let x = g.input("x", &[17, 64], DType::F32).unwrap();
+    let w = g.param("w", &[64, 33], DType::F32).unwrap();
+    let xe = g.tanh(x).unwrap();
+    let y = g.matmul(xe, w).unwrap();
+    let y = g.exp(y).unwrap();
+    output(&mut g, y, "y");
+    let plan = compare_all(&g, 401, Domain::Signed, 2e-6 * 64.0 * 3.0, 1e-5);
+    assert_eq!(kernel_names(&plan), vec!["tanh_0", "matmul_exp_1"]);
+    // A constant matmul operand gets a Constant buffer.
+    let mut g = Graph::new();
+    let x = g.input("x", &[17, 64], DType::F32).unwrap();
+    let c = g.constant(0.5, &[64, 5], DType::F32).unwrap();
+    let y = g.matmul(x, c).unwrap();
+    output(&mut g, y, "y");
+    let plan = compare_all(&g, 402, Domain::Signed, 2e-6 * 64.0, 1e-5);
+    assert_eq!(plan.launches.len(), 1);
+    assert!(plan
+        .buffers
+        .iter()
+        .any(|b| matches!(b.role, BufferRole::Constant { value } if value == 0.5)));
+}
+
+#[test]
+fn matmul_tiles_follow_the_target() {
+    let g = matmul_graph(64, 64, 64, false, false, None, false, true);
+    for t in targets() {
+        let sizes = tile_sizes(&t);
+        let plan = compile(&g, &t).unwrap();
+        let k = &plan.kernels[0];
+        let mut dots = 0;
+        visit(&k.body, &mut |i| {
+            if let InstKind::Dot { .. } = i {
+                dots += 1;
+            }
+            if let InstKind::Load { access, .. } = i {
+                if access.shape.len() == 2 && access.shape != vec![sizes.bm, sizes.bn] {
+                    assert!(
+                        access.shape == vec![sizes.bm, sizes.bk]
+                            || access.shape == vec![sizes.bk, sizes.bn],
+                        "{:?}",
+                        access.shape
+                    );
+                }
+            }
+        });
+        assert_eq!(dots, 1);
+        assert_eq!(
+            k.grid,
+            [64u32.div_ceil(sizes.bn as u32), 64u32.div_ceil(sizes.bm as u32), 1]
+        );
+    }
+    assert_eq!(tile_sizes(&Target::wgsl()).block, 256);
+    assert_eq!(tile_sizes(&Target::ascend_910b()).block, 2048);
+    assert_eq!(tile_sizes(&Target::ascend_910b()).bk, 32);
+}
+
+// ------------------------------------------------------------------ views
+
+#[test]
+fn permute_then_add_is_one_kernel() {
+    for (si, &s) in SIZES.iter().enumerate() {
+        let mut g = Graph::new();
+        let x = g.input("x", &[s, 3, 5], DType::F32).unwrap();
+        let y = g.input("y", &[5, s, 3], DType::F32).unwrap();
+        let xp = g.permute(x, &[2, 0, 1]).unwrap();
+        let z = g.add(xp, y).unwrap();
+        output(&mut g, z, "z");
+        let plan = compare_all(&g, 500 + si as u64, Domain::Signed, 1e-6, 1e-6);
+        assert_eq!(kernel_names(&plan), vec!["add_0"]);
+        // A permuted load has a non-unit stride.
+        let strided = count_insts(&plan.kernels[0], |i| {
+            matches!(i, InstKind::Load { access, .. } if access.strides.iter().any(|&s| s != 1))
+        });
+        assert!(s == 1 || strided >= 1);
+    }
+}
+
+#[test]
+fn broadcast_add_is_one_kernel() {
+    for (si, &s) in SIZES.iter().enumerate() {
+        let mut g = Graph::new();
+        let x = g.input("x", &[4, s], DType::F32).unwrap();
+        let row = g.input("row", &[s], DType::F32).unwrap();
+        let col = g.input("col", &[4, 1], DType::F32).unwrap();
+        let a = g.add(x, row).unwrap();
+        let b = g.mul(a, col).unwrap();
+        output(&mut g, b, "b");
+        let plan = compare_all(&g, 600 + si as u64, Domain::Signed, 1e-6, 1e-6);
+        assert_eq!(kernel_names(&plan), vec!["add_mul_0"]);
+        let zero_stride = count_insts(&plan.kernels[0], |i| {
+            matches!(i, InstKind::Load { access, .. } if access.strides == vec![0])
+        });
+        assert!(s == 1 || zero_stride == 1, "the column is a stride-0 load");
+    }
+}
+
+#[test]
+fn reshape_of_permuted_tensor() {
+    for (si, &s) in SIZES.iter().enumerate() {
+        // Merging two axes that a permute separated: strides cannot express it, the
+        // permuted tensor is copied once.
+        let mut g = Graph::new();
+        let x = g.input("x", &[s, 6], DType::F32).unwrap();
+        let xt = g.permute(x, &[1, 0]).unwrap();
+        let r = g.reshape(xt, &[6 * s]).unwrap();
+        let y = g.exp(r).unwrap();
+        output(&mut g, y, "y");
+        let plan = compare_all(&g, 700 + si as u64, Domain::Signed, 1e-6, 1e-6);
+        if s == 1 {
+            // A permute of [1, 6] is contiguous: no copy.
+            assert_eq!(kernel_names(&plan), vec!["exp_0"]);
+        } else {
+            assert_eq!(kernel_names(&plan), vec!["copy_0", "exp_1"]);
+        }
+        // Same with an elementwise op in between: that op is materialized instead.
+        let mut g = Graph::new();
+        let x = g.input("x", &[s, 6], DType::F32).unwrap();
+        let xt = g.permute(x, &[1, 0]).unwrap();
+        let e = g.tanh(xt).unwrap();
+        let r = g.reshape(e, &[3, 2 * s]).unwrap();
+        let y = g.exp(r).unwrap();
+        output(&mut g, y, "y");
+        let plan = compare_all(&g, 710 + si as u64, Domain::Signed, 1e-6, 1e-6);
+        if s == 1 {
+            assert_eq!(plan.launches.len(), 1);
+        } else {
+            assert_eq!(kernel_names(&plan), vec!["tanh_0", "exp_1"]);
+        }
+        // A compatible reshape of a permuted tensor (splitting an axis) is a view.
+        let mut g = Graph::new();
+        let x = g.input("x", &[s, 6], DType::F32).unwrap();
+        let xt = g.permute(x, &[1, 0]).unwrap();
+        let r = g.reshape(xt, &[2, 3, s]).unwrap();
+        let y = g.exp(r).unwrap();
+        output(&mut g, y, "y");
+        let plan = compare_all(&g, 720 + si as u64, Domain::Signed, 1e-6, 1e-6);
+        assert_eq!(kernel_names(&plan), vec!["exp_0"]);
+    }
+}
+
+#[test]
+fn outputs_that_are_views_or_inputs() {
+    for (si, &s) in SIZES.iter().enumerate() {
+        // A view of an input as an output: one copy kernel.
+        let mut g = Graph::new();
+        let x = g.input("x", &[s, 3], DType::F32).unwrap();
+        let xt = g.permute(x, &[1, 0]).unwrap();
+        output(&mut g, xt, "xt");
+        let plan = compare_all(&g, 800 + si as u64, Domain::Signed, 0.0, 0.0);
+        assert_eq!(kernel_names(&plan), vec!["copy_0"]);
+        // An input as an output: no kernel; it is read back from its own buffer.
+        let mut g = Graph::new();
+        let x = g.input("x", &[s], DType::F32).unwrap();
+        let y = g.exp(x).unwrap();
+        output(&mut g, y, "y");
+        g.mark_output(x).unwrap();
+        let plan = compare_all(&g, 810 + si as u64, Domain::Signed, 1e-6, 1e-6);
+        assert_eq!(plan.launches.len(), 1);
+        let (_, xb) = plan.outputs.iter().find(|(n, _)| n == "x").unwrap();
+        assert!(matches!(plan.buffer(*xb).role, BufferRole::Input { .. }));
+        // A view of an elementwise result as an output: the view folds into the kernel.
+        let mut g = Graph::new();
+        let x = g.input("x", &[s, 3], DType::F32).unwrap();
+        let y = g.exp(x).unwrap();
+        let yt = g.permute(y, &[1, 0]).unwrap();
+        output(&mut g, yt, "yt");
+        let plan = compare_all(&g, 820 + si as u64, Domain::Signed, 1e-6, 1e-6);
+        assert_eq!(kernel_names(&plan), vec!["exp_0"]);
+    }
+}
+
+#[test]
+fn constant_output_and_dead_nodes() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[7], DType::F32).unwrap();
+    let _dead = g.exp(x).unwrap();
+    let c = g.constant(3.0, &[2, 2], DType::F32).unwrap();
+    output(&mut g, c, "c");
+    let y = g.neg(x).unwrap();
+    output(&mut g, y, "y");
+    let plan = compare_all(&g, 900, Domain::Signed, 0.0, 0.0);
+    assert_eq!(kernel_names(&plan), vec!["neg_0"]);
+}
+
+// ------------------------------------------------------------------ the demo
+
+fn mlp_block(batch: usize, d_in: usize, d_hidden: usize) -> Graph {
+    // The same graph as `tessera_models::mlp::mlp_block` (a dev-dependency on the models
+    // crate would be a cycle): sum(tanh(x @ w + b), axis 1).
+    let mut g = Graph::new();
+    let x = g.input("x", &[batch, d_in], DType::F32).unwrap();
+    let w = g.param("w", &[d_in, d_hidden], DType::F32).unwrap();
+    let b = g.param("b", &[d_hidden], DType::F32).unwrap();
+    let h = g.matmul(x, w).unwrap();
+    let h = g.add(h, b).unwrap();
+    let h = g.tanh(h).unwrap();
+    let y = g.sum(h, 1, false).unwrap();
+    output(&mut g, y, "y");
+    g
+}
+
+#[test]
+fn mlp_demo_is_two_kernels() {
+    for (i, (batch, d_in, d_hidden)) in [(1, 7, 127), (7, 129, 17), (127, 64, 1000), (4, 17, 4097)]
+        .into_iter()
+        .enumerate()
+    {
+        let g = mlp_block(batch, d_in, d_hidden);
+        // tanh is 1-Lipschitz: each term errs by K-sum rounding; then an n-term sum.
+        let atol = 2e-6 * d_in as f64 * d_hidden as f64 + 2e-6 * d_hidden as f64;
+        let plan = compare_all(&g, 1000 + i as u64, Domain::Signed, atol, 1e-5);
+        assert_eq!(kernel_names(&plan), vec!["matmul_bias_tanh_0", "reduce_sum_1"]);
+        // The bias is read through a stride-0 row view.
+        let k = &plan.kernels[0];
+        let bias_loads = count_insts(k, |i| {
+            matches!(i, InstKind::Load { access, .. } if access.strides.first() == Some(&0))
+        });
+        assert_eq!(bias_loads, 1);
+    }
+}
+
+// ------------------------------------------------------------------ memory plan
+
+#[test]
+fn chain_of_four_matmuls_reuses_storage() {
+    let mut g = Graph::new();
+    let mut h = g.input("x", &[17, 64], DType::F32).unwrap();
+    for i in 0..4 {
+        let w = g.param(&format!("w{i}"), &[64, 64], DType::F32).unwrap();
+        h = g.matmul(h, w).unwrap();
+    }
+    output(&mut g, h, "y");
+    // Four chained products of 64 terms: values grow like 64^(i/2) / 3^i; scale atol.
+    let plan = compare_all(&g, 1100, Domain::Signed, 1e-3, 1e-4);
+    assert_eq!(plan.launches.len(), 4);
+    let temps: Vec<_> = plan
+        .buffers
+        .iter()
+        .filter(|b| b.role == BufferRole::Temp)
+        .collect();
+    assert_eq!(temps.len(), 3);
+    let temp_slots: std::collections::BTreeSet<usize> = temps.iter().map(|b| b.storage).collect();
+    assert!(
+        temp_slots.len() < temps.len(),
+        "temps {} use {} slots",
+        temps.len(),
+        temp_slots.len()
+    );
+    assert_eq!(temp_slots.len(), 2);
+}
+
+#[test]
+fn storage_buffer_limit_splits_kernels() {
+    // A sum of 10 inputs needs 11 bindings in one kernel; WGSL allows 8.
+    let mut g = Graph::new();
+    let xs: Vec<_> = (0..10)
+        .map(|i| g.input(&format!("x{i}"), &[127], DType::F32).unwrap())
+        .collect();
+    let mut acc = xs[0];
+    for &x in &xs[1..] {
+        acc = g.add(acc, x).unwrap();
+    }
+    output(&mut g, acc, "y");
+    let inputs = inputs_for(&g, 1200, Domain::Signed);
+    let plan = compare(&g, &Target::wgsl(), &inputs, 1e-5, 1e-5);
+    assert!(plan.launches.len() >= 2);
+    let plan = compare(&g, &Target::ptx(), &inputs, 1e-5, 1e-5);
+    assert_eq!(plan.launches.len(), 1);
+}
+
+#[test]
+fn grids_beyond_max_grid_dim_are_linearized() {
+    let mut t = Target::wgsl();
+    t.max_grid_dim = 4;
+    let mut g = Graph::new();
+    let x = g.input("x", &[9, 1000], DType::F32).unwrap();
+    let xt = g.permute(x, &[1, 0]).unwrap();
+    let e = g.exp(xt).unwrap();
+    output(&mut g, e, "e");
+    let s = g.sum(x, 0, false).unwrap();
+    output(&mut g, s, "s");
+    let inputs = inputs_for(&g, 1300, Domain::Signed);
+    compare(&g, &t, &inputs, 2e-5, 1e-5);
+    let g = matmul_graph(129, 129, 17, false, true, Some(5), false, true);
+    let inputs = inputs_for(&g, 1301, Domain::Signed);
+    compare(&g, &t, &inputs, 1e-4, 1e-5);
+    // Too many programs even over three axes: a typed error naming the limit.
+    t.max_grid_dim = 2;
+    let g = mlp_block(64, 64, 64);
+    match compile(&g, &t) {
+        Err(tessera_compiler::CompileError::Limit { limit, .. }) => {
+            assert_eq!(limit, "max_grid_dim")
+        }
+        other => panic!("expected a limit error, got {other:?}"),
+    }
+}
+
+#[test]
+fn half_precision_buffers_compute_in_f32() {
+    for dtype in [DType::F16, DType::BF16] {
+        let mut g = Graph::new();
+        let x = g.input("x", &[127, 7], DType::F32).unwrap();
+        let _ = x;
+        let mut g2 = Graph::new();
+        let a = g2.input("a", &[17, 64], dtype).unwrap();
+        let b = g2.param("b", &[64, 33], dtype).unwrap();
+        let y = g2.matmul(a, b).unwrap();
+        let y = g2.tanh(y).unwrap();
+        let s = g2.sum(y, 1, false).unwrap();
+        output(&mut g2, s, "s");
+        g = g2;
+        let inputs = inputs_for(&g, 1400, Domain::Signed);
+        // The intermediate tanh(a @ b) is stored in the half dtype (rel. 2^-8 for bf16):
+        // each of the 33 summed terms errs by up to 2^-8.
+        let plan = compare(&g, &Target::ptx(), &inputs, 33.0 * 2f64.powi(-8), 1e-2);
+        let casts = count_insts(&plan.kernels[0], |i| matches!(i, InstKind::Cast { .. }));
+        assert!(casts >= 3, "loads of a and b cast to f32, the store casts back");
+        // WGSL cannot store bf16/f16: a typed error, not a broken kernel.
+        assert!(matches!(
+            compile(&g, &Target::wgsl()),
+            Err(tessera_compiler::CompileError::Unsupported { .. })
+        ));
+    }
+}

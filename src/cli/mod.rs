@@ -1,0 +1,179 @@
+//! The `tessera` CLI: argument parsing (clap), error reporting and dispatch.
+//!
+//! Every failure is reported as a single `error: ...` line on stderr; a panic (a bug) is
+//! reported the same way through a panic hook, never as a backtrace, unless
+//! `RUST_BACKTRACE` asks for one.
+
+mod compile;
+mod demo;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tessera_compiler::TargetKind;
+
+/// Exit code of a failed command (bad input, failed compilation, failed run).
+const EXIT_FAILURE: u8 = 1;
+/// Exit code of a command line that does not parse.
+const EXIT_USAGE: u8 = 2;
+
+/// Tessera: one model definition, compiled to WGSL, PTX and Ascend C.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile a graph (JSON file) or a bundled model for one target.
+    Compile(CompileArgs),
+    /// Compile the MLP block for every target, run it on wgpu and on the Ascend C CPU
+    /// build, and print the max error against the f64 interpreter.
+    Demo(DemoArgs),
+}
+
+/// What `compile` prints or writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// One file per kernel (plus host code for Ascend C) and `manifest.json`, into `--out`.
+    Source,
+    /// The tile IR of the plan, printed on stdout (nothing is written).
+    Tile,
+}
+
+/// A model bundled with Tessera (`tessera_models`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Model {
+    /// The demo MLP block `sum(tanh(x @ w + b), axis 1)` with batch 64, d_in 128,
+    /// d_hidden 256 (the graph whose kernels are kept in `shaders/`).
+    Mlp,
+}
+
+/// Arguments of `tessera compile`.
+#[derive(Debug, clap::Args)]
+pub struct CompileArgs {
+    /// The graph, in Tessera's JSON form.
+    #[arg(value_name = "GRAPH.json", required_unless_present = "model")]
+    pub graph: Option<PathBuf>,
+    /// Compile a bundled model instead of a graph file.
+    #[arg(long, value_enum, conflicts_with = "graph")]
+    pub model: Option<Model>,
+    /// The target: wgsl, ptx or ascendc.
+    #[arg(long, short, value_parser = parse_target)]
+    pub target: TargetKind,
+    /// Output directory (created if needed); required unless `--emit tile`.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// What to produce.
+    #[arg(long, value_enum, default_value_t = Emit::Source)]
+    pub emit: Emit,
+}
+
+/// Arguments of `tessera demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Batch rows of `x`.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Input features (the matmul's K).
+    #[arg(long, default_value_t = 128)]
+    pub d_in: usize,
+    /// Hidden features (the matmul's N, reduced by the row sum).
+    #[arg(long, default_value_t = 256)]
+    pub d_hidden: usize,
+}
+
+fn parse_target(s: &str) -> Result<TargetKind, String> {
+    s.parse::<TargetKind>().map_err(|e| e.to_string())
+}
+
+/// Parses the command line, runs the command and maps failures to one-line errors.
+pub fn main() -> ExitCode {
+    install_panic_hook();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return report_clap_error(e),
+    };
+    let result = match cli.command {
+        Command::Compile(args) => compile::run(&args),
+        Command::Demo(args) => demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// Help and version go to stdout as clap renders them; parse errors become one line.
+fn report_clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            let text = e.to_string();
+            let msg: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+                .filter(|l| !l.starts_with("Usage:"))
+                .collect();
+            let msg = msg.join(" ");
+            let msg = msg.strip_prefix("error:").unwrap_or(&msg).trim();
+            eprintln!("error: {msg} (see `tessera --help`)");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Collapses a possibly multi-line message into one line.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A panic is a bug in Tessera: report it as one line (a backtrace only on request).
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = info.payload().downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "unknown cause".to_string()
+        };
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "error: internal error (a bug in tessera, please report it): {}{at}",
+            one_line(&msg)
+        );
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            let _ = writeln!(err, "{}", std::backtrace::Backtrace::force_capture());
+        }
+    }));
+}

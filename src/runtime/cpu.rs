@@ -1,0 +1,161 @@
+//! The CPU device: the reference interpreters behind the [`Device`] interface.
+//!
+//! [`CpuDevice::reference`] evaluates the graph itself in f64 with
+//! `tessera_compiler::interp::run_graph` (the oracle; nothing is compiled, so it works for
+//! any valid graph). [`CpuDevice::tile`] compiles the graph for a target record (WGSL's by
+//! default) and runs the plan's tile kernels in f32 with `tessera_compiler::interp::run_plan`,
+//! memory plan included: the compiled kernels without any device in the way.
+
+use super::error::Result;
+use super::executable::{Executable, Program, Signature};
+use super::{Device, DeviceKind};
+use std::collections::HashMap;
+use tessera_compiler::interp::{self, Tensor};
+use tessera_compiler::schedule::plan::Plan;
+use tessera_compiler::{Graph, Target, TensorType};
+
+/// Which interpreter a [`CpuDevice`] runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CpuMode {
+    /// The graph interpreter in f64 (the oracle).
+    Reference,
+    /// The tile interpreter in f32 over the plan compiled for this target record.
+    Tile(Target),
+}
+
+/// A device that runs graphs on the host CPU with the reference interpreters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CpuDevice {
+    mode: CpuMode,
+}
+
+impl CpuDevice {
+    /// The f64 graph interpreter (no compilation).
+    pub fn reference() -> CpuDevice {
+        CpuDevice {
+            mode: CpuMode::Reference,
+        }
+    }
+
+    /// The f32 tile interpreter over the plan compiled for the WGSL target record.
+    pub fn tile() -> CpuDevice {
+        CpuDevice::tile_for(Target::wgsl())
+    }
+
+    /// The f32 tile interpreter over the plan compiled for `target`.
+    pub fn tile_for(target: Target) -> CpuDevice {
+        CpuDevice {
+            mode: CpuMode::Tile(target),
+        }
+    }
+
+    /// Which interpreter this is.
+    pub fn mode(&self) -> &CpuMode {
+        &self.mode
+    }
+}
+
+impl Device for CpuDevice {
+    fn name(&self) -> String {
+        match &self.mode {
+            CpuMode::Reference => "cpu: graph interpreter (f64)".to_string(),
+            CpuMode::Tile(t) => format!("cpu: tile interpreter (f32, {} plan)", t.kind),
+        }
+    }
+
+    fn kind(&self) -> DeviceKind {
+        DeviceKind::Cpu
+    }
+
+    fn target(&self) -> Option<Target> {
+        match &self.mode {
+            CpuMode::Reference => None,
+            CpuMode::Tile(t) => Some(t.clone()),
+        }
+    }
+
+    fn load(&self, graph: &Graph) -> Result<Executable> {
+        match &self.mode {
+            CpuMode::Reference => {
+                graph.validate().map_err(tessera_compiler::CompileError::from)?;
+                Ok(Executable::from_parts(
+                    Signature::of_graph(graph),
+                    None,
+                    None,
+                    self.name(),
+                    Box::new(CpuProgram {
+                        what: What::Graph(graph.clone()),
+                        params: HashMap::new(),
+                    }),
+                ))
+            }
+            CpuMode::Tile(target) => {
+                let plan = tessera_compiler::compile(graph, target)?;
+                Ok(CpuDevice::load_plan_tile(plan, self.name())?)
+            }
+        }
+    }
+}
+
+impl CpuDevice {
+    /// Loads an already compiled plan on the tile interpreter.
+    pub fn load_plan(&self, plan: Plan) -> Result<Executable> {
+        CpuDevice::load_plan_tile(plan, self.name())
+    }
+
+    fn load_plan_tile(plan: Plan, name: String) -> Result<Executable> {
+        let signature = Signature::of_plan(&plan)?;
+        Ok(Executable::from_parts(
+            signature,
+            Some(plan.clone()),
+            None,
+            name,
+            Box::new(CpuProgram {
+                what: What::Plan(plan),
+                params: HashMap::new(),
+            }),
+        ))
+    }
+}
+
+enum What {
+    Graph(Graph),
+    Plan(Plan),
+}
+
+/// Graph or plan plus the parameter values ("on the device" = in host memory).
+struct CpuProgram {
+    what: What,
+    params: HashMap<String, Tensor>,
+}
+
+impl Program for CpuProgram {
+    fn set_param(&mut self, name: &str, value: &Tensor) -> Result<()> {
+        // What a device buffer would hold: the values rounded to the dtype.
+        let mut stored = value.clone();
+        for v in &mut stored.data {
+            *v = interp::round_to_dtype(*v, stored.dtype);
+        }
+        self.params.insert(name.to_string(), stored);
+        Ok(())
+    }
+
+    fn get_param(&self, name: &str, ty: &TensorType) -> Result<Tensor> {
+        Ok(self
+            .params
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Tensor::zeros(&ty.shape, ty.dtype)))
+    }
+
+    fn run(&mut self, inputs: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
+        let mut all = inputs.clone();
+        for (k, v) in &self.params {
+            all.insert(k.clone(), v.clone());
+        }
+        Ok(match &self.what {
+            What::Graph(g) => interp::run_graph(g, &all)?,
+            What::Plan(p) => interp::run_plan(p, &all)?,
+        })
+    }
+}

@@ -1,0 +1,122 @@
+//! Typed errors of the runtime: bad inputs and parameters supplied by the caller, no
+//! usable device, compilation failures, and failures reported by a device API.
+
+use tessera_compiler::graph::DType;
+use tessera_compiler::interp::InterpError;
+use tessera_compiler::CompileError;
+
+/// A runtime failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// No wgpu adapter could be found.
+    #[error("no wgpu adapter found ({tried}); on Linux without a GPU install Mesa's software Vulkan driver (lavapipe): `apt-get install -y mesa-vulkan-drivers libvulkan1`")]
+    NoAdapter {
+        /// What was tried.
+        tried: String,
+    },
+    /// The adapter refused to create a device.
+    #[error("wgpu adapter `{adapter}` could not create a device: {message}")]
+    RequestDevice {
+        /// Adapter name.
+        adapter: String,
+        /// wgpu's message.
+        message: String,
+    },
+    /// Compilation of the graph failed.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// A graph input was not supplied to [`crate::runtime::Executable::run`].
+    #[error("missing input `{name}`")]
+    MissingInput {
+        /// Input name.
+        name: String,
+    },
+    /// A tensor was supplied under a name that is not an input of the executable.
+    #[error("`{name}` is not an input of this executable (inputs: {known:?})")]
+    UnknownInput {
+        /// The name supplied.
+        name: String,
+        /// The executable's input names.
+        known: Vec<String>,
+    },
+    /// A parameter name that the executable does not have.
+    #[error("`{name}` is not a parameter of this executable (parameters: {known:?})")]
+    UnknownParam {
+        /// The name given.
+        name: String,
+        /// The executable's parameter names.
+        known: Vec<String>,
+    },
+    /// A parameter was never set before a run.
+    #[error("parameter `{name}` was never set (call `set_param` before `run`)")]
+    ParamNotSet {
+        /// Parameter name.
+        name: String,
+    },
+    /// A supplied tensor has the wrong shape.
+    #[error("`{name}`: expected shape {expected:?}, got {got:?}")]
+    ShapeMismatch {
+        /// Input or parameter name.
+        name: String,
+        /// Declared shape.
+        expected: Vec<usize>,
+        /// Supplied shape.
+        got: Vec<usize>,
+    },
+    /// A supplied tensor has the wrong dtype.
+    #[error("`{name}`: expected dtype {expected}, got {got}")]
+    DTypeMismatch {
+        /// Input or parameter name.
+        name: String,
+        /// Declared dtype.
+        expected: DType,
+        /// Supplied dtype.
+        got: DType,
+    },
+    /// A supplied tensor's data length does not match its own shape.
+    #[error("`{name}`: shape {shape:?} needs {expected} values, the tensor holds {got}")]
+    DataLength {
+        /// Input or parameter name.
+        name: String,
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// Values the shape needs.
+        expected: usize,
+        /// Values held.
+        got: usize,
+    },
+    /// The plan or the emitted artifact is inconsistent with itself (a compiler bug),
+    /// detected before anything is launched.
+    #[error("invalid plan: {message}")]
+    InvalidPlan {
+        /// What is wrong.
+        message: String,
+    },
+    /// The plan needs more than the device offers.
+    #[error("{what}: needs {needed}, the device offers {available}")]
+    DeviceLimit {
+        /// Which limit, and for what.
+        what: String,
+        /// What the plan needs.
+        needed: u64,
+        /// What the device offers.
+        available: u64,
+    },
+    /// wgpu reported an error (validation, out of memory, device lost, mapping).
+    #[error("wgpu error while {during}: {message}")]
+    Wgpu {
+        /// What the runtime was doing.
+        during: &'static str,
+        /// wgpu's message.
+        message: String,
+    },
+    /// A reference interpreter failed.
+    #[error(transparent)]
+    Interp(#[from] InterpError),
+    /// A backend that is not available in this build or on this machine.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Shorthand for runtime results.
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

@@ -1,0 +1,896 @@
+//! The wgpu device: runs the emitted WGSL on any wgpu adapter (software Vulkan included).
+//!
+//! Loading a plan creates one shader module per emitted WGSL file, one compute pipeline per
+//! kernel (with an explicit bind-group layout reflected from the WGSL's storage bindings:
+//! `@group(0) @binding(i)` is kernel parameter `i`), one wgpu buffer per storage slot of the
+//! memory plan (buffers that share a slot share the wgpu buffer; its size is the largest
+//! buffer placed in it, rounded up to 4 bytes), one bind group per launch, and one staging
+//! buffer per output. Constants are filled once; parameters stay on the device until set
+//! again. A run uploads the inputs, encodes every launch (one compute pass each, dispatched
+//! over the kernel's grid) and the output copies into one command encoder, submits once,
+//! and maps the staging buffers.
+//!
+//! Every wgpu call is wrapped in error scopes, and the device's uncaptured-error handler
+//! records instead of panicking, so validation errors come back as
+//! [`RuntimeError::Wgpu`].
+
+use super::error::{Result, RuntimeError};
+use super::executable::{Executable, Program, Signature};
+use super::{Device, DeviceKind};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{mpsc, Arc, Mutex};
+use tessera_compiler::backend::{self, Artifact};
+use tessera_compiler::interp::Tensor;
+use tessera_compiler::schedule::plan::{BufferRole, Plan};
+use tessera_compiler::{Graph, Target, TargetKind, TensorType};
+use wgpu::naga;
+
+/// How [`WgpuDevice::with_options`] picks an adapter.
+#[derive(Clone, Debug)]
+pub struct WgpuOptions {
+    /// Backends to consider. Default: `WGPU_BACKEND` from the environment; when that is
+    /// unset (`None`), the primary backends (Vulkan, Metal, DX12) first, then all of them
+    /// (adding OpenGL, whose probing is noisy on headless machines).
+    pub backends: Option<wgpu::Backends>,
+    /// Preferred power profile for the first request. Default: high performance.
+    pub power_preference: wgpu::PowerPreference,
+    /// Ask for the fallback (software) adapter first. Default: false.
+    pub force_fallback_adapter: bool,
+    /// Only adapters whose name contains this (case-insensitive). Default:
+    /// `WGPU_ADAPTER_NAME` from the environment, else none.
+    pub adapter_name: Option<String>,
+}
+
+impl Default for WgpuOptions {
+    fn default() -> Self {
+        WgpuOptions {
+            backends: wgpu::Backends::from_env(),
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            adapter_name: std::env::var("WGPU_ADAPTER_NAME")
+                .ok()
+                .filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+/// What the chosen adapter is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterSummary {
+    /// Adapter name, e.g. `llvmpipe (LLVM 15.0.7, 256 bits)`.
+    pub name: String,
+    /// Backend, e.g. `Vulkan`.
+    pub backend: String,
+    /// Device type, e.g. `Cpu` for software rasterisers.
+    pub device_type: String,
+    /// Driver name and info.
+    pub driver: String,
+}
+
+impl fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}, {})", self.name, self.backend, self.device_type)
+    }
+}
+
+/// The wgpu objects shared by a device and its executables.
+struct Context {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    limits: wgpu::Limits,
+    summary: AdapterSummary,
+    /// Errors that escaped every error scope (recorded instead of panicking).
+    uncaptured: Arc<Mutex<Vec<String>>>,
+}
+
+impl Context {
+    /// Runs `f` inside validation, out-of-memory and internal error scopes and turns any
+    /// captured (or uncaptured) error into [`RuntimeError::Wgpu`].
+    fn scoped<T>(&self, during: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let errors: Vec<wgpu::Error> = [validation.pop(), oom.pop(), internal.pop()]
+            .into_iter()
+            .filter_map(pollster::block_on)
+            .collect();
+        let mut messages: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        if let Ok(mut u) = self.uncaptured.lock() {
+            messages.append(&mut u);
+        }
+        if !messages.is_empty() {
+            return Err(RuntimeError::Wgpu {
+                during,
+                message: messages.join("; "),
+            });
+        }
+        out
+    }
+
+    /// Blocks until all submitted work is done.
+    fn wait(&self, during: &'static str) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| RuntimeError::Wgpu {
+                during,
+                message: e.to_string(),
+            })
+    }
+
+    /// Copies the first `bytes` bytes of `src` back to the host (one submission).
+    fn read_buffer(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let padded = round4(bytes);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tessera readback"),
+            size: padded,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("tessera readback"),
+            });
+        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, padded);
+        self.queue.submit([encoder.finish()]);
+        let mut out = map_read(self, &[(&staging, bytes)])?;
+        Ok(out.pop().unwrap_or_default())
+    }
+}
+
+/// Maps staging buffers after the last submission and returns their first `len` bytes.
+fn map_read(ctx: &Context, buffers: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
+    let (tx, rx) = mpsc::channel();
+    for (i, (buf, _)) in buffers.iter().enumerate() {
+        let tx = tx.clone();
+        buf.map_async(wgpu::MapMode::Read, .., move |r| {
+            // The receiver outlives the wait below; a send error cannot happen.
+            let _ = tx.send((i, r));
+        });
+    }
+    drop(tx);
+    ctx.wait("waiting for the GPU")?;
+    let mut ok = vec![false; buffers.len()];
+    for (i, r) in rx.try_iter() {
+        if let Err(e) = r {
+            return Err(RuntimeError::Wgpu {
+                during: "mapping a staging buffer",
+                message: e.to_string(),
+            });
+        }
+        ok[i] = true;
+    }
+    if let Some(i) = ok.iter().position(|&b| !b) {
+        return Err(RuntimeError::Wgpu {
+            during: "mapping a staging buffer",
+            message: format!("staging buffer {i} was not mapped after the wait"),
+        });
+    }
+    let mut out = Vec::with_capacity(buffers.len());
+    for (buf, len) in buffers {
+        let view = buf
+            .get_mapped_range(..)
+            .map_err(|e| RuntimeError::Wgpu {
+                during: "reading a staging buffer",
+                message: e.to_string(),
+            })?;
+        out.push(view[..*len as usize].to_vec());
+        drop(view);
+        buf.unmap();
+    }
+    Ok(out)
+}
+
+fn round4(n: u64) -> u64 {
+    n.div_ceil(4).max(1) * 4
+}
+
+/// `bytes` padded with zeros to a multiple of 4 (wgpu's copy alignment).
+fn pad4(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.resize(round4(bytes.len() as u64) as usize, 0);
+    bytes
+}
+
+/// A wgpu adapter and device. Cheap to clone (the wgpu objects are shared).
+#[derive(Clone)]
+pub struct WgpuDevice {
+    ctx: Arc<Context>,
+}
+
+impl fmt::Debug for WgpuDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WgpuDevice")
+            .field("adapter", &self.ctx.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+fn summarize(info: &wgpu::AdapterInfo) -> AdapterSummary {
+    AdapterSummary {
+        name: info.name.clone(),
+        backend: format!("{:?}", info.backend),
+        device_type: format!("{:?}", info.device_type),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_string(),
+    }
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+impl WgpuDevice {
+    /// The best adapter available: a high-performance one if the system offers it, else
+    /// the fallback (software) adapter, else any adapter at all. Fails with
+    /// [`RuntimeError::NoAdapter`] when there is none.
+    pub fn new() -> Result<WgpuDevice> {
+        WgpuDevice::with_options(&WgpuOptions::default())
+    }
+
+    /// An adapter picked as `options` say (see [`WgpuOptions`]).
+    pub fn with_options(options: &WgpuOptions) -> Result<WgpuDevice> {
+        let candidates = match options.backends {
+            Some(b) => vec![b],
+            None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::all()],
+        };
+        let mut failures = Vec::new();
+        let mut found = None;
+        for backends in candidates {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+            desc.backends = backends;
+            let instance = wgpu::Instance::new(desc);
+            match pick_adapter(&instance, backends, options) {
+                Ok(a) => {
+                    found = Some(a);
+                    break;
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+        let adapter = match found {
+            Some(a) => a,
+            None => {
+                let tried = failures
+                    .into_iter()
+                    .map(|e| match e {
+                        RuntimeError::NoAdapter { tried } => tried,
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | ");
+                return Err(RuntimeError::NoAdapter { tried });
+            }
+        };
+        let info = adapter.get_info();
+        let summary = summarize(&info);
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("tessera"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| RuntimeError::RequestDevice {
+            adapter: summary.to_string(),
+            message: e.to_string(),
+        })?;
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            log::error!("uncaptured wgpu error: {e}");
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        log::info!("wgpu adapter: {summary}");
+        Ok(WgpuDevice {
+            ctx: Arc::new(Context {
+                device,
+                queue,
+                limits,
+                summary,
+                uncaptured,
+            }),
+        })
+    }
+
+    /// What the chosen adapter is.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.ctx.summary
+    }
+
+    /// The device's limits (all the adapter offers).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.ctx.limits
+    }
+
+    /// The WGSL target record clamped to this device's limits.
+    pub fn wgsl_target(&self) -> Target {
+        let l = &self.ctx.limits;
+        let mut t = Target::wgsl();
+        t.max_workgroup_size = t
+            .max_workgroup_size
+            .min(l.max_compute_invocations_per_workgroup)
+            .min(l.max_compute_workgroup_size_x);
+        t.max_grid_dim = t.max_grid_dim.min(l.max_compute_workgroups_per_dimension);
+        t.shared_memory_bytes = t
+            .shared_memory_bytes
+            .min(l.max_compute_workgroup_storage_size as usize);
+        t.max_storage_buffers = t
+            .max_storage_buffers
+            .min(l.max_storage_buffers_per_shader_stage as usize);
+        t
+    }
+
+    /// Loads an already compiled plan and its emitted WGSL (from
+    /// `tessera_compiler::backend::emit` for a WGSL target).
+    pub fn load_plan(&self, plan: Plan, artifact: Artifact) -> Result<Executable> {
+        let signature = Signature::of_plan(&plan)?;
+        let program = WgpuProgram::new(self.ctx.clone(), &plan, &artifact)?;
+        Ok(Executable::from_parts(
+            signature,
+            Some(plan),
+            Some(artifact),
+            self.name(),
+            Box::new(program),
+        ))
+    }
+}
+
+fn pick_adapter(
+    instance: &wgpu::Instance,
+    backends: wgpu::Backends,
+    options: &WgpuOptions,
+) -> Result<wgpu::Adapter> {
+    let all = pollster::block_on(instance.enumerate_adapters(backends));
+    if let Some(filter) = &options.adapter_name {
+        let f = filter.to_lowercase();
+        let names: Vec<String> = all.iter().map(|a| a.get_info().name).collect();
+        return all
+            .into_iter()
+            .filter(|a| a.get_info().name.to_lowercase().contains(&f))
+            .min_by_key(|a| type_rank(a.get_info().device_type))
+            .ok_or_else(|| RuntimeError::NoAdapter {
+                tried: format!(
+                    "no adapter name contains `{filter}` (backends {backends:?}; adapters found: {names:?})"
+                ),
+            });
+    }
+    let request = |force_fallback_adapter| {
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: options.power_preference,
+            force_fallback_adapter,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        }))
+    };
+    let mut attempts = Vec::new();
+    match request(options.force_fallback_adapter) {
+        Ok(a) => return Ok(a),
+        Err(e) => attempts.push(format!(
+            "{:?} (force_fallback_adapter = {}): {e}",
+            options.power_preference, options.force_fallback_adapter
+        )),
+    }
+    if !options.force_fallback_adapter {
+        match request(true) {
+            Ok(a) => return Ok(a),
+            Err(e) => attempts.push(format!("fallback adapter: {e}")),
+        }
+    }
+    let n = all.len();
+    all.into_iter()
+        .min_by_key(|a| type_rank(a.get_info().device_type))
+        .ok_or_else(|| RuntimeError::NoAdapter {
+            tried: format!(
+                "backends {backends:?}: {}; {n} adapters enumerated",
+                attempts.join("; ")
+            ),
+        })
+}
+
+impl Device for WgpuDevice {
+    fn name(&self) -> String {
+        format!("wgpu: {}", self.ctx.summary)
+    }
+
+    fn kind(&self) -> DeviceKind {
+        DeviceKind::Wgpu
+    }
+
+    fn target(&self) -> Option<Target> {
+        Some(self.wgsl_target())
+    }
+
+    fn load(&self, graph: &Graph) -> Result<Executable> {
+        let target = self.wgsl_target();
+        let plan = tessera_compiler::compile(graph, &target)?;
+        let artifact = backend::emit(&plan, &target)?;
+        self.load_plan(plan, artifact)
+    }
+}
+
+/// One storage binding a kernel's WGSL declares.
+#[derive(Clone, Copy, Debug)]
+struct Binding {
+    binding: u32,
+    read_only: bool,
+}
+
+/// The storage bindings of group 0 in a WGSL module, checking the entry point exists.
+fn reflect_bindings(
+    source: &str,
+    file: &str,
+    entry: &str,
+    num_params: usize,
+) -> Result<Vec<Binding>> {
+    let invalid = |message: String| RuntimeError::InvalidPlan {
+        message: format!("WGSL file `{file}`, kernel `{entry}`: {message}"),
+    };
+    let module = naga::front::wgsl::parse_str(source)
+        .map_err(|e| invalid(format!("does not parse: {}", e.emit_to_string(source))))?;
+    if !module
+        .entry_points
+        .iter()
+        .any(|ep| ep.name == entry && ep.stage == naga::ShaderStage::Compute)
+    {
+        return Err(invalid("no compute entry point of that name".into()));
+    }
+    let mut out: Vec<Binding> = Vec::new();
+    for (_, var) in module.global_variables.iter() {
+        let Some(rb) = &var.binding else { continue };
+        let naga::AddressSpace::Storage { access } = var.space else {
+            return Err(invalid(format!(
+                "binding ({}, {}) is not a storage buffer ({:?})",
+                rb.group, rb.binding, var.space
+            )));
+        };
+        if rb.group != 0 {
+            return Err(invalid(format!("binding in group {} (only group 0 is used)", rb.group)));
+        }
+        if rb.binding as usize >= num_params {
+            return Err(invalid(format!(
+                "binding {} but the kernel has {num_params} parameters",
+                rb.binding
+            )));
+        }
+        if out.iter().any(|b| b.binding == rb.binding) {
+            return Err(invalid(format!("binding {} declared twice", rb.binding)));
+        }
+        out.push(Binding {
+            binding: rb.binding,
+            read_only: !access.contains(naga::StorageAccess::STORE),
+        });
+    }
+    out.sort_by_key(|b| b.binding);
+    Ok(out)
+}
+
+struct Pipeline {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    bindings: Vec<Binding>,
+    grid: [u32; 3],
+}
+
+struct LaunchObjects {
+    pipeline: usize,
+    bind_group: wgpu::BindGroup,
+    name: String,
+}
+
+struct OutputSlot {
+    name: String,
+    ty: TensorType,
+    storage: usize,
+    bytes: u64,
+    staging: wgpu::Buffer,
+}
+
+/// A plan loaded on a wgpu device.
+struct WgpuProgram {
+    ctx: Arc<Context>,
+    /// One per storage slot.
+    storage: Vec<wgpu::Buffer>,
+    pipelines: Vec<Pipeline>,
+    launches: Vec<LaunchObjects>,
+    /// Name -> storage slot, for inputs and parameters.
+    inputs: HashMap<String, usize>,
+    params: HashMap<String, usize>,
+    outputs: Vec<OutputSlot>,
+}
+
+impl WgpuProgram {
+    fn new(ctx: Arc<Context>, plan: &Plan, artifact: &Artifact) -> Result<WgpuProgram> {
+        check_plan(plan, artifact)?;
+        let c = ctx.clone();
+        c.scoped("loading the plan", move || Self::build(ctx, plan, artifact))
+    }
+
+    fn build(ctx: Arc<Context>, plan: &Plan, artifact: &Artifact) -> Result<WgpuProgram> {
+        let limits = &ctx.limits;
+        let device = &ctx.device;
+
+        // Storage slots: the largest buffer placed in each, rounded up to 4 bytes.
+        let mut slot_bytes: Vec<u64> = plan.storage.iter().map(|s| s.bytes as u64).collect();
+        for b in &plan.buffers {
+            let bytes = (b.len * b.dtype.size_bytes()) as u64;
+            slot_bytes[b.storage] = slot_bytes[b.storage].max(bytes);
+        }
+        let max_binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        let mut storage = Vec::with_capacity(slot_bytes.len());
+        for (i, &bytes) in slot_bytes.iter().enumerate() {
+            let size = round4(bytes);
+            if size > max_binding {
+                return Err(RuntimeError::DeviceLimit {
+                    what: format!("storage slot {i} (max storage buffer binding size)"),
+                    needed: size,
+                    available: max_binding,
+                });
+            }
+            storage.push(device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&format!("tessera slot {i}")),
+                size,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }));
+        }
+
+        // Pipelines: one shader module per file, one pipeline per kernel.
+        let mut modules: HashMap<&str, wgpu::ShaderModule> = HashMap::new();
+        let mut pipelines = Vec::with_capacity(plan.kernels.len());
+        for (kernel, info) in plan.kernels.iter().zip(&artifact.kernels) {
+            let file = artifact
+                .files
+                .iter()
+                .find(|f| f.name == info.file)
+                .ok_or_else(|| RuntimeError::InvalidPlan {
+                    message: format!(
+                        "kernel `{}` names file `{}`, which the artifact lacks",
+                        info.name, info.file
+                    ),
+                })?;
+            let n = kernel.params.len() as u64;
+            if n > u64::from(limits.max_storage_buffers_per_shader_stage) {
+                return Err(RuntimeError::DeviceLimit {
+                    what: format!("kernel `{}`: storage buffers per shader stage", info.name),
+                    needed: n,
+                    available: u64::from(limits.max_storage_buffers_per_shader_stage),
+                });
+            }
+            for (axis, &g) in kernel.grid.iter().enumerate() {
+                if g > limits.max_compute_workgroups_per_dimension {
+                    return Err(RuntimeError::DeviceLimit {
+                        what: format!("kernel `{}`: workgroups along grid axis {axis}", info.name),
+                        needed: u64::from(g),
+                        available: u64::from(limits.max_compute_workgroups_per_dimension),
+                    });
+                }
+            }
+            let bindings =
+                reflect_bindings(&file.contents, &file.name, &info.name, kernel.params.len())?;
+            let module = modules.entry(file.name.as_str()).or_insert_with(|| {
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&file.name),
+                    source: wgpu::ShaderSource::Wgsl(file.contents.as_str().into()),
+                })
+            });
+            let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+                .iter()
+                .map(|b| wgpu::BindGroupLayoutEntry {
+                    binding: b.binding,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage {
+                            read_only: b.read_only,
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                })
+                .collect();
+            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(&info.name),
+                entries: &entries,
+            });
+            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(&info.name),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&info.name),
+                layout: Some(&pipeline_layout),
+                module,
+                entry_point: Some(&info.name),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            });
+            pipelines.push(Pipeline {
+                pipeline,
+                layout,
+                bindings,
+                grid: kernel.grid,
+            });
+        }
+
+        // Bind groups: one per launch, parameter i at binding i.
+        let mut launches = Vec::with_capacity(plan.launches.len());
+        for (li, launch) in plan.launches.iter().enumerate() {
+            let p = &pipelines[launch.kernel];
+            let entries: Vec<wgpu::BindGroupEntry> = p
+                .bindings
+                .iter()
+                .map(|b| {
+                    let buf = plan.buffer(launch.args[b.binding as usize]);
+                    wgpu::BindGroupEntry {
+                        binding: b.binding,
+                        resource: storage[buf.storage].as_entire_binding(),
+                    }
+                })
+                .collect();
+            let name = format!("launch {li} ({})", artifact.kernels[launch.kernel].name);
+            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&name),
+                layout: &p.layout,
+                entries: &entries,
+            });
+            launches.push(LaunchObjects {
+                pipeline: launch.kernel,
+                bind_group,
+                name,
+            });
+        }
+
+        // Constants: filled once.
+        let mut inputs = HashMap::new();
+        let mut params = HashMap::new();
+        for b in &plan.buffers {
+            match &b.role {
+                BufferRole::Constant { value } => {
+                    let bytes = Tensor::full(&b.shape, b.dtype, *value).to_bytes();
+                    ctx.queue.write_buffer(&storage[b.storage], 0, &pad4(bytes));
+                }
+                BufferRole::Input { name } => {
+                    inputs.insert(name.clone(), b.storage);
+                }
+                BufferRole::Param { name } => {
+                    params.insert(name.clone(), b.storage);
+                }
+                BufferRole::Output { .. } | BufferRole::Temp => {}
+            }
+        }
+
+        // Outputs: one staging buffer each, reused by every run.
+        let mut outputs = Vec::with_capacity(plan.outputs.len());
+        for (name, id) in &plan.outputs {
+            let b = plan.buffer(*id);
+            let bytes = (b.len * b.dtype.size_bytes()) as u64;
+            let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&format!("tessera output {name}")),
+                size: round4(bytes),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            outputs.push(OutputSlot {
+                name: name.clone(),
+                ty: TensorType::new(b.shape.clone(), b.dtype),
+                storage: b.storage,
+                bytes,
+                staging,
+            });
+        }
+        ctx.queue.submit([]);
+        Ok(WgpuProgram {
+            ctx,
+            storage,
+            pipelines,
+            launches,
+            inputs,
+            params,
+            outputs,
+        })
+    }
+}
+
+/// Consistency checks of a plan and its artifact, so that nothing fails inside wgpu.
+fn check_plan(plan: &Plan, artifact: &Artifact) -> Result<()> {
+    let invalid = |message: String| Err(RuntimeError::InvalidPlan { message });
+    if artifact.target != TargetKind::Wgsl {
+        return invalid(format!(
+            "the artifact is for target {}, the wgpu device runs wgsl",
+            artifact.target
+        ));
+    }
+    if artifact.kernels.len() != plan.kernels.len() {
+        return invalid(format!(
+            "{} kernels in the plan, {} in the artifact",
+            plan.kernels.len(),
+            artifact.kernels.len()
+        ));
+    }
+    for (i, b) in plan.buffers.iter().enumerate() {
+        if b.id.0 as usize != i {
+            return invalid(format!("buffer {i} has id {}", b.id.0));
+        }
+        if b.storage >= plan.storage.len() {
+            return invalid(format!(
+                "buffer {i} is in storage slot {} of {}",
+                b.storage,
+                plan.storage.len()
+            ));
+        }
+        if b.shape.iter().product::<usize>() != b.len {
+            return invalid(format!("buffer {i}: shape {:?} but len {}", b.shape, b.len));
+        }
+    }
+    // Parameters and constants must own their slot: anything else placed there would
+    // overwrite them between runs.
+    for b in &plan.buffers {
+        if matches!(b.role, BufferRole::Param { .. } | BufferRole::Constant { .. }) {
+            if let Some(other) = plan
+                .buffers
+                .iter()
+                .find(|o| o.id != b.id && o.storage == b.storage)
+            {
+                return invalid(format!(
+                    "{:?} buffer {} shares storage slot {} with buffer {}: it would be overwritten",
+                    b.role, b.id.0, b.storage, other.id.0
+                ));
+            }
+        }
+    }
+    for (name, id) in &plan.outputs {
+        if id.0 as usize >= plan.buffers.len() {
+            return invalid(format!("output `{name}` refers to missing buffer {}", id.0));
+        }
+    }
+    for (li, launch) in plan.launches.iter().enumerate() {
+        let Some(kernel) = plan.kernels.get(launch.kernel) else {
+            return invalid(format!("launch {li} runs missing kernel {}", launch.kernel));
+        };
+        if launch.args.len() != kernel.params.len() {
+            return invalid(format!(
+                "launch {li} of `{}` passes {} buffers for {} parameters",
+                kernel.name,
+                launch.args.len(),
+                kernel.params.len()
+            ));
+        }
+        for (arg, param) in launch.args.iter().zip(&kernel.params) {
+            let Some(b) = plan.buffers.get(arg.0 as usize) else {
+                return invalid(format!("launch {li} passes missing buffer {}", arg.0));
+            };
+            if b.dtype != param.dtype {
+                return invalid(format!(
+                    "launch {li} of `{}`: parameter `{}` is {} but buffer {} is {}",
+                    kernel.name, param.name, param.dtype, arg.0, b.dtype
+                ));
+            }
+            let slot = plan.storage[b.storage].bytes.max(b.len * b.dtype.size_bytes());
+            if param.len * param.dtype.size_bytes() > round4(slot as u64) as usize {
+                return invalid(format!(
+                    "launch {li} of `{}`: parameter `{}` needs {} elements, buffer {} has {}",
+                    kernel.name, param.name, param.len, arg.0, b.len
+                ));
+            }
+        }
+        // WebGPU forbids binding one buffer writable and bound again in the same dispatch.
+        for (i, (a, pa)) in launch.args.iter().zip(&kernel.params).enumerate() {
+            for (b, pb) in launch.args.iter().zip(&kernel.params).skip(i + 1) {
+                let (sa, sb) = (plan.buffer(*a).storage, plan.buffer(*b).storage);
+                let writes = |p: &tessera_compiler::tile::BufferParam| {
+                    p.access != tessera_compiler::tile::Access::Read
+                };
+                if sa == sb && (writes(pa) || writes(pb)) {
+                    return invalid(format!(
+                        "launch {li} of `{}` binds storage slot {sa} as `{}` and `{}`, and one is written",
+                        kernel.name, pa.name, pb.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Program for WgpuProgram {
+    fn set_param(&mut self, name: &str, value: &Tensor) -> Result<()> {
+        let slot = *self
+            .params
+            .get(name)
+            .ok_or_else(|| RuntimeError::InvalidPlan {
+                message: format!("parameter `{name}` has no buffer"),
+            })?;
+        let ctx = self.ctx.clone();
+        ctx.scoped("uploading a parameter", || {
+            ctx.queue
+                .write_buffer(&self.storage[slot], 0, &pad4(value.to_bytes()));
+            ctx.queue.submit([]);
+            Ok(())
+        })
+    }
+
+    fn get_param(&self, name: &str, ty: &TensorType) -> Result<Tensor> {
+        let slot = *self
+            .params
+            .get(name)
+            .ok_or_else(|| RuntimeError::InvalidPlan {
+                message: format!("parameter `{name}` has no buffer"),
+            })?;
+        let bytes = self.ctx.scoped("reading a parameter back", || {
+            self.ctx
+                .read_buffer(&self.storage[slot], ty.size_bytes() as u64)
+        })?;
+        Ok(Tensor::from_bytes(&ty.shape, ty.dtype, &bytes)?)
+    }
+
+    fn run(&mut self, inputs: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
+        let ctx = self.ctx.clone();
+        let bytes = ctx.scoped("running the plan", || {
+            for (name, &slot) in &self.inputs {
+                let t = inputs.get(name).ok_or_else(|| RuntimeError::MissingInput {
+                    name: name.clone(),
+                })?;
+                ctx.queue
+                    .write_buffer(&self.storage[slot], 0, &pad4(t.to_bytes()));
+            }
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("tessera run"),
+                });
+            for l in &self.launches {
+                let p = &self.pipelines[l.pipeline];
+                if p.grid.contains(&0) {
+                    continue;
+                }
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(&l.name),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&p.pipeline);
+                pass.set_bind_group(0, &l.bind_group, &[]);
+                pass.dispatch_workgroups(p.grid[0], p.grid[1], p.grid[2]);
+            }
+            for o in &self.outputs {
+                encoder.copy_buffer_to_buffer(
+                    &self.storage[o.storage],
+                    0,
+                    &o.staging,
+                    0,
+                    round4(o.bytes),
+                );
+            }
+            ctx.queue.submit([encoder.finish()]);
+            let staging: Vec<(&wgpu::Buffer, u64)> =
+                self.outputs.iter().map(|o| (&o.staging, o.bytes)).collect();
+            map_read(&ctx, &staging)
+        })?;
+        let mut out = HashMap::with_capacity(self.outputs.len());
+        for (o, b) in self.outputs.iter().zip(bytes) {
+            out.insert(
+                o.name.clone(),
+                Tensor::from_bytes(&o.ty.shape, o.ty.dtype, &b)?,
+            );
+        }
+        Ok(out)
+    }
+}
