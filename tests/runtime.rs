@@ -392,12 +392,12 @@ fn mlp_on_reference_device_is_the_oracle() {
 fn mlp_typed_errors_on_every_device() {
     let graph = mlp_graph();
     let (batch, d_in, _) = MLP_DIMS;
-    let devices: Vec<Box<dyn Device>> = vec![
-        Box::new(wgpu().clone()),
-        Box::new(CpuDevice::reference()),
-    ];
+    let devices: Vec<Box<dyn Device>> =
+        vec![Box::new(wgpu().clone()), Box::new(CpuDevice::reference())];
     for device in devices {
-        let mut exe = device.load(&graph).unwrap_or_else(|e| panic!("{}: {e}", device.name()));
+        let mut exe = device
+            .load(&graph)
+            .unwrap_or_else(|e| panic!("{}: {e}", device.name()));
         let (w, b) = mlp_params();
         exe.set_param("w", &w).unwrap();
         exe.set_param("b", &b).unwrap();

@@ -238,7 +238,15 @@ fn batched_matmul_and_shared_operands() {
     // Batch 1 is batch 0 times -1 (a) / times 2 (b).
     let a_b: Vec<f64> = A.iter().copied().chain(A.iter().map(|v| -v)).collect();
     let b_b: Vec<f64> = B.iter().copied().chain(B.iter().map(|v| 2.0 * v)).collect();
-    let cases: [(&[usize], Vec<f64>, &[usize], Vec<f64>, Vec<f64>); 3] = [
+    // (a shape, a data, b shape, b data, expected output)
+    type Case = (
+        &'static [usize],
+        Vec<f64>,
+        &'static [usize],
+        Vec<f64>,
+        Vec<f64>,
+    );
+    let cases: [Case; 3] = [
         // Both batched: batch 1 = (-a) @ (2b) = -2ab.
         (
             &[2, 2, 3],
@@ -843,7 +851,22 @@ fn plan_runs_and_a_wrong_memory_plan_shows() {
     let ins = inputs(&[("x", Tensor::random(&[n], DType::F32, 9))]);
     let want = run_graph(&g, &ins).unwrap().remove("y").unwrap();
 
-    let good = run_plan(&two_kernel_plan(n, 1), &ins).unwrap();
+    let plan = two_kernel_plan(n, 1);
+    let text = tessera_compiler::tile::print_plan(&plan);
+    for line in [
+        "  b1 f32[37] len=37 temp node=%1 storage=s1",
+        "  b2 f32[37] len=37 output `y` node=%2 storage=s2",
+        "  1: add_1(b1, b0, b2)",
+        "  `y` = b2",
+        "kernel exp_0 grid=[3,1,1]",
+        "  param 2 out: f32 len=37 write",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    let good = run_plan(&plan, &ins).unwrap();
     // exp and add each correctly rounded in f32: |error| < 2 ulp(e) < 1e-6.
     assert!(good["y"].max_abs_diff(&want) < 1e-6);
     // Storing the temporary over the still-needed input gives exp(x) + exp(x).

@@ -57,7 +57,11 @@ fn inputs_for(g: &Graph, seed: u64, domain: Domain) -> HashMap<String, Tensor> {
 fn check_plan(plan: &Plan, target: &Target) {
     let mut names = std::collections::HashSet::new();
     for k in &plan.kernels {
-        assert!(names.insert(k.name.clone()), "duplicate kernel name {}", k.name);
+        assert!(
+            names.insert(k.name.clone()),
+            "duplicate kernel name {}",
+            k.name
+        );
         assert!(
             k.params.len() <= target.max_storage_buffers,
             "{} binds {} buffers",
@@ -65,7 +69,12 @@ fn check_plan(plan: &Plan, target: &Target) {
             k.params.len()
         );
         for g in k.grid {
-            assert!(g >= 1 && g <= target.max_grid_dim, "{} grid {:?}", k.name, k.grid);
+            assert!(
+                g >= 1 && g <= target.max_grid_dim,
+                "{} grid {:?}",
+                k.name,
+                k.grid
+            );
         }
     }
     for (li, l) in plan.launches.iter().enumerate() {
@@ -89,7 +98,11 @@ fn check_plan(plan: &Plan, target: &Target) {
     // Slots of non-temporaries are private.
     for b in &plan.buffers {
         if !matches!(b.role, BufferRole::Temp) {
-            let sharing = plan.buffers.iter().filter(|o| o.storage == b.storage).count();
+            let sharing = plan
+                .buffers
+                .iter()
+                .filter(|o| o.storage == b.storage)
+                .count();
             assert_eq!(sharing, 1, "buffer {:?} shares its slot", b.role);
         }
         assert!(plan.storage[b.storage].bytes >= b.len * b.dtype.size_bytes());
@@ -107,15 +120,14 @@ fn compare(
     let plan = compile(g, target).unwrap_or_else(|e| panic!("{:?}: {e}", target.kind));
     check_plan(&plan, target);
     let want = run_graph(g, inputs).expect("graph interpreter");
-    let got = run_plan(&plan, inputs).unwrap_or_else(|e| {
-        panic!("{:?}: {e}\nkernels: {:?}", target.kind, kernel_names(&plan))
-    });
+    let got = run_plan(&plan, inputs)
+        .unwrap_or_else(|e| panic!("{:?}: {e}\nkernels: {:?}", target.kind, kernel_names(&plan)));
     assert_eq!(want.len(), got.len());
     for (name, w) in &want {
         let t = &got[name];
         assert_eq!(t.shape, w.shape, "output {name}");
         for (i, (&a, &b)) in t.data.iter().zip(&w.data).enumerate() {
-            let ok = (a - b).abs() <= atol + rtol * b.abs() || (a.is_nan() && b.is_nan());
+            let ok = a == b || (a - b).abs() <= atol + rtol * b.abs() || (a.is_nan() && b.is_nan());
             assert!(
                 ok,
                 "{:?}: output {name}[{i}] = {a}, want {b} (atol {atol}, rtol {rtol}); kernels {:?}",
@@ -297,7 +309,10 @@ fn reductions_over_every_axis_of_3d_shapes() {
                         assert_eq!(plan.launches.len(), 1);
                         assert_eq!(plan.kernels[0].name, format!("{}_0", g_op_name(op)));
                         let k = &plan.kernels[0];
-                        assert_eq!(k.num_programs() as usize, shape.iter().product::<usize>() / shape[axis]);
+                        assert_eq!(
+                            k.num_programs() as usize,
+                            shape.iter().product::<usize>() / shape[axis]
+                        );
                     }
                 }
             }
@@ -355,16 +370,32 @@ fn layer_norm_like_graph() {
         let y = g.mul(d, rstd).unwrap();
         output(&mut g, y, "y");
         let plan = compare_all(&g, 60 + si as u64, Domain::Signed, 1e-4, 1e-4);
-        // mean, d (two consumer kernels), var + rsqrt epilogue, normalize.
-        assert_eq!(
-            kernel_names(&plan),
-            vec!["reduce_mean_0", "sub_1", "reduce_mean_mul_add_rsqrt_2", "mul_3"],
-        );
+        if s == 1 {
+            // No broadcasts at all ([7, 1] everywhere): d = x - mean is the epilogue
+            // of the mean, the normalization that of the variance.
+            assert_eq!(
+                kernel_names(&plan),
+                vec!["reduce_mean_sub_0", "reduce_mean_mul_add_rsqrt_1"]
+            );
+        } else {
+            // mean, d (two consumer kernels), var + rsqrt epilogue, normalize.
+            assert_eq!(
+                kernel_names(&plan),
+                vec![
+                    "reduce_mean_0",
+                    "sub_1",
+                    "reduce_mean_mul_add_rsqrt_2",
+                    "mul_3"
+                ],
+            );
+        }
     }
 }
 
 // ------------------------------------------------------------------ matmul
 
+/// `a @ b` (optionally transposed, batched, with a shared `b`), then `tanh(. + bias)`.
+#[allow(clippy::too_many_arguments)]
 fn matmul_graph(
     m: usize,
     n: usize,
@@ -385,7 +416,9 @@ fn matmul_graph(
     let ash = if ta { [k, m] } else { [m, k] };
     let bsh = if tb { [n, k] } else { [k, n] };
     let a = g.input("a", &with_batch(ash, true), DType::F32).unwrap();
-    let b = g.param("b", &with_batch(bsh, !shared_b), DType::F32).unwrap();
+    let b = g
+        .param("b", &with_batch(bsh, !shared_b), DType::F32)
+        .unwrap();
     let mut y = g.matmul_t(a, b, ta, tb).unwrap();
     if epilogue {
         let bias = g.param("bias", &[n], DType::F32).unwrap();
@@ -403,11 +436,15 @@ fn matmul_2d_all_sizes_and_transposes() {
         for &n in &MM_SIZES {
             for &k in &MM_SIZES {
                 let (ta, tb) = ((i & 1) == 1, (i & 2) == 2);
-                let epi = i % 3 == 0;
+                let epi = i.is_multiple_of(3);
                 let g = matmul_graph(m, n, k, ta, tb, None, false, epi);
                 let plan = compare_all(&g, 100 + i, Domain::Signed, 2e-6 * k as f64, 1e-5);
                 assert_eq!(plan.launches.len(), 1);
-                let want = if epi { "matmul_bias_tanh_0" } else { "matmul_0" };
+                let want = if epi {
+                    "matmul_bias_tanh_0"
+                } else {
+                    "matmul_0"
+                };
                 assert_eq!(plan.kernels[0].name, want);
                 i += 1;
             }
@@ -430,7 +467,10 @@ fn matmul_every_transpose_combination() {
 
 #[test]
 fn batched_matmul_and_shared_weight() {
-    for (bi, (m, n, k)) in [(17, 64, 129), (1, 17, 64), (129, 1, 17)].into_iter().enumerate() {
+    for (bi, (m, n, k)) in [(17, 64, 129), (1, 17, 64), (129, 1, 17)]
+        .into_iter()
+        .enumerate()
+    {
         for shared in [false, true] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let g = matmul_graph(m, n, k, ta, tb, Some(3), shared, bi != 1);
@@ -505,7 +545,11 @@ fn matmul_tiles_follow_the_target() {
         assert_eq!(dots, 1);
         assert_eq!(
             k.grid,
-            [64u32.div_ceil(sizes.bn as u32), 64u32.div_ceil(sizes.bm as u32), 1]
+            [
+                64u32.div_ceil(sizes.bn as u32),
+                64u32.div_ceil(sizes.bm as u32),
+                1
+            ]
         );
     }
     assert_eq!(tile_sizes(&Target::wgsl()).block, 256);
@@ -527,9 +571,10 @@ fn permute_then_add_is_one_kernel() {
         let plan = compare_all(&g, 500 + si as u64, Domain::Signed, 1e-6, 1e-6);
         assert_eq!(kernel_names(&plan), vec!["add_0"]);
         // A permuted load has a non-unit stride.
-        let strided = count_insts(&plan.kernels[0], |i| {
-            matches!(i, InstKind::Load { access, .. } if access.strides.iter().any(|&s| s != 1))
-        });
+        let strided = count_insts(
+            &plan.kernels[0],
+            |i| matches!(i, InstKind::Load { access, .. } if access.strides.iter().any(|&s| s != 1)),
+        );
         assert!(s == 1 || strided >= 1);
     }
 }
@@ -546,9 +591,10 @@ fn broadcast_add_is_one_kernel() {
         output(&mut g, b, "b");
         let plan = compare_all(&g, 600 + si as u64, Domain::Signed, 1e-6, 1e-6);
         assert_eq!(kernel_names(&plan), vec!["add_mul_0"]);
-        let zero_stride = count_insts(&plan.kernels[0], |i| {
-            matches!(i, InstKind::Load { access, .. } if access.strides == vec![0])
-        });
+        let zero_stride = count_insts(
+            &plan.kernels[0],
+            |i| matches!(i, InstKind::Load { access, .. } if access.strides == vec![0]),
+        );
         assert!(s == 1 || zero_stride == 1, "the column is a stride-0 load");
     }
 }
@@ -668,12 +714,16 @@ fn mlp_demo_is_two_kernels() {
         // tanh is 1-Lipschitz: each term errs by K-sum rounding; then an n-term sum.
         let atol = 2e-6 * d_in as f64 * d_hidden as f64 + 2e-6 * d_hidden as f64;
         let plan = compare_all(&g, 1000 + i as u64, Domain::Signed, atol, 1e-5);
-        assert_eq!(kernel_names(&plan), vec!["matmul_bias_tanh_0", "reduce_sum_1"]);
+        assert_eq!(
+            kernel_names(&plan),
+            vec!["matmul_bias_tanh_0", "reduce_sum_1"]
+        );
         // The bias is read through a stride-0 row view.
         let k = &plan.kernels[0];
-        let bias_loads = count_insts(k, |i| {
-            matches!(i, InstKind::Load { access, .. } if access.strides.first() == Some(&0))
-        });
+        let bias_loads = count_insts(
+            k,
+            |i| matches!(i, InstKind::Load { access, .. } if access.strides.first() == Some(&0)),
+        );
         assert_eq!(bias_loads, 1);
     }
 }
@@ -730,7 +780,7 @@ fn storage_buffer_limit_splits_kernels() {
 #[test]
 fn grids_beyond_max_grid_dim_are_linearized() {
     let mut t = Target::wgsl();
-    t.max_grid_dim = 4;
+    t.max_grid_dim = 16;
     let mut g = Graph::new();
     let x = g.input("x", &[9, 1000], DType::F32).unwrap();
     let xt = g.permute(x, &[1, 0]).unwrap();
@@ -758,26 +808,227 @@ fn grids_beyond_max_grid_dim_are_linearized() {
 fn half_precision_buffers_compute_in_f32() {
     for dtype in [DType::F16, DType::BF16] {
         let mut g = Graph::new();
-        let x = g.input("x", &[127, 7], DType::F32).unwrap();
-        let _ = x;
-        let mut g2 = Graph::new();
-        let a = g2.input("a", &[17, 64], dtype).unwrap();
-        let b = g2.param("b", &[64, 33], dtype).unwrap();
-        let y = g2.matmul(a, b).unwrap();
-        let y = g2.tanh(y).unwrap();
-        let s = g2.sum(y, 1, false).unwrap();
-        output(&mut g2, s, "s");
-        g = g2;
+        let a = g.input("a", &[17, 64], dtype).unwrap();
+        let b = g.param("b", &[64, 33], dtype).unwrap();
+        let y = g.matmul(a, b).unwrap();
+        let y = g.tanh(y).unwrap();
+        let s = g.sum(y, 1, false).unwrap();
+        output(&mut g, s, "s");
         let inputs = inputs_for(&g, 1400, Domain::Signed);
         // The intermediate tanh(a @ b) is stored in the half dtype (rel. 2^-8 for bf16):
         // each of the 33 summed terms errs by up to 2^-8.
         let plan = compare(&g, &Target::ptx(), &inputs, 33.0 * 2f64.powi(-8), 1e-2);
         let casts = count_insts(&plan.kernels[0], |i| matches!(i, InstKind::Cast { .. }));
-        assert!(casts >= 3, "loads of a and b cast to f32, the store casts back");
+        assert!(
+            casts >= 3,
+            "loads of a and b cast to f32, the store casts back"
+        );
         // WGSL cannot store bf16/f16: a typed error, not a broken kernel.
         assert!(matches!(
             compile(&g, &Target::wgsl()),
             Err(tessera_compiler::CompileError::Unsupported { .. })
         ));
+    }
+}
+
+#[test]
+fn scalars_integers_and_empty_tensors() {
+    // Rank-0 values: a scalar input, a full reduction to a scalar with an epilogue.
+    let mut g = Graph::new();
+    let s = g.input("s", &[], DType::F32).unwrap();
+    let x = g.input("x", &[1000], DType::F32).unwrap();
+    let e = g.exp(s).unwrap();
+    output(&mut g, e, "e");
+    let t = g.reduce_max(x, 0, false).unwrap();
+    let t = g.add(t, s).unwrap();
+    output(&mut g, t, "t");
+    let xs = g.add(x, s).unwrap();
+    output(&mut g, xs, "xs");
+    let plan = compare_all(&g, 1500, Domain::Signed, 1e-6, 1e-6);
+    assert_eq!(plan.launches.len(), 3);
+    // Integer arithmetic stays in its dtype.
+    let mut g = Graph::new();
+    let a = g.input("a", &[127, 3], DType::I32).unwrap();
+    let b = g.input("b", &[3], DType::I32).unwrap();
+    let c = g.constant(5.0, &[], DType::I32).unwrap();
+    let y = g.add(a, b).unwrap();
+    let y = g.mul(y, c).unwrap();
+    let y = g.neg(y).unwrap();
+    output(&mut g, y, "y");
+    let plan = compare_all(&g, 1501, Domain::Signed, 0.0, 0.0);
+    assert_eq!(plan.launches.len(), 1);
+    // Empty tensors: no kernel writes nothing, but every buffer and output exists.
+    let mut g = Graph::new();
+    let x = g.input("x", &[0, 3], DType::F32).unwrap();
+    let y = g.exp(x).unwrap();
+    output(&mut g, y, "y");
+    let z = g.sum(x, 1, false).unwrap();
+    output(&mut g, z, "z");
+    let plan = compare_all(&g, 1502, Domain::Signed, 0.0, 0.0);
+    assert_eq!(plan.launches.len(), 0);
+    assert_eq!(plan.outputs.len(), 2);
+    // Reducing an empty axis gives the identity (sum 0, max -inf, mean NaN).
+    let mut g = Graph::new();
+    let x = g.input("x", &[3, 0], DType::F32).unwrap();
+    for (i, op) in tessera_compiler::graph::ReduceOp::ALL.into_iter().enumerate() {
+        let y = g.reduce(op, x, 1, false).unwrap();
+        output(&mut g, y, &format!("y{i}"));
+    }
+    let plan = compare_all(&g, 1503, Domain::Signed, 0.0, 0.0);
+    assert_eq!(plan.launches.len(), 3);
+}
+
+// ------------------------------------------------------------------ random graphs
+
+/// A small deterministic generator (splitmix64) for the random-graph test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A random graph of every op kind over small shapes: values stay in [-e, e] (tanh
+/// after sums and products) so a fixed tolerance applies.
+fn random_graph(seed: u64) -> Graph {
+    let mut r = Rng(seed);
+    let mut g = Graph::new();
+    let mut pool: Vec<NodeId> = Vec::new();
+    let dims = |r: &mut Rng| 1 + r.below(6);
+    let rank = 1 + r.below(3);
+    let shape: Vec<usize> = (0..rank).map(|_| dims(&mut r)).collect();
+    pool.push(g.input("x0", &shape, DType::F32).unwrap());
+    let n_ops = 4 + r.below(10);
+    let mut params = 0;
+    for _ in 0..n_ops {
+        let a = pool[r.below(pool.len())];
+        let sa = g.ty(a).shape.clone();
+        let node = match r.below(9) {
+            0 => {
+                let op = [UnaryOp::Neg, UnaryOp::Tanh, UnaryOp::Exp][r.below(3)];
+                let x = if op == UnaryOp::Exp { g.tanh(a).unwrap() } else { a };
+                g.unary(op, x).unwrap()
+            }
+            1 | 2 => {
+                // Same shape partner from the pool, or a fresh broadcastable input.
+                let same: Vec<NodeId> = pool
+                    .iter()
+                    .copied()
+                    .filter(|&p| g.ty(p).shape == sa)
+                    .collect();
+                let b = if r.below(2) == 0 && !same.is_empty() {
+                    same[r.below(same.len())]
+                } else {
+                    let mut bs: Vec<usize> = sa.clone();
+                    for d in bs.iter_mut() {
+                        if r.below(2) == 0 {
+                            *d = 1;
+                        }
+                    }
+                    let drop = r.below(bs.len() + 1);
+                    let bs = bs[drop..].to_vec();
+                    params += 1;
+                    g.param(&format!("p{params}"), &bs, DType::F32).unwrap()
+                };
+                let op = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Max][r.below(4)];
+                let (x, y) = if r.below(2) == 0 { (a, b) } else { (b, a) };
+                let v = g.binary(op, x, y).unwrap();
+                if op == BinaryOp::Mul {
+                    g.tanh(v).unwrap()
+                } else {
+                    v
+                }
+            }
+            3 => {
+                let op = tessera_compiler::graph::ReduceOp::ALL[r.below(3)];
+                let axis = r.below(sa.len());
+                let v = g.reduce(op, a, axis, r.below(2) == 0).unwrap();
+                if g.ty(v).shape.is_empty() {
+                    v
+                } else {
+                    g.tanh(v).unwrap()
+                }
+            }
+            4 if sa.len() >= 2 => {
+                let mut perm: Vec<usize> = (0..sa.len()).collect();
+                for i in (1..perm.len()).rev() {
+                    perm.swap(i, r.below(i + 1));
+                }
+                g.permute(a, &perm).unwrap()
+            }
+            5 => {
+                // Merge two neighbours or split one axis.
+                let mut s = sa.clone();
+                if s.len() >= 2 && r.below(2) == 0 {
+                    let i = r.below(s.len() - 1);
+                    let m = s[i] * s[i + 1];
+                    s.splice(i..i + 2, [m]);
+                } else if !s.is_empty() {
+                    let i = r.below(s.len());
+                    let d = s[i];
+                    let f = (2..=d).find(|f| d % f == 0).unwrap_or(1);
+                    s.splice(i..i + 1, [f, d / f]);
+                }
+                if s.is_empty() || s.len() > 4 {
+                    a
+                } else {
+                    g.reshape(a, &s).unwrap()
+                }
+            }
+            6 if sa.len() < 3 => {
+                let mut s = vec![1 + r.below(3)];
+                s.extend(&sa);
+                g.broadcast(a, &s).unwrap()
+            }
+            7 | 8 if (2..=3).contains(&sa.len()) => {
+                let k = sa[sa.len() - 1];
+                let n = dims(&mut r);
+                params += 1;
+                let tb = r.below(2) == 0;
+                let ws = if tb { [n, k] } else { [k, n] };
+                let w = g.param(&format!("p{params}"), &ws, DType::F32).unwrap();
+                let m = g.matmul_t(a, w, false, tb).unwrap();
+                g.tanh(m).unwrap()
+            }
+            _ => g.neg(a).unwrap(),
+        };
+        pool.push(node);
+    }
+    let last = *pool.last().expect("non-empty");
+    g.mark_output(last).unwrap();
+    for &p in &pool[1..] {
+        if r.below(4) == 0 {
+            g.mark_output(p).unwrap();
+        }
+    }
+    g
+}
+
+#[test]
+fn random_graphs_agree_with_the_oracle() {
+    for seed in 0..300 {
+        let g = random_graph(seed);
+        // Values are bounded by e and every sum has at most a few hundred terms.
+        let inputs = inputs_for(&g, seed, Domain::Signed);
+        for t in targets() {
+            let plan = std::panic::catch_unwind(|| compare(&g, &t, &inputs, 1e-4, 1e-4));
+            if plan.is_err() {
+                let nodes: Vec<String> = g
+                    .nodes()
+                    .iter()
+                    .map(|n| format!("{} = {:?}{:?} {}", n.name, n.op, n.inputs, n.ty))
+                    .collect();
+                panic!("seed {seed}, {:?}:\n{}", t.kind, nodes.join("\n"));
+            }
+        }
     }
 }

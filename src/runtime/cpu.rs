@@ -77,7 +77,9 @@ impl Device for CpuDevice {
     fn load(&self, graph: &Graph) -> Result<Executable> {
         match &self.mode {
             CpuMode::Reference => {
-                graph.validate().map_err(tessera_compiler::CompileError::from)?;
+                graph
+                    .validate()
+                    .map_err(tessera_compiler::CompileError::from)?;
                 Ok(Executable::from_parts(
                     Signature::of_graph(graph),
                     None,

@@ -2,7 +2,7 @@
 //!
 //! The executable checks everything a caller supplies (names, shapes, dtypes, data
 //! lengths, parameters set) before the device sees it, so every backend gets the same
-//! typed errors; the backend-specific part is a [`Program`].
+//! typed errors; the backend-specific part is a `Program` (one per device kind).
 
 use super::error::{Result, RuntimeError};
 use super::Device;
@@ -155,7 +155,12 @@ impl Executable {
     fn unknown_param(&self, name: &str) -> RuntimeError {
         RuntimeError::UnknownParam {
             name: name.to_string(),
-            known: self.signature.params.iter().map(|(n, _)| n.clone()).collect(),
+            known: self
+                .signature
+                .params
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect(),
         }
     }
 
@@ -189,14 +194,18 @@ impl Executable {
     /// Every input must be supplied (and nothing else); every parameter must be set.
     pub fn run(&mut self, inputs: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
         for (name, ty) in &self.signature.inputs {
-            let t = inputs.get(name).ok_or_else(|| RuntimeError::MissingInput {
-                name: name.clone(),
-            })?;
+            let t = inputs
+                .get(name)
+                .ok_or_else(|| RuntimeError::MissingInput { name: name.clone() })?;
             check_tensor(name, ty, t)?;
         }
         if let Some(extra) = inputs.keys().find(|k| self.signature.input(k).is_none()) {
-            let mut known: Vec<String> =
-                self.signature.inputs.iter().map(|(n, _)| n.clone()).collect();
+            let mut known: Vec<String> = self
+                .signature
+                .inputs
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect();
             known.sort();
             return Err(RuntimeError::UnknownInput {
                 name: extra.clone(),

@@ -30,8 +30,9 @@ use wgpu::naga;
 #[derive(Clone, Debug)]
 pub struct WgpuOptions {
     /// Backends to consider. Default: `WGPU_BACKEND` from the environment; when that is
-    /// unset (`None`), the primary backends (Vulkan, Metal, DX12) first, then all of them
-    /// (adding OpenGL, whose probing is noisy on headless machines).
+    /// unset (`None`), the primary backends (Vulkan, Metal, DX12) first, then every real
+    /// backend (adding OpenGL, whose probing is noisy on headless machines; never the
+    /// no-op backend, which executes nothing).
     pub backends: Option<wgpu::Backends>,
     /// Preferred power profile for the first request. Default: high performance.
     pub power_preference: wgpu::PowerPreference,
@@ -152,36 +153,52 @@ fn map_read(ctx: &Context, buffers: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u
         });
     }
     drop(tx);
-    ctx.wait("waiting for the GPU")?;
-    let mut ok = vec![false; buffers.len()];
+    // On every path, buffers that did map are unmapped again, so a failed run leaves the
+    // staging buffers usable by the next one.
+    let waited = ctx.wait("waiting for the GPU");
+    let mut mapped = vec![false; buffers.len()];
+    let mut error = waited.err();
     for (i, r) in rx.try_iter() {
-        if let Err(e) = r {
-            return Err(RuntimeError::Wgpu {
+        match r {
+            Ok(()) => mapped[i] = true,
+            Err(e) => {
+                error.get_or_insert(RuntimeError::Wgpu {
+                    during: "mapping a staging buffer",
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    if error.is_none() {
+        if let Some(i) = mapped.iter().position(|&m| !m) {
+            error = Some(RuntimeError::Wgpu {
                 during: "mapping a staging buffer",
-                message: e.to_string(),
+                message: format!("staging buffer {i} was not mapped after the wait"),
             });
         }
-        ok[i] = true;
-    }
-    if let Some(i) = ok.iter().position(|&b| !b) {
-        return Err(RuntimeError::Wgpu {
-            during: "mapping a staging buffer",
-            message: format!("staging buffer {i} was not mapped after the wait"),
-        });
     }
     let mut out = Vec::with_capacity(buffers.len());
-    for (buf, len) in buffers {
-        let view = buf
-            .get_mapped_range(..)
-            .map_err(|e| RuntimeError::Wgpu {
-                during: "reading a staging buffer",
-                message: e.to_string(),
-            })?;
-        out.push(view[..*len as usize].to_vec());
-        drop(view);
+    for ((buf, len), &m) in buffers.iter().zip(&mapped) {
+        if !m {
+            continue;
+        }
+        if error.is_none() {
+            match buf.get_mapped_range(..) {
+                Ok(view) => out.push(view[..*len as usize].to_vec()),
+                Err(e) => {
+                    error = Some(RuntimeError::Wgpu {
+                        during: "reading a staging buffer",
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
         buf.unmap();
     }
-    Ok(out)
+    match error {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 fn round4(n: u64) -> u64 {
@@ -241,7 +258,10 @@ impl WgpuDevice {
     pub fn with_options(options: &WgpuOptions) -> Result<WgpuDevice> {
         let candidates = match options.backends {
             Some(b) => vec![b],
-            None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::all()],
+            None => vec![
+                wgpu::Backends::PRIMARY,
+                wgpu::Backends::all().difference(wgpu::Backends::NOOP),
+            ],
         };
         let mut failures = Vec::new();
         let mut found = None;
@@ -458,7 +478,10 @@ fn reflect_bindings(
             )));
         };
         if rb.group != 0 {
-            return Err(invalid(format!("binding in group {} (only group 0 is used)", rb.group)));
+            return Err(invalid(format!(
+                "binding in group {} (only group 0 is used)",
+                rb.group
+            )));
         }
         if rb.binding as usize >= num_params {
             return Err(invalid(format!(
@@ -744,7 +767,10 @@ fn check_plan(plan: &Plan, artifact: &Artifact) -> Result<()> {
     // Parameters and constants must own their slot: anything else placed there would
     // overwrite them between runs.
     for b in &plan.buffers {
-        if matches!(b.role, BufferRole::Param { .. } | BufferRole::Constant { .. }) {
+        if matches!(
+            b.role,
+            BufferRole::Param { .. } | BufferRole::Constant { .. }
+        ) {
             if let Some(other) = plan
                 .buffers
                 .iter()
@@ -784,7 +810,9 @@ fn check_plan(plan: &Plan, artifact: &Artifact) -> Result<()> {
                     kernel.name, param.name, param.dtype, arg.0, b.dtype
                 ));
             }
-            let slot = plan.storage[b.storage].bytes.max(b.len * b.dtype.size_bytes());
+            let slot = plan.storage[b.storage]
+                .bytes
+                .max(b.len * b.dtype.size_bytes());
             if param.len * param.dtype.size_bytes() > round4(slot as u64) as usize {
                 return invalid(format!(
                     "launch {li} of `{}`: parameter `{}` needs {} elements, buffer {} has {}",
@@ -846,9 +874,9 @@ impl Program for WgpuProgram {
         let ctx = self.ctx.clone();
         let bytes = ctx.scoped("running the plan", || {
             for (name, &slot) in &self.inputs {
-                let t = inputs.get(name).ok_or_else(|| RuntimeError::MissingInput {
-                    name: name.clone(),
-                })?;
+                let t = inputs
+                    .get(name)
+                    .ok_or_else(|| RuntimeError::MissingInput { name: name.clone() })?;
                 ctx.queue
                     .write_buffer(&self.storage[slot], 0, &pad4(t.to_bytes()));
             }
@@ -892,5 +920,51 @@ impl Program for WgpuProgram {
             );
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_round_up_to_four_bytes() {
+        assert_eq!(round4(0), 4);
+        assert_eq!(round4(1), 4);
+        assert_eq!(round4(4), 4);
+        assert_eq!(round4(6), 8);
+        assert_eq!(pad4(vec![1, 2]), vec![1, 2, 0, 0]);
+        assert_eq!(pad4(vec![1, 2, 3, 4]), vec![1, 2, 3, 4]);
+    }
+
+    const SRC: &str = "
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@compute @workgroup_size(64)
+fn k(@builtin(global_invocation_id) gid: vec3<u32>) {
+    y[gid.x] = x[gid.x];
+}
+";
+
+    #[test]
+    fn bindings_are_reflected_from_wgsl() {
+        let b = reflect_bindings(SRC, "k.wgsl", "k", 2).unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!((b[0].binding, b[0].read_only), (0, true));
+        assert_eq!((b[1].binding, b[1].read_only), (1, false));
+    }
+
+    #[test]
+    fn reflection_rejects_mismatches() {
+        let err = |r: Result<Vec<Binding>>| match r {
+            Err(RuntimeError::InvalidPlan { message }) => message,
+            other => panic!("expected InvalidPlan, got {other:?}"),
+        };
+        assert!(err(reflect_bindings(SRC, "k.wgsl", "other", 2)).contains("entry point"));
+        assert!(err(reflect_bindings(SRC, "k.wgsl", "k", 1)).contains("binding 1"));
+        assert!(err(reflect_bindings("fn (", "k.wgsl", "k", 1)).contains("parse"));
+        let uniform = SRC.replace("var<storage, read> x", "var<uniform> x");
+        let uniform = uniform.replace("array<f32>;\n@compute", "vec4<f32>;\n@compute");
+        assert!(err(reflect_bindings(&uniform, "k.wgsl", "k", 2)).contains("not a storage"));
     }
 }

@@ -28,11 +28,12 @@
 //!   f32 and rounded once to f16.
 //! - Math accuracy (f32, normal range; see `ptx/math.rs`): `sqrt` is `sqrt.rn`
 //!   (correctly rounded), `rsqrt` is `rcp.rn(sqrt.rn(x))` (two correctly rounded steps,
-//!   < 1.5 ulp), division is `div.rn` (correctly rounded), `exp` about 2 ulp
-//!   (`ex2.approx.f32` on a two-part `x*log2(e)`), `log` about 2 ulp (range reduction and
-//!   a series in f32 with `div.rn`; not `lg2.approx`, which has large relative error near
-//!   1), `tanh` below 5e-7 relative error (a polynomial for |x| < 0.625, `1 - 2/(e^2|x|+1)`
-//!   above; not `tanh.approx.f32`, which is only about 2^-11 accurate).
+//!   < 1.5 ulp), division is `div.rn` (correctly rounded), `exp` about 3 ulp
+//!   (`ex2.approx.f32` on a two-part `x*log2(e)`), `log` under 1 ulp (range reduction and
+//!   an atanh series in f32 with `div.rn`; not `lg2.approx`, which has large relative
+//!   error near 1), `tanh` below 5e-7 relative error (a polynomial for |x| < 0.625,
+//!   `1 - 2/(e^2|x|+1)` above; not `tanh.approx.f32`, which is only about 2^-11
+//!   accurate).
 //! - Integer division by zero is whatever the hardware gives (PTX leaves it
 //!   unspecified); the lowering masks out-of-range indices before they reach memory.
 

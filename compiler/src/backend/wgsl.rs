@@ -236,12 +236,16 @@ impl Printer<'_> {
             Stmt::Mov { dst, src } => format!("r{} = {};", dst.0, self.op(*src, self.reg_t(*dst))),
             Stmt::Unary { dst, op, x } => {
                 let t = self.reg_t(*dst);
-                format!("r{} = {};", dst.0, unary_expr(*op, &self.op(*x, t), t))
+                format!(
+                    "r{} = {};",
+                    dst.0,
+                    spell(Op::Unary(*op), &self.op(*x, t), "", t)
+                )
             }
             Stmt::Binary { dst, op, a, b } => {
                 let t = self.reg_t(*dst);
                 let (a, b) = (self.op(*a, t), self.op(*b, t));
-                format!("r{} = {};", dst.0, binary_expr(*op, &a, &b))
+                format!("r{} = {};", dst.0, spell(Op::Binary(*op), &a, &b, t))
             }
             Stmt::Int { dst, op, a, b } => {
                 let t = match op {
@@ -254,7 +258,7 @@ impl Printer<'_> {
                     _ => self.reg_t(*dst),
                 };
                 let (a, b) = (self.op(*a, t), self.op(*b, t));
-                format!("r{} = {};", dst.0, int_expr(*op, &a, &b))
+                format!("r{} = {};", dst.0, spell(Op::Int(*op), &a, &b, t))
             }
             Stmt::Fma { dst, a, b, c } => {
                 let t = self.reg_t(*dst);
@@ -310,11 +314,9 @@ impl Printer<'_> {
                 let i = self.op(*index, SType::I32);
                 format!("{}[{i}] = {v};", self.buf(*buffer))
             }
-            Stmt::LoadShared { dst, array, index } => format!(
-                "r{} = sh{array}[{}];",
-                dst.0,
-                self.op(*index, SType::I32)
-            ),
+            Stmt::LoadShared { dst, array, index } => {
+                format!("r{} = sh{array}[{}];", dst.0, self.op(*index, SType::I32))
+            }
             Stmt::StoreShared {
                 array,
                 index,
@@ -348,7 +350,10 @@ impl Printer<'_> {
                 let v = format!("r{}", var.0);
                 let (s, e) = (self.op(*start, SType::I32), self.op(*end, SType::I32));
                 let st = int_lit(*step, SType::I32);
-                self.line(depth, &format!("for ({v} = {s}; {v} < {e}; {v} = {v} + {st}) {{"));
+                self.line(
+                    depth,
+                    &format!("for ({v} = {s}; {v} < {e}; {v} = {v} + {st}) {{"),
+                );
                 self.block(body, depth + 1);
                 "}".to_string()
             }
@@ -357,48 +362,42 @@ impl Printer<'_> {
     }
 }
 
-/// WGSL spelling of a unary op on a value of type `t`.
+/// An operation to spell.
+#[derive(Clone, Copy)]
+enum Op {
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    Int(IntOp),
+}
+
+/// The WGSL spelling of every op, on already printed operands of type `t`
+/// (`b` is unused by unary ops).
 ///
 /// `tanh` clamps its argument to [-15, 15]: some drivers evaluate `tanh` as a quotient
 /// of exponentials that gives NaN (inf/inf) for large |x|; tanh(±15) is ±1 in f32.
-fn unary_expr(op: UnaryOp, x: &str, t: SType) -> String {
+fn spell(op: Op, a: &str, b: &str, t: SType) -> String {
     match op {
-        UnaryOp::Neg => format!("-({x})"),
-        UnaryOp::Exp => format!("exp({x})"),
-        UnaryOp::Log => format!("log({x})"),
-        UnaryOp::Sqrt => format!("sqrt({x})"),
-        UnaryOp::Rsqrt => format!("inverseSqrt({x})"),
-        UnaryOp::Tanh => format!(
-            "tanh(clamp({x}, {}, {}))",
-            float_lit(-15.0, t),
-            float_lit(15.0, t)
-        ),
-    }
-}
-
-/// WGSL spelling of a float binary op.
-fn binary_expr(op: BinaryOp, a: &str, b: &str) -> String {
-    match op {
-        BinaryOp::Add => format!("{a} + {b}"),
-        BinaryOp::Sub => format!("{a} - {b}"),
-        BinaryOp::Mul => format!("{a} * {b}"),
-        BinaryOp::Div => format!("{a} / {b}"),
-        BinaryOp::Max => format!("max({a}, {b})"),
-    }
-}
-
-/// WGSL spelling of an integer / predicate op.
-fn int_expr(op: IntOp, a: &str, b: &str) -> String {
-    match op {
-        IntOp::Add => format!("{a} + {b}"),
-        IntOp::Sub => format!("{a} - {b}"),
-        IntOp::Mul => format!("{a} * {b}"),
-        IntOp::Div => format!("{a} / {b}"),
-        IntOp::Rem => format!("{a} % {b}"),
-        IntOp::Min => format!("min({a}, {b})"),
-        IntOp::Max => format!("max({a}, {b})"),
-        IntOp::Lt => format!("{a} < {b}"),
-        IntOp::And => format!("{a} & {b}"),
+        Op::Unary(u) => match u {
+            UnaryOp::Neg => format!("-({a})"),
+            UnaryOp::Exp => format!("exp({a})"),
+            UnaryOp::Log => format!("log({a})"),
+            UnaryOp::Sqrt => format!("sqrt({a})"),
+            UnaryOp::Rsqrt => format!("inverseSqrt({a})"),
+            UnaryOp::Tanh => format!(
+                "tanh(clamp({a}, {}, {}))",
+                float_lit(-15.0, t),
+                float_lit(15.0, t)
+            ),
+        },
+        Op::Binary(BinaryOp::Add) | Op::Int(IntOp::Add) => format!("{a} + {b}"),
+        Op::Binary(BinaryOp::Sub) | Op::Int(IntOp::Sub) => format!("{a} - {b}"),
+        Op::Binary(BinaryOp::Mul) | Op::Int(IntOp::Mul) => format!("{a} * {b}"),
+        Op::Binary(BinaryOp::Div) | Op::Int(IntOp::Div) => format!("{a} / {b}"),
+        Op::Binary(BinaryOp::Max) | Op::Int(IntOp::Max) => format!("max({a}, {b})"),
+        Op::Int(IntOp::Rem) => format!("{a} % {b}"),
+        Op::Int(IntOp::Min) => format!("min({a}, {b})"),
+        Op::Int(IntOp::Lt) => format!("{a} < {b}"),
+        Op::Int(IntOp::And) => format!("{a} & {b}"),
     }
 }
 
@@ -416,7 +415,11 @@ pub fn print_kernel(k: &SimtKernel) -> String {
         out: String::new(),
     };
     let o = &mut p.out;
-    let _ = writeln!(o, "// Tessera kernel `{}` (generated; do not edit).", k.name);
+    let _ = writeln!(
+        o,
+        "// Tessera kernel `{}` (generated; do not edit).",
+        k.name
+    );
     let _ = writeln!(
         o,
         "// grid {:?} workgroups of {} threads.",

@@ -88,10 +88,8 @@ struct Grouper<'g> {
 impl<'g> Grouper<'g> {
     fn consumers(&self, n: NodeId) -> Vec<Consumer> {
         let mut out: Vec<Consumer> = Vec::new();
-        let mut stack: Vec<(NodeId, bool)> = self.users[n.index()]
-            .iter()
-            .map(|&u| (u, false))
-            .collect();
+        let mut stack: Vec<(NodeId, bool)> =
+            self.users[n.index()].iter().map(|&u| (u, false)).collect();
         let mut seen = HashSet::new();
         while let Some((u, via)) = stack.pop() {
             if !seen.insert((u, via)) {
@@ -102,7 +100,10 @@ impl<'g> Grouper<'g> {
             } else if self.fusion.group_of[u.index()].is_some() {
                 match out.iter_mut().find(|c| c.node == u) {
                     Some(c) => c.via_view |= via,
-                    None => out.push(Consumer { node: u, via_view: via }),
+                    None => out.push(Consumer {
+                        node: u,
+                        via_view: via,
+                    }),
                 }
             }
         }
@@ -119,8 +120,8 @@ impl<'g> Grouper<'g> {
     }
 
     /// True when `n` ends a chain of single-use elementwise nodes (no views) that starts at
-    /// a matmul which could take the chain as its epilogue.
-    fn heads_matmul_chain(&self, n: NodeId) -> bool {
+    /// a reduce or matmul which could take the chain as its epilogue.
+    fn heads_anchor_chain(&self, n: NodeId) -> bool {
         let mut stack = vec![n];
         while let Some(x) = stack.pop() {
             let mut inputs = self.graph.node(x).inputs.clone();
@@ -133,7 +134,7 @@ impl<'g> Grouper<'g> {
                     continue;
                 }
                 match self.graph.node(p).op {
-                    Op::MatMul { .. } => return true,
+                    Op::MatMul { .. } | Op::Reduce { .. } => return true,
                     Op::Unary { .. } | Op::Binary { .. } => stack.push(p),
                     _ => {}
                 }
@@ -173,10 +174,8 @@ impl<'g> Grouper<'g> {
         let feeds_matmul = consumers
             .iter()
             .any(|c| matches!(self.graph.node(c.node).op, Op::MatMul { .. }));
-        let materialize = is_output
-            || self.forced.contains(&n)
-            || feeds_matmul
-            || node.op.is_view();
+        let materialize =
+            is_output || self.forced.contains(&n) || feeds_matmul || node.op.is_view();
         let mut groups: Vec<usize> = consumers
             .iter()
             .filter_map(|c| self.fusion.group_of[c.node.index()])
@@ -190,17 +189,18 @@ impl<'g> Grouper<'g> {
             let anchor = self.fusion.groups[g].anchor;
             match node.op {
                 Op::Unary { .. } | Op::Binary { .. } => {
-                    let reduce_anchor = anchor
-                        .is_some_and(|a| matches!(self.graph.node(a).op, Op::Reduce { .. }));
-                    if reduce_anchor && self.heads_matmul_chain(n) {
+                    let aligned = consumers.iter().all(|c| {
+                        !c.via_view && self.aligned[c.node.index()] && Some(c.node) != anchor
+                    });
+                    // Outside the consumer's output index space (a reduction body, or
+                    // behind a broadcast) an anchor chain would be recomputed per element
+                    // or would leave its anchor unfused: it becomes its own kernel, the
+                    // epilogue of that anchor, at no extra kernel.
+                    if !aligned && self.heads_anchor_chain(n) {
                         self.new_group(n);
                     } else {
                         self.join(n, g);
-                        self.aligned[n.index()] = consumers.iter().all(|c| {
-                            !c.via_view
-                                && self.aligned[c.node.index()]
-                                && Some(c.node) != anchor
-                        });
+                        self.aligned[n.index()] = aligned;
                     }
                 }
                 Op::Reduce { .. } | Op::MatMul { .. } => {
@@ -245,9 +245,7 @@ pub fn group_nodes(graph: &Graph, forced: &HashSet<NodeId>) -> Fusion {
     }
     let root_view = graph
         .ids()
-        .map(|n| {
-            graph.node(n).op.is_view() && (is_output[n.index()] || forced.contains(&n))
-        })
+        .map(|n| graph.node(n).op.is_view() && (is_output[n.index()] || forced.contains(&n)))
         .collect();
     let mut const_buffer = vec![false; len];
     for &o in graph.outputs() {
@@ -380,19 +378,20 @@ impl<'a> SpecBuilder<'a> {
     /// The view of `n`'s buffer seen through `path` (view nodes, outermost first).
     fn view(&self, n: NodeId, path: &[NodeId]) -> Result<StridedView, SpecFailure> {
         let mut view = StridedView::contiguous(n, &self.graph.ty(n).shape);
-        for (j, &v) in path.iter().enumerate().rev() {
+        for &v in path.iter().rev() {
             let op = ViewOp::of(&self.graph.node(v).op)
                 .ok_or_else(|| internal(format!("{v} in a view path is not a view")))?;
             match view.apply(&op) {
                 Some(next) => view = next,
                 None => {
-                    let below = path.get(j + 1).copied().unwrap_or(n);
-                    if below == n && self.fusion.has_buffer(self.graph, n) && j + 1 == path.len()
-                    {
+                    // Materialize the view's own input contiguously; the view then
+                    // applies to that buffer (always expressible).
+                    let below = self.graph.node(v).inputs[0];
+                    if self.graph.node(below).op.is_leaf() || below == n {
                         return Err(internal(format!(
                             "view {} of contiguous buffer {} is not expressible",
                             self.graph.node(v).name,
-                            self.graph.node(n).name
+                            self.graph.node(below).name
                         )));
                     }
                     return Err(SpecFailure::Force(below));
@@ -445,10 +444,7 @@ impl<'a> SpecBuilder<'a> {
             }
             Op::Unary { op } => {
                 let x = self.build(node.inputs[0], path, ctx)?;
-                self.intern(
-                    ExprKey::Unary(*op, x),
-                    Expr::Unary { op: *op, x, dtype },
-                )
+                self.intern(ExprKey::Unary(*op, x), Expr::Unary { op: *op, x, dtype })
             }
             Op::Binary { op } => {
                 let a = self.build(node.inputs[0], path, ctx)?;
@@ -509,9 +505,10 @@ fn base_name(graph: &Graph, fusion: &Fusion, g: usize) -> String {
         let node = graph.node(n);
         let part = match &node.op {
             Op::Binary { op: BinaryOp::Add } if is_matmul => {
-                let viewed = node.inputs.iter().any(|&i| {
-                    matches!(graph.node(i).op, Op::Broadcast { .. })
-                });
+                let viewed = node
+                    .inputs
+                    .iter()
+                    .any(|&i| matches!(graph.node(i).op, Op::Broadcast { .. }));
                 if viewed {
                     "bias"
                 } else {
@@ -659,8 +656,7 @@ fn buffers_read(graph: &Graph, fusion: &Fusion, g: usize, c: NodeId) -> BTreeSet
                 if matches!(graph.node(x).op, Op::MatMul { .. }) {
                     out.insert(i);
                 }
-            } else if fusion.transparent_view(graph, i) || fusion.group_of[i.index()] == Some(g)
-            {
+            } else if fusion.transparent_view(graph, i) || fusion.group_of[i.index()] == Some(g) {
                 stack.push(i);
             } else {
                 out.insert(i);

@@ -24,7 +24,10 @@ use std::collections::{HashMap, HashSet};
 
 /// The fused kernels of a graph (before tile construction) with their final names, in
 /// launch order; kernels writing zero elements are left out.
-pub fn fuse_graph(graph: &Graph, target: &Target) -> Result<(Fusion, Vec<KernelSpec>), CompileError> {
+pub fn fuse_graph(
+    graph: &Graph,
+    target: &Target,
+) -> Result<(Fusion, Vec<KernelSpec>), CompileError> {
     let mut forced: HashSet<NodeId> = HashSet::new();
     // Each round forces one more node, so the loop ends within `graph.len()` rounds.
     for _ in 0..=graph.len() {
@@ -138,11 +141,7 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
         return Err(CompileError::Unsupported {
             target: target.kind.to_string(),
             kernel: user,
-            what: format!(
-                "{} storage (buffer `{}`)",
-                b.dtype,
-                graph.node(b.node).name
-            ),
+            what: format!("{} storage (buffer `{}`)", b.dtype, graph.node(b.node).name),
         });
     }
 
@@ -152,10 +151,15 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
         let kernel = build_kernel(spec, &spec.name, target)?;
         let mut args = Vec::new();
         for b in &spec.buffers {
-            let id = buffer_of.get(&b.node).ok_or_else(|| CompileError::Internal {
-                stage: "schedule",
-                message: format!("kernel `{}` binds {} which has no buffer", spec.name, b.name),
-            })?;
+            let id = buffer_of
+                .get(&b.node)
+                .ok_or_else(|| CompileError::Internal {
+                    stage: "schedule",
+                    message: format!(
+                        "kernel `{}` binds {} which has no buffer",
+                        spec.name, b.name
+                    ),
+                })?;
             if args.contains(id) {
                 return Err(CompileError::Internal {
                     stage: "schedule",

@@ -52,7 +52,10 @@ impl StridedView {
         StridedView {
             node,
             shape: shape.to_vec(),
-            strides: contiguous_strides(shape).iter().map(|&s| s as i64).collect(),
+            strides: contiguous_strides(shape)
+                .iter()
+                .map(|&s| s as i64)
+                .collect(),
             offset: 0,
         }
     }
@@ -155,7 +158,10 @@ impl StridedView {
             offset: self.offset,
         };
         if numel == 0 {
-            out.strides = contiguous_strides(shape).iter().map(|&s| s as i64).collect();
+            out.strides = contiguous_strides(shape)
+                .iter()
+                .map(|&s| s as i64)
+                .collect();
             return Some(out);
         }
         // Extent-1 axes do not affect addressing: drop them from the source.
@@ -180,9 +186,7 @@ impl StridedView {
             let chunk_ends = tensor_d == 0
                 || old_strides[tensor_d - 1] != tensor_numel as i64 * chunk_base_stride;
             if chunk_ends {
-                while view_d >= 0
-                    && (view_numel < tensor_numel || shape[view_d as usize] == 1)
-                {
+                while view_d >= 0 && (view_numel < tensor_numel || shape[view_d as usize] == 1) {
                     out.strides[view_d as usize] = view_numel as i64 * chunk_base_stride;
                     view_numel *= shape[view_d as usize];
                     view_d -= 1;
@@ -253,9 +257,17 @@ mod tests {
         assert_eq!(ok.strides, vec![1, 4]);
         assert_eq!(offsets(&ok), offsets(&p));
         assert!(p.reshape(&[8, 3]).is_none());
-        assert!(v(&[3, 5]).permute(&[1, 0]).unwrap().reshape(&[15]).is_none());
+        assert!(v(&[3, 5])
+            .permute(&[1, 0])
+            .unwrap()
+            .reshape(&[15])
+            .is_none());
         // Splitting a permuted axis is fine.
-        let s = v(&[6, 5]).permute(&[1, 0]).unwrap().reshape(&[5, 2, 3]).unwrap();
+        let s = v(&[6, 5])
+            .permute(&[1, 0])
+            .unwrap()
+            .reshape(&[5, 2, 3])
+            .unwrap();
         assert_eq!(s.strides, vec![1, 15, 5]);
     }
 

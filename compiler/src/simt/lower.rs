@@ -404,10 +404,9 @@ impl<'a> Lower<'a> {
         match self.val(v)? {
             Val::Scalar(o) => Ok(vec![*o; n]),
             Val::Tile(ops) if ops.len() == n => Ok(ops.clone()),
-            Val::Tile(ops) => Err(self.internal(format!(
-                "value {v} has {} slots, {n} expected",
-                ops.len()
-            ))),
+            Val::Tile(ops) => {
+                Err(self.internal(format!("value {v} has {} slots, {n} expected", ops.len())))
+            }
             Val::Deferred => Err(self.internal(format!("staged load {v} used as registers"))),
         }
     }
@@ -711,12 +710,7 @@ impl<'a> Lower<'a> {
                 // Fold constants only for i32 (u32 wraps differently).
                 if t == SType::U32 {
                     let dst = self.reg(t);
-                    self.emit(Stmt::Int {
-                        dst,
-                        op: iop,
-                        a,
-                        b,
-                    });
+                    self.emit(Stmt::Int { dst, op: iop, a, b });
                     return Ok(Operand::Reg(dst));
                 }
                 Ok(self.iop(iop, a, b))
@@ -745,10 +739,7 @@ impl<'a> Lower<'a> {
     // ---- memory ----
 
     /// Address and predicate of every slot of a tile access, in slot order.
-    fn access_slots(
-        &mut self,
-        acc: &BlockAccess,
-    ) -> Result<Vec<(Operand, Operand)>, CompileError> {
+    fn access_slots(&mut self, acc: &BlockAccess) -> Result<Vec<(Operand, Operand)>, CompileError> {
         let rank = acc.shape.len();
         if acc.strides.len() != rank || acc.limits.len() != rank {
             return Err(self.internal("block access with mismatched strides/limits"));
@@ -787,10 +778,10 @@ impl<'a> Lower<'a> {
         let mut out = Vec::new();
         match axes.len() {
             1 => {
-                for s in 0..axes[0].count {
+                for (s, &p) in preds[0].iter().enumerate() {
                     let off = s as i64 * axes[0].step * acc.strides[0];
                     let addr = self.iop(IntOp::Add, addr0, Operand::Int(off));
-                    out.push((addr, preds[0][s]));
+                    out.push((addr, p));
                 }
             }
             2 => {
@@ -1146,7 +1137,11 @@ impl<'a> Lower<'a> {
                     Operand::Bool(true)
                 };
                 let p = self.iop(IntOp::And, rp, cp);
-                let index = self.iop(IntOp::Add, idx0, Operand::Int(i * tm * pitch as i64 + j * tn));
+                let index = self.iop(
+                    IntOp::Add,
+                    idx0,
+                    Operand::Int(i * tm * pitch as i64 + j * tn),
+                );
                 let value = self.convert(vals[(i * sc as i64 + j) as usize], SType::F32);
                 let st = Stmt::StoreShared {
                     array: arr,

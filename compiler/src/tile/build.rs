@@ -590,9 +590,7 @@ impl<'a> KernelBuilder<'a> {
         let v = self.eval(body, &mut ctx)?;
         let v = self.tile_f32(v, ch);
         let next = self.em.b.binary(combiner, acc, v);
-        let res = self
-            .em
-            .end_for(start, end, ch as i64, &[acc0], &[next]);
+        let res = self.em.end_for(start, end, ch as i64, &[acc0], &[next]);
         let mut s = self.em.b.reduce(red, res[0], 0);
         if tail > 0 {
             let mut ctx = Ctx::new(None);
@@ -689,11 +687,8 @@ impl<'a> KernelBuilder<'a> {
         let (m, k, n) = (*m, *k, *n);
         let (bm, bn, bk) = (sizes.bm, sizes.bn, sizes.bk);
         let nb: usize = batch.iter().product();
-        let (grid, pids) = self.programs(&[
-            n.div_ceil(bn) as u64,
-            m.div_ceil(bm) as u64,
-            nb as u64,
-        ])?;
+        let (grid, pids) =
+            self.programs(&[n.div_ceil(bn) as u64, m.div_ceil(bm) as u64, nb as u64])?;
         let row0 = self.em.mul(pids[1], bm as i64);
         let col0 = self.em.mul(pids[0], bn as i64);
         let bidx = self.em.unravel(pids[2], batch);
@@ -779,7 +774,9 @@ impl<'a> KernelBuilder<'a> {
                 )));
             }
             let (s_m, s_n) = (view.strides[rank - 2], view.strides[rank - 1]);
-            let bpart = self.em.offset(view.offset, &bidx, &view.strides[..rank - 2]);
+            let bpart = self
+                .em
+                .offset(view.offset, &bidx, &view.strides[..rank - 2]);
             let t = self.em.mul(row0, s_m);
             let base = self.em.add(bpart, t);
             let t = self.em.mul(col0, s_n);

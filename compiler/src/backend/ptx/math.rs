@@ -7,11 +7,14 @@
 //! correctly rounded; the hardware's own error, documented by NVIDIA as about 2 ulp for
 //! `exp2f`, comes on top):
 //!
-//! | op   | emulated max error        | with `ex2.approx` error |
-//! |------|---------------------------|-------------------------|
-//! | exp  | 1.5 ulp                   | about 3.5 ulp           |
-//! | log  | 1.5 ulp (no `approx` op)  | same                    |
-//! | tanh | 2.5 * 2^-24 relative      | below 5e-7 relative     |
+//! | op   | emulated max error (sweep)  | on hardware (adding the `approx` ops' error) |
+//! |------|-----------------------------|----------------------------------------------|
+//! | exp  | 1.0 ulp                     | about 3 ulp (`ex2.approx.f32`, ~2 ulp)       |
+//! | log  | 0.78 ulp                    | same (`lg2.approx` only for 0, <0, inf, NaN) |
+//! | tanh | 1.5e-7 relative (~2.5 ulp)  | below 5e-7 relative (`ex2`, `rcp.approx`)    |
+//!
+//! (`tanh.approx.f32` would be about 2^-11 = 5e-4 relative; `lg2.approx.f32 * ln 2` has
+//! an absolute, not relative, error bound, so large relative error near x = 1.)
 //!
 //! Special values: `exp(-inf) = 0`, `exp(+inf) = +inf`, `exp(NaN) = NaN`; `log(0) = -inf`,
 //! `log(x<0) = NaN`, `log(+inf) = +inf`, subnormal `x` handled; `tanh(±inf) = ±1`,
@@ -300,7 +303,7 @@ mod tests {
     }
 
     #[test]
-    fn exp_is_within_1_5_ulp_of_f64() {
+    fn exp_is_within_1_25_ulp_of_f64() {
         let mut worst: f64 = 0.0;
         let mut wx = 0.0;
         for x in sweep(-87.0, 88.5, 400_000) {
@@ -310,7 +313,8 @@ mod tests {
                 wx = x;
             }
         }
-        assert!(worst <= 1.5, "exp worst error {worst} ulp at {wx:e}");
+        eprintln!("exp: worst {worst} ulp at {wx:e}");
+        assert!(worst <= 1.25, "exp worst error {worst} ulp at {wx:e}");
         assert_eq!(exp_emul(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp_emul(f32::INFINITY), f32::INFINITY);
         assert_eq!(exp_emul(89.0), f32::INFINITY);
@@ -319,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn log_is_within_1_5_ulp_of_f64() {
+    fn log_is_within_1_ulp_of_f64() {
         let mut worst: f64 = 0.0;
         let near_one = (0..200_000u32).map(|i| f32::from_bits(0x3F80_0000 - 100_000 + i));
         let wide = (0..400_000u32).map(|i| f32::from_bits(1 + i * 5_300));
@@ -333,7 +337,8 @@ mod tests {
                 }
             }
         }
-        assert!(worst <= 1.5, "log worst error {worst} ulp at {wx:e}");
+        eprintln!("log: worst {worst} ulp at {wx:e}");
+        assert!(worst <= 1.0, "log worst error {worst} ulp at {wx:e}");
         assert_eq!(log_emul(1.0), 0.0);
         assert_eq!(log_emul(0.0), f32::NEG_INFINITY);
         assert_eq!(log_emul(f32::INFINITY), f32::INFINITY);
@@ -342,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn tanh_is_within_3e_7_relative_of_f64() {
+    fn tanh_is_within_2e_7_relative_of_f64() {
         let mut worst: f64 = 0.0;
         let tiny = (0..100_000u32).map(|i| f32::from_bits(0x2000_0000 + i * 3_000));
         for x in sweep(-12.0, 12.0, 400_000).chain(tiny) {
@@ -351,7 +356,8 @@ mod tests {
                 worst = worst.max(((tanh_emul(x) as f64 - want) / want).abs());
             }
         }
-        assert!(worst <= 3e-7, "tanh worst relative error {worst}");
+        eprintln!("tanh: worst relative error {worst}");
+        assert!(worst <= 2e-7, "tanh worst relative error {worst}");
         assert_eq!(tanh_emul(f32::INFINITY), 1.0);
         assert_eq!(tanh_emul(f32::NEG_INFINITY), -1.0);
         assert_eq!(tanh_emul(100.0), 1.0);

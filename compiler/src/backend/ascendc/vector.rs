@@ -1,0 +1,2041 @@
+//! The vector side of a kernel: the tile-IR body lowered to AIV code.
+//!
+//! Tiles live in the Unified Buffer. A loaded tile comes from its own `TQue<VECIN>`
+//! (`AllocTensor` + `DataCopyPad` + `EnQue`, then `DeQue` before use); a stored tile goes
+//! through its own `TQue<VECOUT>`; every other tile value lives in a `TBuf<VECCALC>`
+//! *slot*. Slots are assigned like registers: a slot is reused once the value in it is
+//! dead, so a kernel needs as many slots as tiles are simultaneously live. Elementwise
+//! ops, casts, splats and reductions are vector instructions in count form over whole
+//! tiles; uniform scalars are plain C++ locals (transcendental scalar ops go through a
+//! one-block scratch tile on the vector unit).
+//!
+//! UB layout of a tile: a rank-1 tile of `n` elements is contiguous; a rank-2 tile
+//! `[rows, cols]` is row-major with a row pitch of `cols` rounded up to a whole 32-byte
+//! block, so each row starts block aligned and `DataCopyPad` can move all rows at once.
+//! The pitch is the same for every dtype of a kernel (16 elements granularity when a
+//! 16-bit dtype is involved, else 8), so casts between dtypes keep the layout.
+
+use super::cpp::{self, round_up, Writer, BLOCK_BYTES};
+use crate::error::CompileError;
+use crate::graph::{BinaryOp, DType, ReduceOp, UnaryOp};
+use crate::target::Target;
+use crate::tile::{Block, BlockAccess, IndexOp, Inst, InstKind, TileKernel, Ty, ValueId};
+use std::collections::{HashMap, HashSet};
+
+/// Where a tile value lives in UB.
+#[derive(Clone, Debug, PartialEq)]
+enum Loc {
+    /// A `TBuf<VECCALC>` slot.
+    Slot(usize),
+    /// The tensor dequeued from a VECIN queue (freed with `FreeTensor`).
+    InQ(usize),
+    /// A tensor allocated from a VECOUT queue (consumed by its store).
+    OutQ(usize),
+    /// A fixed scratch buffer (`reduce_buf`, `scalar_buf`): hazard tracking only.
+    Fixed(&'static str),
+}
+
+/// A tile value while it is live.
+#[derive(Clone, Debug)]
+struct TileVal {
+    loc: Loc,
+    /// The C++ `LocalTensor` variable.
+    var: String,
+    /// Elements covered by a count-form op over the whole tile (rows * pitch for rank 2).
+    count: usize,
+}
+
+/// A `TBuf<VECCALC>` slot.
+#[derive(Clone, Debug)]
+struct Slot {
+    name: String,
+    bytes: usize,
+    /// Tile-IR values placed in it (for the comment next to `InitBuffer`).
+    users: Vec<String>,
+}
+
+/// A `TQue` of one load or store site.
+#[derive(Clone, Debug)]
+pub(crate) struct Queue {
+    pub(crate) name: String,
+    /// `VECIN` or `VECOUT`.
+    pub(crate) position: &'static str,
+    pub(crate) bytes: usize,
+    /// What it carries (comment).
+    pub(crate) what: String,
+}
+
+/// Replaces the Dot loop of a MIX kernel on the vector side: the accumulator after the
+/// loop is read back from the workspace the cube side wrote.
+#[derive(Clone, Debug)]
+pub(crate) struct CubeResult {
+    /// The instruction (a `For` or a top-level `Dot`) whose result comes from the cube.
+    pub(crate) inst_result: ValueId,
+    /// The accumulator's initial value (added on the vector side unless a zero splat).
+    pub(crate) init: ValueId,
+    /// True when `init` is a splat of the constant 0 (no add needed).
+    pub(crate) init_is_zero: bool,
+    /// Loop bounds (for an empty K loop the product is zero): `(start, end)`.
+    pub(crate) bounds: Option<(ValueId, ValueId)>,
+    /// Rows and columns of the accumulator tile.
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    /// Row pitch in the workspace (elements).
+    pub(crate) pitch: usize,
+    /// The GM tensor variable of the workspace accumulator region.
+    pub(crate) ws_var: String,
+}
+
+/// Everything the vector side of a kernel produced.
+#[derive(Debug)]
+pub(crate) struct VectorCode {
+    /// Declarations + `InitBuffer` calls (to put before the program loop).
+    pub(crate) setup: String,
+    /// The program body (inside the program loop, with `pid0..2` defined).
+    pub(crate) body: String,
+    /// Bytes of UB the setup reserves.
+    pub(crate) ub_bytes: usize,
+}
+
+/// Hazards between vector instructions: which UB storages were read / written since the
+/// last `PipeBarrier<PIPE_V>()`.
+#[derive(Clone, Debug, Default)]
+struct VHazards {
+    read: HashSet<String>,
+    written: HashSet<String>,
+    /// Unknown state (loop entry/exit): the next vector op gets a barrier.
+    unknown: bool,
+}
+
+/// The vector-side emitter of one kernel.
+pub(crate) struct VectorEmitter<'k> {
+    k: &'k TileKernel,
+    kname: String,
+    target: &'k Target,
+    /// Elements per row-pitch granule (8 or 16).
+    granule: usize,
+    /// GM tensor variable per kernel parameter.
+    gm: Vec<String>,
+    /// Uses of each value over the whole kernel.
+    uses: Vec<u32>,
+    /// Scalars: C++ expression / variable of each scalar value.
+    scalars: HashMap<ValueId, String>,
+    tiles: HashMap<ValueId, TileVal>,
+    slots: Vec<Slot>,
+    free_slots: Vec<usize>,
+    /// Values whose slot was handed to a loop-carried slot (not freed at last use).
+    moved: HashSet<ValueId>,
+    /// Slots holding loop-carried state of loops being emitted (never freed meanwhile).
+    pinned: HashSet<usize>,
+    pub(crate) queues: Vec<Queue>,
+    /// Queue serving each load / store instruction, keyed by the instruction's address.
+    site_queue: HashMap<*const Inst, usize>,
+    /// Staging queue for strided (gather / scatter) accesses, per instruction.
+    stage_queue: HashMap<*const Inst, usize>,
+    /// Preferred destination of a value (a loop-carried slot or a store's output tensor).
+    prefer: HashMap<ValueId, Preferred>,
+    haz: VHazards,
+    /// Bytes of the reduction scratch buffer (0 = none).
+    reduce_bytes: usize,
+    /// Bytes of the scalar scratch buffer (0 = none).
+    scalar_scratch_bytes: usize,
+    cube: Option<CubeResult>,
+    /// Values that only feed the cube side (not emitted on the vector side).
+    skip: HashSet<ValueId>,
+    /// Counter for fresh helper names.
+    fresh: usize,
+}
+
+#[derive(Clone, Debug)]
+enum Preferred {
+    /// Compute directly into this slot (loop-carried state).
+    Slot(usize),
+    /// Compute directly into a fresh tensor of this VECOUT queue (sole use is a store).
+    Out(usize),
+}
+
+type R<T> = Result<T, CompileError>;
+
+fn unsupported(kernel: &str, what: impl Into<String>) -> CompileError {
+    CompileError::Unsupported {
+        target: "ascendc".into(),
+        kernel: kernel.to_string(),
+        what: what.into(),
+    }
+}
+
+fn internal(message: impl Into<String>) -> CompileError {
+    CompileError::Internal {
+        stage: "ascendc",
+        message: message.into(),
+    }
+}
+
+/// Values an instruction reads (directly; nested bodies not included).
+pub(crate) fn operands(kind: &InstKind) -> Vec<ValueId> {
+    match kind {
+        InstKind::ProgramId { .. } | InstKind::ConstIndex(_) | InstKind::ConstFloat(..) => vec![],
+        InstKind::Index { a, b, .. } | InstKind::Binary { a, b, .. } => vec![*a, *b],
+        InstKind::Unary { x, .. } | InstKind::Cast { x, .. } | InstKind::Splat { x, .. } => {
+            vec![*x]
+        }
+        InstKind::Load { access, .. } => access_operands(access),
+        InstKind::Store { access, value } => {
+            let mut v = access_operands(access);
+            v.push(*value);
+            v
+        }
+        InstKind::Reduce { x, .. } => vec![*x],
+        InstKind::Dot { a, b, acc } => vec![*a, *b, *acc],
+        InstKind::For {
+            start, end, init, ..
+        } => {
+            let mut v = vec![*start, *end];
+            v.extend(init.iter().copied());
+            v
+        }
+    }
+}
+
+fn access_operands(a: &BlockAccess) -> Vec<ValueId> {
+    let mut v = vec![a.base];
+    v.extend(a.limits.iter().copied());
+    v
+}
+
+/// All values used by an instruction, including uses inside nested bodies (and their
+/// yields), excluding values defined inside those bodies.
+pub(crate) fn deep_uses(inst: &Inst, out: &mut Vec<ValueId>) {
+    out.extend(operands(&inst.kind));
+    if let InstKind::For { body, .. } = &inst.kind {
+        for i in &body.insts {
+            deep_uses(i, out);
+        }
+        out.extend(body.yields.iter().copied());
+    }
+}
+
+/// Use counts of every value of a kernel (each operand occurrence and each yield).
+pub(crate) fn use_counts(k: &TileKernel) -> Vec<u32> {
+    fn walk(b: &Block, uses: &mut Vec<u32>) {
+        for inst in &b.insts {
+            for v in operands(&inst.kind) {
+                if let Some(u) = uses.get_mut(v.index()) {
+                    *u += 1;
+                }
+            }
+            if let InstKind::For { body, .. } = &inst.kind {
+                walk(body, uses);
+            }
+        }
+        for v in &b.yields {
+            if let Some(u) = uses.get_mut(v.index()) {
+                *u += 1;
+            }
+        }
+    }
+    let mut uses = vec![0u32; k.values.len()];
+    walk(&k.body, &mut uses);
+    uses
+}
+
+/// Last position (instruction index; `insts.len()` for yields) at which each value is used
+/// within `block`, counting uses in nested bodies at the nesting instruction.
+fn last_uses(block: &Block) -> HashMap<ValueId, usize> {
+    let mut last = HashMap::new();
+    for (i, inst) in block.insts.iter().enumerate() {
+        let mut u = Vec::new();
+        deep_uses(inst, &mut u);
+        for v in u {
+            last.insert(v, i);
+        }
+    }
+    for &v in &block.yields {
+        last.insert(v, block.insts.len());
+    }
+    last
+}
+
+/// True when the instruction writes a tile through a vector op that can target any
+/// destination (and reads its operands before writing it).
+fn is_vector_def(kind: &InstKind) -> bool {
+    matches!(
+        kind,
+        InstKind::Unary { .. }
+            | InstKind::Binary { .. }
+            | InstKind::Cast { .. }
+            | InstKind::Splat { .. }
+    )
+}
+
+impl<'k> VectorEmitter<'k> {
+    /// A vector emitter for `k`; `gm` names the GM tensor of each parameter.
+    pub(crate) fn new(
+        k: &'k TileKernel,
+        kname: &str,
+        target: &'k Target,
+        gm: Vec<String>,
+        cube: Option<CubeResult>,
+        skip: HashSet<ValueId>,
+    ) -> Self {
+        let granule = pitch_granule(k);
+        VectorEmitter {
+            k,
+            kname: kname.to_string(),
+            target,
+            granule,
+            gm,
+            uses: use_counts(k),
+            scalars: HashMap::new(),
+            tiles: HashMap::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            moved: HashSet::new(),
+            pinned: HashSet::new(),
+            queues: Vec::new(),
+            site_queue: HashMap::new(),
+            stage_queue: HashMap::new(),
+            prefer: HashMap::new(),
+            haz: VHazards::default(),
+            reduce_bytes: 0,
+            scalar_scratch_bytes: 0,
+            cube,
+            skip,
+            fresh: 0,
+        }
+    }
+
+    fn unsupported(&self, what: impl Into<String>) -> CompileError {
+        unsupported(&self.kname, what)
+    }
+
+    fn ty(&self, v: ValueId) -> R<&'k Ty> {
+        self.k
+            .values
+            .get(v.index())
+            .ok_or_else(|| internal(format!("kernel `{}`: value {v} has no type", self.kname)))
+    }
+
+    /// Row pitch (elements) of a rank-2 tile with `cols` columns.
+    fn pitch(&self, cols: usize) -> usize {
+        round_up(cols.max(1), self.granule)
+    }
+
+    /// Count-form element count and UB bytes (at `elem` bytes per element) of a tile shape.
+    fn tile_extent(&self, shape: &[usize], elem: usize) -> (usize, usize) {
+        let count = match shape {
+            [] => 1,
+            [n] => *n,
+            [r, c] => r * self.pitch(*c),
+            _ => shape.iter().product(),
+        };
+        let alloc = match shape {
+            [r, c] => r * self.pitch(*c),
+            _ => round_up(count.max(1), self.granule),
+        };
+        (count, round_up(alloc * elem, BLOCK_BYTES))
+    }
+
+    fn fresh(&mut self, prefix: &str) -> String {
+        self.fresh += 1;
+        format!("{prefix}{}", self.fresh)
+    }
+
+    /// The C++ spelling of a scalar value.
+    fn scalar(&self, v: ValueId) -> R<String> {
+        self.scalars.get(&v).cloned().ok_or_else(|| {
+            internal(format!(
+                "kernel `{}`: scalar {v} used before its definition",
+                self.kname
+            ))
+        })
+    }
+
+    fn tile(&self, v: ValueId) -> R<TileVal> {
+        self.tiles.get(&v).cloned().ok_or_else(|| {
+            internal(format!(
+                "kernel `{}`: tile {v} used before its definition (or after it was freed)",
+                self.kname
+            ))
+        })
+    }
+
+    // ----- storage ------------------------------------------------------------------
+
+    fn alloc_slot(&mut self, bytes: usize, user: String) -> usize {
+        // Prefer a free slot already large enough, else the largest free one.
+        let pick = self
+            .free_slots
+            .iter()
+            .enumerate()
+            .filter(|(_, &s)| self.slots[s].bytes >= bytes)
+            .min_by_key(|(_, &s)| self.slots[s].bytes)
+            .map(|(i, _)| i)
+            .or_else(|| {
+                self.free_slots
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|(_, &s)| self.slots[s].bytes)
+                    .map(|(i, _)| i)
+            });
+        let s = match pick {
+            Some(i) => self.free_slots.swap_remove(i),
+            None => {
+                self.slots.push(Slot {
+                    name: format!("tmp{}", self.slots.len()),
+                    bytes: 0,
+                    users: Vec::new(),
+                });
+                self.slots.len() - 1
+            }
+        };
+        let slot = &mut self.slots[s];
+        slot.bytes = slot.bytes.max(bytes);
+        slot.users.push(user);
+        s
+    }
+
+    fn free_slot(&mut self, s: usize) {
+        if !self.pinned.contains(&s) && !self.free_slots.contains(&s) {
+            self.free_slots.push(s);
+        }
+    }
+
+    fn add_queue(&mut self, position: &'static str, bytes: usize, what: String) -> usize {
+        let prefix = if position == "VECIN" { "in_q" } else { "out_q" };
+        let n = self
+            .queues
+            .iter()
+            .filter(|q| q.position == position)
+            .count();
+        self.queues.push(Queue {
+            name: format!("{prefix}{n}"),
+            position,
+            bytes: round_up(bytes.max(1), BLOCK_BYTES),
+            what,
+        });
+        self.queues.len() - 1
+    }
+
+    fn storage_name(&self, loc: &Loc) -> String {
+        match loc {
+            Loc::Slot(s) => self.slots[*s].name.clone(),
+            Loc::InQ(q) | Loc::OutQ(q) => self.queues[*q].name.clone(),
+            Loc::Fixed(n) => n.to_string(),
+        }
+    }
+
+    /// Frees a dead tile value.
+    fn release(&mut self, w: &mut Writer, v: ValueId) {
+        if self.moved.remove(&v) {
+            self.tiles.remove(&v);
+            return;
+        }
+        if let Some(t) = self.tiles.remove(&v) {
+            match t.loc {
+                Loc::Slot(s) => {
+                    // A loop-carried slot may hold several values; free it only when no
+                    // live value still uses it.
+                    if !self.tiles.values().any(|o| o.loc == Loc::Slot(s)) {
+                        self.free_slot(s);
+                    }
+                }
+                Loc::InQ(q) => {
+                    w.line(format!("{}.FreeTensor({});", self.queues[q].name, t.var));
+                }
+                Loc::OutQ(_) | Loc::Fixed(_) => {}
+            }
+        }
+    }
+
+    // ----- vector instruction hazards -------------------------------------------------
+
+    /// Emits a vector instruction, preceded by `PipeBarrier<PIPE_V>()` when it depends
+    /// on (or overwrites what is read by) an earlier vector instruction.
+    fn vop(&mut self, w: &mut Writer, text: String, reads: &[&Loc], writes: &[&Loc]) {
+        let reads: Vec<String> = reads.iter().map(|l| self.storage_name(l)).collect();
+        let writes: Vec<String> = writes.iter().map(|l| self.storage_name(l)).collect();
+        let conflict = self.haz.unknown
+            || reads
+                .iter()
+                .chain(writes.iter())
+                .any(|s| self.haz.written.contains(s))
+            || writes.iter().any(|s| self.haz.read.contains(s));
+        if conflict {
+            w.line("PipeBarrier<PIPE_V>();");
+            self.haz = VHazards::default();
+        }
+        self.haz.read.extend(reads);
+        self.haz.written.extend(writes);
+        w.line(text);
+    }
+
+    /// Forgets hazard state (the next vector op gets a barrier): loop boundaries.
+    fn haz_unknown(&mut self) {
+        self.haz.unknown = true;
+    }
+
+    /// Waits for the vector unit before the scalar unit reads UB.
+    fn v_to_s(&mut self, w: &mut Writer) {
+        w.line("SetFlag<HardEvent::V_S>(EVENT_ID0);");
+        w.line("WaitFlag<HardEvent::V_S>(EVENT_ID0);");
+    }
+
+    // ----- entry ----------------------------------------------------------------------
+
+    /// Emits the program body (the kernel's top-level block) and returns the code.
+    pub(crate) fn emit(mut self) -> R<VectorCode> {
+        let mut w = Writer::new(2);
+        self.assign_store_queues(&self.k.body)?;
+        self.emit_block(&mut w, &self.k.body, &[])?;
+        let body = w.finish();
+        let (setup, ub_bytes) = self.setup()?;
+        Ok(VectorCode {
+            setup,
+            body,
+            ub_bytes,
+        })
+    }
+
+    /// Creates the queue of every load / store site (walks nested bodies too).
+    fn assign_store_queues(&mut self, block: &'k Block) -> R<()> {
+        for inst in &block.insts {
+            if let Some(r) = inst.results.first() {
+                if self.skip.contains(r) {
+                    continue;
+                }
+            }
+            if let Some(c) = &self.cube {
+                if inst.results.contains(&c.inst_result) {
+                    continue;
+                }
+            }
+            match &inst.kind {
+                InstKind::Load { access, .. } if !access.shape.is_empty() => {
+                    let p = self.param(access.buffer)?;
+                    let (_, bytes) = self.tile_extent(&access.shape, p.dtype.size_bytes());
+                    let strides = &access.strides;
+                    let inner = strides.last().copied().unwrap_or(1);
+                    let uses_queue = inner == 1 || (inner != 0 && inner > 1);
+                    if uses_queue {
+                        let what = format!(
+                            "{} = load {} {:?}",
+                            inst.results.first().map(|v| v.to_string()).unwrap_or_default(),
+                            p.name,
+                            access.shape
+                        );
+                        if inner == 1 {
+                            let q = self.add_queue("VECIN", bytes, what);
+                            self.site_queue.insert(inst as *const Inst, q);
+                        } else {
+                            // Strided gather: each element lands in its own 32-byte block
+                            // of a staging tensor (one row at a time), then a vector
+                            // reduction compacts the blocks.
+                            let cols = *access.shape.last().unwrap_or(&1);
+                            let q = self.add_queue("VECIN", cols * BLOCK_BYTES, what);
+                            self.stage_queue.insert(inst as *const Inst, q);
+                        }
+                    }
+                }
+                InstKind::Store { access, value } => {
+                    let p = self.param(access.buffer)?;
+                    let what = format!("store {} -> {} {:?}", value, p.name, access.shape);
+                    let inner = access.strides.last().copied().unwrap_or(1);
+                    let bytes = if access.shape.is_empty() {
+                        BLOCK_BYTES
+                    } else {
+                        self.tile_extent(&access.shape, p.dtype.size_bytes()).1
+                    };
+                    let q = self.add_queue("VECOUT", bytes, what.clone());
+                    self.site_queue.insert(inst as *const Inst, q);
+                    if !access.shape.is_empty() && inner != 1 {
+                        let cols = *access.shape.last().unwrap_or(&1);
+                        let sq = self.add_queue("VECOUT", cols * BLOCK_BYTES, what);
+                        self.stage_queue.insert(inst as *const Inst, sq);
+                    }
+                }
+                InstKind::For { body, .. } => self.assign_store_queues(body)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn param(&self, i: usize) -> R<&'k crate::tile::BufferParam> {
+        self.k.params.get(i).ok_or_else(|| {
+            internal(format!(
+                "kernel `{}`: access to missing parameter {i}",
+                self.kname
+            ))
+        })
+    }
+
+    /// Declarations and `InitBuffer` calls for everything the body used.
+    fn setup(&self) -> R<(String, usize)> {
+        let ub = self.target.ub_bytes;
+        // Double-buffer every queue if it fits (and the per-position buffer count of 8
+        // allows it), else single-buffer.
+        let queue_bytes: usize = self.queues.iter().map(|q| q.bytes).sum();
+        let slot_bytes: usize = self.slots.iter().map(|s| round_up(s.bytes, BLOCK_BYTES)).sum();
+        let extra = round_up(self.reduce_bytes, BLOCK_BYTES)
+            + round_up(self.scalar_scratch_bytes, BLOCK_BYTES);
+        let per_pos = |pos: &str| self.queues.iter().filter(|q| q.position == pos).count();
+        let (n_in, n_out) = (per_pos("VECIN"), per_pos("VECOUT"));
+        const MAX_PER_POSITION: usize = 8;
+        for (n, pos) in [(n_in, "VECIN"), (n_out, "VECOUT")] {
+            if n > MAX_PER_POSITION {
+                return Err(CompileError::Limit {
+                    kernel: format!(
+                        "{} ({n} {pos} queues: {})",
+                        self.kname,
+                        cpp::join(
+                            self.queues
+                                .iter()
+                                .filter(|q| q.position == pos)
+                                .map(|q| format!("{} [{}]", q.name, q.what)),
+                            ", "
+                        )
+                    ),
+                    target: "ascendc".into(),
+                    limit: if pos == "VECIN" {
+                        "VECIN queue buffers (8 per position)"
+                    } else {
+                        "VECOUT queue buffers (8 per position)"
+                    },
+                    needed: n,
+                    available: MAX_PER_POSITION,
+                });
+            }
+        }
+        let double = 2 * queue_bytes + slot_bytes + extra <= ub
+            && 2 * n_in <= MAX_PER_POSITION
+            && 2 * n_out <= MAX_PER_POSITION;
+        let depth = if double { 2 } else { 1 };
+        let total = depth * queue_bytes + slot_bytes + extra;
+        if total > ub {
+            // Name the buffers, largest first.
+            let mut all: Vec<(usize, String)> = self
+                .queues
+                .iter()
+                .map(|q| (q.bytes, format!("{} [{}] {} B", q.name, q.what, q.bytes)))
+                .chain(self.slots.iter().map(|s| {
+                    (
+                        s.bytes,
+                        format!("{} [{}] {} B", s.name, cpp::join(s.users.clone(), ", "), s.bytes),
+                    )
+                }))
+                .collect();
+            all.sort_by(|a, b| b.0.cmp(&a.0));
+            return Err(CompileError::Limit {
+                kernel: format!(
+                    "{} (Unified Buffer: {})",
+                    self.kname,
+                    cpp::join(all.into_iter().map(|(_, s)| s), "; ")
+                ),
+                target: "ascendc".into(),
+                limit: "ub_bytes",
+                needed: total,
+                available: ub,
+            });
+        }
+        let mut w = Writer::new(2);
+        w.comment(format!(
+            "Unified Buffer: {} queue(s) x {} buffer(s), {} scratch buffer(s): {} of {} bytes.",
+            self.queues.len(),
+            depth,
+            self.slots.len() + usize::from(self.reduce_bytes > 0) + usize::from(self.scalar_scratch_bytes > 0),
+            total,
+            ub
+        ));
+        for q in &self.queues {
+            w.line(format!(
+                "TQue<TPosition::{}, 1> {}; // {}",
+                q.position, q.name, q.what
+            ));
+            w.line(format!("pipe.InitBuffer({}, {}, {});", q.name, depth, q.bytes));
+        }
+        for s in &self.slots {
+            w.line(format!(
+                "TBuf<TPosition::VECCALC> {}; // {}",
+                s.name,
+                cpp::join(s.users.clone(), ", ")
+            ));
+            w.line(format!(
+                "pipe.InitBuffer({}, {});",
+                s.name,
+                round_up(s.bytes, BLOCK_BYTES)
+            ));
+        }
+        if self.reduce_bytes > 0 {
+            w.line("TBuf<TPosition::VECCALC> reduce_buf; // reduction result + work area");
+            w.line(format!(
+                "pipe.InitBuffer(reduce_buf, {});",
+                round_up(self.reduce_bytes, BLOCK_BYTES)
+            ));
+        }
+        if self.scalar_scratch_bytes > 0 {
+            w.line("TBuf<TPosition::VECCALC> scalar_buf; // one-block tiles for scalar math");
+            w.line(format!(
+                "pipe.InitBuffer(scalar_buf, {});",
+                round_up(self.scalar_scratch_bytes, BLOCK_BYTES)
+            ));
+        }
+        Ok((w.finish(), total))
+    }
+
+    // ----- blocks -----------------------------------------------------------------------
+
+    /// Emits a block whose arguments are already bound; `carried[j]` is the slot of
+    /// loop-carried tile argument `j` (None for scalars), for in-place yields.
+    fn emit_block(&mut self, w: &mut Writer, block: &'k Block, carried: &[Option<usize>]) -> R<()> {
+        let last = last_uses(block);
+        // Preferred destinations: yielded values computed in place into their carried
+        // slot; values whose only use is a store, computed into the store's tensor.
+        let mut def_pos: HashMap<ValueId, usize> = HashMap::new();
+        for (i, inst) in block.insts.iter().enumerate() {
+            for &r in &inst.results {
+                def_pos.insert(r, i);
+            }
+        }
+        let mut local_prefer: Vec<ValueId> = Vec::new();
+        for (j, &y) in block.yields.iter().enumerate() {
+            let Some(Some(slot)) = carried.get(j) else {
+                continue;
+            };
+            let Some(&i) = def_pos.get(&y) else { continue };
+            if !is_vector_def(&block.insts[i].kind) {
+                continue;
+            }
+            let arg = block.args[j + 1];
+            let arg_last = last.get(&arg).copied().unwrap_or(0);
+            let yielded_once = block.yields.iter().filter(|&&o| o == y).count() == 1;
+            if arg_last <= i && yielded_once && !self.prefer.contains_key(&y) {
+                self.prefer.insert(y, Preferred::Slot(*slot));
+                local_prefer.push(y);
+            }
+        }
+        for inst in &block.insts {
+            if let InstKind::Store { access, value } = &inst.kind {
+                if access.shape.is_empty() || self.uses[value.index()] != 1 {
+                    continue;
+                }
+                let Some(&i) = def_pos.get(value) else { continue };
+                if !is_vector_def(&block.insts[i].kind) || self.prefer.contains_key(value) {
+                    continue;
+                }
+                let p = self.param(access.buffer)?;
+                let vt = self.ty(*value)?;
+                let inner = access.strides.last().copied().unwrap_or(1);
+                if inner == 1 && cpp::compute_type(vt.dtype()) == cpp::gm_type(p.dtype) {
+                    if let Some(&q) = self.site_queue.get(&(inst as *const Inst)) {
+                        self.prefer.insert(*value, Preferred::Out(q));
+                        local_prefer.push(*value);
+                    }
+                }
+            }
+        }
+
+        for (i, inst) in block.insts.iter().enumerate() {
+            self.emit_inst(w, inst)?;
+            // Free values defined in this block (or its arguments) that are now dead.
+            let mut dead: Vec<ValueId> = Vec::new();
+            for (&v, &p) in &last {
+                if p == i && (def_pos.contains_key(&v) || block.args.contains(&v)) {
+                    dead.push(v);
+                }
+            }
+            for &r in &inst.results {
+                if !last.contains_key(&r) {
+                    dead.push(r);
+                }
+            }
+            dead.sort();
+            for v in dead {
+                if block.args.first() == Some(&v) {
+                    continue;
+                }
+                if let Some(j) = block.args.iter().position(|&a| a == v) {
+                    // Loop-carried argument: its slot belongs to the loop.
+                    if j >= 1 && carried.get(j - 1).copied().flatten().is_some() {
+                        self.tiles.remove(&v);
+                        continue;
+                    }
+                }
+                self.release(w, v);
+            }
+        }
+        for v in local_prefer {
+            self.prefer.remove(&v);
+        }
+        Ok(())
+    }
+
+    /// Binds a scalar result to a new C++ local.
+    fn def_scalar(&mut self, w: &mut Writer, r: ValueId, ctype: &str, expr: String, what: &str) {
+        let name = format!("s{}", r.0);
+        w.line(format!("const {ctype} {name} = {expr}; // {r} = {what}"));
+        self.scalars.insert(r, name);
+    }
+
+    /// Chooses the destination of a new tile value (its preferred storage, else a slot).
+    fn def_tile(&mut self, w: &mut Writer, r: ValueId) -> R<TileVal> {
+        let ty = self.ty(r)?;
+        let shape = ty.shape().unwrap_or(&[]).to_vec();
+        let ctype = cpp::compute_type(ty.dtype());
+        let (count, bytes) = self.tile_extent(&shape, cpp::compute_size(ty.dtype()));
+        let var = format!("v{}", r.0);
+        let tv = match self.prefer.get(&r).cloned() {
+            Some(Preferred::Slot(s)) => {
+                w.line(format!(
+                    "LocalTensor<{ctype}> {var} = {}.Get<{ctype}>(); // in place of the loop-carried value",
+                    self.slots[s].name
+                ));
+                self.slots[s].users.push(r.to_string());
+                TileVal {
+                    loc: Loc::Slot(s),
+                    var,
+                    count,
+                }
+            }
+            Some(Preferred::Out(q)) => {
+                w.line(format!(
+                    "LocalTensor<{ctype}> {var} = {}.AllocTensor<{ctype}>(); // computed straight into the store's tensor",
+                    self.queues[q].name
+                ));
+                TileVal {
+                    loc: Loc::OutQ(q),
+                    var,
+                    count,
+                }
+            }
+            None => {
+                let s = self.alloc_slot(bytes, r.to_string());
+                w.line(format!(
+                    "LocalTensor<{ctype}> {var} = {}.Get<{ctype}>();",
+                    self.slots[s].name
+                ));
+                TileVal {
+                    loc: Loc::Slot(s),
+                    var,
+                    count,
+                }
+            }
+        };
+        self.tiles.insert(r, tv.clone());
+        Ok(tv)
+    }
+
+    /// A scratch tile for the duration of one lowering (free it with `free_slot`).
+    fn scratch(&mut self, w: &mut Writer, ctype: &str, bytes: usize, what: &str) -> (usize, String) {
+        let s = self.alloc_slot(bytes, format!("scratch: {what}"));
+        let var = self.fresh("scratch");
+        w.line(format!(
+            "LocalTensor<{ctype}> {var} = {}.Get<{ctype}>();",
+            self.slots[s].name
+        ));
+        (s, var)
+    }
+
+    fn emit_inst(&mut self, w: &mut Writer, inst: &'k Inst) -> R<()> {
+        let r0 = inst.results.first().copied();
+        if let Some(r) = r0 {
+            if self.skip.contains(&r) {
+                return Ok(());
+            }
+            // Pure instructions whose result nobody uses are not emitted.
+            let pure = !matches!(inst.kind, InstKind::For { .. } | InstKind::Store { .. });
+            if pure && inst.results.iter().all(|v| self.uses[v.index()] == 0) {
+                return Ok(());
+            }
+            if let Some(cube) = self.cube.clone() {
+                if inst.results.contains(&cube.inst_result) {
+                    return self.emit_cube_result(w, inst, &cube);
+                }
+            }
+        }
+        match &inst.kind {
+            InstKind::ProgramId { axis } => {
+                let r = r0.ok_or_else(|| internal("program_id without result"))?;
+                if *axis > 2 {
+                    return Err(self.unsupported(format!("program_id axis {axis}")));
+                }
+                self.scalars.insert(r, format!("pid{axis}"));
+            }
+            InstKind::ConstIndex(v) => {
+                let r = r0.ok_or_else(|| internal("constant without result"))?;
+                if *v < i32::MIN as i64 || *v > i32::MAX as i64 {
+                    return Err(self.unsupported(format!("index constant {v} outside i32")));
+                }
+                self.scalars.insert(r, cpp::int_lit(*v));
+            }
+            InstKind::ConstFloat(v, d) => {
+                let r = r0.ok_or_else(|| internal("constant without result"))?;
+                self.scalars.insert(r, cpp::lit(*v, *d));
+            }
+            InstKind::Index { op, a, b } => {
+                let r = r0.ok_or_else(|| internal("index op without result"))?;
+                let (a, b) = (self.scalar(*a)?, self.scalar(*b)?);
+                let expr = match op {
+                    IndexOp::Add => format!("{a} + {b}"),
+                    IndexOp::Sub => format!("{a} - {b}"),
+                    IndexOp::Mul => format!("{a} * {b}"),
+                    IndexOp::Div => format!("{a} / {b}"),
+                    IndexOp::Rem => format!("{a} % {b}"),
+                    IndexOp::Min => format!("({a} < {b} ? {a} : {b})"),
+                    IndexOp::Max => format!("({a} > {b} ? {a} : {b})"),
+                };
+                self.def_scalar(w, r, "int32_t", expr, op.name());
+            }
+            InstKind::Unary { op, x } => {
+                let r = r0.ok_or_else(|| internal("unary without result"))?;
+                self.emit_unary(w, r, *op, *x)?;
+            }
+            InstKind::Binary { op, a, b } => {
+                let r = r0.ok_or_else(|| internal("binary without result"))?;
+                self.emit_binary(w, r, *op, *a, *b)?;
+            }
+            InstKind::Cast { x, to } => {
+                let r = r0.ok_or_else(|| internal("cast without result"))?;
+                self.emit_cast(w, r, *x, *to)?;
+            }
+            InstKind::Splat { x, .. } => {
+                let r = r0.ok_or_else(|| internal("splat without result"))?;
+                let s = self.scalar(*x)?;
+                let ctype = cpp::compute_type(self.ty(r)?.dtype());
+                let d = self.def_tile(w, r)?;
+                w.comment(format!("{r} = splat {x}"));
+                self.vop(
+                    w,
+                    format!("Duplicate({}, static_cast<{ctype}>({s}), {});", d.var, d.count),
+                    &[],
+                    &[&d.loc],
+                );
+            }
+            InstKind::Load { access, other } => {
+                let r = r0.ok_or_else(|| internal("load without result"))?;
+                self.emit_load(w, inst, r, access, *other)?;
+            }
+            InstKind::Store { access, value } => {
+                self.emit_store(w, inst, access, *value)?;
+            }
+            InstKind::Reduce { op, x, axis } => {
+                let r = r0.ok_or_else(|| internal("reduce without result"))?;
+                self.emit_reduce(w, r, *op, *x, *axis)?;
+            }
+            InstKind::Dot { .. } => {
+                return Err(self.unsupported(
+                    "a `dot` outside the recognised matmul pattern (one dot per kernel whose operands are loads, accumulated in a loop)",
+                ));
+            }
+            InstKind::For {
+                start,
+                end,
+                step,
+                init,
+                body,
+            } => self.emit_for(w, inst, *start, *end, *step, init, body)?,
+        }
+        Ok(())
+    }
+
+    // ----- scalars and elementwise ----------------------------------------------------
+
+    fn is_tile(&self, v: ValueId) -> R<bool> {
+        Ok(matches!(self.ty(v)?, Ty::Tile(..)))
+    }
+
+    fn emit_unary(&mut self, w: &mut Writer, r: ValueId, op: UnaryOp, x: ValueId) -> R<()> {
+        let dtype = self.ty(r)?.dtype();
+        if !self.is_tile(x)? {
+            let xs = self.scalar(x)?;
+            let ctype = cpp::compute_type(dtype);
+            if op == UnaryOp::Neg {
+                self.def_scalar(w, r, ctype, format!("-{xs}"), "neg");
+                return Ok(());
+            }
+            if !dtype.is_float() {
+                return Err(self.unsupported(format!("{} of a {dtype} scalar", op.name())));
+            }
+            // The scalar unit has no transcendental functions: use a one-block tile.
+            self.scalar_scratch_bytes = self.scalar_scratch_bytes.max(3 * BLOCK_BYTES);
+            w.comment(format!("{r} = {} {x} (scalar, on the vector unit)", op.name()));
+            w.line(format!(
+                "LocalTensor<float> sx{0} = scalar_buf.Get<float>(); LocalTensor<float> sy{0} = scalar_buf.Get<float>()[8]; LocalTensor<float> sz{0} = scalar_buf.Get<float>()[16];",
+                r.0
+            ));
+            let sx = format!("sx{}", r.0);
+            let sy = format!("sy{}", r.0);
+            let sz = format!("sz{}", r.0);
+            let sl = Loc::Fixed("scalar_buf");
+            self.vop(w, format!("Duplicate({sx}, {xs}, 1);"), &[], &[&sl]);
+            self.unary_op_with(w, op, &sy, &sl, &sx, &sl, 1, "float", Some(&sz), Some(&sl))?;
+            self.v_to_s(w);
+            let name = format!("s{}", r.0);
+            w.line(format!("const float {name} = {sy}.GetValue(0);"));
+            self.scalars.insert(r, name);
+            return Ok(());
+        }
+        let xt = self.tile(x)?;
+        if !dtype.is_float() && op != UnaryOp::Neg {
+            return Err(self.unsupported(format!("{} of a {dtype} tile", op.name())));
+        }
+        if dtype == DType::U32 || dtype == DType::Bool {
+            return Err(self.unsupported(format!("{} of a {dtype} tile", op.name())));
+        }
+        let ctype = cpp::compute_type(dtype);
+        let d = self.def_tile(w, r)?;
+        w.comment(format!("{r} = {} {x}", op.name()));
+        let (_, bytes) = self.tile_extent(self.ty(r)?.shape().unwrap_or(&[]), 4);
+        let scratch = if op == UnaryOp::Tanh {
+            Some(self.scratch(w, ctype, bytes, &format!("tanh {x}")))
+        } else {
+            None
+        };
+        let scratch_var = scratch.as_ref().map(|(_, v)| v.clone());
+        let scratch_loc = scratch.as_ref().map(|(s, _)| Loc::Slot(*s));
+        self.unary_op_with(
+            w,
+            op,
+            &d.var,
+            &d.loc,
+            &xt.var,
+            &xt.loc,
+            d.count,
+            ctype,
+            scratch_var.as_deref(),
+            scratch_loc.as_ref(),
+        )?;
+        if let Some((s, _)) = scratch {
+            self.free_slot(s);
+        }
+        Ok(())
+    }
+
+    /// `dst = op(src)` over `count` elements. Tanh needs a scratch tile; `dst` is written
+    /// only after `src` was last read, so `dst` may alias `src`.
+    #[allow(clippy::too_many_arguments)]
+    fn unary_op_with(
+        &mut self,
+        w: &mut Writer,
+        op: UnaryOp,
+        dst: &str,
+        dloc: &Loc,
+        src: &str,
+        sloc: &Loc,
+        count: usize,
+        ctype: &str,
+        scratch: Option<&str>,
+        scratch_loc: Option<&Loc>,
+    ) -> R<()> {
+        match op {
+            UnaryOp::Neg => {
+                let m1 = if ctype == "float" { "-1.0f" } else { "(int32_t)(-1)" };
+                self.vop(w, format!("Muls({dst}, {src}, {m1}, {count});"), &[sloc], &[dloc]);
+            }
+            UnaryOp::Exp => self.vop(w, format!("Exp({dst}, {src}, {count});"), &[sloc], &[dloc]),
+            UnaryOp::Log => self.vop(w, format!("Ln({dst}, {src}, {count});"), &[sloc], &[dloc]),
+            UnaryOp::Sqrt => {
+                self.vop(w, format!("Sqrt({dst}, {src}, {count});"), &[sloc], &[dloc])
+            }
+            UnaryOp::Rsqrt => {
+                self.vop(w, format!("Rsqrt({dst}, {src}, {count});"), &[sloc], &[dloc])
+            }
+            UnaryOp::Tanh => {
+                let (t, tl) = match (scratch, scratch_loc) {
+                    (Some(t), Some(l)) => (t.to_string(), l.clone()),
+                    _ => return Err(internal("tanh lowering without a scratch tile")),
+                };
+                // tanh(x) = 2 / (1 + exp(-2x)) - 1: exp overflows to +inf for very
+                // negative x, giving 2/inf - 1 = -1 (never inf/inf = NaN); absolute error
+                // a few ulp of 1 everywhere.
+                w.comment("tanh(x) = 2 / (1 + exp(-2x)) - 1 (no tanh instruction on the vector unit)");
+                self.vop(w, format!("Muls({t}, {src}, -2.0f, {count});"), &[sloc], &[&tl]);
+                self.vop(w, format!("Exp({t}, {t}, {count});"), &[&tl], &[&tl]);
+                self.vop(w, format!("Adds({t}, {t}, 1.0f, {count});"), &[&tl], &[&tl]);
+                self.vop(w, format!("Duplicate({dst}, 2.0f, {count});"), &[], &[dloc]);
+                self.vop(w, format!("Div({dst}, {dst}, {t}, {count});"), &[dloc, &tl], &[dloc]);
+                self.vop(w, format!("Adds({dst}, {dst}, -1.0f, {count});"), &[dloc], &[dloc]);
+            }
+        }
+        Ok(())
+    }
+
+    fn emit_binary(&mut self, w: &mut Writer, r: ValueId, op: BinaryOp, a: ValueId, b: ValueId) -> R<()> {
+        let dtype = self.ty(r)?.dtype();
+        let ctype = cpp::compute_type(dtype);
+        let (at, bt) = (self.is_tile(a)?, self.is_tile(b)?);
+        if !at && !bt {
+            let (x, y) = (self.scalar(a)?, self.scalar(b)?);
+            let expr = match op {
+                BinaryOp::Add => format!("{x} + {y}"),
+                BinaryOp::Sub => format!("{x} - {y}"),
+                BinaryOp::Mul => format!("{x} * {y}"),
+                BinaryOp::Div => format!("{x} / {y}"),
+                // NaN-propagating max, like the reference semantics.
+                BinaryOp::Max if dtype.is_float() => {
+                    format!("(({x}) > ({y}) || ({x}) != ({x}) ? ({x}) : ({y}))")
+                }
+                BinaryOp::Max => format!("(({x}) > ({y}) ? ({x}) : ({y}))"),
+            };
+            self.def_scalar(w, r, ctype, expr, op.name());
+            return Ok(());
+        }
+        if matches!(dtype, DType::U32 | DType::Bool) {
+            return Err(self.unsupported(format!("{} on {dtype} tiles", op.name())));
+        }
+        if dtype == DType::I32 && op == BinaryOp::Div {
+            return Err(self.unsupported(
+                "integer division of tiles (the A2 vector unit divides half/float only)",
+            ));
+        }
+        let d = self.def_tile(w, r)?;
+        w.comment(format!("{r} = {} {a}, {b}", op.name()));
+        let n = d.count;
+        let name = match op {
+            BinaryOp::Add => "Add",
+            BinaryOp::Sub => "Sub",
+            BinaryOp::Mul => "Mul",
+            BinaryOp::Div => "Div",
+            BinaryOp::Max => "Max",
+        };
+        match (at, bt) {
+            (true, true) => {
+                let (x, y) = (self.tile(a)?, self.tile(b)?);
+                self.vop(
+                    w,
+                    format!("{name}({}, {}, {}, {n});", d.var, x.var, y.var),
+                    &[&x.loc, &y.loc],
+                    &[&d.loc],
+                );
+            }
+            (true, false) => {
+                let x = self.tile(a)?;
+                let s = format!("static_cast<{ctype}>({})", self.scalar(b)?);
+                match op {
+                    BinaryOp::Add => self.vop(w, format!("Adds({}, {}, {s}, {n});", d.var, x.var), &[&x.loc], &[&d.loc]),
+                    BinaryOp::Mul => self.vop(w, format!("Muls({}, {}, {s}, {n});", d.var, x.var), &[&x.loc], &[&d.loc]),
+                    BinaryOp::Max => self.vop(w, format!("Maxs({}, {}, {s}, {n});", d.var, x.var), &[&x.loc], &[&d.loc]),
+                    BinaryOp::Sub => self.vop(w, format!("Adds({}, {}, -{s}, {n});", d.var, x.var), &[&x.loc], &[&d.loc]),
+                    BinaryOp::Div => {
+                        // x / s exactly: broadcast s into a tile, then divide.
+                        let (_, bytes) = self.tile_extent(self.ty(r)?.shape().unwrap_or(&[]), 4);
+                        let (slot, t) = self.scratch(w, ctype, bytes, &format!("{r} divisor"));
+                        let tl = Loc::Slot(slot);
+                        self.vop(w, format!("Duplicate({t}, {s}, {n});"), &[], &[&tl]);
+                        self.vop(w, format!("Div({}, {}, {t}, {n});", d.var, x.var), &[&x.loc, &tl], &[&d.loc]);
+                        self.free_slot(slot);
+                    }
+                }
+            }
+            (false, true) => {
+                let y = self.tile(b)?;
+                let s = format!("static_cast<{ctype}>({})", self.scalar(a)?);
+                match op {
+                    BinaryOp::Add => self.vop(w, format!("Adds({}, {}, {s}, {n});", d.var, y.var), &[&y.loc], &[&d.loc]),
+                    BinaryOp::Mul => self.vop(w, format!("Muls({}, {}, {s}, {n});", d.var, y.var), &[&y.loc], &[&d.loc]),
+                    BinaryOp::Max => self.vop(w, format!("Maxs({}, {}, {s}, {n});", d.var, y.var), &[&y.loc], &[&d.loc]),
+                    BinaryOp::Sub => {
+                        // s - y = (-y) + s, exactly.
+                        let m1 = if ctype == "float" { "-1.0f" } else { "(int32_t)(-1)" };
+                        self.vop(w, format!("Muls({}, {}, {m1}, {n});", d.var, y.var), &[&y.loc], &[&d.loc]);
+                        self.vop(w, format!("Adds({0}, {0}, {s}, {n});", d.var), &[&d.loc], &[&d.loc]);
+                    }
+                    BinaryOp::Div => {
+                        let (_, bytes) = self.tile_extent(self.ty(r)?.shape().unwrap_or(&[]), 4);
+                        let (slot, t) = self.scratch(w, ctype, bytes, &format!("{r} dividend"));
+                        let tl = Loc::Slot(slot);
+                        self.vop(w, format!("Duplicate({t}, {s}, {n});"), &[], &[&tl]);
+                        self.vop(w, format!("Div({}, {t}, {}, {n});", d.var, y.var), &[&tl, &y.loc], &[&d.loc]);
+                        self.free_slot(slot);
+                    }
+                }
+            }
+            (false, false) => unreachable!("handled above"),
+        }
+        Ok(())
+    }
+
+    fn emit_cast(&mut self, w: &mut Writer, r: ValueId, x: ValueId, to: DType) -> R<()> {
+        let from = self.ty(x)?.dtype();
+        if !self.is_tile(x)? {
+            let xs = self.scalar(x)?;
+            let expr = match (from.is_float(), to) {
+                (_, DType::F32) => format!("static_cast<float>({xs})"),
+                (_, DType::F16) => format!("static_cast<float>(static_cast<half>(static_cast<float>({xs})))"),
+                (_, DType::BF16) => format!("static_cast<float>(static_cast<bfloat16_t>(static_cast<float>({xs})))"),
+                (_, DType::I32) => format!("static_cast<int32_t>({xs})"),
+                (_, DType::U32) => format!("static_cast<uint32_t>({xs})"),
+                (_, DType::Bool) => format!("static_cast<uint32_t>(({xs}) != 0)"),
+            };
+            self.def_scalar(w, r, cpp::compute_type(to), expr, &format!("cast to {to}"));
+            return Ok(());
+        }
+        let xt = self.tile(x)?;
+        let d = self.def_tile(w, r)?;
+        let n = d.count;
+        w.comment(format!("{r} = cast {x} to {to}"));
+        match (from, to) {
+            (f, t) if f.is_float() && t == DType::F32 => {
+                self.vop(w, format!("Muls({}, {}, 1.0f, {n}); // copy", d.var, xt.var), &[&xt.loc], &[&d.loc]);
+            }
+            (f, t) if f.is_float() && matches!(t, DType::F16 | DType::BF16) => {
+                self.round_through(w, &d, &xt, t)?;
+            }
+            (f, DType::I32) if f.is_float() => {
+                self.vop(
+                    w,
+                    format!("Cast({}, {}, RoundMode::CAST_TRUNC, {n});", d.var, xt.var),
+                    &[&xt.loc],
+                    &[&d.loc],
+                );
+            }
+            (DType::I32, t) if t.is_float() => {
+                self.vop(
+                    w,
+                    format!("Cast({}, {}, RoundMode::CAST_NONE, {n});", d.var, xt.var),
+                    &[&xt.loc],
+                    &[&d.loc],
+                );
+                if t != DType::F32 {
+                    let dd = d.clone();
+                    self.round_through(w, &dd, &dd, t)?;
+                }
+            }
+            (DType::I32, DType::I32) => {
+                self.vop(w, format!("Muls({}, {}, (int32_t)1, {n}); // copy", d.var, xt.var), &[&xt.loc], &[&d.loc]);
+            }
+            (f, t) => {
+                return Err(self.unsupported(format!("cast of a {f} tile to {t}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `dst = (float)(T)src` for T = f16/bf16: rounds float values to T's precision.
+    fn round_through(&mut self, w: &mut Writer, d: &TileVal, x: &TileVal, t: DType) -> R<()> {
+        let n = d.count;
+        let narrow = cpp::gm_type(t);
+        let (slot, tmp) = self.scratch(w, narrow, round_up(n * 2, BLOCK_BYTES), &format!("round to {t}"));
+        let tl = Loc::Slot(slot);
+        self.vop(
+            w,
+            format!("Cast({tmp}, {}, RoundMode::CAST_RINT, {n});", x.var),
+            &[&x.loc],
+            &[&tl],
+        );
+        self.vop(
+            w,
+            format!("Cast({}, {tmp}, RoundMode::CAST_NONE, {n});", d.var),
+            &[&tl],
+            &[&d.loc],
+        );
+        self.free_slot(slot);
+        Ok(())
+    }
+
+    // ----- reductions ---------------------------------------------------------------
+
+    fn emit_reduce(&mut self, w: &mut Writer, r: ValueId, op: ReduceOp, x: ValueId, axis: usize) -> R<()> {
+        let xt = self.tile(x)?;
+        let xty = self.ty(x)?;
+        let dtype = xty.dtype();
+        if !dtype.is_float() {
+            return Err(self.unsupported(format!(
+                "reduction of a {dtype} tile (the vector unit reduces half/float only)"
+            )));
+        }
+        let shape = xty.shape().unwrap_or(&[]).to_vec();
+        let (fname, wname) = match op {
+            ReduceOp::Sum => ("ReduceSum", "WholeReduceSum"),
+            ReduceOp::Max => ("ReduceMax", "WholeReduceMax"),
+            ReduceOp::Mean => {
+                return Err(self.unsupported("`mean` as a tile reduce (expected sum, then a scale)"))
+            }
+        };
+        match (shape.as_slice(), axis) {
+            ([n], 0) => {
+                let n = *n;
+                // Work area: 2 x (first-round repeats) elements, block aligned (the
+                // documented minimum for ReduceMax; ReduceSum needs no more).
+                let repeats = n.div_ceil(64).max(1);
+                let work = round_up(2 * repeats, 8) * 4;
+                self.reduce_bytes = self.reduce_bytes.max(BLOCK_BYTES + work);
+                let rl = Loc::Fixed("reduce_buf");
+                w.comment(format!("{r} = {} {x} (whole tile -> scalar)", op.name()));
+                let red = format!("red{}", r.0);
+                w.line(format!(
+                    "LocalTensor<float> {red} = reduce_buf.Get<float>(); LocalTensor<float> {red}_work = reduce_buf.Get<float>()[8];"
+                ));
+                self.vop(
+                    w,
+                    format!("{fname}<float>({red}, {}, {red}_work, {n});", xt.var),
+                    &[&xt.loc],
+                    &[&rl],
+                );
+                self.v_to_s(w);
+                let name = format!("s{}", r.0);
+                w.line(format!("const float {name} = {red}.GetValue(0);"));
+                self.scalars.insert(r, name);
+            }
+            ([rows, cols], 0) => {
+                let (rows, p) = (*rows, self.pitch(*cols));
+                let d = self.def_tile(w, r)?;
+                w.comment(format!("{r} = {} {x} over rows (fold the rows pairwise into one)", op.name()));
+                let f = if op == ReduceOp::Sum { "Add" } else { "Max" };
+                if rows == 1 {
+                    self.vop(w, format!("Muls({}, {}, 1.0f, {p}); // copy", d.var, xt.var), &[&xt.loc], &[&d.loc]);
+                } else {
+                    self.vop(
+                        w,
+                        format!("{f}({}, {}, {}[{p}], {p});", d.var, xt.var, xt.var),
+                        &[&xt.loc],
+                        &[&d.loc],
+                    );
+                    if rows > 2 {
+                        w.open(format!("for (int32_t row = 2; row < {rows}; ++row)"));
+                        w.line("PipeBarrier<PIPE_V>();");
+                        w.line(format!("{f}({0}, {0}, {1}[row * {p}], {p});", d.var, xt.var));
+                        w.close();
+                        self.haz_unknown();
+                    }
+                }
+            }
+            ([rows, cols], 1) => {
+                let (rows, cols, p) = (*rows, *cols, self.pitch(*cols));
+                if p / 8 > 255 {
+                    return Err(self.unsupported(format!("row reduction of rows wider than 2040 elements ({cols})")));
+                }
+                let d = self.def_tile(w, r)?;
+                w.comment(format!(
+                    "{r} = {} {x} within each row: one repeat per row, 64 columns at a time",
+                    op.name()
+                ));
+                let (_, bytes) = self.tile_extent(&[rows], 4);
+                let (slot, part) = self.scratch(w, "float", bytes, &format!("{r} partial"));
+                let pl = Loc::Slot(slot);
+                let order = if op == ReduceOp::Max { ", ReduceOrder::ORDER_ONLY_VALUE" } else { "" };
+                let f = if op == ReduceOp::Sum { "Add" } else { "Max" };
+                let mut c0 = 0;
+                while c0 < cols {
+                    let cnt = (cols - c0).min(64);
+                    let mut r0 = 0;
+                    while r0 < rows {
+                        let rn = (rows - r0).min(248);
+                        let dst = if c0 == 0 { &d.var } else { &part };
+                        let dl = if c0 == 0 { d.loc.clone() } else { pl.clone() };
+                        self.vop(
+                            w,
+                            format!(
+                                "{wname}({dst}[{r0}], {}[{}], {cnt}, {rn}, 1, 1, {}{order});",
+                                xt.var,
+                                r0 * p + c0,
+                                p / 8
+                            ),
+                            &[&xt.loc],
+                            &[&dl],
+                        );
+                        r0 += rn;
+                    }
+                    if c0 > 0 {
+                        self.vop(w, format!("{f}({0}, {0}, {part}, {rows});", d.var), &[&d.loc, &pl], &[&d.loc]);
+                    }
+                    c0 += cnt;
+                }
+                self.free_slot(slot);
+            }
+            _ => {
+                return Err(self.unsupported(format!(
+                    "reduction of a {:?} tile along axis {axis}",
+                    shape
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    // ----- loops ----------------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_for(
+        &mut self,
+        w: &mut Writer,
+        inst: &'k Inst,
+        start: ValueId,
+        end: ValueId,
+        step: i64,
+        init: &[ValueId],
+        body: &'k Block,
+    ) -> R<()> {
+        if step <= 0 {
+            return Err(self.unsupported(format!("a loop with step {step}")));
+        }
+        if body.args.len() != init.len() + 1 || body.yields.len() != init.len() {
+            return Err(internal(format!(
+                "kernel `{}`: malformed loop ({} args, {} init, {} yields)",
+                self.kname,
+                body.args.len(),
+                init.len(),
+                body.yields.len()
+            )));
+        }
+        // A yield that is another position's carried argument would be overwritten
+        // before it is read.
+        for (j, y) in body.yields.iter().enumerate() {
+            if let Some(p) = body.args.iter().skip(1).position(|a| a == y) {
+                if p != j && self.is_tile(*y)? {
+                    return Err(self.unsupported("a loop that permutes its carried tiles"));
+                }
+            }
+        }
+        let (s, e) = (self.scalar(start)?, self.scalar(end)?);
+        let iv = body.args[0];
+        let ivn = format!("i{}", iv.0);
+        w.comment(format!(
+            "{} = for {iv} in [{start}, {end}) step {step}",
+            cpp::join(inst.results.iter().map(|v| v.to_string()), ", ")
+        ));
+        // Carried state.
+        let mut carried: Vec<Option<usize>> = Vec::new();
+        let mut scalar_vars: Vec<Option<String>> = Vec::new();
+        let mut transferred: HashSet<ValueId> = HashSet::new();
+        for (j, &iv0) in init.iter().enumerate() {
+            let arg = body.args[j + 1];
+            if self.is_tile(iv0)? {
+                let t = self.tile(iv0)?;
+                let last_use_here = self.uses[iv0.index()] == 1;
+                let slot = match t.loc {
+                    Loc::Slot(s)
+                        if last_use_here && !transferred.contains(&iv0) && !self.pinned.contains(&s) =>
+                    {
+                        // The loop takes over the initial value's slot.
+                        transferred.insert(iv0);
+                        self.moved.insert(iv0);
+                        w.comment(format!("carried {arg} starts in {}'s buffer", iv0));
+                        s
+                    }
+                    _ => {
+                        let ty = self.ty(iv0)?;
+                        let (count, bytes) =
+                            self.tile_extent(ty.shape().unwrap_or(&[]), cpp::compute_size(ty.dtype()));
+                        let s = self.alloc_slot(bytes, format!("carried {arg}"));
+                        let ctype = cpp::compute_type(ty.dtype());
+                        let var = format!("init{}", arg.0);
+                        w.line(format!("LocalTensor<{ctype}> {var} = {}.Get<{ctype}>();", self.slots[s].name));
+                        let one = if ctype == "float" { "1.0f".to_string() } else { format!("({ctype})1") };
+                        self.vop(
+                            w,
+                            format!("Muls({var}, {}, {one}, {count}); // copy the initial value", t.var),
+                            &[&t.loc],
+                            &[&Loc::Slot(s)],
+                        );
+                        s
+                    }
+                };
+                self.slots[slot].users.push(format!("carried {arg}"));
+                carried.push(Some(slot));
+                scalar_vars.push(None);
+            } else {
+                let ty = self.ty(iv0)?;
+                let ctype = if ty.dtype() == DType::I32 { "int32_t" } else { cpp::compute_type(ty.dtype()) };
+                let var = format!("c{}", arg.0);
+                w.line(format!("{ctype} {var} = {};", self.scalar(iv0)?));
+                carried.push(None);
+                scalar_vars.push(Some(var));
+            }
+        }
+        for s in carried.iter().flatten() {
+            self.pinned.insert(*s);
+        }
+        w.open(format!("for (int32_t {ivn} = {s}; {ivn} < {e}; {ivn} += {step})"));
+        self.scalars.insert(iv, ivn.clone());
+        for (j, &arg) in body.args.iter().skip(1).enumerate() {
+            if let Some(slot) = carried[j] {
+                let ty = self.ty(arg)?;
+                let ctype = cpp::compute_type(ty.dtype());
+                let (count, _) = self.tile_extent(ty.shape().unwrap_or(&[]), 4);
+                let var = format!("v{}", arg.0);
+                w.line(format!("LocalTensor<{ctype}> {var} = {}.Get<{ctype}>(); // carried {arg}", self.slots[slot].name));
+                self.tiles.insert(arg, TileVal { loc: Loc::Slot(slot), var, count });
+            } else if let Some(var) = &scalar_vars[j] {
+                self.scalars.insert(arg, var.clone());
+            }
+        }
+        self.haz_unknown();
+        self.emit_block(w, body, &carried)?;
+        // Yields.
+        let mut scalar_updates = Vec::new();
+        for (j, &y) in body.yields.iter().enumerate() {
+            if let Some(slot) = carried[j] {
+                let yt = self.tile(y)?;
+                if yt.loc != Loc::Slot(slot) {
+                    let ty = self.ty(y)?;
+                    let ctype = cpp::compute_type(ty.dtype());
+                    let one = if ctype == "float" { "1.0f".to_string() } else { format!("({ctype})1") };
+                    let dst = format!("v{}", body.args[j + 1].0);
+                    self.vop(
+                        w,
+                        format!("Muls({dst}, {}, {one}, {}); // carry {y} to the next iteration", yt.var, yt.count),
+                        &[&yt.loc],
+                        &[&Loc::Slot(slot)],
+                    );
+                }
+                // A yielded value defined in the body is dead after the yield.
+                if body.insts.iter().any(|i| i.results.contains(&y)) {
+                    self.release(w, y);
+                }
+            } else if let Some(var) = &scalar_vars[j] {
+                scalar_updates.push((var.clone(), self.scalar(y)?));
+            }
+        }
+        if scalar_updates.len() == 1 {
+            let (var, val) = &scalar_updates[0];
+            if var != val {
+                w.line(format!("{var} = {val};"));
+            }
+        } else if !scalar_updates.is_empty() {
+            let tmp: Vec<String> = scalar_updates
+                .iter()
+                .enumerate()
+                .map(|(i, (var, val))| {
+                    let t = format!("next{}_{i}", self.fresh);
+                    w.line(format!("const auto {t} = {val}; // next {var}"));
+                    t
+                })
+                .collect();
+            for ((var, _), t) in scalar_updates.iter().zip(tmp) {
+                w.line(format!("{var} = {t};"));
+            }
+        }
+        w.close();
+        self.haz_unknown();
+        for arg in body.args.iter().skip(1) {
+            self.tiles.remove(arg);
+        }
+        for s in carried.iter().flatten() {
+            self.pinned.remove(s);
+        }
+        // Results.
+        for (j, &res) in inst.results.iter().enumerate() {
+            if let Some(slot) = carried[j] {
+                let ty = self.ty(res)?;
+                let ctype = cpp::compute_type(ty.dtype());
+                let (count, _) = self.tile_extent(ty.shape().unwrap_or(&[]), 4);
+                let var = format!("v{}", res.0);
+                w.line(format!("LocalTensor<{ctype}> {var} = {}.Get<{ctype}>(); // {res}: final carried value", self.slots[slot].name));
+                self.tiles.insert(res, TileVal { loc: Loc::Slot(slot), var, count });
+            } else if let Some(var) = &scalar_vars[j] {
+                self.scalars.insert(res, var.clone());
+            }
+        }
+        Ok(())
+    }
+
+    // ----- loads and stores -----------------------------------------------------------
+
+    fn clamp_expr(&self, limit: &str, extent: usize) -> String {
+        format!("({limit} < 0 ? 0 : ({limit} > {extent} ? {extent} : {limit}))")
+    }
+
+    fn emit_load(&mut self, w: &mut Writer, inst: &'k Inst, r: ValueId, a: &BlockAccess, other: f64) -> R<()> {
+        let p = self.param(a.buffer)?;
+        let gm = self.gm[a.buffer].clone();
+        let base = self.scalar(a.base)?;
+        let raw = cpp::gm_type(p.dtype);
+        let ctype = cpp::compute_type(p.dtype);
+        if a.shape.is_empty() {
+            let expr = if ctype == raw {
+                format!("{gm}.GetValue({base})")
+            } else {
+                format!("static_cast<float>({gm}.GetValue({base}))")
+            };
+            self.def_scalar(w, r, ctype, expr, &format!("load {}[{base}]", p.name));
+            return Ok(());
+        }
+        if a.strides.len() != a.shape.len() || a.limits.len() != a.shape.len() || a.shape.len() > 2 {
+            return Err(self.unsupported(format!("a load of rank {} (tiles are rank 1 or 2)", a.shape.len())));
+        }
+        let limits: Vec<String> = a.limits.iter().map(|&l| self.scalar(l)).collect::<R<_>>()?;
+        let (rows, cols, s_row, s_col, lim_r, lim_c) = if a.shape.len() == 1 {
+            (1usize, a.shape[0], 0i64, a.strides[0], "1".to_string(), limits[0].clone())
+        } else {
+            (a.shape[0], a.shape[1], a.strides[0], a.strides[1], limits[0].clone(), limits[1].clone())
+        };
+        let rank2 = a.shape.len() == 2;
+        let p_elems = if rank2 { self.pitch(cols) } else { cols };
+        let count = rows * p_elems;
+        let esz = p.dtype.size_bytes();
+        let other_raw = cpp::lit(other, p.dtype);
+        w.comment(format!(
+            "{r} = load {}{:?} at {base}, strides {:?}, valid {} (others read {})",
+            p.name,
+            a.shape,
+            a.strides,
+            cpp::join(limits.iter().cloned(), " x "),
+            other
+        ));
+        let vr = format!("vr{}", r.0);
+        let vc = format!("vc{}", r.0);
+        if rank2 {
+            w.line(format!("const int32_t {vr} = {};", self.clamp_expr(&lim_r, rows)));
+        }
+        w.line(format!("const int32_t {vc} = {};", self.clamp_expr(&lim_c, cols)));
+        let vr_e = if rank2 { vr.clone() } else { "1".to_string() };
+
+        if s_col == 0 {
+            // Broadcast along the columns: one scalar per row, filled with Duplicate.
+            let d = self.def_tile(w, r)?;
+            let tv = d.var.clone();
+            let conv = |e: String| if ctype == raw { e } else { format!("static_cast<float>({e})") };
+            let other_c = cpp::lit(other, p.dtype);
+            if !rank2 {
+                w.line(format!(
+                    "const {ctype} b{0} = {vc} > 0 ? {1} : static_cast<{ctype}>({other_c});",
+                    r.0,
+                    conv(format!("{gm}.GetValue({base})"))
+                ));
+                self.vop(w, format!("Duplicate({tv}, static_cast<{ctype}>({other_c}), {cols});"), &[], &[&d.loc]);
+                self.vop(w, format!("Duplicate({tv}, b{}, {vc});", r.0), &[], &[&d.loc]);
+            } else {
+                w.open(format!("for (int32_t row = 0; row < {rows}; ++row)"));
+                w.line(format!(
+                    "const {ctype} b{0} = (row < {vr} && {vc} > 0) ? {1} : static_cast<{ctype}>({other_c});",
+                    r.0,
+                    conv(format!("{gm}.GetValue({base} + row * {})", cpp::int_lit(s_row)))
+                ));
+                w.line("PipeBarrier<PIPE_V>();");
+                w.line(format!("Duplicate({tv}[row * {p_elems}], static_cast<{ctype}>({other_c}), {p_elems});"));
+                w.line("PipeBarrier<PIPE_V>();");
+                w.line(format!("Duplicate({tv}[row * {p_elems}], b{}, {vc});", r.0));
+                w.close();
+                self.haz_unknown();
+            }
+            return Ok(());
+        }
+
+        if s_col != 1 {
+            if s_col < 0 {
+                return Err(self.unsupported(format!("a load with negative stride {s_col}")));
+            }
+            return self.emit_gather_load(w, inst, r, a, other, rows, cols, s_row, s_col, &vr_e, &vc, rank2);
+        }
+
+        // Contiguous rows: DataCopyPad moves whole rows into a VECIN tensor.
+        let q = *self
+            .site_queue
+            .get(&(inst as *const Inst))
+            .ok_or_else(|| internal("load site without a queue"))?;
+        let qn = self.queues[q].name.clone();
+        let lt = format!("ld{}", r.0);
+        let e_per_block = BLOCK_BYTES / esz;
+        w.line(format!("LocalTensor<{raw}> {lt} = {qn}.AllocTensor<{raw}>();"));
+        // Pad the partial last block of each row with `other`.
+        w.line(format!(
+            "const uint8_t pad{0} = static_cast<uint8_t>(({e_per_block} - {vc} % {e_per_block}) % {e_per_block});",
+            r.0
+        ));
+        let pad = format!("DataCopyPadExtParams<{raw}>{{true, 0, pad{}, static_cast<{raw}>({other_raw})}}", r.0);
+        let blocks_per_row = p_elems * esz / BLOCK_BYTES;
+        let single_copy = !rank2 || (s_row >= cols as i64 && rows <= 4095);
+        if single_copy {
+            let src_gap = if rank2 {
+                format!("static_cast<uint32_t>(({} - {vc}) * {esz})", cpp::int_lit(s_row))
+            } else {
+                "0".to_string()
+            };
+            let dst_gap = if rank2 {
+                format!(
+                    "static_cast<uint32_t>({blocks_per_row} - ({vc} * {esz} + {}) / {BLOCK_BYTES})",
+                    BLOCK_BYTES - 1
+                )
+            } else {
+                "0".to_string()
+            };
+            w.open(format!("if ({vr_e} > 0 && {vc} > 0)"));
+            w.line(format!(
+                "DataCopyPad({lt}, {gm}[{base}], DataCopyExtParams{{static_cast<uint16_t>({vr_e}), static_cast<uint32_t>({vc} * {esz}), {src_gap}, {dst_gap}, 0}}, {pad});"
+            ));
+            w.close();
+        } else {
+            w.open(format!("for (int32_t row = 0; row < {vr_e} && {vc} > 0; ++row)"));
+            w.line(format!(
+                "DataCopyPad({lt}[row * {p_elems}], {gm}[{base} + row * {}], DataCopyExtParams{{1, static_cast<uint32_t>({vc} * {esz}), 0, 0, 0}}, {pad});",
+                cpp::int_lit(s_row)
+            ));
+            w.close();
+        }
+        w.line(format!("{qn}.EnQue({lt});"));
+        w.line(format!("{lt} = {qn}.DeQue<{raw}>();"));
+        let raw_loc = Loc::InQ(q);
+        self.haz_unknown();
+        // Fill the masked-off tail with `other` (the padded block is already done).
+        let aligned = format!("((({vc}) + {m}) / {e}) * {e}", m = e_per_block - 1, e = e_per_block);
+        w.open(format!("if ({aligned} < {p_elems} && {vr_e} > 0)"));
+        if rank2 {
+            w.open(format!("for (int32_t row = 0; row < {vr_e}; ++row)"));
+            w.line("PipeBarrier<PIPE_V>();");
+            w.line(format!(
+                "Duplicate({lt}[row * {p_elems} + {aligned}], static_cast<{raw}>({other_raw}), {p_elems} - {aligned});"
+            ));
+            w.close();
+        } else {
+            w.line(format!(
+                "Duplicate({lt}[{aligned}], static_cast<{raw}>({other_raw}), {cols} - {aligned});"
+            ));
+        }
+        w.close();
+        if rank2 {
+            w.open(format!("if ({vr_e} < {rows})"));
+            w.line("PipeBarrier<PIPE_V>();");
+            w.line(format!(
+                "Duplicate({lt}[{vr_e} * {p_elems}], static_cast<{raw}>({other_raw}), ({rows} - {vr_e}) * {p_elems});"
+            ));
+            w.close();
+        }
+        if ctype == raw {
+            self.tiles.insert(r, TileVal { loc: raw_loc, var: lt, count });
+        } else {
+            // f16 / bf16 data are widened to float for the vector math.
+            let d = self.def_tile(w, r)?;
+            self.vop(
+                w,
+                format!("Cast({}, {lt}, RoundMode::CAST_NONE, {count}); // widen {raw} to float", d.var),
+                &[&raw_loc],
+                &[&d.loc],
+            );
+            w.line(format!("{qn}.FreeTensor({lt});"));
+        }
+        Ok(())
+    }
+
+    /// A load whose columns are `s_col > 1` elements apart: each element is copied into
+    /// its own 32-byte block (padded with -0.0) and `WholeReduceSum` over the first
+    /// `32 / size` elements of each block compacts them (x + -0.0 + ... = x exactly).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_gather_load(
+        &mut self,
+        w: &mut Writer,
+        inst: &'k Inst,
+        r: ValueId,
+        a: &BlockAccess,
+        other: f64,
+        rows: usize,
+        cols: usize,
+        s_row: i64,
+        s_col: i64,
+        vr: &str,
+        vc: &str,
+        rank2: bool,
+    ) -> R<()> {
+        let p = self.param(a.buffer)?;
+        if !matches!(p.dtype, DType::F32 | DType::F16) {
+            return Err(self.unsupported(format!(
+                "a strided (stride {s_col}) load of {} data (compaction needs float/half)",
+                p.dtype
+            )));
+        }
+        let gm = self.gm[a.buffer].clone();
+        let base = self.scalar(a.base)?;
+        let raw = cpp::gm_type(p.dtype);
+        let esz = p.dtype.size_bytes();
+        let epb = BLOCK_BYTES / esz;
+        let sq = *self
+            .stage_queue
+            .get(&(inst as *const Inst))
+            .ok_or_else(|| internal("strided load without a staging queue"))?;
+        let qn = self.queues[sq].name.clone();
+        let p_elems = if rank2 { self.pitch(cols) } else { cols };
+        // Destination: the raw-typed tile (converted to float afterwards when needed).
+        let ctype = cpp::compute_type(p.dtype);
+        let (raw_var, raw_loc, widen_slot) = if ctype == raw {
+            let d = self.def_tile(w, r)?;
+            (d.var.clone(), d.loc.clone(), None)
+        } else {
+            let (_, bytes) = self.tile_extent(&a.shape, esz);
+            let (s, var) = self.scratch(w, raw, bytes, &format!("{r} raw"));
+            (var, Loc::Slot(s), Some(s))
+        };
+        let other_raw = cpp::lit(other, p.dtype);
+        w.comment(format!("strided gather: one element per 32-byte block, then compacted by WholeReduceSum"));
+        self.vop(
+            w,
+            format!("Duplicate({raw_var}, static_cast<{raw}>({other_raw}), {});", rows * p_elems),
+            &[],
+            &[&raw_loc],
+        );
+        w.open(format!("for (int32_t row = 0; row < {vr} && {vc} > 0; ++row)"));
+        let st = format!("st{}", r.0);
+        w.line(format!("LocalTensor<{raw}> {st} = {qn}.AllocTensor<{raw}>();"));
+        w.line(format!(
+            "DataCopyPad({st}, {gm}[{base} + row * {}], DataCopyExtParams{{static_cast<uint16_t>({vc}), {esz}, {}, 0, 0}}, DataCopyPadExtParams<{raw}>{{true, 0, {}, static_cast<{raw}>(-0.0f)}});",
+            cpp::int_lit(s_row),
+            (s_col as usize - 1) * esz,
+            epb - 1
+        ));
+        w.line(format!("{qn}.EnQue({st});"));
+        w.line(format!("{st} = {qn}.DeQue<{raw}>();"));
+        w.open(format!("for (int32_t c0 = 0; c0 < {vc}; c0 += 240)"));
+        w.line("PipeBarrier<PIPE_V>();");
+        w.line(format!(
+            "WholeReduceSum({raw_var}[row * {p_elems} + c0], {st}[c0 * {epb}], {epb}, ({vc} - c0) < 240 ? ({vc} - c0) : 240, 1, 1, 1);"
+        ));
+        w.close();
+        w.line(format!("{qn}.FreeTensor({st});"));
+        w.close();
+        self.haz_unknown();
+        if let Some(s) = widen_slot {
+            let d = self.def_tile(w, r)?;
+            self.vop(
+                w,
+                format!("Cast({}, {raw_var}, RoundMode::CAST_NONE, {}); // widen to float", d.var, rows * p_elems),
+                &[&raw_loc],
+                &[&d.loc],
+            );
+            self.free_slot(s);
+        }
+        Ok(())
+    }
+
+    fn emit_store(&mut self, w: &mut Writer, inst: &'k Inst, a: &BlockAccess, value: ValueId) -> R<()> {
+        let p = self.param(a.buffer)?;
+        let gm = self.gm[a.buffer].clone();
+        let base = self.scalar(a.base)?;
+        let raw = cpp::gm_type(p.dtype);
+        let esz = p.dtype.size_bytes();
+        let q = *self
+            .site_queue
+            .get(&(inst as *const Inst))
+            .ok_or_else(|| internal("store site without a queue"))?;
+        let qn = self.queues[q].name.clone();
+        let vdt = self.ty(value)?.dtype();
+        if a.shape.is_empty() {
+            // Scalar store: one element through a one-block VECOUT tensor.
+            let s = self.scalar(value)?;
+            let ot = self.fresh("so");
+            w.comment(format!("store {value} -> {}[{base}]", p.name));
+            w.line(format!("LocalTensor<{raw}> {ot} = {qn}.AllocTensor<{raw}>();"));
+            let conv = match p.dtype {
+                DType::F16 | DType::BF16 => format!("static_cast<{raw}>(static_cast<float>({s}))"),
+                _ => format!("static_cast<{raw}>({s})"),
+            };
+            let ql = Loc::OutQ(q);
+            self.vop(w, format!("Duplicate({ot}, {conv}, {});", BLOCK_BYTES / esz), &[], &[&ql]);
+            w.line(format!("{qn}.EnQue({ot});"));
+            w.line(format!("{ot} = {qn}.DeQue<{raw}>();"));
+            w.line(format!("DataCopyPad({gm}[{base}], {ot}, DataCopyExtParams{{1, {esz}, 0, 0, 0}});"));
+            w.line(format!("{qn}.FreeTensor({ot});"));
+            self.haz_unknown();
+            return Ok(());
+        }
+        if a.strides.len() != a.shape.len() || a.limits.len() != a.shape.len() || a.shape.len() > 2 {
+            return Err(self.unsupported(format!("a store of rank {}", a.shape.len())));
+        }
+        let vt = self.tile(value)?;
+        let limits: Vec<String> = a.limits.iter().map(|&l| self.scalar(l)).collect::<R<_>>()?;
+        let rank2 = a.shape.len() == 2;
+        let (rows, cols, s_row, s_col, lim_r, lim_c) = if rank2 {
+            (a.shape[0], a.shape[1], a.strides[0], a.strides[1], limits[0].clone(), limits[1].clone())
+        } else {
+            (1usize, a.shape[0], 0i64, a.strides[0], "1".to_string(), limits[0].clone())
+        };
+        let p_elems = if rank2 { self.pitch(cols) } else { cols };
+        let count = rows * p_elems;
+        w.comment(format!(
+            "store {value} -> {}{:?} at {base}, strides {:?}, valid {}",
+            p.name,
+            a.shape,
+            a.strides,
+            cpp::join(limits.iter().cloned(), " x ")
+        ));
+        let id = self.fresh("");
+        let vr = format!("svr{id}");
+        let vc = format!("svc{id}");
+        if rank2 {
+            w.line(format!("const int32_t {vr} = {};", self.clamp_expr(&lim_r, rows)));
+        }
+        w.line(format!("const int32_t {vc} = {};", self.clamp_expr(&lim_c, cols)));
+        let vr_e = if rank2 { vr.clone() } else { "1".to_string() };
+        // The value in a VECOUT tensor of the buffer's dtype.
+        let ot = if vt.loc == Loc::OutQ(q) {
+            vt.var.clone()
+        } else {
+            let ot = format!("st_out{id}");
+            w.line(format!("LocalTensor<{raw}> {ot} = {qn}.AllocTensor<{raw}>();"));
+            let ol = Loc::OutQ(q);
+            let vctype = cpp::compute_type(vdt);
+            if vctype == raw {
+                let one = if raw == "float" { "1.0f".to_string() } else { format!("({raw})1") };
+                self.vop(w, format!("Muls({ot}, {}, {one}, {count}); // copy", vt.var), &[&vt.loc], &[&ol]);
+            } else {
+                let mode = match (vctype, p.dtype) {
+                    ("float", DType::F16) | ("float", DType::BF16) => "CAST_RINT",
+                    ("float", DType::I32) => "CAST_TRUNC",
+                    ("int32_t", DType::F32) => "CAST_NONE",
+                    _ => {
+                        return Err(self.unsupported(format!(
+                            "storing a {vdt} tile into a {} buffer",
+                            p.dtype
+                        )))
+                    }
+                };
+                self.vop(
+                    w,
+                    format!("Cast({ot}, {}, RoundMode::{mode}, {count});", vt.var),
+                    &[&vt.loc],
+                    &[&ol],
+                );
+            }
+            ot
+        };
+        w.line(format!("{qn}.EnQue({ot});"));
+        w.line(format!("{ot} = {qn}.DeQue<{raw}>();"));
+        self.haz_unknown();
+        let blocks_per_row = p_elems * esz / BLOCK_BYTES;
+        if s_col == 1 {
+            let single = !rank2 || (s_row >= cols as i64 && rows <= 4095);
+            if single {
+                let src_gap = if rank2 {
+                    format!(
+                        "static_cast<uint32_t>({blocks_per_row} - ({vc} * {esz} + {}) / {BLOCK_BYTES})",
+                        BLOCK_BYTES - 1
+                    )
+                } else {
+                    "0".to_string()
+                };
+                let dst_gap = if rank2 {
+                    format!("static_cast<uint32_t>(({} - {vc}) * {esz})", cpp::int_lit(s_row))
+                } else {
+                    "0".to_string()
+                };
+                w.open(format!("if ({vr_e} > 0 && {vc} > 0)"));
+                w.line(format!(
+                    "DataCopyPad({gm}[{base}], {ot}, DataCopyExtParams{{static_cast<uint16_t>({vr_e}), static_cast<uint32_t>({vc} * {esz}), {src_gap}, {dst_gap}, 0}});"
+                ));
+                w.close();
+            } else {
+                w.open(format!("for (int32_t row = 0; row < {vr_e} && {vc} > 0; ++row)"));
+                w.line(format!(
+                    "DataCopyPad({gm}[{base} + row * {}], {ot}[row * {p_elems}], DataCopyExtParams{{1, static_cast<uint32_t>({vc} * {esz}), 0, 0, 0}});",
+                    cpp::int_lit(s_row)
+                ));
+                w.close();
+            }
+        } else if s_col > 1 {
+            // Scatter: Brcb spreads each element over its own 32-byte block, then one
+            // DataCopyPad writes one element per block with the column stride as gap.
+            if esz != 4 && esz != 2 {
+                return Err(self.unsupported("a strided store of 1-byte data"));
+            }
+            let sq = *self
+                .stage_queue
+                .get(&(inst as *const Inst))
+                .ok_or_else(|| internal("strided store without a staging queue"))?;
+            let sqn = self.queues[sq].name.clone();
+            let epb = BLOCK_BYTES / esz;
+            let sl = Loc::OutQ(sq);
+            let _ = epb;
+            w.open(format!("for (int32_t row = 0; row < {vr_e} && {vc} > 0; ++row)"));
+            let stg = format!("sc{id}");
+            w.line(format!("LocalTensor<{raw}> {stg} = {sqn}.AllocTensor<{raw}>();"));
+            w.open(format!("for (int32_t c0 = 0; c0 < {vc}; c0 += 1920)"));
+            w.line(format!(
+                "const int32_t n8 = ((({vc} - c0) < 1920 ? ({vc} - c0) : 1920) + 7) / 8;"
+            ));
+            w.line(format!(
+                "Brcb({stg}[c0 * {epb}], {ot}[row * {p_elems} + c0], static_cast<uint8_t>(n8), BrcbRepeatParams(1, 8));"
+            ));
+            w.close();
+            w.line(format!("{sqn}.EnQue({stg});"));
+            w.line(format!("{stg} = {sqn}.DeQue<{raw}>();"));
+            w.line(format!(
+                "DataCopyPad({gm}[{base} + row * {}], {stg}, DataCopyExtParams{{static_cast<uint16_t>({vc}), {esz}, 0, {}, 0}});",
+                cpp::int_lit(s_row),
+                (s_col as usize - 1) * esz
+            ));
+            w.line(format!("{sqn}.FreeTensor({stg});"));
+            w.close();
+            let _ = sl;
+        } else {
+            return Err(self.unsupported(format!("a store with column stride {s_col}")));
+        }
+        w.line(format!("{qn}.FreeTensor({ot});"));
+        if vt.loc == Loc::OutQ(q) {
+            self.tiles.remove(&value);
+        }
+        Ok(())
+    }
+
+    // ----- the cube result (MIX kernels) ---------------------------------------------
+
+    fn emit_cube_result(&mut self, w: &mut Writer, inst: &'k Inst, cube: &CubeResult) -> R<()> {
+        let r = cube.inst_result;
+        let (rows, p) = (cube.rows, cube.pitch);
+        let count = rows * p;
+        w.comment(format!(
+            "{r} = the matmul accumulator, computed by the cube unit and read back from the workspace"
+        ));
+        let q = self.add_queue("VECIN", count * 4, format!("{r} = accumulator from the cube"));
+        let qn = self.queues[q].name.clone();
+        let lt = format!("acc{}", r.0);
+        w.line(format!("LocalTensor<float> {lt} = {qn}.AllocTensor<float>();"));
+        let guard = match cube.bounds {
+            Some((s, e)) => Some(format!("{} < {}", self.scalar(s)?, self.scalar(e)?)),
+            None => None,
+        };
+        if let Some(g) = &guard {
+            w.open(format!("if ({g})"));
+        }
+        w.line(format!(
+            "DataCopy({lt}, {}[static_cast<int64_t>(pid) * {count}], {count});",
+            cube.ws_var
+        ));
+        if guard.is_some() {
+            w.close();
+        }
+        w.line(format!("{qn}.EnQue({lt});"));
+        w.line(format!("{lt} = {qn}.DeQue<float>();"));
+        self.haz_unknown();
+        let ql = Loc::InQ(q);
+        if let Some(g) = &guard {
+            // An empty K loop leaves the product at zero.
+            w.open(format!("if (!({g}))"));
+            w.line(format!("Duplicate({lt}, 0.0f, {count});"));
+            w.close();
+        }
+        let _ = inst;
+        if cube.init_is_zero {
+            self.tiles.insert(r, TileVal { loc: ql, var: lt, count });
+        } else {
+            let init = self.tile(cube.init)?;
+            let d = self.def_tile(w, r)?;
+            self.vop(
+                w,
+                format!("Add({}, {lt}, {}, {count}); // initial accumulator + product", d.var, init.var),
+                &[&ql, &init.loc],
+                &[&d.loc],
+            );
+            w.line(format!("{qn}.FreeTensor({lt});"));
+        }
+        Ok(())
+    }
+}
+
+/// Row-pitch granule of a kernel: 16 elements when any 16-bit buffer is involved (so a
+/// half row and a float row have the same pitch), else 8 (one 32-byte block of float).
+fn pitch_granule(k: &TileKernel) -> usize {
+    if k.params
+        .iter()
+        .any(|p| matches!(p.dtype, DType::F16 | DType::BF16))
+        || k.values
+            .iter()
+            .any(|t| matches!(t.dtype(), DType::F16 | DType::BF16))
+    {
+        16
+    } else {
+        8
+    }
+}
+
+/// The row pitch (elements) used for rank-2 tiles with `cols` columns in kernel `k`.
+pub(crate) fn kernel_pitch(k: &TileKernel, cols: usize) -> usize {
+    round_up(cols.max(1), pitch_granule(k))
+}
