@@ -42,7 +42,7 @@ fn repo_root() -> PathBuf {
 
 /// `$TESSERA_PTXAS`, then `<repo>/.cache/ptxas/bin/ptxas`, then `ptxas` on `PATH`.
 fn find_ptxas() -> PathBuf {
-    if let Some(p) = std::env::var_os("TESSERA_PTXAS") {
+    if let Some(p) = std::env::var_os("TESSERA_PTXAS").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
         assert!(
             p.is_file(),
@@ -401,7 +401,6 @@ fn binary_int_kernel() -> SimtKernel {
             value: r(v),
         });
     };
-    let mut flag_slot = 0;
     for (ti, (t, _)) in types.iter().enumerate() {
         let a = kb.reg(*t);
         let b = kb.reg(*t);
@@ -481,8 +480,7 @@ fn binary_int_kernel() -> SimtKernel {
                 b: r(lt2),
             },
         ]);
-        slot(&mut kb, &mut then, flags, flag_slot, both);
-        flag_slot += 1;
+        slot(&mut kb, &mut then, flags, ti, both);
     }
     body.push(Stmt::If {
         cond: r(ok),
@@ -1038,10 +1036,7 @@ fn control_flow_kernel() -> SimtKernel {
                         a: r(rem),
                         b: Operand::Int(1),
                     },
-                    Stmt::Cast {
-                        dst: fi,
-                        src: r(j),
-                    },
+                    Stmt::Cast { dst: fi, src: r(j) },
                     Stmt::If {
                         cond: r(even),
                         then: vec![Stmt::Binary {
@@ -1521,10 +1516,7 @@ fn micro_tile_matmul_fits_in_registers() {
         let t = text.replace(".target sm_80", &format!(".target sm_{sm}"));
         let info = assemble_checked(&k.name, &t, sm);
         // 64 accumulators + 16 operands + addressing: well above 64, below the 255 cap.
-        assert!(
-            info.registers >= 64 && info.registers <= 255,
-            "{info:?}"
-        );
+        assert!(info.registers >= 64 && info.registers <= 255, "{info:?}");
     }
 }
 
@@ -1580,6 +1572,12 @@ fn unsupported_architecture_and_bad_names_are_rejected() {
         print_kernel(&bad, 80),
         Err(CompileError::Unsupported { .. })
     ));
+    // No buffers at all.
+    let mut none = k.clone();
+    none.buffers.clear();
+    none.name = "no_buffers".into();
+    let text = print_kernel(&none, 90).expect("prints");
+    assemble_checked("no_buffers", &text, 90);
     // Buffer names are sanitised, never rejected.
     let mut odd = k;
     odd.buffers[0].name = "x.weight[0]".into();
@@ -1706,12 +1704,20 @@ fn ill_typed_programs_are_internal_errors() {
 /// The harness can fail: ptxas rejects a corrupted module and the parser reads real
 /// `-v` output.
 #[test]
-fn ptxas_rejects_broken_ptx() {
+fn harness_detects_rejections_and_spills() {
     let text = print_kernel(&unary_kernel(SType::F32), 80).expect("prints");
     let broken = text.replacen("add.rn.f32", "add.rn.f33", 1);
     assert_ne!(broken, text);
     let err = assemble("broken_on_purpose", &broken, 80).expect_err("ptxas must reject it");
     assert!(err.contains("ptxas rejected"), "{err}");
+    // Spills are seen: the 8x8 micro-tile with 1024 threads per block has at most 64
+    // registers per thread for 64 accumulators and more.
+    let mut k = micro_tile_matmul_kernel();
+    k.workgroup_size = 1024;
+    let text = print_kernel(&k, 80).expect("prints");
+    let info = assemble("micro_tile_matmul_1024_threads", &text, 80).expect("assembles");
+    assert!(info.registers <= 64, "{info:?}");
+    assert!(info.spill_stores > 0 && info.spill_loads > 0, "{info:?}");
     let parsed = parse_ptxas_v(
         "ptxas info    : Function properties for k\n    8 bytes stack frame, 4 bytes spill \
          stores, 12 bytes spill loads\nptxas info    : Used 40 registers, used 1 barriers",

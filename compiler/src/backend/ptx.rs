@@ -332,7 +332,11 @@ fn shared_elem(t: SType) -> (&'static str, usize) {
 /// Whether a value of type `have` may stand where `want` is expected (i32 and u32 are
 /// both 32-bit integer registers to PTX).
 fn compatible(have: SType, want: SType) -> bool {
-    have == want || matches!((have, want), (SType::I32, SType::U32) | (SType::U32, SType::I32))
+    have == want
+        || matches!(
+            (have, want),
+            (SType::I32, SType::U32) | (SType::U32, SType::I32)
+        )
 }
 
 /// An f32 immediate in PTX's exact hexadecimal form.
@@ -455,6 +459,20 @@ impl<'k> Printer<'k> {
             Operand::Float(_, t) => Some(*t),
             Operand::Bool(_) => Some(SType::Bool),
         })
+    }
+
+    /// An operand as text for comments.
+    fn describe(&self, o: &Operand) -> String {
+        match *o {
+            Operand::Reg(r) => self
+                .regs
+                .get(r.0 as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("r{}", r.0)),
+            Operand::Int(v) => v.to_string(),
+            Operand::Float(v, _) => v.to_string(),
+            Operand::Bool(b) => b.to_string(),
+        }
     }
 
     /// A register holding a predicate constant.
@@ -663,7 +681,11 @@ impl<'k> Printer<'k> {
                 b.name,
                 b.dtype,
                 b.len,
-                if b.writable { "read-write" } else { "read-only" }
+                if b.writable {
+                    "read-write"
+                } else {
+                    "read-only"
+                }
             );
         }
         let _ = write!(w, ".visible .entry {}(", k.name);
@@ -1036,7 +1058,8 @@ impl<'k> Printer<'k> {
         }
         let head = self.new_label("loop");
         let exit = self.new_label("endloop");
-        self.comment(&format!("for {v} in [start, end) step {step}"));
+        let (sd, ed) = (self.describe(start), self.describe(end));
+        self.comment(&format!("for {v} = {sd}; {v} < {ed}; {v} += {step}"));
         let s = self.src(start, t)?;
         let mov = self.op(Mn::Mov, t)?;
         self.ins(&format!("{mov} {v}, {s}"));

@@ -16,7 +16,7 @@
 //! then `reduce_sum`), which costs no extra kernel.
 
 use super::kernel::{Expr, ExprId, KernelKind, KernelSpec, SpecBuffer};
-use super::view::{StridedView, ViewOp};
+use super::view::{store_view, StridedView, ViewOp};
 use crate::error::CompileError;
 use crate::graph::{matmul_dims, BinaryOp, Graph, NodeId, Op};
 use crate::tile::Access;
@@ -25,8 +25,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 /// A group of nodes computed by one kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
-    /// The node the kernel writes (the group's last node).
+    /// The node whose buffer the kernel writes (the group's last node).
     pub root: NodeId,
+    /// The node whose index space the kernel iterates: the root, or, when the root is a
+    /// materialized permute/reshape chain of a value `s` that only it uses, `s` itself
+    /// (the kernel stores `s` through the inverse view, no copy kernel).
+    pub compute: NodeId,
     /// The reduce or matmul of the kernel, if any.
     pub anchor: Option<NodeId>,
     /// Non-view nodes computed by the kernel (root and anchor included), ascending.
@@ -143,16 +147,79 @@ impl<'g> Grouper<'g> {
         false
     }
 
+    /// The permute/reshape chain from `n` to a materialized view that is its only user,
+    /// outermost first, each with its input shape; `None` if there is no such chain.
+    fn bijective_chain(&self, n: NodeId) -> Option<(NodeId, Vec<(ViewOp, Vec<usize>)>)> {
+        let mut chain = Vec::new();
+        let mut x = n;
+        loop {
+            let [u] = self.users[x.index()][..] else {
+                return None;
+            };
+            let op = ViewOp::of(&self.graph.node(u).op)?;
+            if matches!(op, ViewOp::Broadcast(_)) {
+                return None;
+            }
+            chain.push((op, self.graph.ty(x).shape.clone()));
+            if self.fusion.root_view[u.index()] {
+                chain.reverse();
+                return Some((u, chain));
+            }
+            x = u;
+        }
+    }
+
+    /// Lets a reduce or matmul result (or the head of a chain ending at one), used only by
+    /// a materialized permute/reshape chain, be stored directly through the inverse view
+    /// by the view's kernel. Returns whether `n` joined that kernel.
+    fn store_through_view(&mut self, n: NodeId, consumers: &[Consumer]) -> bool {
+        let [c] = consumers else {
+            return false;
+        };
+        let Some(g) = self.fusion.group_of[c.node.index()] else {
+            return false;
+        };
+        let group = &self.fusion.groups[g];
+        if group.root != c.node || group.compute != group.root || group.members.len() != 1 {
+            return false;
+        }
+        let wanted = match self.graph.node(n).op {
+            Op::Reduce { .. } | Op::MatMul { .. } => true,
+            Op::Unary { .. } | Op::Binary { .. } => self.heads_anchor_chain(n),
+            _ => false,
+        };
+        if !wanted {
+            return false;
+        }
+        let Some((v, chain)) = self.bijective_chain(n) else {
+            return false;
+        };
+        if v != c.node || store_view(v, &self.graph.ty(v).shape, &chain).is_none() {
+            return false;
+        }
+        self.join(n, g);
+        let group = &mut self.fusion.groups[g];
+        group.compute = n;
+        if matches!(self.graph.node(n).op, Op::Reduce { .. } | Op::MatMul { .. }) {
+            group.anchor = Some(n);
+        }
+        self.aligned[n.index()] = true;
+        true
+    }
+
     fn new_group(&mut self, n: NodeId) {
         let op = &self.graph.node(n).op;
         let anchor = matches!(op, Op::Reduce { .. } | Op::MatMul { .. }).then_some(n);
         self.fusion.groups.push(Group {
             root: n,
+            compute: n,
             anchor,
             members: vec![n],
         });
         self.fusion.group_of[n.index()] = Some(self.fusion.groups.len() - 1);
-        self.aligned[n.index()] = true;
+        // A materialized view's index space is not its input's: nothing behind it is
+        // aligned with the output.
+        self.aligned[n.index()] = !op.is_view();
     }
 
     fn join(&mut self, n: NodeId, g: usize) {
@@ -182,7 +249,9 @@ impl<'g> Grouper<'g> {
             .collect();
         groups.sort_unstable();
         groups.dedup();
-        if materialize || groups.len() != 1 {
+        if !materialize && self.store_through_view(n, &consumers) {
+            // Joined the view's group as its compute root.
+        } else if materialize || groups.len() != 1 {
             self.new_group(n);
         } else {
             let g = groups[0];
@@ -534,6 +603,7 @@ fn base_name(graph: &Graph, fusion: &Fusion, g: usize) -> String {
 pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec, SpecFailure> {
     let group = &fusion.groups[g];
     let root = group.root;
+    let compute = group.compute;
     let mut b = SpecBuilder {
         graph,
         fusion,
@@ -546,7 +616,7 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
     };
     let kind = match group.anchor {
         None => {
-            let value = b.build(root, &[], Ctx::Out)?;
+            let value = b.build(compute, &[], Ctx::Out)?;
             KernelKind::Elementwise { value }
         }
         Some(a) => {
@@ -555,7 +625,7 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
                 Op::Reduce { op, axis, .. } => {
                     let x = node.inputs[0];
                     let body = b.build(x, &[], Ctx::Body)?;
-                    let epilogue = b.build(root, &[], Ctx::Out)?;
+                    let epilogue = b.build(compute, &[], Ctx::Out)?;
                     KernelKind::Reduce {
                         op: *op,
                         in_shape: graph.ty(x).shape.clone(),
@@ -579,7 +649,7 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
                     .map_err(CompileError::from)?;
                     let (a_buffer, av) = b.operand(xa)?;
                     let (b_buffer, bv) = b.operand(xb)?;
-                    let epilogue = b.build(root, &[], Ctx::Out)?;
+                    let epilogue = b.build(compute, &[], Ctx::Out)?;
                     KernelKind::MatMul {
                         batch: dims.batch,
                         m: dims.m,
@@ -611,13 +681,31 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
         )));
     }
     let out = b.buffer(root, Access::Write);
+    let store = if compute == root {
+        StridedView::contiguous(root, &graph.ty(root).shape)
+    } else {
+        let mut chain = Vec::new();
+        let mut x = root;
+        while x != compute {
+            let node = graph.node(x);
+            let op = ViewOp::of(&node.op).ok_or_else(|| {
+                internal(format!("{} between a kernel's compute and root", node.name))
+            })?;
+            let input = node.inputs[0];
+            chain.push((op, graph.ty(input).shape.clone()));
+            x = input;
+        }
+        store_view(root, &graph.ty(root).shape, &chain)
+            .ok_or_else(|| internal(format!("no store view for {}", graph.node(root).name)))?
+    };
     Ok(KernelSpec {
         name: base_name(graph, fusion, g),
         nodes: group.members.clone(),
         root,
         buffers: b.buffers,
         out,
-        out_shape: graph.ty(root).shape.clone(),
+        out_shape: graph.ty(compute).shape.clone(),
+        store,
         exprs: b.exprs,
         kind,
     })

@@ -170,8 +170,12 @@ pub struct KernelSpec {
     pub buffers: Vec<SpecBuffer>,
     /// Index of the written buffer in `buffers` (always the last).
     pub out: usize,
-    /// Shape of the output (the root's shape).
+    /// Shape of the kernel's index space (the value computed; the written node's shape
+    /// unless the kernel stores through a view).
     pub out_shape: Vec<usize>,
+    /// Where element `i` of the index space is stored: a view of the written buffer of
+    /// shape `out_shape` (contiguous, or the inverse of a permute/reshape chain).
+    pub store: StridedView,
     /// Expression arena.
     pub exprs: Vec<Expr>,
     /// What is computed.

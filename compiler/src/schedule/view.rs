@@ -213,6 +213,38 @@ impl StridedView {
     }
 }
 
+/// The *store view* of a value written through a chain of bijective movement ops.
+///
+/// For `v = op_k(..op_1(s))` where every op is a permute or a reshape, returns the view
+/// of `v`'s dense row-major buffer (node `v_node`, shape `v_shape`) in `s`'s index space:
+/// storing `s[j]` at that view's offset of `j` lays out `v` contiguously. `chain` lists the
+/// ops outermost first (`op_k` first), each with the shape of its input. `None` when an op
+/// is a broadcast (not a bijection) or the inverse is not expressible with strides.
+pub fn store_view(
+    v_node: NodeId,
+    v_shape: &[usize],
+    chain: &[(ViewOp, Vec<usize>)],
+) -> Option<StridedView> {
+    let mut view = StridedView::contiguous(v_node, v_shape);
+    for (op, input_shape) in chain {
+        view = match op {
+            ViewOp::Broadcast(_) => return None,
+            ViewOp::Reshape(_) => view.reshape(input_shape)?,
+            ViewOp::Permute(perm) => {
+                let mut inv = vec![0; perm.len()];
+                for (i, &p) in perm.iter().enumerate() {
+                    *inv.get_mut(p)? = i;
+                }
+                view.permute(&inv)?
+            }
+        };
+        if view.shape != *input_shape {
+            return None;
+        }
+    }
+    Some(view)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +311,21 @@ mod tests {
         // A broadcast row is not mergeable with a real axis.
         assert!(b.reshape(&[24]).is_none());
         assert!(b.reshape(&[6, 4]).is_none());
+    }
+
+    #[test]
+    fn store_views_invert_bijective_chains() {
+        // v = reshape(permute(s, [1, 0]), [6]) for s: [2, 3].
+        let chain = vec![
+            (ViewOp::Reshape(vec![6]), vec![3, 2]),
+            (ViewOp::Permute(vec![1, 0]), vec![2, 3]),
+        ];
+        let sv = store_view(NodeId(1), &[6], &chain).expect("expressible");
+        assert_eq!(sv.shape, vec![2, 3]);
+        // s[i][j] = v[j * 2 + i].
+        assert_eq!(sv.strides, vec![1, 2]);
+        let b = vec![(ViewOp::Broadcast(vec![2, 3]), vec![1, 3])];
+        assert!(store_view(NodeId(1), &[2, 3], &b).is_none());
     }
 
     #[test]

@@ -20,7 +20,7 @@
 
 use super::{BlockAccess, BufferParam, IndexOp, TileBuilder, TileKernel, ValueId};
 use crate::error::CompileError;
-use crate::graph::{contiguous_strides, BinaryOp, DType, ReduceOp};
+use crate::graph::{BinaryOp, DType, ReduceOp};
 use crate::schedule::kernel::{Expr, ExprId, KernelKind, KernelSpec};
 use crate::schedule::view::StridedView;
 use crate::target::{Target, TargetKind};
@@ -416,12 +416,8 @@ impl<'a> KernelBuilder<'a> {
     fn elementwise(&mut self, value: ExprId, block: usize) -> Result<[u32; 3], CompileError> {
         let spec = self.spec;
         let leaves = self.leaves(value);
-        // Stride lists: output (contiguous) first, then every leaf.
-        let out_strides: Vec<i64> = contiguous_strides(&spec.out_shape)
-            .iter()
-            .map(|&s| s as i64)
-            .collect();
-        let mut lists: Vec<Vec<i64>> = vec![out_strides];
+        // Stride lists: the output's store view first, then every leaf.
+        let mut lists: Vec<Vec<i64>> = vec![spec.store.strides.clone()];
         for &l in &leaves {
             let (_, view) = self.leaf_view(l)?;
             if view.shape != spec.out_shape {
@@ -477,7 +473,7 @@ impl<'a> KernelBuilder<'a> {
         let mut accesses = Vec::new();
         for (i, s) in strides.iter().enumerate() {
             let offset = if i == 0 {
-                0
+                spec.store.offset
             } else {
                 self.leaf_view(leaves[i - 1])?.1.offset
             };
@@ -636,7 +632,13 @@ impl<'a> KernelBuilder<'a> {
         }
         let v = self.eval(epilogue, &mut ctx)?;
         let v = self.finish_value(v, &[]);
-        let out_base = self.em.val(o);
+        let out_base = if spec.store.is_contiguous() {
+            o
+        } else {
+            self.em
+                .offset(spec.store.offset, &out_idx, &spec.store.strides)
+        };
+        let out_base = self.em.val(out_base);
         self.em.b.store(
             BlockAccess {
                 buffer: spec.out,
@@ -792,16 +794,24 @@ impl<'a> KernelBuilder<'a> {
         }
         let v = self.eval(*epilogue, &mut ctx)?;
         let v = self.finish_value(v, &[bm, bn]);
-        let bpart = self.em.mul(pids[2], (m * n) as i64);
-        let t = self.em.mul(row0, n as i64);
+        let st = &spec.store;
+        let (s_m, s_n) = (st.strides[rank - 2], st.strides[rank - 1]);
+        let bpart = if st.is_contiguous() {
+            let t = self.em.mul(pids[2], (m * n) as i64);
+            self.em.add(Ix::C(st.offset), t)
+        } else {
+            self.em.offset(st.offset, &bidx, &st.strides[..rank - 2])
+        };
+        let t = self.em.mul(row0, s_m);
         let base = self.em.add(bpart, t);
-        let base = self.em.add(base, col0);
+        let t = self.em.mul(col0, s_n);
+        let base = self.em.add(base, t);
         let base = self.em.val(base);
         self.em.b.store(
             BlockAccess {
                 buffer: spec.out,
                 base,
-                strides: vec![n as i64, 1],
+                strides: vec![s_m, s_n],
                 limits: vec![lim_m, lim_n],
                 shape: vec![bm, bn],
             },

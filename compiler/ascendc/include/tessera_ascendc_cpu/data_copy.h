@@ -172,8 +172,8 @@ inline void DataCopy(const LocalTensor<T>& dstLocal, const GlobalTensor<T>& srcG
     for (uint64_t i = 0; i < p.ndNum; ++i) {
         uint64_t base = i * p.dstNzMatrixStride * sizeof(T);
         uint64_t last = base + (chunks - 1) * p.dstNzC0Stride * 32ull + (p.nValue - 1ull) * p.dstNzNStride * 32ull + 32;
-        dExt = std::max(dExt, last);
-        sExt = std::max(sExt, i * p.srcNdMatrixStride + (p.nValue - 1ull) * p.srcDValue + p.dValue);
+        dExt = std::max<uint64_t>(dExt, last);
+        sExt = std::max<uint64_t>(sExt, i * p.srcNdMatrixStride + (p.nValue - 1ull) * p.srcDValue + p.dValue);
     }
     uint8_t* d = CheckLocal(dstLocal.tessera_ref_, Str(what, " dst").c_str(), dExt, 32, {Hardware::L1});
     const T* s = srcGlobal.TesseraCheck(0, sExt, Str(what, " src").c_str());

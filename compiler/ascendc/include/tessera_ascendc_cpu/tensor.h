@@ -388,7 +388,7 @@ public:
     /// True if a buffer is free.
     bool HasIdleBuffer()
     {
-        QueueRec& q = Rec("HasIdleBuffer");
+        tessera_ascendc_cpu::QueueRec& q = Rec("HasIdleBuffer");
         for (int b : q.bufs) {
             if (tessera_core_->bufs[b].state == TBufState::FREE) return true;
         }

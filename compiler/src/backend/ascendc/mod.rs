@@ -1,16 +1,347 @@
 //! Ascend C backend: tile IR -> Ascend C kernels (vector unit over whole tiles, Cube unit
-//! for matmul) plus AscendCL host code.
+//! for matmul) plus AscendCL host code and a CMake project for CANN.
+//!
+//! Mapping (see `docs/ascend-c.md` §10):
+//! - one program instance = one iteration of
+//!   `for (pid = GetBlockIdx(); pid < programs; pid += GetBlockNum())`, `pid` unflattened
+//!   to the three grid axes (axis 0 fastest); `blockDim` = min(programs, vector cores) for
+//!   vector kernels, min(programs, cube cores) for kernels with a `dot`;
+//! - tiles are `LocalTensor`s in the Unified Buffer ([`vector`]): loads and stores are
+//!   `DataCopyPad` between GM and UB through `TQue`s, other tiles live in `TBuf<VECCALC>`
+//!   slots, elementwise ops and reductions are vector instructions in count form;
+//! - a `dot` makes the kernel MIX ([`cube`]): the AIC runs the matmul loop on the Cube
+//!   unit and writes each accumulator to a GM workspace, then releases the AIVs with a
+//!   cross-core flag; the AIVs run the rest of the program (the epilogue) on it;
+//! - UB, L1, L0A/L0B and L0C budgets are checked at emit time against the [`Target`]
+//!   record: a kernel that would overflow is a [`CompileError::Limit`] naming its buffers.
+//!
+//! Files of an [`Artifact`]: one `<kernel>.cpp` per kernel, `host.cpp` (the AscendCL
+//! program running the whole plan, see [`host`]) and `CMakeLists.txt`.
 
-use super::Artifact;
+mod cpp;
+mod cube;
+pub mod host;
+mod vector;
+
+use super::{Artifact, KernelInfo, SourceFile};
 use crate::error::CompileError;
 use crate::schedule::plan::Plan;
-use crate::target::Target;
+use crate::target::{Target, TargetKind};
+use crate::tile::TileKernel;
+use cpp::Writer;
+use std::collections::{HashMap, HashSet};
 
-/// Emits every kernel of a plan plus host code.
+pub use host::{host_io, HostFile, HostIo};
+
+/// How a kernel uses the AI cores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelKind {
+    /// Vector cores only (`KERNEL_TYPE_AIV_ONLY`).
+    Vector,
+    /// Cube + vector (`KERNEL_TYPE_MIX_AIC_1_2`): the kernel has a matmul.
+    Mix,
+}
+
+/// One emitted kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmittedKernel {
+    /// Entry-point name (a C identifier, unique in its plan).
+    pub name: String,
+    /// The `<name>.cpp` source.
+    pub file: SourceFile,
+    /// Vector-only or MIX.
+    pub kind: KernelKind,
+    /// Cores launched (`blockDim`; AIC/AIV groups for MIX kernels).
+    pub block_dim: u32,
+    /// Bytes of GM workspace the kernel takes as its last argument (0: no workspace
+    /// argument). The host zero-fills it before the first launch.
+    pub workspace_bytes: usize,
+    /// Kernel argument names in order (buffer parameters, then `workspace` if any).
+    pub args: Vec<String>,
+    /// Bytes of Unified Buffer the vector side reserves.
+    pub ub_bytes: usize,
+}
+
+fn unsupported(kernel: &str, what: impl Into<String>) -> CompileError {
+    CompileError::Unsupported {
+        target: "ascendc".into(),
+        kernel: kernel.to_string(),
+        what: what.into(),
+    }
+}
+
+/// Names that generated code uses for itself; a parameter with one of these names gets a
+/// `_buf` suffix.
+fn reserved(name: &str) -> bool {
+    let generated_prefix = ["v", "s", "i", "c", "tmp", "in_q", "out_q", "ld", "st", "so", "sc", "acc", "red", "init", "pad", "vr", "vc", "svr", "svc", "b", "scratch", "next", "pid", "st_out"];
+    let fixed = [
+        "pid", "pipe", "workspace", "group", "sub", "local", "kPrograms", "kCubeDone", "row", "c0", "n8",
+        "reduce_buf", "scalar_buf", "acc_ws", "zero_ws", "am", "ak", "bk", "bn", "kb", "rows", "mm", "fp", "nd",
+        "ld", "ldt", "a_l1", "b_l1", "a_l0", "b_l0", "c_l0", "a_l1_q", "b_l1_q", "a_l0_q", "b_l0_q", "c_l0_q",
+        "k_first", "g", "j",
+    ];
+    if fixed.contains(&name) || name.ends_with("_gm") {
+        return true;
+    }
+    generated_prefix.iter().any(|p| {
+        name.strip_prefix(p)
+            .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '_'))
+    })
+}
+
+/// Emits one kernel. `name` is its (already unique) entry-point name.
+pub fn emit_kernel_named(kernel: &TileKernel, name: &str, target: &Target) -> Result<EmittedKernel, CompileError> {
+    if target.kind != TargetKind::AscendC {
+        return Err(unsupported(name, format!("emitting Ascend C for a {} target record", target.kind)));
+    }
+    let programs = kernel.num_programs();
+    if programs > i32::MAX as u64 {
+        return Err(CompileError::Limit {
+            kernel: name.to_string(),
+            target: "ascendc".into(),
+            limit: "program instances (i32)",
+            needed: programs as usize,
+            available: i32::MAX as usize,
+        });
+    }
+    // Argument names: sanitised, unique, clear of generated names.
+    let mut seen = HashSet::new();
+    let mut args = Vec::new();
+    for p in &kernel.params {
+        let mut a = cpp::ident(&p.name);
+        if reserved(&a) {
+            a.push_str("_buf");
+        }
+        while !seen.insert(a.clone()) {
+            a.push('_');
+        }
+        args.push(a);
+    }
+    let gm: Vec<String> = args.iter().map(|a| format!("{a}_gm")).collect();
+
+    // A dot makes the kernel MIX.
+    let acc_cols = kernel_acc_cols(kernel);
+    let pitch = vector::kernel_pitch(kernel, acc_cols);
+    let plan = cube::plan(kernel, name, pitch, "acc_ws")?;
+    let kind = if plan.is_some() { KernelKind::Mix } else { KernelKind::Vector };
+    let cores = match kind {
+        KernelKind::Vector => target.vector_cores,
+        KernelKind::Mix => target.cube_cores,
+    };
+    if cores == 0 {
+        return Err(unsupported(name, "a target record without vector / cube cores"));
+    }
+    let block_dim = (programs.min(cores as u64)).max(1) as u32;
+
+    let (cube_result, skip) = match &plan {
+        Some(p) => (Some(p.result.clone()), p.vector_skip.clone()),
+        None => (None, HashSet::new()),
+    };
+    let setup_indent = if plan.is_some() { 2 } else { 1 };
+    let vcode =
+        vector::VectorEmitter::new(kernel, name, target, gm.clone(), cube_result, skip).emit(setup_indent)?;
+
+    let [g0, g1, g2] = kernel.grid;
+    let unflatten = vec![
+        format!("const int32_t pid0 = pid % {};", g0.max(1)),
+        format!("const int32_t pid1 = (pid / {}) % {};", g0.max(1), g1.max(1)),
+        format!("const int32_t pid2 = pid / {};", (g0.max(1) as u64) * (g1.max(1) as u64)),
+        "(void)pid0; (void)pid1; (void)pid2;".to_string(),
+    ];
+    let _ = g2;
+
+    let mut workspace_bytes = 0;
+    let mut w = Writer::new(0);
+    w.comment(format!("Generated by Tessera from tile kernel `{}`.", kernel.name));
+    w.comment(format!(
+        "grid {:?} = {programs} program instance(s), run on blockDim = {block_dim} {}.",
+        kernel.grid,
+        match kind {
+            KernelKind::Vector => "vector core(s)",
+            KernelKind::Mix => "AI core group(s) (1 cube + 2 vector cores each)",
+        }
+    ));
+    w.comment("Program instance `pid` is one iteration of the loop over GetBlockIdx(), GetBlockIdx() + GetBlockNum(), ...");
+    w.line("#include \"kernel_operator.h\"");
+    w.line("");
+    let mut sig: Vec<String> = args.iter().map(|a| format!("GM_ADDR {a}")).collect();
+    if plan.is_some() {
+        sig.push("GM_ADDR workspace".to_string());
+    }
+    w.line(format!("extern \"C\" __global__ __aicore__ void {name}({})", sig.join(", ")));
+    w.open("");
+    w.line(match kind {
+        KernelKind::Vector => "KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);",
+        KernelKind::Mix => "KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);",
+    });
+    w.line("using namespace AscendC;");
+    w.comment("Global memory: the kernel's buffers.");
+    for ((p, a), g) in kernel.params.iter().zip(&args).zip(&gm) {
+        let t = cpp::gm_type(p.dtype);
+        w.line(format!("GlobalTensor<{t}> {g}; // {} : {}[{}], {:?}", p.name, p.dtype, p.len, p.access));
+        w.line(format!("{g}.SetGlobalBuffer((__gm__ {t}*){a}, {});", p.len));
+    }
+    w.line("TPipe pipe;");
+    w.line(format!("constexpr int32_t kPrograms = {programs};"));
+    match &plan {
+        None => {
+            w.raw(&vcode.setup);
+            w.open("for (int32_t pid = GetBlockIdx(); pid < kPrograms; pid += GetBlockNum())");
+            for l in &unflatten {
+                w.line(l);
+            }
+            w.raw(&vcode.body);
+            w.close();
+        }
+        Some(cp) => {
+            let acc_bytes = programs as usize * cp.bm * pitch * 4;
+            let zero_off = cpp::round_up(acc_bytes, 512);
+            workspace_bytes = zero_off + cp.zero_bytes();
+            let t = cpp::gm_type(cp.dtype);
+            w.comment(format!(
+                "Workspace: {acc_bytes} bytes of accumulators (one [{} x {pitch}] float tile per program), then {} bytes of zeros.",
+                cp.bm,
+                cp.zero_bytes()
+            ));
+            w.line("GlobalTensor<float> acc_ws;");
+            w.line(format!(
+                "acc_ws.SetGlobalBuffer((__gm__ float*)workspace, {});",
+                programs as usize * cp.bm * pitch
+            ));
+            w.line(format!("GlobalTensor<{t}> zero_ws;"));
+            w.line(format!(
+                "zero_ws.SetGlobalBuffer((__gm__ {t}*)(workspace + {zero_off}), {});",
+                cp.zero_bytes() / cp.dtype.size_bytes()
+            ));
+            w.line("constexpr uint16_t kCubeDone = 0; // cross-core flag: cube results are in the workspace");
+            let aic = cube::emit_aic(
+                kernel,
+                name,
+                cp,
+                target,
+                &gm,
+                "zero_ws",
+                "for (int32_t pid = GetBlockIdx(); pid < kPrograms; pid += GetBlockNum())",
+                &unflatten,
+                "kCubeDone",
+            )?;
+            w.raw(&aic);
+            w.open("if ASCEND_IS_AIV");
+            w.raw(&vcode.setup);
+            w.comment("wait until this group's cube core has written every accumulator");
+            w.line("CrossCoreWaitFlag<2, PIPE_S>(kCubeDone);");
+            w.comment("the two vector cores of a group take turns over the group's programs");
+            w.line("const int32_t group = GetBlockIdx() / GetTaskRation();");
+            w.line("const int32_t sub = GetSubBlockIdx();");
+            w.line("int32_t local = 0;");
+            w.open("for (int32_t pid = group; pid < kPrograms; pid += GetBlockNum(), ++local)");
+            w.open("if (local % GetTaskRation() != sub)");
+            w.line("continue;");
+            w.close();
+            for l in &unflatten {
+                w.line(l);
+            }
+            w.raw(&vcode.body);
+            w.close();
+            w.close();
+        }
+    }
+    w.close();
+    let mut all_args = args.clone();
+    if plan.is_some() {
+        all_args.push("workspace".into());
+    }
+    Ok(EmittedKernel {
+        name: name.to_string(),
+        file: SourceFile {
+            name: format!("{name}.cpp"),
+            contents: w.finish(),
+        },
+        kind,
+        block_dim,
+        workspace_bytes,
+        args: all_args,
+        ub_bytes: vcode.ub_bytes,
+    })
+}
+
+/// Emits one kernel under its own (sanitised) name.
+pub fn emit_kernel(kernel: &TileKernel, target: &Target) -> Result<EmittedKernel, CompileError> {
+    emit_kernel_named(kernel, &cpp::ident(&kernel.name), target)
+}
+
+/// Columns of the kernel's dot accumulator (0 without a dot): the workspace pitch.
+fn kernel_acc_cols(k: &TileKernel) -> usize {
+    fn find(b: &crate::tile::Block, k: &TileKernel) -> Option<usize> {
+        for i in &b.insts {
+            match &i.kind {
+                crate::tile::InstKind::Dot { acc, .. } => {
+                    return k.ty(*acc).shape().and_then(|s| s.get(1).copied());
+                }
+                crate::tile::InstKind::For { body, .. } => {
+                    if let Some(c) = find(body, k) {
+                        return Some(c);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+    find(&k.body, k).unwrap_or(0)
+}
+
+/// Unique entry-point names for the kernels of a plan.
+pub fn kernel_names(plan: &Plan) -> Vec<String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    plan.kernels
+        .iter()
+        .map(|k| {
+            let base = cpp::ident(&k.name);
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                base
+            } else {
+                format!("{base}_{}", *n - 1)
+            }
+        })
+        .collect()
+}
+
+/// Emits every kernel of a plan plus host code (`host.cpp`) and `CMakeLists.txt`.
 pub fn emit_plan(plan: &Plan, target: &Target) -> Result<Artifact, CompileError> {
-    let _ = (plan, target);
-    Err(CompileError::Internal {
-        stage: "ascendc",
-        message: "not yet implemented".into(),
+    let names = kernel_names(plan);
+    let mut kernels = Vec::with_capacity(plan.kernels.len());
+    for (k, n) in plan.kernels.iter().zip(&names) {
+        kernels.push(emit_kernel_named(k, n, target)?);
+    }
+    let host_cpp = host::host_source(plan, &kernels)?;
+    let cmake = host::cmake_lists(&kernels);
+    let mut files: Vec<SourceFile> = kernels.iter().map(|k| k.file.clone()).collect();
+    files.push(SourceFile {
+        name: "host.cpp".into(),
+        contents: host_cpp,
+    });
+    files.push(SourceFile {
+        name: "CMakeLists.txt".into(),
+        contents: cmake,
+    });
+    let infos = plan
+        .kernels
+        .iter()
+        .zip(&kernels)
+        .map(|(k, e)| KernelInfo {
+            name: e.name.clone(),
+            file: e.file.name.clone(),
+            params: e.args.clone(),
+            grid: k.grid,
+            block: e.block_dim,
+        })
+        .collect();
+    Ok(Artifact {
+        target: TargetKind::AscendC,
+        files,
+        kernels: infos,
     })
 }

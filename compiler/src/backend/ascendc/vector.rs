@@ -144,6 +144,8 @@ pub(crate) struct VectorEmitter<'k> {
     skip: HashSet<ValueId>,
     /// Counter for fresh helper names.
     fresh: usize,
+    /// Indentation of the setup code (the body is one level deeper).
+    setup_indent: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -302,6 +304,7 @@ impl<'k> VectorEmitter<'k> {
             cube,
             skip,
             fresh: 0,
+            setup_indent: 1,
         }
     }
 
@@ -484,8 +487,9 @@ impl<'k> VectorEmitter<'k> {
     // ----- entry ----------------------------------------------------------------------
 
     /// Emits the program body (the kernel's top-level block) and returns the code.
-    pub(crate) fn emit(mut self) -> R<VectorCode> {
-        let mut w = Writer::new(2);
+    pub(crate) fn emit(mut self, setup_indent: usize) -> R<VectorCode> {
+        self.setup_indent = setup_indent;
+        let mut w = Writer::new(setup_indent + 1);
         self.assign_store_queues(&self.k.body)?;
         self.emit_block(&mut w, &self.k.body, &[])?;
         let body = w.finish();
@@ -638,7 +642,7 @@ impl<'k> VectorEmitter<'k> {
                 available: ub,
             });
         }
-        let mut w = Writer::new(2);
+        let mut w = Writer::new(self.setup_indent);
         w.comment(format!(
             "Unified Buffer: {} queue(s) x {} buffer(s), {} scratch buffer(s): {} of {} bytes.",
             self.queues.len(),
@@ -1650,7 +1654,7 @@ impl<'k> VectorEmitter<'k> {
             } else {
                 "0".to_string()
             };
-            w.open(format!("if ({vr_e} > 0 && {vc} > 0)"));
+            w.open(if rank2 { format!("if ({vr_e} > 0 && {vc} > 0)") } else { format!("if ({vc} > 0)") });
             w.line(format!(
                 "DataCopyPad({lt}, {gm}[{base}], DataCopyExtParams{{static_cast<uint16_t>({vr_e}), static_cast<uint32_t>({vc} * {esz}), {src_gap}, {dst_gap}, 0}}, {pad});"
             ));
@@ -1669,7 +1673,7 @@ impl<'k> VectorEmitter<'k> {
         self.haz_unknown();
         // Fill the masked-off tail with `other` (the padded block is already done).
         let aligned = format!("((({vc}) + {m}) / {e}) * {e}", m = e_per_block - 1, e = e_per_block);
-        w.open(format!("if ({aligned} < {p_elems} && {vr_e} > 0)"));
+        w.open(if rank2 { format!("if ({aligned} < {p_elems} && {vr_e} > 0)") } else { format!("if ({aligned} < {p_elems})") });
         if rank2 {
             w.open(format!("for (int32_t row = 0; row < {vr_e}; ++row)"));
             w.line("PipeBarrier<PIPE_V>();");
@@ -1906,7 +1910,7 @@ impl<'k> VectorEmitter<'k> {
                 } else {
                     "0".to_string()
                 };
-                w.open(format!("if ({vr_e} > 0 && {vc} > 0)"));
+                w.open(if rank2 { format!("if ({vr_e} > 0 && {vc} > 0)") } else { format!("if ({vc} > 0)") });
                 w.line(format!(
                     "DataCopyPad({gm}[{base}], {ot}, DataCopyExtParams{{static_cast<uint16_t>({vr_e}), static_cast<uint32_t>({vc} * {esz}), {src_gap}, {dst_gap}, 0}});"
                 ));
