@@ -26,7 +26,8 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 use tessera::compiler::backend;
 use tessera::compiler::interp::{round_to_dtype, run_graph, Tensor};
@@ -600,7 +601,7 @@ fn cases() -> Vec<Case> {
 
 /// Runs one case on one backend, returning the outputs by name.
 type Runner<'a> =
-    dyn Fn(&Case, &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>, String> + 'a;
+    dyn Fn(&Case, &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>, String> + Sync + 'a;
 
 /// Loads the graph on a [`Device`], sets the parameters and runs once.
 fn run_on_device(
@@ -630,9 +631,8 @@ fn run_ascend_cpu(
     let target = Target::ascend_910b();
     let plan = tessera::compiler::compile(&case.graph, &target).map_err(|e| e.to_string())?;
     let artifact = backend::emit(&plan, &target).map_err(|e| e.to_string())?;
-    // TEMPORARY until runtime::ascend_cpu lands.
-    let _ = (plan, artifact, all);
-    Err("tessera::runtime::ascend_cpu is not available yet".to_string())
+    tessera::runtime::ascend_cpu::run_plan_ascend_cpu(&plan, &artifact, all)
+        .map_err(|e| e.to_string())
 }
 
 /// Compares every output; returns (max abs error, max error / allowed) or a message.
@@ -670,20 +670,37 @@ fn compare(
     Ok((worst_abs, worst_ratio))
 }
 
-fn conformance(backend: &str, run: &Runner<'_>) {
+/// Runs the whole table on one backend with `threads` workers (cases are independent;
+/// results are printed in table order) and fails listing every failing case.
+fn conformance(backend: &str, threads: usize, run: &Runner<'_>) {
     let cases = cases();
     let start = Instant::now();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<(Result<(f64, f64), String>, u128)>>> =
+        Mutex::new(vec![None; cases.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(case) = cases.get(i) else { break };
+                let inputs = case.inputs();
+                let t0 = Instant::now();
+                let result = match run_graph(&case.graph, &inputs) {
+                    Ok(want) => run(case, &inputs).and_then(|got| compare(case, &got, &want)),
+                    Err(e) => Err(format!("the reference interpreter failed: {e}")),
+                };
+                let ms = t0.elapsed().as_millis();
+                if let Ok(mut r) = results.lock() {
+                    r[i] = Some((result, ms));
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_default();
     let mut failures = String::new();
     let mut nfail = 0;
-    for case in &cases {
-        let inputs = case.inputs();
-        let want = match run_graph(&case.graph, &inputs) {
-            Ok(w) => w,
-            Err(e) => panic!("{}: the reference interpreter failed: {e}", case.name),
-        };
-        let t0 = Instant::now();
-        let result = run(case, &inputs).and_then(|got| compare(case, &got, &want));
-        let ms = t0.elapsed().as_millis();
+    for (case, r) in cases.iter().zip(results) {
+        let (result, ms) = r.unwrap_or((Err("not run".into()), 0));
         match result {
             Ok((abs, ratio)) => println!(
                 "ok   {backend:<11} {:<48} max abs err {abs:.2e}  ({:>5.1}% of tolerance)  {ms} ms",
@@ -692,6 +709,7 @@ fn conformance(backend: &str, run: &Runner<'_>) {
             ),
             Err(e) => {
                 nfail += 1;
+                let e = shorten(&e);
                 println!("FAIL {backend:<11} {:<48} {e}", case.name);
                 let _ = writeln!(failures, "  {}: {e}", case.name);
             }
@@ -709,22 +727,40 @@ fn conformance(backend: &str, run: &Runner<'_>) {
     );
 }
 
+/// The first lines of a long error (compiler diagnostics can run to pages).
+fn shorten(e: &str) -> String {
+    const MAX_LINES: usize = 6;
+    let lines: Vec<&str> = e.lines().collect();
+    if lines.len() <= MAX_LINES {
+        return lines.join("\n      ");
+    }
+    format!(
+        "{}\n      ... ({} more lines)",
+        lines[..MAX_LINES].join("\n      "),
+        lines.len() - MAX_LINES
+    )
+}
+
 #[test]
 fn conformance_wgpu() {
     let device = wgpu();
     println!("wgpu adapter: {}", device.name());
-    conformance("wgpu", &|c, i| run_on_device(device, c, i));
+    // One worker: lavapipe already spreads each dispatch over the cores.
+    conformance("wgpu", 1, &|c, i| run_on_device(device, c, i));
 }
 
 #[test]
 fn conformance_ascend_cpu() {
-    conformance("ascend_cpu", &run_ascend_cpu);
+    // Each case is a g++ build (cached by source hash) plus a process run: one worker per
+    // core (at most 4) hides most of the build latency.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    conformance("ascend_cpu", threads, &run_ascend_cpu);
 }
 
 #[test]
 fn conformance_tile_interp() {
     let device = CpuDevice::tile();
-    conformance("tile_interp", &|c, i| run_on_device(&device, c, i));
+    conformance("tile_interp", 1, &|c, i| run_on_device(&device, c, i));
 }
 
 #[test]

@@ -16,6 +16,11 @@ pub mod simt;
 pub mod target;
 pub mod tile;
 
+/// Directory of the CPU build of the Ascend C API subset (C++17 headers): emitted Ascend C
+/// kernels and host code compile against it with
+/// `g++ -std=c++17 -DASCENDC_CPU_DEBUG -I <ASCENDC_CPU_INCLUDE>`.
+pub const ASCENDC_CPU_INCLUDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ascendc/include");
+
 pub use error::CompileError;
 pub use graph::{DType, Graph, GraphError, NodeId, TensorType};
 pub use schedule::plan::Plan;

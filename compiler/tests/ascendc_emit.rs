@@ -8,7 +8,9 @@
 
 use tessera_compiler::backend::ascendc::{emit_kernel, emit_plan, host_io, KernelKind};
 use tessera_compiler::graph::{BinaryOp, DType, ReduceOp, UnaryOp};
-use tessera_compiler::schedule::plan::{BufferId, BufferInfo, BufferRole, Launch, Plan, StorageSlot};
+use tessera_compiler::schedule::plan::{
+    BufferId, BufferInfo, BufferRole, Launch, Plan, StorageSlot,
+};
 use tessera_compiler::tile::{Access, BlockAccess, BufferParam, IndexOp, TileBuilder, TileKernel};
 use tessera_compiler::{CompileError, NodeId, Target};
 
@@ -221,8 +223,12 @@ pub fn single_kernel_plan(kernel: TileKernel) -> Plan {
     let mut outputs = Vec::new();
     for (i, p) in kernel.params.iter().enumerate() {
         let role = match p.access {
-            Access::Read => BufferRole::Input { name: p.name.clone() },
-            _ => BufferRole::Output { name: p.name.clone() },
+            Access::Read => BufferRole::Input {
+                name: p.name.clone(),
+            },
+            _ => BufferRole::Output {
+                name: p.name.clone(),
+            },
         };
         if matches!(role, BufferRole::Output { .. }) {
             outputs.push((p.name.clone(), BufferId(i as u32)));
@@ -240,7 +246,9 @@ pub fn single_kernel_plan(kernel: TileKernel) -> Plan {
             bytes: p.len * p.dtype.size_bytes(),
         });
     }
-    let args = (0..kernel.params.len()).map(|i| BufferId(i as u32)).collect();
+    let args = (0..kernel.params.len())
+        .map(|i| BufferId(i as u32))
+        .collect();
     Plan {
         kernels: vec![kernel],
         buffers,
@@ -254,12 +262,13 @@ pub fn single_kernel_plan(kernel: TileKernel) -> Plan {
 /// tile elements. The emitted code only calls GetValue on reduction results, broadcast
 /// scalars (one per row) and GM scalars, and never calls SetValue.
 fn assert_no_scalar_element_loops(src: &str) {
-    assert!(!src.contains("SetValue("), "SetValue in emitted code:\n{src}");
+    assert!(
+        !src.contains("SetValue("),
+        "SetValue in emitted code:\n{src}"
+    );
     for (i, line) in src.lines().enumerate() {
         if line.contains("GetValue(") {
-            let ok = line.contains("red")
-                || line.contains("sy")
-                || line.contains("_gm.GetValue(");
+            let ok = line.contains("red") || line.contains("sy") || line.contains("_gm.GetValue(");
             assert!(ok, "line {}: unexpected GetValue: {line}\n{src}", i + 1);
         }
     }
@@ -276,8 +285,23 @@ fn elementwise_uses_vector_instructions_and_datacopypad() {
     assert!(src.contains("#include \"kernel_operator.h\""));
     assert!(src.contains("extern \"C\" __global__ __aicore__ void ew_exp_add_tanh(GM_ADDR x, GM_ADDR y, GM_ADDR out)"));
     assert!(src.contains("KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY)"));
-    assert!(src.contains("for (int32_t pid = GetBlockIdx(); pid < kPrograms; pid += GetBlockNum())"));
-    for needle in ["Exp(", "Add(", "Muls(", "Div(", "DataCopyPad(", "TQue<TPosition::VECIN", "TQue<TPosition::VECOUT", "TBuf<TPosition::VECCALC>", "EnQue(", "DeQue<float>()", "FreeTensor(", "PipeBarrier<PIPE_V>()"] {
+    assert!(
+        src.contains("for (int32_t pid = GetBlockIdx(); pid < kPrograms; pid += GetBlockNum())")
+    );
+    for needle in [
+        "Exp(",
+        "Add(",
+        "Muls(",
+        "Div(",
+        "DataCopyPad(",
+        "TQue<TPosition::VECIN",
+        "TQue<TPosition::VECOUT",
+        "TBuf<TPosition::VECCALC>",
+        "EnQue(",
+        "DeQue<float>()",
+        "FreeTensor(",
+        "PipeBarrier<PIPE_V>()",
+    ] {
         assert!(src.contains(needle), "missing `{needle}`");
     }
     // The masked tail: padding in the copy and Duplicate of `other` beyond it.
@@ -302,8 +326,14 @@ fn reduction_uses_reducesum_and_scalar_store() {
         assert!(src.contains(red), "missing {red}");
         assert!(src.contains(comb), "missing {comb}");
         assert!(src.contains("for (int32_t i"), "the K loop is a C++ loop");
-        assert!(src.contains("SetFlag<HardEvent::V_S>"), "vector -> scalar sync before GetValue");
-        assert!(src.contains("DataCopyPad(out_gm["), "rank-0 store via a 1-element DataCopyPad");
+        assert!(
+            src.contains("SetFlag<HardEvent::V_S>"),
+            "vector -> scalar sync before GetValue"
+        );
+        assert!(
+            src.contains("DataCopyPad(out_gm["),
+            "rank-0 store via a 1-element DataCopyPad"
+        );
         assert_no_scalar_element_loops(src);
         assert_eq!(e.block_dim, 7);
     }
@@ -334,7 +364,10 @@ fn matmul_uses_the_cube_unit() {
             "Adds(",
             "Exp(",
         ] {
-            assert!(src.contains(needle), "missing `{needle}` (ta={ta}, tb={tb})");
+            assert!(
+                src.contains(needle),
+                "missing `{needle}` (ta={ta}, tb={tb})"
+            );
         }
         assert_no_scalar_element_loops(src);
         assert_eq!(e.block_dim, 4 * 3, "12 programs on min(12, 24) cube cores");

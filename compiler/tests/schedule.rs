@@ -675,6 +675,50 @@ fn outputs_that_are_views_or_inputs() {
 }
 
 #[test]
+fn views_of_matmul_and_reduce_results_are_stored_through() {
+    for (i, &s) in [1usize, 7, 127].iter().enumerate() {
+        // An output that permutes a matmul result: the matmul stores transposed.
+        let mut g = Graph::new();
+        let a = g.input("a", &[3, s, 17], DType::F32).unwrap();
+        let b = g.param("b", &[17, 5], DType::F32).unwrap();
+        let y = g.matmul(a, b).unwrap();
+        let y = g.tanh(y).unwrap();
+        let yt = g.permute(y, &[2, 0, 1]).unwrap();
+        output(&mut g, yt, "yt");
+        let plan = compare_all(&g, 850 + i as u64, Domain::Signed, 2e-6 * 17.0, 1e-5);
+        assert_eq!(kernel_names(&plan), vec!["matmul_tanh_0"]);
+        // An output that reshapes a reduction: stored in place.
+        let mut g = Graph::new();
+        let x = g.input("x", &[4, s, 6], DType::F32).unwrap();
+        let m = g.mean(x, 1, false).unwrap();
+        let r = g.reshape(m, &[24]).unwrap();
+        output(&mut g, r, "r");
+        let plan = compare_all(&g, 860 + i as u64, Domain::Signed, 2e-6, 1e-5);
+        assert_eq!(kernel_names(&plan), vec!["reduce_mean_0"]);
+        // Attention-style head merge: [B, H, T, D] -> permute -> reshape [B, T, H*D] feeds
+        // a projection. The reshape of the permuted product cannot be a view, so the
+        // product is stored permuted by its own kernel: two kernels, no copy.
+        let (bsz, h, d) = (2, 3, 4);
+        let mut g = Graph::new();
+        let p = g.input("p", &[bsz, h, s, s], DType::F32).unwrap();
+        let v = g.input("v", &[bsz, h, s, d], DType::F32).unwrap();
+        let w = g.param("w", &[h * d, 8], DType::F32).unwrap();
+        let o = g.matmul(p, v).unwrap();
+        let o = g.permute(o, &[0, 2, 1, 3]).unwrap();
+        let o = g.reshape(o, &[bsz, s, h * d]).unwrap();
+        let y = g.matmul(o, w).unwrap();
+        output(&mut g, y, "y");
+        let atol = 2e-6 * (s * h * d) as f64;
+        let plan = compare_all(&g, 870 + i as u64, Domain::Signed, atol, 1e-5);
+        if s == 1 {
+            assert_eq!(plan.launches.len(), 2);
+        } else {
+            assert_eq!(kernel_names(&plan), vec!["matmul_0", "matmul_1"]);
+        }
+    }
+}
+
+#[test]
 fn constant_output_and_dead_nodes() {
     let mut g = Graph::new();
     let x = g.input("x", &[7], DType::F32).unwrap();
@@ -870,7 +914,10 @@ fn scalars_integers_and_empty_tensors() {
     // Reducing an empty axis gives the identity (sum 0, max -inf, mean NaN).
     let mut g = Graph::new();
     let x = g.input("x", &[3, 0], DType::F32).unwrap();
-    for (i, op) in tessera_compiler::graph::ReduceOp::ALL.into_iter().enumerate() {
+    for (i, op) in tessera_compiler::graph::ReduceOp::ALL
+        .into_iter()
+        .enumerate()
+    {
         let y = g.reduce(op, x, 1, false).unwrap();
         output(&mut g, y, &format!("y{i}"));
     }
@@ -915,7 +962,11 @@ fn random_graph(seed: u64) -> Graph {
         let node = match r.below(9) {
             0 => {
                 let op = [UnaryOp::Neg, UnaryOp::Tanh, UnaryOp::Exp][r.below(3)];
-                let x = if op == UnaryOp::Exp { g.tanh(a).unwrap() } else { a };
+                let x = if op == UnaryOp::Exp {
+                    g.tanh(a).unwrap()
+                } else {
+                    a
+                };
                 g.unary(op, x).unwrap()
             }
             1 | 2 => {
@@ -975,7 +1026,7 @@ fn random_graph(seed: u64) -> Graph {
                 } else if !s.is_empty() {
                     let i = r.below(s.len());
                     let d = s[i];
-                    let f = (2..=d).find(|f| d % f == 0).unwrap_or(1);
+                    let f = (2..=d).find(|&f| d.is_multiple_of(f)).unwrap_or(1);
                     s.splice(i..i + 1, [f, d / f]);
                 }
                 if s.is_empty() || s.len() > 4 {

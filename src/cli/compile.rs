@@ -75,11 +75,14 @@ pub fn bundled_model(model: Model) -> Result<Graph> {
 pub struct ParamEntry {
     /// Parameter name (binding order is the list order).
     pub name: String,
-    /// Element dtype.
+    /// Element dtype (absent for a parameter the backend adds, e.g. Ascend's workspace).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dtype: Option<DType>,
     /// Element count.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub len: Option<usize>,
     /// Read, write or read_write.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub access: Option<Access>,
 }
 

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tessera::runtime::ascend_cpu::run_plan_ascend_cpu;
 use tessera::runtime::{Tensor, WgpuDevice};
 use tessera_compiler::backend::Artifact;
 use tessera_compiler::graph::DType;
@@ -47,7 +48,18 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             TargetKind::AscendC => demo_ascendc(&graph, &inputs, y_ref),
         };
         if let Err(e) = outcome {
-            println!("  FAILED: {}", super::one_line(&format!("{e:#}")));
+            let text = format!("{e:#}");
+            let mut lines = text.lines();
+            println!("  FAILED: {}", lines.next().unwrap_or_default());
+            // A compiler's diagnostics can run long: show the start of them.
+            const MAX_LINES: usize = 24;
+            let rest: Vec<&str> = lines.collect();
+            for line in rest.iter().take(MAX_LINES) {
+                println!("    {line}");
+            }
+            if rest.len() > MAX_LINES {
+                println!("    ... ({} more lines)", rest.len() - MAX_LINES);
+            }
             failures.push(kind.name());
         }
         println!();
@@ -141,9 +153,10 @@ fn demo_ptx(graph: &Graph) -> Result<()> {
 }
 
 fn demo_ascendc(graph: &Graph, inputs: &HashMap<String, Tensor>, y_ref: &Tensor) -> Result<()> {
-    let (_plan, _artifact) = compile_for(graph, &Target::ascend_910b())?;
-    let _ = (inputs, y_ref);
-    bail!("the Ascend C CPU-build runner is not available yet")
+    let (plan, artifact) = compile_for(graph, &Target::ascend_910b())?;
+    let outputs = run_plan_ascend_cpu(&plan, &artifact, inputs)
+        .context("running on the Ascend C CPU build")?;
+    check("Ascend C CPU build (g++)", &outputs, y_ref)
 }
 
 /// `TESSERA_PTXAS`, else the copy `cargo xtask setup` installs, else `ptxas` on PATH.

@@ -33,6 +33,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod ascend_cpu;
 pub mod cpu;
 pub mod error;
 pub mod executable;

@@ -98,9 +98,9 @@ fn repo_root() -> Result<PathBuf> {
         .context("xtask's manifest directory has no parent")
 }
 
-/// Where downloads go: `TESSERA_CACHE_DIR`, or `<repo>/.cache` (git-ignored).
+/// Where downloads go: `TESSERA_CACHE`, or `<repo>/.cache` (git-ignored).
 fn cache_dir(repo: &Path) -> PathBuf {
-    std::env::var_os("TESSERA_CACHE_DIR")
+    std::env::var_os("TESSERA_CACHE")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| repo.join(".cache"))
@@ -110,6 +110,10 @@ fn cache_dir(repo: &Path) -> PathBuf {
 struct Env {
     /// The `ptxas` the tests should use.
     ptxas: PathBuf,
+    /// A private `XDG_RUNTIME_DIR` when the environment has none: the Vulkan loader's
+    /// Wayland probing otherwise prints `error: XDG_RUNTIME_DIR is invalid or not set`
+    /// on every wgpu instance, which is noise on a headless machine.
+    xdg_runtime_dir: Option<PathBuf>,
 }
 
 // ------------------------------------------------------------------------------------------
@@ -122,8 +126,28 @@ fn setup(repo: &Path) -> Result<Env> {
     let ptxas = setup_ptxas(repo)?;
     check_gxx()?;
     setup_rust_components()?;
+    let xdg_runtime_dir = private_xdg_runtime_dir(repo)?;
     println!("xtask setup: done");
-    Ok(Env { ptxas })
+    Ok(Env {
+        ptxas,
+        xdg_runtime_dir,
+    })
+}
+
+/// `<cache>/xdg-runtime` (mode 0700) when `XDG_RUNTIME_DIR` is unset.
+fn private_xdg_runtime_dir(repo: &Path) -> Result<Option<PathBuf>> {
+    if cfg!(not(unix)) || std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|v| !v.is_empty()) {
+        return Ok(None);
+    }
+    let dir = cache_dir(repo).join("xdg-runtime");
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod 700 {}", dir.display()))?;
+    }
+    Ok(Some(dir))
 }
 
 /// Mesa's lavapipe ICD file, if installed.
@@ -512,14 +536,22 @@ fn run_step(repo: &Path, what: &str, cmd: &mut Command) -> Result<bool> {
     Ok(status.success())
 }
 
+/// Sets the environment the tests and the demo run in.
+fn apply_env(cmd: &mut Command, env: &Env) {
+    cmd.env("TESSERA_PTXAS", &env.ptxas);
+    if let Some(dir) = &env.xdg_runtime_dir {
+        cmd.env("XDG_RUNTIME_DIR", dir);
+    }
+}
+
 fn test(repo: &Path, extra: &[String]) -> Result<()> {
     let env = setup(repo)?;
     let mut failed = Vec::new();
 
     let mut t = cargo();
     t.args(["test", "--workspace", "--no-fail-fast"])
-        .args(extra)
-        .env("TESSERA_PTXAS", &env.ptxas);
+        .args(extra);
+    apply_env(&mut t, &env);
     if !run_step(
         repo,
         &format!(
@@ -570,8 +602,8 @@ fn test(repo: &Path, extra: &[String]) -> Result<()> {
 fn demo(repo: &Path) -> Result<()> {
     let env = setup(repo)?;
     let mut cmd = cargo();
-    cmd.args(["run", "--quiet", "--bin", "tessera", "--", "demo"])
-        .env("TESSERA_PTXAS", &env.ptxas);
+    cmd.args(["run", "--quiet", "--bin", "tessera", "--", "demo"]);
+    apply_env(&mut cmd, &env);
     if !run_step(repo, "cargo run --bin tessera -- demo", &mut cmd)? {
         bail!("the demo failed");
     }

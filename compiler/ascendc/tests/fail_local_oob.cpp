@@ -12,7 +12,7 @@
 extern "C" __global__ __aicore__ void local_oob_kernel(uint32_t mode)
 {
     AscendC::TPipe pipe;
-    AscendC::TQue<AscendC::TPosition::VECCALC, 1> q;
+    AscendC::TQue<AscendC::TPosition::VECOUT, 1> q;
     AscendC::TBuf<AscendC::TPosition::VECCALC> buf;
     pipe.InitBuffer(q, 1, 64 * sizeof(float));
     pipe.InitBuffer(buf, 128 * sizeof(float));

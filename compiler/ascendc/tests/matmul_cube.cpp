@@ -3,7 +3,9 @@
 // -(Mmad, K split in chunks accumulated in L0C)-> L0C (NZ) -(Fixpipe, NZ2ND)-> GM.
 // Cases: half A[MxK] x B[KxN] -> float and half C; float A[MxK] x B given as B^T[NxK]
 // (so that Nd2Nz yields the float ZN fractals directly); M = 1 (GEMV mode, A read as a
-// plain vector); and a deliberately wrong L0B layout that must produce wrong numbers.
+// plain vector); float A given as A^T[KxM] and B[KxN] (both need a transpose: 16-row ND -> NZ
+// blocks + LoadDataWithTranspose, kDirectionAlign); and a deliberately wrong L0B layout that
+// must produce wrong numbers.
 // Sizes are not multiples of 16; one AIC block per batch.
 #include "acl/acl.h"
 #include "kernel_operator.h"
@@ -141,6 +143,130 @@ private:
     bool wrong = false;
 };
 
+// float with both operands transposed on the way: A^T [K x M] and B [K x N] in GM. Each
+// 16-row block of K goes GM -> L1 with its own Nd2Nz, so that the two 16 x 8 fractals of a
+// 16 x 16 square are adjacent; LoadDataWithTranspose turns them into ZZ (A) / ZN (B) fractals.
+class KernelMatmulF32Trans {
+public:
+    __aicore__ inline KernelMatmulF32Trans() {}
+    __aicore__ inline void Init(GM_ADDR at, GM_ADDR b, GM_ADDR c, uint32_t m, uint32_t k, uint32_t n)
+    {
+        M = m; K = k; N = n;
+        Mp = CeilDiv(M, 16) * 16; Np = CeilDiv(N, 16) * 16; Kp = CeilDiv(K, 16) * 16;
+        atGm.SetGlobalBuffer((__gm__ float*)at, K * M);
+        bGm.SetGlobalBuffer((__gm__ float*)b, K * N);
+        cGm.SetGlobalBuffer((__gm__ float*)c, M * N);
+        pipe.InitBuffer(a1Q, 1, Kp * Mp * sizeof(float));
+        pipe.InitBuffer(b1Q, 1, Kp * Np * sizeof(float));
+        pipe.InitBuffer(a2Q, 1, Mp * Kp * sizeof(float));
+        pipe.InitBuffer(b2Q, 1, Kp * Np * sizeof(float));
+        pipe.InitBuffer(c1Q, 1, Mp * Np * sizeof(float));
+    }
+    __aicore__ inline void Process()
+    {
+        AscendC::LocalTensor<float> a1 = a1Q.AllocTensor<float>();
+        AscendC::LocalTensor<float> b1 = b1Q.AllocTensor<float>();
+        for (uint32_t j = 0; j * 16 < K; ++j) {
+            uint16_t rows = K - j * 16 < 16 ? K - j * 16 : 16;
+            AscendC::DataCopy(a1[j * 16 * Mp], atGm[j * 16 * M], AscendC::Nd2NzParams(1, rows, M, 0, M, 16, 1, 0));
+            AscendC::DataCopy(b1[j * 16 * Np], bGm[j * 16 * N], AscendC::Nd2NzParams(1, rows, N, 0, N, 16, 1, 0));
+        }
+        a1Q.EnQue(a1);
+        b1Q.EnQue(b1);
+        a1 = a1Q.DeQue<float>();
+        b1 = b1Q.DeQue<float>();
+        AscendC::LocalTensor<float> a2 = a2Q.AllocTensor<float>();
+        AscendC::LocalTensor<float> b2 = b2Q.AllocTensor<float>();
+        for (uint32_t i = 0; i < Mp / 16; ++i) {
+            // {startIndex, repeatTimes, srcStride, dstGap, dstFracGap}: one square per 16 K rows,
+            // its two halves become the K fractals 2j and 2j + 1 of M block i
+            AscendC::LoadDataWithTranspose(a2[i * Kp * 16], a1[i * 256],
+                AscendC::LoadData2dTransposeParams(0, Kp / 16, Mp / 16, 1, 0));
+        }
+        for (uint32_t j = 0; j < Kp / 16; ++j) {
+            // squares of N block nb -> ZN fractals (2j, nb) and (2j + 1, nb)
+            AscendC::LoadDataWithTranspose(b2[j * Np * 16], b1[j * 16 * Np],
+                AscendC::LoadData2dTransposeParams(0, Np / 16, 1, 0, Np / 16 - 1));
+        }
+        a2Q.EnQue(a2);
+        b2Q.EnQue(b2);
+        a1Q.FreeTensor(a1);
+        b1Q.FreeTensor(b1);
+        a2 = a2Q.DeQue<float>();
+        b2 = b2Q.DeQue<float>();
+        AscendC::LocalTensor<float> c1 = c1Q.AllocTensor<float>();
+        // m is padded to 16: with m == 1 the cube would switch to GEMV mode and read L0A as a
+        // plain vector instead of ZZ fractals (rows >= M only produce C rows Fixpipe skips)
+        AscendC::MmadParams mp(Mp, N, K, 0, false, true);
+        mp.kDirectionAlign = true;  // A was transposed: its K fractals come in pairs
+        AscendC::Mmad(c1, a2, b2, mp);
+        a2Q.FreeTensor(a2);
+        b2Q.FreeTensor(b2);
+        c1Q.EnQue(c1);
+        c1 = c1Q.DeQue<float>();
+        AscendC::Fixpipe<float, float, AscendC::CFG_ROW_MAJOR>(cGm, c1,
+            AscendC::FixpipeParamsV220(N, M, Mp, N, false, QuantMode_t::NoQuant, 0, 1, 0, 0, 0));
+        c1Q.FreeTensor(c1);
+    }
+
+private:
+    AscendC::TPipe pipe;
+    AscendC::TQue<AscendC::TPosition::A1, 1> a1Q;
+    AscendC::TQue<AscendC::TPosition::B1, 1> b1Q;
+    AscendC::TQue<AscendC::TPosition::A2, 1> a2Q;
+    AscendC::TQue<AscendC::TPosition::B2, 1> b2Q;
+    AscendC::TQue<AscendC::TPosition::CO1, 1> c1Q;
+    AscendC::GlobalTensor<float> atGm, bGm, cGm;
+    uint32_t M = 0, K = 0, N = 0, Mp = 0, Np = 0, Kp = 0;
+};
+
+extern "C" __global__ __aicore__ void matmul_f32_trans(GM_ADDR at, GM_ADDR b, GM_ADDR c, uint32_t m, uint32_t k,
+    uint32_t n)
+{
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
+    KernelMatmulF32Trans op;
+    op.Init(at, b, c, m, k, n);
+    op.Process();
+}
+
+static void RunF32Trans(uint32_t M, uint32_t K, uint32_t N)
+{
+    std::vector<float> at(K * M), b(K * N), c(M * N);
+    TestRng rng(M + 7 * K + 13 * N);
+    for (auto& v : at) v = static_cast<float>(rng.Next(-1, 1));
+    for (auto& v : b) v = static_cast<float>(rng.Next(-1, 1));
+    uint8_t *atDev, *bDev, *cDev;
+    CHECK_ACL(aclrtMalloc((void**)&atDev, at.size() * 4, ACL_MEM_MALLOC_HUGE_FIRST));
+    CHECK_ACL(aclrtMalloc((void**)&bDev, b.size() * 4, ACL_MEM_MALLOC_HUGE_FIRST));
+    CHECK_ACL(aclrtMalloc((void**)&cDev, c.size() * 4, ACL_MEM_MALLOC_HUGE_FIRST));
+    CHECK_ACL(aclrtMemcpy(atDev, at.size() * 4, at.data(), at.size() * 4, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(bDev, b.size() * 4, b.data(), b.size() * 4, ACL_MEMCPY_HOST_TO_DEVICE));
+#ifdef ASCENDC_CPU_DEBUG
+    AscendC::SetKernelMode(KernelMode::AIC_MODE);
+    ICPU_RUN_KF(matmul_f32_trans, 1, atDev, bDev, cDev, M, K, N);
+#else
+    matmul_f32_trans<<<1, nullptr, nullptr>>>(atDev, bDev, cDev, M, K, N);
+#endif
+    CHECK_ACL(aclrtMemcpy(c.data(), c.size() * 4, cDev, c.size() * 4, ACL_MEMCPY_DEVICE_TO_HOST));
+    for (uint32_t i = 0; i < M; ++i) {
+        for (uint32_t j = 0; j < N; ++j) {
+            double s = 0.0, mag = 0.0;
+            for (uint32_t kk = 0; kk < K; ++kk) {
+                double p = static_cast<double>(at[kk * M + i]) * b[kk * N + j];
+                s += p;
+                mag += std::fabs(p);
+            }
+            // the exact sum rounded once to float
+            EXPECT(std::fabs(c[i * N + j] - s) <= 1.2e-7 * mag + 1e-30, "f32 A^T: C[%u][%u] = %.9g want %.9g", i, j,
+                c[i * N + j], s);
+        }
+    }
+    CHECK_ACL(aclrtFree(atDev));
+    CHECK_ACL(aclrtFree(bDev));
+    CHECK_ACL(aclrtFree(cDev));
+    std::printf("matmul f32 (A^T, B via LoadDataWithTranspose) M=%u K=%u N=%u ok\n", M, K, N);
+}
+
 extern "C" __global__ __aicore__ void matmul_f16(GM_ADDR a, GM_ADDR b, GM_ADDR c, GM_ADDR ch, uint32_t m, uint32_t k,
     uint32_t n, uint32_t wrongLayout)
 {
@@ -244,6 +370,9 @@ int main()
     RunCase<half>("matmul f16 gemv", 1, 1, 48, 40, false, false);
     RunCase<float>("matmul f32", 2, 17, 13, 33, true, false);
     RunCase<float>("matmul f32", 1, 64, 29, 7, true, false);
+    RunF32Trans(17, 20, 33);
+    RunF32Trans(32, 16, 16);
+    RunF32Trans(1, 9, 5);
     double wrong = RunCase<half>("matmul f16", 1, 33, 40, 19, false, true);
     EXPECT(wrong > 0.5, "a kernel that skips the NZ -> ZN transpose must get wrong numbers (error %g)", wrong);
     CHECK_ACL(aclrtResetDevice(0));

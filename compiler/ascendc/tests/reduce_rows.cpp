@@ -14,11 +14,11 @@ constexpr uint32_t CHUNK = 512;
 class KernelRowReduce {
 public:
     __aicore__ inline KernelRowReduce() {}
-    __aicore__ inline void Init(GM_ADDR x, GM_ADDR sum, GM_ADDR mean, GM_ADDR mx, GM_ADDR argmax, uint32_t rows,
-        uint32_t cols)
+    __aicore__ inline void Init(GM_ADDR x, GM_ADDR sum, GM_ADDR mean, GM_ADDR mx, GM_ADDR argmax, uint32_t rowCount,
+        uint32_t colCount)
     {
-        this->rows = rows;
-        this->cols = cols;
+        rows = rowCount;
+        cols = colCount;
         xGm.SetGlobalBuffer((__gm__ float*)x, rows * cols);
         sumGm.SetGlobalBuffer((__gm__ float*)sum, rows);
         meanGm.SetGlobalBuffer((__gm__ float*)mean, rows);

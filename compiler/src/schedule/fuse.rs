@@ -13,7 +13,9 @@
 //! elementwise nodes before it form the reduction's loop body, elementwise nodes after it
 //! (of its output shape, without views in between) form its epilogue. Between a matmul
 //! and a reduction, elementwise nodes go to the matmul's epilogue (`matmul_bias_tanh`
-//! then `reduce_sum`), which costs no extra kernel.
+//! then `reduce_sum`), which costs no extra kernel. A reduce or matmul result used only
+//! by a materialized permute/reshape (an output, or a reshape strides cannot express) is
+//! stored by its own kernel through the inverse view instead of being copied.
 
 use super::kernel::{Expr, ExprId, KernelKind, KernelSpec, SpecBuffer};
 use super::view::{store_view, StridedView, ViewOp};
@@ -71,6 +73,10 @@ impl Fusion {
         graph.node(n).op.is_view() && !self.root_view[n.index()]
     }
 }
+
+/// Movement ops from a materialized view down to a value, outermost first, each with the
+/// shape of its input.
+type ViewChain = Vec<(ViewOp, Vec<usize>)>;
 
 /// A consumer of a node, seen through transparent views.
 #[derive(Clone, Copy, Debug)]
@@ -149,7 +155,7 @@ impl<'g> Grouper<'g> {
 
     /// The permute/reshape chain from `n` to a materialized view that is its only user,
     /// outermost first, each with its input shape; `None` if there is no such chain.
-    fn bijective_chain(&self, n: NodeId) -> Option<(NodeId, Vec<(ViewOp, Vec<usize>)>)> {
+    fn bijective_chain(&self, n: NodeId) -> Option<(NodeId, ViewChain)> {
         let mut chain = Vec::new();
         let mut x = n;
         loop {

@@ -14,6 +14,9 @@
 //!   `Dot` on masked `[BM, BK]` and `[BK, BN]` loads (transposes are swapped strides), the
 //!   epilogue on `[BM, BN]` tiles, a masked store; batch index on grid axis 2.
 //!
+//! The output is stored through the spec's store view: contiguous, or the inverse of a
+//! permute/reshape chain when the kernel writes a materialized view of its value.
+//!
 //! All float math is f32 (f16/bf16 loads are cast to f32, stores cast back); index math
 //! is i32. Grid axes that would exceed the target's `max_grid_dim` are linearized over
 //! up to three axes (surplus programs recompute the last one: same values, same place).
@@ -131,10 +134,12 @@ enum Ix {
     V(ValueId),
 }
 
-/// Index-math emitter over a [`TileBuilder`]: folds constants, caches constants per block.
+/// Index-math emitter over a [`TileBuilder`]: folds constants and reuses identical index
+/// computations (constants and ops) within a block and the blocks nested in it.
 struct Em {
     b: TileBuilder,
     consts: Vec<HashMap<i64, ValueId>>,
+    ops: Vec<HashMap<(IndexOp, ValueId, ValueId), ValueId>>,
 }
 
 impl Em {
@@ -142,6 +147,7 @@ impl Em {
         Em {
             b: TileBuilder::new(),
             consts: vec![HashMap::new()],
+            ops: vec![HashMap::new()],
         }
     }
 
@@ -173,7 +179,13 @@ impl Em {
             (IndexOp::Rem, _, Ix::C(1)) => Ix::C(0),
             _ => {
                 let (va, vb) = (self.val(a), self.val(b));
-                Ix::V(self.b.iop(op, va, vb))
+                let key = (op, va, vb);
+                if let Some(&v) = self.ops.iter().rev().find_map(|m| m.get(&key)) {
+                    return Ix::V(v);
+                }
+                let v = self.b.iop(op, va, vb);
+                self.ops.last_mut().expect("a scope is open").insert(key, v);
+                Ix::V(v)
             }
         }
     }
@@ -216,6 +228,7 @@ impl Em {
 
     fn begin_for(&mut self, init: &[ValueId]) -> Vec<ValueId> {
         self.consts.push(HashMap::new());
+        self.ops.push(HashMap::new());
         self.b.begin_for(init)
     }
 
@@ -228,6 +241,7 @@ impl Em {
         yields: &[ValueId],
     ) -> Vec<ValueId> {
         self.consts.pop();
+        self.ops.pop();
         self.b.end_for(start, end, step, init, yields)
     }
 }

@@ -51,6 +51,58 @@ inline void LoadData(const LocalTensor<T>& dstLocal, const LocalTensor<T>& srcLo
     }
 }
 
+/// L1 (A1/B1) -> L0A (A2) / L0B (B2) with transpose. Each repeat takes one square block at
+/// source offset (startIndex + i * srcStride) x square size, transposes it and writes it as
+/// 512-byte fractals, the first at i * (1 + dstGap) x 512 B, the next (1 + dstFracGap) x 512 B
+/// further. 16-bit: the square is one 16 x 16 fractal. 32-bit: two consecutive 16 x 8
+/// fractals side by side form a 16 x 16 square; its transpose is split into columns 0-7 and
+/// 8-15. 8-bit: two consecutive 16 x 32 fractals stacked form a 32 x 32 square; its transpose
+/// is split into rows 0-15 and 16-31.
+template <typename T>
+inline void LoadDataWithTranspose(const LocalTensor<T>& dstLocal, const LocalTensor<T>& srcLocal,
+    const LoadData2dTransposeParams& p)
+{
+    using namespace tessera_ascendc_cpu;
+    if (Core().coreType != AIC) return;
+    static_assert(sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4, "LoadDataWithTranspose: 8/16/32-bit types");
+    if (p.repeatTimes == 0) return;
+    constexpr uint64_t fracs = sizeof(T) == 2 ? 1 : 2;  // fractals per square
+    const uint64_t square = fracs * 512;
+    uint64_t maxSrc = p.startIndex + static_cast<uint64_t>(p.repeatTimes - 1) * p.srcStride;
+    uint64_t lastFirst = static_cast<uint64_t>(p.repeatTimes - 1) * (1u + p.dstGap);
+    uint64_t dstNeed = (lastFirst + (fracs - 1) * (1u + p.dstFracGap) + 1) * 512;
+    const uint8_t* s = CheckLocal(srcLocal.tessera_ref_, "LoadDataWithTranspose src", (maxSrc + 1) * square, 32,
+        {Hardware::L1});
+    uint8_t* d = CheckLocal(dstLocal.tessera_ref_, "LoadDataWithTranspose dst", dstNeed, 512,
+        {Hardware::L0A, Hardware::L0B});
+    constexpr int side = sizeof(T) == 1 ? 32 : 16;  // square side in elements
+    for (uint64_t i = 0; i < p.repeatTimes; ++i) {
+        const uint8_t* in = s + (p.startIndex + i * p.srcStride) * square;
+        // square[r][c] as element positions in `in`
+        auto at = [&](int r, int c) -> const uint8_t* {
+            if constexpr (sizeof(T) == 4) {
+                return in + ((c < 8 ? 0 : 512) + (r * 8 + c % 8) * 4);  // side by side 16 x 8
+            } else {
+                return in + static_cast<size_t>(r * side + c) * sizeof(T);  // 16x16, or stacked 16x32
+            }
+        };
+        uint8_t tr[1024];  // transposed square, row-major side x side
+        for (int r = 0; r < side; ++r) {
+            for (int c = 0; c < side; ++c) std::memcpy(tr + (r * side + c) * sizeof(T), at(c, r), sizeof(T));
+        }
+        for (uint64_t f = 0; f < fracs; ++f) {
+            uint8_t* out = d + (i * (1u + p.dstGap) + f * (1u + p.dstFracGap)) * 512;
+            if constexpr (sizeof(T) == 4) {
+                for (int r = 0; r < 16; ++r) {
+                    for (int c = 0; c < 8; ++c) std::memcpy(out + (r * 8 + c) * 4, tr + (r * 16 + f * 8 + c) * 4, 4);
+                }
+            } else {
+                std::memcpy(out, tr + f * 512, 512);
+            }
+        }
+    }
+}
+
 /// C (L0C, CO1) = A (L0A, A2) x B (L0B, B2) [+ C when cmatrixInitVal is false or isBias is true].
 template <typename DstT, typename Src0T, typename Src1T>
 inline void Mmad(const LocalTensor<DstT>& dstLocal, const LocalTensor<Src0T>& fmLocal,

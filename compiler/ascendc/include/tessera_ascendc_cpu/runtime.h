@@ -233,17 +233,15 @@ inline CoreContext& Core()
 /// Scheduling state of one instance.
 enum class InstState { kNotStarted, kRunning, kBlocked, kDone };
 
-/// Cross-core flag counters of one run.
+/// Cross-core flag state of one run. Every core has one counter per flag id; CrossCoreWaitFlag
+/// blocks until its own counter is non-zero and then decrements it. CrossCoreSetFlag decides
+/// whose counters are incremented: mode 0 - every core of the setter's type, once all of them
+/// have set; mode 1 - both AIVs of the group, once both have set; mode 2 - from an AIC, its
+/// AIVs; from the AIVs, their AIC once every AIV of the group has set.
 struct FlagState {
-    // mode 0: sets per instance; waits per instance
-    std::map<std::pair<int, int>, int> set0;   // (instance, flag) -> sets
-    std::map<std::pair<int, int>, int> wait0;  // (instance, flag) -> waits done
-    // mode 1: AIV <-> AIV of one group
-    std::map<std::pair<int, int>, int> set1;
-    std::map<std::pair<int, int>, int> wait1;
-    // mode 2: AIC -> AIVs of its group, AIVs -> AIC
-    std::map<std::pair<int, int>, int> set2;
-    std::map<std::pair<int, int>, int> wait2;
+    std::map<std::pair<int, int>, int> counter;  // (instance, flag) -> pending signals
+    std::map<std::pair<int, int>, int> sets;     // (instance, flag * 4 + mode) -> sets done
+    std::map<std::pair<int, int>, int> credited; // (group key, flag * 4 + mode) -> rounds delivered
 };
 
 /// One ICPU_RUN_KF execution.
@@ -263,11 +261,11 @@ struct KernelRun {
     int barrierArrived = 0;
     FlagState flags;
     const std::function<void()>* body = nullptr;
-    std::vector<std::thread> threads;
-    std::vector<int> doneList;  // finished instances whose threads are not joined yet
+    std::deque<std::thread> threads;  // worker threads (one more whenever an instance blocks)
+    std::vector<size_t> doneList;     // finished workers not joined yet
 };
 
-inline void InstanceMain(KernelRun* run, int me);
+inline void WorkerMain(KernelRun* run, int me, size_t slot);
 
 /// The run in progress (one at a time).
 inline KernelRun* g_run = nullptr;
@@ -285,32 +283,19 @@ inline const char* KernelModeName(KernelMode m)
     }
 }
 
-/// Hands the baton from instance `from` to the next runnable one. Caller holds run.mu.
-inline void HandOffLocked(KernelRun& run, int from)
+/// Picks the instance to run after `from` (in index order): one not started yet, or a blocked
+/// one whose condition now holds. Returns -1 when every instance is done; reports a deadlock
+/// when instances are blocked and none can proceed. Caller holds run.mu.
+inline int PickNextLocked(KernelRun& run, int from)
 {
     int n = static_cast<int>(run.state.size());
     for (int k = 1; k <= n; ++k) {
         int j = (from + k) % n;
-        if (run.state[j] == InstState::kNotStarted) {
-            // threads are started lazily: at most (blocked instances + 1) exist at a time
-            run.threads[j] = std::thread(InstanceMain, &run, j);
-            run.running = j;
-            run.cv.notify_all();
-            return;
-        }
-        if (run.state[j] == InstState::kBlocked && run.cond[j] && run.cond[j]()) {
-            run.running = j;
-            run.cv.notify_all();
-            return;
-        }
+        if (run.state[j] == InstState::kNotStarted) return j;
+        if (run.state[j] == InstState::kBlocked && run.cond[j] && run.cond[j]()) return j;
     }
     bool allDone = std::all_of(run.state.begin(), run.state.end(), [](InstState s) { return s == InstState::kDone; });
-    if (allDone) {
-        run.finished = true;
-        run.running = -1;
-        run.cv.notify_all();
-        return;
-    }
+    if (allDone) return -1;
     std::string msg = Str("deadlock in kernel ", run.name, ": every unfinished core is waiting and none can proceed:");
     for (int j = 0; j < n; ++j) {
         if (run.state[j] == InstState::kBlocked) {
@@ -318,6 +303,22 @@ inline void HandOffLocked(KernelRun& run, int from)
         }
     }
     Fail(msg);
+}
+
+/// Gives the baton to instance j (starting a worker thread if it has not started). Caller holds run.mu.
+inline void GiveBatonLocked(KernelRun& run, int j)
+{
+    if (j < 0) {
+        run.finished = true;
+        run.running = -1;
+    } else {
+        if (run.state[j] == InstState::kNotStarted) {
+            run.state[j] = InstState::kRunning;
+            run.threads.emplace_back(WorkerMain, &run, j, run.threads.size());
+        }
+        run.running = j;
+    }
+    run.cv.notify_all();
 }
 
 /// Blocks the current instance until cond() holds, letting other instances run.
@@ -331,7 +332,7 @@ inline void BlockUntil(const std::function<bool()>& cond, const std::string& wha
     run->state[me] = InstState::kBlocked;
     run->cond[me] = cond;
     run->waitWhat[me] = what;
-    HandOffLocked(*run, me);
+    GiveBatonLocked(*run, PickNextLocked(*run, me));
     run->cv.wait(lk, [&] { return run->running == me; });
     run->state[me] = InstState::kRunning;
     run->cond[me] = nullptr;
@@ -358,34 +359,46 @@ inline void EndOfInstanceChecks(CoreContext& c)
     }
 }
 
-/// Runs one instance in its thread.
-inline void InstanceMain(KernelRun* run, int me)
+/// Runs instances on one thread: `me` first, then, while the next instance to run has not
+/// started yet, that one (so that a launch without blocking waits uses a single worker).
+inline void WorkerMain(KernelRun* run, int me, size_t slot)
 {
     {
         std::unique_lock<std::mutex> lk(run->mu);
         run->cv.wait(lk, [&] { return run->running == me; });
-        run->state[me] = InstState::kRunning;
     }
-    CoreContext* c = run->cores[me].get();
-    tls_core = c;
-    g_coreType = c->coreType;
-    block_idx = c->rawBlockIdx;
-    block_num = c->blockNum;
-    sub_block_idx = c->subBlockIdx;
-    g_taskRation = c->taskRation;
-    tls_context = Str("kernel ", run->name, ", ", c->Describe());
-    (*run->body)();
-    EndOfInstanceChecks(*c);
-    tls_context.clear();
-    tls_core = nullptr;
-    for (auto*& p : c->arena) {
-        std::free(p);
-        p = nullptr;
+    while (true) {
+        CoreContext* c = run->cores[me].get();
+        tls_core = c;
+        g_coreType = c->coreType;
+        block_idx = c->rawBlockIdx;
+        block_num = c->blockNum;
+        sub_block_idx = c->subBlockIdx;
+        g_taskRation = c->taskRation;
+        tls_context = Str("kernel ", run->name, ", ", c->Describe());
+        (*run->body)();
+        EndOfInstanceChecks(*c);
+        tls_context.clear();
+        tls_core = nullptr;
+        for (auto*& p : c->arena) {
+            std::free(p);
+            p = nullptr;
+        }
+        std::vector<BufferRec>().swap(c->bufs);
+        std::vector<QueueRec>().swap(c->queues);
+        std::unique_lock<std::mutex> lk(run->mu);
+        run->state[me] = InstState::kDone;
+        int next = PickNextLocked(*run, me);
+        if (next >= 0 && run->state[next] == InstState::kNotStarted) {
+            run->state[next] = InstState::kRunning;
+            run->running = next;
+            me = next;
+            continue;
+        }
+        run->doneList.push_back(slot);
+        GiveBatonLocked(*run, next);
+        return;
     }
-    std::unique_lock<std::mutex> lk(run->mu);
-    run->state[me] = InstState::kDone;
-    run->doneList.push_back(me);
-    HandOffLocked(*run, me);
 }
 
 /// Runs a kernel: one instance per core of the current KernelMode, each in turn.
@@ -438,21 +451,20 @@ inline void RunKernel(const char* name, int64_t blockDim, const std::function<vo
     run.cond.assign(n, nullptr);
     run.waitWhat.assign(n, std::string());
     run.body = &body;
-    run.threads.resize(n);
     g_run = &run;
     std::fflush(stdout);
     {
         std::unique_lock<std::mutex> lk(run.mu);
-        run.threads[0] = std::thread(InstanceMain, &run, 0);
-        run.running = 0;
-        run.cv.notify_all();
-        // join finished instances as they complete, so that large blockDims do not pile up threads
+        GiveBatonLocked(run, 0);
+        // join finished workers as they complete
         while (true) {
             if (!run.doneList.empty()) {
-                std::vector<int> toJoin;
+                std::vector<size_t> toJoin;
                 toJoin.swap(run.doneList);
+                std::vector<std::thread*> ts;
+                for (size_t i : toJoin) ts.push_back(&run.threads[i]);
                 lk.unlock();
-                for (int i : toJoin) run.threads[i].join();
+                for (auto* t : ts) t->join();
                 lk.lock();
                 continue;
             }
@@ -461,19 +473,6 @@ inline void RunKernel(const char* name, int64_t blockDim, const std::function<vo
         }
     }
     g_run = nullptr;
-}
-
-/// The cores paired with `c` by a cross-core flag of mode 0 (all cores of its type), 1 (the
-/// AIVs of its group) or 2 (the cores of the other type in its group).
-inline std::vector<int> FlagPeers(const CoreContext& c, int mode)
-{
-    std::vector<int> peers;
-    for (auto& o : g_run->cores) {
-        if (mode == 0 && o->coreType == c.coreType) peers.push_back(o->instance);
-        if (mode == 1 && o->coreType == AscendC::AIV && o->group == c.group) peers.push_back(o->instance);
-        if (mode == 2 && o->group == c.group && o->coreType != c.coreType) peers.push_back(o->instance);
-    }
-    return peers;
 }
 
 /// Checks KERNEL_TASK_TYPE_DEFAULT against the KernelMode ICPU_RUN_KF was started with.
@@ -510,10 +509,19 @@ inline void DeclareKernelType(KernelMetaType t)
 #define KERNEL_TASK_TYPE(key, value) \
     { (void)(key); ::tessera_ascendc_cpu::DeclareKernelType(value); }
 
+namespace tessera_ascendc_cpu {
+/// Calls the kernel `f(args...)` on every core of a launch (see ICPU_RUN_KF).
+template <typename F, typename... A>
+inline void RunKernelFn(const char* name, F* f, int64_t blockDim, A... args)
+{
+    RunKernel(name, blockDim, [&]() { f(args...); });
+}
+}  // namespace tessera_ascendc_cpu
+
 /// Runs `func(args...)` once per core (blockDim instances in AIV_MODE / AIC_MODE, blockDim
-/// groups of 1 AIC + 2 AIV in MIX_MODE), one instance after the other.
-#define ICPU_RUN_KF(func, blkdim, ...) \
-    ::tessera_ascendc_cpu::RunKernel(#func, static_cast<int64_t>(blkdim), [&]() { func(__VA_ARGS__); })
+/// groups of 1 AIC + 2 AIV in MIX_MODE), one instance after the other. Usage:
+/// ICPU_RUN_KF(func, blockDim, args...).
+#define ICPU_RUN_KF(func, ...) ::tessera_ascendc_cpu::RunKernelFn(#func, func, __VA_ARGS__)
 
 /// Tiling keys are not used by the Tessera CPU build.
 #define ICPU_SET_TILING_KEY(tilingKey) ((void)(tilingKey))
@@ -611,8 +619,8 @@ inline void SyncAll()
         Str("SyncAll (waiting for all ", participants, isAIVOnly ? " AIV" : "", " cores to arrive)"));
 }
 
-/// Signals a cross-core flag (mode 0: all cores of this type, 1: the two AIVs of a group,
-/// 2: AIC <-> AIVs of a group).
+/// Signals a cross-core flag (mode 0: all cores of this type once all have set, 1: the two
+/// AIVs of a group once both have set, 2: AIC -> its AIVs, AIVs -> their AIC once all have set).
 template <uint8_t modeId, pipe_t pipe>
 inline void CrossCoreSetFlag(uint16_t flagId)
 {
@@ -626,20 +634,41 @@ inline void CrossCoreSetFlag(uint16_t flagId)
             "need a MIX kernel (", KernelModeName(run->mode), " has no groups)"));
     }
     if (modeId == 1 && c.coreType != AIV) Fail("CrossCoreSetFlag<1> (AIV <-> AIV) called on an AIC");
-    std::vector<int> consumers = FlagPeers(c, modeId);
     std::lock_guard<std::mutex> lk(run->mu);
-    auto& sets = modeId == 0 ? run->flags.set0 : (modeId == 1 ? run->flags.set1 : run->flags.set2);
-    auto& waits = modeId == 0 ? run->flags.wait0 : (modeId == 1 ? run->flags.wait1 : run->flags.wait2);
-    int mine = ++sets[{c.instance, flagId}];
-    int consumed = mine;
-    for (int p : consumers) consumed = std::min(consumed, waits[{p, flagId}]);
-    if (mine - consumed > 15) {
-        Fail(Str("CrossCoreSetFlag<", int(modeId), ">(", flagId, "): more than 15 pending sets of one flag "
-            "(the hardware counter saturates)"));
+    FlagState& f = run->flags;
+    const int key = flagId * 4 + modeId;
+    std::vector<int> senders;    // cores whose sets form one round
+    std::vector<int> receivers;  // cores whose counters a round increments
+    int groupKey = 0;
+    for (auto& o : run->cores) {
+        bool sameGroup = o->group == c.group;
+        if (modeId == 0 && o->coreType == c.coreType) {
+            senders.push_back(o->instance);
+            receivers.push_back(o->instance);
+        } else if (modeId == 1 && sameGroup && o->coreType == AIV) {
+            senders.push_back(o->instance);
+            receivers.push_back(o->instance);
+        } else if (modeId == 2 && sameGroup) {
+            if (o->coreType == c.coreType) senders.push_back(o->instance);
+            else receivers.push_back(o->instance);
+        }
+    }
+    groupKey = modeId == 0 ? -1 - c.coreType : (modeId == 1 ? c.group * 2 : c.group * 2 + (c.coreType == AIC ? 1 : 0));
+    ++f.sets[{c.instance, key}];
+    int rounds = INT32_MAX;
+    for (int sdr : senders) rounds = std::min(rounds, f.sets[{sdr, key}]);
+    int& done = f.credited[{groupKey, key}];
+    for (; done < rounds; ++done) {
+        for (int r : receivers) {
+            if (++f.counter[{r, flagId}] > 15) {
+                Fail(Str("CrossCoreSetFlag<", int(modeId), ">(", flagId, "): ", run->cores[r]->Describe(),
+                    " has 15 unconsumed signals of this flag (the hardware counter saturates)"));
+            }
+        }
     }
 }
 
-/// Waits for a cross-core flag (see CrossCoreSetFlag).
+/// Waits until this core's counter of `flagId` is non-zero, then decrements it.
 template <uint8_t modeId = 0, pipe_t pipe = PIPE_S>
 inline void CrossCoreWaitFlag(uint16_t flagId)
 {
@@ -647,30 +676,11 @@ inline void CrossCoreWaitFlag(uint16_t flagId)
     static_assert(modeId <= 2, "CrossCoreWaitFlag mode must be 0, 1 or 2");
     CoreContext& c = Core();
     KernelRun* run = g_run;
-    if (flagId > 10) Fail(Str("CrossCoreWaitFlag<", int(modeId), ">(", flagId, "): flag id must be in [0, 10]"));
-    if (modeId != 0 && run->mode != KernelMode::MIX_MODE && run->mode != KernelMode::MIX_AIC_1_1) {
-        Fail(Str("CrossCoreWaitFlag<", int(modeId), ">: modes 1 and 2 need a MIX kernel"));
-    }
-    if (modeId == 1 && c.coreType != AIV) Fail("CrossCoreWaitFlag<1> (AIV <-> AIV) called on an AIC");
-    // the instances whose sets this wait consumes
-    std::vector<int> peers = FlagPeers(c, modeId);
-    int need;
-    {
-        std::lock_guard<std::mutex> lk(run->mu);
-        auto& waits = modeId == 0 ? run->flags.wait0 : (modeId == 1 ? run->flags.wait1 : run->flags.wait2);
-        need = ++waits[{c.instance, flagId}];
-    }
-    auto* sets = modeId == 0 ? &run->flags.set0 : (modeId == 1 ? &run->flags.set1 : &run->flags.set2);
-    uint16_t fid = flagId;
-    BlockUntil(
-        [sets, peers, need, fid] {
-            for (int p : peers) {
-                auto it = sets->find({p, fid});
-                if (it == sets->end() || it->second < need) return false;
-            }
-            return true;
-        },
-        Str("CrossCoreWaitFlag<", int(modeId), ">(", flagId, ")"));
+    if (flagId > 10) Fail(Str("CrossCoreWaitFlag(", flagId, "): flag id must be in [0, 10]"));
+    std::pair<int, int> k{c.instance, flagId};
+    BlockUntil([run, k] { return run->flags.counter[k] > 0; }, Str("CrossCoreWaitFlag(", flagId, ")"));
+    std::lock_guard<std::mutex> lk(run->mu);
+    --run->flags.counter[k];
 }
 
 }  // namespace AscendC

@@ -431,6 +431,11 @@ private:
 /// A queue at one position (depth = max tensors enqueued at once).
 template <TPosition pos, int32_t depth, auto mask>
 class TQue : public TQueBind<pos, pos, depth, mask> {
+    // CANN's CPU build rejects these at compile time too (GetBufferLogicPos asserts)
+    static_assert(pos != TPosition::VECCALC, "TQue<TPosition::VECCALC> is not a valid queue: use TBuf<VECCALC> for "
+        "scratch buffers (or a VECIN/VECOUT queue)");
+    static_assert(pos != TPosition::GM && pos != TPosition::MAX, "TQue needs a local TPosition");
+
 public:
     TQue() = default;
 };

@@ -45,8 +45,6 @@ pub(crate) struct CubePlan<'k> {
     pub(crate) top: &'k Inst,
     /// Index of `top` in the kernel body.
     pub(crate) top_index: usize,
-    /// The loop, when the dot is inside one.
-    pub(crate) is_loop: bool,
     pub(crate) a: &'k BlockAccess,
     pub(crate) b: &'k BlockAccess,
     pub(crate) a_value: ValueId,
@@ -75,7 +73,11 @@ pub(crate) struct CubeSizes {
 
 impl CubePlan<'_> {
     pub(crate) fn sizes(&self) -> CubeSizes {
-        let (mp, np, kp) = (round_up(self.bm, 16), round_up(self.bn, 16), round_up(self.bk, 16));
+        let (mp, np, kp) = (
+            round_up(self.bm, 16),
+            round_up(self.bn, 16),
+            round_up(self.bk, 16),
+        );
         let es = self.dtype.size_bytes();
         CubeSizes {
             mp,
@@ -96,7 +98,12 @@ impl CubePlan<'_> {
 
 /// Finds the kernel's dot and checks it has the matmul shape the cube lowering handles.
 /// `None` when the kernel has no dot.
-pub(crate) fn plan<'k>(k: &'k TileKernel, kname: &str, pitch: usize, ws_var: &str) -> R<Option<CubePlan<'k>>> {
+pub(crate) fn plan<'k>(
+    k: &'k TileKernel,
+    kname: &str,
+    pitch: usize,
+    ws_var: &str,
+) -> R<Option<CubePlan<'k>>> {
     // Locate every dot.
     let mut found: Vec<(usize, Option<usize>)> = Vec::new(); // (top index, index in body)
     for (ti, inst) in k.body.insts.iter().enumerate() {
@@ -120,7 +127,13 @@ pub(crate) fn plan<'k>(k: &'k TileKernel, kname: &str, pitch: usize, ws_var: &st
         return Ok(None);
     }
     if found.len() > 1 {
-        return Err(unsupported(kname, format!("{} dots in one kernel (the cube lowering takes one)", found.len())));
+        return Err(unsupported(
+            kname,
+            format!(
+                "{} dots in one kernel (the cube lowering takes one)",
+                found.len()
+            ),
+        ));
     }
     let (ti, bi) = found[0];
     let uses = use_counts(k);
@@ -129,77 +142,146 @@ pub(crate) fn plan<'k>(k: &'k TileKernel, kname: &str, pitch: usize, ws_var: &st
     let (dot, body_insts, init, result, is_loop) = match (&top.kind, bi) {
         (InstKind::For { init, body, .. }, Some(bi)) => {
             let dot = &body.insts[bi];
-            let InstKind::Dot { acc, .. } = &dot.kind else { unreachable!() };
+            let InstKind::Dot { acc, .. } = &dot.kind else {
+                unreachable!()
+            };
             let d = dot.results[0];
             if init.len() != 1 || body.yields.len() != 1 {
-                return Err(unsupported(kname, "a matmul loop carrying values other than the accumulator"));
+                return Err(unsupported(
+                    kname,
+                    "a matmul loop carrying values other than the accumulator",
+                ));
             }
             if body.args.get(1) != Some(acc) || body.yields[0] != d {
-                return Err(unsupported(kname, "a matmul loop whose dot does not accumulate into the carried value"));
+                return Err(unsupported(
+                    kname,
+                    "a matmul loop whose dot does not accumulate into the carried value",
+                ));
             }
             if uses[acc.index()] != 1 || uses[d.index()] != 1 {
-                return Err(unsupported(kname, "a matmul loop that uses the accumulator for anything but the dot"));
-            }
-            for i in &body.insts {
-                let ok = std::ptr::eq(i, dot)
-                    || matches!(i.kind, InstKind::Load { .. })
-                    || i.results.iter().all(|v| matches!(k.values[v.index()], Ty::Scalar(_)));
-                if !ok || matches!(i.kind, InstKind::Store { .. } | InstKind::For { .. }) {
-                    return Err(unsupported(
-                        kname,
-                        "a matmul loop doing more than index math, the two operand loads and the dot",
-                    ));
-                }
+                return Err(unsupported(
+                    kname,
+                    "a matmul loop that uses the accumulator for anything but the dot",
+                ));
             }
             (dot, body.insts.as_slice(), init[0], top.results[0], true)
         }
-        (InstKind::Dot { acc, .. }, None) => (top, k.body.insts.as_slice(), *acc, top.results[0], false),
+        (InstKind::Dot { acc, .. }, None) => {
+            (top, k.body.insts.as_slice(), *acc, top.results[0], false)
+        }
         _ => unreachable!("found lists dots only"),
     };
-    let InstKind::Dot { a, b, .. } = &dot.kind else { unreachable!() };
-    let load_of = |v: ValueId, what: &str| -> R<(&'k BlockAccess, f64)> {
-        let inst = def_in(body_insts, v).ok_or_else(|| {
-            unsupported(kname, format!("a dot whose {what} operand is not loaded next to it"))
-        })?;
-        match &inst.kind {
-            InstKind::Load { access, other } if uses[v.index()] == 1 => Ok((access, *other)),
-            _ => Err(unsupported(
+    let InstKind::Dot { a, b, .. } = &dot.kind else {
+        unreachable!()
+    };
+    // Each operand is a load used only by the dot, optionally widened from f16 / bf16 to
+    // f32 by a cast used only by the dot (the cube multiplies half products exactly into
+    // its f32 accumulator, so the widening is folded into the cube's operand type).
+    let operand = |v: ValueId, what: &str| -> R<(&'k BlockAccess, f64, Vec<ValueId>)> {
+        let not_load = || {
+            unsupported(
                 kname,
-                format!("a dot whose {what} operand is not a load used only by the dot"),
-            )),
+                format!("a dot whose {what} operand is not a load (optionally widened by a cast) used only by the dot"),
+            )
+        };
+        let inst = def_in(body_insts, v).ok_or_else(not_load)?;
+        if uses[v.index()] != 1 {
+            return Err(not_load());
+        }
+        match &inst.kind {
+            InstKind::Load { access, other } => Ok((access, *other, vec![v])),
+            InstKind::Cast { x, to: DType::F32 } => {
+                let li = def_in(body_insts, *x).ok_or_else(not_load)?;
+                match &li.kind {
+                    InstKind::Load { access, other }
+                        if uses[x.index()] == 1
+                            && matches!(
+                                k.params[access.buffer].dtype,
+                                DType::F16 | DType::BF16
+                            ) =>
+                    {
+                        Ok((access, *other, vec![v, *x]))
+                    }
+                    _ => Err(not_load()),
+                }
+            }
+            _ => Err(not_load()),
         }
     };
-    let (aa, ao) = load_of(*a, "left")?;
-    let (ba, bo) = load_of(*b, "right")?;
+    let (aa, ao, a_chain) = operand(*a, "left")?;
+    let (ba, bo, b_chain) = operand(*b, "right")?;
     if ao != 0.0 || bo != 0.0 {
-        return Err(unsupported(kname, "dot operands whose masked-off elements are not 0"));
+        return Err(unsupported(
+            kname,
+            "dot operands whose masked-off elements are not 0",
+        ));
+    }
+    if is_loop {
+        for i in body_insts {
+            let feeds_dot = i
+                .results
+                .iter()
+                .any(|r| a_chain.contains(r) || b_chain.contains(r));
+            let scalar = !i.results.is_empty()
+                && i.results
+                    .iter()
+                    .all(|v| matches!(k.values[v.index()], Ty::Scalar(_)))
+                && !matches!(i.kind, InstKind::Store { .. } | InstKind::For { .. });
+            if !(std::ptr::eq(i, dot) || feeds_dot || scalar) {
+                return Err(unsupported(
+                    kname,
+                    "a matmul loop doing more than index math, the two operand loads and the dot",
+                ));
+            }
+        }
     }
     let (ad, bd) = (k.params[aa.buffer].dtype, k.params[ba.buffer].dtype);
     if ad != bd || !matches!(ad, DType::F32 | DType::F16 | DType::BF16) {
-        return Err(unsupported(kname, format!("a dot of {ad} x {bd} tiles (the cube takes f32, f16 or bf16 pairs)")));
+        return Err(unsupported(
+            kname,
+            format!("a dot of {ad} x {bd} tiles (the cube takes f32, f16 or bf16 pairs)"),
+        ));
     }
     let (&[bm, bk], &[bk2, bn]) = (aa.shape.as_slice(), ba.shape.as_slice()) else {
         return Err(unsupported(kname, "a dot of tiles that are not rank 2"));
     };
     if bk != bk2 {
-        return Err(unsupported(kname, format!("a dot of [{bm}, {bk}] x [{bk2}, {bn}]")));
+        return Err(unsupported(
+            kname,
+            format!("a dot of [{bm}, {bk}] x [{bk2}, {bn}]"),
+        ));
     }
     match &k.values[init.index()] {
         Ty::Tile(s, DType::F32) if s.as_slice() == [bm, bn] => {}
-        t => return Err(unsupported(kname, format!("a dot accumulator of type {t:?}"))),
+        t => {
+            return Err(unsupported(
+                kname,
+                format!("a dot accumulator of type {t:?}"),
+            ))
+        }
     }
     // Operand layouts: one of the two strides must be 1.
     for (acc, what) in [(aa, "left"), (ba, "right")] {
-        if acc.strides.len() != 2 || !(acc.strides[0] == 1 || acc.strides[1] == 1) || acc.strides.iter().any(|&s| s < 1) {
+        if acc.strides.len() != 2
+            || !(acc.strides[0] == 1 || acc.strides[1] == 1)
+            || acc.strides.iter().any(|&s| s < 1)
+        {
             return Err(unsupported(
                 kname,
-                format!("a {what} dot operand with strides {:?} (one axis must be contiguous)", acc.strides),
+                format!(
+                    "a {what} dot operand with strides {:?} (one axis must be contiguous)",
+                    acc.strides
+                ),
             ));
         }
     }
     // The ND -> NZ copy takes a GM row stride of 1..65535 elements.
     for (acc, what) in [(aa, "left"), (ba, "right")] {
-        let ld = if acc.strides[1] == 1 { acc.strides[0] } else { acc.strides[1] };
+        let ld = if acc.strides[1] == 1 {
+            acc.strides[0]
+        } else {
+            acc.strides[1]
+        };
         if !(1..=65535).contains(&ld) {
             return Err(unsupported(
                 kname,
@@ -209,12 +291,18 @@ pub(crate) fn plan<'k>(k: &'k TileKernel, kname: &str, pitch: usize, ws_var: &st
     }
     let (mp, np, kp) = (round_up(bm, 16), round_up(bn, 16), round_up(bk, 16));
     if mp > 4095 || np > 4095 || kp > 4095 {
-        return Err(unsupported(kname, "a dot tile larger than 4095 in M, N or K"));
+        return Err(unsupported(
+            kname,
+            "a dot tile larger than 4095 in M, N or K",
+        ));
     }
     // The accumulator's initial value: a zero splat is dropped (Mmad starts from 0).
     let mut vector_skip = HashSet::new();
     let init_is_zero = match k.body.insts.iter().find(|i| i.results.contains(&init)) {
-        Some(Inst { kind: InstKind::Splat { x, .. }, .. }) if uses[init.index()] == 1 => {
+        Some(Inst {
+            kind: InstKind::Splat { x, .. },
+            ..
+        }) if uses[init.index()] == 1 => {
             let c = k.body.insts.iter().find(|i| i.results.contains(x));
             matches!(c, Some(Inst { kind: InstKind::ConstFloat(v, _), .. }) if *v == 0.0)
         }
@@ -224,8 +312,8 @@ pub(crate) fn plan<'k>(k: &'k TileKernel, kname: &str, pitch: usize, ws_var: &st
         vector_skip.insert(init);
     }
     if !is_loop {
-        vector_skip.insert(*a);
-        vector_skip.insert(*b);
+        vector_skip.extend(a_chain.iter().copied());
+        vector_skip.extend(b_chain.iter().copied());
     }
     let bounds = match &top.kind {
         InstKind::For { start, end, .. } => Some((*start, *end)),
@@ -234,7 +322,6 @@ pub(crate) fn plan<'k>(k: &'k TileKernel, kname: &str, pitch: usize, ws_var: &st
     Ok(Some(CubePlan {
         top,
         top_index: ti,
-        is_loop,
         a: aa,
         b: ba,
         a_value: *a,
@@ -249,7 +336,6 @@ pub(crate) fn plan<'k>(k: &'k TileKernel, kname: &str, pitch: usize, ws_var: &st
             init_is_zero,
             bounds,
             rows: bm,
-            cols: bn,
             pitch,
             ws_var: ws_var.to_string(),
         },
@@ -267,6 +353,7 @@ fn contains_dot(b: &crate::tile::Block) -> bool {
 
 /// Emits the AIC program: cube buffers, the program loop with the matmul loop, Fixpipe
 /// into the workspace, and the cross-core flag that releases the vector side.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn emit_aic(
     k: &TileKernel,
     kname: &str,
@@ -285,13 +372,14 @@ pub(crate) fn emit_aic(
     let (mp, np, kp) = (s.mp, s.np, s.kp);
     // Buffer budgets: L1 holds the a and b tiles, L0A / L0B one operand each, L0C the
     // accumulator. Double-buffer what fits.
-    let limit = |name: &'static str, what: String, needed: usize, available: usize| CompileError::Limit {
-        kernel: format!("{kname} ({what})"),
-        target: "ascendc".into(),
-        limit: name,
-        needed,
-        available,
-    };
+    let limit =
+        |name: &'static str, what: String, needed: usize, available: usize| CompileError::Limit {
+            kernel: format!("{kname} ({what})"),
+            target: "ascendc".into(),
+            limit: name,
+            needed,
+            available,
+        };
     let l1_single = s.a_bytes + s.b_bytes;
     if l1_single > target.l1_bytes {
         return Err(limit(
@@ -302,17 +390,44 @@ pub(crate) fn emit_aic(
         ));
     }
     if s.a_bytes > target.l0ab_bytes {
-        return Err(limit("l0ab_bytes", format!("L0A: a tile [{mp}, {kp}] {} B", s.a_bytes), s.a_bytes, target.l0ab_bytes));
+        return Err(limit(
+            "l0ab_bytes",
+            format!("L0A: a tile [{mp}, {kp}] {} B", s.a_bytes),
+            s.a_bytes,
+            target.l0ab_bytes,
+        ));
     }
     if s.b_bytes > target.l0ab_bytes {
-        return Err(limit("l0ab_bytes", format!("L0B: b tile [{kp}, {np}] {} B", s.b_bytes), s.b_bytes, target.l0ab_bytes));
+        return Err(limit(
+            "l0ab_bytes",
+            format!("L0B: b tile [{kp}, {np}] {} B", s.b_bytes),
+            s.b_bytes,
+            target.l0ab_bytes,
+        ));
     }
     if s.c_bytes > target.l0c_bytes {
-        return Err(limit("l0c_bytes", format!("L0C: accumulator [{mp}, {np}] {} B", s.c_bytes), s.c_bytes, target.l0c_bytes));
+        return Err(limit(
+            "l0c_bytes",
+            format!("L0C: accumulator [{mp}, {np}] {} B", s.c_bytes),
+            s.c_bytes,
+            target.l0c_bytes,
+        ));
     }
-    let l1_depth = if 2 * l1_single <= target.l1_bytes { 2 } else { 1 };
-    let a2_depth = if 2 * s.a_bytes <= target.l0ab_bytes { 2 } else { 1 };
-    let b2_depth = if 2 * s.b_bytes <= target.l0ab_bytes { 2 } else { 1 };
+    let l1_depth = if 2 * l1_single <= target.l1_bytes {
+        2
+    } else {
+        1
+    };
+    let a2_depth = if 2 * s.a_bytes <= target.l0ab_bytes {
+        2
+    } else {
+        1
+    };
+    let b2_depth = if 2 * s.b_bytes <= target.l0ab_bytes {
+        2
+    } else {
+        1
+    };
 
     let mut w = Writer::new(1);
     w.open("if ASCEND_IS_AIC");
@@ -320,14 +435,32 @@ pub(crate) fn emit_aic(
         "Cube unit: {} = matmul of {} [{} x {}] and [{} x {}] ({}), padded to M {mp}, K {kp}, N {np}.",
         cp.result.inst_result, t, cp.bm, cp.bk, cp.bk, cp.bn, cp.dtype
     ));
-    w.line(format!("TQue<TPosition::A1, 1> a_l1_q; // a tile in L1 (NZ), {} bytes", s.a_bytes));
-    w.line(format!("pipe.InitBuffer(a_l1_q, {l1_depth}, {});", s.a_bytes));
-    w.line(format!("TQue<TPosition::B1, 1> b_l1_q; // b tile in L1 (NZ), {} bytes", s.b_bytes));
-    w.line(format!("pipe.InitBuffer(b_l1_q, {l1_depth}, {});", s.b_bytes));
+    w.line(format!(
+        "TQue<TPosition::A1, 1> a_l1_q; // a tile in L1 (NZ), {} bytes",
+        s.a_bytes
+    ));
+    w.line(format!(
+        "pipe.InitBuffer(a_l1_q, {l1_depth}, {});",
+        s.a_bytes
+    ));
+    w.line(format!(
+        "TQue<TPosition::B1, 1> b_l1_q; // b tile in L1 (NZ), {} bytes",
+        s.b_bytes
+    ));
+    w.line(format!(
+        "pipe.InitBuffer(b_l1_q, {l1_depth}, {});",
+        s.b_bytes
+    ));
     w.line("TQue<TPosition::A2, 1> a_l0_q; // a tile in L0A (Zz)");
-    w.line(format!("pipe.InitBuffer(a_l0_q, {a2_depth}, {});", s.a_bytes));
+    w.line(format!(
+        "pipe.InitBuffer(a_l0_q, {a2_depth}, {});",
+        s.a_bytes
+    ));
     w.line("TQue<TPosition::B2, 1> b_l0_q; // b tile in L0B (Zn)");
-    w.line(format!("pipe.InitBuffer(b_l0_q, {b2_depth}, {});", s.b_bytes));
+    w.line(format!(
+        "pipe.InitBuffer(b_l0_q, {b2_depth}, {});",
+        s.b_bytes
+    ));
     w.line("TQue<TPosition::CO1, 1> c_l0_q; // accumulator in L0C (NZ, float)");
     w.line(format!("pipe.InitBuffer(c_l0_q, 1, {});", s.c_bytes));
     w.open(program_loop);
@@ -348,7 +481,13 @@ pub(crate) fn emit_aic(
     w.line("LocalTensor<float> c_l0 = c_l0_q.AllocTensor<float>();");
     w.line("bool k_first = true; // the first Mmad starts the accumulator from zero");
     match &cp.top.kind {
-        InstKind::For { start, end, step, body, .. } => {
+        InstKind::For {
+            start,
+            end,
+            step,
+            body,
+            ..
+        } => {
             let iv = body.args[0];
             let ivn = format!("i{}", iv.0);
             w.open(format!(
@@ -358,7 +497,10 @@ pub(crate) fn emit_aic(
             ));
             sc.map.insert(iv, ivn);
             for inst in &body.insts {
-                if inst.results.iter().all(|r| matches!(k.values[r.index()], Ty::Scalar(_)))
+                if inst
+                    .results
+                    .iter()
+                    .all(|r| matches!(k.values[r.index()], Ty::Scalar(_)))
                     && !matches!(inst.kind, InstKind::Store { .. })
                     && !inst.results.is_empty()
                 {
@@ -399,7 +541,15 @@ pub(crate) fn emit_aic(
 }
 
 /// One K step: both operands GM -> L1 -> L0, then Mmad.
-fn k_step(w: &mut Writer, cp: &CubePlan<'_>, sc: &Scalars, gm: &[String], zero_var: &str, c0: usize, t: &str) -> R<()> {
+fn k_step(
+    w: &mut Writer,
+    cp: &CubePlan<'_>,
+    sc: &Scalars,
+    gm: &[String],
+    zero_var: &str,
+    c0: usize,
+    t: &str,
+) -> R<()> {
     let s = cp.sizes();
     let (mp, np, kp) = (s.mp, s.np, s.kp);
     let f32 = cp.dtype == DType::F32;
@@ -412,15 +562,38 @@ fn k_step(w: &mut Writer, cp: &CubePlan<'_>, sc: &Scalars, gm: &[String], zero_v
     let clamp = |l: &str, e: usize| format!("({l} < 0 ? 0 : ({l} > {e} ? {e} : {l}))");
     let ag = &gm[a.buffer];
     let bg = &gm[b.buffer];
-    w.comment(format!("{} = load a {:?} strides {:?}: GM -> L1 (ND -> NZ)", cp.a_value, a.shape, a.strides));
+    w.comment(format!(
+        "{} = load a {:?} strides {:?}: GM -> L1 (ND -> NZ)",
+        cp.a_value, a.shape, a.strides
+    ));
     w.line(format!("const int32_t am = {};", clamp(&alim_m, cp.bm)));
     w.line(format!("const int32_t ak = {};", clamp(&alim_k, cp.bk)));
-    w.line(format!("LocalTensor<{t}> a_l1 = a_l1_q.AllocTensor<{t}>();"));
-    zero_fill(w, "a_l1", zero_var, s.a_bytes, &format!("am < {} || ak < {kp}", cp.bm));
+    w.line(format!(
+        "LocalTensor<{t}> a_l1 = a_l1_q.AllocTensor<{t}>();"
+    ));
+    zero_fill(
+        w,
+        "a_l1",
+        zero_var,
+        s.a_bytes,
+        &format!("am < {} || ak < {kp}", cp.bm),
+    );
     let a_k_contig = a.strides[1] == 1;
     let (sa0, sa1) = (a.strides[0], a.strides[1]);
     if a_k_contig {
-        nd2nz(w, "a_l1", "0", ag, &abase, "1", "am", "ak", &sa0.to_string(), &mp.to_string(), "am > 0 && ak > 0");
+        nd2nz(
+            w,
+            "a_l1",
+            "0",
+            ag,
+            &abase,
+            "1",
+            "am",
+            "ak",
+            &sa0.to_string(),
+            &mp.to_string(),
+            "am > 0 && ak > 0",
+        );
     } else if f32 {
         // Transposed f32 operand: one NZ matrix of 16 K-rows per K block ("Zz" in L1).
         w.open("for (int32_t kb = 0; kb * 16 < ak; ++kb)");
@@ -440,19 +613,54 @@ fn k_step(w: &mut Writer, cp: &CubePlan<'_>, sc: &Scalars, gm: &[String], zero_v
         );
         w.close();
     } else {
-        nd2nz(w, "a_l1", "0", ag, &abase, "1", "ak", "am", &sa1.to_string(), &kp.to_string(), "am > 0 && ak > 0");
+        nd2nz(
+            w,
+            "a_l1",
+            "0",
+            ag,
+            &abase,
+            "1",
+            "ak",
+            "am",
+            &sa1.to_string(),
+            &kp.to_string(),
+            "am > 0 && ak > 0",
+        );
     }
     w.line("a_l1_q.EnQue(a_l1);");
     // ---- b: [BK, BN]
-    w.comment(format!("{} = load b {:?} strides {:?}: GM -> L1 (ND -> NZ)", cp.b_value, b.shape, b.strides));
+    w.comment(format!(
+        "{} = load b {:?} strides {:?}: GM -> L1 (ND -> NZ)",
+        cp.b_value, b.shape, b.strides
+    ));
     w.line(format!("const int32_t bk = {};", clamp(&blim_k, cp.bk)));
     w.line(format!("const int32_t bn = {};", clamp(&blim_n, cp.bn)));
-    w.line(format!("LocalTensor<{t}> b_l1 = b_l1_q.AllocTensor<{t}>();"));
-    zero_fill(w, "b_l1", zero_var, s.b_bytes, &format!("bk < {kp} || bn < {}", cp.bn));
+    w.line(format!(
+        "LocalTensor<{t}> b_l1 = b_l1_q.AllocTensor<{t}>();"
+    ));
+    zero_fill(
+        w,
+        "b_l1",
+        zero_var,
+        s.b_bytes,
+        &format!("bk < {kp} || bn < {}", cp.bn),
+    );
     let b_k_contig = b.strides[0] == 1;
     let (sb0, sb1) = (b.strides[0], b.strides[1]);
     if b_k_contig {
-        nd2nz(w, "b_l1", "0", bg, &bbase, "1", "bn", "bk", &sb1.to_string(), &np.to_string(), "bk > 0 && bn > 0");
+        nd2nz(
+            w,
+            "b_l1",
+            "0",
+            bg,
+            &bbase,
+            "1",
+            "bn",
+            "bk",
+            &sb1.to_string(),
+            &np.to_string(),
+            "bk > 0 && bn > 0",
+        );
     } else if f32 {
         w.open("for (int32_t kb = 0; kb * 16 < bk; ++kb)");
         w.line("const int32_t rows = (bk - kb * 16) < 16 ? (bk - kb * 16) : 16;");
@@ -471,17 +679,38 @@ fn k_step(w: &mut Writer, cp: &CubePlan<'_>, sc: &Scalars, gm: &[String], zero_v
         );
         w.close();
     } else {
-        nd2nz(w, "b_l1", "0", bg, &bbase, "1", "bk", "bn", &sb0.to_string(), &kp.to_string(), "bk > 0 && bn > 0");
+        nd2nz(
+            w,
+            "b_l1",
+            "0",
+            bg,
+            &bbase,
+            "1",
+            "bk",
+            "bn",
+            &sb0.to_string(),
+            &kp.to_string(),
+            "bk > 0 && bn > 0",
+        );
     }
     w.line("b_l1_q.EnQue(b_l1);");
     // ---- L1 -> L0A
     w.comment("L1 -> L0A (Zz: 16-row M blocks, each a row of K fractals)");
     w.line(format!("a_l1 = a_l1_q.DeQue<{t}>();"));
-    w.line(format!("LocalTensor<{t}> a_l0 = a_l0_q.AllocTensor<{t}>();"));
+    w.line(format!(
+        "LocalTensor<{t}> a_l0 = a_l0_q.AllocTensor<{t}>();"
+    ));
     if a_k_contig {
         // NZ fractal (m block i, k group g) sits at g * Mp * C0 + i * 16 * C0.
         w.open(format!("for (int32_t i = 0; i < {}; ++i)", mp / 16));
-        load2d(w, &format!("a_l0[i * {}]", kp * 16), &format!("a_l1[i * {}]", 16 * c0), kp / c0, mp / 16, false);
+        load2d(
+            w,
+            &format!("a_l0[i * {}]", kp * 16),
+            &format!("a_l1[i * {}]", 16 * c0),
+            kp / c0,
+            mp / 16,
+            false,
+        );
         w.close();
     } else if f32 {
         w.comment("two 16 x 8 fractals (one 16 x 16 square of K x M) per repeat, transposed into two Zz fractals");
@@ -492,12 +721,22 @@ fn k_step(w: &mut Writer, cp: &CubePlan<'_>, sc: &Scalars, gm: &[String], zero_v
         w.line(format!("ldt.srcStride = {};", mp / 16));
         w.line("ldt.dstGap = 1;");
         w.line("ldt.dstFracGap = 0;");
-        w.line(format!("LoadDataWithTranspose(a_l0[i * {}], a_l1[i * 256], ldt);", kp * 16));
+        w.line(format!(
+            "LoadDataWithTranspose(a_l0[i * {}], a_l1[i * 256], ldt);",
+            kp * 16
+        ));
         w.close();
     } else {
         w.comment("each 16 x 16 fractal of A^T transposed on the way");
         w.open(format!("for (int32_t i = 0; i < {}; ++i)", mp / 16));
-        load2d(w, &format!("a_l0[i * {}]", kp * 16), &format!("a_l1[i * {}]", kp * 16), kp / 16, 1, true);
+        load2d(
+            w,
+            &format!("a_l0[i * {}]", kp * 16),
+            &format!("a_l1[i * {}]", kp * 16),
+            kp / 16,
+            1,
+            true,
+        );
         w.close();
     }
     w.line("a_l0_q.EnQue(a_l0);");
@@ -505,10 +744,19 @@ fn k_step(w: &mut Writer, cp: &CubePlan<'_>, sc: &Scalars, gm: &[String], zero_v
     // ---- L1 -> L0B
     w.comment("L1 -> L0B (Zn: K groups outer, N blocks inner, K contiguous inside a fractal)");
     w.line(format!("b_l1 = b_l1_q.DeQue<{t}>();"));
-    w.line(format!("LocalTensor<{t}> b_l0 = b_l0_q.AllocTensor<{t}>();"));
+    w.line(format!(
+        "LocalTensor<{t}> b_l0 = b_l0_q.AllocTensor<{t}>();"
+    ));
     if b_k_contig {
         w.open(format!("for (int32_t g = 0; g < {}; ++g)", kp / c0));
-        load2d(w, &format!("b_l0[g * {}]", np * c0), &format!("b_l1[g * {}]", np * c0), np / 16, 1, false);
+        load2d(
+            w,
+            &format!("b_l0[g * {}]", np * c0),
+            &format!("b_l1[g * {}]", np * c0),
+            np / 16,
+            1,
+            false,
+        );
         w.close();
     } else if f32 {
         w.comment("two 16 x 8 fractals (one 16 x 16 square of K x N) per repeat, transposed into two Zn fractals");
@@ -519,12 +767,23 @@ fn k_step(w: &mut Writer, cp: &CubePlan<'_>, sc: &Scalars, gm: &[String], zero_v
         w.line("ldt.srcStride = 1;");
         w.line("ldt.dstGap = 0;");
         w.line(format!("ldt.dstFracGap = {};", np / 16 - 1));
-        w.line(format!("LoadDataWithTranspose(b_l0[j * {}], b_l1[j * {}], ldt);", np * 16, 16 * np));
+        w.line(format!(
+            "LoadDataWithTranspose(b_l0[j * {}], b_l1[j * {}], ldt);",
+            np * 16,
+            16 * np
+        ));
         w.close();
     } else {
         w.comment("each 16 x 16 fractal of B transposed on the way");
         w.open(format!("for (int32_t j = 0; j < {}; ++j)", kp / 16));
-        load2d(w, &format!("b_l0[j * {}]", np * 16), &format!("b_l1[j * 256]"), np / 16, kp / 16, true);
+        load2d(
+            w,
+            &format!("b_l0[j * {}]", np * 16),
+            "b_l1[j * 256]",
+            np / 16,
+            kp / 16,
+            true,
+        );
         w.close();
     }
     w.line("b_l0_q.EnQue(b_l0);");
@@ -586,7 +845,11 @@ fn nd2nz(
     w.line(format!("nd.dstNzC0Stride = {c0_stride};"));
     w.line("nd.dstNzNStride = 1;");
     w.line("nd.dstNzMatrixStride = 0;");
-    let dst = if dst_off == "0" { dst.to_string() } else { format!("{dst}[{dst_off}]") };
+    let dst = if dst_off == "0" {
+        dst.to_string()
+    } else {
+        format!("{dst}[{dst_off}]")
+    };
     w.line(format!("DataCopy({dst}, {src}[{base}], nd);"));
     w.close();
 }
@@ -643,14 +906,22 @@ impl Scalars {
     }
 
     fn get(&self, v: ValueId) -> R<String> {
-        self.map.get(&v).cloned().ok_or_else(|| CompileError::Internal {
-            stage: "ascendc",
-            message: format!("kernel `{}`: cube side uses {v} before its definition", self.kname),
-        })
+        self.map
+            .get(&v)
+            .cloned()
+            .ok_or_else(|| CompileError::Internal {
+                stage: "ascendc",
+                message: format!(
+                    "kernel `{}`: cube side uses {v} before its definition",
+                    self.kname
+                ),
+            })
     }
 
     fn emit(&mut self, w: &mut Writer, k: &TileKernel, inst: &Inst, gm: &[String]) -> R<()> {
-        let Some(&r) = inst.results.first() else { return Ok(()) };
+        let Some(&r) = inst.results.first() else {
+            return Ok(());
+        };
         let expr = match &inst.kind {
             InstKind::ProgramId { axis } => {
                 self.map.insert(r, format!("pid{axis}"));

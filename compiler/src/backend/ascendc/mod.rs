@@ -29,7 +29,7 @@ use crate::schedule::plan::Plan;
 use crate::target::{Target, TargetKind};
 use crate::tile::TileKernel;
 use cpp::Writer;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 pub use host::{host_io, HostFile, HostIo};
 
@@ -73,26 +73,72 @@ fn unsupported(kernel: &str, what: impl Into<String>) -> CompileError {
 /// Names that generated code uses for itself; a parameter with one of these names gets a
 /// `_buf` suffix.
 fn reserved(name: &str) -> bool {
-    let generated_prefix = ["v", "s", "i", "c", "tmp", "in_q", "out_q", "ld", "st", "so", "sc", "acc", "red", "init", "pad", "vr", "vc", "svr", "svc", "b", "scratch", "next", "pid", "st_out"];
+    let generated_prefix = [
+        "v", "s", "i", "c", "tmp", "in_q", "out_q", "ld", "st", "so", "sc", "acc", "red", "init",
+        "pad", "vr", "vc", "svr", "svc", "b", "scratch", "next", "pid", "st_out",
+    ];
     let fixed = [
-        "pid", "pipe", "workspace", "group", "sub", "local", "kPrograms", "kCubeDone", "row", "c0", "n8",
-        "reduce_buf", "scalar_buf", "acc_ws", "zero_ws", "am", "ak", "bk", "bn", "kb", "rows", "mm", "fp", "nd",
-        "ld", "ldt", "a_l1", "b_l1", "a_l0", "b_l0", "c_l0", "a_l1_q", "b_l1_q", "a_l0_q", "b_l0_q", "c_l0_q",
-        "k_first", "g", "j",
+        "pid",
+        "pipe",
+        "workspace",
+        "group",
+        "sub",
+        "local",
+        "kPrograms",
+        "kCubeDone",
+        "row",
+        "c0",
+        "n8",
+        "reduce_buf",
+        "scalar_buf",
+        "acc_ws",
+        "zero_ws",
+        "am",
+        "ak",
+        "bk",
+        "bn",
+        "kb",
+        "rows",
+        "mm",
+        "fp",
+        "nd",
+        "ld",
+        "ldt",
+        "a_l1",
+        "b_l1",
+        "a_l0",
+        "b_l0",
+        "c_l0",
+        "a_l1_q",
+        "b_l1_q",
+        "a_l0_q",
+        "b_l0_q",
+        "c_l0_q",
+        "k_first",
+        "g",
+        "j",
     ];
     if fixed.contains(&name) || name.ends_with("_gm") {
         return true;
     }
     generated_prefix.iter().any(|p| {
-        name.strip_prefix(p)
-            .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '_'))
+        name.strip_prefix(p).is_some_and(|rest| {
+            !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '_')
+        })
     })
 }
 
 /// Emits one kernel. `name` is its (already unique) entry-point name.
-pub fn emit_kernel_named(kernel: &TileKernel, name: &str, target: &Target) -> Result<EmittedKernel, CompileError> {
+pub fn emit_kernel_named(
+    kernel: &TileKernel,
+    name: &str,
+    target: &Target,
+) -> Result<EmittedKernel, CompileError> {
     if target.kind != TargetKind::AscendC {
-        return Err(unsupported(name, format!("emitting Ascend C for a {} target record", target.kind)));
+        return Err(unsupported(
+            name,
+            format!("emitting Ascend C for a {} target record", target.kind),
+        ));
     }
     let programs = kernel.num_programs();
     if programs > i32::MAX as u64 {
@@ -123,13 +169,20 @@ pub fn emit_kernel_named(kernel: &TileKernel, name: &str, target: &Target) -> Re
     let acc_cols = kernel_acc_cols(kernel);
     let pitch = vector::kernel_pitch(kernel, acc_cols);
     let plan = cube::plan(kernel, name, pitch, "acc_ws")?;
-    let kind = if plan.is_some() { KernelKind::Mix } else { KernelKind::Vector };
+    let kind = if plan.is_some() {
+        KernelKind::Mix
+    } else {
+        KernelKind::Vector
+    };
     let cores = match kind {
         KernelKind::Vector => target.vector_cores,
         KernelKind::Mix => target.cube_cores,
     };
     if cores == 0 {
-        return Err(unsupported(name, "a target record without vector / cube cores"));
+        return Err(unsupported(
+            name,
+            "a target record without vector / cube cores",
+        ));
     }
     let block_dim = (programs.min(cores as u64)).max(1) as u32;
 
@@ -138,21 +191,31 @@ pub fn emit_kernel_named(kernel: &TileKernel, name: &str, target: &Target) -> Re
         None => (None, HashSet::new()),
     };
     let setup_indent = if plan.is_some() { 2 } else { 1 };
-    let vcode =
-        vector::VectorEmitter::new(kernel, name, target, gm.clone(), cube_result, skip).emit(setup_indent)?;
+    let vcode = vector::VectorEmitter::new(kernel, name, target, gm.clone(), cube_result, skip)
+        .emit(setup_indent)?;
 
     let [g0, g1, g2] = kernel.grid;
     let unflatten = vec![
         format!("const int32_t pid0 = pid % {};", g0.max(1)),
-        format!("const int32_t pid1 = (pid / {}) % {};", g0.max(1), g1.max(1)),
-        format!("const int32_t pid2 = pid / {};", (g0.max(1) as u64) * (g1.max(1) as u64)),
+        format!(
+            "const int32_t pid1 = (pid / {}) % {};",
+            g0.max(1),
+            g1.max(1)
+        ),
+        format!(
+            "const int32_t pid2 = pid / {};",
+            (g0.max(1) as u64) * (g1.max(1) as u64)
+        ),
         "(void)pid0; (void)pid1; (void)pid2;".to_string(),
     ];
     let _ = g2;
 
     let mut workspace_bytes = 0;
     let mut w = Writer::new(0);
-    w.comment(format!("Generated by Tessera from tile kernel `{}`.", kernel.name));
+    w.comment(format!(
+        "Generated by Tessera from tile kernel `{}`.",
+        kernel.name
+    ));
     w.comment(format!(
         "grid {:?} = {programs} program instance(s), run on blockDim = {block_dim} {}.",
         kernel.grid,
@@ -168,7 +231,10 @@ pub fn emit_kernel_named(kernel: &TileKernel, name: &str, target: &Target) -> Re
     if plan.is_some() {
         sig.push("GM_ADDR workspace".to_string());
     }
-    w.line(format!("extern \"C\" __global__ __aicore__ void {name}({})", sig.join(", ")));
+    w.line(format!(
+        "extern \"C\" __global__ __aicore__ void {name}({})",
+        sig.join(", ")
+    ));
     w.open("");
     w.line(match kind {
         KernelKind::Vector => "KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);",
@@ -178,7 +244,10 @@ pub fn emit_kernel_named(kernel: &TileKernel, name: &str, target: &Target) -> Re
     w.comment("Global memory: the kernel's buffers.");
     for ((p, a), g) in kernel.params.iter().zip(&args).zip(&gm) {
         let t = cpp::gm_type(p.dtype);
-        w.line(format!("GlobalTensor<{t}> {g}; // {} : {}[{}], {:?}", p.name, p.dtype, p.len, p.access));
+        w.line(format!(
+            "GlobalTensor<{t}> {g}; // {} : {}[{}], {:?}",
+            p.name, p.dtype, p.len, p.access
+        ));
         w.line(format!("{g}.SetGlobalBuffer((__gm__ {t}*){a}, {});", p.len));
     }
     w.line("TPipe pipe;");
@@ -267,7 +336,23 @@ pub fn emit_kernel_named(kernel: &TileKernel, name: &str, target: &Target) -> Re
 
 /// Emits one kernel under its own (sanitised) name.
 pub fn emit_kernel(kernel: &TileKernel, target: &Target) -> Result<EmittedKernel, CompileError> {
-    emit_kernel_named(kernel, &cpp::ident(&kernel.name), target)
+    emit_kernel_named(kernel, &entry_name(&kernel.name), target)
+}
+
+/// A C identifier for a kernel entry point that cannot clash with a C library function
+/// (kernels are `extern "C"` and share one binary with the host program).
+fn entry_name(name: &str) -> String {
+    const LIBC: [&str; 24] = [
+        "exp", "log", "sqrt", "tanh", "abs", "fabs", "max", "min", "sin", "cos", "pow", "floor",
+        "ceil", "round", "main", "free", "malloc", "exit", "printf", "memcpy", "memset", "erf",
+        "rsqrt", "div",
+    ];
+    let id = cpp::ident(name);
+    if LIBC.contains(&id.as_str()) || id.starts_with("acl") || id.starts_with("__") {
+        format!("{id}_kernel")
+    } else {
+        id
+    }
 }
 
 /// Columns of the kernel's dot accumulator (0 without a dot): the workspace pitch.
@@ -291,20 +376,21 @@ fn kernel_acc_cols(k: &TileKernel) -> usize {
     find(&k.body, k).unwrap_or(0)
 }
 
-/// Unique entry-point names for the kernels of a plan.
+/// Unique entry-point names for the kernels of a plan (C identifiers; a repeated name gets
+/// a `_v<n>` suffix).
 pub fn kernel_names(plan: &Plan) -> Vec<String> {
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut used: HashSet<String> = HashSet::new();
     plan.kernels
         .iter()
         .map(|k| {
-            let base = cpp::ident(&k.name);
-            let n = seen.entry(base.clone()).or_insert(0);
-            *n += 1;
-            if *n == 1 {
-                base
-            } else {
-                format!("{base}_{}", *n - 1)
+            let base = entry_name(&k.name);
+            let mut name = base.clone();
+            let mut n = 1;
+            while !used.insert(name.clone()) {
+                name = format!("{base}_v{n}");
+                n += 1;
             }
+            name
         })
         .collect()
 }

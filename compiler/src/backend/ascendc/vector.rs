@@ -77,9 +77,8 @@ pub(crate) struct CubeResult {
     pub(crate) init_is_zero: bool,
     /// Loop bounds (for an empty K loop the product is zero): `(start, end)`.
     pub(crate) bounds: Option<(ValueId, ValueId)>,
-    /// Rows and columns of the accumulator tile.
+    /// Rows of the accumulator tile.
     pub(crate) rows: usize,
-    pub(crate) cols: usize,
     /// Row pitch in the workspace (elements).
     pub(crate) pitch: usize,
     /// The GM tensor variable of the workspace accumulator region.
@@ -524,7 +523,10 @@ impl<'k> VectorEmitter<'k> {
                     if uses_queue {
                         let what = format!(
                             "{} = load {} {:?}",
-                            inst.results.first().map(|v| v.to_string()).unwrap_or_default(),
+                            inst.results
+                                .first()
+                                .map(|v| v.to_string())
+                                .unwrap_or_default(),
                             p.name,
                             access.shape
                         );
@@ -580,7 +582,11 @@ impl<'k> VectorEmitter<'k> {
         // Double-buffer every queue if it fits (and the per-position buffer count of 8
         // allows it), else single-buffer.
         let queue_bytes: usize = self.queues.iter().map(|q| q.bytes).sum();
-        let slot_bytes: usize = self.slots.iter().map(|s| round_up(s.bytes, BLOCK_BYTES)).sum();
+        let slot_bytes: usize = self
+            .slots
+            .iter()
+            .map(|s| round_up(s.bytes, BLOCK_BYTES))
+            .sum();
         let extra = round_up(self.reduce_bytes, BLOCK_BYTES)
             + round_up(self.scalar_scratch_bytes, BLOCK_BYTES);
         let per_pos = |pos: &str| self.queues.iter().filter(|q| q.position == pos).count();
@@ -625,11 +631,16 @@ impl<'k> VectorEmitter<'k> {
                 .chain(self.slots.iter().map(|s| {
                     (
                         s.bytes,
-                        format!("{} [{}] {} B", s.name, cpp::join(s.users.clone(), ", "), s.bytes),
+                        format!(
+                            "{} [{}] {} B",
+                            s.name,
+                            cpp::join(s.users.clone(), ", "),
+                            s.bytes
+                        ),
                     )
                 }))
                 .collect();
-            all.sort_by(|a, b| b.0.cmp(&a.0));
+            all.sort_by_key(|b| std::cmp::Reverse(b.0));
             return Err(CompileError::Limit {
                 kernel: format!(
                     "{} (Unified Buffer: {})",
@@ -647,7 +658,9 @@ impl<'k> VectorEmitter<'k> {
             "Unified Buffer: {} queue(s) x {} buffer(s), {} scratch buffer(s): {} of {} bytes.",
             self.queues.len(),
             depth,
-            self.slots.len() + usize::from(self.reduce_bytes > 0) + usize::from(self.scalar_scratch_bytes > 0),
+            self.slots.len()
+                + usize::from(self.reduce_bytes > 0)
+                + usize::from(self.scalar_scratch_bytes > 0),
             total,
             ub
         ));
@@ -656,7 +669,10 @@ impl<'k> VectorEmitter<'k> {
                 "TQue<TPosition::{}, 1> {}; // {}",
                 q.position, q.name, q.what
             ));
-            w.line(format!("pipe.InitBuffer({}, {}, {});", q.name, depth, q.bytes));
+            w.line(format!(
+                "pipe.InitBuffer({}, {}, {});",
+                q.name, depth, q.bytes
+            ));
         }
         for s in &self.slots {
             w.line(format!(
@@ -723,7 +739,9 @@ impl<'k> VectorEmitter<'k> {
                 if access.shape.is_empty() || self.uses[value.index()] != 1 {
                     continue;
                 }
-                let Some(&i) = def_pos.get(value) else { continue };
+                let Some(&i) = def_pos.get(value) else {
+                    continue;
+                };
                 if !is_vector_def(&block.insts[i].kind) || self.prefer.contains_key(value) {
                     continue;
                 }
@@ -830,7 +848,13 @@ impl<'k> VectorEmitter<'k> {
     }
 
     /// A scratch tile for the duration of one lowering (free it with `free_slot`).
-    fn scratch(&mut self, w: &mut Writer, ctype: &str, bytes: usize, what: &str) -> (usize, String) {
+    fn scratch(
+        &mut self,
+        w: &mut Writer,
+        ctype: &str,
+        bytes: usize,
+        what: &str,
+    ) -> (usize, String) {
         let s = self.alloc_slot(bytes, format!("scratch: {what}"));
         let var = self.fresh("scratch");
         w.line(format!(
@@ -906,11 +930,14 @@ impl<'k> VectorEmitter<'k> {
                 let r = r0.ok_or_else(|| internal("splat without result"))?;
                 let s = self.scalar(*x)?;
                 let ctype = cpp::compute_type(self.ty(r)?.dtype());
-                let d = self.def_tile(w, r)?;
                 w.comment(format!("{r} = splat {x}"));
+                let d = self.def_tile(w, r)?;
                 self.vop(
                     w,
-                    format!("Duplicate({}, static_cast<{ctype}>({s}), {});", d.var, d.count),
+                    format!(
+                        "Duplicate({}, static_cast<{ctype}>({s}), {});",
+                        d.var, d.count
+                    ),
                     &[],
                     &[&d.loc],
                 );
@@ -962,7 +989,10 @@ impl<'k> VectorEmitter<'k> {
             }
             // The scalar unit has no transcendental functions: use a one-block tile.
             self.scalar_scratch_bytes = self.scalar_scratch_bytes.max(3 * BLOCK_BYTES);
-            w.comment(format!("{r} = {} {x} (scalar, on the vector unit)", op.name()));
+            w.comment(format!(
+                "{r} = {} {x} (scalar, on the vector unit)",
+                op.name()
+            ));
             w.line(format!(
                 "LocalTensor<float> sx{0} = scalar_buf.Get<float>(); LocalTensor<float> sy{0} = scalar_buf.Get<float>()[8]; LocalTensor<float> sz{0} = scalar_buf.Get<float>()[16];",
                 r.0
@@ -987,8 +1017,8 @@ impl<'k> VectorEmitter<'k> {
             return Err(self.unsupported(format!("{} of a {dtype} tile", op.name())));
         }
         let ctype = cpp::compute_type(dtype);
-        let d = self.def_tile(w, r)?;
         w.comment(format!("{r} = {} {x}", op.name()));
+        let d = self.def_tile(w, r)?;
         let (_, bytes) = self.tile_extent(self.ty(r)?.shape().unwrap_or(&[]), 4);
         let scratch = if op == UnaryOp::Tanh {
             Some(self.scratch(w, ctype, bytes, &format!("tanh {x}")))
@@ -1033,17 +1063,27 @@ impl<'k> VectorEmitter<'k> {
     ) -> R<()> {
         match op {
             UnaryOp::Neg => {
-                let m1 = if ctype == "float" { "-1.0f" } else { "(int32_t)(-1)" };
-                self.vop(w, format!("Muls({dst}, {src}, {m1}, {count});"), &[sloc], &[dloc]);
+                let m1 = if ctype == "float" {
+                    "-1.0f"
+                } else {
+                    "(int32_t)(-1)"
+                };
+                self.vop(
+                    w,
+                    format!("Muls({dst}, {src}, {m1}, {count});"),
+                    &[sloc],
+                    &[dloc],
+                );
             }
             UnaryOp::Exp => self.vop(w, format!("Exp({dst}, {src}, {count});"), &[sloc], &[dloc]),
             UnaryOp::Log => self.vop(w, format!("Ln({dst}, {src}, {count});"), &[sloc], &[dloc]),
-            UnaryOp::Sqrt => {
-                self.vop(w, format!("Sqrt({dst}, {src}, {count});"), &[sloc], &[dloc])
-            }
-            UnaryOp::Rsqrt => {
-                self.vop(w, format!("Rsqrt({dst}, {src}, {count});"), &[sloc], &[dloc])
-            }
+            UnaryOp::Sqrt => self.vop(w, format!("Sqrt({dst}, {src}, {count});"), &[sloc], &[dloc]),
+            UnaryOp::Rsqrt => self.vop(
+                w,
+                format!("Rsqrt({dst}, {src}, {count});"),
+                &[sloc],
+                &[dloc],
+            ),
             UnaryOp::Tanh => {
                 let (t, tl) = match (scratch, scratch_loc) {
                     (Some(t), Some(l)) => (t.to_string(), l.clone()),
@@ -1052,19 +1092,43 @@ impl<'k> VectorEmitter<'k> {
                 // tanh(x) = 2 / (1 + exp(-2x)) - 1: exp overflows to +inf for very
                 // negative x, giving 2/inf - 1 = -1 (never inf/inf = NaN); absolute error
                 // a few ulp of 1 everywhere.
-                w.comment("tanh(x) = 2 / (1 + exp(-2x)) - 1 (no tanh instruction on the vector unit)");
-                self.vop(w, format!("Muls({t}, {src}, -2.0f, {count});"), &[sloc], &[&tl]);
+                w.comment(
+                    "tanh(x) = 2 / (1 + exp(-2x)) - 1 (no tanh instruction on the vector unit)",
+                );
+                self.vop(
+                    w,
+                    format!("Muls({t}, {src}, -2.0f, {count});"),
+                    &[sloc],
+                    &[&tl],
+                );
                 self.vop(w, format!("Exp({t}, {t}, {count});"), &[&tl], &[&tl]);
                 self.vop(w, format!("Adds({t}, {t}, 1.0f, {count});"), &[&tl], &[&tl]);
                 self.vop(w, format!("Duplicate({dst}, 2.0f, {count});"), &[], &[dloc]);
-                self.vop(w, format!("Div({dst}, {dst}, {t}, {count});"), &[dloc, &tl], &[dloc]);
-                self.vop(w, format!("Adds({dst}, {dst}, -1.0f, {count});"), &[dloc], &[dloc]);
+                self.vop(
+                    w,
+                    format!("Div({dst}, {dst}, {t}, {count});"),
+                    &[dloc, &tl],
+                    &[dloc],
+                );
+                self.vop(
+                    w,
+                    format!("Adds({dst}, {dst}, -1.0f, {count});"),
+                    &[dloc],
+                    &[dloc],
+                );
             }
         }
         Ok(())
     }
 
-    fn emit_binary(&mut self, w: &mut Writer, r: ValueId, op: BinaryOp, a: ValueId, b: ValueId) -> R<()> {
+    fn emit_binary(
+        &mut self,
+        w: &mut Writer,
+        r: ValueId,
+        op: BinaryOp,
+        a: ValueId,
+        b: ValueId,
+    ) -> R<()> {
         let dtype = self.ty(r)?.dtype();
         let ctype = cpp::compute_type(dtype);
         let (at, bt) = (self.is_tile(a)?, self.is_tile(b)?);
@@ -1092,8 +1156,8 @@ impl<'k> VectorEmitter<'k> {
                 "integer division of tiles (the A2 vector unit divides half/float only)",
             ));
         }
-        let d = self.def_tile(w, r)?;
         w.comment(format!("{r} = {} {a}, {b}", op.name()));
+        let d = self.def_tile(w, r)?;
         let n = d.count;
         let name = match op {
             BinaryOp::Add => "Add",
@@ -1116,17 +1180,42 @@ impl<'k> VectorEmitter<'k> {
                 let x = self.tile(a)?;
                 let s = format!("static_cast<{ctype}>({})", self.scalar(b)?);
                 match op {
-                    BinaryOp::Add => self.vop(w, format!("Adds({}, {}, {s}, {n});", d.var, x.var), &[&x.loc], &[&d.loc]),
-                    BinaryOp::Mul => self.vop(w, format!("Muls({}, {}, {s}, {n});", d.var, x.var), &[&x.loc], &[&d.loc]),
-                    BinaryOp::Max => self.vop(w, format!("Maxs({}, {}, {s}, {n});", d.var, x.var), &[&x.loc], &[&d.loc]),
-                    BinaryOp::Sub => self.vop(w, format!("Adds({}, {}, -{s}, {n});", d.var, x.var), &[&x.loc], &[&d.loc]),
+                    BinaryOp::Add => self.vop(
+                        w,
+                        format!("Adds({}, {}, {s}, {n});", d.var, x.var),
+                        &[&x.loc],
+                        &[&d.loc],
+                    ),
+                    BinaryOp::Mul => self.vop(
+                        w,
+                        format!("Muls({}, {}, {s}, {n});", d.var, x.var),
+                        &[&x.loc],
+                        &[&d.loc],
+                    ),
+                    BinaryOp::Max => self.vop(
+                        w,
+                        format!("Maxs({}, {}, {s}, {n});", d.var, x.var),
+                        &[&x.loc],
+                        &[&d.loc],
+                    ),
+                    BinaryOp::Sub => self.vop(
+                        w,
+                        format!("Adds({}, {}, -{s}, {n});", d.var, x.var),
+                        &[&x.loc],
+                        &[&d.loc],
+                    ),
                     BinaryOp::Div => {
                         // x / s exactly: broadcast s into a tile, then divide.
                         let (_, bytes) = self.tile_extent(self.ty(r)?.shape().unwrap_or(&[]), 4);
                         let (slot, t) = self.scratch(w, ctype, bytes, &format!("{r} divisor"));
                         let tl = Loc::Slot(slot);
                         self.vop(w, format!("Duplicate({t}, {s}, {n});"), &[], &[&tl]);
-                        self.vop(w, format!("Div({}, {}, {t}, {n});", d.var, x.var), &[&x.loc, &tl], &[&d.loc]);
+                        self.vop(
+                            w,
+                            format!("Div({}, {}, {t}, {n});", d.var, x.var),
+                            &[&x.loc, &tl],
+                            &[&d.loc],
+                        );
                         self.free_slot(slot);
                     }
                 }
@@ -1135,21 +1224,55 @@ impl<'k> VectorEmitter<'k> {
                 let y = self.tile(b)?;
                 let s = format!("static_cast<{ctype}>({})", self.scalar(a)?);
                 match op {
-                    BinaryOp::Add => self.vop(w, format!("Adds({}, {}, {s}, {n});", d.var, y.var), &[&y.loc], &[&d.loc]),
-                    BinaryOp::Mul => self.vop(w, format!("Muls({}, {}, {s}, {n});", d.var, y.var), &[&y.loc], &[&d.loc]),
-                    BinaryOp::Max => self.vop(w, format!("Maxs({}, {}, {s}, {n});", d.var, y.var), &[&y.loc], &[&d.loc]),
+                    BinaryOp::Add => self.vop(
+                        w,
+                        format!("Adds({}, {}, {s}, {n});", d.var, y.var),
+                        &[&y.loc],
+                        &[&d.loc],
+                    ),
+                    BinaryOp::Mul => self.vop(
+                        w,
+                        format!("Muls({}, {}, {s}, {n});", d.var, y.var),
+                        &[&y.loc],
+                        &[&d.loc],
+                    ),
+                    BinaryOp::Max => self.vop(
+                        w,
+                        format!("Maxs({}, {}, {s}, {n});", d.var, y.var),
+                        &[&y.loc],
+                        &[&d.loc],
+                    ),
                     BinaryOp::Sub => {
                         // s - y = (-y) + s, exactly.
-                        let m1 = if ctype == "float" { "-1.0f" } else { "(int32_t)(-1)" };
-                        self.vop(w, format!("Muls({}, {}, {m1}, {n});", d.var, y.var), &[&y.loc], &[&d.loc]);
-                        self.vop(w, format!("Adds({0}, {0}, {s}, {n});", d.var), &[&d.loc], &[&d.loc]);
+                        let m1 = if ctype == "float" {
+                            "-1.0f"
+                        } else {
+                            "(int32_t)(-1)"
+                        };
+                        self.vop(
+                            w,
+                            format!("Muls({}, {}, {m1}, {n});", d.var, y.var),
+                            &[&y.loc],
+                            &[&d.loc],
+                        );
+                        self.vop(
+                            w,
+                            format!("Adds({0}, {0}, {s}, {n});", d.var),
+                            &[&d.loc],
+                            &[&d.loc],
+                        );
                     }
                     BinaryOp::Div => {
                         let (_, bytes) = self.tile_extent(self.ty(r)?.shape().unwrap_or(&[]), 4);
                         let (slot, t) = self.scratch(w, ctype, bytes, &format!("{r} dividend"));
                         let tl = Loc::Slot(slot);
                         self.vop(w, format!("Duplicate({t}, {s}, {n});"), &[], &[&tl]);
-                        self.vop(w, format!("Div({}, {t}, {}, {n});", d.var, y.var), &[&tl, &y.loc], &[&d.loc]);
+                        self.vop(
+                            w,
+                            format!("Div({}, {t}, {}, {n});", d.var, y.var),
+                            &[&tl, &y.loc],
+                            &[&d.loc],
+                        );
                         self.free_slot(slot);
                     }
                 }
@@ -1165,8 +1288,12 @@ impl<'k> VectorEmitter<'k> {
             let xs = self.scalar(x)?;
             let expr = match (from.is_float(), to) {
                 (_, DType::F32) => format!("static_cast<float>({xs})"),
-                (_, DType::F16) => format!("static_cast<float>(static_cast<half>(static_cast<float>({xs})))"),
-                (_, DType::BF16) => format!("static_cast<float>(static_cast<bfloat16_t>(static_cast<float>({xs})))"),
+                (_, DType::F16) => {
+                    format!("static_cast<float>(static_cast<half>(static_cast<float>({xs})))")
+                }
+                (_, DType::BF16) => {
+                    format!("static_cast<float>(static_cast<bfloat16_t>(static_cast<float>({xs})))")
+                }
                 (_, DType::I32) => format!("static_cast<int32_t>({xs})"),
                 (_, DType::U32) => format!("static_cast<uint32_t>({xs})"),
                 (_, DType::Bool) => format!("static_cast<uint32_t>(({xs}) != 0)"),
@@ -1175,12 +1302,17 @@ impl<'k> VectorEmitter<'k> {
             return Ok(());
         }
         let xt = self.tile(x)?;
+        w.comment(format!("{r} = cast {x} to {to}"));
         let d = self.def_tile(w, r)?;
         let n = d.count;
-        w.comment(format!("{r} = cast {x} to {to}"));
         match (from, to) {
             (f, t) if f.is_float() && t == DType::F32 => {
-                self.vop(w, format!("Muls({}, {}, 1.0f, {n}); // copy", d.var, xt.var), &[&xt.loc], &[&d.loc]);
+                self.vop(
+                    w,
+                    format!("Muls({}, {}, 1.0f, {n}); // copy", d.var, xt.var),
+                    &[&xt.loc],
+                    &[&d.loc],
+                );
             }
             (f, t) if f.is_float() && matches!(t, DType::F16 | DType::BF16) => {
                 self.round_through(w, &d, &xt, t)?;
@@ -1206,7 +1338,12 @@ impl<'k> VectorEmitter<'k> {
                 }
             }
             (DType::I32, DType::I32) => {
-                self.vop(w, format!("Muls({}, {}, (int32_t)1, {n}); // copy", d.var, xt.var), &[&xt.loc], &[&d.loc]);
+                self.vop(
+                    w,
+                    format!("Muls({}, {}, (int32_t)1, {n}); // copy", d.var, xt.var),
+                    &[&xt.loc],
+                    &[&d.loc],
+                );
             }
             (f, t) => {
                 return Err(self.unsupported(format!("cast of a {f} tile to {t}")));
@@ -1219,7 +1356,12 @@ impl<'k> VectorEmitter<'k> {
     fn round_through(&mut self, w: &mut Writer, d: &TileVal, x: &TileVal, t: DType) -> R<()> {
         let n = d.count;
         let narrow = cpp::gm_type(t);
-        let (slot, tmp) = self.scratch(w, narrow, round_up(n * 2, BLOCK_BYTES), &format!("round to {t}"));
+        let (slot, tmp) = self.scratch(
+            w,
+            narrow,
+            round_up(n * 2, BLOCK_BYTES),
+            &format!("round to {t}"),
+        );
         let tl = Loc::Slot(slot);
         self.vop(
             w,
@@ -1239,7 +1381,14 @@ impl<'k> VectorEmitter<'k> {
 
     // ----- reductions ---------------------------------------------------------------
 
-    fn emit_reduce(&mut self, w: &mut Writer, r: ValueId, op: ReduceOp, x: ValueId, axis: usize) -> R<()> {
+    fn emit_reduce(
+        &mut self,
+        w: &mut Writer,
+        r: ValueId,
+        op: ReduceOp,
+        x: ValueId,
+        axis: usize,
+    ) -> R<()> {
         let xt = self.tile(x)?;
         let xty = self.ty(x)?;
         let dtype = xty.dtype();
@@ -1284,10 +1433,18 @@ impl<'k> VectorEmitter<'k> {
             ([rows, cols], 0) => {
                 let (rows, p) = (*rows, self.pitch(*cols));
                 let d = self.def_tile(w, r)?;
-                w.comment(format!("{r} = {} {x} over rows (fold the rows pairwise into one)", op.name()));
+                w.comment(format!(
+                    "{r} = {} {x} over rows (fold the rows pairwise into one)",
+                    op.name()
+                ));
                 let f = if op == ReduceOp::Sum { "Add" } else { "Max" };
                 if rows == 1 {
-                    self.vop(w, format!("Muls({}, {}, 1.0f, {p}); // copy", d.var, xt.var), &[&xt.loc], &[&d.loc]);
+                    self.vop(
+                        w,
+                        format!("Muls({}, {}, 1.0f, {p}); // copy", d.var, xt.var),
+                        &[&xt.loc],
+                        &[&d.loc],
+                    );
                 } else {
                     self.vop(
                         w,
@@ -1298,7 +1455,10 @@ impl<'k> VectorEmitter<'k> {
                     if rows > 2 {
                         w.open(format!("for (int32_t row = 2; row < {rows}; ++row)"));
                         w.line("PipeBarrier<PIPE_V>();");
-                        w.line(format!("{f}({0}, {0}, {1}[row * {p}], {p});", d.var, xt.var));
+                        w.line(format!(
+                            "{f}({0}, {0}, {1}[row * {p}], {p});",
+                            d.var, xt.var
+                        ));
                         w.close();
                         self.haz_unknown();
                     }
@@ -1307,7 +1467,9 @@ impl<'k> VectorEmitter<'k> {
             ([rows, cols], 1) => {
                 let (rows, cols, p) = (*rows, *cols, self.pitch(*cols));
                 if p / 8 > 255 {
-                    return Err(self.unsupported(format!("row reduction of rows wider than 2040 elements ({cols})")));
+                    return Err(self.unsupported(format!(
+                        "row reduction of rows wider than 2040 elements ({cols})"
+                    )));
                 }
                 let d = self.def_tile(w, r)?;
                 w.comment(format!(
@@ -1317,7 +1479,11 @@ impl<'k> VectorEmitter<'k> {
                 let (_, bytes) = self.tile_extent(&[rows], 4);
                 let (slot, part) = self.scratch(w, "float", bytes, &format!("{r} partial"));
                 let pl = Loc::Slot(slot);
-                let order = if op == ReduceOp::Max { ", ReduceOrder::ORDER_ONLY_VALUE" } else { "" };
+                let order = if op == ReduceOp::Max {
+                    ", ReduceOrder::ORDER_ONLY_VALUE"
+                } else {
+                    ""
+                };
                 let f = if op == ReduceOp::Sum { "Add" } else { "Max" };
                 let mut c0 = 0;
                 while c0 < cols {
@@ -1341,17 +1507,21 @@ impl<'k> VectorEmitter<'k> {
                         r0 += rn;
                     }
                     if c0 > 0 {
-                        self.vop(w, format!("{f}({0}, {0}, {part}, {rows});", d.var), &[&d.loc, &pl], &[&d.loc]);
+                        self.vop(
+                            w,
+                            format!("{f}({0}, {0}, {part}, {rows});", d.var),
+                            &[&d.loc, &pl],
+                            &[&d.loc],
+                        );
                     }
                     c0 += cnt;
                 }
                 self.free_slot(slot);
             }
             _ => {
-                return Err(self.unsupported(format!(
-                    "reduction of a {:?} tile along axis {axis}",
-                    shape
-                )))
+                return Err(
+                    self.unsupported(format!("reduction of a {:?} tile along axis {axis}", shape))
+                )
             }
         }
         Ok(())
@@ -1409,7 +1579,9 @@ impl<'k> VectorEmitter<'k> {
                 let last_use_here = self.uses[iv0.index()] == 1;
                 let slot = match t.loc {
                     Loc::Slot(s)
-                        if last_use_here && !transferred.contains(&iv0) && !self.pinned.contains(&s) =>
+                        if last_use_here
+                            && !transferred.contains(&iv0)
+                            && !self.pinned.contains(&s) =>
                     {
                         // The loop takes over the initial value's slot.
                         transferred.insert(iv0);
@@ -1419,16 +1591,26 @@ impl<'k> VectorEmitter<'k> {
                     }
                     _ => {
                         let ty = self.ty(iv0)?;
-                        let (count, bytes) =
-                            self.tile_extent(ty.shape().unwrap_or(&[]), cpp::compute_size(ty.dtype()));
+                        let (count, bytes) = self
+                            .tile_extent(ty.shape().unwrap_or(&[]), cpp::compute_size(ty.dtype()));
                         let s = self.alloc_slot(bytes, format!("carried {arg}"));
                         let ctype = cpp::compute_type(ty.dtype());
                         let var = format!("init{}", arg.0);
-                        w.line(format!("LocalTensor<{ctype}> {var} = {}.Get<{ctype}>();", self.slots[s].name));
-                        let one = if ctype == "float" { "1.0f".to_string() } else { format!("({ctype})1") };
+                        w.line(format!(
+                            "LocalTensor<{ctype}> {var} = {}.Get<{ctype}>();",
+                            self.slots[s].name
+                        ));
+                        let one = if ctype == "float" {
+                            "1.0f".to_string()
+                        } else {
+                            format!("({ctype})1")
+                        };
                         self.vop(
                             w,
-                            format!("Muls({var}, {}, {one}, {count}); // copy the initial value", t.var),
+                            format!(
+                                "Muls({var}, {}, {one}, {count}); // copy the initial value",
+                                t.var
+                            ),
                             &[&t.loc],
                             &[&Loc::Slot(s)],
                         );
@@ -1440,7 +1622,11 @@ impl<'k> VectorEmitter<'k> {
                 scalar_vars.push(None);
             } else {
                 let ty = self.ty(iv0)?;
-                let ctype = if ty.dtype() == DType::I32 { "int32_t" } else { cpp::compute_type(ty.dtype()) };
+                let ctype = if ty.dtype() == DType::I32 {
+                    "int32_t"
+                } else {
+                    cpp::compute_type(ty.dtype())
+                };
                 let var = format!("c{}", arg.0);
                 w.line(format!("{ctype} {var} = {};", self.scalar(iv0)?));
                 carried.push(None);
@@ -1450,7 +1636,9 @@ impl<'k> VectorEmitter<'k> {
         for s in carried.iter().flatten() {
             self.pinned.insert(*s);
         }
-        w.open(format!("for (int32_t {ivn} = {s}; {ivn} < {e}; {ivn} += {step})"));
+        w.open(format!(
+            "for (int32_t {ivn} = {s}; {ivn} < {e}; {ivn} += {step})"
+        ));
         self.scalars.insert(iv, ivn.clone());
         for (j, &arg) in body.args.iter().skip(1).enumerate() {
             if let Some(slot) = carried[j] {
@@ -1458,8 +1646,18 @@ impl<'k> VectorEmitter<'k> {
                 let ctype = cpp::compute_type(ty.dtype());
                 let (count, _) = self.tile_extent(ty.shape().unwrap_or(&[]), 4);
                 let var = format!("v{}", arg.0);
-                w.line(format!("LocalTensor<{ctype}> {var} = {}.Get<{ctype}>(); // carried {arg}", self.slots[slot].name));
-                self.tiles.insert(arg, TileVal { loc: Loc::Slot(slot), var, count });
+                w.line(format!(
+                    "LocalTensor<{ctype}> {var} = {}.Get<{ctype}>(); // carried {arg}",
+                    self.slots[slot].name
+                ));
+                self.tiles.insert(
+                    arg,
+                    TileVal {
+                        loc: Loc::Slot(slot),
+                        var,
+                        count,
+                    },
+                );
             } else if let Some(var) = &scalar_vars[j] {
                 self.scalars.insert(arg, var.clone());
             }
@@ -1474,11 +1672,18 @@ impl<'k> VectorEmitter<'k> {
                 if yt.loc != Loc::Slot(slot) {
                     let ty = self.ty(y)?;
                     let ctype = cpp::compute_type(ty.dtype());
-                    let one = if ctype == "float" { "1.0f".to_string() } else { format!("({ctype})1") };
+                    let one = if ctype == "float" {
+                        "1.0f".to_string()
+                    } else {
+                        format!("({ctype})1")
+                    };
                     let dst = format!("v{}", body.args[j + 1].0);
                     self.vop(
                         w,
-                        format!("Muls({dst}, {}, {one}, {}); // carry {y} to the next iteration", yt.var, yt.count),
+                        format!(
+                            "Muls({dst}, {}, {one}, {}); // carry {y} to the next iteration",
+                            yt.var, yt.count
+                        ),
                         &[&yt.loc],
                         &[&Loc::Slot(slot)],
                     );
@@ -1525,8 +1730,18 @@ impl<'k> VectorEmitter<'k> {
                 let ctype = cpp::compute_type(ty.dtype());
                 let (count, _) = self.tile_extent(ty.shape().unwrap_or(&[]), 4);
                 let var = format!("v{}", res.0);
-                w.line(format!("LocalTensor<{ctype}> {var} = {}.Get<{ctype}>(); // {res}: final carried value", self.slots[slot].name));
-                self.tiles.insert(res, TileVal { loc: Loc::Slot(slot), var, count });
+                w.line(format!(
+                    "LocalTensor<{ctype}> {var} = {}.Get<{ctype}>(); // {res}: final carried value",
+                    self.slots[slot].name
+                ));
+                self.tiles.insert(
+                    res,
+                    TileVal {
+                        loc: Loc::Slot(slot),
+                        var,
+                        count,
+                    },
+                );
             } else if let Some(var) = &scalar_vars[j] {
                 self.scalars.insert(res, var.clone());
             }
@@ -1540,7 +1755,14 @@ impl<'k> VectorEmitter<'k> {
         format!("({limit} < 0 ? 0 : ({limit} > {extent} ? {extent} : {limit}))")
     }
 
-    fn emit_load(&mut self, w: &mut Writer, inst: &'k Inst, r: ValueId, a: &BlockAccess, other: f64) -> R<()> {
+    fn emit_load(
+        &mut self,
+        w: &mut Writer,
+        inst: &'k Inst,
+        r: ValueId,
+        a: &BlockAccess,
+        other: f64,
+    ) -> R<()> {
         let p = self.param(a.buffer)?;
         let gm = self.gm[a.buffer].clone();
         let base = self.scalar(a.base)?;
@@ -1555,14 +1777,32 @@ impl<'k> VectorEmitter<'k> {
             self.def_scalar(w, r, ctype, expr, &format!("load {}[{base}]", p.name));
             return Ok(());
         }
-        if a.strides.len() != a.shape.len() || a.limits.len() != a.shape.len() || a.shape.len() > 2 {
-            return Err(self.unsupported(format!("a load of rank {} (tiles are rank 1 or 2)", a.shape.len())));
+        if a.strides.len() != a.shape.len() || a.limits.len() != a.shape.len() || a.shape.len() > 2
+        {
+            return Err(self.unsupported(format!(
+                "a load of rank {} (tiles are rank 1 or 2)",
+                a.shape.len()
+            )));
         }
         let limits: Vec<String> = a.limits.iter().map(|&l| self.scalar(l)).collect::<R<_>>()?;
         let (rows, cols, s_row, s_col, lim_r, lim_c) = if a.shape.len() == 1 {
-            (1usize, a.shape[0], 0i64, a.strides[0], "1".to_string(), limits[0].clone())
+            (
+                1usize,
+                a.shape[0],
+                0i64,
+                a.strides[0],
+                "1".to_string(),
+                limits[0].clone(),
+            )
         } else {
-            (a.shape[0], a.shape[1], a.strides[0], a.strides[1], limits[0].clone(), limits[1].clone())
+            (
+                a.shape[0],
+                a.shape[1],
+                a.strides[0],
+                a.strides[1],
+                limits[0].clone(),
+                limits[1].clone(),
+            )
         };
         let rank2 = a.shape.len() == 2;
         let p_elems = if rank2 { self.pitch(cols) } else { cols };
@@ -1580,16 +1820,28 @@ impl<'k> VectorEmitter<'k> {
         let vr = format!("vr{}", r.0);
         let vc = format!("vc{}", r.0);
         if rank2 {
-            w.line(format!("const int32_t {vr} = {};", self.clamp_expr(&lim_r, rows)));
+            w.line(format!(
+                "const int32_t {vr} = {};",
+                self.clamp_expr(&lim_r, rows)
+            ));
         }
-        w.line(format!("const int32_t {vc} = {};", self.clamp_expr(&lim_c, cols)));
+        w.line(format!(
+            "const int32_t {vc} = {};",
+            self.clamp_expr(&lim_c, cols)
+        ));
         let vr_e = if rank2 { vr.clone() } else { "1".to_string() };
 
         if s_col == 0 {
             // Broadcast along the columns: one scalar per row, filled with Duplicate.
             let d = self.def_tile(w, r)?;
             let tv = d.var.clone();
-            let conv = |e: String| if ctype == raw { e } else { format!("static_cast<float>({e})") };
+            let conv = |e: String| {
+                if ctype == raw {
+                    e
+                } else {
+                    format!("static_cast<float>({e})")
+                }
+            };
             let other_c = cpp::lit(other, p.dtype);
             if !rank2 {
                 w.line(format!(
@@ -1597,8 +1849,18 @@ impl<'k> VectorEmitter<'k> {
                     r.0,
                     conv(format!("{gm}.GetValue({base})"))
                 ));
-                self.vop(w, format!("Duplicate({tv}, static_cast<{ctype}>({other_c}), {cols});"), &[], &[&d.loc]);
-                self.vop(w, format!("Duplicate({tv}, b{}, {vc});", r.0), &[], &[&d.loc]);
+                self.vop(
+                    w,
+                    format!("Duplicate({tv}, static_cast<{ctype}>({other_c}), {cols});"),
+                    &[],
+                    &[&d.loc],
+                );
+                self.vop(
+                    w,
+                    format!("Duplicate({tv}, b{}, {vc});", r.0),
+                    &[],
+                    &[&d.loc],
+                );
             } else {
                 w.open(format!("for (int32_t row = 0; row < {rows}; ++row)"));
                 w.line(format!(
@@ -1607,7 +1869,9 @@ impl<'k> VectorEmitter<'k> {
                     conv(format!("{gm}.GetValue({base} + row * {})", cpp::int_lit(s_row)))
                 ));
                 w.line("PipeBarrier<PIPE_V>();");
-                w.line(format!("Duplicate({tv}[row * {p_elems}], static_cast<{ctype}>({other_c}), {p_elems});"));
+                w.line(format!(
+                    "Duplicate({tv}[row * {p_elems}], static_cast<{ctype}>({other_c}), {p_elems});"
+                ));
                 w.line("PipeBarrier<PIPE_V>();");
                 w.line(format!("Duplicate({tv}[row * {p_elems}], b{}, {vc});", r.0));
                 w.close();
@@ -1620,7 +1884,9 @@ impl<'k> VectorEmitter<'k> {
             if s_col < 0 {
                 return Err(self.unsupported(format!("a load with negative stride {s_col}")));
             }
-            return self.emit_gather_load(w, inst, r, a, other, rows, cols, s_row, s_col, &vr_e, &vc, rank2);
+            return self.emit_gather_load(
+                w, inst, r, a, other, rows, cols, s_row, s_col, &vr_e, &vc, rank2,
+            );
         }
 
         // Contiguous rows: DataCopyPad moves whole rows into a VECIN tensor.
@@ -1631,18 +1897,28 @@ impl<'k> VectorEmitter<'k> {
         let qn = self.queues[q].name.clone();
         let lt = format!("ld{}", r.0);
         let e_per_block = BLOCK_BYTES / esz;
-        w.line(format!("LocalTensor<{raw}> {lt} = {qn}.AllocTensor<{raw}>();"));
+        w.line(format!(
+            "LocalTensor<{raw}> {lt} = {qn}.AllocTensor<{raw}>();"
+        ));
         // Pad the partial last block of each row with `other`.
         w.line(format!(
             "const uint8_t pad{0} = static_cast<uint8_t>(({e_per_block} - {vc} % {e_per_block}) % {e_per_block});",
             r.0
         ));
-        let pad = format!("DataCopyPadExtParams<{raw}>{{true, 0, pad{}, static_cast<{raw}>({other_raw})}}", r.0);
+        let pad = format!(
+            "DataCopyPadExtParams<{raw}>{{true, 0, pad{}, static_cast<{raw}>({other_raw})}}",
+            r.0
+        );
         let blocks_per_row = p_elems * esz / BLOCK_BYTES;
-        let single_copy = !rank2 || (s_row >= cols as i64 && rows <= 4095);
-        if single_copy {
+        // One DataCopyPad for all rows when consecutive rows do not overlap in GM (row
+        // stride >= valid columns; decided at run time when the valid width is dynamic),
+        // else one per row.
+        let emit_single = |w: &mut Writer| {
             let src_gap = if rank2 {
-                format!("static_cast<uint32_t>(({} - {vc}) * {esz})", cpp::int_lit(s_row))
+                format!(
+                    "static_cast<uint32_t>(({} - {vc}) * {esz})",
+                    cpp::int_lit(s_row)
+                )
             } else {
                 "0".to_string()
             };
@@ -1654,26 +1930,53 @@ impl<'k> VectorEmitter<'k> {
             } else {
                 "0".to_string()
             };
-            w.open(if rank2 { format!("if ({vr_e} > 0 && {vc} > 0)") } else { format!("if ({vc} > 0)") });
+            w.open(if rank2 {
+                format!("if ({vr_e} > 0 && {vc} > 0)")
+            } else {
+                format!("if ({vc} > 0)")
+            });
             w.line(format!(
                 "DataCopyPad({lt}, {gm}[{base}], DataCopyExtParams{{static_cast<uint16_t>({vr_e}), static_cast<uint32_t>({vc} * {esz}), {src_gap}, {dst_gap}, 0}}, {pad});"
             ));
             w.close();
-        } else {
-            w.open(format!("for (int32_t row = 0; row < {vr_e} && {vc} > 0; ++row)"));
+        };
+        let emit_rows = |w: &mut Writer| {
+            w.open(format!(
+                "for (int32_t row = 0; row < {vr_e} && {vc} > 0; ++row)"
+            ));
             w.line(format!(
                 "DataCopyPad({lt}[row * {p_elems}], {gm}[{base} + row * {}], DataCopyExtParams{{1, static_cast<uint32_t>({vc} * {esz}), 0, 0, 0}}, {pad});",
                 cpp::int_lit(s_row)
             ));
             w.close();
+        };
+        match row_copy_mode(rank2, s_row, rows, cols) {
+            RowCopy::Single => emit_single(w),
+            RowCopy::PerRow => emit_rows(w),
+            RowCopy::Runtime => {
+                w.open(format!("if ({} >= {vc})", cpp::int_lit(s_row)));
+                emit_single(w);
+                w.close();
+                w.open("else");
+                emit_rows(w);
+                w.close();
+            }
         }
         w.line(format!("{qn}.EnQue({lt});"));
         w.line(format!("{lt} = {qn}.DeQue<{raw}>();"));
         let raw_loc = Loc::InQ(q);
         self.haz_unknown();
         // Fill the masked-off tail with `other` (the padded block is already done).
-        let aligned = format!("((({vc}) + {m}) / {e}) * {e}", m = e_per_block - 1, e = e_per_block);
-        w.open(if rank2 { format!("if ({aligned} < {p_elems} && {vr_e} > 0)") } else { format!("if ({aligned} < {p_elems})") });
+        let aligned = format!(
+            "((({vc}) + {m}) / {e}) * {e}",
+            m = e_per_block - 1,
+            e = e_per_block
+        );
+        w.open(if rank2 {
+            format!("if ({aligned} < {p_elems} && {vr_e} > 0)")
+        } else {
+            format!("if ({aligned} < {p_elems})")
+        });
         if rank2 {
             w.open(format!("for (int32_t row = 0; row < {vr_e}; ++row)"));
             w.line("PipeBarrier<PIPE_V>();");
@@ -1696,13 +1999,23 @@ impl<'k> VectorEmitter<'k> {
             w.close();
         }
         if ctype == raw {
-            self.tiles.insert(r, TileVal { loc: raw_loc, var: lt, count });
+            self.tiles.insert(
+                r,
+                TileVal {
+                    loc: raw_loc,
+                    var: lt,
+                    count,
+                },
+            );
         } else {
             // f16 / bf16 data are widened to float for the vector math.
             let d = self.def_tile(w, r)?;
             self.vop(
                 w,
-                format!("Cast({}, {lt}, RoundMode::CAST_NONE, {count}); // widen {raw} to float", d.var),
+                format!(
+                    "Cast({}, {lt}, RoundMode::CAST_NONE, {count}); // widen {raw} to float",
+                    d.var
+                ),
                 &[&raw_loc],
                 &[&d.loc],
             );
@@ -1759,16 +2072,25 @@ impl<'k> VectorEmitter<'k> {
             (var, Loc::Slot(s), Some(s))
         };
         let other_raw = cpp::lit(other, p.dtype);
-        w.comment(format!("strided gather: one element per 32-byte block, then compacted by WholeReduceSum"));
+        w.comment(
+            "strided gather: one element per 32-byte block, then compacted by WholeReduceSum",
+        );
         self.vop(
             w,
-            format!("Duplicate({raw_var}, static_cast<{raw}>({other_raw}), {});", rows * p_elems),
+            format!(
+                "Duplicate({raw_var}, static_cast<{raw}>({other_raw}), {});",
+                rows * p_elems
+            ),
             &[],
             &[&raw_loc],
         );
-        w.open(format!("for (int32_t row = 0; row < {vr} && {vc} > 0; ++row)"));
+        w.open(format!(
+            "for (int32_t row = 0; row < {vr} && {vc} > 0; ++row)"
+        ));
         let st = format!("st{}", r.0);
-        w.line(format!("LocalTensor<{raw}> {st} = {qn}.AllocTensor<{raw}>();"));
+        w.line(format!(
+            "LocalTensor<{raw}> {st} = {qn}.AllocTensor<{raw}>();"
+        ));
         w.line(format!(
             "DataCopyPad({st}, {gm}[{base} + row * {}], DataCopyExtParams{{static_cast<uint16_t>({vc}), {esz}, {}, 0, 0}}, DataCopyPadExtParams<{raw}>{{true, 0, {}, static_cast<{raw}>(-0.0f)}});",
             cpp::int_lit(s_row),
@@ -1790,7 +2112,11 @@ impl<'k> VectorEmitter<'k> {
             let d = self.def_tile(w, r)?;
             self.vop(
                 w,
-                format!("Cast({}, {raw_var}, RoundMode::CAST_NONE, {}); // widen to float", d.var, rows * p_elems),
+                format!(
+                    "Cast({}, {raw_var}, RoundMode::CAST_NONE, {}); // widen to float",
+                    d.var,
+                    rows * p_elems
+                ),
                 &[&raw_loc],
                 &[&d.loc],
             );
@@ -1799,7 +2125,13 @@ impl<'k> VectorEmitter<'k> {
         Ok(())
     }
 
-    fn emit_store(&mut self, w: &mut Writer, inst: &'k Inst, a: &BlockAccess, value: ValueId) -> R<()> {
+    fn emit_store(
+        &mut self,
+        w: &mut Writer,
+        inst: &'k Inst,
+        a: &BlockAccess,
+        value: ValueId,
+    ) -> R<()> {
         let p = self.param(a.buffer)?;
         let gm = self.gm[a.buffer].clone();
         let base = self.scalar(a.base)?;
@@ -1816,30 +2148,54 @@ impl<'k> VectorEmitter<'k> {
             let s = self.scalar(value)?;
             let ot = self.fresh("so");
             w.comment(format!("store {value} -> {}[{base}]", p.name));
-            w.line(format!("LocalTensor<{raw}> {ot} = {qn}.AllocTensor<{raw}>();"));
+            w.line(format!(
+                "LocalTensor<{raw}> {ot} = {qn}.AllocTensor<{raw}>();"
+            ));
             let conv = match p.dtype {
                 DType::F16 | DType::BF16 => format!("static_cast<{raw}>(static_cast<float>({s}))"),
                 _ => format!("static_cast<{raw}>({s})"),
             };
             let ql = Loc::OutQ(q);
-            self.vop(w, format!("Duplicate({ot}, {conv}, {});", BLOCK_BYTES / esz), &[], &[&ql]);
+            self.vop(
+                w,
+                format!("Duplicate({ot}, {conv}, {});", BLOCK_BYTES / esz),
+                &[],
+                &[&ql],
+            );
             w.line(format!("{qn}.EnQue({ot});"));
             w.line(format!("{ot} = {qn}.DeQue<{raw}>();"));
-            w.line(format!("DataCopyPad({gm}[{base}], {ot}, DataCopyExtParams{{1, {esz}, 0, 0, 0}});"));
+            w.line(format!(
+                "DataCopyPad({gm}[{base}], {ot}, DataCopyExtParams{{1, {esz}, 0, 0, 0}});"
+            ));
             w.line(format!("{qn}.FreeTensor({ot});"));
             self.haz_unknown();
             return Ok(());
         }
-        if a.strides.len() != a.shape.len() || a.limits.len() != a.shape.len() || a.shape.len() > 2 {
+        if a.strides.len() != a.shape.len() || a.limits.len() != a.shape.len() || a.shape.len() > 2
+        {
             return Err(self.unsupported(format!("a store of rank {}", a.shape.len())));
         }
         let vt = self.tile(value)?;
         let limits: Vec<String> = a.limits.iter().map(|&l| self.scalar(l)).collect::<R<_>>()?;
         let rank2 = a.shape.len() == 2;
         let (rows, cols, s_row, s_col, lim_r, lim_c) = if rank2 {
-            (a.shape[0], a.shape[1], a.strides[0], a.strides[1], limits[0].clone(), limits[1].clone())
+            (
+                a.shape[0],
+                a.shape[1],
+                a.strides[0],
+                a.strides[1],
+                limits[0].clone(),
+                limits[1].clone(),
+            )
         } else {
-            (1usize, a.shape[0], 0i64, a.strides[0], "1".to_string(), limits[0].clone())
+            (
+                1usize,
+                a.shape[0],
+                0i64,
+                a.strides[0],
+                "1".to_string(),
+                limits[0].clone(),
+            )
         };
         let p_elems = if rank2 { self.pitch(cols) } else { cols };
         let count = rows * p_elems;
@@ -1854,21 +2210,38 @@ impl<'k> VectorEmitter<'k> {
         let vr = format!("svr{id}");
         let vc = format!("svc{id}");
         if rank2 {
-            w.line(format!("const int32_t {vr} = {};", self.clamp_expr(&lim_r, rows)));
+            w.line(format!(
+                "const int32_t {vr} = {};",
+                self.clamp_expr(&lim_r, rows)
+            ));
         }
-        w.line(format!("const int32_t {vc} = {};", self.clamp_expr(&lim_c, cols)));
+        w.line(format!(
+            "const int32_t {vc} = {};",
+            self.clamp_expr(&lim_c, cols)
+        ));
         let vr_e = if rank2 { vr.clone() } else { "1".to_string() };
         // The value in a VECOUT tensor of the buffer's dtype.
         let ot = if vt.loc == Loc::OutQ(q) {
             vt.var.clone()
         } else {
             let ot = format!("st_out{id}");
-            w.line(format!("LocalTensor<{raw}> {ot} = {qn}.AllocTensor<{raw}>();"));
+            w.line(format!(
+                "LocalTensor<{raw}> {ot} = {qn}.AllocTensor<{raw}>();"
+            ));
             let ol = Loc::OutQ(q);
             let vctype = cpp::compute_type(vdt);
             if vctype == raw {
-                let one = if raw == "float" { "1.0f".to_string() } else { format!("({raw})1") };
-                self.vop(w, format!("Muls({ot}, {}, {one}, {count}); // copy", vt.var), &[&vt.loc], &[&ol]);
+                let one = if raw == "float" {
+                    "1.0f".to_string()
+                } else {
+                    format!("({raw})1")
+                };
+                self.vop(
+                    w,
+                    format!("Muls({ot}, {}, {one}, {count}); // copy", vt.var),
+                    &[&vt.loc],
+                    &[&ol],
+                );
             } else {
                 let mode = match (vctype, p.dtype) {
                     ("float", DType::F16) | ("float", DType::BF16) => "CAST_RINT",
@@ -1895,8 +2268,7 @@ impl<'k> VectorEmitter<'k> {
         self.haz_unknown();
         let blocks_per_row = p_elems * esz / BLOCK_BYTES;
         if s_col == 1 {
-            let single = !rank2 || (s_row >= cols as i64 && rows <= 4095);
-            if single {
+            let emit_single = |w: &mut Writer| {
                 let src_gap = if rank2 {
                     format!(
                         "static_cast<uint32_t>({blocks_per_row} - ({vc} * {esz} + {}) / {BLOCK_BYTES})",
@@ -1906,22 +2278,44 @@ impl<'k> VectorEmitter<'k> {
                     "0".to_string()
                 };
                 let dst_gap = if rank2 {
-                    format!("static_cast<uint32_t>(({} - {vc}) * {esz})", cpp::int_lit(s_row))
+                    format!(
+                        "static_cast<uint32_t>(({} - {vc}) * {esz})",
+                        cpp::int_lit(s_row)
+                    )
                 } else {
                     "0".to_string()
                 };
-                w.open(if rank2 { format!("if ({vr_e} > 0 && {vc} > 0)") } else { format!("if ({vc} > 0)") });
+                w.open(if rank2 {
+                    format!("if ({vr_e} > 0 && {vc} > 0)")
+                } else {
+                    format!("if ({vc} > 0)")
+                });
                 w.line(format!(
                     "DataCopyPad({gm}[{base}], {ot}, DataCopyExtParams{{static_cast<uint16_t>({vr_e}), static_cast<uint32_t>({vc} * {esz}), {src_gap}, {dst_gap}, 0}});"
                 ));
                 w.close();
-            } else {
-                w.open(format!("for (int32_t row = 0; row < {vr_e} && {vc} > 0; ++row)"));
+            };
+            let emit_rows = |w: &mut Writer| {
+                w.open(format!(
+                    "for (int32_t row = 0; row < {vr_e} && {vc} > 0; ++row)"
+                ));
                 w.line(format!(
                     "DataCopyPad({gm}[{base} + row * {}], {ot}[row * {p_elems}], DataCopyExtParams{{1, static_cast<uint32_t>({vc} * {esz}), 0, 0, 0}});",
                     cpp::int_lit(s_row)
                 ));
                 w.close();
+            };
+            match row_copy_mode(rank2, s_row, rows, cols) {
+                RowCopy::Single => emit_single(w),
+                RowCopy::PerRow => emit_rows(w),
+                RowCopy::Runtime => {
+                    w.open(format!("if ({} >= {vc})", cpp::int_lit(s_row)));
+                    emit_single(w);
+                    w.close();
+                    w.open("else");
+                    emit_rows(w);
+                    w.close();
+                }
             }
         } else if s_col > 1 {
             // Scatter: Brcb spreads each element over its own 32-byte block, then one
@@ -1937,9 +2331,13 @@ impl<'k> VectorEmitter<'k> {
             let epb = BLOCK_BYTES / esz;
             let sl = Loc::OutQ(sq);
             let _ = epb;
-            w.open(format!("for (int32_t row = 0; row < {vr_e} && {vc} > 0; ++row)"));
+            w.open(format!(
+                "for (int32_t row = 0; row < {vr_e} && {vc} > 0; ++row)"
+            ));
             let stg = format!("sc{id}");
-            w.line(format!("LocalTensor<{raw}> {stg} = {sqn}.AllocTensor<{raw}>();"));
+            w.line(format!(
+                "LocalTensor<{raw}> {stg} = {sqn}.AllocTensor<{raw}>();"
+            ));
             w.open(format!("for (int32_t c0 = 0; c0 < {vc}; c0 += 1920)"));
             w.line(format!(
                 "const int32_t n8 = ((({vc} - c0) < 1920 ? ({vc} - c0) : 1920) + 7) / 8;"
@@ -1977,10 +2375,16 @@ impl<'k> VectorEmitter<'k> {
         w.comment(format!(
             "{r} = the matmul accumulator, computed by the cube unit and read back from the workspace"
         ));
-        let q = self.add_queue("VECIN", count * 4, format!("{r} = accumulator from the cube"));
+        let q = self.add_queue(
+            "VECIN",
+            count * 4,
+            format!("{r} = accumulator from the cube"),
+        );
         let qn = self.queues[q].name.clone();
         let lt = format!("acc{}", r.0);
-        w.line(format!("LocalTensor<float> {lt} = {qn}.AllocTensor<float>();"));
+        w.line(format!(
+            "LocalTensor<float> {lt} = {qn}.AllocTensor<float>();"
+        ));
         let guard = match cube.bounds {
             Some((s, e)) => Some(format!("{} < {}", self.scalar(s)?, self.scalar(e)?)),
             None => None,
@@ -2007,19 +2411,51 @@ impl<'k> VectorEmitter<'k> {
         }
         let _ = inst;
         if cube.init_is_zero {
-            self.tiles.insert(r, TileVal { loc: ql, var: lt, count });
+            self.tiles.insert(
+                r,
+                TileVal {
+                    loc: ql,
+                    var: lt,
+                    count,
+                },
+            );
         } else {
             let init = self.tile(cube.init)?;
             let d = self.def_tile(w, r)?;
             self.vop(
                 w,
-                format!("Add({}, {lt}, {}, {count}); // initial accumulator + product", d.var, init.var),
+                format!(
+                    "Add({}, {lt}, {}, {count}); // initial accumulator + product",
+                    d.var, init.var
+                ),
                 &[&ql, &init.loc],
                 &[&d.loc],
             );
             w.line(format!("{qn}.FreeTensor({lt});"));
         }
         Ok(())
+    }
+}
+
+/// How the rows of a rank-2 GM <-> UB copy are moved.
+enum RowCopy {
+    /// One DataCopyPad for all rows (row stride >= tile width).
+    Single,
+    /// One DataCopyPad per row (overlapping or broadcast rows, or too many rows).
+    PerRow,
+    /// Single when the valid width fits in the row stride, else per row.
+    Runtime,
+}
+
+fn row_copy_mode(rank2: bool, s_row: i64, rows: usize, cols: usize) -> RowCopy {
+    if !rank2 {
+        RowCopy::Single
+    } else if rows > 4095 || s_row <= 0 {
+        RowCopy::PerRow
+    } else if s_row >= cols as i64 {
+        RowCopy::Single
+    } else {
+        RowCopy::Runtime
     }
 }
 

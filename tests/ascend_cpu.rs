@@ -1,0 +1,904 @@
+//! End-to-end numerical tests of the Ascend C backend: emitted kernels + AscendCL host
+//! code compiled with g++ against the CPU build of the Ascend C API
+//! (`compiler/ascendc/include`) and run; results are compared with the reference
+//! interpreters.
+//!
+//! Two groups:
+//! - hand-built tile kernels (elementwise with a masked tail, strided and broadcast
+//!   loads, row reductions, matmul on the cube unit) against the f32 tile interpreter
+//!   (`interp::run_plan`), which defines tile-IR semantics;
+//! - whole graphs scheduled for `Target::ascend_910b()` (the MLP block, an elementwise
+//!   chain, reductions, matmuls with transposes and batches at awkward sizes) against
+//!   the f64 graph interpreter (`interp::run_graph`).
+//!
+//! Tolerances (inputs uniform in [-1, 1)): every kernel computes in f32, so the error
+//! against f64 is a few f32 roundings per op (relative 2^-24 ~ 6e-8 each). Exp/Ln/Sqrt
+//! on the CPU build are libm-accurate; tanh is composed as 2 / (1 + exp(-2x)) - 1, whose
+//! absolute error is a few ulp of 1 (< 1e-6). Sums of n terms accumulate at most
+//! ~n * 6e-8 relative to the sum of magnitudes; with n <= 1000 and |terms| <= ~3 that is
+//! < 2e-4 absolute. Each test states its bound next to the comparison.
+
+use std::collections::HashMap;
+use tessera::runtime::ascend_cpu::{run_plan_ascend_cpu, AscendCpuError};
+use tessera_compiler::backend::ascendc::emit_plan;
+use tessera_compiler::graph::{BinaryOp, DType, Graph, ReduceOp, UnaryOp};
+use tessera_compiler::interp::{run_graph, run_plan, Tensor};
+use tessera_compiler::schedule::plan::{
+    BufferId, BufferInfo, BufferRole, Launch, Plan, StorageSlot,
+};
+use tessera_compiler::tile::{Access, BlockAccess, BufferParam, IndexOp, TileBuilder, TileKernel};
+use tessera_compiler::{NodeId, Target};
+
+// ---------------------------------------------------------------------------------------
+// Harness
+
+fn target() -> Target {
+    Target::ascend_910b()
+}
+
+/// Runs a plan on the Ascend CPU build; panics with the full error (compiler / runtime
+/// messages included) on failure.
+fn run_ascend(plan: &Plan, inputs: &HashMap<String, Tensor>) -> HashMap<String, Tensor> {
+    let art = emit_plan(plan, &target()).unwrap_or_else(|e| {
+        let ir: Vec<String> = plan
+            .kernels
+            .iter()
+            .map(tessera_compiler::tile::print_kernel)
+            .collect();
+        panic!("emission failed: {e}\n{}", ir.join("\n"))
+    });
+    match run_plan_ascend_cpu(plan, &art, inputs) {
+        Ok(o) => o,
+        Err(e) => panic!("Ascend CPU run failed: {e}"),
+    }
+}
+
+/// Compiles a graph for Ascend, runs it on the CPU build and compares every output with
+/// the f64 oracle: `max |got - want| <= atol + rtol * |want|` element by element.
+fn check_graph(graph: &Graph, inputs: &HashMap<String, Tensor>, atol: f64, rtol: f64) {
+    let plan = tessera_compiler::compile(graph, &target())
+        .unwrap_or_else(|e| panic!("scheduling failed: {e}"));
+    let got = run_ascend(&plan, inputs);
+    let want = run_graph(graph, inputs).expect("oracle runs");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "outputs: got {:?}",
+        got.keys().collect::<Vec<_>>()
+    );
+    for (name, w) in &want {
+        let g = got
+            .get(name)
+            .unwrap_or_else(|| panic!("missing output {name}"));
+        assert_eq!(g.shape, w.shape, "output {name} shape");
+        compare(name, &g.data, &w.data, atol, rtol);
+    }
+}
+
+fn compare(name: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{name}: length");
+    let mut worst = (0usize, 0.0f64);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if g.is_nan() && w.is_nan() {
+            continue; // e.g. output elements no kernel writes (both sides leave them NaN)
+        }
+        let err = (g - w).abs();
+        let allowed = atol + rtol * w.abs();
+        assert!(
+            err <= allowed,
+            "{name}[{i}]: got {g}, want {w} (|err| {err:e} > {allowed:e}); first values got {:?} want {:?}",
+            &got[..got.len().min(8)],
+            &want[..want.len().min(8)]
+        );
+        if err > worst.1 {
+            worst = (i, err);
+        }
+    }
+    eprintln!("{name}: max abs error {:e} at {}", worst.1, worst.0);
+}
+
+fn inputs_for(graph: &Graph, seed: u64) -> HashMap<String, Tensor> {
+    let mut m = HashMap::new();
+    for (i, id) in graph.inputs().into_iter().chain(graph.params()).enumerate() {
+        let n = graph.node(id);
+        m.insert(
+            n.name.clone(),
+            Tensor::random(&graph.ty(id).shape, graph.ty(id).dtype, seed + i as u64),
+        );
+    }
+    m
+}
+
+// ---------------------------------------------------------------------------------------
+// Hand-built tile kernels
+
+fn param(name: &str, dtype: DType, len: usize, access: Access) -> BufferParam {
+    BufferParam {
+        name: name.into(),
+        dtype,
+        len,
+        access,
+    }
+}
+
+/// A one-kernel plan: each parameter its own buffer and storage slot; read-only
+/// parameters are inputs, the others outputs.
+fn single_kernel_plan(kernel: TileKernel) -> Plan {
+    let mut buffers = Vec::new();
+    let mut storage = Vec::new();
+    let mut outputs = Vec::new();
+    for (i, p) in kernel.params.iter().enumerate() {
+        let role = match p.access {
+            Access::Read => BufferRole::Input {
+                name: p.name.clone(),
+            },
+            _ => BufferRole::Output {
+                name: p.name.clone(),
+            },
+        };
+        if matches!(role, BufferRole::Output { .. }) {
+            outputs.push((p.name.clone(), BufferId(i as u32)));
+        }
+        buffers.push(BufferInfo {
+            id: BufferId(i as u32),
+            node: NodeId(i as u32),
+            dtype: p.dtype,
+            shape: vec![p.len],
+            len: p.len,
+            role,
+            storage: i,
+        });
+        storage.push(StorageSlot {
+            bytes: p.len * p.dtype.size_bytes(),
+        });
+    }
+    let args = (0..kernel.params.len())
+        .map(|i| BufferId(i as u32))
+        .collect();
+    Plan {
+        kernels: vec![kernel],
+        buffers,
+        launches: vec![Launch { kernel: 0, args }],
+        storage,
+        outputs,
+    }
+}
+
+/// Runs a hand-built kernel on the CPU build and on the f32 tile interpreter.
+fn check_kernel(kernel: TileKernel, seed: u64, atol: f64, rtol: f64) {
+    let plan = single_kernel_plan(kernel);
+    let mut inputs = HashMap::new();
+    for (i, b) in plan.buffers.iter().enumerate() {
+        if let BufferRole::Input { name } = &b.role {
+            inputs.insert(
+                name.clone(),
+                Tensor::random(&b.shape, b.dtype, seed + i as u64),
+            );
+        }
+    }
+    let want = run_plan(&plan, &inputs).expect("tile interpreter runs");
+    let got = run_ascend(&plan, &inputs);
+    for (name, w) in &want {
+        compare(name, &got[name].data, &w.data, atol, rtol);
+    }
+}
+
+/// `out = tanh(exp(x) + y) * 0.5` over `n` elements in blocks of `block` (masked tail);
+/// `y` is read with stride `y_stride` (0: broadcast of y[0]; > 1: a strided view).
+fn elementwise_kernel(n: usize, block: usize, y_stride: i64) -> TileKernel {
+    let mut b = TileBuilder::new();
+    let pid = b.program_id(0);
+    let bs = b.index(block as i64);
+    let base = b.iop(IndexOp::Mul, pid, bs);
+    let nn = b.index(n as i64);
+    let lim = b.iop(IndexOp::Sub, nn, base);
+    let ys = b.index(y_stride);
+    let ybase = b.iop(IndexOp::Mul, base, ys);
+    let acc = |buffer, base, stride| BlockAccess {
+        buffer,
+        base,
+        strides: vec![stride],
+        limits: vec![lim],
+        shape: vec![block],
+    };
+    let x = b.load(acc(0, base, 1), DType::F32, 0.0);
+    let y = b.load(acc(1, ybase, y_stride), DType::F32, 0.0);
+    let e = b.unary(UnaryOp::Exp, x);
+    let s = b.binary(BinaryOp::Add, e, y);
+    let t = b.unary(UnaryOp::Tanh, s);
+    let half = b.float(0.5, DType::F32);
+    let o = b.binary(BinaryOp::Mul, t, half);
+    b.store(acc(2, base, 1), o);
+    let ylen = if y_stride == 0 {
+        1
+    } else {
+        (n - 1) * y_stride as usize + 1
+    };
+    b.finish(
+        format!("ew_{n}_{block}_{y_stride}"),
+        vec![
+            param("x", DType::F32, n, Access::Read),
+            param("y", DType::F32, ylen, Access::Read),
+            param("out", DType::F32, n, Access::Write),
+        ],
+        [n.div_ceil(block) as u32, 1, 1],
+    )
+}
+
+/// Every elementwise / scalar op of the tile IR: `out = max(sqrt(|x| + 1) - rsqrt(x*x + 2),
+/// log(x + 3) / (2 - x)) - neg(x)`, plus scalar math on the program id.
+fn all_ops_kernel(n: usize, block: usize) -> TileKernel {
+    let mut b = TileBuilder::new();
+    let pid = b.program_id(0);
+    let bs = b.index(block as i64);
+    let base = b.iop(IndexOp::Mul, pid, bs);
+    let nn = b.index(n as i64);
+    let lim = b.iop(IndexOp::Sub, nn, base);
+    let acc = |buffer| BlockAccess {
+        buffer,
+        base,
+        strides: vec![1],
+        limits: vec![lim],
+        shape: vec![block],
+    };
+    let x = b.load(acc(0), DType::F32, 0.0);
+    let one = b.float(1.0, DType::F32);
+    let two = b.float(2.0, DType::F32);
+    let three = b.float(3.0, DType::F32);
+    let xx = b.binary(BinaryOp::Mul, x, x);
+    let xx2 = b.binary(BinaryOp::Add, xx, two);
+    let r = b.unary(UnaryOp::Rsqrt, xx2);
+    let negx = b.unary(UnaryOp::Neg, x);
+    let ax = b.binary(BinaryOp::Max, x, negx);
+    let ax1 = b.binary(BinaryOp::Add, ax, one);
+    let sq = b.unary(UnaryOp::Sqrt, ax1);
+    let left = b.binary(BinaryOp::Sub, sq, r);
+    let x3 = b.binary(BinaryOp::Add, x, three);
+    let lg = b.unary(UnaryOp::Log, x3);
+    let den = b.binary(BinaryOp::Sub, two, x);
+    let q = b.binary(BinaryOp::Div, lg, den);
+    let m = b.binary(BinaryOp::Max, left, q);
+    let nx = b.unary(UnaryOp::Neg, x);
+    let out = b.binary(BinaryOp::Sub, m, nx);
+    // Scalar math: scale = exp(pid * 0.25) / 2 (scalar exp goes through the vector unit).
+    let quarter = b.float(0.25, DType::F32);
+    let e = b.unary(UnaryOp::Exp, quarter);
+    let scale = b.binary(BinaryOp::Div, e, two);
+    let out = b.binary(BinaryOp::Mul, out, scale);
+    let out = b.binary(BinaryOp::Div, out, three);
+    b.store(acc(1), out);
+    b.finish(
+        "all_ops".into(),
+        vec![
+            param("x", DType::F32, n, Access::Read),
+            param("out", DType::F32, n, Access::Write),
+        ],
+        [n.div_ceil(block) as u32, 1, 1],
+    )
+}
+
+/// `out[r] = op over c of x[r, c]` for `x: [rows, cols]`, chunks of `block`.
+fn reduction_kernel(rows: usize, cols: usize, block: usize, op: ReduceOp) -> TileKernel {
+    let mut b = TileBuilder::new();
+    let pid = b.program_id(0);
+    let ncols = b.index(cols as i64);
+    let row_base = b.iop(IndexOp::Mul, pid, ncols);
+    let zero = b.index(0);
+    let ident = b.float(op.identity(), DType::F32);
+    let acc0 = b.splat(ident, &[block]);
+    let args = b.begin_for(&[acc0]);
+    let (k, acc) = (args[0], args[1]);
+    let base = b.iop(IndexOp::Add, row_base, k);
+    let lim = b.iop(IndexOp::Sub, ncols, k);
+    let x = b.load(
+        BlockAccess {
+            buffer: 0,
+            base,
+            strides: vec![1],
+            limits: vec![lim],
+            shape: vec![block],
+        },
+        DType::F32,
+        op.identity(),
+    );
+    let next = b.binary(op.combiner(), acc, x);
+    let res = b.end_for(zero, ncols, block as i64, &[acc0], &[next]);
+    let r = b.reduce(op, res[0], 0);
+    // a scalar epilogue: mean-like scale
+    let inv = b.float(1.0 / cols as f64, DType::F32);
+    let r = b.binary(BinaryOp::Mul, r, inv);
+    b.store(
+        BlockAccess {
+            buffer: 1,
+            base: pid,
+            strides: vec![],
+            limits: vec![],
+            shape: vec![],
+        },
+        r,
+    );
+    b.finish(
+        format!("reduce_{}_{rows}x{cols}", op.name()),
+        vec![
+            param("x", DType::F32, rows * cols, Access::Read),
+            param("out", DType::F32, rows, Access::Write),
+        ],
+        [rows as u32, 1, 1],
+    )
+}
+
+/// `c = tanh(a @ b + bias)`; `a: [m, k]` (`[k, m]` with `trans_a`), `b: [k, n]` (`[n, k]`
+/// with `trans_b`), tiles `[bm, bn]`, K step `bk`, `batch` independent problems.
+#[allow(clippy::too_many_arguments)]
+fn matmul_kernel(
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    (bm, bn, bk): (usize, usize, usize),
+    trans_a: bool,
+    trans_b: bool,
+) -> TileKernel {
+    matmul_kernel_typed(batch, m, n, k, (bm, bn, bk), trans_a, trans_b, DType::F32)
+}
+
+/// [`matmul_kernel`] with operands of dtype `dt` (f32 accumulation, f32 output).
+#[allow(clippy::too_many_arguments)]
+fn matmul_kernel_typed(
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    (bm, bn, bk): (usize, usize, usize),
+    trans_a: bool,
+    trans_b: bool,
+    dt: DType,
+) -> TileKernel {
+    let mut b = TileBuilder::new();
+    let pm = b.program_id(0);
+    let pn = b.program_id(1);
+    let pb = b.program_id(2);
+    let bmv = b.index(bm as i64);
+    let bnv = b.index(bn as i64);
+    let row0 = b.iop(IndexOp::Mul, pm, bmv);
+    let col0 = b.iop(IndexOp::Mul, pn, bnv);
+    let mv = b.index(m as i64);
+    let nv = b.index(n as i64);
+    let kv = b.index(k as i64);
+    let mk = b.index((m * k) as i64);
+    let kn = b.index((k * n) as i64);
+    let mn = b.index((m * n) as i64);
+    let a_off = b.iop(IndexOp::Mul, pb, mk);
+    let b_off = b.iop(IndexOp::Mul, pb, kn);
+    let c_off = b.iop(IndexOp::Mul, pb, mn);
+    let lim_m = b.iop(IndexOp::Sub, mv, row0);
+    let lim_n = b.iop(IndexOp::Sub, nv, col0);
+    let zero = b.float(0.0, DType::F32);
+    let acc0 = b.splat(zero, &[bm, bn]);
+    let z = b.index(0);
+    let args = b.begin_for(&[acc0]);
+    let (kk, acc) = (args[0], args[1]);
+    let lim_k = b.iop(IndexOp::Sub, kv, kk);
+    let (a_base, a_strides) = if trans_a {
+        let t = b.iop(IndexOp::Mul, kk, mv);
+        let t = b.iop(IndexOp::Add, t, row0);
+        (b.iop(IndexOp::Add, t, a_off), vec![1, m as i64])
+    } else {
+        let t = b.iop(IndexOp::Mul, row0, kv);
+        let t = b.iop(IndexOp::Add, t, kk);
+        (b.iop(IndexOp::Add, t, a_off), vec![k as i64, 1])
+    };
+    let (b_base, b_strides) = if trans_b {
+        let t = b.iop(IndexOp::Mul, col0, kv);
+        let t = b.iop(IndexOp::Add, t, kk);
+        (b.iop(IndexOp::Add, t, b_off), vec![1, k as i64])
+    } else {
+        let t = b.iop(IndexOp::Mul, kk, nv);
+        let t = b.iop(IndexOp::Add, t, col0);
+        (b.iop(IndexOp::Add, t, b_off), vec![n as i64, 1])
+    };
+    let at = b.load(
+        BlockAccess {
+            buffer: 0,
+            base: a_base,
+            strides: a_strides,
+            limits: vec![lim_m, lim_k],
+            shape: vec![bm, bk],
+        },
+        dt,
+        0.0,
+    );
+    let bt = b.load(
+        BlockAccess {
+            buffer: 1,
+            base: b_base,
+            strides: b_strides,
+            limits: vec![lim_k, lim_n],
+            shape: vec![bk, bn],
+        },
+        dt,
+        0.0,
+    );
+    let d = b.dot(at, bt, acc);
+    let res = b.end_for(z, kv, bk as i64, &[acc0], &[d]);
+    let bias = b.load(
+        BlockAccess {
+            buffer: 2,
+            base: col0,
+            strides: vec![0, 1],
+            limits: vec![lim_m, lim_n],
+            shape: vec![bm, bn],
+        },
+        DType::F32,
+        0.0,
+    );
+    let h = b.binary(BinaryOp::Add, res[0], bias);
+    let t = b.unary(UnaryOp::Tanh, h);
+    let t2 = b.iop(IndexOp::Mul, row0, nv);
+    let t3 = b.iop(IndexOp::Add, t2, col0);
+    let c_base = b.iop(IndexOp::Add, t3, c_off);
+    b.store(
+        BlockAccess {
+            buffer: 3,
+            base: c_base,
+            strides: vec![n as i64, 1],
+            limits: vec![lim_m, lim_n],
+            shape: vec![bm, bn],
+        },
+        t,
+    );
+    b.finish(
+        format!(
+            "mm_{m}x{n}x{k}_{}{}_{dt}",
+            u8::from(trans_a),
+            u8::from(trans_b)
+        ),
+        vec![
+            param("a", dt, batch * m * k, Access::Read),
+            param("b", dt, batch * k * n, Access::Read),
+            param("bias", DType::F32, n, Access::Read),
+            param("c", DType::F32, batch * m * n, Access::Write),
+        ],
+        [m.div_ceil(bm) as u32, n.div_ceil(bn) as u32, batch as u32],
+    )
+}
+
+#[test]
+fn kernel_elementwise_masked_tail() {
+    // f32 ops on both sides, tanh composed differently: |err| < 1e-6 (a few ulp of 1).
+    check_kernel(elementwise_kernel(1000, 256, 1), 1, 1e-6, 1e-6);
+    check_kernel(elementwise_kernel(7, 8, 1), 2, 1e-6, 1e-6);
+    check_kernel(elementwise_kernel(300, 64, 1), 3, 1e-6, 1e-6);
+}
+
+#[test]
+fn kernel_elementwise_broadcast_and_strided_loads() {
+    check_kernel(elementwise_kernel(1000, 256, 0), 4, 1e-6, 1e-6);
+    check_kernel(elementwise_kernel(257, 64, 3), 5, 1e-6, 1e-6);
+}
+
+#[test]
+fn kernel_all_elementwise_ops() {
+    // sqrt / rsqrt / log / div / max / neg and a scalar exp: a few f32 roundings.
+    check_kernel(all_ops_kernel(1000, 128), 6, 1e-6, 1e-5);
+}
+
+#[test]
+fn kernel_row_reductions() {
+    // 1000-term f32 sums in a different order than the interpreter: < 1e-4 absolute on
+    // sums of magnitude <= 1000, scaled by 1/1000 -> 1e-6 with slack.
+    check_kernel(reduction_kernel(7, 1000, 256, ReduceOp::Sum), 7, 1e-5, 1e-5);
+    check_kernel(reduction_kernel(5, 37, 16, ReduceOp::Max), 8, 0.0, 1e-7);
+}
+
+#[test]
+fn kernel_matmul_on_the_cube() {
+    // K <= 100 products summed in f32 (cube order vs sequential): relative 1e-5 before
+    // tanh, so |err| < 2e-5 after it.
+    for (ta, tb) in [(false, true), (false, false), (true, false), (true, true)] {
+        check_kernel(
+            matmul_kernel(1, 100, 70, 50, (32, 32, 32), ta, tb),
+            10,
+            2e-5,
+            0.0,
+        );
+    }
+    check_kernel(
+        matmul_kernel(3, 17, 33, 9, (16, 32, 16), false, true),
+        11,
+        2e-5,
+        0.0,
+    );
+}
+
+#[test]
+fn host_reports_missing_input() {
+    let plan = single_kernel_plan(elementwise_kernel(16, 8, 1));
+    let art = emit_plan(&plan, &target()).expect("emits");
+    let inputs = HashMap::from([("x".to_string(), Tensor::random(&[16], DType::F32, 1))]);
+    match run_plan_ascend_cpu(&plan, &art, &inputs) {
+        Err(AscendCpuError::MissingInput { name }) => assert_eq!(name, "y"),
+        other => panic!("expected a missing-input error, got {other:?}"),
+    }
+}
+
+#[test]
+fn compile_errors_carry_the_compiler_output() {
+    let plan = single_kernel_plan(elementwise_kernel(16, 8, 1));
+    let mut art = emit_plan(&plan, &target()).expect("emits");
+    art.files[0].contents.push_str("\nthis is not C++;\n");
+    let inputs: HashMap<String, Tensor> = ["x", "y"]
+        .iter()
+        .map(|n| (n.to_string(), Tensor::random(&[16], DType::F32, 1)))
+        .collect();
+    match run_plan_ascend_cpu(&plan, &art, &inputs) {
+        Err(AscendCpuError::Compile { stderr, .. }) => {
+            assert!(stderr.contains("error"), "{stderr}")
+        }
+        other => panic!("expected a compile error, got {other:?}"),
+    }
+}
+
+/// `out = cast_{out_dt}(x * 2 + y)` with `x: in_dt`, `y: f32` (widening loads, a narrowing
+/// store), `n` elements in blocks of `block`.
+fn mixed_dtype_kernel(n: usize, block: usize, in_dt: DType, out_dt: DType) -> TileKernel {
+    let mut b = TileBuilder::new();
+    let pid = b.program_id(0);
+    let bs = b.index(block as i64);
+    let base = b.iop(IndexOp::Mul, pid, bs);
+    let nn = b.index(n as i64);
+    let lim = b.iop(IndexOp::Sub, nn, base);
+    let acc = |buffer| BlockAccess {
+        buffer,
+        base,
+        strides: vec![1],
+        limits: vec![lim],
+        shape: vec![block],
+    };
+    let x = b.load(acc(0), in_dt, 0.0);
+    let y = b.load(acc(1), DType::F32, 0.0);
+    let xf = b.cast(x, DType::F32);
+    let two = b.float(2.0, DType::F32);
+    let x2 = b.binary(BinaryOp::Mul, xf, two);
+    let s = b.binary(BinaryOp::Add, x2, y);
+    let o = b.cast(s, out_dt);
+    b.store(acc(2), o);
+    b.finish(
+        format!("mixed_{in_dt}_{out_dt}"),
+        vec![
+            param("x", in_dt, n, Access::Read),
+            param("y", DType::F32, n, Access::Read),
+            param("out", out_dt, n, Access::Write),
+        ],
+        [n.div_ceil(block) as u32, 1, 1],
+    )
+}
+
+/// Rank-2 tile reductions: `x: [rows, cols]` loaded as one `[tr, tc]` tile per program,
+/// reduced along `axis`, the rank-1 result stored (`out` holds one result row per program).
+fn tile_reduce_kernel(
+    rows: usize,
+    cols: usize,
+    (tr, tc): (usize, usize),
+    axis: usize,
+    op: ReduceOp,
+) -> TileKernel {
+    let mut b = TileBuilder::new();
+    let p0 = b.program_id(0);
+    let p1 = b.program_id(1);
+    let trv = b.index(tr as i64);
+    let tcv = b.index(tc as i64);
+    let r0 = b.iop(IndexOp::Mul, p0, trv);
+    let c0 = b.iop(IndexOp::Mul, p1, tcv);
+    let rv = b.index(rows as i64);
+    let cv = b.index(cols as i64);
+    let lr = b.iop(IndexOp::Sub, rv, r0);
+    let lc = b.iop(IndexOp::Sub, cv, c0);
+    let t = b.iop(IndexOp::Mul, r0, cv);
+    let base = b.iop(IndexOp::Add, t, c0);
+    let x = b.load(
+        BlockAccess {
+            buffer: 0,
+            base,
+            strides: vec![cols as i64, 1],
+            limits: vec![lr, lc],
+            shape: vec![tr, tc],
+        },
+        DType::F32,
+        op.identity(),
+    );
+    let red = b.reduce(op, x, axis);
+    let e = b.unary(UnaryOp::Exp, red);
+    // out: [grid0, grid1, extent] row-major, extent = tc (axis 0) or tr (axis 1)
+    let (g0, g1) = (rows.div_ceil(tr), cols.div_ceil(tc));
+    let ext = if axis == 0 { tc } else { tr };
+    let g1v = b.index(g1 as i64);
+    let pp = b.iop(IndexOp::Mul, p0, g1v);
+    let pp = b.iop(IndexOp::Add, pp, p1);
+    let extv = b.index(ext as i64);
+    let obase = b.iop(IndexOp::Mul, pp, extv);
+    let lim = if axis == 0 { lc } else { lr };
+    b.store(
+        BlockAccess {
+            buffer: 1,
+            base: obase,
+            strides: vec![1],
+            limits: vec![lim],
+            shape: vec![ext],
+        },
+        e,
+    );
+    b.finish(
+        format!("tile_reduce_{}_{axis}", op.name()),
+        vec![
+            param("x", DType::F32, rows * cols, Access::Read),
+            param("out", DType::F32, g0 * g1 * ext, Access::Write),
+        ],
+        [g0 as u32, g1 as u32, 1],
+    )
+}
+
+/// `out = max(x * y, x + 3) - neg(y)` on i32 tiles.
+fn int_kernel(n: usize, block: usize) -> TileKernel {
+    let mut b = TileBuilder::new();
+    let pid = b.program_id(0);
+    let bs = b.index(block as i64);
+    let base = b.iop(IndexOp::Mul, pid, bs);
+    let nn = b.index(n as i64);
+    let lim = b.iop(IndexOp::Sub, nn, base);
+    let acc = |buffer| BlockAccess {
+        buffer,
+        base,
+        strides: vec![1],
+        limits: vec![lim],
+        shape: vec![block],
+    };
+    let x = b.load(acc(0), DType::I32, 0.0);
+    let y = b.load(acc(1), DType::I32, 0.0);
+    let xy = b.binary(BinaryOp::Mul, x, y);
+    let three = b.index(3);
+    let x3 = b.binary(BinaryOp::Add, x, three);
+    let m = b.binary(BinaryOp::Max, xy, x3);
+    let ny = b.unary(UnaryOp::Neg, y);
+    let o = b.binary(BinaryOp::Sub, m, ny);
+    b.store(acc(2), o);
+    b.finish(
+        "int_ops".into(),
+        vec![
+            param("x", DType::I32, n, Access::Read),
+            param("y", DType::I32, n, Access::Read),
+            param("out", DType::I32, n, Access::Write),
+        ],
+        [n.div_ceil(block) as u32, 1, 1],
+    )
+}
+
+#[test]
+fn kernel_half_and_bfloat16_loads_and_stores() {
+    // Inputs are exact in their dtype; x*2 + y is one f32 rounding, then the store rounds
+    // to the output dtype exactly like the interpreter (round to nearest even): only the
+    // f32 step can differ, by far less than one output ulp, so results agree to the
+    // output's precision (2^-8 relative for bf16, 2^-11 for f16) with one ulp of slack.
+    check_kernel(
+        mixed_dtype_kernel(1000, 128, DType::F16, DType::F32),
+        20,
+        1e-6,
+        1e-6,
+    );
+    check_kernel(
+        mixed_dtype_kernel(333, 64, DType::BF16, DType::F16),
+        21,
+        0.0,
+        1e-3,
+    );
+    check_kernel(
+        mixed_dtype_kernel(70, 32, DType::F32, DType::BF16),
+        22,
+        0.0,
+        8e-3,
+    );
+}
+
+#[test]
+fn kernel_integer_tiles() {
+    // Exact integer arithmetic.
+    check_kernel(int_kernel(1000, 256), 23, 0.0, 0.0);
+}
+
+#[test]
+fn kernel_rank2_tile_reductions() {
+    // <= 40-term f32 sums, then exp: relative 1e-5.
+    for op in [ReduceOp::Sum, ReduceOp::Max] {
+        for axis in [0, 1] {
+            check_kernel(
+                tile_reduce_kernel(37, 100, (16, 40), axis, op),
+                24,
+                1e-6,
+                1e-5,
+            );
+        }
+    }
+    // rows wider than one 256-byte repeat (cols 100 -> two WholeReduce chunks)
+    check_kernel(
+        tile_reduce_kernel(9, 100, (8, 100), 1, ReduceOp::Sum),
+        25,
+        1e-6,
+        1e-5,
+    );
+    check_kernel(
+        tile_reduce_kernel(9, 100, (8, 100), 1, ReduceOp::Max),
+        26,
+        1e-6,
+        1e-5,
+    );
+}
+
+#[test]
+fn kernel_matmul_half_operands() {
+    // f16 / bf16 operands are exact in their dtype and products are accumulated in f32 on
+    // both sides: same bound as the f32 matmul.
+    for dt in [DType::F16, DType::BF16] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            check_kernel(
+                matmul_kernel_typed(1, 45, 37, 70, (32, 32, 32), ta, tb, dt),
+                30,
+                2e-5,
+                0.0,
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Whole graphs through the scheduler
+
+#[test]
+fn graph_mlp_block() {
+    // matmul (K = 33) + bias + tanh, then a 50-term row sum: |err| < 50 * 1e-6.
+    let g = tessera_models::mlp::mlp_block(13, 33, 50).expect("builds");
+    check_graph(&g, &inputs_for(&g, 100), 5e-5, 1e-5);
+}
+
+#[test]
+fn graph_elementwise_chain() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[7, 129], DType::F32).unwrap();
+    let y = g.input("y", &[129], DType::F32).unwrap();
+    let yb = g.broadcast(y, &[7, 129]).unwrap();
+    let s = g.add(x, yb).unwrap();
+    let e = g.exp(s).unwrap();
+    let t = g.tanh(e).unwrap();
+    let two = g.constant(2.0, &[7, 129], DType::F32).unwrap();
+    let d = g.div(t, two).unwrap();
+    let n = g.neg(d).unwrap();
+    let xt = g.permute(x, &[1, 0]).unwrap();
+    let xtt = g.permute(xt, &[1, 0]).unwrap();
+    let m = g.max(n, xtt).unwrap();
+    let sq = g.mul(m, m).unwrap();
+    let r = g.sqrt(sq).unwrap();
+    g.set_name(r, "out").unwrap();
+    g.mark_output(r).unwrap();
+    check_graph(&g, &inputs_for(&g, 200), 1e-6, 1e-5);
+}
+
+#[test]
+fn graph_transpose_copy() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[37, 70], DType::F32).unwrap();
+    let t = g.permute(x, &[1, 0]).unwrap();
+    let e = g.exp(t).unwrap();
+    g.set_name(e, "out").unwrap();
+    g.mark_output(e).unwrap();
+    check_graph(&g, &inputs_for(&g, 250), 1e-6, 1e-6);
+}
+
+#[test]
+fn graph_reductions() {
+    for (shape, axis) in [
+        (vec![7usize, 1000usize], 1usize),
+        (vec![1000, 7], 0),
+        (vec![3, 5, 127], 1),
+    ] {
+        for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Mean] {
+            let mut g = Graph::new();
+            let x = g.input("x", &shape, DType::F32).unwrap();
+            let r = g.reduce(op, x, axis, false).unwrap();
+            let e = g.exp(r).unwrap();
+            g.set_name(e, "out").unwrap();
+            g.mark_output(e).unwrap();
+            // sums of <= 1000 terms in [-1, 1): |sum| < ~60 typically, error < 1e-4;
+            // exp of it magnifies relative error only: rtol 1e-4.
+            check_graph(&g, &inputs_for(&g, 300), 1e-5, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn graph_matmuls() {
+    // (batch, m, k, n, transpose_a, transpose_b)
+    let cases: [(usize, usize, usize, usize, bool, bool); 6] = [
+        (1, 1, 1, 1, false, false),
+        (1, 7, 127, 33, false, false),
+        (1, 65, 31, 17, true, false),
+        (1, 40, 50, 60, false, true),
+        (1, 9, 129, 5, true, true),
+        (3, 17, 33, 19, false, false),
+    ];
+    for (batch, m, k, n, ta, tb) in cases {
+        let mut g = Graph::new();
+        let a_shape = if ta { vec![k, m] } else { vec![m, k] };
+        let b_shape = if tb { vec![n, k] } else { vec![k, n] };
+        let (a_shape, b_shape) = if batch > 1 {
+            (
+                [vec![batch], a_shape].concat(),
+                [vec![batch], b_shape].concat(),
+            )
+        } else {
+            (a_shape, b_shape)
+        };
+        let a = g.input("a", &a_shape, DType::F32).unwrap();
+        let b = g.input("b", &b_shape, DType::F32).unwrap();
+        let c = g.matmul_t(a, b, ta, tb).unwrap();
+        g.set_name(c, "c").unwrap();
+        g.mark_output(c).unwrap();
+        // K <= 129 products of values in [-1, 1): |c| < ~15, f32 error < 129 * 6e-8 * 15.
+        check_graph(&g, &inputs_for(&g, 400), 1e-4, 1e-5);
+    }
+}
+
+#[test]
+fn graph_binary_ops_with_broadcast_scalars() {
+    for op in [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Max,
+    ] {
+        let mut g = Graph::new();
+        let x = g.input("x", &[5, 33], DType::F32).unwrap();
+        let s = g.input("s", &[5, 1], DType::F32).unwrap();
+        let sb = g.broadcast(s, &[5, 33]).unwrap();
+        let r = g.binary(op, sb, x).unwrap();
+        g.set_name(r, "out").unwrap();
+        g.mark_output(r).unwrap();
+        // One f32 op per element; division by values near 0 makes large results, so
+        // compare relatively.
+        check_graph(&g, &inputs_for(&g, 500), 1e-6, 1e-6);
+    }
+}
+
+#[test]
+fn graph_half_precision() {
+    for dt in [DType::F16, DType::BF16] {
+        let mut g = Graph::new();
+        let a = g.input("a", &[19, 40], dt).unwrap();
+        let b = g.param("b", &[40, 23], dt).unwrap();
+        let c = g.matmul(a, b).unwrap();
+        let t = g.tanh(c).unwrap();
+        let s = g.sum(t, 1, false).unwrap();
+        g.set_name(s, "out").unwrap();
+        g.mark_output(s).unwrap();
+        // The oracle keeps f64 throughout; a device stores the matmul result in the
+        // half dtype (relative rounding 2^-11 for f16, 2^-8 for bf16) before tanh and the
+        // 23-term sum: |err| <= 23 * 2^-8 for bf16, 23 * 2^-11 for f16, plus slack.
+        let tol = if dt == DType::BF16 { 0.1 } else { 0.015 };
+        check_graph(&g, &inputs_for(&g, 600), tol, 0.0);
+    }
+}
+
+#[test]
+fn graph_integer_elementwise() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[3, 77], DType::I32).unwrap();
+    let y = g.input("y", &[77], DType::I32).unwrap();
+    let yb = g.broadcast(y, &[3, 77]).unwrap();
+    let p = g.mul(x, yb).unwrap();
+    let s = g.sub(p, x).unwrap();
+    let m = g.max(s, yb).unwrap();
+    let n = g.neg(m).unwrap();
+    g.set_name(n, "out").unwrap();
+    g.mark_output(n).unwrap();
+    // Exact.
+    check_graph(&g, &inputs_for(&g, 700), 0.0, 0.0);
+}
