@@ -216,14 +216,14 @@ extern "C" __global__ __aicore__ void matmul_bias_tanh_0(GM_ADDR x, GM_ADDR w, G
                 PipeBarrier<PIPE_V>();
                 Duplicate(ld18[vr18 * 64], static_cast<float>(0.0f), (64 - vr18) * 64);
             }
-            LocalTensor<float> v19 = tmp0.Get<float>();
             // %19 = add %17, %18
+            LocalTensor<float> v19 = tmp0.Get<float>();
             PipeBarrier<PIPE_V>();
             Add(v19, acc17, ld18, 4096);
             in_q1.FreeTensor(acc17);
             in_q0.FreeTensor(ld18);
-            LocalTensor<float> v20 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
             // %20 = tanh %19
+            LocalTensor<float> v20 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
             LocalTensor<float> scratch1 = tmp1.Get<float>();
             // tanh(x) = 2 / (1 + exp(-2x)) - 1 (no tanh instruction on the vector unit)
             PipeBarrier<PIPE_V>();

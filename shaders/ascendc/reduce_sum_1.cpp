@@ -29,8 +29,8 @@ extern "C" __global__ __aicore__ void reduce_sum_1(GM_ADDR tanh_6, GM_ADDR y)
         const int32_t pid2 = pid / 64;
         (void)pid0; (void)pid1; (void)pid2;
         const int32_t s2 = pid0 * 256; // %2 = imul
-        LocalTensor<float> v4 = tmp0.Get<float>();
         // %4 = splat %3
+        LocalTensor<float> v4 = tmp0.Get<float>();
         Duplicate(v4, static_cast<float>(0.0f), 256);
         // %12 = for %6 in [%5, %1) step 256
         // carried %7 starts in %4's buffer
@@ -50,8 +50,8 @@ extern "C" __global__ __aicore__ void reduce_sum_1(GM_ADDR tanh_6, GM_ADDR y)
             if ((((vc10) + 7) / 8) * 8 < 256) {
                 Duplicate(ld10[(((vc10) + 7) / 8) * 8], static_cast<float>(0.0f), 256 - (((vc10) + 7) / 8) * 8);
             }
-            LocalTensor<float> v11 = tmp0.Get<float>(); // in place of the loop-carried value
             // %11 = add %7, %10
+            LocalTensor<float> v11 = tmp0.Get<float>(); // in place of the loop-carried value
             PipeBarrier<PIPE_V>();
             Add(v11, v7, ld10, 256);
             in_q0.FreeTensor(ld10);
