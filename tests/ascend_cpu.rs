@@ -673,6 +673,114 @@ fn int_kernel(n: usize, block: usize) -> TileKernel {
     )
 }
 
+/// `out = exp(x^T)` for `x: [a, b]`, `out: [b, a]`, tiles `[tr, tc]` of `out` (or of `x`
+/// with `scatter`): either a strided (gather) load and a contiguous store, or a contiguous
+/// load and a strided (scatter) store.
+fn transpose_kernel(
+    a: usize,
+    bdim: usize,
+    (tr, tc): (usize, usize),
+    scatter: bool,
+    dt: DType,
+) -> TileKernel {
+    let mut b = TileBuilder::new();
+    let p0 = b.program_id(0);
+    let p1 = b.program_id(1);
+    let trv = b.index(tr as i64);
+    let tcv = b.index(tc as i64);
+    let r0 = b.iop(IndexOp::Mul, p0, trv);
+    let c0 = b.iop(IndexOp::Mul, p1, tcv);
+    let av = b.index(a as i64);
+    let bv = b.index(bdim as i64);
+    let (load, store, grid) = if !scatter {
+        // tile over out [b, a]: out rows r0.., cols c0..; x element (c, r)
+        let lr = b.iop(IndexOp::Sub, bv, r0);
+        let lc = b.iop(IndexOp::Sub, av, c0);
+        let t = b.iop(IndexOp::Mul, c0, bv);
+        let xb = b.iop(IndexOp::Add, t, r0);
+        let t = b.iop(IndexOp::Mul, r0, av);
+        let ob = b.iop(IndexOp::Add, t, c0);
+        (
+            BlockAccess {
+                buffer: 0,
+                base: xb,
+                strides: vec![1, bdim as i64],
+                limits: vec![lr, lc],
+                shape: vec![tr, tc],
+            },
+            BlockAccess {
+                buffer: 1,
+                base: ob,
+                strides: vec![a as i64, 1],
+                limits: vec![lr, lc],
+                shape: vec![tr, tc],
+            },
+            [bdim.div_ceil(tr) as u32, a.div_ceil(tc) as u32, 1],
+        )
+    } else {
+        // tile over x [a, b]: x rows r0.., cols c0..; out element (c, r)
+        let lr = b.iop(IndexOp::Sub, av, r0);
+        let lc = b.iop(IndexOp::Sub, bv, c0);
+        let t = b.iop(IndexOp::Mul, r0, bv);
+        let xb = b.iop(IndexOp::Add, t, c0);
+        let t = b.iop(IndexOp::Mul, c0, av);
+        let ob = b.iop(IndexOp::Add, t, r0);
+        (
+            BlockAccess {
+                buffer: 0,
+                base: xb,
+                strides: vec![bdim as i64, 1],
+                limits: vec![lr, lc],
+                shape: vec![tr, tc],
+            },
+            BlockAccess {
+                buffer: 1,
+                base: ob,
+                strides: vec![1, a as i64],
+                limits: vec![lr, lc],
+                shape: vec![tr, tc],
+            },
+            [a.div_ceil(tr) as u32, bdim.div_ceil(tc) as u32, 1],
+        )
+    };
+    let x = b.load(load, dt, 0.0);
+    let xf = b.cast(x, DType::F32);
+    let e = b.unary(UnaryOp::Exp, xf);
+    let o = b.cast(e, dt);
+    b.store(store, o);
+    b.finish(
+        format!(
+            "transpose_{}_{dt}",
+            if scatter { "scatter" } else { "gather" }
+        ),
+        vec![
+            param("x", dt, a * bdim, Access::Read),
+            param("out", dt, a * bdim, Access::Write),
+        ],
+        grid,
+    )
+}
+
+#[test]
+fn kernel_transposes_gather_and_scatter() {
+    // exp of exact inputs in f32 on both sides, rounded to the dtype at the store: f32
+    // agrees to 1e-6 relative, f16 to one f16 ulp (2^-10 relative).
+    for scatter in [false, true] {
+        check_kernel(
+            transpose_kernel(37, 70, (16, 24), scatter, DType::F32),
+            40,
+            0.0,
+            1e-6,
+        );
+        check_kernel(
+            transpose_kernel(19, 33, (8, 32), scatter, DType::F16),
+            41,
+            0.0,
+            1e-3,
+        );
+    }
+}
+
 #[test]
 fn kernel_half_and_bfloat16_loads_and_stores() {
     // Inputs are exact in their dtype; x*2 + y is one f32 rounding, then the store rounds

@@ -369,6 +369,18 @@ fn matmul_uses_the_cube_unit() {
                 "missing `{needle}` (ta={ta}, tb={tb})"
             );
         }
+        // f32 operands whose K axis is not contiguous (a given as [k, m], b as [k, n])
+        // need the square transpose on the way to L0; K-contiguous ones need none.
+        assert_eq!(
+            src.contains("LoadDataWithTranspose(a_l0"),
+            ta,
+            "a transposed: {ta}"
+        );
+        assert_eq!(
+            src.contains("LoadDataWithTranspose(b_l0"),
+            !tb,
+            "b K-contiguous: {tb}"
+        );
         assert_no_scalar_element_loops(src);
         assert_eq!(e.block_dim, 4 * 3, "12 programs on min(12, 24) cube cores");
     }
