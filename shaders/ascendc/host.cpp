@@ -15,8 +15,9 @@
 extern "C" __global__ __aicore__ void matmul_bias_tanh_0(GM_ADDR x, GM_ADDR w, GM_ADDR b, GM_ADDR tanh_6, GM_ADDR workspace);
 extern "C" __global__ __aicore__ void reduce_sum_1(GM_ADDR tanh_6, GM_ADDR y);
 #else
-#include "aclrtlaunch_matmul_bias_tanh_0.h"
-#include "aclrtlaunch_reduce_sum_1.h"
+// launchers defined beside each kernel (`<kernel><<<blockDim, nullptr, stream>>>`)
+extern "C" void matmul_bias_tanh_0_do(uint32_t blockDim, void* stream, uint8_t* x, uint8_t* w, uint8_t* b, uint8_t* tanh_6, uint8_t* workspace);
+extern "C" void reduce_sum_1_do(uint32_t blockDim, void* stream, uint8_t* tanh_6, uint8_t* y);
 #endif
 
 #define CHECK_ACL(expr)                                                                  \
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
     ICPU_RUN_KF(matmul_bias_tanh_0, 4, slot0, slot1, slot2, slot4, workspace);
     #else
-    ACLRT_LAUNCH_KERNEL(matmul_bias_tanh_0)(4, stream, slot0, slot1, slot2, slot4, workspace);
+    matmul_bias_tanh_0_do(4, stream, (uint8_t*)slot0, (uint8_t*)slot1, (uint8_t*)slot2, (uint8_t*)slot4, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 1: reduce_sum_1 on 48 core(s)
@@ -104,7 +105,7 @@ int main(int argc, char** argv) {
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
     ICPU_RUN_KF(reduce_sum_1, 48, slot4, slot3);
     #else
-    ACLRT_LAUNCH_KERNEL(reduce_sum_1)(48, stream, slot4, slot3);
+    reduce_sum_1_do(48, stream, (uint8_t*)slot4, (uint8_t*)slot3);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // Outputs.

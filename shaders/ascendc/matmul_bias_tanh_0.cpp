@@ -249,3 +249,9 @@ extern "C" __global__ __aicore__ void matmul_bias_tanh_0(GM_ADDR x, GM_ADDR w, G
         }
     }
 }
+
+#ifndef ASCENDC_CPU_DEBUG
+extern "C" void matmul_bias_tanh_0_do(uint32_t blockDim, void* stream, uint8_t* x, uint8_t* w, uint8_t* b, uint8_t* tanh_6, uint8_t* workspace) {
+    matmul_bias_tanh_0<<<blockDim, nullptr, stream>>>(x, w, b, tanh_6, workspace);
+}
+#endif

@@ -170,6 +170,7 @@ impl Graph {
 
     /// Broadcast to a shape (a view; no-op when the shape is unchanged).
     pub fn broadcast(&mut self, x: NodeId, shape: &[usize]) -> Result<NodeId, GraphError> {
+        self.check_id(x, "broadcast")?;
         if self.ty(x).shape == shape {
             return Ok(x);
         }
@@ -234,6 +235,8 @@ impl Graph {
         a: NodeId,
         b: NodeId,
     ) -> Result<(NodeId, NodeId), GraphError> {
+        self.check_id(a, op)?;
+        self.check_id(b, op)?;
         let (sa, sb) = (self.ty(a).shape.clone(), self.ty(b).shape.clone());
         if sa == sb {
             return Ok((a, b));

@@ -9,10 +9,10 @@
 //! exits with a non-zero status and a message on stderr.
 //!
 //! Kernel launches: under `ASCENDC_CPU_DEBUG` (the CPU build) with `ICPU_RUN_KF`, else
-//! with `ACLRT_LAUNCH_KERNEL(kernel)(blockDim, stream, args...)` from the
-//! `aclrtlaunch_<kernel>.h` headers that CANN's `ascendc_library` generates (the
-//! triple-chevron `kernel<<<blockDim, nullptr, stream>>>(...)` form only compiles in
-//! sources built by the Ascend compiler, which `host.cpp` is not).
+//! through the `<kernel>_do(blockDim, stream, args...)` launcher that each kernel file
+//! defines with `kernel<<<blockDim, nullptr, stream>>>(...)` (the CANN 8.x kernel-launch
+//! sample convention: the triple chevron only compiles in sources built by the Ascend
+//! compiler, which the kernel files are and `host.cpp` is not).
 
 use super::cpp::{self, round_up, Writer};
 use super::{EmittedKernel, KernelKind};
@@ -151,8 +151,14 @@ pub fn host_source(plan: &Plan, kernels: &[EmittedKernel]) -> Result<String, Com
         ));
     }
     w.line("#else");
+    w.comment("launchers defined beside each kernel (`<kernel><<<blockDim, nullptr, stream>>>`)");
     for k in kernels {
-        w.line(format!("#include \"aclrtlaunch_{}.h\"", k.name));
+        let params: Vec<String> = k.args.iter().map(|a| format!("uint8_t* {a}")).collect();
+        w.line(format!(
+            "extern \"C\" void {}_do(uint32_t blockDim, void* stream, {});",
+            k.name,
+            params.join(", ")
+        ));
     }
     w.line("#endif");
     w.line("");
@@ -320,11 +326,12 @@ pub fn host_source(plan: &Plan, kernels: &[EmittedKernel]) -> Result<String, Com
             args.join(", ")
         ));
         w.line("#else");
+        let npu_args: Vec<String> = args.iter().map(|a| format!("(uint8_t*){a}")).collect();
         w.line(format!(
-            "ACLRT_LAUNCH_KERNEL({})({}, stream, {});",
+            "{}_do({}, stream, {});",
             k.name,
             k.block_dim,
-            args.join(", ")
+            npu_args.join(", ")
         ));
         w.line("#endif");
         w.line("CHECK_ACL(aclrtSynchronizeStream(stream));");

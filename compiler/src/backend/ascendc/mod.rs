@@ -320,6 +320,22 @@ pub fn emit_kernel_named(
     if plan.is_some() {
         all_args.push("workspace".into());
     }
+    // Host-side launcher in the CANN 8.x kernel-launch style: the Ascend compiler builds this
+    // file and understands the triple chevron; the CPU build (g++) skips it and the host
+    // program uses ICPU_RUN_KF instead.
+    w.line("");
+    w.line("#ifndef ASCENDC_CPU_DEBUG");
+    let launcher_params: Vec<String> = all_args.iter().map(|a| format!("uint8_t* {a}")).collect();
+    w.open(&format!(
+        "extern \"C\" void {name}_do(uint32_t blockDim, void* stream, {})",
+        launcher_params.join(", ")
+    ));
+    w.line(format!(
+        "{name}<<<blockDim, nullptr, stream>>>({});",
+        all_args.join(", ")
+    ));
+    w.close();
+    w.line("#endif");
     Ok(EmittedKernel {
         name: name.to_string(),
         file: SourceFile {
