@@ -305,6 +305,19 @@ fn hand_plan_inconsistent_plans_are_rejected_before_launch() {
         Err(RuntimeError::InvalidPlan { message }) => assert!(message.contains("written")),
         other => panic!("expected InvalidPlan, got {other:?}"),
     }
+    // A manifest that disagrees with the WGSL's workgroup size, or with the plan's grid.
+    let (plan, mut artifact) = hand_plan();
+    artifact.kernels[0].block = 32;
+    match wgpu().load_plan(plan, artifact) {
+        Err(RuntimeError::InvalidPlan { message }) => assert!(message.contains("workgroup")),
+        other => panic!("expected InvalidPlan, got {other:?}"),
+    }
+    let (plan, mut artifact) = hand_plan();
+    artifact.kernels[1].grid = [1, 1, 1];
+    match wgpu().load_plan(plan, artifact) {
+        Err(RuntimeError::InvalidPlan { message }) => assert!(message.contains("grid")),
+        other => panic!("expected InvalidPlan, got {other:?}"),
+    }
     // WGSL that wgpu rejects comes back as a typed error, not a panic.
     let (plan, mut artifact) = hand_plan();
     artifact.files[1].contents = artifact.files[1]

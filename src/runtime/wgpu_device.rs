@@ -449,25 +449,31 @@ struct Binding {
     read_only: bool,
 }
 
-/// The storage bindings of group 0 in a WGSL module, checking the entry point exists.
-fn reflect_bindings(
-    source: &str,
-    file: &str,
-    entry: &str,
-    num_params: usize,
-) -> Result<Vec<Binding>> {
+/// What the runtime needs to know about one emitted WGSL kernel.
+#[derive(Clone, Debug)]
+struct Reflection {
+    /// Storage bindings of group 0, sorted by binding number.
+    bindings: Vec<Binding>,
+    /// The entry point's `@workgroup_size`.
+    workgroup_size: [u32; 3],
+}
+
+/// The storage bindings of group 0 in a WGSL module and the entry point's workgroup
+/// size, checking the entry point exists.
+fn reflect(source: &str, file: &str, entry: &str, num_params: usize) -> Result<Reflection> {
     let invalid = |message: String| RuntimeError::InvalidPlan {
         message: format!("WGSL file `{file}`, kernel `{entry}`: {message}"),
     };
     let module = naga::front::wgsl::parse_str(source)
         .map_err(|e| invalid(format!("does not parse: {}", e.emit_to_string(source))))?;
-    if !module
+    let Some(ep) = module
         .entry_points
         .iter()
-        .any(|ep| ep.name == entry && ep.stage == naga::ShaderStage::Compute)
-    {
+        .find(|ep| ep.name == entry && ep.stage == naga::ShaderStage::Compute)
+    else {
         return Err(invalid("no compute entry point of that name".into()));
-    }
+    };
+    let workgroup_size = ep.workgroup_size;
     let mut out: Vec<Binding> = Vec::new();
     for (_, var) in module.global_variables.iter() {
         let Some(rb) = &var.binding else { continue };
@@ -498,7 +504,10 @@ fn reflect_bindings(
         });
     }
     out.sort_by_key(|b| b.binding);
-    Ok(out)
+    Ok(Reflection {
+        bindings: out,
+        workgroup_size,
+    })
 }
 
 struct Pipeline {
@@ -589,6 +598,16 @@ impl WgpuProgram {
                         info.name, info.file
                     ),
                 })?;
+            // The emitted kernel's manifest must agree with the plan and with its WGSL:
+            // dispatch uses the manifest's grid, the WGSL fixes the workgroup size.
+            if info.grid != kernel.grid {
+                return Err(RuntimeError::InvalidPlan {
+                    message: format!(
+                        "kernel `{}`: the plan's grid is {:?}, the emitted kernel's {:?}",
+                        info.name, kernel.grid, info.grid
+                    ),
+                });
+            }
             let n = kernel.params.len() as u64;
             if n > u64::from(limits.max_storage_buffers_per_shader_stage) {
                 return Err(RuntimeError::DeviceLimit {
@@ -597,7 +616,7 @@ impl WgpuProgram {
                     available: u64::from(limits.max_storage_buffers_per_shader_stage),
                 });
             }
-            for (axis, &g) in kernel.grid.iter().enumerate() {
+            for (axis, &g) in info.grid.iter().enumerate() {
                 if g > limits.max_compute_workgroups_per_dimension {
                     return Err(RuntimeError::DeviceLimit {
                         what: format!("kernel `{}`: workgroups along grid axis {axis}", info.name),
@@ -606,8 +625,26 @@ impl WgpuProgram {
                     });
                 }
             }
-            let bindings =
-                reflect_bindings(&file.contents, &file.name, &info.name, kernel.params.len())?;
+            let Reflection {
+                bindings,
+                workgroup_size,
+            } = reflect(&file.contents, &file.name, &info.name, kernel.params.len())?;
+            let threads: u64 = workgroup_size.iter().map(|&w| u64::from(w)).product();
+            if threads != u64::from(info.block) {
+                return Err(RuntimeError::InvalidPlan {
+                    message: format!(
+                        "kernel `{}`: the manifest says {} threads per workgroup, the WGSL declares @workgroup_size{:?}",
+                        info.name, info.block, workgroup_size
+                    ),
+                });
+            }
+            if threads > u64::from(limits.max_compute_invocations_per_workgroup) {
+                return Err(RuntimeError::DeviceLimit {
+                    what: format!("kernel `{}`: invocations per workgroup", info.name),
+                    needed: threads,
+                    available: u64::from(limits.max_compute_invocations_per_workgroup),
+                });
+            }
             let module = modules.entry(file.name.as_str()).or_insert_with(|| {
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(&file.name),
@@ -650,7 +687,7 @@ impl WgpuProgram {
                 pipeline,
                 layout,
                 bindings,
-                grid: kernel.grid,
+                grid: info.grid,
             });
         }
 
@@ -948,7 +985,9 @@ fn k(@builtin(global_invocation_id) gid: vec3<u32>) {
 
     #[test]
     fn bindings_are_reflected_from_wgsl() {
-        let b = reflect_bindings(SRC, "k.wgsl", "k", 2).unwrap();
+        let r = reflect(SRC, "k.wgsl", "k", 2).unwrap();
+        assert_eq!(r.workgroup_size, [64, 1, 1]);
+        let b = r.bindings;
         assert_eq!(b.len(), 2);
         assert_eq!((b[0].binding, b[0].read_only), (0, true));
         assert_eq!((b[1].binding, b[1].read_only), (1, false));
@@ -956,15 +995,15 @@ fn k(@builtin(global_invocation_id) gid: vec3<u32>) {
 
     #[test]
     fn reflection_rejects_mismatches() {
-        let err = |r: Result<Vec<Binding>>| match r {
+        let err = |r: Result<Reflection>| match r {
             Err(RuntimeError::InvalidPlan { message }) => message,
             other => panic!("expected InvalidPlan, got {other:?}"),
         };
-        assert!(err(reflect_bindings(SRC, "k.wgsl", "other", 2)).contains("entry point"));
-        assert!(err(reflect_bindings(SRC, "k.wgsl", "k", 1)).contains("binding 1"));
-        assert!(err(reflect_bindings("fn (", "k.wgsl", "k", 1)).contains("parse"));
+        assert!(err(reflect(SRC, "k.wgsl", "other", 2)).contains("entry point"));
+        assert!(err(reflect(SRC, "k.wgsl", "k", 1)).contains("binding 1"));
+        assert!(err(reflect("fn (", "k.wgsl", "k", 1)).contains("parse"));
         let uniform = SRC.replace("var<storage, read> x", "var<uniform> x");
         let uniform = uniform.replace("array<f32>;\n@compute", "vec4<f32>;\n@compute");
-        assert!(err(reflect_bindings(&uniform, "k.wgsl", "k", 2)).contains("not a storage"));
+        assert!(err(reflect(&uniform, "k.wgsl", "k", 2)).contains("not a storage"));
     }
 }

@@ -1,11 +1,21 @@
-//! Strided views: how movement ops (broadcast, reshape, permute) are folded into indexing.
+//! Strided and factored views: how movement ops (broadcast, reshape, permute) are folded
+//! into indexing.
 //!
 //! A [`StridedView`] reads a materialized, dense row-major buffer through a shape, a
-//! stride per axis (in elements; 0 broadcasts) and an element offset. Movement ops compose
-//! on views without touching memory. A reshape follows torch's view rule: it is expressible
-//! when every group of merged or split axes is laid out with compatible strides; when it is
-//! not ([`StridedView::reshape`] returns `None`), the scheduler materializes the reshaped
-//! value contiguously first.
+//! stride per axis (in elements; 0 broadcasts) and an element offset: the form every tile
+//! block access takes. Strides alone cannot express every chain of movement ops: merging
+//! two axes that a permute separated (`[A, B] -> permute -> [B, A] -> reshape [B * A]`)
+//! makes the offset a mixed-radix function of the merged index.
+//!
+//! A [`FactoredView`] is the exact form of any chain: each logical axis is a mixed-radix
+//! number whose *digits* each carry their own stride. Permutes and broadcasts move and add
+//! axes; a reshape flattens the digits, merges neighbours laid out alike, and cuts digits
+//! at the new axis boundaries. The only reshape it cannot express is one whose boundary
+//! falls inside a digit at a non-divisible place (`[3, 2]` with unrelated strides read as
+//! `[2, 3]`): no iteration order makes that offset affine, and the scheduler materializes
+//! the reshape's input. Otherwise a kernel iterates a *refinement* of its index space
+//! ([`Refinement`]: each axis split into the digits its operands need) over which every
+//! factored view is a plain [`StridedView`] ([`FactoredView::refine`]).
 
 use crate::graph::{contiguous_strides, NodeId, Op};
 use serde::{Deserialize, Serialize};
@@ -213,19 +223,369 @@ impl StridedView {
     }
 }
 
+/// One digit of a factored axis: `(extent, stride)`.
+pub type Digit = (usize, i64);
+
+/// A view of a materialized buffer whose axes are mixed-radix numbers.
+///
+/// Axis `a` of extent `shape[a]` is the number written with the digits `digits[a]`
+/// (outermost first): index `i` has digit values `i_0 .. i_k` with
+/// `i = (..(i_0 * e_1 + i_1) * e_2 ..) + i_k`, and reads element
+/// `offset + sum_a sum_j i_j * stride_j`. Digits of extent 1 are left out (an axis of
+/// extent 1 has none); neighbouring digits laid out alike are merged by [`Self::reshape`];
+/// a view with no elements has one digit per axis (nothing is ever addressed). A view
+/// with at most one digit per axis is a [`StridedView`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FactoredView {
+    /// The materialized node whose buffer is read.
+    pub node: NodeId,
+    /// Logical shape of the view.
+    pub shape: Vec<usize>,
+    /// Per axis, its digits, outermost first.
+    pub digits: Vec<Vec<Digit>>,
+    /// Element offset of index `(0, .., 0)`.
+    pub offset: i64,
+}
+
+impl From<&StridedView> for FactoredView {
+    fn from(v: &StridedView) -> FactoredView {
+        FactoredView {
+            node: v.node,
+            shape: v.shape.clone(),
+            digits: v
+                .shape
+                .iter()
+                .zip(&v.strides)
+                .map(|(&d, &s)| if d == 1 { vec![] } else { vec![(d, s)] })
+                .collect(),
+            offset: v.offset,
+        }
+        .normalized()
+    }
+}
+
+impl FactoredView {
+    /// The whole buffer of `node`, a dense row-major tensor of `shape`.
+    pub fn contiguous(node: NodeId, shape: &[usize]) -> FactoredView {
+        FactoredView::from(&StridedView::contiguous(node, shape))
+    }
+
+    /// Number of elements of the view.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// An empty view gets one digit per axis of extent > 1 (its strides never matter).
+    fn normalized(mut self) -> FactoredView {
+        if self.numel() == 0 {
+            self.digits = self
+                .shape
+                .iter()
+                .map(|&d| if d == 1 { vec![] } else { vec![(d, 0)] })
+                .collect();
+        }
+        self
+    }
+
+    /// True when every axis has at most one digit (the view is strided).
+    pub fn is_strided(&self) -> bool {
+        self.digits.iter().all(|d| d.len() <= 1)
+    }
+
+    /// The strided form, when every axis has at most one digit (extent-1 axes get
+    /// stride 0).
+    pub fn to_strided(&self) -> Option<StridedView> {
+        let pieces: Vec<Vec<usize>> = self.shape.iter().map(|&d| vec![d]).collect();
+        self.refine(&pieces)
+    }
+
+    /// Element offset of a logical index (one entry per axis).
+    pub fn element_offset(&self, index: &[usize]) -> i64 {
+        let mut off = self.offset;
+        for (&i, ds) in index.iter().zip(&self.digits) {
+            let mut rest = i;
+            for &(e, s) in ds.iter().rev() {
+                if e == 0 {
+                    continue;
+                }
+                off += (rest % e) as i64 * s;
+                rest /= e;
+            }
+        }
+        off
+    }
+
+    /// Applies a movement op; `None` when the op does not fit the view's shape or the
+    /// reshape cuts a digit at a non-divisible place.
+    pub fn apply(&self, op: &ViewOp) -> Option<FactoredView> {
+        match op {
+            ViewOp::Broadcast(shape) => self.broadcast(shape),
+            ViewOp::Reshape(shape) => self.reshape(shape),
+            ViewOp::Permute(perm) => self.permute(perm),
+        }
+    }
+
+    /// NumPy-style broadcast: axes are aligned from the right; new leading axes and
+    /// extent-1 axes that grow get one stride-0 digit.
+    pub fn broadcast(&self, shape: &[usize]) -> Option<FactoredView> {
+        let rank = self.shape.len();
+        if shape.len() < rank {
+            return None;
+        }
+        let lead = shape.len() - rank;
+        let mut digits = Vec::with_capacity(shape.len());
+        for (i, &t) in shape.iter().enumerate() {
+            let kept = i.checked_sub(lead).map(|j| (self.shape[j], &self.digits[j]));
+            digits.push(match kept {
+                Some((d, ds)) if d == t => ds.clone(),
+                Some((d, _)) if d != 1 => return None,
+                _ if t == 1 => vec![],
+                _ => vec![(t, 0)],
+            });
+        }
+        Some(
+            FactoredView {
+                node: self.node,
+                shape: shape.to_vec(),
+                digits,
+                offset: self.offset,
+            }
+            .normalized(),
+        )
+    }
+
+    /// Axis permutation: output axis `i` is axis `perm[i]` of this view.
+    pub fn permute(&self, perm: &[usize]) -> Option<FactoredView> {
+        let rank = self.shape.len();
+        let mut seen = vec![false; rank];
+        if perm.len() != rank
+            || !perm
+                .iter()
+                .all(|&p| p < rank && !std::mem::replace(&mut seen[p], true))
+        {
+            return None;
+        }
+        Some(FactoredView {
+            node: self.node,
+            shape: perm.iter().map(|&p| self.shape[p]).collect(),
+            digits: perm.iter().map(|&p| self.digits[p].clone()).collect(),
+            offset: self.offset,
+        })
+    }
+
+    /// Same elements in row-major order, new shape. The digits of all axes, in order,
+    /// form one mixed-radix number; neighbours with `stride_outer == stride_inner *
+    /// extent_inner` merge; the new axes take digits from the innermost, cutting a digit
+    /// `(e, s)` into `(e / f, s * f), (f, s)` where a new axis boundary falls inside it.
+    /// `None` when the element counts differ or a boundary cuts a digit at a factor `f`
+    /// that does not divide `e`.
+    pub fn reshape(&self, shape: &[usize]) -> Option<FactoredView> {
+        let numel: usize = shape.iter().product();
+        if numel != self.numel() {
+            return None;
+        }
+        let mut out = FactoredView {
+            node: self.node,
+            shape: shape.to_vec(),
+            digits: vec![Vec::new(); shape.len()],
+            offset: self.offset,
+        };
+        if numel == 0 {
+            return Some(out.normalized());
+        }
+        let mut pool: Vec<Digit> = Vec::new();
+        for &(e, s) in self.digits.iter().flatten() {
+            match pool.last_mut() {
+                Some(last) if last.1 == s * e as i64 => *last = (last.0 * e, s),
+                _ => pool.push((e, s)),
+            }
+        }
+        for a in (0..shape.len()).rev() {
+            let mut rem = shape[a];
+            let mut ds = Vec::new();
+            while rem > 1 {
+                let (e, s) = pool.pop()?;
+                if rem % e == 0 {
+                    ds.push((e, s));
+                    rem /= e;
+                } else if e % rem == 0 {
+                    ds.push((rem, s));
+                    pool.push((e / rem, s * rem as i64));
+                    rem = 1;
+                } else {
+                    return None;
+                }
+            }
+            ds.reverse();
+            out.digits[a] = ds;
+        }
+        pool.is_empty().then_some(out)
+    }
+
+    /// The strided view over a refinement of the index space: axis `a` is split into
+    /// the axes `pieces[a]` (outermost first, multiplying to `shape[a]`), and the result
+    /// has the concatenated shape. `None` when a piece straddles two digits or does not
+    /// divide its digit.
+    pub fn refine(&self, pieces: &[Vec<usize>]) -> Option<StridedView> {
+        if pieces.len() != self.shape.len() {
+            return None;
+        }
+        let mut shape = Vec::new();
+        let mut strides = Vec::new();
+        for ((p, &d), ds) in pieces.iter().zip(&self.shape).zip(&self.digits) {
+            if p.iter().product::<usize>() != d {
+                return None;
+            }
+            let mut st = vec![0i64; p.len()];
+            if d != 0 {
+                let mut digits = ds.clone();
+                let mut q = 1usize;
+                for (i, &f) in p.iter().enumerate().rev() {
+                    if f == 1 {
+                        continue;
+                    }
+                    let &(e, s) = digits.last()?;
+                    if e % (q * f) != 0 {
+                        return None;
+                    }
+                    st[i] = s * q as i64;
+                    q *= f;
+                    if q == e {
+                        digits.pop();
+                        q = 1;
+                    }
+                }
+                if !digits.is_empty() || q != 1 {
+                    return None;
+                }
+            }
+            shape.extend_from_slice(p);
+            strides.extend(st);
+        }
+        Some(StridedView {
+            node: self.node,
+            shape,
+            strides,
+            offset: self.offset,
+        })
+    }
+}
+
+/// A refinement of an index space: each axis split into sub-axes so that every view
+/// admitted into it is strided over the refined space.
+///
+/// A view whose axis has digits `e_0 .. e_k` needs *cuts* of that axis at the inner
+/// products `e_k`, `e_k * e_(k-1)`, ..; the refinement keeps the union of the cuts of every
+/// admitted view and splits the axis at them. A union is valid when each cut divides the
+/// next (a mixed radix); a view whose cuts would break that (say `6 = 2 x 3` against
+/// `6 = 3 x 2`) is refused, as is one that needs a *fixed* axis split.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refinement {
+    extents: Vec<usize>,
+    fixed: Vec<bool>,
+    cuts: Vec<Vec<usize>>,
+}
+
+impl Refinement {
+    /// No cuts yet over an index space of `extents`.
+    pub fn new(extents: &[usize]) -> Refinement {
+        Refinement {
+            extents: extents.to_vec(),
+            fixed: vec![false; extents.len()],
+            cuts: vec![Vec::new(); extents.len()],
+        }
+    }
+
+    /// Forbids splitting `axis` (a reduced axis, a matmul tile axis).
+    pub fn fix(&mut self, axis: usize) {
+        self.fixed[axis] = true;
+    }
+
+    /// Adds the cuts `view` needs, where view axis `a` is iterated as axis `map[a]` of
+    /// the space (`None`: an axis of extent 1 outside the space). Returns false, changing
+    /// nothing, when the view cannot be strided over any refinement compatible with the
+    /// views admitted so far.
+    pub fn admit(&mut self, view: &FactoredView, map: &[Option<usize>]) -> bool {
+        let mut next = self.cuts.clone();
+        for (a, ds) in view.digits.iter().enumerate() {
+            if ds.len() <= 1 {
+                continue;
+            }
+            let Some(g) = map.get(a).copied().flatten() else {
+                return false;
+            };
+            if self.fixed[g] || self.extents[g] != view.shape[a] {
+                return false;
+            }
+            let mut p = 1usize;
+            for &(e, _) in ds.iter().skip(1).rev() {
+                p *= e;
+                if let Err(i) = next[g].binary_search(&p) {
+                    next[g].insert(i, p);
+                }
+            }
+            let mut prev = 1usize;
+            for &c in next[g].iter().chain(std::iter::once(&self.extents[g])) {
+                if c % prev != 0 {
+                    return false;
+                }
+                prev = c;
+            }
+        }
+        self.cuts = next;
+        true
+    }
+
+    /// The sub-axes of `axis`, outermost first (one piece, the extent, when uncut).
+    pub fn pieces(&self, axis: usize) -> Vec<usize> {
+        let d = self.extents[axis];
+        let mut out = Vec::new();
+        let mut prev = 1usize;
+        for &c in self.cuts[axis].iter().chain(std::iter::once(&d)) {
+            out.push(c / prev);
+            prev = c;
+        }
+        out.reverse();
+        out
+    }
+
+    /// Pieces for each axis of a view iterated through `map` (unmapped axes: whole).
+    pub fn view_pieces(&self, shape: &[usize], map: &[Option<usize>]) -> Vec<Vec<usize>> {
+        shape
+            .iter()
+            .enumerate()
+            .map(|(a, &d)| match map.get(a).copied().flatten() {
+                Some(g) => self.pieces(g),
+                None => vec![d],
+            })
+            .collect()
+    }
+
+    /// The refined shape of the whole space.
+    pub fn shape(&self) -> Vec<usize> {
+        (0..self.extents.len()).flat_map(|a| self.pieces(a)).collect()
+    }
+
+    /// Index of the first sub-axis of `axis` in [`Self::shape`].
+    pub fn first_piece(&self, axis: usize) -> usize {
+        (0..axis).map(|a| self.pieces(a).len()).sum()
+    }
+}
+
 /// The *store view* of a value written through a chain of bijective movement ops.
 ///
 /// For `v = op_k(..op_1(s))` where every op is a permute or a reshape, returns the view
 /// of `v`'s dense row-major buffer (node `v_node`, shape `v_shape`) in `s`'s index space:
 /// storing `s[j]` at that view's offset of `j` lays out `v` contiguously. `chain` lists the
 /// ops outermost first (`op_k` first), each with the shape of its input. `None` when an op
-/// is a broadcast (not a bijection) or the inverse is not expressible with strides.
+/// is a broadcast (not a bijection) or a reshape of the inverse cuts a digit at a
+/// non-divisible place. The view may need a refinement of `s`'s axes to be strided.
 pub fn store_view(
     v_node: NodeId,
     v_shape: &[usize],
     chain: &[(ViewOp, Vec<usize>)],
-) -> Option<StridedView> {
-    let mut view = StridedView::contiguous(v_node, v_shape);
+) -> Option<FactoredView> {
+    let mut view = FactoredView::contiguous(v_node, v_shape);
     for (op, input_shape) in chain {
         view = match op {
             ViewOp::Broadcast(_) => return None,
@@ -320,7 +680,10 @@ mod tests {
             (ViewOp::Reshape(vec![6]), vec![3, 2]),
             (ViewOp::Permute(vec![1, 0]), vec![2, 3]),
         ];
-        let sv = store_view(NodeId(1), &[6], &chain).expect("expressible");
+        let sv = store_view(NodeId(1), &[6], &chain)
+            .expect("expressible")
+            .to_strided()
+            .expect("strided");
         assert_eq!(sv.shape, vec![2, 3]);
         // s[i][j] = v[j * 2 + i].
         assert_eq!(sv.strides, vec![1, 2]);
