@@ -1,12 +1,37 @@
 //! Greedy, deterministic fusion of graph nodes into kernels.
 //!
-//! Movement ops (views) are never kernels: they are folded into the strided views of the
-//! buffers a kernel reads ([`super::view`]). Every other node either gets a buffer (it is
-//! *materialized*: the root of a kernel, or a leaf) or is fused into the single kernel that
-//! consumes it. A node is materialized when it is a graph output, a matmul operand, an
-//! elementwise node read by more than one kernel, a reduction or matmul that cannot become
-//! the anchor of its consumer's kernel, or a node the scheduler *forces* (a reshape that
-//! strides cannot express, a kernel over the storage-buffer limit).
+//! Movement ops (views) are folded into the indexing of the buffers a kernel reads
+//! ([`super::view`]): each load keeps the exact [`FactoredView`] of its chain, and
+//! [`build_spec`] iterates the kernel over a *refinement* of its index space (axes split
+//! into the sub-axes the views need) over which every load and the store are strided
+//! (a reduction's kept axes are scalar index math: there each view refines on its own).
+//! Every other node either gets a buffer (it is *materialized*: the root of a kernel, or a
+//! leaf) or is fused into the single kernel that consumes it. A node is materialized when
+//! it is a graph output, a matmul operand, an elementwise node read by more than one
+//! kernel, a reduction or matmul that cannot become the anchor of its consumer's kernel, or
+//! a node the scheduler *forces* (see below, and a kernel over the storage-buffer limit).
+//!
+//! A view costs a kernel of its own (a `copy`) only when it is:
+//! - a graph output that is a view of a value living in a buffer anyway: an input,
+//!   parameter or constant, or a reduce or matmul result that other kernels also read or
+//!   that the output broadcasts (the output needs a buffer of its own). A view of
+//!   elementwise values is computed by the output's kernel, and a permute/reshape chain of
+//!   a reduce or matmul result that only it uses is stored through by that kernel;
+//! - a matmul operand that is not a strided (batched) 2-D view: its chain is cut by
+//!   materializing the input of one of its reshapes;
+//! - a reshape whose new axis boundary cuts a digit at a non-divisible place (`[7, 3]`
+//!   transposed and read as `[7, 3]`), or two operands of one elementwise kernel (or the
+//!   store and an operand) needing incompatible cuts of the same axis (`6 = 2 x 3` and
+//!   `6 = 3 x 2`): no iteration order makes both affine, so the input of a reshape of the
+//!   refused chain is materialized;
+//! - a reduction body operand whose *reduced* axis would need cutting (the reduced axis is
+//!   walked by one strided loop), handled the same way;
+//! - a matmul result output through a view that cuts its M or N axis (the `[BM, BN]`
+//!   tiles cannot be stored through it): the matmul writes a buffer, a copy applies the
+//!   view.
+//!
+//! A matmul epilogue operand that needs a cut does not copy: the matmul is materialized
+//! and the epilogue becomes an elementwise kernel of its own.
 //!
 //! Nodes are visited in reverse topological order, so every consumer's kernel is known
 //! when a producer is placed. Each kernel has at most one *anchor* (a reduce or a matmul);
@@ -18,7 +43,7 @@
 //! stored by its own kernel through the inverse view instead of being copied.
 
 use super::kernel::{Expr, ExprId, KernelKind, KernelSpec, SpecBuffer};
-use super::view::{store_view, StridedView, ViewOp};
+use super::view::{store_view, FactoredView, Refinement, StridedView, ViewOp};
 use crate::error::CompileError;
 use crate::graph::{matmul_dims, BinaryOp, Graph, NodeId, Op};
 use crate::tile::Access;
@@ -405,7 +430,7 @@ enum Ctx {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum ExprKey {
-    Load(usize, StridedView),
+    Load(usize, FactoredView, Ctx),
     Const(u64, crate::graph::DType),
     Acc,
     Unary(crate::graph::UnaryOp, ExprId),
@@ -421,6 +446,19 @@ struct SpecBuilder<'a> {
     exprs: Vec<Expr>,
     interned: HashMap<ExprKey, ExprId>,
     memo: HashMap<(NodeId, Vec<NodeId>, Ctx), ExprId>,
+    /// Every load, in creation order, with its exact view (placed into the expression
+    /// once the kernel's refined index space is known).
+    leaves: Vec<Leaf>,
+}
+
+/// A load of a kernel before its index space is refined.
+struct Leaf {
+    expr: ExprId,
+    buffer: usize,
+    view: FactoredView,
+    /// View nodes between the kernel's expression and the buffer, outermost first.
+    path: Vec<NodeId>,
+    ctx: Ctx,
 }
 
 impl<'a> SpecBuilder<'a> {
@@ -451,16 +489,17 @@ impl<'a> SpecBuilder<'a> {
     }
 
     /// The view of `n`'s buffer seen through `path` (view nodes, outermost first).
-    fn view(&self, n: NodeId, path: &[NodeId]) -> Result<StridedView, SpecFailure> {
-        let mut view = StridedView::contiguous(n, &self.graph.ty(n).shape);
+    fn view(&self, n: NodeId, path: &[NodeId]) -> Result<FactoredView, SpecFailure> {
+        let mut view = FactoredView::contiguous(n, &self.graph.ty(n).shape);
         for &v in path.iter().rev() {
             let op = ViewOp::of(&self.graph.node(v).op)
                 .ok_or_else(|| internal(format!("{v} in a view path is not a view")))?;
             match view.apply(&op) {
                 Some(next) => view = next,
                 None => {
-                    // Materialize the view's own input contiguously; the view then
-                    // applies to that buffer (always expressible).
+                    // A reshape cutting a digit at a non-divisible place: materialize the
+                    // view's own input contiguously; the view then applies to that
+                    // buffer (always expressible).
                     let below = self.graph.node(v).inputs[0];
                     if self.graph.node(below).op.is_leaf() || below == n {
                         return Err(internal(format!(
@@ -476,13 +515,65 @@ impl<'a> SpecBuilder<'a> {
         Ok(view)
     }
 
-    fn load(&mut self, n: NodeId, path: &[NodeId]) -> Result<ExprId, SpecFailure> {
+    /// The node to materialize so that a load of `n` through `path` becomes acceptable:
+    /// the input of a reshape of the path (innermost first) from whose contiguous buffer
+    /// the remaining ops give a view that `accept`s. The outermost reshape's input always
+    /// qualifies when `accept` takes strided views: a reshape of a contiguous buffer and
+    /// the permutes and broadcasts after it are strided.
+    fn relief(
+        &self,
+        n: NodeId,
+        path: &[NodeId],
+        accept: impl Fn(&FactoredView) -> bool,
+    ) -> SpecFailure {
+        for i in (0..path.len()).rev() {
+            let v = path[i];
+            if !matches!(self.graph.node(v).op, Op::Reshape { .. }) {
+                continue;
+            }
+            let below = self.graph.node(v).inputs[0];
+            if below == n {
+                continue;
+            }
+            let mut view = Some(FactoredView::contiguous(below, &self.graph.ty(below).shape));
+            for &w in path[..=i].iter().rev() {
+                view = view
+                    .and_then(|x| ViewOp::of(&self.graph.node(w).op).and_then(|op| x.apply(&op)));
+            }
+            if view.is_some_and(|x| accept(&x)) {
+                return SpecFailure::Force(below);
+            }
+        }
+        internal(format!(
+            "no materialization makes the view of {} through {} node(s) expressible",
+            self.graph.node(n).name,
+            path.len()
+        ))
+    }
+
+    fn load(&mut self, n: NodeId, path: &[NodeId], ctx: Ctx) -> Result<ExprId, SpecFailure> {
         let view = self.view(n, path)?;
         let buffer = self.buffer(n, Access::Read);
-        Ok(self.intern(
-            ExprKey::Load(buffer, view.clone()),
-            Expr::Load { buffer, view },
-        ))
+        let before = self.exprs.len();
+        // The expression's strided view is a placeholder until `refine` runs.
+        let placeholder = StridedView::contiguous(n, &view.shape);
+        let e = self.intern(
+            ExprKey::Load(buffer, view.clone(), ctx),
+            Expr::Load {
+                buffer,
+                view: placeholder,
+            },
+        );
+        if self.exprs.len() > before {
+            self.leaves.push(Leaf {
+                expr: e,
+                buffer,
+                view,
+                path: path.to_vec(),
+                ctx,
+            });
+        }
+        Ok(e)
     }
 
     fn build(&mut self, n: NodeId, path: &[NodeId], ctx: Ctx) -> Result<ExprId, SpecFailure> {
@@ -501,13 +592,13 @@ impl<'a> SpecBuilder<'a> {
                     dtype,
                 },
             ),
-            Op::Input | Op::Param => self.load(n, path)?,
+            Op::Input | Op::Param => self.load(n, path, ctx)?,
             op if op.is_view() && (in_group || !self.fusion.root_view[n.index()]) => {
                 let mut p = path.to_vec();
                 p.push(n);
                 self.build(node.inputs[0], &p, ctx)?
             }
-            _ if !in_group => self.load(n, path)?,
+            _ if !in_group => self.load(n, path, ctx)?,
             Op::Reduce { .. } | Op::MatMul { .. } => {
                 if self.fusion.groups[self.group].anchor != Some(n) || !path.is_empty() {
                     return Err(internal(format!(
@@ -546,6 +637,119 @@ impl<'a> SpecBuilder<'a> {
         Ok(e)
     }
 
+    /// Chooses the kernel's refined index space and makes every load and the store a
+    /// strided view over it.
+    ///
+    /// Elementwise kernels may split any output axis, matmul kernels none (their epilogue
+    /// runs on `[BM, BN]` tiles): the store is admitted into one common [`Refinement`]
+    /// first, then the loads in creation order. A load that cannot join is made
+    /// expressible by materializing part of its view chain ([`Self::relief`]), except in a
+    /// matmul epilogue, where the matmul is materialized instead (the epilogue then becomes
+    /// an elementwise kernel of its own, free to refine); a matmul result stored through a
+    /// view that would split its tile axes is materialized and copied.
+    ///
+    /// A reduction addresses its kept axes with scalar index math per program, so each
+    /// load and the store get a refinement of their own (the spec's shapes stay unrefined,
+    /// each view's shape is a refinement of its index space); only the reduced axis, walked
+    /// by one strided loop, may not be split.
+    fn refine(
+        &mut self,
+        kind: KernelKind,
+        out_shape: Vec<usize>,
+        store: FactoredView,
+        compute: NodeId,
+    ) -> Result<(KernelKind, Vec<usize>, StridedView), SpecFailure> {
+        let out_rank = out_shape.len();
+        let ident = |rank: usize| -> Vec<Option<usize>> { (0..rank).map(Some).collect() };
+        let unrefinable =
+            |what: &str| internal(format!("{what} is not strided over its refinement"));
+        if let KernelKind::Reduce { in_shape, axis, .. } = &kind {
+            let body_space = |in_shape: &[usize]| {
+                let mut r = Refinement::new(in_shape);
+                r.fix(*axis);
+                r
+            };
+            let mut views = Vec::with_capacity(self.leaves.len());
+            for leaf in &self.leaves {
+                let (mut r, map) = match leaf.ctx {
+                    Ctx::Body => (body_space(in_shape), ident(in_shape.len())),
+                    Ctx::Out => (Refinement::new(&out_shape), ident(out_rank)),
+                };
+                if !r.admit(&leaf.view, &map) {
+                    let fresh = r.clone();
+                    return Err(
+                        self.relief(leaf.view.node, &leaf.path, |v| fresh.clone().admit(v, &map))
+                    );
+                }
+                let view = leaf
+                    .view
+                    .refine(&r.view_pieces(&leaf.view.shape, &map))
+                    .ok_or_else(|| unrefinable("a load"))?;
+                views.push(view);
+            }
+            for (leaf, view) in self.leaves.iter().zip(views) {
+                self.exprs[leaf.expr.index()] = Expr::Load {
+                    buffer: leaf.buffer,
+                    view,
+                };
+            }
+            let mut r = Refinement::new(&out_shape);
+            if !r.admit(&store, &ident(out_rank)) {
+                return Err(internal("a reduction's store view refused".into()));
+            }
+            let store = store
+                .refine(&r.view_pieces(&out_shape, &ident(out_rank)))
+                .ok_or_else(|| unrefinable("the store"))?;
+            return Ok((kind, out_shape, store));
+        }
+        let matmul = matches!(kind, KernelKind::MatMul { .. });
+        let map = ident(out_rank);
+        let mut r = Refinement::new(&out_shape);
+        if matmul {
+            for a in 0..out_rank {
+                r.fix(a);
+            }
+        }
+        if !r.admit(&store, &map) {
+            if compute == self.fusion.groups[self.group].root {
+                return Err(internal(format!(
+                    "contiguous store of {} refused",
+                    self.graph.node(compute).name
+                )));
+            }
+            return Err(SpecFailure::Force(compute));
+        }
+        for leaf in &self.leaves {
+            if leaf.ctx != Ctx::Out {
+                return Err(internal("a reduction body load outside a reduction".into()));
+            }
+            if r.admit(&leaf.view, &map) {
+                continue;
+            }
+            if matmul {
+                let anchor = self.fusion.groups[self.group]
+                    .anchor
+                    .ok_or_else(|| internal("matmul kernel without anchor".into()))?;
+                return Err(SpecFailure::Force(anchor));
+            }
+            return Err(self.relief(leaf.view.node, &leaf.path, |v| r.clone().admit(v, &map)));
+        }
+        let store = store
+            .refine(&r.view_pieces(&out_shape, &map))
+            .ok_or_else(|| unrefinable("the store"))?;
+        for leaf in &self.leaves {
+            let view = leaf
+                .view
+                .refine(&r.view_pieces(&leaf.view.shape, &map))
+                .ok_or_else(|| unrefinable("a load"))?;
+            self.exprs[leaf.expr.index()] = Expr::Load {
+                buffer: leaf.buffer,
+                view,
+            };
+        }
+        Ok((kind, store.shape.clone(), store))
+    }
+
     /// A matmul operand: a strided view of a buffer.
     fn operand(&mut self, x: NodeId) -> Result<(usize, StridedView), SpecFailure> {
         let mut path = Vec::new();
@@ -561,6 +765,10 @@ impl<'a> SpecBuilder<'a> {
             )));
         }
         let view = self.view(s, &path)?;
+        let Some(view) = view.to_strided() else {
+            // The Dot tiles need strided operands: materialize part of the chain.
+            return Err(self.relief(s, &path, FactoredView::is_strided));
+        };
         let buffer = self.buffer(s, Access::Read);
         Ok((buffer, view))
     }
@@ -619,6 +827,7 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
         exprs: Vec::new(),
         interned: HashMap::new(),
         memo: HashMap::new(),
+        leaves: Vec::new(),
     };
     let kind = match group.anchor {
         None => {
@@ -688,7 +897,7 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
     }
     let out = b.buffer(root, Access::Write);
     let store = if compute == root {
-        StridedView::contiguous(root, &graph.ty(root).shape)
+        FactoredView::contiguous(root, &graph.ty(root).shape)
     } else {
         let mut chain = Vec::new();
         let mut x = root;
@@ -704,13 +913,15 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
         store_view(root, &graph.ty(root).shape, &chain)
             .ok_or_else(|| internal(format!("no store view for {}", graph.node(root).name)))?
     };
+    let (kind, out_shape, store) =
+        b.refine(kind, graph.ty(compute).shape.clone(), store, compute)?;
     Ok(KernelSpec {
         name: base_name(graph, fusion, g),
         nodes: group.members.clone(),
         root,
         buffers: b.buffers,
         out,
-        out_shape: graph.ty(compute).shape.clone(),
+        out_shape,
         store,
         exprs: b.exprs,
         kind,

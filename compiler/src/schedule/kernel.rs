@@ -120,9 +120,10 @@ pub enum KernelKind {
     Reduce {
         /// Sum, max or mean.
         op: ReduceOp,
-        /// Shape of the reduced value (the body's index space).
+        /// Shape of the reduced value (the body's index space). Each body load's view is
+        /// over a refinement of it of its own, in which the reduced axis is never split.
         in_shape: Vec<usize>,
-        /// The reduced axis.
+        /// The reduced axis, in `in_shape`.
         axis: usize,
         /// The body, over `in_shape`.
         body: ExprId,
@@ -170,11 +171,16 @@ pub struct KernelSpec {
     pub buffers: Vec<SpecBuffer>,
     /// Index of the written buffer in `buffers` (always the last).
     pub out: usize,
-    /// Shape of the kernel's index space (the value computed; the written node's shape
-    /// unless the kernel stores through a view).
+    /// Shape of the kernel's index space: the shape of the value computed (the written
+    /// node's, unless the kernel stores through a view). Elementwise kernels: with axes
+    /// split into the sub-axes their views need (same elements, same row-major order), the
+    /// shape of every load's view. Reductions: unrefined; each epilogue load's view and
+    /// the store view are over a refinement of it of their own
+    /// ([`crate::schedule::view::piece_groups`]).
     pub out_shape: Vec<usize>,
-    /// Where element `i` of the index space is stored: a view of the written buffer of
-    /// shape `out_shape` (contiguous, or the inverse of a permute/reshape chain).
+    /// Where element `i` of the index space is stored: a view of the written buffer over
+    /// `out_shape` (or, for reductions, a refinement of it), contiguous or the inverse of
+    /// a permute/reshape chain.
     pub store: StridedView,
     /// Expression arena.
     pub exprs: Vec<Expr>,

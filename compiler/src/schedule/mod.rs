@@ -1,11 +1,13 @@
 //! Fusion of graph nodes into kernels, the execution plan and the memory plan.
 //!
 //! [`schedule`] groups the graph's nodes into kernels ([`fuse`]), folds movement ops into
-//! strided views ([`view`]), describes each kernel as a [`kernel::KernelSpec`], builds its
-//! tile kernel ([`crate::tile::build`]), orders the launches topologically and assigns
-//! storage ([`memory`]). When a view cannot be expressed with strides, or a kernel would
-//! bind more storage buffers than the target allows, the offending intermediate is
-//! materialized and scheduling starts over (each round materializes one more node).
+//! views ([`view`]), describes each kernel as a [`kernel::KernelSpec`] over a refinement of
+//! its index space where every view is strided, builds its tile kernel
+//! ([`crate::tile::build`]), orders the launches topologically and assigns storage
+//! ([`memory`]). When a view cannot be expressed with strides over any refinement (the
+//! cases are listed in [`fuse`]), or a kernel would bind more storage buffers than the
+//! target allows, the offending intermediate is materialized and scheduling starts over
+//! (each round materializes one more node).
 
 pub mod fuse;
 pub mod kernel;

@@ -153,73 +153,11 @@ impl StridedView {
         })
     }
 
-    /// Reshape without copying (torch's `view` rule). Each maximal run of input axes that
-    /// is laid out like one contiguous chunk (`stride[i] == stride[i+1] * shape[i+1]`) may
-    /// be merged and re-split freely; a new axis may not straddle two chunks.
+    /// Reshape without copying (torch's `view` rule): expressible when every new axis
+    /// lies within one run of axes laid out like one contiguous chunk
+    /// (`stride[i] == stride[i+1] * shape[i+1]`); a new axis may not straddle two chunks.
     pub fn reshape(&self, shape: &[usize]) -> Option<StridedView> {
-        let numel: usize = shape.iter().product();
-        if numel != self.numel() {
-            return None;
-        }
-        let mut out = StridedView {
-            node: self.node,
-            shape: shape.to_vec(),
-            strides: vec![0; shape.len()],
-            offset: self.offset,
-        };
-        if numel == 0 {
-            out.strides = contiguous_strides(shape)
-                .iter()
-                .map(|&s| s as i64)
-                .collect();
-            return Some(out);
-        }
-        // Extent-1 axes do not affect addressing: drop them from the source.
-        let (old_shape, old_strides): (Vec<usize>, Vec<i64>) = self
-            .shape
-            .iter()
-            .zip(&self.strides)
-            .filter(|(&d, _)| d != 1)
-            .map(|(&d, &s)| (d, s))
-            .unzip();
-        if old_shape.is_empty() {
-            // One element: every new axis has extent 1.
-            return Some(out);
-        }
-        // Walk the source chunks from the innermost; assign new axes to each chunk.
-        let mut view_d = shape.len() as isize - 1;
-        let mut chunk_base_stride = *old_strides.last().expect("non-empty");
-        let mut tensor_numel: usize = 1;
-        let mut view_numel: usize = 1;
-        for tensor_d in (0..old_shape.len()).rev() {
-            tensor_numel *= old_shape[tensor_d];
-            let chunk_ends = tensor_d == 0
-                || old_strides[tensor_d - 1] != tensor_numel as i64 * chunk_base_stride;
-            if chunk_ends {
-                while view_d >= 0 && (view_numel < tensor_numel || shape[view_d as usize] == 1) {
-                    out.strides[view_d as usize] = view_numel as i64 * chunk_base_stride;
-                    view_numel *= shape[view_d as usize];
-                    view_d -= 1;
-                }
-                if view_numel != tensor_numel {
-                    return None;
-                }
-                if tensor_d > 0 {
-                    chunk_base_stride = old_strides[tensor_d - 1];
-                    tensor_numel = 1;
-                    view_numel = 1;
-                }
-            }
-        }
-        // Remaining new axes can only be leading extent-1 axes.
-        while view_d >= 0 {
-            if shape[view_d as usize] != 1 {
-                return None;
-            }
-            out.strides[view_d as usize] = 0;
-            view_d -= 1;
-        }
-        Some(out)
+        FactoredView::from(self).reshape(shape)?.to_strided()
     }
 }
 
@@ -231,10 +169,12 @@ pub type Digit = (usize, i64);
 /// Axis `a` of extent `shape[a]` is the number written with the digits `digits[a]`
 /// (outermost first): index `i` has digit values `i_0 .. i_k` with
 /// `i = (..(i_0 * e_1 + i_1) * e_2 ..) + i_k`, and reads element
-/// `offset + sum_a sum_j i_j * stride_j`. Digits of extent 1 are left out (an axis of
-/// extent 1 has none); neighbouring digits laid out alike are merged by [`Self::reshape`];
-/// a view with no elements has one digit per axis (nothing is ever addressed). A view
-/// with at most one digit per axis is a [`StridedView`].
+/// `offset + sum_a sum_j i_j * stride_j`. Digits of extent 1 are left out, except that an
+/// axis of extent 1 may keep one `(1, stride)` digit recording the stride it had (it never
+/// moves the offset; it only keeps strided forms stable); neighbouring digits laid out
+/// alike are merged by [`Self::reshape`]; a view with no elements has one digit per axis
+/// (nothing is ever addressed). A view with at most one digit per axis is a
+/// [`StridedView`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FactoredView {
     /// The materialized node whose buffer is read.
@@ -256,7 +196,7 @@ impl From<&StridedView> for FactoredView {
                 .shape
                 .iter()
                 .zip(&v.strides)
-                .map(|(&d, &s)| if d == 1 { vec![] } else { vec![(d, s)] })
+                .map(|(&d, &s)| vec![(d, s)])
                 .collect(),
             offset: v.offset,
         }
@@ -292,8 +232,7 @@ impl FactoredView {
         self.digits.iter().all(|d| d.len() <= 1)
     }
 
-    /// The strided form, when every axis has at most one digit (extent-1 axes get
-    /// stride 0).
+    /// The strided form, when every axis has at most one digit.
     pub fn to_strided(&self) -> Option<StridedView> {
         let pieces: Vec<Vec<usize>> = self.shape.iter().map(|&d| vec![d]).collect();
         self.refine(&pieces)
@@ -335,11 +274,12 @@ impl FactoredView {
         let lead = shape.len() - rank;
         let mut digits = Vec::with_capacity(shape.len());
         for (i, &t) in shape.iter().enumerate() {
-            let kept = i.checked_sub(lead).map(|j| (self.shape[j], &self.digits[j]));
+            let kept = i
+                .checked_sub(lead)
+                .map(|j| (self.shape[j], &self.digits[j]));
             digits.push(match kept {
                 Some((d, ds)) if d == t => ds.clone(),
                 Some((d, _)) if d != 1 => return None,
-                _ if t == 1 => vec![],
                 _ => vec![(t, 0)],
             });
         }
@@ -394,7 +334,7 @@ impl FactoredView {
             return Some(out.normalized());
         }
         let mut pool: Vec<Digit> = Vec::new();
-        for &(e, s) in self.digits.iter().flatten() {
+        for &(e, s) in self.digits.iter().flatten().filter(|d| d.0 != 1) {
             match pool.last_mut() {
                 Some(last) if last.1 == s * e as i64 => *last = (last.0 * e, s),
                 _ => pool.push((e, s)),
@@ -405,10 +345,10 @@ impl FactoredView {
             let mut ds = Vec::new();
             while rem > 1 {
                 let (e, s) = pool.pop()?;
-                if rem % e == 0 {
+                if rem.is_multiple_of(e) {
                     ds.push((e, s));
                     rem /= e;
-                } else if e % rem == 0 {
+                } else if e.is_multiple_of(rem) {
                     ds.push((rem, s));
                     pool.push((e / rem, s * rem as i64));
                     rem = 1;
@@ -425,7 +365,8 @@ impl FactoredView {
     /// The strided view over a refinement of the index space: axis `a` is split into
     /// the axes `pieces[a]` (outermost first, multiplying to `shape[a]`), and the result
     /// has the concatenated shape. `None` when a piece straddles two digits or does not
-    /// divide its digit.
+    /// divide its digit. Extent-1 axes keep their recorded stride or get the stride of
+    /// the next inner axis times its extent (1 for trailing ones).
     pub fn refine(&self, pieces: &[Vec<usize>]) -> Option<StridedView> {
         if pieces.len() != self.shape.len() {
             return None;
@@ -436,19 +377,23 @@ impl FactoredView {
             if p.iter().product::<usize>() != d {
                 return None;
             }
-            let mut st = vec![0i64; p.len()];
-            if d != 0 {
+            // `None`: an extent-1 axis without a recorded stride (filled in below).
+            let mut st: Vec<Option<i64>> = vec![Some(0); p.len()];
+            if d == 1 {
+                st = vec![ds.first().map(|&(_, s)| s)];
+            } else if d != 0 {
                 let mut digits = ds.clone();
                 let mut q = 1usize;
                 for (i, &f) in p.iter().enumerate().rev() {
                     if f == 1 {
+                        st[i] = None;
                         continue;
                     }
                     let &(e, s) = digits.last()?;
-                    if e % (q * f) != 0 {
+                    if !e.is_multiple_of(q * f) {
                         return None;
                     }
-                    st[i] = s * q as i64;
+                    st[i] = Some(s * q as i64);
                     q *= f;
                     if q == e {
                         digits.pop();
@@ -462,6 +407,23 @@ impl FactoredView {
             shape.extend_from_slice(p);
             strides.extend(st);
         }
+        // Extent-1 axes never move the offset; give them the stride a contiguous layout
+        // would (the next inner axis' stride times its extent), so that contiguous views
+        // keep their contiguous strides.
+        let mut next = 1i64;
+        let strides = shape
+            .iter()
+            .zip(strides)
+            .rev()
+            .map(|(&d, st)| {
+                let st = st.unwrap_or(next);
+                next = st * d as i64;
+                st
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         Some(StridedView {
             node: self.node,
             shape,
@@ -526,7 +488,7 @@ impl Refinement {
             }
             let mut prev = 1usize;
             for &c in next[g].iter().chain(std::iter::once(&self.extents[g])) {
-                if c % prev != 0 {
+                if !c.is_multiple_of(prev) {
                     return false;
                 }
                 prev = c;
@@ -563,13 +525,48 @@ impl Refinement {
 
     /// The refined shape of the whole space.
     pub fn shape(&self) -> Vec<usize> {
-        (0..self.extents.len()).flat_map(|a| self.pieces(a)).collect()
+        (0..self.extents.len())
+            .flat_map(|a| self.pieces(a))
+            .collect()
     }
 
     /// Index of the first sub-axis of `axis` in [`Self::shape`].
     pub fn first_piece(&self, axis: usize) -> usize {
         (0..axis).map(|a| self.pieces(a).len()).sum()
     }
+}
+
+/// How a refinement `refined` of `shape` groups its axes: for each axis of `shape`, the
+/// range of `refined` axes it was split into (an axis of extent 0 or 1 is one axis of the
+/// same extent, a larger axis is split into axes of extent > 1, as [`Refinement`] does).
+/// `None` when `refined` is not such a refinement.
+pub fn piece_groups(shape: &[usize], refined: &[usize]) -> Option<Vec<std::ops::Range<usize>>> {
+    let mut out = Vec::with_capacity(shape.len());
+    let mut j = 0;
+    for &d in shape {
+        let start = j;
+        if d <= 1 {
+            if refined.get(j) != Some(&d) {
+                return None;
+            }
+            j += 1;
+        } else {
+            let mut p = 1usize;
+            while p < d {
+                let f = *refined.get(j)?;
+                if f <= 1 {
+                    return None;
+                }
+                p = p.checked_mul(f)?;
+                j += 1;
+            }
+            if p != d {
+                return None;
+            }
+        }
+        out.push(start..j);
+    }
+    (j == refined.len()).then_some(out)
 }
 
 /// The *store view* of a value written through a chain of bijective movement ops.
@@ -696,5 +693,355 @@ mod tests {
         assert!(v(&[2, 3]).is_contiguous());
         assert!(!v(&[2, 3]).permute(&[1, 0]).unwrap().is_contiguous());
         assert!(v(&[1, 3]).permute(&[1, 0]).unwrap().is_contiguous());
+    }
+
+    /// Brute-force model of a view: its shape and the buffer offset of every element in
+    /// row-major order.
+    #[derive(Clone, Debug)]
+    struct Model {
+        shape: Vec<usize>,
+        offsets: Vec<i64>,
+    }
+
+    fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
+        let mut idx = vec![0; shape.len()];
+        for a in (0..shape.len()).rev() {
+            idx[a] = i % shape[a];
+            i /= shape[a];
+        }
+        idx
+    }
+
+    fn ravel(idx: &[usize], shape: &[usize]) -> usize {
+        idx.iter().zip(shape).fold(0, |acc, (&i, &d)| acc * d + i)
+    }
+
+    impl Model {
+        fn apply(&self, op: &ViewOp) -> Model {
+            match op {
+                ViewOp::Reshape(s) => Model {
+                    shape: s.clone(),
+                    offsets: self.offsets.clone(),
+                },
+                ViewOp::Permute(perm) => {
+                    let shape: Vec<usize> = perm.iter().map(|&p| self.shape[p]).collect();
+                    let n: usize = shape.iter().product();
+                    let offsets = (0..n)
+                        .map(|i| {
+                            let idx = unravel(i, &shape);
+                            let mut src = vec![0; perm.len()];
+                            for (k, &p) in perm.iter().enumerate() {
+                                src[p] = idx[k];
+                            }
+                            self.offsets[ravel(&src, &self.shape)]
+                        })
+                        .collect();
+                    Model { shape, offsets }
+                }
+                ViewOp::Broadcast(shape) => {
+                    let lead = shape.len() - self.shape.len();
+                    let n: usize = shape.iter().product();
+                    let offsets = (0..n)
+                        .map(|i| {
+                            let idx = unravel(i, shape);
+                            let src: Vec<usize> = (0..self.shape.len())
+                                .map(|a| if self.shape[a] == 1 { 0 } else { idx[a + lead] })
+                                .collect();
+                            self.offsets[ravel(&src, &self.shape)]
+                        })
+                        .collect();
+                    Model {
+                        shape: shape.clone(),
+                        offsets,
+                    }
+                }
+            }
+        }
+    }
+
+    /// splitmix64.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) % n as u64) as usize
+        }
+    }
+
+    /// A random movement op valid for `shape`.
+    fn random_op(r: &mut Rng, shape: &[usize]) -> ViewOp {
+        let rank = shape.len();
+        match r.below(3) {
+            0 if rank >= 2 => {
+                let mut perm: Vec<usize> = (0..rank).collect();
+                for i in (1..rank).rev() {
+                    perm.swap(i, r.below(i + 1));
+                }
+                ViewOp::Permute(perm)
+            }
+            1 if rank < 4 => {
+                let mut s: Vec<usize> = shape
+                    .iter()
+                    .map(|&d| if d == 1 { 1 + r.below(3) } else { d })
+                    .collect();
+                if r.below(2) == 0 {
+                    s.insert(0, 1 + r.below(3));
+                }
+                ViewOp::Broadcast(s)
+            }
+            _ => {
+                // Merge a run of axes, or split an axis into two factors.
+                let mut s = shape.to_vec();
+                if rank >= 2 && r.below(2) == 0 {
+                    let i = r.below(rank - 1);
+                    let len = 2 + r.below(rank - i - 1);
+                    let m: usize = s[i..i + len].iter().product();
+                    s.splice(i..i + len, [m]);
+                } else if rank > 0 && rank < 5 {
+                    let i = r.below(rank);
+                    let d = s[i];
+                    let fs: Vec<usize> = (1..=d).filter(|&f| d.is_multiple_of(f)).collect();
+                    let f = fs[r.below(fs.len())];
+                    s.splice(i..i + 1, [f, d / f]);
+                }
+                ViewOp::Reshape(s)
+            }
+        }
+    }
+
+    /// Distinct orderings of the prime factors of `d` (each a refinement of an axis of
+    /// extent `d` into prime pieces, outermost first).
+    fn prime_orderings(d: usize) -> Vec<Vec<usize>> {
+        let mut primes = Vec::new();
+        let (mut n, mut p) = (d, 2);
+        while n > 1 {
+            while n.is_multiple_of(p) {
+                primes.push(p);
+                n /= p;
+            }
+            p += 1;
+        }
+        fn rec(rest: &mut Vec<usize>, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+            if rest.is_empty() {
+                out.push(cur.clone());
+                return;
+            }
+            let mut tried = Vec::new();
+            for i in 0..rest.len() {
+                if tried.contains(&rest[i]) {
+                    continue;
+                }
+                tried.push(rest[i]);
+                let x = rest.remove(i);
+                cur.push(x);
+                rec(rest, cur, out);
+                cur.pop();
+                rest.insert(i, x);
+            }
+        }
+        let mut out = Vec::new();
+        rec(&mut primes, &mut Vec::new(), &mut out);
+        out
+    }
+
+    /// Whether a model's offsets are affine over some refinement of its axes: if any
+    /// refinement works, one into prime pieces does (splitting a strided axis keeps it
+    /// strided), so every ordering of every axis' prime factors is tried.
+    fn affine_in_some_refinement(m: &Model) -> bool {
+        let per_axis: Vec<Vec<Vec<usize>>> = m.shape.iter().map(|&d| prime_orderings(d)).collect();
+        let total: usize = per_axis.iter().map(Vec::len).product();
+        assert!(
+            total <= 20_000,
+            "too many refinements to enumerate: {total}"
+        );
+        for k in 0..total {
+            let mut rest = k;
+            let mut shape = Vec::new();
+            for choices in &per_axis {
+                shape.extend(&choices[rest % choices.len()]);
+                rest /= choices.len();
+            }
+            let base = m.offsets[0];
+            let strides: Vec<i64> = (0..shape.len())
+                .map(|a| {
+                    let mut idx = vec![0; shape.len()];
+                    idx[a] = 1;
+                    m.offsets[ravel(&idx, &shape)] - base
+                })
+                .collect();
+            let affine = m.offsets.iter().enumerate().all(|(i, &o)| {
+                let idx = unravel(i, &shape);
+                o == base
+                    + idx
+                        .iter()
+                        .zip(&strides)
+                        .map(|(&x, &s)| x as i64 * s)
+                        .sum::<i64>()
+            });
+            if affine {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Offsets of a strided view in row-major order.
+    fn strided_offsets(v: &StridedView) -> Vec<i64> {
+        offsets(v)
+    }
+
+    #[test]
+    fn factored_views_match_brute_force_and_refine_to_strides() {
+        let dims = [1usize, 2, 3, 4, 6];
+        let (mut refused, mut multi) = (0, 0);
+        for seed in 0..3000u64 {
+            let mut r = Rng(seed);
+            let rank = 1 + r.below(3);
+            let shape: Vec<usize> = (0..rank).map(|_| dims[r.below(dims.len())]).collect();
+            let n: usize = shape.iter().product();
+            let mut model = Model {
+                shape: shape.clone(),
+                offsets: (0..n as i64).collect(),
+            };
+            let mut fv = FactoredView::contiguous(NodeId(0), &shape);
+            let mut sv = Some(StridedView::contiguous(NodeId(0), &shape));
+            for _ in 0..1 + r.below(5) {
+                let op = random_op(&mut r, &model.shape);
+                let next = model.apply(&op);
+                sv = sv.and_then(|v| v.apply(&op));
+                match fv.apply(&op) {
+                    Some(f) => fv = f,
+                    None => {
+                        refused += 1;
+                        assert!(
+                            !affine_in_some_refinement(&next),
+                            "seed {seed}: {op:?} refused but {next:?} is affine"
+                        );
+                        // The model is not affine in any refinement: the scheduler
+                        // materializes here. Restart from a contiguous buffer.
+                        assert!(matches!(op, ViewOp::Reshape(_)), "{op:?} refused");
+                        fv = FactoredView::contiguous(NodeId(0), &next.shape);
+                        sv = Some(StridedView::contiguous(NodeId(0), &next.shape));
+                        model = Model {
+                            shape: next.shape.clone(),
+                            offsets: (0..next.offsets.len() as i64).collect(),
+                        };
+                        continue;
+                    }
+                }
+                model = next;
+                assert_eq!(fv.shape, model.shape, "seed {seed}");
+                // Exact addressing.
+                for (i, &want) in model.offsets.iter().enumerate() {
+                    let idx = unravel(i, &model.shape);
+                    assert_eq!(fv.element_offset(&idx), want, "seed {seed} {fv:?}");
+                }
+                // Strided exactly when the torch view rule (or a broadcast) allows it.
+                if let Some(s) = &sv {
+                    assert!(fv.is_strided(), "seed {seed}: {s:?} vs {fv:?}");
+                    assert_eq!(strided_offsets(s), model.offsets, "seed {seed}");
+                }
+                if !fv.is_strided() {
+                    multi += 1;
+                }
+                // Over its own refinement, the view is strided and reads the same
+                // elements in the same (row-major) order.
+                let mut refinement = Refinement::new(&fv.shape);
+                let map: Vec<Option<usize>> = (0..fv.shape.len()).map(Some).collect();
+                assert!(refinement.admit(&fv, &map), "seed {seed}");
+                let rv = fv
+                    .refine(&refinement.view_pieces(&fv.shape, &map))
+                    .expect("refinable");
+                assert_eq!(rv.shape, refinement.shape());
+                assert_eq!(strided_offsets(&rv), model.offsets, "seed {seed}");
+            }
+        }
+        // The generator exercises both outcomes.
+        assert!(
+            refused > 5 && multi > 200,
+            "refused {refused}, multi {multi}"
+        );
+    }
+
+    #[test]
+    fn piece_groups_recover_refinements() {
+        assert_eq!(
+            piece_groups(&[6, 1, 5], &[2, 3, 1, 5]),
+            Some(vec![0..2, 2..3, 3..4])
+        );
+        assert_eq!(piece_groups(&[0, 4], &[0, 2, 2]), Some(vec![0..1, 1..3]));
+        assert_eq!(piece_groups(&[6], &[4]), None);
+        assert_eq!(piece_groups(&[6], &[2, 3, 1]), None);
+        assert_eq!(piece_groups(&[1, 6], &[6]), None);
+        let mut r = Refinement::new(&[12, 1, 7]);
+        let f = FactoredView::from(&v(&[4, 3, 7]))
+            .permute(&[1, 0, 2])
+            .unwrap()
+            .reshape(&[12, 1, 7])
+            .unwrap();
+        assert!(r.admit(&f, &[Some(0), Some(1), Some(2)]));
+        assert_eq!(
+            piece_groups(&[12, 1, 7], &r.shape()),
+            Some(vec![0..2, 2..3, 3..4])
+        );
+    }
+
+    #[test]
+    fn refinements_merge_cuts_or_refuse() {
+        // [A, B] permuted and merged: cut at A. [B, A] permuted and merged: cut at B.
+        let a = v(&[2, 3]).permute(&[1, 0]).unwrap();
+        let fa = FactoredView::from(&v(&[2, 3])).permute(&[1, 0]).unwrap();
+        assert_eq!(a.shape, fa.shape);
+        let fa = fa.reshape(&[6]).unwrap();
+        assert_eq!(fa.digits, vec![vec![(3, 1), (2, 3)]]);
+        let fb = FactoredView::from(&v(&[3, 2]))
+            .permute(&[1, 0])
+            .unwrap()
+            .reshape(&[6])
+            .unwrap();
+        let mut r = Refinement::new(&[6]);
+        assert!(r.admit(&fa, &[Some(0)]));
+        assert_eq!(r.pieces(0), vec![3, 2]);
+        // 6 = 3 x 2 and 6 = 2 x 3 have no common refinement.
+        assert!(!r.admit(&fb, &[Some(0)]));
+        assert_eq!(r.pieces(0), vec![3, 2], "a refused view changes nothing");
+        // Cuts 2 and 4 of 12 chain (2 | 4 | 12): pieces [3, 2, 2].
+        let mut r = Refinement::new(&[12]);
+        let f = |outer: usize, inner: usize| {
+            FactoredView::from(&v(&[outer, inner]))
+                .permute(&[1, 0])
+                .unwrap()
+                .reshape(&[outer * inner])
+                .unwrap()
+        };
+        assert!(r.admit(&f(2, 6), &[Some(0)]));
+        assert!(r.admit(&f(4, 3), &[Some(0)]));
+        assert_eq!(r.pieces(0), vec![3, 2, 2]);
+        let s = f(4, 3).refine(&[r.pieces(0)]).unwrap();
+        assert_eq!(s.strides, vec![1, 6, 3]);
+        // A fixed axis is never split; an unmapped axis must not need a split.
+        let mut r = Refinement::new(&[6]);
+        r.fix(0);
+        assert!(!r.admit(&fa, &[Some(0)]));
+        assert!(!Refinement::new(&[6]).admit(&fa, &[None]));
+        // A reshape cutting a digit at a non-divisible place is refused.
+        assert!(FactoredView::from(&v(&[2, 3]))
+            .permute(&[1, 0])
+            .unwrap()
+            .reshape(&[2, 3])
+            .is_none());
+        // Broadcast then merge: the stride-0 digit stays a digit of its own.
+        let b = FactoredView::from(&v(&[5]))
+            .broadcast(&[3, 5])
+            .unwrap()
+            .permute(&[1, 0])
+            .unwrap()
+            .reshape(&[15])
+            .unwrap();
+        assert_eq!(b.digits, vec![vec![(5, 1), (3, 0)]]);
     }
 }

@@ -1,13 +1,15 @@
 //! Construction of tile kernels from scheduled kernels ([`KernelSpec`]).
 //!
-//! Three kernel shapes, all built with [`TileBuilder`]:
+//! Three kernel shapes, all built with [`TileBuilder`], over the spec's index space
+//! (refined by the scheduler so that every view is strided; see [`crate::schedule::view`]):
 //! - **elementwise**: the output's axes are coalesced where every operand's strides allow;
 //!   the last coalesced axis is cut into rank-1 tiles of `block` elements; one program per
 //!   (column block, row) with the row's base offsets computed by scalar index math; every
 //!   leaf is a block load with its own stride (1 contiguous, 0 broadcast, other: views);
-//! - **reduction**: one program per output element; a `For` over the reduced axis in
-//!   chunks of rank-1 tiles accumulates a tile, which `Reduce` turns into a scalar; `mean`
-//!   multiplies by `1/n`; the fused epilogue runs on scalars; a rank-0 store. A body that
+//! - **reduction**: one program per output element (each load and the store unravel the
+//!   program index over their own refinement of the kept axes); a `For` over the reduced
+//!   axis in chunks of rank-1 tiles accumulates a tile, which `Reduce` turns into a scalar;
+//!   `mean` multiplies by `1/n`; the fused epilogue runs on scalars; a rank-0 store. A body that
 //!   is a plain load uses masked loads with `other` = the identity; a fused body (whose
 //!   masked lanes would not be the identity) runs full chunks and a static tail tile;
 //! - **matmul**: `[BM, BN]` f32 accumulator from `Splat`, a `For` over K in `BK` steps of
@@ -25,7 +27,7 @@ use super::{BlockAccess, BufferParam, IndexOp, TileBuilder, TileKernel, ValueId}
 use crate::error::CompileError;
 use crate::graph::{BinaryOp, DType, ReduceOp};
 use crate::schedule::kernel::{Expr, ExprId, KernelKind, KernelSpec};
-use crate::schedule::view::StridedView;
+use crate::schedule::view::{piece_groups, StridedView};
 use crate::target::{Target, TargetKind};
 use std::collections::HashMap;
 
@@ -535,15 +537,6 @@ impl<'a> KernelBuilder<'a> {
         let programs: usize = kept.iter().product();
         let (grid, pids) = self.programs(&[programs as u64])?;
         let o = pids[0];
-        let oidx = self.em.unravel(o, &kept);
-        // Index of the output element per input axis (reduced axis: 0).
-        let mut in_idx = oidx.clone();
-        in_idx.insert(axis, Ix::C(0));
-        let out_idx: Vec<Ix> = if spec.out_shape.len() == in_shape.len() {
-            in_idx.clone()
-        } else {
-            oidx.clone()
-        };
 
         let identity = op.identity();
         let combiner = op.combiner();
@@ -554,17 +547,28 @@ impl<'a> KernelBuilder<'a> {
         let pure = matches!(spec.expr(body), Expr::Load { .. });
         let body_leaves = self.leaves(body);
         // Per body leaf: buffer, base offset of this output element, stride along the axis.
+        // Each leaf's view is over its own refinement of the input (the reduced axis one
+        // piece): this program's index over it is `o` unravelled over the kept pieces.
         let mut bases = Vec::new();
         for &l in &body_leaves {
             let (buffer, view) = self.leaf_view(l)?;
-            if view.shape != in_shape {
-                return Err(self.internal(format!(
-                    "body leaf shape {:?} differs from the reduction input {:?}",
-                    view.shape, in_shape
-                )));
-            }
-            let base = self.em.offset(view.offset, &in_idx, &view.strides);
-            bases.push((l, buffer, base, view.strides[axis]));
+            let pos = piece_groups(in_shape, &view.shape)
+                .map(|g| g[axis].clone())
+                .filter(|g| g.len() == 1)
+                .ok_or_else(|| {
+                    self.internal(format!(
+                        "body leaf shape {:?} does not refine the reduction input {:?} \
+                         along kept axes",
+                        view.shape, in_shape
+                    ))
+                })?
+                .start;
+            let mut kept_pieces = view.shape.clone();
+            kept_pieces.remove(pos);
+            let mut idx = self.em.unravel(o, &kept_pieces);
+            idx.insert(pos, Ix::C(0));
+            let base = self.em.offset(view.offset, &idx, &view.strides);
+            bases.push((l, buffer, base, view.strides[pos]));
         }
         let (ch, main_end, tail) = if pure {
             let ch = chunk.min(pow2_at_least(r));
@@ -626,15 +630,18 @@ impl<'a> KernelBuilder<'a> {
         }
         // Epilogue on scalars.
         let mut ctx = Ctx::new(Some(s));
+        // Epilogue leaves and the store: views over refinements of the output, whose
+        // row-major order is the programs' (a kept extent-1 axis does not change it).
         for l in self.leaves(epilogue) {
             let (buffer, view) = self.leaf_view(l)?;
-            if view.shape != spec.out_shape {
+            if piece_groups(&spec.out_shape, &view.shape).is_none() {
                 return Err(self.internal(format!(
-                    "epilogue leaf shape {:?} differs from the output {:?}",
+                    "epilogue leaf shape {:?} does not refine the output {:?}",
                     view.shape, spec.out_shape
                 )));
             }
-            let base = self.em.offset(view.offset, &out_idx, &view.strides);
+            let idx = self.em.unravel(o, &view.shape);
+            let base = self.em.offset(view.offset, &idx, &view.strides);
             let access = BlockAccess {
                 buffer,
                 base: self.em.val(base),
@@ -649,8 +656,14 @@ impl<'a> KernelBuilder<'a> {
         let out_base = if spec.store.is_contiguous() {
             o
         } else {
-            self.em
-                .offset(spec.store.offset, &out_idx, &spec.store.strides)
+            if piece_groups(&spec.out_shape, &spec.store.shape).is_none() {
+                return Err(self.internal(format!(
+                    "store shape {:?} does not refine the output {:?}",
+                    spec.store.shape, spec.out_shape
+                )));
+            }
+            let idx = self.em.unravel(o, &spec.store.shape);
+            self.em.offset(spec.store.offset, &idx, &spec.store.strides)
         };
         let out_base = self.em.val(out_base);
         self.em.b.store(
