@@ -1010,3 +1010,189 @@ fn graph_integer_elementwise() {
     // Exact.
     check_graph(&g, &inputs_for(&g, 700), 0.0, 0.0);
 }
+
+#[test]
+fn graph_two_matmuls_share_the_workspace() {
+    // Regression: every MIX kernel gets the same GM workspace (accumulators, then a zeroed
+    // region the cube copies into L1 for padded / partial tiles). A first matmul with many
+    // programs writes accumulators where a second, smaller matmul's zero region lies; the
+    // second matmul then padded its tiles with the first one's results.
+    let mut g = Graph::new();
+    let a0 = g.input("a0", &[129, 17], DType::F32).unwrap();
+    let b0 = g.input("b0", &[17, 64], DType::F32).unwrap();
+    let c0 = g.matmul(a0, b0).unwrap();
+    g.set_name(c0, "c0").unwrap();
+    g.mark_output(c0).unwrap();
+    let a1 = g.input("a1", &[17, 33], DType::F32).unwrap();
+    let b1 = g.input("b1", &[33, 5], DType::F32).unwrap();
+    let c1 = g.matmul(a1, b1).unwrap();
+    g.set_name(c1, "c1").unwrap();
+    g.mark_output(c1).unwrap();
+    // K <= 33 products of values in [-1, 1): |c| < ~8, f32 error < 33 * 6e-8 * 8 < 2e-5.
+    check_graph(&g, &inputs_for(&g, 500), 1e-4, 1e-5);
+}
+
+/// Column broadcast on rank-2 tiles: `t[i, j] = x[(r0 + i) * s_row]` (a `[rows]` column
+/// read with row stride `s_row`, column stride 0; masked-off elements read 0.5), then
+/// `out = t + y` stored as `[rows, cols]` and, for float types, `sums[p] = sum_j t[i, j]`
+/// over the whole `[tr, tc]` tile (masked-off lanes included, so the `other` value of
+/// the edge tiles is observable).
+fn column_broadcast_kernel(
+    rows: usize,
+    cols: usize,
+    (tr, tc): (usize, usize),
+    s_row: i64,
+    dt: DType,
+) -> TileKernel {
+    column_broadcast_kernel_with(rows, cols, (tr, tc), s_row, dt, true)
+}
+
+/// [`column_broadcast_kernel`]; without `y` / `out` when `with_out` is false (only the
+/// row sums, for tiles too tall to hold three of them in UB).
+fn column_broadcast_kernel_with(
+    rows: usize,
+    cols: usize,
+    (tr, tc): (usize, usize),
+    s_row: i64,
+    dt: DType,
+    with_out: bool,
+) -> TileKernel {
+    let float = dt != DType::I32;
+    let ct = if float { DType::F32 } else { DType::I32 };
+    let mut b = TileBuilder::new();
+    let p0 = b.program_id(0);
+    let p1 = b.program_id(1);
+    let trv = b.index(tr as i64);
+    let tcv = b.index(tc as i64);
+    let r0 = b.iop(IndexOp::Mul, p0, trv);
+    let c0 = b.iop(IndexOp::Mul, p1, tcv);
+    let rv = b.index(rows as i64);
+    let cv = b.index(cols as i64);
+    let lr = b.iop(IndexOp::Sub, rv, r0);
+    let lc = b.iop(IndexOp::Sub, cv, c0);
+    let sv = b.index(s_row);
+    let xbase = b.iop(IndexOp::Mul, r0, sv);
+    let x = b.load(
+        BlockAccess {
+            buffer: 0,
+            base: xbase,
+            strides: vec![s_row, 0],
+            limits: vec![lr, lc],
+            shape: vec![tr, tc],
+        },
+        dt,
+        0.5,
+    );
+    let x = if dt == ct { x } else { b.cast(x, ct) };
+    let t = b.iop(IndexOp::Mul, r0, cv);
+    let ybase = b.iop(IndexOp::Add, t, c0);
+    let acc = |buffer| BlockAccess {
+        buffer,
+        base: ybase,
+        strides: vec![cols as i64, 1],
+        limits: vec![lr, lc],
+        shape: vec![tr, tc],
+    };
+    let (g0, g1) = (rows.div_ceil(tr), cols.div_ceil(tc));
+    let xlen = if s_row == 0 {
+        1
+    } else {
+        (rows - 1) * s_row as usize + 1
+    };
+    let mut params = vec![param("x", dt, xlen, Access::Read)];
+    let mut next = 1;
+    if with_out {
+        let y = b.load(acc(1), ct, 0.0);
+        let o = b.binary(BinaryOp::Add, x, y);
+        b.store(acc(2), o);
+        params.push(param("y", ct, rows * cols, Access::Read));
+        params.push(param("out", ct, rows * cols, Access::Write));
+        next = 3;
+    }
+    if float {
+        let s = b.reduce(ReduceOp::Sum, x, 1);
+        let g1v = b.index(g1 as i64);
+        let pp = b.iop(IndexOp::Mul, p0, g1v);
+        let pp = b.iop(IndexOp::Add, pp, p1);
+        let obase = b.iop(IndexOp::Mul, pp, trv);
+        let all = b.index(tr as i64);
+        b.store(
+            BlockAccess {
+                buffer: next,
+                base: obase,
+                strides: vec![1],
+                limits: vec![all],
+                shape: vec![tr],
+            },
+            s,
+        );
+        params.push(param("sums", DType::F32, g0 * g1 * tr, Access::Write));
+    }
+    b.finish(
+        format!("column_broadcast_s{s_row}"),
+        params,
+        [g0 as u32, g1 as u32, 1],
+    )
+}
+
+#[test]
+fn kernel_column_broadcast_without_scalar_loops() {
+    // Element (i, j) of a column-broadcast tile comes from x[i * s_row] or is the masked
+    // value 0.5: out = t + y is one f32 rounding on both sides (exact agreement expected
+    // up to 1 ulp: 1e-6 relative), the row sums of <= 20 terms 1e-5 relative. Tiles of 12
+    // rows (not a multiple of Brcb's 8-row groups) and 20 columns (pitch 24) with edge
+    // tiles in both directions (37 x 50); row strides 1 (contiguous column), 3 (gathered
+    // column) and 0 (one element for every row).
+    for (s_row, dt) in [
+        (1, DType::F32),
+        (3, DType::F32),
+        (0, DType::F32),
+        (1, DType::F16),
+        (3, DType::F16),
+        (1, DType::BF16),
+        (0, DType::F16),
+    ] {
+        eprintln!("s_row {s_row}, {dt}");
+        check_kernel(
+            column_broadcast_kernel(37, 50, (12, 20), s_row, dt),
+            30 + s_row as u64,
+            1e-6,
+            1e-5,
+        );
+    }
+    // Integers: exact.
+    for s_row in [1, 0] {
+        check_kernel(
+            column_broadcast_kernel(37, 50, (12, 20), s_row, DType::I32),
+            40 + s_row as u64,
+            0.0,
+            0.0,
+        );
+    }
+    // Many rows: more than 255 Brcb repeats (2040 rows) in one tile; 3 columns of 1 + 2
+    // masked-off (vc = 1 < 3) per row sum: exact.
+    check_kernel(
+        column_broadcast_kernel_with(2100, 1, (2100, 3), 1, DType::F32, false),
+        45,
+        0.0,
+        0.0,
+    );
+}
+
+#[test]
+fn graph_matmul_times_row_scale() {
+    // A [m, 1] scale broadcast along the columns of a matmul epilogue (a column-broadcast
+    // load in the MIX kernel's vector part): K = 20 products of values in [-1, 1), times
+    // a value in [-1, 1), then exp: |err| < 20 * 6e-8 * 5 absolute before exp (< e),
+    // 1e-5 relative covers it.
+    let mut g = Graph::new();
+    let a = g.input("a", &[33, 20], DType::F32).unwrap();
+    let w = g.param("w", &[20, 40], DType::F32).unwrap();
+    let s = g.input("s", &[33, 1], DType::F32).unwrap();
+    let h = g.matmul(a, w).unwrap();
+    let h = g.mul(h, s).unwrap();
+    let y = g.exp(h).unwrap();
+    g.set_name(y, "y").unwrap();
+    g.mark_output(y).unwrap();
+    check_graph(&g, &inputs_for(&g, 600), 1e-5, 1e-5);
+}

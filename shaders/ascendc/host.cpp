@@ -78,10 +78,10 @@ int main(int argc, char** argv) {
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot3), 256, ACL_MEM_MALLOC_HUGE_FIRST));
     uint8_t* slot4 = nullptr; // temp 3
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot4), 65536, ACL_MEM_MALLOC_HUGE_FIRST));
-    // Workspace of the matmul kernels (accumulators + a zeroed region), zero-filled once.
+    // Workspace shared by the matmul kernels: a zero region every kernel reads its padding from ([0, 8192) used, no kernel writes it), then each kernel's accumulators.
     uint8_t* workspace = nullptr;
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&workspace), 73728, ACL_MEM_MALLOC_HUGE_FIRST));
-    CHECK_ACL(aclrtMemset(workspace, 73728, 0, 73728));
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&workspace), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
+    CHECK_ACL(aclrtMemset(workspace, 131072, 0, 8192));
     void* host_buf = nullptr;
     CHECK_ACL(aclrtMallocHost(&host_buf, 131072));
     // Inputs and parameters.
@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
     // Launches, in plan order.
     // launch 0: matmul_bias_tanh_0 on 4 core(s)
     #ifdef ASCENDC_CPU_DEBUG
+    CHECK_ACL(aclrtMemset(workspace + 65536, 65536, 0xFF, 65536));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
     ICPU_RUN_KF(matmul_bias_tanh_0, 4, slot0, slot1, slot2, slot4, workspace);
     #else

@@ -1831,52 +1831,36 @@ impl<'k> VectorEmitter<'k> {
         ));
         let vr_e = if rank2 { vr.clone() } else { "1".to_string() };
 
+        if s_col == 0 && rank2 {
+            return self.emit_column_broadcast(w, r, a, other, rows, cols, s_row, &vr, &vc);
+        }
         if s_col == 0 {
-            // Broadcast along the columns: one scalar per row, filled with Duplicate.
+            // Every element reads the same GM element: one scalar, filled with Duplicate.
             let d = self.def_tile(w, r)?;
             let tv = d.var.clone();
-            let conv = |e: String| {
-                if ctype == raw {
-                    e
-                } else {
-                    format!("static_cast<float>({e})")
-                }
+            let scalar = format!("{gm}.GetValue({base})");
+            let scalar = if ctype == raw {
+                scalar
+            } else {
+                format!("static_cast<float>({scalar})")
             };
             let other_c = cpp::lit(other, p.dtype);
-            if !rank2 {
-                w.line(format!(
-                    "const {ctype} b{0} = {vc} > 0 ? {1} : static_cast<{ctype}>({other_c});",
-                    r.0,
-                    conv(format!("{gm}.GetValue({base})"))
-                ));
-                self.vop(
-                    w,
-                    format!("Duplicate({tv}, static_cast<{ctype}>({other_c}), {cols});"),
-                    &[],
-                    &[&d.loc],
-                );
-                self.vop(
-                    w,
-                    format!("Duplicate({tv}, b{}, {vc});", r.0),
-                    &[],
-                    &[&d.loc],
-                );
-            } else {
-                w.open(format!("for (int32_t row = 0; row < {rows}; ++row)"));
-                w.line(format!(
-                    "const {ctype} b{0} = (row < {vr} && {vc} > 0) ? {1} : static_cast<{ctype}>({other_c});",
-                    r.0,
-                    conv(format!("{gm}.GetValue({base} + row * {})", cpp::int_lit(s_row)))
-                ));
-                w.line("PipeBarrier<PIPE_V>();");
-                w.line(format!(
-                    "Duplicate({tv}[row * {p_elems}], static_cast<{ctype}>({other_c}), {p_elems});"
-                ));
-                w.line("PipeBarrier<PIPE_V>();");
-                w.line(format!("Duplicate({tv}[row * {p_elems}], b{}, {vc});", r.0));
-                w.close();
-                self.haz_unknown();
-            }
+            w.line(format!(
+                "const {ctype} b{0} = {vc} > 0 ? {scalar} : static_cast<{ctype}>({other_c});",
+                r.0
+            ));
+            self.vop(
+                w,
+                format!("Duplicate({tv}, static_cast<{ctype}>({other_c}), {cols});"),
+                &[],
+                &[&d.loc],
+            );
+            self.vop(
+                w,
+                format!("Duplicate({tv}, b{}, {vc});", r.0),
+                &[],
+                &[&d.loc],
+            );
             return Ok(());
         }
 
@@ -2021,6 +2005,298 @@ impl<'k> VectorEmitter<'k> {
             );
             w.line(format!("{qn}.FreeTensor({lt});"));
         }
+        Ok(())
+    }
+
+    /// A rank-2 load broadcast along the columns (column stride 0): element `(i, j)` is
+    /// `x[base + i * s_row]` where `i < vr && j < vc`, else `other`. No scalar work per
+    /// row: the column goes GM -> UB with one `DataCopyPad` (contiguous, or one element
+    /// per 32-byte block compacted by `WholeReduceSum` when `s_row > 1`), then `Brcb`
+    /// writes element `i` into every 32-byte block of row `i` (8 rows per repeat, one call
+    /// per column block). Masked-off columns (`vc < cols`, edge tiles only) are refilled
+    /// per row with vector instructions. The tile's slot holds the rows rounded up to 8
+    /// (Brcb writes whole groups of 8 rows).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_column_broadcast(
+        &mut self,
+        w: &mut Writer,
+        r: ValueId,
+        a: &BlockAccess,
+        other: f64,
+        rows: usize,
+        cols: usize,
+        s_row: i64,
+        vr: &str,
+        vc: &str,
+    ) -> R<()> {
+        let p = self.param(a.buffer)?;
+        let gm = self.gm[a.buffer].clone();
+        let base = self.scalar(a.base)?;
+        let raw = cpp::gm_type(p.dtype);
+        let ctype = cpp::compute_type(p.dtype);
+        let esz = p.dtype.size_bytes();
+        let csz = cpp::compute_size(p.dtype);
+        if csz != 4 || BLOCK_BYTES / csz != 8 {
+            return Err(internal("column broadcast of a non-32-bit compute type"));
+        }
+        let pitch = self.pitch(cols);
+        let blocks_per_row = pitch / 8;
+        let rows8 = round_up(rows, 8);
+        // Column length in UB: whole 32-byte blocks of the raw and the compute type.
+        let rows_q = round_up(rows, 16);
+        let other_raw = cpp::lit(other, p.dtype);
+        let other_c = format!("static_cast<{ctype}>({})", cpp::lit(other, p.dtype));
+        if s_row == 0 {
+            // Every row reads the same element: one scalar, no per-row work but the
+            // masked-off column tail.
+            let scalar = format!("{gm}.GetValue({base})");
+            let scalar = if ctype == raw {
+                scalar
+            } else {
+                format!("static_cast<float>({scalar})")
+            };
+            let d = self.def_tile(w, r)?;
+            let tv = d.var.clone();
+            w.line(format!(
+                "const {ctype} b{0} = ({vr} > 0 && {vc} > 0) ? {scalar} : {other_c};",
+                r.0
+            ));
+            self.vop(
+                w,
+                format!("Duplicate({tv}, b{}, {});", r.0, rows * pitch),
+                &[],
+                &[&d.loc],
+            );
+            w.open(format!("if ({vr} < {rows})"));
+            w.line("PipeBarrier<PIPE_V>();");
+            w.line(format!(
+                "Duplicate({tv}[{vr} * {pitch}], {other_c}, ({rows} - {vr}) * {pitch});"
+            ));
+            w.close();
+            w.open(format!("if ({vc} < {cols} && {vr} > 0)"));
+            w.line(format!("const int32_t a{} = ({vc} / 8) * 8;", r.0));
+            w.open(format!("for (int32_t row = 0; row < {vr}; ++row)"));
+            w.line("PipeBarrier<PIPE_V>();");
+            w.line(format!(
+                "Duplicate({tv}[row * {pitch} + a{0}], {other_c}, {pitch} - a{0});",
+                r.0
+            ));
+            w.open(format!("if ({vc} > a{})", r.0));
+            w.line("PipeBarrier<PIPE_V>();");
+            w.line(format!(
+                "Duplicate({tv}[row * {pitch} + a{0}], b{0}, {vc} - a{0});",
+                r.0
+            ));
+            w.close();
+            w.close();
+            w.close();
+            self.haz_unknown();
+            return Ok(());
+        }
+        if s_row < 0 {
+            return Err(
+                self.unsupported(format!("a column-broadcast load with row stride {s_row}"))
+            );
+        }
+        let gather = s_row > 1;
+        if gather && !matches!(p.dtype, DType::F32 | DType::F16) {
+            return Err(self.unsupported(format!(
+                "a column-broadcast load of {} data with row stride {s_row} (compaction needs float/half)",
+                p.dtype
+            )));
+        }
+        // 1. The column, GM -> UB (raw type).
+        let stage_bytes = if gather {
+            rows * BLOCK_BYTES
+        } else {
+            rows_q * esz
+        };
+        let q = self.add_queue(
+            "VECIN",
+            stage_bytes,
+            format!(
+                "{r} = column of {} (broadcast along the tile's rows)",
+                p.name
+            ),
+        );
+        let qn = self.queues[q].name.clone();
+        let qloc = Loc::InQ(q);
+        let st = format!("cb{}", r.0);
+        w.line(format!(
+            "LocalTensor<{raw}> {st} = {qn}.AllocTensor<{raw}>();"
+        ));
+        let epb = BLOCK_BYTES / esz;
+        let mut scratch_slots = Vec::new();
+        // The compacted column in the raw type (the staging tensor itself when contiguous).
+        let (col_raw, col_raw_loc) = if gather {
+            w.open(format!("if ({vr} > 0)"));
+            w.line(format!(
+                "DataCopyPad({st}, {gm}[{base}], DataCopyExtParams{{static_cast<uint16_t>({vr}), {esz}, {}, 0, 0}}, DataCopyPadExtParams<{raw}>{{true, 0, {}, static_cast<{raw}>(-0.0f)}});",
+                (s_row as usize - 1) * esz,
+                epb - 1
+            ));
+            w.close();
+            w.line(format!("{qn}.EnQue({st});"));
+            w.line(format!("{st} = {qn}.DeQue<{raw}>();"));
+            self.haz_unknown();
+            let (s, var) = self.scratch(w, raw, rows_q * esz, &format!("{r} column"));
+            scratch_slots.push(s);
+            let loc = Loc::Slot(s);
+            self.vop(
+                w,
+                format!("Duplicate({var}, static_cast<{raw}>({other_raw}), {rows_q});"),
+                &[],
+                &[&loc],
+            );
+            w.comment(
+                "one element per 32-byte block (padded with -0.0), compacted by WholeReduceSum",
+            );
+            w.open(format!("for (int32_t c0 = 0; c0 < {vr}; c0 += 240)"));
+            w.line("PipeBarrier<PIPE_V>();");
+            w.line(format!(
+                "WholeReduceSum({var}[c0], {st}[c0 * {epb}], {epb}, ({vr} - c0) < 240 ? ({vr} - c0) : 240, 1, 1, 1);"
+            ));
+            w.close();
+            self.haz_unknown();
+            (var, loc)
+        } else {
+            w.line(format!(
+                "const uint8_t pad{0} = static_cast<uint8_t>(({epb} - {vr} % {epb}) % {epb});",
+                r.0
+            ));
+            w.open(format!("if ({vr} > 0)"));
+            w.line(format!(
+                "DataCopyPad({st}, {gm}[{base}], DataCopyExtParams{{1, static_cast<uint32_t>({vr} * {esz}), 0, 0, 0}}, DataCopyPadExtParams<{raw}>{{true, 0, pad{}, static_cast<{raw}>({other_raw})}});",
+                r.0
+            ));
+            w.close();
+            w.line(format!("{qn}.EnQue({st});"));
+            w.line(format!("{st} = {qn}.DeQue<{raw}>();"));
+            self.haz_unknown();
+            w.line(format!(
+                "const int32_t ca{0} = (({vr} + {m}) / {epb}) * {epb};",
+                r.0,
+                m = epb - 1
+            ));
+            w.open(format!("if (ca{} < {rows_q})", r.0));
+            w.line("PipeBarrier<PIPE_V>();");
+            w.line(format!(
+                "Duplicate({st}[ca{0}], static_cast<{raw}>({other_raw}), {rows_q} - ca{0});",
+                r.0
+            ));
+            w.close();
+            (st.clone(), qloc.clone())
+        };
+        // 2. The column in the compute type.
+        let (col, col_loc) = if ctype == raw {
+            (col_raw, col_raw_loc)
+        } else {
+            let (s, var) = self.scratch(w, ctype, rows_q * csz, &format!("{r} column, widened"));
+            scratch_slots.push(s);
+            let loc = Loc::Slot(s);
+            self.vop(
+                w,
+                format!(
+                    "Cast({var}, {col_raw}, RoundMode::CAST_NONE, {rows_q}); // widen {raw} to float"
+                ),
+                &[&col_raw_loc],
+                &[&loc],
+            );
+            (var, loc)
+        };
+        // 3. The tile: element i of the column into every 32-byte block of row i.
+        let slot = self.alloc_slot(rows8 * pitch * csz, r.to_string());
+        let tv = format!("v{}", r.0);
+        w.line(format!(
+            "LocalTensor<{ctype}> {tv} = {}.Get<{ctype}>(); // {rows} rows (+ {} for Brcb's groups of 8) x {pitch}",
+            self.slots[slot].name,
+            rows8 - rows
+        ));
+        let tloc = Loc::Slot(slot);
+        let _ = col_loc; // the loop below starts every Brcb with a barrier
+                         // `dst[dst_off + ...] <- Brcb(col)`; Brcb takes at most 255 repeats (2040 rows)
+                         // per call. `row_elems`: elements of `dst` per row.
+        let brcb = |w: &mut Writer,
+                    dst: &str,
+                    dst_off: &str,
+                    dst_blk: usize,
+                    dst_rep: usize,
+                    row_elems: usize| {
+            let groups = rows8 / 8;
+            let mut g0 = 0;
+            while g0 < groups {
+                let n = (groups - g0).min(255);
+                let d_off = g0 * 8 * row_elems;
+                let dst_at = match (dst_off, d_off) {
+                    ("", 0) => dst.to_string(),
+                    ("", o) => format!("{dst}[{o}]"),
+                    (e, 0) => format!("{dst}[{e}]"),
+                    (e, o) => format!("{dst}[{e} + {o}]"),
+                };
+                let src_at = if g0 == 0 {
+                    col.clone()
+                } else {
+                    format!("{col}[{}]", g0 * 8)
+                };
+                w.line(format!(
+                    "Brcb({dst_at}, {src_at}, {n}, BrcbRepeatParams({dst_blk}, {dst_rep}));"
+                ));
+                g0 += n;
+            }
+        };
+        w.open(format!("for (int32_t j = 0; j < {blocks_per_row}; ++j)"));
+        w.line("PipeBarrier<PIPE_V>();");
+        brcb(w, &tv, "j * 8", blocks_per_row, pitch, pitch);
+        w.close();
+        // 4. Masked-off columns (edge tiles): `other` from column vc on.
+        w.open(format!("if ({vc} < {cols})"));
+        let (bs, blk) = self.scratch(w, ctype, rows8 * BLOCK_BYTES, &format!("{r} row blocks"));
+        scratch_slots.push(bs);
+        w.line("PipeBarrier<PIPE_V>();");
+        w.comment("blk[8 i .. 8 i + 8) = column[i]");
+        brcb(w, &blk, "", 1, 8, 8);
+        w.line(format!("const int32_t a{} = ({vc} / 8) * 8;", r.0));
+        let (mt, mv, mb) = if ctype == "uint32_t" {
+            // Muls has no uint32 form: copy the bits as int32 (x * 1 is exact).
+            w.line(format!(
+                "LocalTensor<int32_t> {tv}_i = {tv}.ReinterpretCast<int32_t>();"
+            ));
+            w.line(format!(
+                "LocalTensor<int32_t> {blk}_i = {blk}.ReinterpretCast<int32_t>();"
+            ));
+            ("int32_t", format!("{tv}_i"), format!("{blk}_i"))
+        } else {
+            (ctype, tv.clone(), blk.clone())
+        };
+        let one = if mt == "float" { "1.0f" } else { "1" };
+        w.open(format!("for (int32_t row = 0; row < {rows}; ++row)"));
+        w.line("PipeBarrier<PIPE_V>();");
+        w.line(format!(
+            "Duplicate({tv}[row * {pitch} + a{0}], {other_c}, {pitch} - a{0});",
+            r.0
+        ));
+        w.open(format!("if ({vc} > a{})", r.0));
+        w.line("PipeBarrier<PIPE_V>();");
+        w.line(format!(
+            "Muls({mv}[row * {pitch} + a{0}], {mb}[row * 8], static_cast<{mt}>({one}), {vc} - a{0}); // copy the valid part of the partial block",
+            r.0
+        ));
+        w.close();
+        w.close();
+        w.close();
+        self.haz_unknown();
+        w.line(format!("{qn}.FreeTensor({st});"));
+        for s in scratch_slots {
+            self.free_slot(s);
+        }
+        self.tiles.insert(
+            r,
+            TileVal {
+                loc: tloc,
+                var: tv,
+                count: rows * pitch,
+            },
+        );
         Ok(())
     }
 
