@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
 use tessera_compiler::backend::ptx::{self, print_kernel, EMIT_SM, PTX_ISA_VERSION};
@@ -20,131 +19,23 @@ use tessera_compiler::simt::{
 };
 use tessera_compiler::{CompileError, DType, Graph, Target};
 
+// The ptxas harness (finding ptxas, `ptxas -v` parsing, the JSON report) is shared with
+// the conformance suite of the root crate.
+#[path = "../../tests/support/ptxas.rs"]
+mod ptxas_support;
+use ptxas_support::{parse_ptxas_v, PtxasInfo, ReportEntry};
+
 // ---------------------------------------------------------------------------------------
 // ptxas harness
 // ---------------------------------------------------------------------------------------
 
-/// What `ptxas -v` reported for one kernel.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct PtxasInfo {
-    registers: u32,
-    spill_stores: u32,
-    spill_loads: u32,
-    stack_frame: u32,
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the compiler crate lives in the workspace root")
-        .to_path_buf()
-}
-
-/// `$TESSERA_PTXAS`, then `<repo>/.cache/ptxas/bin/ptxas`, then `ptxas` on `PATH`.
-fn find_ptxas() -> PathBuf {
-    if let Some(p) = std::env::var_os("TESSERA_PTXAS").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        assert!(
-            p.is_file(),
-            "TESSERA_PTXAS={} is not a file; unset it or run `cargo xtask setup`",
-            p.display()
-        );
-        return p;
-    }
-    let cached = repo_root().join(".cache/ptxas/bin/ptxas");
-    if cached.is_file() {
-        return cached;
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join("ptxas");
-            if p.is_file() {
-                return p;
-            }
-        }
-    }
-    panic!(
-        "ptxas not found (looked in $TESSERA_PTXAS, {}, PATH): run `cargo xtask setup` \
-         (or scripts/install-ptxas.sh) to install it from the nvidia-cuda-nvcc-cu12 wheel",
-        cached.display()
-    );
-}
-
 fn work_dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ptx");
-    std::fs::create_dir_all(&d).expect("create the PTX work directory");
-    d
-}
-
-/// Parses the `ptxas -v` lines of one entry.
-fn parse_ptxas_v(log: &str) -> Option<PtxasInfo> {
-    let number_before = |line: &str, key: &str| -> Option<u32> {
-        let at = line.find(key)?;
-        line[..at].split_whitespace().last()?.parse().ok()
-    };
-    let mut registers = None;
-    let mut spills = None;
-    for line in log.lines() {
-        if line.contains("spill stores") {
-            spills = Some((
-                number_before(line, "bytes stack frame")?,
-                number_before(line, "bytes spill stores")?,
-                number_before(line, "bytes spill loads")?,
-            ));
-        }
-        if line.contains("Used") && line.contains("registers") {
-            let at = line.find("Used")? + "Used".len();
-            registers = line[at..].split_whitespace().next()?.parse().ok();
-        }
-    }
-    let (stack_frame, spill_stores, spill_loads) = spills?;
-    Some(PtxasInfo {
-        registers: registers?,
-        spill_stores,
-        spill_loads,
-        stack_frame,
-    })
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ptx")
 }
 
 /// Writes `text` to a file and assembles it with `ptxas -arch=sm_<sm> -v`.
 fn assemble(name: &str, text: &str, sm: u32) -> Result<PtxasInfo, String> {
-    let ptxas = find_ptxas();
-    let dir = work_dir();
-    let file = dir.join(format!("{name}.sm_{sm}.ptx"));
-    let cubin = dir.join(format!("{name}.sm_{sm}.cubin"));
-    std::fs::write(&file, text).map_err(|e| format!("write {}: {e}", file.display()))?;
-    let out = Command::new(&ptxas)
-        .arg(format!("-arch=sm_{sm}"))
-        .arg("-v")
-        .arg(&file)
-        .arg("-o")
-        .arg(&cubin)
-        .output()
-        .map_err(|e| format!("run {}: {e}", ptxas.display()))?;
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() {
-        return Err(format!(
-            "ptxas rejected {} ({}):\n{log}",
-            file.display(),
-            out.status
-        ));
-    }
-    parse_ptxas_v(&log).ok_or_else(|| format!("cannot parse ptxas -v output:\n{log}"))
-}
-
-/// One line of the report.
-#[derive(serde::Serialize)]
-struct ReportEntry {
-    kernel: String,
-    arch: String,
-    registers: u32,
-    spill_stores: u32,
-    spill_loads: u32,
-    stack_frame: u32,
+    ptxas_support::assemble(&ptxas_support::find_ptxas(), &work_dir(), name, text, sm)
 }
 
 static REPORT: Mutex<BTreeMap<(String, u32), PtxasInfo>> = Mutex::new(BTreeMap::new());
@@ -156,21 +47,9 @@ fn record(kernel: &str, sm: u32, info: &PtxasInfo) {
     report.insert((kernel.to_string(), sm), info.clone());
     let entries: Vec<ReportEntry> = report
         .iter()
-        .map(|((k, sm), i)| ReportEntry {
-            kernel: k.clone(),
-            arch: format!("sm_{sm}"),
-            registers: i.registers,
-            spill_stores: i.spill_stores,
-            spill_loads: i.spill_loads,
-            stack_frame: i.stack_frame,
-        })
+        .map(|((k, sm), i)| ReportEntry::new("", k, *sm, i))
         .collect();
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR is <target>/tmp")
-        .to_path_buf();
-    let json = serde_json::to_string_pretty(&entries).expect("the report serialises");
-    std::fs::write(target_dir.join("ptxas-report.json"), json).expect("write the report");
+    ptxas_support::write_report("ptxas-report.json", &entries).expect("write the report");
 }
 
 /// Assembles a module for one architecture, requires zero spills, records it.
@@ -1737,11 +1616,6 @@ fn harness_detects_rejections_and_spills() {
 // Real plans
 // ---------------------------------------------------------------------------------------
 
-/// Whether an error is a pipeline stage that another engineer has not written yet.
-fn not_yet_implemented(e: &CompileError) -> bool {
-    matches!(e, CompileError::Internal { message, .. } if message.contains("not yet implemented"))
-}
-
 /// The demo MLP block sum(tanh(x @ w + b), 1), built inline (no tessera-models).
 fn mlp_graph(batch: usize, d_in: usize, d_hidden: usize) -> Graph {
     let mut g = Graph::new();
@@ -1813,22 +1687,10 @@ fn plan_kernels_assemble_for_sm80_and_sm90() {
     let mut graphs = vec![("mlp_block", mlp_graph(4, 64, 129))];
     graphs.extend(more_graphs());
     for (gname, g) in graphs {
-        let plan = match tessera_compiler::compile(&g, &target) {
-            Ok(p) => p,
-            Err(e) if not_yet_implemented(&e) => {
-                eprintln!("SKIPPED plan kernels of {gname}: {e}");
-                continue;
-            }
-            Err(e) => panic!("{gname}: compile failed: {e}"),
-        };
-        let artifact = match tessera_compiler::backend::emit(&plan, &target) {
-            Ok(a) => a,
-            Err(e) if not_yet_implemented(&e) => {
-                eprintln!("SKIPPED plan kernels of {gname}: {e}");
-                continue;
-            }
-            Err(e) => panic!("{gname}: PTX emission failed: {e}"),
-        };
+        let plan = tessera_compiler::compile(&g, &target)
+            .unwrap_or_else(|e| panic!("{gname}: compile failed: {e}"));
+        let artifact = tessera_compiler::backend::emit(&plan, &target)
+            .unwrap_or_else(|e| panic!("{gname}: PTX emission failed: {e}"));
         assert_eq!(artifact.kernels.len(), plan.kernels.len());
         assert_eq!(artifact.files.len(), plan.kernels.len());
         for (tile, info) in plan.kernels.iter().zip(&artifact.kernels) {
@@ -1859,20 +1721,13 @@ fn plan_kernels_assemble_for_sm80_and_sm90() {
 fn emit_plan_respects_target_limits() {
     let g = mlp_graph(4, 64, 129);
     let mut target = Target::ptx();
-    let plan = match tessera_compiler::compile(&g, &target) {
-        Ok(p) => p,
-        Err(e) if not_yet_implemented(&e) => {
-            eprintln!("SKIPPED: {e}");
-            return;
-        }
-        Err(e) => panic!("compile failed: {e}"),
-    };
+    let plan =
+        tessera_compiler::compile(&g, &target).unwrap_or_else(|e| panic!("compile failed: {e}"));
     // A target with no shared memory cannot take a staged matmul; the lowering or the
     // emitter must say so with a typed error, never emit.
     target.shared_memory_bytes = 0;
     match ptx::emit_plan(&plan, &target) {
         Err(CompileError::Limit { .. }) | Err(CompileError::Unsupported { .. }) => {}
-        Err(e) if not_yet_implemented(&e) => eprintln!("SKIPPED: {e}"),
         other => panic!("expected a limit error, got {other:?}"),
     }
 }
