@@ -229,6 +229,13 @@ fn cases() -> Vec<Case> {
             o.add("log", g.log(p)?, Tol::new(1e-5, 1e-6));
             o.add("sqrt", g.sqrt(p)?, Tol::new(1e-6, 0.0));
             o.add("rsqrt", g.rsqrt(p)?, Tol::new(1e-6, 0.0));
+            // abs = max(x, -x), relu = max(x, 0): exact. sigmoid = exp(min(x, 0)) /
+            // (1 + exp(-|x|)): the numerator's exp within 1e-5 relative (as exp above),
+            // the denominator's within 1e-5 * e/(1+e) <= 0.5e-5, the division 2.5 ulp:
+            // 2e-5 relative.
+            o.add("abs", g.abs(x)?, Tol::EXACT);
+            o.add("relu", g.relu(x)?, Tol::EXACT);
+            o.add("sigmoid", g.sigmoid(x)?, Tol::new(2e-5, 0.0));
             Ok(())
         });
     }
@@ -245,6 +252,11 @@ fn cases() -> Vec<Case> {
             o.add("mul", g.mul(a, b)?, Tol::ONE_ROUNDING);
             o.add("div", g.div(a, d)?, Tol::new(1e-6, 0.0));
             o.add("max", g.max(a, b)?, Tol::EXACT);
+            // min and clamp (max then min against constants): exact. reciprocal: a
+            // division, 2.5 ulp in WGSL: 1e-6 relative.
+            o.add("min", g.min(a, b)?, Tol::EXACT);
+            o.add("clamp", g.clamp(a, -0.5, 0.25)?, Tol::EXACT);
+            o.add("reciprocal", g.reciprocal(d)?, Tol::new(1e-6, 0.0));
             Ok(())
         });
     }
