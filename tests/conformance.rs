@@ -286,6 +286,12 @@ fn cases() -> Vec<Case> {
             o.add("log", g.log(p)?, log_tol);
             o.add("sqrt", g.sqrt(p)?, Tol::new(9.0 * EPS, 0.0));
             o.add("rsqrt", g.rsqrt(p)?, Tol::new(4.0 * EPS, 0.0));
+            // abs = max(x, -x), relu = max(x, 0): exact. sigmoid = exp(min(x, 0)) /
+            // (1 + exp(-|x|)): numerator exp 10u (EXP_TOL), denominator 10u * e/(1+e) <= 5u
+            // plus the add's rounding 1u, the division 2.5 ulp = 5u: 21u -> 24u relative.
+            o.add("abs", g.abs(x)?, Tol::EXACT);
+            o.add("relu", g.relu(x)?, Tol::EXACT);
+            o.add("sigmoid", g.sigmoid(x)?, Tol::new(24.0 * EPS, 0.0));
             Ok(())
         });
     }
@@ -303,6 +309,11 @@ fn cases() -> Vec<Case> {
             o.add("mul", g.mul(a, b)?, Tol::ONE_ROUNDING);
             o.add("div", g.div(a, d)?, Tol::new(5.0 * EPS, 0.0));
             o.add("max", g.max(a, b)?, Tol::EXACT);
+            // min and clamp (max then min against constants): exact. reciprocal: one
+            // division, 2.5 ulp in WGSL: 5u relative (as div).
+            o.add("min", g.min(a, b)?, Tol::EXACT);
+            o.add("clamp", g.clamp(a, -0.5, 0.25)?, Tol::EXACT);
+            o.add("reciprocal", g.reciprocal(d)?, Tol::new(5.0 * EPS, 0.0));
             Ok(())
         });
     }

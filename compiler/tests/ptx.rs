@@ -15,7 +15,8 @@ use std::sync::Mutex;
 use tessera_compiler::backend::ptx::{self, print_kernel, EMIT_SM, PTX_ISA_VERSION};
 use tessera_compiler::graph::{BinaryOp, UnaryOp};
 use tessera_compiler::simt::{
-    IntOp, Operand, Reg, SType, SharedArray, SimtBuffer, SimtKernel, Special, Stmt,
+    IntOp, Operand, Reg, SType, SharedArray, SimtBuffer, SimtKernel, Special, Stmt, PRINTED_BINARY,
+    PRINTED_UNARY,
 };
 use tessera_compiler::{CompileError, DType, Graph, Target};
 
@@ -205,7 +206,7 @@ fn unary_kernel(t: SType) -> SimtKernel {
     };
     let mut kb = Kb::new(name);
     let x = kb.buf("x", dt, N, false);
-    let out = kb.buf("out", dt, N * UnaryOp::ALL.len(), true);
+    let out = kb.buf("out", dt, N * PRINTED_UNARY.len(), true);
     let mut body = vec![];
     let (i, ok) = kb.global_index(&mut body, N);
     let v = kb.reg(t);
@@ -214,7 +215,7 @@ fn unary_kernel(t: SType) -> SimtKernel {
         buffer: x,
         index: r(i),
     }];
-    for (k, op) in UnaryOp::ALL.into_iter().enumerate() {
+    for (k, op) in PRINTED_UNARY.into_iter().enumerate() {
         let y = kb.reg(t);
         let at = kb.reg(SType::I32);
         then.extend([
@@ -300,7 +301,7 @@ fn binary_int_kernel() -> SimtKernel {
             b: one,
         });
         let mut k = 0;
-        for op in BinaryOp::ALL {
+        for op in PRINTED_BINARY {
             let y = kb.reg(*t);
             then.push(Stmt::Binary {
                 dst: y,

@@ -188,7 +188,7 @@ fn count_insts(k: &TileKernel, pred: impl Fn(&InstKind) -> bool) -> usize {
 fn each_unary_op_alone_is_one_kernel() {
     for op in UnaryOp::ALL {
         let domain = match op {
-            UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Rsqrt => Domain::Positive,
+            UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Rsqrt | UnaryOp::Reciprocal => Domain::Positive,
             _ => Domain::Signed,
         };
         for (si, &s) in SIZES.iter().enumerate() {
@@ -206,7 +206,7 @@ fn each_unary_op_alone_is_one_kernel() {
 #[test]
 fn each_binary_op_alone_is_one_kernel() {
     for op in BinaryOp::ALL {
-        let domain = if op == BinaryOp::Div {
+        let domain = if matches!(op, BinaryOp::Div | BinaryOp::Pow) {
             Domain::Positive
         } else {
             Domain::Signed

@@ -753,6 +753,10 @@ impl<'k> Printer<'k> {
                     BinaryOp::Mul => Mn::Mul,
                     BinaryOp::Div => Mn::Div,
                     BinaryOp::Max => Mn::Max,
+                    BinaryOp::Min => Mn::Min,
+                    BinaryOp::Pow => {
+                        return Err(self.bug("pow is composed by the SIMT lowering".into()))
+                    }
                 };
                 self.arith(*dst, mn, a, b)?;
             }
@@ -897,6 +901,13 @@ impl<'k> Printer<'k> {
                 self.ins(&format!("{rcp} {d}, {s}"));
             }
             UnaryOp::Tanh => math::tanh(self, d, x),
+            UnaryOp::Erf
+            | UnaryOp::Sigmoid
+            | UnaryOp::Reciprocal
+            | UnaryOp::Abs
+            | UnaryOp::Relu => {
+                return Err(self.bug(format!("{} is composed by the SIMT lowering", op.name())))
+            }
         }
         Ok(())
     }

@@ -388,14 +388,24 @@ fn spell(op: Op, a: &str, b: &str, t: SType) -> String {
                 float_lit(-15.0, t),
                 float_lit(15.0, t)
             ),
+            // Composed by the SIMT lowering (`simt::lower`) from the primitives above; these
+            // spellings are never reached from lowered kernels.
+            UnaryOp::Abs => format!("abs({a})"),
+            UnaryOp::Relu => format!("max({a}, {})", float_lit(0.0, t)),
+            UnaryOp::Reciprocal => format!("{} / ({a})", float_lit(1.0, t)),
+            UnaryOp::Sigmoid | UnaryOp::Erf => {
+                format!("/* {} is composed by the lowering */ {a}", u.name())
+            }
         },
         Op::Binary(BinaryOp::Add) | Op::Int(IntOp::Add) => format!("{a} + {b}"),
         Op::Binary(BinaryOp::Sub) | Op::Int(IntOp::Sub) => format!("{a} - {b}"),
         Op::Binary(BinaryOp::Mul) | Op::Int(IntOp::Mul) => format!("{a} * {b}"),
         Op::Binary(BinaryOp::Div) | Op::Int(IntOp::Div) => format!("{a} / {b}"),
         Op::Binary(BinaryOp::Max) | Op::Int(IntOp::Max) => format!("max({a}, {b})"),
+        Op::Binary(BinaryOp::Min) | Op::Int(IntOp::Min) => format!("min({a}, {b})"),
+        // Composed by the SIMT lowering from the primitives above; never printed.
+        Op::Binary(BinaryOp::Pow) => format!("pow({a}, {b})"),
         Op::Int(IntOp::Rem) => format!("{a} % {b}"),
-        Op::Int(IntOp::Min) => format!("min({a}, {b})"),
         Op::Int(IntOp::Lt) => format!("{a} < {b}"),
         Op::Int(IntOp::And) => format!("{a} & {b}"),
     }

@@ -2,7 +2,9 @@
 //! Elementwise binary helpers broadcast their operands NumPy-style by inserting explicit
 //! `broadcast` views, so the graph itself only holds same-shape binary ops.
 
-use super::{BinaryOp, DType, Graph, GraphError, NodeId, Op, ReduceOp, TensorType, UnaryOp};
+use super::{
+    BinaryOp, CompareOp, DType, Graph, GraphError, NodeId, Op, ReduceOp, TensorType, UnaryOp,
+};
 
 impl Graph {
     /// A run-time input of the given shape and dtype.
@@ -104,6 +106,90 @@ impl Graph {
     /// `tanh x`
     pub fn tanh(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
         self.unary(UnaryOp::Tanh, x)
+    }
+    /// `erf x`
+    pub fn erf(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Erf, x)
+    }
+    /// `1 / (1 + e^-x)`
+    pub fn sigmoid(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Sigmoid, x)
+    }
+    /// `1 / x`
+    pub fn reciprocal(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Reciprocal, x)
+    }
+    /// `|x|`
+    pub fn abs(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Abs, x)
+    }
+    /// `max(x, 0)`
+    pub fn relu(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Relu, x)
+    }
+    /// `a ^ b` (broadcasting; float, `a >= 0`).
+    pub fn pow(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Pow, a, b)
+    }
+    /// `min(a, b)` (broadcasting).
+    pub fn min(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Min, a, b)
+    }
+
+    /// `clamp(x, lo, hi)`, built as `min(max(x, lo), hi)` with `lo` and `hi` constants of
+    /// `x`'s type (constants fold into the kernel; no op of its own). NaN propagates.
+    pub fn clamp(&mut self, x: NodeId, lo: f64, hi: f64) -> Result<NodeId, GraphError> {
+        let ty = self.ty(x).clone();
+        if lo > hi {
+            return Err(GraphError::Invalid {
+                op: "clamp",
+                node: self.node(x).name.clone(),
+                reason: format!("clamp bounds {lo} > {hi}"),
+            });
+        }
+        let l = self.constant(lo, &ty.shape, ty.dtype)?;
+        let h = self.constant(hi, &ty.shape, ty.dtype)?;
+        let m = self.max(x, l)?;
+        self.min(m, h)
+    }
+
+    /// Elementwise comparison (broadcasting); the result is `bool`.
+    pub fn compare(&mut self, op: CompareOp, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        let (a, b) = self.broadcast_pair(op.name(), a, b)?;
+        self.push(Op::Compare { op }, vec![a, b], None, None)
+    }
+
+    /// `where(cond, a, b)`: `a` and `b` are broadcast to a common shape, then `cond` to it.
+    pub fn select(&mut self, cond: NodeId, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        let (a, b) = self.broadcast_pair("select", a, b)?;
+        let shape = self.ty(a).shape.clone();
+        let cond = if self.ty(cond).shape == shape {
+            cond
+        } else {
+            self.broadcast(cond, &shape)?
+        };
+        self.push(Op::Select, vec![cond, a, b], None, None)
+    }
+
+    /// Conversion to another dtype.
+    pub fn cast(&mut self, x: NodeId, to: DType) -> Result<NodeId, GraphError> {
+        self.push(Op::Cast { to }, vec![x], None, None)
+    }
+
+    /// `iota`: a tensor of the given shape whose elements count along `axis` (`i32` or
+    /// `f32`).
+    pub fn iota(
+        &mut self,
+        shape: &[usize],
+        axis: usize,
+        dtype: DType,
+    ) -> Result<NodeId, GraphError> {
+        self.push(
+            Op::Iota { axis },
+            vec![],
+            Some(TensorType::new(shape, dtype)),
+            None,
+        )
     }
 
     /// Reduction over one axis.

@@ -9,7 +9,7 @@ mod types;
 
 pub use error::GraphError;
 pub use json::{GraphJson, NodeJson};
-pub use op::{matmul_dims, BinaryOp, MatMulDims, Op, ReduceOp, UnaryOp};
+pub use op::{cast_value, matmul_dims, BinaryOp, CompareOp, MatMulDims, Op, ReduceOp, UnaryOp};
 pub use types::{contiguous_strides, DType, TensorType};
 
 use serde::{Deserialize, Serialize};
@@ -195,11 +195,13 @@ impl Graph {
                     got: inputs.len(),
                 });
             }
-            leaf_ty.ok_or_else(|| GraphError::Invalid {
+            let ty = leaf_ty.ok_or_else(|| GraphError::Invalid {
                 op: op.name(),
                 node: name.clone(),
                 reason: "a leaf needs a type".into(),
-            })?
+            })?;
+            op.check_leaf(&name, &ty)?;
+            ty
         } else {
             let tys: Vec<&TensorType> = inputs.iter().map(|&i| self.ty(i)).collect();
             op.infer(&name, &tys)?
@@ -232,7 +234,9 @@ impl Graph {
                     });
                 }
             }
-            if !node.op.is_leaf() {
+            if node.op.is_leaf() {
+                node.op.check_leaf(&node.name, &node.ty)?;
+            } else {
                 let tys: Vec<&TensorType> = node.inputs.iter().map(|&x| self.ty(x)).collect();
                 let ty = node.op.infer(&node.name, &tys)?;
                 if ty != node.ty {

@@ -21,17 +21,32 @@ pub enum UnaryOp {
     Rsqrt,
     /// hyperbolic tangent
     Tanh,
+    /// the error function `2/sqrt(pi) * integral_0^x e^(-t^2) dt`
+    Erf,
+    /// the logistic function `1 / (1 + e^(-x))`
+    Sigmoid,
+    /// `1 / x`
+    Reciprocal,
+    /// `|x|`
+    Abs,
+    /// `max(x, 0)`
+    Relu,
 }
 
 impl UnaryOp {
     /// All unary ops.
-    pub const ALL: [UnaryOp; 6] = [
+    pub const ALL: [UnaryOp; 11] = [
         UnaryOp::Neg,
         UnaryOp::Exp,
         UnaryOp::Log,
         UnaryOp::Sqrt,
         UnaryOp::Rsqrt,
         UnaryOp::Tanh,
+        UnaryOp::Erf,
+        UnaryOp::Sigmoid,
+        UnaryOp::Reciprocal,
+        UnaryOp::Abs,
+        UnaryOp::Relu,
     ];
 
     /// Lowercase name (JSON, kernel names, errors).
@@ -43,6 +58,11 @@ impl UnaryOp {
             UnaryOp::Sqrt => "sqrt",
             UnaryOp::Rsqrt => "rsqrt",
             UnaryOp::Tanh => "tanh",
+            UnaryOp::Erf => "erf",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Reciprocal => "reciprocal",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Relu => "relu",
         }
     }
 
@@ -55,12 +75,34 @@ impl UnaryOp {
             UnaryOp::Sqrt => x.sqrt(),
             UnaryOp::Rsqrt => 1.0 / x.sqrt(),
             UnaryOp::Tanh => x.tanh(),
+            UnaryOp::Erf => libm::erf(x),
+            // Both branches only ever exponentiate a non-positive number: no overflow.
+            UnaryOp::Sigmoid => {
+                if x >= 0.0 {
+                    1.0 / (1.0 + (-x).exp())
+                } else {
+                    let e = x.exp();
+                    e / (1.0 + e)
+                }
+            }
+            UnaryOp::Reciprocal => 1.0 / x,
+            UnaryOp::Abs => x.abs(),
+            // NaN propagates (like `max`); -0.0 maps to 0.0.
+            UnaryOp::Relu => {
+                if x.is_nan() {
+                    f64::NAN
+                } else if x > 0.0 {
+                    x
+                } else {
+                    0.0
+                }
+            }
         }
     }
 
-    /// Whether the op is defined for integer operands (only `neg`).
+    /// Whether the op is defined for integer operands (`neg`, `abs`, `relu`).
     pub fn allows_int(self) -> bool {
-        matches!(self, UnaryOp::Neg)
+        matches!(self, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Relu)
     }
 }
 
@@ -78,16 +120,23 @@ pub enum BinaryOp {
     Div,
     /// `max(a, b)`
     Max,
+    /// `a ^ b` for float operands. Defined for `a >= 0` (NaN for `a < 0`, whatever `b`):
+    /// devices compute `exp2(b * log2(a))`, which has no sign for a negative base.
+    Pow,
+    /// `min(a, b)` (NaN if either operand is NaN)
+    Min,
 }
 
 impl BinaryOp {
     /// All binary ops.
-    pub const ALL: [BinaryOp; 5] = [
+    pub const ALL: [BinaryOp; 7] = [
         BinaryOp::Add,
         BinaryOp::Sub,
         BinaryOp::Mul,
         BinaryOp::Div,
         BinaryOp::Max,
+        BinaryOp::Pow,
+        BinaryOp::Min,
     ];
 
     /// Lowercase name.
@@ -98,6 +147,8 @@ impl BinaryOp {
             BinaryOp::Mul => "mul",
             BinaryOp::Div => "div",
             BinaryOp::Max => "max",
+            BinaryOp::Pow => "pow",
+            BinaryOp::Min => "min",
         }
     }
 
@@ -115,7 +166,92 @@ impl BinaryOp {
                     a.max(b)
                 }
             }
+            BinaryOp::Pow => {
+                if a < 0.0 {
+                    f64::NAN
+                } else {
+                    a.powf(b)
+                }
+            }
+            BinaryOp::Min => {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.min(b)
+                }
+            }
         }
+    }
+
+    /// Whether the op is defined for integer operands (all but `pow`).
+    pub fn allows_int(self) -> bool {
+        !matches!(self, BinaryOp::Pow)
+    }
+}
+
+/// Elementwise comparisons; the result is `bool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompareOp {
+    /// `a < b`
+    Lt,
+    /// `a <= b`
+    Le,
+    /// `a == b`
+    Eq,
+    /// `a > b`
+    Gt,
+    /// `a >= b`
+    Ge,
+}
+
+impl CompareOp {
+    /// All comparisons.
+    pub const ALL: [CompareOp; 5] = [
+        CompareOp::Lt,
+        CompareOp::Le,
+        CompareOp::Eq,
+        CompareOp::Gt,
+        CompareOp::Ge,
+    ];
+
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CompareOp::Lt => "lt",
+            CompareOp::Le => "le",
+            CompareOp::Eq => "eq",
+            CompareOp::Gt => "gt",
+            CompareOp::Ge => "ge",
+        }
+    }
+
+    /// Reference semantics: IEEE ordered comparisons (false whenever an operand is NaN).
+    pub fn eval(self, a: f64, b: f64) -> bool {
+        match self {
+            CompareOp::Lt => a < b,
+            CompareOp::Le => a <= b,
+            CompareOp::Eq => a == b,
+            CompareOp::Gt => a > b,
+            CompareOp::Ge => a >= b,
+        }
+    }
+}
+
+/// Reference semantics of [`Op::Cast`] from a value already held in `from` to `to`:
+/// float to float rounds to nearest even; float to integer truncates toward zero and
+/// saturates to the integer range (NaN becomes 0), as `cvt.rzi.sat` in PTX, WGSL's
+/// conversions and Ascend's `CAST_TRUNC` do; integer to float rounds to nearest; bool is
+/// 0 or 1 and casting to bool tests `!= 0`.
+pub fn cast_value(v: f64, to: DType) -> f64 {
+    match to {
+        DType::F32 => v as f32 as f64,
+        DType::F16 => half::f16::from_f64(v).to_f64(),
+        DType::BF16 => half::bf16::from_f64(v).to_f64(),
+        // `as` from f64 truncates toward zero, saturates and maps NaN to 0.
+        DType::I32 => v as i32 as f64,
+        DType::U32 => v as u32 as f64,
+        DType::Bool => f64::from(v != 0.0),
     }
 }
 
@@ -240,6 +376,26 @@ pub enum Op {
         /// The permutation.
         perm: Vec<usize>,
     },
+    /// Elementwise comparison of two operands of identical shape and dtype; `bool` result.
+    Compare {
+        /// Which comparison.
+        #[serde(rename = "fn")]
+        op: CompareOp,
+    },
+    /// `where(cond, a, b)`: `a` where the `bool` operand `cond` is true, else `b`; all three
+    /// of one shape, `a` and `b` of one dtype.
+    Select,
+    /// Elementwise conversion to another dtype (see [`cast_value`]).
+    Cast {
+        /// The target dtype.
+        to: DType,
+    },
+    /// A leaf (typed by its node, `i32` or `f32`) whose element at index `idx` is
+    /// `idx[axis]`: an arange along one axis, constant along the others.
+    Iota {
+        /// The counted axis.
+        axis: usize,
+    },
 }
 
 impl Op {
@@ -260,6 +416,10 @@ impl Op {
             Op::Broadcast { .. } => "broadcast",
             Op::Reshape { .. } => "reshape",
             Op::Permute { .. } => "permute",
+            Op::Compare { op } => op.name(),
+            Op::Select => "select",
+            Op::Cast { .. } => "cast",
+            Op::Iota { .. } => "iota",
         }
     }
 
@@ -273,19 +433,53 @@ impl Op {
 
     /// True for elementwise ops (fusable into any consumer or producer).
     pub fn is_elementwise(&self) -> bool {
-        matches!(self, Op::Unary { .. } | Op::Binary { .. })
+        matches!(
+            self,
+            Op::Unary { .. }
+                | Op::Binary { .. }
+                | Op::Compare { .. }
+                | Op::Select
+                | Op::Cast { .. }
+        )
     }
 
     /// True for ops with no inputs (leaves of the graph).
     pub fn is_leaf(&self) -> bool {
-        matches!(self, Op::Input | Op::Param | Op::Constant { .. })
+        matches!(
+            self,
+            Op::Input | Op::Param | Op::Constant { .. } | Op::Iota { .. }
+        )
+    }
+
+    /// Checks the type a leaf node carries (only `iota` constrains it: an `i32` or `f32`
+    /// tensor with the counted axis in range).
+    pub fn check_leaf(&self, node: &str, ty: &TensorType) -> Result<(), GraphError> {
+        if let Op::Iota { axis } = self {
+            if *axis >= ty.rank() {
+                return Err(GraphError::AxisOutOfRange {
+                    op: "iota",
+                    node: node.to_string(),
+                    axis: *axis,
+                    shape: ty.shape.clone(),
+                });
+            }
+            if !matches!(ty.dtype, DType::I32 | DType::F32) {
+                return Err(GraphError::UnsupportedDType {
+                    op: "iota",
+                    node: node.to_string(),
+                    dtype: ty.dtype,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Number of inputs the op takes.
     pub fn arity(&self) -> usize {
         match self {
-            Op::Input | Op::Param | Op::Constant { .. } => 0,
-            Op::Binary { .. } | Op::MatMul { .. } => 2,
+            Op::Input | Op::Param | Op::Constant { .. } | Op::Iota { .. } => 0,
+            Op::Binary { .. } | Op::MatMul { .. } | Op::Compare { .. } => 2,
+            Op::Select => 3,
             _ => 1,
         }
     }
@@ -303,11 +497,13 @@ impl Op {
             });
         }
         match self {
-            Op::Input | Op::Param | Op::Constant { .. } => Err(GraphError::Invalid {
-                op,
-                node: node.to_string(),
-                reason: "leaf nodes carry their own type".into(),
-            }),
+            Op::Input | Op::Param | Op::Constant { .. } | Op::Iota { .. } => {
+                Err(GraphError::Invalid {
+                    op,
+                    node: node.to_string(),
+                    reason: "leaf nodes carry their own type".into(),
+                })
+            }
             Op::Unary { op: u } => {
                 let x = inputs[0];
                 if !(x.dtype.is_float() || (u.allows_int() && x.dtype.is_int())) {
@@ -319,7 +515,7 @@ impl Op {
                 }
                 Ok(x.clone())
             }
-            Op::Binary { .. } => {
+            Op::Binary { op: bop } => {
                 let (a, b) = (inputs[0], inputs[1]);
                 if a.shape != b.shape {
                     return Err(GraphError::ShapeMismatch {
@@ -337,7 +533,7 @@ impl Op {
                         rhs: b.dtype,
                     });
                 }
-                if a.dtype == DType::Bool {
+                if a.dtype == DType::Bool || (!bop.allows_int() && !a.dtype.is_float()) {
                     return Err(GraphError::UnsupportedDType {
                         op,
                         node: node.to_string(),
@@ -345,6 +541,49 @@ impl Op {
                     });
                 }
                 Ok(a.clone())
+            }
+            Op::Compare { .. } => {
+                let (a, b) = (inputs[0], inputs[1]);
+                same_shape_dtype(op, node, a, b)?;
+                if a.dtype == DType::Bool {
+                    return Err(GraphError::UnsupportedDType {
+                        op,
+                        node: node.to_string(),
+                        dtype: a.dtype,
+                    });
+                }
+                Ok(TensorType::new(a.shape.clone(), DType::Bool))
+            }
+            Op::Select => {
+                let (c, a, b) = (inputs[0], inputs[1], inputs[2]);
+                if c.dtype != DType::Bool {
+                    return Err(GraphError::UnsupportedDType {
+                        op,
+                        node: node.to_string(),
+                        dtype: c.dtype,
+                    });
+                }
+                if c.shape != a.shape {
+                    return Err(GraphError::ShapeMismatch {
+                        op,
+                        node: node.to_string(),
+                        lhs: c.shape.clone(),
+                        rhs: a.shape.clone(),
+                    });
+                }
+                same_shape_dtype(op, node, a, b)?;
+                Ok(a.clone())
+            }
+            Op::Cast { to } => {
+                let x = inputs[0];
+                if x.dtype == DType::Bool || *to == DType::Bool {
+                    return Err(GraphError::UnsupportedDType {
+                        op,
+                        node: node.to_string(),
+                        dtype: DType::Bool,
+                    });
+                }
+                Ok(TensorType::new(x.shape.clone(), *to))
             }
             Op::Reduce {
                 axis, keep_dims, ..
@@ -429,6 +668,32 @@ impl Op {
             }
         }
     }
+}
+
+/// Checks that two operands have one shape and one dtype.
+fn same_shape_dtype(
+    op: &'static str,
+    node: &str,
+    a: &TensorType,
+    b: &TensorType,
+) -> Result<(), GraphError> {
+    if a.shape != b.shape {
+        return Err(GraphError::ShapeMismatch {
+            op,
+            node: node.to_string(),
+            lhs: a.shape.clone(),
+            rhs: b.shape.clone(),
+        });
+    }
+    if a.dtype != b.dtype {
+        return Err(GraphError::DTypeMismatch {
+            op,
+            node: node.to_string(),
+            lhs: a.dtype,
+            rhs: b.dtype,
+        });
+    }
+    Ok(())
 }
 
 /// Logical matmul dimensions after transposes: batch shape, M, K, N.

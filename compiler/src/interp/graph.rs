@@ -14,7 +14,8 @@
 use super::tensor::{round_to_dtype, Tensor};
 use super::InterpError;
 use crate::graph::{
-    contiguous_strides, matmul_dims, BinaryOp, DType, Graph, Node, Op, ReduceOp, UnaryOp,
+    cast_value, contiguous_strides, matmul_dims, BinaryOp, DType, Graph, Node, Op, ReduceOp,
+    UnaryOp,
 };
 use std::collections::HashMap;
 
@@ -128,6 +129,42 @@ fn eval_node(
                 data: vec![v; node.ty.numel()],
             })
         }
+        Op::Iota { axis } => {
+            let strides = contiguous_strides(shape);
+            let data = (0..node.ty.numel())
+                .map(|i| ((i / strides[*axis]) % shape[*axis]) as f64)
+                .collect();
+            Ok(Tensor {
+                shape: shape.clone(),
+                dtype,
+                data,
+            })
+        }
+        Op::Compare { op } => Ok(Tensor {
+            shape: shape.clone(),
+            dtype,
+            data: args[0]
+                .data
+                .iter()
+                .zip(&args[1].data)
+                .map(|(&a, &b)| f64::from(op.eval(a, b)))
+                .collect(),
+        }),
+        Op::Select => Ok(Tensor {
+            shape: shape.clone(),
+            dtype,
+            data: args[0]
+                .data
+                .iter()
+                .zip(args[1].data.iter().zip(&args[2].data))
+                .map(|(&c, (&a, &b))| if c != 0.0 { a } else { b })
+                .collect(),
+        }),
+        Op::Cast { to } => Ok(Tensor {
+            shape: shape.clone(),
+            dtype,
+            data: args[0].data.iter().map(|&v| cast_value(v, *to)).collect(),
+        }),
         Op::Unary { op } => Ok(unary(*op, args[0], dtype)),
         Op::Binary { op } => binary(*op, args[0], args[1], dtype, &node.name),
         Op::Reduce { op, axis, .. } => Ok(reduce(*op, args[0], *axis, shape, dtype)),

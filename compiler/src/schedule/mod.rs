@@ -92,6 +92,20 @@ pub fn fuse_graph(
 
 /// Schedules a validated graph.
 pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
+    // Ops the graph IR and the interpreter define but the scheduler does not lower yet.
+    for n in graph.ids() {
+        let node = graph.node(n);
+        if matches!(
+            node.op,
+            Op::Compare { .. } | Op::Select | Op::Cast { .. } | Op::Iota { .. }
+        ) {
+            return Err(CompileError::Unsupported {
+                target: target.kind.name().to_string(),
+                kernel: node.name.clone(),
+                what: format!("the `{}` op (interpreter only so far)", node.op.name()),
+            });
+        }
+    }
     let (fusion, specs) = fuse_graph(graph, target)?;
 
     // Buffers: every input and parameter, then every other materialized live node.

@@ -8,6 +8,27 @@
 use crate::graph::{BinaryOp, DType, UnaryOp};
 use serde::{Deserialize, Serialize};
 
+/// The float unary ops that [`Stmt::Unary`] may carry: the printers spell these; every
+/// other [`UnaryOp`] is composed from them by the lowering ([`crate::simt::lower`]).
+pub const PRINTED_UNARY: [UnaryOp; 6] = [
+    UnaryOp::Neg,
+    UnaryOp::Exp,
+    UnaryOp::Log,
+    UnaryOp::Sqrt,
+    UnaryOp::Rsqrt,
+    UnaryOp::Tanh,
+];
+
+/// The binary ops that [`Stmt::Binary`] may carry (`pow` is composed by the lowering).
+pub const PRINTED_BINARY: [BinaryOp; 6] = [
+    BinaryOp::Add,
+    BinaryOp::Sub,
+    BinaryOp::Mul,
+    BinaryOp::Div,
+    BinaryOp::Max,
+    BinaryOp::Min,
+];
+
 /// A virtual register (a mutable per-thread scalar).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Reg(pub u32);

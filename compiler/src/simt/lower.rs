@@ -167,6 +167,30 @@ fn check_kernel(k: &TileKernel, target: &Target) -> Result<(), CompileError> {
     Ok(())
 }
 
+/// erf's Maclaurin coefficients `2/sqrt(pi) * (-1)^n / (n! (2n+1))` for n = 6 down to 0
+/// (Horner order in `x^2`).
+const ERF_SERIES: [f64; 7] = [
+    2.0 / (1.772_453_850_905_516 * 720.0 * 13.0),
+    -2.0 / (1.772_453_850_905_516 * 120.0 * 11.0),
+    2.0 / (1.772_453_850_905_516 * 24.0 * 9.0),
+    -2.0 / (1.772_453_850_905_516 * 6.0 * 7.0),
+    2.0 / (1.772_453_850_905_516 * 2.0 * 5.0),
+    -2.0 / (1.772_453_850_905_516 * 3.0),
+    2.0 / 1.772_453_850_905_516,
+];
+
+/// Abramowitz-Stegun 7.1.26: `p`.
+const ERF_AS_P: f64 = 0.327_591_1;
+
+/// Abramowitz-Stegun 7.1.26: `a1 .. a5`.
+const ERF_AS: [f64; 5] = [
+    0.254_829_592,
+    -0.284_496_736,
+    1.421_413_741,
+    -1.453_152_027,
+    1.061_405_429,
+];
+
 /// Register type holding elements of a dtype in arithmetic (every float in f32, unlike
 /// [`SType::of`]: f16 and bf16 are storage formats here).
 pub fn register_type(d: DType) -> SType {
@@ -672,16 +696,111 @@ impl<'a> Lower<'a> {
     fn unary(&mut self, op: UnaryOp, x: Operand, d: DType) -> Result<Operand, CompileError> {
         let t = register_type(d);
         match t {
-            SType::F32 | SType::F16 => {
-                let dst = self.reg(t);
-                self.emit(Stmt::Unary { dst, op, x });
-                Ok(Operand::Reg(dst))
-            }
-            SType::I32 | SType::U32 if op == UnaryOp::Neg => {
-                Ok(self.iop(IntOp::Sub, Operand::Int(0), x))
-            }
+            SType::F32 | SType::F16 => self.float_unary(op, x, t),
+            SType::I32 | SType::U32 => match op {
+                UnaryOp::Neg => Ok(self.iop(IntOp::Sub, Operand::Int(0), x)),
+                UnaryOp::Abs if t == SType::I32 => {
+                    let n = self.iop(IntOp::Sub, Operand::Int(0), x);
+                    Ok(self.iop(IntOp::Max, x, n))
+                }
+                UnaryOp::Abs => Ok(x),
+                UnaryOp::Relu => Ok(self.iop(IntOp::Max, x, Operand::Int(0))),
+                _ => Err(self.unsupported(format!("{} on {d}", op.name()))),
+            },
             _ => Err(self.unsupported(format!("{} on {d}", op.name()))),
         }
+    }
+
+    /// A float unary op. `neg`, `exp`, `log`, `sqrt`, `rsqrt` and `tanh` are printer
+    /// primitives; the others are composed here, once for WGSL and PTX:
+    ///
+    /// - `abs(x) = max(x, -x)`, `relu(x) = max(x, 0)` (NaN-propagating max), `1/x` a
+    ///   division;
+    /// - `sigmoid(x) = exp(min(x, 0)) / (1 + exp(-|x|))`: both exponents are `<= 0`, so
+    ///   nothing overflows, and the quotient keeps full relative accuracy on both sides
+    ///   (`e^x / (1 + e^x)` for `x < 0`, `1 / (1 + e^-x)` for `x >= 0`); error: two exp
+    ///   errors plus two roundings, a few ulp;
+    /// - `erf`: for `|x| < 0.5` the Maclaurin series to `x^13` (truncation below 5e-10
+    ///   relative), else Abramowitz-Stegun 7.1.26 `1 - t (a1 + .. + a5 t^4) e^(-x^2)` with
+    ///   `t = 1 / (1 + p|x|)` (max absolute error 1.5e-7, so relative 3e-7 as `erf(0.5) =
+    ///   0.52`), sign restored with a select (`erf(-x) = -erf(x)`).
+    fn float_unary(&mut self, op: UnaryOp, x: Operand, t: SType) -> Result<Operand, CompileError> {
+        let f = |v: f64| Operand::Float(v, t);
+        Ok(match op {
+            UnaryOp::Neg
+            | UnaryOp::Exp
+            | UnaryOp::Log
+            | UnaryOp::Sqrt
+            | UnaryOp::Rsqrt
+            | UnaryOp::Tanh => self.fun(op, x, t),
+            UnaryOp::Abs => {
+                let n = self.fun(UnaryOp::Neg, x, t);
+                self.fbin(BinaryOp::Max, x, n, t)
+            }
+            UnaryOp::Relu => self.fbin(BinaryOp::Max, x, f(0.0), t),
+            UnaryOp::Reciprocal => self.fbin(BinaryOp::Div, f(1.0), x, t),
+            UnaryOp::Sigmoid => {
+                let m = self.fbin(BinaryOp::Min, x, f(0.0), t);
+                let num = self.fun(UnaryOp::Exp, m, t);
+                let a = self.float_unary(UnaryOp::Abs, x, t)?;
+                let na = self.fun(UnaryOp::Neg, a, t);
+                let e = self.fun(UnaryOp::Exp, na, t);
+                let den = self.fbin(BinaryOp::Add, f(1.0), e, t);
+                self.fbin(BinaryOp::Div, num, den, t)
+            }
+            UnaryOp::Erf => {
+                let a = self.float_unary(UnaryOp::Abs, x, t)?;
+                // Maclaurin: erf(a) = 2/sqrt(pi) * sum (-1)^n a^(2n+1) / (n! (2n+1)).
+                let a2 = self.fbin(BinaryOp::Mul, a, a, t);
+                let mut p = f(ERF_SERIES[0]);
+                for &c in &ERF_SERIES[1..] {
+                    let m = self.fbin(BinaryOp::Mul, p, a2, t);
+                    p = self.fbin(BinaryOp::Add, m, f(c), t);
+                }
+                let small = self.fbin(BinaryOp::Mul, p, a, t);
+                // A&S 7.1.26.
+                let pa = self.fbin(BinaryOp::Mul, a, f(ERF_AS_P), t);
+                let den = self.fbin(BinaryOp::Add, pa, f(1.0), t);
+                let tt = self.fbin(BinaryOp::Div, f(1.0), den, t);
+                let mut q = f(ERF_AS[4]);
+                for &c in ERF_AS[..4].iter().rev() {
+                    let m = self.fbin(BinaryOp::Mul, q, tt, t);
+                    q = self.fbin(BinaryOp::Add, m, f(c), t);
+                }
+                let q = self.fbin(BinaryOp::Mul, q, tt, t);
+                let na2 = self.fun(UnaryOp::Neg, a2, t);
+                let e = self.fun(UnaryOp::Exp, na2, t);
+                let qe = self.fbin(BinaryOp::Mul, q, e, t);
+                let large = self.fbin(BinaryOp::Sub, f(1.0), qe, t);
+                let is_small = self.iop(IntOp::Lt, a, f(0.5));
+                let r = self.select(is_small, small, large, t);
+                let is_neg = self.iop(IntOp::Lt, x, f(0.0));
+                let nr = self.fun(UnaryOp::Neg, r, t);
+                self.select(is_neg, nr, r, t)
+            }
+        })
+    }
+
+    /// A printer-primitive float unary op.
+    fn fun(&mut self, op: UnaryOp, x: Operand, t: SType) -> Operand {
+        let dst = self.reg(t);
+        self.emit(Stmt::Unary { dst, op, x });
+        Operand::Reg(dst)
+    }
+
+    /// A printer-primitive float binary op (`add sub mul div max min`).
+    fn fbin(&mut self, op: BinaryOp, a: Operand, b: Operand, t: SType) -> Operand {
+        let (a, b) = (self.convert(a, t), self.convert(b, t));
+        let dst = self.reg(t);
+        self.emit(Stmt::Binary { dst, op, a, b });
+        Operand::Reg(dst)
+    }
+
+    /// `cond ? a : b`.
+    fn select(&mut self, cond: Operand, a: Operand, b: Operand, t: SType) -> Operand {
+        let dst = self.reg(t);
+        self.emit(Stmt::Select { dst, cond, a, b });
+        Operand::Reg(dst)
     }
 
     fn binary(
@@ -693,12 +812,15 @@ impl<'a> Lower<'a> {
     ) -> Result<Operand, CompileError> {
         let t = register_type(d);
         match t {
-            SType::F32 | SType::F16 => {
-                let (a, b) = (self.convert(a, t), self.convert(b, t));
-                let dst = self.reg(t);
-                self.emit(Stmt::Binary { dst, op, a, b });
-                Ok(Operand::Reg(dst))
+            // pow(a, b) = exp(b * log(a)) with the accurate exp and log sequences: the
+            // relative error is about (|b ln a| + 4) ulp (the product's rounding is
+            // amplified by |b ln a|); NaN for a < 0, as the reference.
+            SType::F32 | SType::F16 if op == BinaryOp::Pow => {
+                let l = self.fun(UnaryOp::Log, a, t);
+                let m = self.fbin(BinaryOp::Mul, b, l, t);
+                Ok(self.fun(UnaryOp::Exp, m, t))
             }
+            SType::F32 | SType::F16 => Ok(self.fbin(op, a, b, t)),
             SType::I32 | SType::U32 => {
                 let iop = match op {
                     BinaryOp::Add => IntOp::Add,
@@ -706,6 +828,8 @@ impl<'a> Lower<'a> {
                     BinaryOp::Mul => IntOp::Mul,
                     BinaryOp::Div => IntOp::Div,
                     BinaryOp::Max => IntOp::Max,
+                    BinaryOp::Min => IntOp::Min,
+                    BinaryOp::Pow => return Err(self.unsupported(format!("pow on {d}"))),
                 };
                 // Fold constants only for i32 (u32 wraps differently).
                 if t == SType::U32 {

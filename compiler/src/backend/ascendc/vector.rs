@@ -984,7 +984,7 @@ impl<'k> VectorEmitter<'k> {
                 self.def_scalar(w, r, ctype, format!("-{xs}"), "neg");
                 return Ok(());
             }
-            if !dtype.is_float() {
+            if !dtype.is_float() || op == UnaryOp::Erf {
                 return Err(self.unsupported(format!("{} of a {dtype} scalar", op.name())));
             }
             // The scalar unit has no transcendental functions: use a one-block tile.
@@ -1010,6 +1010,9 @@ impl<'k> VectorEmitter<'k> {
             return Ok(());
         }
         let xt = self.tile(x)?;
+        if op == UnaryOp::Erf {
+            return Err(self.unsupported("erf on the Ascend vector unit (not composed yet)"));
+        }
         if !dtype.is_float() && op != UnaryOp::Neg {
             return Err(self.unsupported(format!("{} of a {dtype} tile", op.name())));
         }
@@ -1020,8 +1023,8 @@ impl<'k> VectorEmitter<'k> {
         w.comment(format!("{r} = {} {x}", op.name()));
         let d = self.def_tile(w, r)?;
         let (_, bytes) = self.tile_extent(self.ty(r)?.shape().unwrap_or(&[]), 4);
-        let scratch = if op == UnaryOp::Tanh {
-            Some(self.scratch(w, ctype, bytes, &format!("tanh {x}")))
+        let scratch = if matches!(op, UnaryOp::Tanh | UnaryOp::Sigmoid) {
+            Some(self.scratch(w, ctype, bytes, &format!("{} {x}", op.name())))
         } else {
             None
         };
@@ -1117,6 +1120,46 @@ impl<'k> VectorEmitter<'k> {
                     &[dloc],
                 );
             }
+            UnaryOp::Abs => self.vop(w, format!("Abs({dst}, {src}, {count});"), &[sloc], &[dloc]),
+            UnaryOp::Relu => self.vop(w, format!("Relu({dst}, {src}, {count});"), &[sloc], &[dloc]),
+            UnaryOp::Reciprocal => self.vop(
+                w,
+                format!("Reciprocal({dst}, {src}, {count});"),
+                &[sloc],
+                &[dloc],
+            ),
+            UnaryOp::Sigmoid => {
+                let (t, tl) = match (scratch, scratch_loc) {
+                    (Some(t), Some(l)) => (t.to_string(), l.clone()),
+                    _ => return Err(internal("sigmoid lowering without a scratch tile")),
+                };
+                // sigmoid(x) = exp(min(x, 0)) / (1 + exp(-|x|)): both exponents <= 0 (no
+                // overflow), full relative accuracy on both sides.
+                w.comment("sigmoid(x) = exp(min(x, 0)) / (1 + exp(-|x|))");
+                self.vop(w, format!("Abs({t}, {src}, {count});"), &[sloc], &[&tl]);
+                self.vop(
+                    w,
+                    format!("Muls({t}, {t}, -1.0f, {count});"),
+                    &[&tl],
+                    &[&tl],
+                );
+                self.vop(w, format!("Exp({t}, {t}, {count});"), &[&tl], &[&tl]);
+                self.vop(w, format!("Adds({t}, {t}, 1.0f, {count});"), &[&tl], &[&tl]);
+                self.vop(
+                    w,
+                    format!("Mins({dst}, {src}, 0.0f, {count});"),
+                    &[sloc],
+                    &[dloc],
+                );
+                self.vop(w, format!("Exp({dst}, {dst}, {count});"), &[dloc], &[dloc]);
+                self.vop(
+                    w,
+                    format!("Div({dst}, {dst}, {t}, {count});"),
+                    &[dloc, &tl],
+                    &[dloc],
+                );
+            }
+            UnaryOp::Erf => return Err(internal("erf reached the Ascend unary lowering")),
         }
         Ok(())
     }
@@ -1144,6 +1187,13 @@ impl<'k> VectorEmitter<'k> {
                     format!("(({x}) > ({y}) || ({x}) != ({x}) ? ({x}) : ({y}))")
                 }
                 BinaryOp::Max => format!("(({x}) > ({y}) ? ({x}) : ({y}))"),
+                BinaryOp::Min if dtype.is_float() => {
+                    format!("(({x}) < ({y}) || ({x}) != ({x}) ? ({x}) : ({y}))")
+                }
+                BinaryOp::Min => format!("(({x}) < ({y}) ? ({x}) : ({y}))"),
+                BinaryOp::Pow => {
+                    return Err(self.unsupported("pow of scalars on the Ascend scalar unit"))
+                }
             };
             self.def_scalar(w, r, ctype, expr, op.name());
             return Ok(());
@@ -1156,6 +1206,9 @@ impl<'k> VectorEmitter<'k> {
                 "integer division of tiles (the A2 vector unit divides half/float only)",
             ));
         }
+        if op == BinaryOp::Pow {
+            return Err(self.unsupported("pow on the Ascend vector unit (not composed yet)"));
+        }
         w.comment(format!("{r} = {} {a}, {b}", op.name()));
         let d = self.def_tile(w, r)?;
         let n = d.count;
@@ -1165,6 +1218,8 @@ impl<'k> VectorEmitter<'k> {
             BinaryOp::Mul => "Mul",
             BinaryOp::Div => "Div",
             BinaryOp::Max => "Max",
+            BinaryOp::Min => "Min",
+            BinaryOp::Pow => return Err(internal("pow reached the Ascend vector lowering")),
         };
         match (at, bt) {
             (true, true) => {
@@ -1198,6 +1253,15 @@ impl<'k> VectorEmitter<'k> {
                         &[&x.loc],
                         &[&d.loc],
                     ),
+                    BinaryOp::Min => self.vop(
+                        w,
+                        format!("Mins({}, {}, {s}, {n});", d.var, x.var),
+                        &[&x.loc],
+                        &[&d.loc],
+                    ),
+                    BinaryOp::Pow => {
+                        return Err(internal("pow reached the Ascend vector lowering"))
+                    }
                     BinaryOp::Sub => self.vop(
                         w,
                         format!("Adds({}, {}, -{s}, {n});", d.var, x.var),
@@ -1242,6 +1306,15 @@ impl<'k> VectorEmitter<'k> {
                         &[&y.loc],
                         &[&d.loc],
                     ),
+                    BinaryOp::Min => self.vop(
+                        w,
+                        format!("Mins({}, {}, {s}, {n});", d.var, y.var),
+                        &[&y.loc],
+                        &[&d.loc],
+                    ),
+                    BinaryOp::Pow => {
+                        return Err(internal("pow reached the Ascend vector lowering"))
+                    }
                     BinaryOp::Sub => {
                         // s - y = (-y) + s, exactly.
                         let m1 = if ctype == "float" {
