@@ -118,3 +118,74 @@ fn unlowered_ops_are_typed_errors() {
         }
     }
 }
+
+/// Compare and select fused into one elementwise kernel: the compiled plan on the f32 tile
+/// interpreter equals the f64 graph interpreter exactly (comparisons and selects do no
+/// arithmetic), bool outputs included, with NaN (ordered comparisons: false) and ties.
+#[test]
+fn compare_and_select_are_fused_and_exact() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[3, 5], DType::F32).unwrap();
+    let y = g.input("y", &[3, 5], DType::F32).unwrap();
+    let mut outs = Vec::new();
+    for op in CompareOp::ALL {
+        let c = g.compare(op, x, y).unwrap();
+        let s = g.select(c, x, y).unwrap();
+        let e = g.exp(s).unwrap();
+        g.set_name(c, &format!("c_{}", op.name())).unwrap();
+        g.set_name(e, &format!("s_{}", op.name())).unwrap();
+        g.mark_output(c).unwrap();
+        g.mark_output(e).unwrap();
+        outs.push(format!("c_{}", op.name()));
+        outs.push(format!("s_{}", op.name()));
+    }
+    let xs: Vec<f64> = (0..15).map(|i| ((i * 7) % 5) as f64 - 2.0).collect();
+    let mut ys: Vec<f64> = (0..15).map(|i| ((i * 3) % 4) as f64 - 1.5).collect();
+    ys[3] = xs[3];
+    ys[9] = xs[9];
+    ys[11] = f64::NAN;
+    let inputs: HashMap<String, Tensor> = [
+        (
+            "x".to_string(),
+            Tensor::from_vec(&[3, 5], DType::F32, xs).unwrap(),
+        ),
+        (
+            "y".to_string(),
+            Tensor::from_vec(&[3, 5], DType::F32, ys).unwrap(),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let want = run_graph(&g, &inputs).unwrap();
+    for target in [Target::wgsl(), Target::ptx(), Target::ascend_910b()] {
+        let plan = compile(&g, &target).expect("compiles");
+        // One kernel per output at most (compare, select and exp fused).
+        assert!(plan.kernels.len() <= outs.len(), "{:?}", target.kind);
+        let got = tessera_compiler::interp::run_plan(&plan, &inputs).unwrap();
+        for name in &outs {
+            let (w, o) = (&want[name].data, &got[name].data);
+            for (a, b) in w.iter().zip(o) {
+                let same = (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-6 * a.abs();
+                assert!(same, "{name}: {w:?} vs {o:?}");
+            }
+        }
+    }
+    // A single output: the compare, the select and the exp fuse into one kernel.
+    let mut h = Graph::new();
+    let (x, y) = (
+        h.input("x", &[3, 5], DType::F32).unwrap(),
+        h.input("y", &[3, 5], DType::F32).unwrap(),
+    );
+    let c = h.compare(CompareOp::Gt, x, y).unwrap();
+    let s = h.select(c, x, y).unwrap();
+    let e = h.exp(s).unwrap();
+    h.mark_output(e).unwrap();
+    for target in [Target::wgsl(), Target::ptx(), Target::ascend_910b()] {
+        assert_eq!(compile(&h, &target).unwrap().kernels.len(), 1);
+    }
+    // Code generation: WGSL (validated by naga) and PTX.
+    for target in [Target::wgsl(), Target::ptx()] {
+        let plan = compile(&g, &target).unwrap();
+        tessera_compiler::backend::emit(&plan, &target).expect("emits");
+    }
+}

@@ -236,6 +236,10 @@ enum Mn {
     Max,
     Fma,
     Lt,
+    Le,
+    Eq,
+    Gt,
+    Ge,
     And,
     Sqrt,
     Rcp,
@@ -288,6 +292,22 @@ fn mnemonic(op: Mn, ty: SType) -> Option<&'static str> {
         (Mn::Lt, F16) => "setp.lt.f16",
         (Mn::Lt, I32) => "setp.lt.s32",
         (Mn::Lt, U32) => "setp.lt.u32",
+        (Mn::Le, F32) => "setp.le.f32",
+        (Mn::Le, F16) => "setp.le.f16",
+        (Mn::Le, I32) => "setp.le.s32",
+        (Mn::Le, U32) => "setp.le.u32",
+        (Mn::Eq, F32) => "setp.eq.f32",
+        (Mn::Eq, F16) => "setp.eq.f16",
+        (Mn::Eq, I32) => "setp.eq.s32",
+        (Mn::Eq, U32) => "setp.eq.u32",
+        (Mn::Gt, F32) => "setp.gt.f32",
+        (Mn::Gt, F16) => "setp.gt.f16",
+        (Mn::Gt, I32) => "setp.gt.s32",
+        (Mn::Gt, U32) => "setp.gt.u32",
+        (Mn::Ge, F32) => "setp.ge.f32",
+        (Mn::Ge, F16) => "setp.ge.f16",
+        (Mn::Ge, I32) => "setp.ge.s32",
+        (Mn::Ge, U32) => "setp.ge.u32",
         (Mn::And, Bool) => "and.pred",
         (Mn::And, I32 | U32) => "and.b32",
         (Mn::Sqrt, F32) => "sqrt.rn.f32",
@@ -942,7 +962,14 @@ impl<'k> Printer<'k> {
             IntOp::Rem => Mn::Rem,
             IntOp::Min => Mn::Min,
             IntOp::Max => Mn::Max,
-            IntOp::Lt => {
+            IntOp::Lt | IntOp::Le | IntOp::Eq | IntOp::Gt | IntOp::Ge => {
+                let cmp = match op {
+                    IntOp::Le => Mn::Le,
+                    IntOp::Eq => Mn::Eq,
+                    IntOp::Gt => Mn::Gt,
+                    IntOp::Ge => Mn::Ge,
+                    _ => Mn::Lt,
+                };
                 let (d, t) = self.dst(dst)?;
                 if t != SType::Bool {
                     return Err(self.bug(format!("comparison into {t:?}")));
@@ -951,7 +978,7 @@ impl<'k> Printer<'k> {
                     (Some(t), _) | (None, Some(t)) => t,
                     (None, None) => SType::I32,
                 };
-                let setp = self.op(Mn::Lt, ot)?;
+                let setp = self.op(cmp, ot)?;
                 let a = self.src_reg(a, ot)?;
                 let b = self.src(b, ot)?;
                 self.ins(&format!("{setp} {d}, {a}, {b}"));

@@ -250,7 +250,7 @@ impl Printer<'_> {
             Stmt::Int { dst, op, a, b } => {
                 let t = match op {
                     IntOp::And => SType::Bool,
-                    IntOp::Lt => match (a, b) {
+                    c if c.is_comparison() => match (a, b) {
                         (Operand::Reg(_), _) => self.type_of(*a),
                         (_, Operand::Reg(_)) => self.type_of(*b),
                         _ => SType::I32,
@@ -408,6 +408,10 @@ fn spell(op: Op, a: &str, b: &str, t: SType) -> String {
         Op::Int(IntOp::Rem) => format!("{a} % {b}"),
         Op::Int(IntOp::Lt) => format!("{a} < {b}"),
         Op::Int(IntOp::And) => format!("{a} & {b}"),
+        Op::Int(IntOp::Le) => format!("{a} <= {b}"),
+        Op::Int(IntOp::Eq) => format!("{a} == {b}"),
+        Op::Int(IntOp::Gt) => format!("{a} > {b}"),
+        Op::Int(IntOp::Ge) => format!("{a} >= {b}"),
     }
 }
 

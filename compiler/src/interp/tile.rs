@@ -24,7 +24,7 @@
 
 use super::tensor::{round_to_dtype, Tensor};
 use super::InterpError;
-use crate::graph::{BinaryOp, DType, ReduceOp};
+use crate::graph::{BinaryOp, CompareOp, DType, ReduceOp};
 use crate::schedule::plan::{BufferRole, Plan};
 use crate::tile::{Block, BlockAccess, IndexOp, Inst, InstKind, TileKernel, Ty, ValueId};
 use std::collections::HashMap;
@@ -347,6 +347,21 @@ impl Exec<'_> {
                 let v = self.binary(*op, *a, *b, d)?;
                 self.set(r, v)
             }
+            InstKind::Compare { op, a, b } => {
+                let (r, _) = self.one_result(inst)?;
+                let op: CompareOp = *op;
+                let v = self.nary(r, &[*a, *b], |x| f64::from(u8::from(op.eval(x[0], x[1]))))?;
+                self.set(r, v)
+            }
+            InstKind::Select { cond, a, b } => {
+                let (r, _) = self.one_result(inst)?;
+                let v = self.nary(
+                    r,
+                    &[*cond, *a, *b],
+                    |x| if x[0] != 0.0 { x[1] } else { x[2] },
+                )?;
+                self.set(r, v)
+            }
             InstKind::Cast { x, to } => {
                 let (r, _) = self.one_result(inst)?;
                 let v = self.map(*x, *to, |v| v)?;
@@ -395,6 +410,41 @@ impl Exec<'_> {
                     .map(|&v| round_to_dtype(f(v as f64), d) as f32)
                     .collect(),
             ),
+        })
+    }
+
+    /// An elementwise op over operands that are tiles of the result's shape or scalars
+    /// (broadcast); the result has `r`'s type.
+    fn nary(
+        &self,
+        r: ValueId,
+        xs: &[ValueId],
+        f: impl Fn(&[f64]) -> f64,
+    ) -> Result<Val, InterpError> {
+        let ty = self.ty(r)?.clone();
+        let d = ty.dtype();
+        let n = ty.numel();
+        let mut cols = Vec::with_capacity(xs.len());
+        for &x in xs {
+            cols.push(match self.get(x)? {
+                Val::Tile(s, data) => {
+                    if Some(s.as_slice()) != ty.shape() {
+                        return Err(self.err(format!("{x}: tile {s:?} where {ty:?} is computed")));
+                    }
+                    data.iter().map(|&v| v as f64).collect::<Vec<f64>>()
+                }
+                _ => vec![self.scalar_f64(x)?; n],
+            });
+        }
+        let out: Vec<f64> = (0..n)
+            .map(|i| {
+                let args: Vec<f64> = cols.iter().map(|c| c[i]).collect();
+                round_to_dtype(f(&args), d)
+            })
+            .collect();
+        Ok(match ty {
+            Ty::Tile(s, _) => Val::Tile(s, out.iter().map(|&v| v as f32).collect()),
+            Ty::Scalar(_) => scalar(d, out[0]),
         })
     }
 

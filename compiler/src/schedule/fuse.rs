@@ -170,7 +170,7 @@ impl<'g> Grouper<'g> {
                 }
                 match self.graph.node(p).op {
                     Op::MatMul { .. } | Op::Reduce { .. } => return true,
-                    Op::Unary { .. } | Op::Binary { .. } => stack.push(p),
+                    ref op if op.is_elementwise() => stack.push(p),
                     _ => {}
                 }
             }
@@ -216,7 +216,7 @@ impl<'g> Grouper<'g> {
         }
         let wanted = match self.graph.node(n).op {
             Op::Reduce { .. } | Op::MatMul { .. } => true,
-            Op::Unary { .. } | Op::Binary { .. } => self.heads_anchor_chain(n),
+            ref op if op.is_elementwise() => self.heads_anchor_chain(n),
             _ => false,
         };
         if !wanted {
@@ -288,7 +288,7 @@ impl<'g> Grouper<'g> {
             let g = groups[0];
             let anchor = self.fusion.groups[g].anchor;
             match node.op {
-                Op::Unary { .. } | Op::Binary { .. } => {
+                ref op if op.is_elementwise() => {
                     let aligned = consumers.iter().all(|c| {
                         !c.via_view && self.aligned[c.node.index()] && Some(c.node) != anchor
                     });
@@ -435,6 +435,8 @@ enum ExprKey {
     Acc,
     Unary(crate::graph::UnaryOp, ExprId),
     Binary(BinaryOp, ExprId, ExprId),
+    Compare(crate::graph::CompareOp, ExprId, ExprId),
+    Select(ExprId, ExprId, ExprId),
 }
 
 struct SpecBuilder<'a> {
@@ -623,6 +625,20 @@ impl<'a> SpecBuilder<'a> {
                         b,
                         dtype,
                     },
+                )
+            }
+            Op::Compare { op } => {
+                let a = self.build(node.inputs[0], path, ctx)?;
+                let b = self.build(node.inputs[1], path, ctx)?;
+                self.intern(ExprKey::Compare(*op, a, b), Expr::Compare { op: *op, a, b })
+            }
+            Op::Select => {
+                let cond = self.build(node.inputs[0], path, ctx)?;
+                let a = self.build(node.inputs[1], path, ctx)?;
+                let b = self.build(node.inputs[2], path, ctx)?;
+                self.intern(
+                    ExprKey::Select(cond, a, b),
+                    Expr::Select { cond, a, b, dtype },
                 )
             }
             op => {

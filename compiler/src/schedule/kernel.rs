@@ -7,7 +7,7 @@
 //! epilogue) and matmul (two strided operand views, then an epilogue on the output tile).
 
 use super::view::StridedView;
-use crate::graph::{BinaryOp, DType, NodeId, ReduceOp, UnaryOp};
+use crate::graph::{BinaryOp, CompareOp, DType, NodeId, ReduceOp, UnaryOp};
 use crate::tile::Access;
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +66,26 @@ pub enum Expr {
         /// Result graph dtype.
         dtype: DType,
     },
+    /// Elementwise comparison (bool result).
+    Compare {
+        /// Which comparison.
+        op: CompareOp,
+        /// Left operand.
+        a: ExprId,
+        /// Right operand.
+        b: ExprId,
+    },
+    /// Elementwise `cond ? a : b`.
+    Select {
+        /// Bool condition.
+        cond: ExprId,
+        /// Value where true.
+        a: ExprId,
+        /// Value where false.
+        b: ExprId,
+        /// Result graph dtype.
+        dtype: DType,
+    },
 }
 
 impl Expr {
@@ -76,7 +96,9 @@ impl Expr {
             Expr::Const { dtype, .. }
             | Expr::Acc { dtype }
             | Expr::Unary { dtype, .. }
-            | Expr::Binary { dtype, .. } => *dtype,
+            | Expr::Binary { dtype, .. }
+            | Expr::Select { dtype, .. } => *dtype,
+            Expr::Compare { .. } => DType::Bool,
         }
     }
 }

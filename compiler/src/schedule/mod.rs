@@ -95,10 +95,7 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
     // Ops the graph IR and the interpreter define but the scheduler does not lower yet.
     for n in graph.ids() {
         let node = graph.node(n);
-        if matches!(
-            node.op,
-            Op::Compare { .. } | Op::Select | Op::Cast { .. } | Op::Iota { .. }
-        ) {
+        if matches!(node.op, Op::Cast { .. } | Op::Iota { .. }) {
             return Err(CompileError::Unsupported {
                 target: target.kind.name().to_string(),
                 kernel: node.name.clone(),

@@ -105,6 +105,25 @@ pub enum IntOp {
     Lt,
     /// `a & b` on Bool
     And,
+    /// `a <= b` (result Bool)
+    Le,
+    /// `a == b` (result Bool)
+    Eq,
+    /// `a > b` (result Bool)
+    Gt,
+    /// `a >= b` (result Bool)
+    Ge,
+}
+
+impl IntOp {
+    /// True for the comparisons (result Bool, operands of any one register type; on
+    /// floats they are ordered: false when an operand is NaN).
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            IntOp::Lt | IntOp::Le | IntOp::Eq | IntOp::Gt | IntOp::Ge
+        )
+    }
 }
 
 /// One statement.

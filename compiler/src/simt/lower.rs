@@ -40,7 +40,7 @@
 
 use super::ir::{IntOp, Operand, Reg, SType, SharedArray, SimtBuffer, SimtKernel, Special, Stmt};
 use crate::error::CompileError;
-use crate::graph::{BinaryOp, DType, ReduceOp, UnaryOp};
+use crate::graph::{BinaryOp, CompareOp, DType, ReduceOp, UnaryOp};
 use crate::target::Target;
 use crate::tile::{Access, Block, BlockAccess, IndexOp, Inst, InstKind, TileKernel, Ty, ValueId};
 use std::collections::{HashMap, HashSet};
@@ -356,7 +356,7 @@ impl<'a> Lower<'a> {
             _ => {}
         }
         let t = match op {
-            IntOp::Lt | IntOp::And => SType::Bool,
+            c if c.is_comparison() || c == IntOp::And => SType::Bool,
             _ => match (a, b) {
                 (Operand::Reg(_), _) => self.op_type(a),
                 (_, Operand::Reg(_)) => self.op_type(b),
@@ -628,6 +628,54 @@ impl<'a> Lower<'a> {
                 let mut outs = Vec::with_capacity(n);
                 for (ao, bo) in av.into_iter().zip(bv) {
                     outs.push(self.binary(*op, ao, bo, d)?);
+                }
+                let val = self.wrap(r, outs)?;
+                self.bind(r, val);
+            }
+            InstKind::Compare { op, a, b } => {
+                let r = self.result(inst)?;
+                let n = self.slot_count(self.ty(r)?);
+                let iop = match op {
+                    CompareOp::Lt => IntOp::Lt,
+                    CompareOp::Le => IntOp::Le,
+                    CompareOp::Eq => IntOp::Eq,
+                    CompareOp::Gt => IntOp::Gt,
+                    CompareOp::Ge => IntOp::Ge,
+                };
+                let (av, bv) = (self.elems(*a, n)?, self.elems(*b, n)?);
+                let mut outs = Vec::with_capacity(n);
+                for (ao, bo) in av.into_iter().zip(bv) {
+                    // Operands in one register type: a constant takes the other's.
+                    let ao = match ao {
+                        Operand::Reg(_) => ao,
+                        _ => {
+                            let t = self.op_type(bo);
+                            let dst = self.reg(t);
+                            self.emit(Stmt::Mov { dst, src: ao });
+                            Operand::Reg(dst)
+                        }
+                    };
+                    let dst = self.reg(SType::Bool);
+                    self.emit(Stmt::Int {
+                        dst,
+                        op: iop,
+                        a: ao,
+                        b: bo,
+                    });
+                    outs.push(Operand::Reg(dst));
+                }
+                let val = self.wrap(r, outs)?;
+                self.bind(r, val);
+            }
+            InstKind::Select { cond, a, b } => {
+                let r = self.result(inst)?;
+                let t = register_type(self.ty(r)?.dtype());
+                let n = self.slot_count(self.ty(r)?);
+                let cv = self.elems(*cond, n)?;
+                let (av, bv) = (self.elems(*a, n)?, self.elems(*b, n)?);
+                let mut outs = Vec::with_capacity(n);
+                for ((co, ao), bo) in cv.into_iter().zip(av).zip(bv) {
+                    outs.push(self.select(co, ao, bo, t));
                 }
                 let val = self.wrap(r, outs)?;
                 self.bind(r, val);
@@ -1492,7 +1540,14 @@ fn collect_uses<'b>(
         };
         match &inst.kind {
             InstKind::ProgramId { .. } | InstKind::ConstIndex(_) | InstKind::ConstFloat(..) => {}
-            InstKind::Index { a, b, .. } | InstKind::Binary { a, b, .. } => {
+            InstKind::Index { a, b, .. }
+            | InstKind::Binary { a, b, .. }
+            | InstKind::Compare { a, b, .. } => {
+                add(*a, pos, false);
+                add(*b, pos, false);
+            }
+            InstKind::Select { cond, a, b } => {
+                add(*cond, pos, false);
                 add(*a, pos, false);
                 add(*b, pos, false);
             }

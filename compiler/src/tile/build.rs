@@ -303,9 +303,14 @@ impl<'a> KernelBuilder<'a> {
             match self.spec.expr(e) {
                 Expr::Load { .. } => out.push(e),
                 Expr::Unary { x, .. } => stack.push(*x),
-                Expr::Binary { a, b, .. } => {
+                Expr::Binary { a, b, .. } | Expr::Compare { a, b, .. } => {
                     stack.push(*b);
                     stack.push(*a);
+                }
+                Expr::Select { cond, a, b, .. } => {
+                    stack.push(*b);
+                    stack.push(*a);
+                    stack.push(*cond);
                 }
                 Expr::Const { .. } | Expr::Acc { .. } => {}
             }
@@ -356,6 +361,17 @@ impl<'a> KernelBuilder<'a> {
                 let a = self.eval(*a, ctx)?;
                 let b = self.eval(*b, ctx)?;
                 self.em.b.binary(*op, a, b)
+            }
+            Expr::Compare { op, a, b } => {
+                let a = self.eval(*a, ctx)?;
+                let b = self.eval(*b, ctx)?;
+                self.em.b.compare(*op, a, b)
+            }
+            Expr::Select { cond, a, b, .. } => {
+                let cond = self.eval(*cond, ctx)?;
+                let a = self.eval(*a, ctx)?;
+                let b = self.eval(*b, ctx)?;
+                self.em.b.select(cond, a, b)
             }
         };
         ctx.memo.insert(e, v);

@@ -19,7 +19,7 @@
 pub mod build;
 mod print;
 
-pub use crate::graph::{BinaryOp, DType, ReduceOp, UnaryOp};
+pub use crate::graph::{BinaryOp, CompareOp, DType, ReduceOp, UnaryOp};
 pub use print::{print_kernel, print_plan};
 
 use serde::{Deserialize, Serialize};
@@ -197,6 +197,26 @@ pub enum InstKind {
         /// Left operand.
         a: ValueId,
         /// Right operand.
+        b: ValueId,
+    },
+    /// Elementwise comparison (bool result); operands as for [`InstKind::Binary`], of
+    /// one dtype. On floats it is ordered: false when an operand is NaN.
+    Compare {
+        /// Which comparison.
+        op: CompareOp,
+        /// Left operand.
+        a: ValueId,
+        /// Right operand.
+        b: ValueId,
+    },
+    /// Elementwise `cond ? a : b`; `cond` is bool, `a` and `b` share a dtype; tiles of
+    /// one shape and scalars (broadcast) mix as for [`InstKind::Binary`].
+    Select {
+        /// Bool condition.
+        cond: ValueId,
+        /// Value where true.
+        a: ValueId,
+        /// Value where false.
         b: ValueId,
     },
     /// Conversion of every element to another dtype.
@@ -384,6 +404,30 @@ impl TileBuilder {
             (t, _) => t.clone(),
         };
         self.emit1(InstKind::Binary { op, a, b }, ty)
+    }
+
+    /// Elementwise comparison (bool result; a tile operand's shape wins).
+    pub fn compare(&mut self, op: CompareOp, a: ValueId, b: ValueId) -> ValueId {
+        let ty = match (self.ty(a), self.ty(b)) {
+            (Ty::Tile(s, _), _) | (Ty::Scalar(_), Ty::Tile(s, _)) => {
+                Ty::Tile(s.clone(), DType::Bool)
+            }
+            _ => Ty::Scalar(DType::Bool),
+        };
+        self.emit1(InstKind::Compare { op, a, b }, ty)
+    }
+
+    /// Elementwise select (the dtype of `a`; a tile operand's shape wins).
+    pub fn select(&mut self, cond: ValueId, a: ValueId, b: ValueId) -> ValueId {
+        let d = self.ty(a).dtype();
+        let shape = [cond, a, b]
+            .iter()
+            .find_map(|&v| self.ty(v).shape().map(<[usize]>::to_vec));
+        let ty = match shape {
+            Some(s) => Ty::Tile(s, d),
+            None => Ty::Scalar(d),
+        };
+        self.emit1(InstKind::Select { cond, a, b }, ty)
     }
 
     /// Dtype conversion.

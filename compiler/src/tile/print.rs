@@ -188,6 +188,8 @@ impl Printer<'_> {
             InstKind::Index { op, a, b } => format!("{} {a}, {b}", op.name()),
             InstKind::Unary { op, x } => format!("{} {x}", op.name()),
             InstKind::Binary { op, a, b } => format!("{} {a}, {b}", op.name()),
+            InstKind::Compare { op, a, b } => format!("cmp.{} {a}, {b}", op.name()),
+            InstKind::Select { cond, a, b } => format!("select {cond}, {a}, {b}"),
             InstKind::Cast { x, to } => format!("cast {x} to {to}"),
             InstKind::Splat { x, .. } => format!("splat {x}"),
             InstKind::Load { access, other } => {

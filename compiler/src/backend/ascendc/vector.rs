@@ -176,7 +176,10 @@ fn internal(message: impl Into<String>) -> CompileError {
 pub(crate) fn operands(kind: &InstKind) -> Vec<ValueId> {
     match kind {
         InstKind::ProgramId { .. } | InstKind::ConstIndex(_) | InstKind::ConstFloat(..) => vec![],
-        InstKind::Index { a, b, .. } | InstKind::Binary { a, b, .. } => vec![*a, *b],
+        InstKind::Index { a, b, .. }
+        | InstKind::Binary { a, b, .. }
+        | InstKind::Compare { a, b, .. } => vec![*a, *b],
+        InstKind::Select { cond, a, b } => vec![*cond, *a, *b],
         InstKind::Unary { x, .. } | InstKind::Cast { x, .. } | InstKind::Splat { x, .. } => {
             vec![*x]
         }
@@ -921,6 +924,15 @@ impl<'k> VectorEmitter<'k> {
             InstKind::Binary { op, a, b } => {
                 let r = r0.ok_or_else(|| internal("binary without result"))?;
                 self.emit_binary(w, r, *op, *a, *b)?;
+            }
+            InstKind::Compare { op, .. } => {
+                return Err(self.unsupported(format!(
+                    "the `{}` comparison (not lowered to Ascend C yet)",
+                    op.name()
+                )));
+            }
+            InstKind::Select { .. } => {
+                return Err(self.unsupported("`select` (not lowered to Ascend C yet)"));
             }
             InstKind::Cast { x, to } => {
                 let r = r0.ok_or_else(|| internal("cast without result"))?;
