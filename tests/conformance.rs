@@ -324,6 +324,44 @@ fn cases() -> Vec<Case> {
         }
     }
 
+    // --- Casts on [n] (the reference computes in f64 without rounding to f32). f32 -> i32
+    // truncates toward zero: x is scaled by 100 so that the integer parts vary; the device
+    // truncates f32(100 x), the reference 100 x, which differ only within 100u of an
+    // integer (none in these inputs): exact. i32 -> f32 is exact below 2^24; the
+    // difference 100 x - trunc carries the f32 rounding of 100 x (|100 x| < 100: 100u
+    // absolute) and is itself exact. f32 -> f16 rounds to nearest even (exact); the
+    // product with x is one f32 rounding. WGSL has no f16 here: the f16 rows are a
+    // separate case, refused (typed Unsupported) by wgpu and the tile interpreter (which
+    // runs the WGSL plan). (bf16: refused on the SIMT targets by the scheduler; on Ascend
+    // one element of 4097 came out one bf16 ulp off: not added until understood.)
+    for n in SIZES {
+        t.case(format!("cast/n{n}"), &[], |g, o| {
+            let x = g.input("x", &[n], F)?;
+            let hundred = g.constant(100.0, &[], F)?;
+            let big = g.mul(x, hundred)?;
+            let i = g.cast(big, DType::I32)?;
+            o.add("f32_to_i32", i, Tol::EXACT);
+            let back = g.cast(i, F)?;
+            o.add(
+                "i32_to_f32_sub",
+                g.sub(big, back)?,
+                Tol::new(0.0, 100.0 * EPS),
+            );
+            Ok(())
+        });
+        t.case(format!("cast_f16/n{n}"), &[], |g, o| {
+            let x = g.input("x", &[n], F)?;
+            let h = g.cast(x, DType::F16)?;
+            let hf = g.cast(h, F)?;
+            o.add("f32_to_f16_mul", g.mul(hf, x)?, Tol::ONE_ROUNDING);
+            o.add("f32_to_f16", h, Tol::EXACT);
+            Ok(())
+        });
+        if let Some(c) = t.0.last_mut() {
+            c.refused_by = &["wgpu", "tile_interp"];
+        }
+    }
+
     // --- Binary ops on [n] x [n]. add / sub / mul: one rounding. div: WGSL allows 2.5 ulp,
     // 5u relative (the divisor d is kept away from zero; was 1e-6; M: 20% / 20% / 20%).
     // max: exact.
@@ -918,6 +956,19 @@ fn conformance_ptx() {
                     ))
                 }
             });
+        if case.refused_by.contains(&"ptx") {
+            match artifact {
+                Err(e) if e.contains("not supported") => {
+                    println!("refused ptx {} (expected): {}", case.name, shorten(&e));
+                }
+                Err(e) => case_errors[ci] = Some(format!("expected Unsupported, got: {e}")),
+                Ok(_) => {
+                    case_errors[ci] =
+                        Some("ptx now compiles this case: take it off `refused_by`".into())
+                }
+            }
+            continue;
+        }
         let artifact = match artifact {
             Ok(a) => a,
             Err(e) => {

@@ -107,16 +107,28 @@ fn type_rules() {
 
 #[test]
 fn unlowered_ops_are_typed_errors() {
+    // iota is not scheduled yet; a cast to bf16 is refused on the SIMT targets (no bf16
+    // rounding in registers) and accepted on Ascend.
     let mut g = Graph::new();
-    let x = g.input("x", &[4], DType::F32).unwrap();
-    let c = g.cast(x, DType::I32).unwrap();
-    g.mark_output(c).unwrap();
+    let io = g.iota(&[4], 0, DType::I32).unwrap();
+    g.mark_output(io).unwrap();
     for target in [Target::wgsl(), Target::ptx(), Target::ascend_910b()] {
         match compile(&g, &target) {
-            Err(CompileError::Unsupported { what, .. }) => assert!(what.contains("cast")),
+            Err(CompileError::Unsupported { what, .. }) => assert!(what.contains("iota")),
             other => panic!("expected Unsupported, got {other:?}"),
         }
     }
+    let mut g = Graph::new();
+    let x = g.input("x", &[4], DType::F32).unwrap();
+    let c = g.cast(x, DType::BF16).unwrap();
+    g.mark_output(c).unwrap();
+    for target in [Target::wgsl(), Target::ptx()] {
+        match compile(&g, &target) {
+            Err(CompileError::Unsupported { what, .. }) => assert!(what.contains("bf16")),
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+    assert!(compile(&g, &Target::ascend_910b()).is_ok());
 }
 
 /// Compare and select fused into one elementwise kernel: the compiled plan on the f32 tile

@@ -364,7 +364,8 @@ impl Exec<'_> {
             }
             InstKind::Cast { x, to } => {
                 let (r, _) = self.one_result(inst)?;
-                let v = self.map(*x, *to, |v| v)?;
+                let to = *to;
+                let v = self.map(*x, to, move |v| crate::graph::cast_value(v, to))?;
                 self.set(r, v)
             }
             InstKind::Splat { x, shape } => {

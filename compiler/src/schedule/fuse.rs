@@ -437,6 +437,7 @@ enum ExprKey {
     Binary(BinaryOp, ExprId, ExprId),
     Compare(crate::graph::CompareOp, ExprId, ExprId),
     Select(ExprId, ExprId, ExprId),
+    Cast(ExprId, crate::graph::DType),
 }
 
 struct SpecBuilder<'a> {
@@ -631,6 +632,10 @@ impl<'a> SpecBuilder<'a> {
                 let a = self.build(node.inputs[0], path, ctx)?;
                 let b = self.build(node.inputs[1], path, ctx)?;
                 self.intern(ExprKey::Compare(*op, a, b), Expr::Compare { op: *op, a, b })
+            }
+            Op::Cast { to } => {
+                let x = self.build(node.inputs[0], path, ctx)?;
+                self.intern(ExprKey::Cast(x, *to), Expr::Cast { x, to: *to })
             }
             Op::Select => {
                 let cond = self.build(node.inputs[0], path, ctx)?;

@@ -66,6 +66,13 @@ pub enum Expr {
         /// Result graph dtype.
         dtype: DType,
     },
+    /// Elementwise dtype conversion ([`crate::graph::cast_value`] semantics).
+    Cast {
+        /// Operand.
+        x: ExprId,
+        /// Target graph dtype.
+        to: DType,
+    },
     /// Elementwise comparison (bool result).
     Compare {
         /// Which comparison.
@@ -99,6 +106,7 @@ impl Expr {
             | Expr::Binary { dtype, .. }
             | Expr::Select { dtype, .. } => *dtype,
             Expr::Compare { .. } => DType::Bool,
+            Expr::Cast { to, .. } => *to,
         }
     }
 }

@@ -16,7 +16,7 @@ pub mod plan;
 pub mod view;
 
 use crate::error::CompileError;
-use crate::graph::{Graph, NodeId, Op};
+use crate::graph::{DType, Graph, NodeId, Op};
 use crate::target::Target;
 use crate::tile::build::build_kernel;
 use fuse::{build_spec, group_nodes, split_candidate, Fusion, SpecFailure};
@@ -95,12 +95,25 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
     // Ops the graph IR and the interpreter define but the scheduler does not lower yet.
     for n in graph.ids() {
         let node = graph.node(n);
-        if matches!(node.op, Op::Cast { .. } | Op::Iota { .. }) {
+        if matches!(node.op, Op::Iota { .. }) {
             return Err(CompileError::Unsupported {
                 target: target.kind.name().to_string(),
                 kernel: node.name.clone(),
                 what: format!("the `{}` op (interpreter only so far)", node.op.name()),
             });
+        }
+        // The SIMT lowering carries bf16 values in f32 registers and rounds to bf16 only
+        // when storing: a cast to bf16 whose result is computed with would skip the
+        // rounding, so it is refused there (f16 is rounded in registers).
+        if let Op::Cast { to: DType::BF16 } = node.op {
+            if target.kind != crate::target::TargetKind::AscendC {
+                return Err(CompileError::Unsupported {
+                    target: target.kind.name().to_string(),
+                    kernel: node.name.clone(),
+                    what: "a cast to bf16 in a SIMT kernel (no bf16 rounding in registers yet)"
+                        .into(),
+                });
+            }
         }
     }
     let (fusion, specs) = fuse_graph(graph, target)?;

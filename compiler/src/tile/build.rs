@@ -302,7 +302,7 @@ impl<'a> KernelBuilder<'a> {
             }
             match self.spec.expr(e) {
                 Expr::Load { .. } => out.push(e),
-                Expr::Unary { x, .. } => stack.push(*x),
+                Expr::Unary { x, .. } | Expr::Cast { x, .. } => stack.push(*x),
                 Expr::Binary { a, b, .. } | Expr::Compare { a, b, .. } => {
                     stack.push(*b);
                     stack.push(*a);
@@ -361,6 +361,21 @@ impl<'a> KernelBuilder<'a> {
                 let a = self.eval(*a, ctx)?;
                 let b = self.eval(*b, ctx)?;
                 self.em.b.binary(*op, a, b)
+            }
+            Expr::Cast { x, to } => {
+                // Round to `to`, then compute in its compute dtype (f16 / bf16 values are
+                // carried in f32 after the rounding).
+                let x = self.eval(*x, ctx)?;
+                if self.em.b.ty(x).dtype() == *to {
+                    x
+                } else {
+                    let v = self.em.b.cast(x, *to);
+                    if compute_dtype(*to) != *to {
+                        self.em.b.cast(v, compute_dtype(*to))
+                    } else {
+                        v
+                    }
+                }
             }
             Expr::Compare { op, a, b } => {
                 let a = self.eval(*a, ctx)?;
