@@ -366,22 +366,33 @@ fn cases() -> Vec<Case> {
     // 5u relative (the divisor d is kept away from zero; was 1e-6; M: 20% / 20% / 20%).
     // max: exact.
     for n in SIZES {
-        t.case(format!("binary/n{n}"), &[("d", AwayFromZero)], |g, o| {
-            let a = g.input("a", &[n], F)?;
-            let b = g.input("b", &[n], F)?;
-            let d = g.input("d", &[n], F)?;
-            o.add("add", g.add(a, b)?, Tol::ONE_ROUNDING);
-            o.add("sub", g.sub(a, b)?, Tol::ONE_ROUNDING);
-            o.add("mul", g.mul(a, b)?, Tol::ONE_ROUNDING);
-            o.add("div", g.div(a, d)?, Tol::new(5.0 * EPS, 0.0));
-            o.add("max", g.max(a, b)?, Tol::EXACT);
-            // min and clamp (max then min against constants): exact. reciprocal: one
-            // division, 2.5 ulp in WGSL: 5u relative (as div).
-            o.add("min", g.min(a, b)?, Tol::EXACT);
-            o.add("clamp", g.clamp(a, -0.5, 0.25)?, Tol::EXACT);
-            o.add("reciprocal", g.reciprocal(d)?, Tol::new(5.0 * EPS, 0.0));
-            Ok(())
-        });
+        t.case(
+            format!("binary/n{n}"),
+            &[("d", AwayFromZero), ("p", Positive)],
+            |g, o| {
+                let a = g.input("a", &[n], F)?;
+                let b = g.input("b", &[n], F)?;
+                let d = g.input("d", &[n], F)?;
+                o.add("add", g.add(a, b)?, Tol::ONE_ROUNDING);
+                o.add("sub", g.sub(a, b)?, Tol::ONE_ROUNDING);
+                o.add("mul", g.mul(a, b)?, Tol::ONE_ROUNDING);
+                o.add("div", g.div(a, d)?, Tol::new(5.0 * EPS, 0.0));
+                o.add("max", g.max(a, b)?, Tol::EXACT);
+                // min and clamp (max then min against constants): exact. reciprocal: one
+                // division, 2.5 ulp in WGSL: 5u relative (as div).
+                o.add("min", g.min(a, b)?, Tol::EXACT);
+                o.add("clamp", g.clamp(a, -0.5, 0.25)?, Tol::EXACT);
+                o.add("reciprocal", g.reciprocal(d)?, Tol::new(5.0 * EPS, 0.0));
+                // pow(p, b) = exp(b ln p), p in [0.1, 1.1), |b| < 1, so |b ln p| < 2.31. WGSL's
+                // log: 2^-21 absolute inside [0.5, 2], 6u relative outside (|ln p| < 2.31):
+                // at most 14u absolute; times |b| < 1, plus the product's rounding 2.31u, is
+                // the absolute error of the exponent, i.e. the relative error it leaves after
+                // exp: 8u + 14u + 2.3u; exp's own 3 + 2 * 2.31 ulp = 15.3u: 40u -> 48u relative.
+                let p = g.input("p", &[n], F)?;
+                o.add("pow", g.pow(p, b)?, Tol::new(48.0 * EPS, 0.0));
+                Ok(())
+            },
+        );
     }
 
     // --- Reductions: every op over every axis of a rank-3 tensor (reduced extent n) and

@@ -1176,6 +1176,53 @@ impl<'k> VectorEmitter<'k> {
         Ok(())
     }
 
+    /// `pow(a, b) = Exp(b * Ln(a))` on float tiles (NaN for a < 0, as the reference; the
+    /// relative error is about |b ln a| times Ln's relative error plus Exp's). The chain
+    /// runs in a scratch tile so that the destination may share a slot with an operand.
+    fn emit_pow(
+        &mut self,
+        w: &mut Writer,
+        r: ValueId,
+        a: ValueId,
+        b: ValueId,
+        at: bool,
+        bt: bool,
+    ) -> R<()> {
+        let dtype = self.ty(r)?.dtype();
+        if dtype != DType::F32 {
+            return Err(self.unsupported(format!("pow on {dtype} tiles")));
+        }
+        w.comment(format!("{r} = pow {a}, {b} = exp({b} * ln({a}))"));
+        let (_, bytes) = self.tile_extent(self.ty(r)?.shape().unwrap_or(&[]), 4);
+        let (slot, t) = self.scratch(w, "float", bytes, &format!("{r} pow"));
+        let tl = Loc::Slot(slot);
+        let d = self.def_tile(w, r)?;
+        let n = d.count;
+        if at {
+            let x = self.tile(a)?;
+            self.vop(w, format!("Ln({t}, {}, {n});", x.var), &[&x.loc], &[&tl]);
+        } else {
+            let s = format!("static_cast<float>({})", self.scalar(a)?);
+            self.vop(w, format!("Duplicate({t}, {s}, {n});"), &[], &[&tl]);
+            self.vop(w, format!("Ln({t}, {t}, {n});"), &[&tl], &[&tl]);
+        }
+        if bt {
+            let y = self.tile(b)?;
+            self.vop(
+                w,
+                format!("Mul({t}, {t}, {}, {n});", y.var),
+                &[&tl, &y.loc],
+                &[&tl],
+            );
+        } else {
+            let s = format!("static_cast<float>({})", self.scalar(b)?);
+            self.vop(w, format!("Muls({t}, {t}, {s}, {n});"), &[&tl], &[&tl]);
+        }
+        self.vop(w, format!("Exp({}, {t}, {n});", d.var), &[&tl], &[&d.loc]);
+        self.free_slot(slot);
+        Ok(())
+    }
+
     fn emit_binary(
         &mut self,
         w: &mut Writer,
@@ -1219,7 +1266,7 @@ impl<'k> VectorEmitter<'k> {
             ));
         }
         if op == BinaryOp::Pow {
-            return Err(self.unsupported("pow on the Ascend vector unit (not composed yet)"));
+            return self.emit_pow(w, r, a, b, at, bt);
         }
         w.comment(format!("{r} = {} {a}, {b}", op.name()));
         let d = self.def_tile(w, r)?;
