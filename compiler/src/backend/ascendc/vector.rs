@@ -987,6 +987,202 @@ impl<'k> VectorEmitter<'k> {
         Ok(matches!(self.ty(v)?, Ty::Tile(..)))
     }
 
+    /// `erf` of a float tile from vector instructions: Abramowitz-Stegun 7.1.26,
+    /// `erf(|x|) = 1 - t (a1 + a2 t + .. + a5 t^4) e^(-x^2)` with `t = 1 / (1 + p|x|)`
+    /// (max absolute error 1.5e-7) for |x| > 0.5, as the SIMT lowering; below, the
+    /// Maclaurin series to x^13 (blended by an arithmetic 0/1 mask, no compare/select
+    /// needed); the A-S branch is multiplied by the sign `x / (|x| + 1e-30)` (exactly
+    /// +-1 for |x| > 1e-22; below, erf(|x|) is under 1.5e-7 anyway). The sign is taken
+    /// before the destination is written, so it may share a slot with `x`.
+    fn emit_erf(&mut self, w: &mut Writer, r: ValueId, x: ValueId, dtype: DType) -> R<()> {
+        if dtype != DType::F32 {
+            return Err(self.unsupported(format!("erf of a {dtype} tile")));
+        }
+        const P: f64 = 0.327_591_1;
+        const A: [f64; 5] = [
+            0.254_829_592,
+            -0.284_496_736,
+            1.421_413_741,
+            -1.453_152_027,
+            1.061_405_429,
+        ];
+        let xt = self.tile(x)?;
+        w.comment(format!(
+            "{r} = erf {x} (Abramowitz-Stegun 7.1.26, 1.5e-7 absolute)"
+        ));
+        let (_, bytes) = self.tile_extent(self.ty(r)?.shape().unwrap_or(&[]), 4);
+        let (k1, s1) = self.scratch(w, "float", bytes, &format!("{r} erf |x|"));
+        let (k2, s2) = self.scratch(w, "float", bytes, &format!("{r} erf t"));
+        let (k3, s3) = self.scratch(w, "float", bytes, &format!("{r} erf sign"));
+        let (l1, l2, l3) = (Loc::Slot(k1), Loc::Slot(k2), Loc::Slot(k3));
+        let n = xt.count;
+        let lit = |v: f64| format!("{v:e}f");
+        self.vop(
+            w,
+            format!("Abs({s1}, {}, {n});", xt.var),
+            &[&xt.loc],
+            &[&l1],
+        );
+        self.vop(w, format!("Adds({s3}, {s1}, 1e-30f, {n});"), &[&l1], &[&l3]);
+        self.vop(
+            w,
+            format!("Div({s3}, {}, {s3}, {n});", xt.var),
+            &[&xt.loc, &l3],
+            &[&l3],
+        );
+        // Below |x| = 0.5 the Maclaurin series to x^13 (truncation below 5e-10 relative)
+        // keeps the relative accuracy that `1 - q e^(-x^2)` cancels away. s4 = series of
+        // clamp(x, -0.5, 0.5); s5 = 0 for |x| <= 0.5, 1 above (arithmetic only: no
+        // |x| - 0.5 in (0, 1e-30) exists in f32); at the end d = s4 + s5 (d - s4).
+        let (k4, s4) = self.scratch(w, "float", bytes, &format!("{r} erf series"));
+        let (k5, s5) = self.scratch(w, "float", bytes, &format!("{r} erf mask"));
+        let (l4, l5) = (Loc::Slot(k4), Loc::Slot(k5));
+        self.vop(
+            w,
+            format!("Mins({s4}, {}, 0.5f, {n});", xt.var),
+            &[&xt.loc],
+            &[&l4],
+        );
+        self.vop(w, format!("Maxs({s4}, {s4}, -0.5f, {n});"), &[&l4], &[&l4]);
+        self.vop(w, format!("Adds({s5}, {s1}, -0.5f, {n});"), &[&l1], &[&l5]);
+        self.vop(w, format!("Muls({s5}, {s5}, 1e30f, {n});"), &[&l5], &[&l5]);
+        self.vop(w, format!("Mins({s5}, {s5}, 1.0f, {n});"), &[&l5], &[&l5]);
+        self.vop(w, format!("Maxs({s5}, {s5}, 0.0f, {n});"), &[&l5], &[&l5]);
+        let d = self.def_tile(w, r)?;
+        let dv = d.var.clone();
+        // Series: 2/sqrt(pi) * xc * sum_k (-1)^k z^k / (k! (2k+1)), z = xc^2 (z in s2).
+        self.vop(w, format!("Mul({s2}, {s4}, {s4}, {n});"), &[&l4], &[&l2]);
+        let coef = |k: u32| {
+            let fact: f64 = (1..=k).map(f64::from).product();
+            let sign = if k.is_multiple_of(2) { 1.0 } else { -1.0 };
+            sign / (fact * f64::from(2 * k + 1))
+        };
+        self.vop(
+            w,
+            format!("Muls({dv}, {s2}, {}, {n});", lit(coef(6))),
+            &[&l2],
+            &[&d.loc],
+        );
+        for k in (1..6).rev() {
+            self.vop(
+                w,
+                format!("Adds({dv}, {dv}, {}, {n});", lit(coef(k))),
+                &[&d.loc],
+                &[&d.loc],
+            );
+            self.vop(
+                w,
+                format!("Mul({dv}, {dv}, {s2}, {n});"),
+                &[&d.loc, &l2],
+                &[&d.loc],
+            );
+        }
+        self.vop(
+            w,
+            format!("Adds({dv}, {dv}, 1.0f, {n});"),
+            &[&d.loc],
+            &[&d.loc],
+        );
+        self.vop(
+            w,
+            format!("Mul({s4}, {dv}, {s4}, {n});"),
+            &[&d.loc, &l4],
+            &[&l4],
+        );
+        let two_over_sqrt_pi = std::f64::consts::FRAC_2_SQRT_PI;
+        self.vop(
+            w,
+            format!("Muls({s4}, {s4}, {}, {n});", lit(two_over_sqrt_pi)),
+            &[&l4],
+            &[&l4],
+        );
+        self.vop(
+            w,
+            format!("Muls({s2}, {s1}, {}, {n});", lit(P)),
+            &[&l1],
+            &[&l2],
+        );
+        self.vop(w, format!("Adds({s2}, {s2}, 1.0f, {n});"), &[&l2], &[&l2]);
+        self.vop(w, format!("Duplicate({dv}, 1.0f, {n});"), &[], &[&d.loc]);
+        self.vop(
+            w,
+            format!("Div({s2}, {dv}, {s2}, {n});"),
+            &[&d.loc, &l2],
+            &[&l2],
+        );
+        self.vop(
+            w,
+            format!("Muls({dv}, {s2}, {}, {n});", lit(A[4])),
+            &[&l2],
+            &[&d.loc],
+        );
+        for a in A[..4].iter().rev() {
+            self.vop(
+                w,
+                format!("Adds({dv}, {dv}, {}, {n});", lit(*a)),
+                &[&d.loc],
+                &[&d.loc],
+            );
+            self.vop(
+                w,
+                format!("Mul({dv}, {dv}, {s2}, {n});"),
+                &[&d.loc, &l2],
+                &[&d.loc],
+            );
+        }
+        self.vop(w, format!("Mul({s1}, {s1}, {s1}, {n});"), &[&l1], &[&l1]);
+        self.vop(w, format!("Muls({s1}, {s1}, -1.0f, {n});"), &[&l1], &[&l1]);
+        self.vop(w, format!("Exp({s1}, {s1}, {n});"), &[&l1], &[&l1]);
+        self.vop(
+            w,
+            format!("Mul({dv}, {dv}, {s1}, {n});"),
+            &[&d.loc, &l1],
+            &[&d.loc],
+        );
+        self.vop(
+            w,
+            format!("Muls({dv}, {dv}, -1.0f, {n});"),
+            &[&d.loc],
+            &[&d.loc],
+        );
+        self.vop(
+            w,
+            format!("Adds({dv}, {dv}, 1.0f, {n});"),
+            &[&d.loc],
+            &[&d.loc],
+        );
+        self.vop(
+            w,
+            format!("Mul({dv}, {dv}, {s3}, {n});"),
+            &[&d.loc, &l3],
+            &[&d.loc],
+        );
+        self.vop(
+            w,
+            format!("Sub({dv}, {dv}, {s4}, {n});"),
+            &[&d.loc, &l4],
+            &[&d.loc],
+        );
+        self.vop(
+            w,
+            format!("Mul({dv}, {dv}, {s5}, {n});"),
+            &[&d.loc, &l5],
+            &[&d.loc],
+        );
+        self.vop(
+            w,
+            format!("Add({dv}, {dv}, {s4}, {n});"),
+            &[&d.loc, &l4],
+            &[&d.loc],
+        );
+        self.free_slot(k4);
+        self.free_slot(k5);
+        self.free_slot(k1);
+        self.free_slot(k2);
+        self.free_slot(k3);
+        Ok(())
+    }
+
     fn emit_unary(&mut self, w: &mut Writer, r: ValueId, op: UnaryOp, x: ValueId) -> R<()> {
         let dtype = self.ty(r)?.dtype();
         if !self.is_tile(x)? {
@@ -1023,7 +1219,7 @@ impl<'k> VectorEmitter<'k> {
         }
         let xt = self.tile(x)?;
         if op == UnaryOp::Erf {
-            return Err(self.unsupported("erf on the Ascend vector unit (not composed yet)"));
+            return self.emit_erf(w, r, x, dtype);
         }
         if !dtype.is_float() && op != UnaryOp::Neg {
             return Err(self.unsupported(format!("{} of a {dtype} tile", op.name())));
