@@ -1476,7 +1476,28 @@ impl<'k> VectorEmitter<'k> {
             BinaryOp::Min => "Min",
             BinaryOp::Pow => return Err(internal("pow reached the Ascend vector lowering")),
         };
+        // Commutative ops with one scalar operand: one `<Op>s` instruction, whichever side
+        // the scalar is on.
+        let scalar_form = match op {
+            BinaryOp::Add => Some("Adds"),
+            BinaryOp::Mul => Some("Muls"),
+            BinaryOp::Max => Some("Maxs"),
+            BinaryOp::Min => Some("Mins"),
+            _ => None,
+        };
         match (at, bt) {
+            (true, false) | (false, true) if scalar_form.is_some() => {
+                let (tile, scalar) = if at { (a, b) } else { (b, a) };
+                let x = self.tile(tile)?;
+                let s = format!("static_cast<{ctype}>({})", self.scalar(scalar)?);
+                let f = scalar_form.unwrap_or_default();
+                self.vop(
+                    w,
+                    format!("{f}({}, {}, {s}, {n});", d.var, x.var),
+                    &[&x.loc],
+                    &[&d.loc],
+                );
+            }
             (true, true) => {
                 let (x, y) = (self.tile(a)?, self.tile(b)?);
                 self.vop(
@@ -1490,30 +1511,9 @@ impl<'k> VectorEmitter<'k> {
                 let x = self.tile(a)?;
                 let s = format!("static_cast<{ctype}>({})", self.scalar(b)?);
                 match op {
-                    BinaryOp::Add => self.vop(
-                        w,
-                        format!("Adds({}, {}, {s}, {n});", d.var, x.var),
-                        &[&x.loc],
-                        &[&d.loc],
-                    ),
-                    BinaryOp::Mul => self.vop(
-                        w,
-                        format!("Muls({}, {}, {s}, {n});", d.var, x.var),
-                        &[&x.loc],
-                        &[&d.loc],
-                    ),
-                    BinaryOp::Max => self.vop(
-                        w,
-                        format!("Maxs({}, {}, {s}, {n});", d.var, x.var),
-                        &[&x.loc],
-                        &[&d.loc],
-                    ),
-                    BinaryOp::Min => self.vop(
-                        w,
-                        format!("Mins({}, {}, {s}, {n});", d.var, x.var),
-                        &[&x.loc],
-                        &[&d.loc],
-                    ),
+                    BinaryOp::Add | BinaryOp::Mul | BinaryOp::Max | BinaryOp::Min => {
+                        return Err(internal("commutative scalar forms are handled above"))
+                    }
                     BinaryOp::Pow => {
                         return Err(internal("pow reached the Ascend vector lowering"))
                     }
@@ -1543,30 +1543,9 @@ impl<'k> VectorEmitter<'k> {
                 let y = self.tile(b)?;
                 let s = format!("static_cast<{ctype}>({})", self.scalar(a)?);
                 match op {
-                    BinaryOp::Add => self.vop(
-                        w,
-                        format!("Adds({}, {}, {s}, {n});", d.var, y.var),
-                        &[&y.loc],
-                        &[&d.loc],
-                    ),
-                    BinaryOp::Mul => self.vop(
-                        w,
-                        format!("Muls({}, {}, {s}, {n});", d.var, y.var),
-                        &[&y.loc],
-                        &[&d.loc],
-                    ),
-                    BinaryOp::Max => self.vop(
-                        w,
-                        format!("Maxs({}, {}, {s}, {n});", d.var, y.var),
-                        &[&y.loc],
-                        &[&d.loc],
-                    ),
-                    BinaryOp::Min => self.vop(
-                        w,
-                        format!("Mins({}, {}, {s}, {n});", d.var, y.var),
-                        &[&y.loc],
-                        &[&d.loc],
-                    ),
+                    BinaryOp::Add | BinaryOp::Mul | BinaryOp::Max | BinaryOp::Min => {
+                        return Err(internal("commutative scalar forms are handled above"))
+                    }
                     BinaryOp::Pow => {
                         return Err(internal("pow reached the Ascend vector lowering"))
                     }
