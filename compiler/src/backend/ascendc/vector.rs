@@ -1272,7 +1272,31 @@ impl<'k> VectorEmitter<'k> {
         scratch: Option<&str>,
         scratch_loc: Option<&Loc>,
     ) -> R<()> {
+        // Ops that are one vector instruction of the same meaning.
+        let single = match op {
+            UnaryOp::Exp => Some("Exp"),
+            UnaryOp::Log => Some("Ln"),
+            UnaryOp::Sqrt => Some("Sqrt"),
+            UnaryOp::Rsqrt => Some("Rsqrt"),
+            UnaryOp::Abs => Some("Abs"),
+            UnaryOp::Relu => Some("Relu"),
+            UnaryOp::Reciprocal => Some("Reciprocal"),
+            _ => None,
+        };
+        if let Some(f) = single {
+            self.vop(w, format!("{f}({dst}, {src}, {count});"), &[sloc], &[dloc]);
+            return Ok(());
+        }
         match op {
+            UnaryOp::Exp
+            | UnaryOp::Log
+            | UnaryOp::Sqrt
+            | UnaryOp::Rsqrt
+            | UnaryOp::Abs
+            | UnaryOp::Relu
+            | UnaryOp::Reciprocal => {
+                return Err(internal("single-instruction unary ops are handled above"))
+            }
             UnaryOp::Neg => {
                 let m1 = if ctype == "float" {
                     "-1.0f"
@@ -1286,15 +1310,6 @@ impl<'k> VectorEmitter<'k> {
                     &[dloc],
                 );
             }
-            UnaryOp::Exp => self.vop(w, format!("Exp({dst}, {src}, {count});"), &[sloc], &[dloc]),
-            UnaryOp::Log => self.vop(w, format!("Ln({dst}, {src}, {count});"), &[sloc], &[dloc]),
-            UnaryOp::Sqrt => self.vop(w, format!("Sqrt({dst}, {src}, {count});"), &[sloc], &[dloc]),
-            UnaryOp::Rsqrt => self.vop(
-                w,
-                format!("Rsqrt({dst}, {src}, {count});"),
-                &[sloc],
-                &[dloc],
-            ),
             UnaryOp::Tanh => {
                 let (t, tl) = match (scratch, scratch_loc) {
                     (Some(t), Some(l)) => (t.to_string(), l.clone()),
@@ -1328,14 +1343,6 @@ impl<'k> VectorEmitter<'k> {
                     &[dloc],
                 );
             }
-            UnaryOp::Abs => self.vop(w, format!("Abs({dst}, {src}, {count});"), &[sloc], &[dloc]),
-            UnaryOp::Relu => self.vop(w, format!("Relu({dst}, {src}, {count});"), &[sloc], &[dloc]),
-            UnaryOp::Reciprocal => self.vop(
-                w,
-                format!("Reciprocal({dst}, {src}, {count});"),
-                &[sloc],
-                &[dloc],
-            ),
             UnaryOp::Sigmoid => {
                 let (t, tl) = match (scratch, scratch_loc) {
                     (Some(t), Some(l)) => (t.to_string(), l.clone()),
