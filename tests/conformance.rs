@@ -64,6 +64,15 @@ use tessera::runtime::{CpuDevice, Device, WgpuDevice};
 #[path = "support/ptxas.rs"]
 mod ptxas_support;
 
+// Case families added with issue 3, one module each (children of this file, so they use
+// `Table`, `Tol`, `Dist`, `EPS` ... directly).
+#[path = "conformance/attention.rs"]
+mod attention_cases;
+#[path = "conformance/composite.rs"]
+mod composite_cases;
+#[path = "conformance/indexing.rs"]
+mod indexing_cases;
+
 const SIZES: [usize; 5] = [1, 7, 127, 1000, 4097];
 const MM: [usize; 4] = [1, 17, 64, 129];
 const TRANSPOSES: [(bool, bool); 4] = [(false, false), (false, true), (true, false), (true, true)];
@@ -668,7 +677,24 @@ fn cases() -> Vec<Case> {
         let tols = HashMap::from([("y".to_string(), Tol::new(1e-5, 4.0 * (i + h) as f64 * EPS))]);
         t.push(format!("mlp/b{b}i{i}h{h}"), &[], g, tols);
     }
+    composite_cases::add_cases(&mut t);
+    indexing_cases::add_cases(&mut t);
+    attention_cases::add_cases(&mut t);
     t.0
+}
+
+/// The case table, restricted to the case names containing `TESSERA_CONFORMANCE_FILTER`
+/// when that variable is set (for working on one family: the filter is printed, so a
+/// filtered run is never mistaken for a full one).
+fn selected_cases() -> Vec<Case> {
+    let all = cases();
+    match std::env::var("TESSERA_CONFORMANCE_FILTER") {
+        Ok(f) if !f.is_empty() => {
+            println!("TESSERA_CONFORMANCE_FILTER={f}: running only the matching cases");
+            all.into_iter().filter(|c| c.name.contains(&f)).collect()
+        }
+        _ => all,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -780,7 +806,7 @@ fn compare_one(
 /// Runs the whole table on one backend with `threads` workers (cases are independent;
 /// results are printed in table order) and fails listing every failing output.
 fn conformance(backend: &str, threads: usize, run: &Runner<'_>) {
-    let cases = cases();
+    let cases = selected_cases();
     let start = Instant::now();
     let next = AtomicUsize::new(0);
     type Outcome = (Result<Vec<OutputCheck>, String>, u128);
@@ -943,7 +969,7 @@ fn conformance_ptx() {
     let ptxas = ptxas_support::find_ptxas();
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ptx-conformance");
     let target = Target::ptx();
-    let cases = cases();
+    let cases = selected_cases();
     let start = Instant::now();
 
     // Compile and emit every case; one job per (kernel, architecture).

@@ -3,7 +3,8 @@
 //! `broadcast` views, so the graph itself only holds same-shape binary ops.
 
 use super::{
-    BinaryOp, CompareOp, DType, Graph, GraphError, NodeId, Op, ReduceOp, TensorType, UnaryOp,
+    BinaryOp, CompareOp, CompositeOp, DType, Graph, GraphError, NodeId, Op, ReduceOp, TensorType,
+    UnaryOp,
 };
 
 impl Graph {
@@ -291,6 +292,151 @@ impl Graph {
             vec![x],
             None,
             None,
+        )
+    }
+
+    /// `x[.., start..start + len, ..]` along `axis` (a view).
+    pub fn slice(
+        &mut self,
+        x: NodeId,
+        axis: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<NodeId, GraphError> {
+        self.push(Op::Slice { axis, start, len }, vec![x], None, None)
+    }
+
+    /// Concatenation along `axis`.
+    pub fn concat(&mut self, xs: &[NodeId], axis: usize) -> Result<NodeId, GraphError> {
+        self.push(Op::Concat { axis }, xs.to_vec(), None, None)
+    }
+
+    /// `table[.., ids, ..]` along `axis` (embedding lookup with `axis` 0).
+    pub fn gather(
+        &mut self,
+        table: NodeId,
+        ids: NodeId,
+        axis: usize,
+    ) -> Result<NodeId, GraphError> {
+        self.push(Op::Gather { axis }, vec![table, ids], None, None)
+    }
+
+    /// Scatter-add of `src` rows into `size` slots along `axis` (see [`Op::ScatterAdd`]).
+    pub fn scatter_add(
+        &mut self,
+        src: NodeId,
+        ids: NodeId,
+        axis: usize,
+        size: usize,
+    ) -> Result<NodeId, GraphError> {
+        self.push(Op::ScatterAdd { axis, size }, vec![src, ids], None, None)
+    }
+
+    /// A composite op on its inputs.
+    pub fn composite(&mut self, op: CompositeOp, inputs: &[NodeId]) -> Result<NodeId, GraphError> {
+        self.push(Op::Composite(op), inputs.to_vec(), None, None)
+    }
+
+    /// Softmax over the last axis.
+    pub fn softmax(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.composite(CompositeOp::Softmax, &[x])
+    }
+
+    /// Log-softmax over the last axis.
+    pub fn log_softmax(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.composite(CompositeOp::LogSoftmax, &[x])
+    }
+
+    /// Layer norm over the last axis, with `Some((gamma, beta))` for the affine form.
+    pub fn layer_norm(
+        &mut self,
+        x: NodeId,
+        affine: Option<(NodeId, NodeId)>,
+        eps: f64,
+    ) -> Result<NodeId, GraphError> {
+        match affine {
+            Some((g, b)) => {
+                self.composite(CompositeOp::LayerNorm { eps, affine: true }, &[x, g, b])
+            }
+            None => self.composite(CompositeOp::LayerNorm { eps, affine: false }, &[x]),
+        }
+    }
+
+    /// RMS norm over the last axis, with `Some(gamma)` for the affine form.
+    pub fn rms_norm(
+        &mut self,
+        x: NodeId,
+        gamma: Option<NodeId>,
+        eps: f64,
+    ) -> Result<NodeId, GraphError> {
+        match gamma {
+            Some(g) => self.composite(CompositeOp::RmsNorm { eps, affine: true }, &[x, g]),
+            None => self.composite(CompositeOp::RmsNorm { eps, affine: false }, &[x]),
+        }
+    }
+
+    /// GELU (exact erf form, or the tanh approximation).
+    pub fn gelu(&mut self, x: NodeId, tanh: bool) -> Result<NodeId, GraphError> {
+        self.composite(CompositeOp::Gelu { tanh }, &[x])
+    }
+
+    /// SiLU `x * sigmoid(x)`.
+    pub fn silu(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.composite(CompositeOp::Silu, &[x])
+    }
+
+    /// SwiGLU `silu(gate) * up`.
+    pub fn swiglu(&mut self, gate: NodeId, up: NodeId) -> Result<NodeId, GraphError> {
+        self.composite(CompositeOp::SwiGlu, &[gate, up])
+    }
+
+    /// Rotary position embedding of `x [.., T, D]` with `cos`, `sin` `[T, D/2]`.
+    pub fn rope(
+        &mut self,
+        x: NodeId,
+        cos: NodeId,
+        sin: NodeId,
+        interleaved: bool,
+    ) -> Result<NodeId, GraphError> {
+        self.composite(CompositeOp::Rope { interleaved }, &[x, cos, sin])
+    }
+
+    /// Scaled-dot-product attention (see [`CompositeOp::Attention`]); `scale` defaults to
+    /// `1 / sqrt(D)`, `mask` is the optional `[B, Tk]` `i32` padding mask.
+    pub fn attention(
+        &mut self,
+        q: NodeId,
+        k: NodeId,
+        v: NodeId,
+        mask: Option<NodeId>,
+        causal: bool,
+        scale: Option<f64>,
+    ) -> Result<NodeId, GraphError> {
+        self.check_id(q, "attention")?;
+        let d = self.ty(q).shape.last().copied().unwrap_or(1).max(1);
+        let scale = scale.unwrap_or(1.0 / (d as f64).sqrt());
+        let mut inputs = vec![q, k, v];
+        inputs.extend(mask);
+        self.composite(
+            CompositeOp::Attention {
+                causal,
+                padding: mask.is_some(),
+                scale,
+            },
+            &inputs,
+        )
+    }
+
+    /// Mean cross-entropy of `logits [N, V]` against `targets [N]` (`i32`).
+    pub fn cross_entropy(
+        &mut self,
+        logits: NodeId,
+        targets: NodeId,
+        ignore_index: i64,
+    ) -> Result<NodeId, GraphError> {
+        self.composite(
+            CompositeOp::CrossEntropy { ignore_index },
+            &[logits, targets],
         )
     }
 

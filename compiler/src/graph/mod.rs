@@ -2,11 +2,13 @@
 //! dtypes, a builder API that infers and checks types, validation and a JSON form.
 
 mod builder;
+mod composite;
 mod error;
 mod json;
 mod op;
 mod types;
 
+pub use composite::CompositeOp;
 pub use error::GraphError;
 pub use json::{GraphJson, NodeJson};
 pub use op::{cast_value, matmul_dims, BinaryOp, CompareOp, MatMulDims, Op, ReduceOp, UnaryOp};

@@ -1,6 +1,7 @@
 //! The operations of the graph IR: what each one is, its type rule and its reference
 //! semantics. This is the one place that knows an op; lowerings consult these enums.
 
+use super::composite::CompositeOp;
 use super::error::GraphError;
 use super::types::{DType, TensorType};
 use serde::{Deserialize, Serialize};
@@ -396,6 +397,42 @@ pub enum Op {
         /// The counted axis.
         axis: usize,
     },
+    /// `x[.., start..start + len, ..]` along one axis (a view).
+    Slice {
+        /// The sliced axis.
+        axis: usize,
+        /// First index kept.
+        start: usize,
+        /// Number of indices kept.
+        len: usize,
+    },
+    /// Concatenation of one or more operands along an axis (all other extents and the
+    /// dtype equal).
+    Concat {
+        /// The joined axis.
+        axis: usize,
+    },
+    /// `table[.., ids[..], ..]` (NumPy `take`): inputs `table` and `ids` (`i32`, any
+    /// shape); the output shape is `table.shape[..axis] ++ ids.shape ++
+    /// table.shape[axis+1..]`. An id outside `0..table.shape[axis]` is an error in the
+    /// interpreter; devices clamp it into range.
+    Gather {
+        /// The indexed axis of `table`.
+        axis: usize,
+    },
+    /// The transpose of [`Op::Gather`]: inputs `src` and `ids` (`i32`), output zeros of
+    /// `src.shape[..axis] ++ [size] ++ src.shape[axis + ids.rank()..]` with
+    /// `out[.., ids[i], ..] += src[.., i, ..]` (ids occupy axes `axis..axis+ids.rank()`
+    /// of `src`). Deterministic on every target (fixed summation order); an id outside
+    /// `0..size` is an error in the interpreter and dropped on devices.
+    ScatterAdd {
+        /// Where the ids' axes start in `src` (and the scattered axis of the output).
+        axis: usize,
+        /// Extent of the scattered axis of the output.
+        size: usize,
+    },
+    /// A composite op (see [`CompositeOp`]).
+    Composite(CompositeOp),
 }
 
 impl Op {
@@ -420,6 +457,11 @@ impl Op {
             Op::Select => "select",
             Op::Cast { .. } => "cast",
             Op::Iota { .. } => "iota",
+            Op::Slice { .. } => "slice",
+            Op::Concat { .. } => "concat",
+            Op::Gather { .. } => "gather",
+            Op::ScatterAdd { .. } => "scatter_add",
+            Op::Composite(c) => c.name(),
         }
     }
 
@@ -427,7 +469,7 @@ impl Op {
     pub fn is_view(&self) -> bool {
         matches!(
             self,
-            Op::Broadcast { .. } | Op::Reshape { .. } | Op::Permute { .. }
+            Op::Broadcast { .. } | Op::Reshape { .. } | Op::Permute { .. } | Op::Slice { .. }
         )
     }
 
@@ -474,25 +516,35 @@ impl Op {
         Ok(())
     }
 
-    /// Number of inputs the op takes.
-    pub fn arity(&self) -> usize {
-        match self {
+    /// Number of inputs the op takes (`None`: any number from 1, for `concat`).
+    pub fn arity(&self) -> Option<usize> {
+        Some(match self {
             Op::Input | Op::Param | Op::Constant { .. } | Op::Iota { .. } => 0,
-            Op::Binary { .. } | Op::MatMul { .. } | Op::Compare { .. } => 2,
+            Op::Binary { .. }
+            | Op::MatMul { .. }
+            | Op::Compare { .. }
+            | Op::Gather { .. }
+            | Op::ScatterAdd { .. } => 2,
             Op::Select => 3,
+            Op::Concat { .. } => return None,
+            Op::Composite(c) => c.arity(),
             _ => 1,
-        }
+        })
     }
 
     /// The type rule: the output type from the input types, or a typed error naming the
     /// op, the node and the shapes. Leaves are typed by their node and are not checked here.
     pub fn infer(&self, node: &str, inputs: &[&TensorType]) -> Result<TensorType, GraphError> {
         let op = self.name();
-        if inputs.len() != self.arity() {
+        let arity_ok = match self.arity() {
+            Some(n) => inputs.len() == n,
+            None => !inputs.is_empty(),
+        };
+        if !arity_ok {
             return Err(GraphError::Arity {
                 op,
                 node: node.to_string(),
-                expected: self.arity(),
+                expected: self.arity().unwrap_or(1),
                 got: inputs.len(),
             });
         }
@@ -647,6 +699,90 @@ impl Op {
                 }
                 Ok(TensorType::new(shape.clone(), x.dtype))
             }
+            Op::Slice { axis, start, len } => {
+                let x = inputs[0];
+                check_axis(op, node, *axis, x)?;
+                if start
+                    .checked_add(*len)
+                    .is_none_or(|end| end > x.shape[*axis])
+                {
+                    return Err(GraphError::Invalid {
+                        op,
+                        node: node.to_string(),
+                        reason: format!(
+                            "slice {start}..{} of axis {axis} out of range for shape {:?}",
+                            start.saturating_add(*len),
+                            x.shape
+                        ),
+                    });
+                }
+                let mut shape = x.shape.clone();
+                shape[*axis] = *len;
+                Ok(TensorType::new(shape, x.dtype))
+            }
+            Op::Concat { axis } => {
+                let x = inputs[0];
+                check_axis(op, node, *axis, x)?;
+                let mut shape = x.shape.clone();
+                for y in &inputs[1..] {
+                    let fits = y.rank() == x.rank()
+                        && (0..x.rank()).all(|i| i == *axis || y.shape[i] == x.shape[i]);
+                    if !fits {
+                        return Err(GraphError::ShapeMismatch {
+                            op,
+                            node: node.to_string(),
+                            lhs: x.shape.clone(),
+                            rhs: y.shape.clone(),
+                        });
+                    }
+                    if y.dtype != x.dtype {
+                        return Err(GraphError::DTypeMismatch {
+                            op,
+                            node: node.to_string(),
+                            lhs: x.dtype,
+                            rhs: y.dtype,
+                        });
+                    }
+                    shape[*axis] += y.shape[*axis];
+                }
+                Ok(TensorType::new(shape, x.dtype))
+            }
+            Op::Gather { axis } => {
+                let (table, ids) = (inputs[0], inputs[1]);
+                check_axis(op, node, *axis, table)?;
+                check_ids(op, node, ids)?;
+                let mut shape = table.shape[..*axis].to_vec();
+                shape.extend_from_slice(&ids.shape);
+                shape.extend_from_slice(&table.shape[*axis + 1..]);
+                Ok(TensorType::new(shape, table.dtype))
+            }
+            Op::ScatterAdd { axis, size } => {
+                let (src, ids) = (inputs[0], inputs[1]);
+                check_ids(op, node, ids)?;
+                let end = axis + ids.rank();
+                if end > src.rank() || src.shape[*axis..end] != ids.shape[..] {
+                    return Err(GraphError::Invalid {
+                        op,
+                        node: node.to_string(),
+                        reason: format!(
+                            "ids {:?} must match axes {axis}.. of src {:?}",
+                            ids.shape, src.shape
+                        ),
+                    });
+                }
+                if !src.dtype.is_float() {
+                    return Err(GraphError::UnsupportedDType {
+                        op,
+                        node: node.to_string(),
+                        dtype: src.dtype,
+                    });
+                }
+                let mut shape = src.shape[..*axis].to_vec();
+                shape.push(*size);
+                shape.extend_from_slice(&src.shape[end..]);
+                Ok(TensorType::new(shape, src.dtype))
+            }
+            Op::Composite(c) => c.infer(node, inputs),
             Op::Permute { perm } => {
                 let x = inputs[0];
                 let mut seen = vec![false; x.rank()];
@@ -668,6 +804,31 @@ impl Op {
             }
         }
     }
+}
+
+/// Checks that an axis is within an operand's rank.
+fn check_axis(op: &'static str, node: &str, axis: usize, x: &TensorType) -> Result<(), GraphError> {
+    if axis >= x.rank() {
+        return Err(GraphError::AxisOutOfRange {
+            op,
+            node: node.to_string(),
+            axis,
+            shape: x.shape.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that an index operand is `i32`.
+fn check_ids(op: &'static str, node: &str, ids: &TensorType) -> Result<(), GraphError> {
+    if ids.dtype != DType::I32 {
+        return Err(GraphError::UnsupportedDType {
+            op,
+            node: node.to_string(),
+            dtype: ids.dtype,
+        });
+    }
+    Ok(())
 }
 
 /// Checks that two operands have one shape and one dtype.

@@ -129,6 +129,16 @@ fn eval_node(
                 data: vec![v; node.ty.numel()],
             })
         }
+        Op::Slice { .. }
+        | Op::Concat { .. }
+        | Op::Gather { .. }
+        | Op::ScatterAdd { .. }
+        | Op::Composite(_) => Err(crate::graph::GraphError::Invalid {
+            op: node.op.name(),
+            node: node.name.clone(),
+            reason: "not evaluated by the interpreter yet".into(),
+        }
+        .into()),
         Op::Iota { axis } => {
             let strides = contiguous_strides(shape);
             let data = (0..node.ty.numel())

@@ -95,11 +95,19 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
     // Ops the graph IR and the interpreter define but the scheduler does not lower yet.
     for n in graph.ids() {
         let node = graph.node(n);
-        if matches!(node.op, Op::Iota { .. }) {
+        if matches!(
+            node.op,
+            Op::Iota { .. }
+                | Op::Slice { .. }
+                | Op::Concat { .. }
+                | Op::Gather { .. }
+                | Op::ScatterAdd { .. }
+                | Op::Composite(_)
+        ) {
             return Err(CompileError::Unsupported {
                 target: target.kind.name().to_string(),
                 kernel: node.name.clone(),
-                what: format!("the `{}` op (interpreter only so far)", node.op.name()),
+                what: format!("the `{}` op (not scheduled yet)", node.op.name()),
             });
         }
         // The SIMT lowering carries bf16 values in f32 registers and rounds to bf16 only

@@ -569,6 +569,9 @@ impl<'a> Lower<'a> {
 
     fn inst(&mut self, inst: &Inst) -> Result<(), CompileError> {
         match &inst.kind {
+            InstKind::Iota { .. } | InstKind::Expand { .. } => {
+                return Err(self.unsupported("`iota`/`expand` tiles (not lowered yet)"))
+            }
             InstKind::ProgramId { axis } => {
                 if *axis > 2 {
                     return Err(self.internal(format!("program_id axis {axis}")));
@@ -1539,7 +1542,11 @@ fn collect_uses<'b>(
             }
         };
         match &inst.kind {
-            InstKind::ProgramId { .. } | InstKind::ConstIndex(_) | InstKind::ConstFloat(..) => {}
+            InstKind::ProgramId { .. }
+            | InstKind::ConstIndex(_)
+            | InstKind::ConstFloat(..)
+            | InstKind::Iota { .. } => {}
+            InstKind::Expand { x, .. } => add(*x, pos, false),
             InstKind::Index { a, b, .. }
             | InstKind::Binary { a, b, .. }
             | InstKind::Compare { a, b, .. } => {

@@ -233,6 +233,24 @@ pub enum InstKind {
         /// Tile shape.
         shape: Vec<usize>,
     },
+    /// An `i32` tile of the given shape whose element `idx` is `idx[axis]` (the position
+    /// within the tile along one axis: add a scalar for a global index).
+    Iota {
+        /// Tile shape.
+        shape: Vec<usize>,
+        /// The counted axis.
+        axis: usize,
+    },
+    /// A rank-1 tile `[n]` repeated along a new axis of extent `size`: `[size, n]` with
+    /// `axis` 0, `[n, size]` with `axis` 1 (the inverse of a rank-2 `Reduce` along `axis`).
+    Expand {
+        /// The rank-1 operand.
+        x: ValueId,
+        /// The new axis (0 or 1).
+        axis: usize,
+        /// Its extent.
+        size: usize,
+    },
     /// Loads a tile (or, with an empty shape, a scalar) from a buffer; masked-off
     /// elements read `other`. The result dtype is the buffer's dtype.
     Load {
@@ -449,6 +467,31 @@ impl TileBuilder {
             },
             Ty::Tile(shape.to_vec(), d),
         )
+    }
+
+    /// `i32` position tile along `axis`.
+    pub fn iota(&mut self, shape: &[usize], axis: usize) -> ValueId {
+        self.emit1(
+            InstKind::Iota {
+                shape: shape.to_vec(),
+                axis,
+            },
+            Ty::Tile(shape.to_vec(), DType::I32),
+        )
+    }
+
+    /// Rank-1 tile repeated along a new axis `axis` of extent `size`.
+    pub fn expand(&mut self, x: ValueId, axis: usize, size: usize) -> ValueId {
+        let (n, d) = match self.ty(x) {
+            Ty::Tile(s, d) => (s.first().copied().unwrap_or(1), *d),
+            Ty::Scalar(d) => (1, *d),
+        };
+        let shape = if axis == 0 {
+            vec![size, n]
+        } else {
+            vec![n, size]
+        };
+        self.emit1(InstKind::Expand { x, axis, size }, Ty::Tile(shape, d))
     }
 
     /// Block load; `dtype` is the buffer's dtype.

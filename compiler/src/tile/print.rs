@@ -192,6 +192,8 @@ impl Printer<'_> {
             InstKind::Select { cond, a, b } => format!("select {cond}, {a}, {b}"),
             InstKind::Cast { x, to } => format!("cast {x} to {to}"),
             InstKind::Splat { x, .. } => format!("splat {x}"),
+            InstKind::Iota { axis, .. } => format!("iota axis={axis}"),
+            InstKind::Expand { x, axis, size } => format!("expand {x} axis={axis} size={size}"),
             InstKind::Load { access, other } => {
                 if access.limits.is_empty() {
                     format!("load {}", self.access(access))

@@ -175,7 +175,11 @@ fn internal(message: impl Into<String>) -> CompileError {
 /// Values an instruction reads (directly; nested bodies not included).
 pub(crate) fn operands(kind: &InstKind) -> Vec<ValueId> {
     match kind {
-        InstKind::ProgramId { .. } | InstKind::ConstIndex(_) | InstKind::ConstFloat(..) => vec![],
+        InstKind::ProgramId { .. }
+        | InstKind::ConstIndex(_)
+        | InstKind::ConstFloat(..)
+        | InstKind::Iota { .. } => vec![],
+        InstKind::Expand { x, .. } => vec![*x],
         InstKind::Index { a, b, .. }
         | InstKind::Binary { a, b, .. }
         | InstKind::Compare { a, b, .. } => vec![*a, *b],
@@ -885,6 +889,12 @@ impl<'k> VectorEmitter<'k> {
             }
         }
         match &inst.kind {
+            InstKind::Iota { .. } => {
+                return Err(self.unsupported("`iota` tiles (not lowered to Ascend C yet)"))
+            }
+            InstKind::Expand { .. } => {
+                return Err(self.unsupported("`expand` (not lowered to Ascend C yet)"))
+            }
             InstKind::ProgramId { axis } => {
                 let r = r0.ok_or_else(|| internal("program_id without result"))?;
                 if *axis > 2 {
