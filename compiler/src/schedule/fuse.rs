@@ -49,6 +49,18 @@ use crate::graph::{matmul_dims, BinaryOp, Graph, NodeId, Op};
 use crate::tile::Access;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+/// True for ops lowered by a kernel of their own with a dedicated tile builder
+/// ([`crate::tile::ops`]): composites other than the elementwise ones, gather,
+/// scatter-add and concat. Such a node anchors its kernel; its operands are read from
+/// buffers through strided views (like matmul operands) and nothing is fused into it.
+pub fn is_standalone(op: &Op) -> bool {
+    match op {
+        Op::Composite(c) => !c.is_elementwise(),
+        Op::Gather { .. } | Op::ScatterAdd { .. } | Op::Concat { .. } => true,
+        _ => false,
+    }
+}
+
 /// A group of nodes computed by one kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
@@ -240,7 +252,8 @@ impl<'g> Grouper<'g> {
 
     fn new_group(&mut self, n: NodeId) {
         let op = &self.graph.node(n).op;
-        let anchor = matches!(op, Op::Reduce { .. } | Op::MatMul { .. }).then_some(n);
+        let anchor =
+            (matches!(op, Op::Reduce { .. } | Op::MatMul { .. }) || is_standalone(op)).then_some(n);
         self.fusion.groups.push(Group {
             root: n,
             compute: n,
@@ -269,9 +282,10 @@ impl<'g> Grouper<'g> {
             return; // dead
         }
         self.fusion.live[n.index()] = true;
-        let feeds_matmul = consumers
-            .iter()
-            .any(|c| matches!(self.graph.node(c.node).op, Op::MatMul { .. }));
+        let feeds_matmul = consumers.iter().any(|c| {
+            let op = &self.graph.node(c.node).op;
+            matches!(op, Op::MatMul { .. }) || is_standalone(op)
+        });
         let materialize =
             is_output || self.forced.contains(&n) || feeds_matmul || node.op.is_view();
         let mut groups: Vec<usize> = consumers
@@ -321,7 +335,8 @@ impl<'g> Grouper<'g> {
                 _ => self.new_group(n),
             }
         }
-        if let Op::MatMul { .. } = self.graph.node(n).op {
+        let op = &self.graph.node(n).op;
+        if matches!(op, Op::MatMul { .. }) || is_standalone(op) {
             for &x in &self.graph.node(n).inputs {
                 let s = self.operand_source(x);
                 if let Op::Constant { .. } = self.graph.node(s).op {
@@ -771,7 +786,7 @@ impl<'a> SpecBuilder<'a> {
         Ok((kind, store.shape.clone(), store))
     }
 
-    /// A matmul operand: a strided view of a buffer.
+    /// A matmul (or standalone-op) operand: a strided view of a buffer.
     fn operand(&mut self, x: NodeId) -> Result<(usize, StridedView), SpecFailure> {
         let mut path = Vec::new();
         let mut s = x;
@@ -898,6 +913,16 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
                         b: bv,
                         transpose_b: *transpose_b,
                         epilogue,
+                    }
+                }
+                op if is_standalone(op) => {
+                    let mut operands = Vec::with_capacity(node.inputs.len());
+                    for &x in &node.inputs {
+                        operands.push(b.operand(x)?);
+                    }
+                    KernelKind::Standalone {
+                        op: op.clone(),
+                        operands,
                     }
                 }
                 op => {

@@ -7,7 +7,7 @@
 //! epilogue) and matmul (two strided operand views, then an epilogue on the output tile).
 
 use super::view::StridedView;
-use crate::graph::{BinaryOp, CompareOp, DType, NodeId, ReduceOp, UnaryOp};
+use crate::graph::{BinaryOp, CompareOp, DType, NodeId, Op, ReduceOp, UnaryOp};
 use crate::tile::Access;
 use serde::{Deserialize, Serialize};
 
@@ -185,6 +185,17 @@ pub enum KernelKind {
         transpose_b: bool,
         /// The epilogue over the output's index space; contains [`Expr::Acc`].
         epilogue: ExprId,
+    },
+    /// An op with a dedicated tile builder ([`crate::schedule::fuse::is_standalone`]:
+    /// composites such as softmax or attention, gather, scatter-add, concat), computing
+    /// the kernel's root from its operands. The output is written through
+    /// [`KernelSpec::store`].
+    Standalone {
+        /// The op (with its attributes).
+        op: Op,
+        /// Each input of the node, in order: `(buffer index, strided view in the input's
+        /// logical shape)`.
+        operands: Vec<(usize, StridedView)>,
     },
 }
 

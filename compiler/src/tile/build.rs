@@ -98,6 +98,9 @@ pub fn build_kernel(
             });
         }
     }
+    if let KernelKind::Standalone { .. } = spec.kind {
+        return super::ops::build_standalone(spec, name, target);
+    }
     let sizes = tile_sizes(target);
     let mut k = KernelBuilder {
         em: Em::new(),
@@ -115,6 +118,12 @@ pub fn build_kernel(
             epilogue,
         } => k.reduction(*op, in_shape, *axis, *body, *epilogue, sizes.reduce_chunk)?,
         KernelKind::MatMul { .. } => k.matmul(&sizes)?,
+        KernelKind::Standalone { .. } => {
+            return Err(CompileError::Internal {
+                stage: "tile",
+                message: format!("standalone kernel `{name}` reached the fused builder"),
+            })
+        }
     };
     let params = spec
         .buffers
@@ -131,21 +140,23 @@ pub fn build_kernel(
 
 /// An i32 index value: a compile-time constant or an SSA value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ix {
+pub(crate) enum Ix {
+    /// A constant.
     C(i64),
+    /// An SSA value.
     V(ValueId),
 }
 
 /// Index-math emitter over a [`TileBuilder`]: folds constants and reuses identical index
 /// computations (constants and ops) within a block and the blocks nested in it.
-struct Em {
-    b: TileBuilder,
+pub(crate) struct Em {
+    pub(crate) b: TileBuilder,
     consts: Vec<HashMap<i64, ValueId>>,
     ops: Vec<HashMap<(IndexOp, ValueId, ValueId), ValueId>>,
 }
 
 impl Em {
-    fn new() -> Em {
+    pub(crate) fn new() -> Em {
         Em {
             b: TileBuilder::new(),
             consts: vec![HashMap::new()],
@@ -153,7 +164,7 @@ impl Em {
         }
     }
 
-    fn val(&mut self, x: Ix) -> ValueId {
+    pub(crate) fn val(&mut self, x: Ix) -> ValueId {
         match x {
             Ix::V(v) => v,
             Ix::C(c) => {
@@ -170,7 +181,7 @@ impl Em {
         }
     }
 
-    fn op(&mut self, op: IndexOp, a: Ix, b: Ix) -> Ix {
+    pub(crate) fn op(&mut self, op: IndexOp, a: Ix, b: Ix) -> Ix {
         match (op, a, b) {
             (_, Ix::C(x), Ix::C(y)) => Ix::C(op.eval(x, y)),
             (IndexOp::Add, x, Ix::C(0)) | (IndexOp::Add, Ix::C(0), x) => x,
@@ -192,16 +203,16 @@ impl Em {
         }
     }
 
-    fn add(&mut self, a: Ix, b: Ix) -> Ix {
+    pub(crate) fn add(&mut self, a: Ix, b: Ix) -> Ix {
         self.op(IndexOp::Add, a, b)
     }
 
-    fn mul(&mut self, a: Ix, c: i64) -> Ix {
+    pub(crate) fn mul(&mut self, a: Ix, c: i64) -> Ix {
         self.op(IndexOp::Mul, a, Ix::C(c))
     }
 
     /// `base + sum(idx[i] * strides[i])`.
-    fn offset(&mut self, base: i64, idx: &[Ix], strides: &[i64]) -> Ix {
+    pub(crate) fn offset(&mut self, base: i64, idx: &[Ix], strides: &[i64]) -> Ix {
         let mut acc = Ix::C(base);
         for (&i, &s) in idx.iter().zip(strides) {
             let t = self.mul(i, s);
@@ -211,7 +222,7 @@ impl Em {
     }
 
     /// Row-major multi-index of a linear index over `dims` (last axis fastest).
-    fn unravel(&mut self, lin: Ix, dims: &[usize]) -> Vec<Ix> {
+    pub(crate) fn unravel(&mut self, lin: Ix, dims: &[usize]) -> Vec<Ix> {
         let mut out = vec![Ix::C(0); dims.len()];
         let mut rest = lin;
         for (a, &d) in dims.iter().enumerate().rev() {
@@ -228,13 +239,13 @@ impl Em {
         out
     }
 
-    fn begin_for(&mut self, init: &[ValueId]) -> Vec<ValueId> {
+    pub(crate) fn begin_for(&mut self, init: &[ValueId]) -> Vec<ValueId> {
         self.consts.push(HashMap::new());
         self.ops.push(HashMap::new());
         self.b.begin_for(init)
     }
 
-    fn end_for(
+    pub(crate) fn end_for(
         &mut self,
         start: ValueId,
         end: ValueId,

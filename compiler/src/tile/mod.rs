@@ -17,6 +17,7 @@
 //! [`crate::backend::ascendc`].
 
 pub mod build;
+pub mod ops;
 mod print;
 
 pub use crate::graph::{BinaryOp, CompareOp, DType, ReduceOp, UnaryOp};

@@ -1,0 +1,24 @@
+//! Tile kernels of the indexing ops: gather, scatter-add, concat.
+
+use super::unsupported;
+use crate::error::CompileError;
+use crate::graph::Op;
+use crate::schedule::kernel::KernelSpec;
+use crate::schedule::view::StridedView;
+use crate::target::Target;
+use crate::tile::TileKernel;
+
+/// Builds the kernel of `c` over its operands (`(buffer index, view)` per node input).
+pub fn build(
+    spec: &KernelSpec,
+    _name: &str,
+    c: &Op,
+    _operands: &[(usize, StridedView)],
+    target: &Target,
+) -> Result<TileKernel, CompileError> {
+    Err(unsupported(
+        spec,
+        target,
+        format!("`{}` (no tile kernel yet)", c.name()),
+    ))
+}
