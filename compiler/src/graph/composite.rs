@@ -193,7 +193,7 @@ impl CompositeOp {
             CompositeOp::Rope { .. } => {
                 float(x)?;
                 let r = x.rank();
-                if r < 2 || x.shape[r - 1] % 2 != 0 {
+                if r < 2 || !x.shape[r - 1].is_multiple_of(2) {
                     return Err(invalid(format!(
                         "x must be [.., T, D] with D even, got {:?}",
                         x.shape

@@ -305,7 +305,7 @@ impl Exec<'_> {
     fn inst(&mut self, inst: &Inst) -> Result<(), InterpError> {
         match &inst.kind {
             InstKind::Iota { .. } | InstKind::Expand { .. } => {
-                return Err(self.err("`iota`/`expand` not interpreted yet".to_string()))
+                Err(self.err("`iota`/`expand` not interpreted yet".to_string()))?
             }
             InstKind::ProgramId { axis } => {
                 let (r, _) = self.one_result(inst)?;
