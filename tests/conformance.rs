@@ -72,6 +72,8 @@ mod attention_cases;
 mod composite_cases;
 #[path = "conformance/indexing.rs"]
 mod indexing_cases;
+#[path = "conformance/rope.rs"]
+mod rope_cases;
 
 const SIZES: [usize; 5] = [1, 7, 127, 1000, 4097];
 const MM: [usize; 4] = [1, 17, 64, 129];
@@ -680,6 +682,7 @@ fn cases() -> Vec<Case> {
     composite_cases::add_cases(&mut t);
     indexing_cases::add_cases(&mut t);
     attention_cases::add_cases(&mut t);
+    rope_cases::add_cases(&mut t);
     t.0
 }
 

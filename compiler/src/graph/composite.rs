@@ -9,6 +9,7 @@
 
 use super::error::GraphError;
 use super::types::{DType, TensorType};
+use super::{Graph, NodeId};
 use serde::{Deserialize, Serialize};
 
 /// A composite op. In the JSON form: `{"op": "composite", "fn": "layer_norm", "eps": 1e-5,
@@ -78,6 +79,13 @@ pub enum CompositeOp {
         /// Targets equal to this are left out of the mean.
         ignore_index: i64,
     },
+    /// Per-token cross-entropy: `[N]` losses `logsumexp(logits[t]) - logits[t, target[t]]`,
+    /// 0 where the target is `ignore_index` (and, on devices, outside `0..V`). Inputs as
+    /// for [`CompositeOp::CrossEntropy`], whose mean it feeds.
+    TokenCrossEntropy {
+        /// Targets equal to this give a 0 loss.
+        ignore_index: i64,
+    },
 }
 
 impl CompositeOp {
@@ -95,6 +103,7 @@ impl CompositeOp {
             CompositeOp::Rope { .. } => "rope",
             CompositeOp::Attention { .. } => "attention",
             CompositeOp::CrossEntropy { .. } => "cross_entropy",
+            CompositeOp::TokenCrossEntropy { .. } => "token_cross_entropy",
         }
     }
 
@@ -107,7 +116,9 @@ impl CompositeOp {
             | CompositeOp::Silu => 1,
             CompositeOp::LayerNorm { affine, .. } => 1 + 2 * usize::from(*affine),
             CompositeOp::RmsNorm { affine, .. } => 1 + usize::from(*affine),
-            CompositeOp::SwiGlu | CompositeOp::CrossEntropy { .. } => 2,
+            CompositeOp::SwiGlu
+            | CompositeOp::CrossEntropy { .. }
+            | CompositeOp::TokenCrossEntropy { .. } => 2,
             CompositeOp::Rope { .. } => 3,
             CompositeOp::Attention { padding, .. } => 3 + usize::from(*padding),
         }
@@ -231,14 +242,31 @@ impl CompositeOp {
                 }
                 Ok(TensorType::new(vec![b, hq, tq, dv], q.dtype))
             }
-            CompositeOp::CrossEntropy { .. } => {
+            CompositeOp::CrossEntropy { .. } | CompositeOp::TokenCrossEntropy { .. } => {
                 float(x)?;
                 if x.rank() != 2 {
                     return Err(invalid(format!("logits must be [N, V], got {:?}", x.shape)));
                 }
                 want(inputs[1], &[x.shape[0]], DType::I32)?;
-                Ok(TensorType::new(vec![], x.dtype))
+                let shape = match self {
+                    CompositeOp::CrossEntropy { .. } => vec![],
+                    _ => vec![x.shape[0]],
+                };
+                Ok(TensorType::new(shape, x.dtype))
             }
         }
+    }
+
+    /// Builds the decomposition of this op into primitive ops (no composites) in `g`, on
+    /// `inputs` (one per [`CompositeOp::arity`]), and returns the node holding the result
+    /// (same type as [`CompositeOp::infer`] gives). Used by the f64 interpreter and by
+    /// autodiff.
+    pub fn decompose(&self, g: &mut Graph, inputs: &[NodeId]) -> Result<NodeId, GraphError> {
+        let _ = (g, inputs);
+        Err(GraphError::Invalid {
+            op: self.name(),
+            node: String::new(),
+            reason: "no decomposition yet".into(),
+        })
     }
 }
