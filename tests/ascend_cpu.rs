@@ -26,7 +26,9 @@ use tessera_compiler::interp::{run_graph, run_plan, Tensor};
 use tessera_compiler::schedule::plan::{
     BufferId, BufferInfo, BufferRole, Launch, Plan, StorageSlot,
 };
-use tessera_compiler::tile::{Access, BlockAccess, BufferParam, IndexOp, TileBuilder, TileKernel};
+use tessera_compiler::tile::{
+    Access, BlockAccess, BufferParam, IndexOp, TileBuilder, TileKernel, ValueId,
+};
 use tessera_compiler::{NodeId, Target};
 
 // ---------------------------------------------------------------------------------------
@@ -1195,4 +1197,287 @@ fn graph_matmul_times_row_scale() {
     g.set_name(y, "y").unwrap();
     g.mark_output(y).unwrap();
     check_graph(&g, &inputs_for(&g, 600), 1e-5, 1e-5);
+}
+
+// ---------------------------------------------------------------------------------------
+// Bool tiles (bit masks in UB): compare, select, bool loads and stores
+
+/// An elementwise kernel over `[rows, cols]` buffers (row-major) in `[tr, tc]` tiles, or
+/// in rank-1 `[tc]` tiles of a `[cols]` buffer when `tr == 0`: loads every input (masked
+/// edges read `other`), lets `body` build one value per output from the builder, the
+/// loaded tiles and program id 0, and stores them (converted to the output's dtype).
+fn ew_tiles_kernel(
+    name: &str,
+    rows: usize,
+    cols: usize,
+    (tr, tc): (usize, usize),
+    inputs: &[(&str, DType, f64)],
+    outputs: &[(&str, DType)],
+    body: impl FnOnce(&mut TileBuilder, &[ValueId], ValueId) -> Vec<ValueId>,
+) -> TileKernel {
+    let mut b = TileBuilder::new();
+    let p0 = b.program_id(0);
+    let p1 = b.program_id(1);
+    let cv = b.index(cols as i64);
+    let tcv = b.index(tc as i64);
+    let c0 = b.iop(IndexOp::Mul, p1, tcv);
+    let lc = b.iop(IndexOp::Sub, cv, c0);
+    let (base, acc): (ValueId, Box<dyn Fn(usize, ValueId) -> BlockAccess>) = if tr == 0 {
+        (
+            c0,
+            Box::new(move |buffer, base| BlockAccess {
+                buffer,
+                base,
+                strides: vec![1],
+                limits: vec![lc],
+                shape: vec![tc],
+            }),
+        )
+    } else {
+        let trv = b.index(tr as i64);
+        let r0 = b.iop(IndexOp::Mul, p0, trv);
+        let rv = b.index(rows as i64);
+        let lr = b.iop(IndexOp::Sub, rv, r0);
+        let t = b.iop(IndexOp::Mul, r0, cv);
+        let base = b.iop(IndexOp::Add, t, c0);
+        (
+            base,
+            Box::new(move |buffer, base| BlockAccess {
+                buffer,
+                base,
+                strides: vec![cols as i64, 1],
+                limits: vec![lr, lc],
+                shape: vec![tr, tc],
+            }),
+        )
+    };
+    let loaded: Vec<ValueId> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, dt, other))| b.load(acc(i, base), dt, other))
+        .collect();
+    let outs = body(&mut b, &loaded, p0);
+    assert_eq!(outs.len(), outputs.len());
+    for (j, v) in outs.into_iter().enumerate() {
+        b.store(acc(inputs.len() + j, base), v);
+    }
+    let len = rows.max(1) * cols;
+    let params = inputs
+        .iter()
+        .map(|&(n, dt, _)| param(n, dt, len, Access::Read))
+        .chain(
+            outputs
+                .iter()
+                .map(|&(n, dt)| param(n, dt, len, Access::Write)),
+        )
+        .collect();
+    let g0 = if tr == 0 { 1 } else { rows.div_ceil(tr) };
+    b.finish(name.into(), params, [g0 as u32, cols.div_ceil(tc) as u32, 1])
+}
+
+/// Every float comparison (tile/tile, scalar on either side), selects with tiles and
+/// scalars on either side, a scalar condition, a bool input buffer and bool outputs.
+/// Outputs `part * 6 ..` of the list (at most 8 VECOUT queues per kernel).
+fn compare_select_kernel(rows: usize, cols: usize, tile: (usize, usize), part: usize) -> TileKernel {
+    use tessera_compiler::graph::CompareOp;
+    let mut outputs: Vec<(&str, DType)> = vec![];
+    let names = ["lt", "le", "eq", "gt", "ge"];
+    for n in names {
+        outputs.push((n, DType::Bool));
+    }
+    for n in ["s_lt", "s_ge", "s_eq", "sel", "sel_bs", "sel_as", "sel_ss", "sel_c", "sel_in"] {
+        outputs.push((n, DType::F32));
+    }
+    outputs.push(("not_in", DType::Bool));
+    let range = part * 6..(part * 6 + 6).min(outputs.len());
+    let outputs = outputs[range.clone()].to_vec();
+    ew_tiles_kernel(
+        &format!("compare_select_{rows}x{cols}_{part}"),
+        rows,
+        cols,
+        tile,
+        &[
+            ("x", DType::F32, 0.0),
+            ("y", DType::F32, 0.0),
+            ("c", DType::Bool, 1.0),
+        ],
+        &outputs,
+        |b, v, pid| {
+            let (x, y, c) = (v[0], v[1], v[2]);
+            // y' = max(x, y): ties with x in about half of the elements.
+            let m = b.binary(BinaryOp::Max, x, y);
+            let mut outs: Vec<ValueId> = CompareOp::ALL
+                .iter()
+                .map(|&op| b.compare(op, x, m))
+                .collect();
+            let q = b.float(0.25, DType::F32);
+            let zero = b.float(0.0, DType::F32);
+            let s_lt = b.compare(CompareOp::Lt, x, q); // tile < scalar
+            let s_ge = b.compare(CompareOp::Ge, q, x); // scalar >= tile (mirrored)
+            let s_eq = b.compare(CompareOp::Eq, zero, x);
+            let lt = outs[0];
+            let sel = b.select(lt, x, y);
+            let half = b.float(0.5, DType::F32);
+            let sel_bs = b.select(s_lt, x, half);
+            let sel_as = b.select(s_ge, half, y);
+            let two = b.float(-2.0, DType::F32);
+            let sel_ss = b.select(lt, half, two);
+            // scalar condition: program 0 takes x, the others y
+            let p1 = b.index(1);
+            let pc = b.compare(CompareOp::Lt, pid, p1);
+            let sel_c = b.select(pc, x, y);
+            let sel_in = b.select(c, x, y);
+            // a bool scalar splat into a mask
+            let shape = b.ty(x).shape().map(<[usize]>::to_vec).unwrap_or_default();
+            let pt = b.splat(pc, &shape);
+            let sel_c = b.select(pt, sel_c, x);
+            // bool in -> bool out: not c
+            let ones = b.float(1.0, DType::F32);
+            let sc = b.select(c, zero, ones);
+            let not_in = b.compare(CompareOp::Gt, sc, half);
+            for (t, o) in [s_lt, s_ge, s_eq].into_iter().zip([0.0, 1.0, 2.0]) {
+                let k = b.float(o, DType::F32);
+                let kk = b.float(o + 10.0, DType::F32);
+                outs.push(b.select(t, k, kk));
+            }
+            outs.extend([sel, sel_bs, sel_as, sel_ss, sel_c, sel_in, not_in]);
+            outs[range].to_vec()
+        },
+    )
+}
+
+#[test]
+fn kernel_compare_and_select() {
+    // No arithmetic: bit-exact against the tile interpreter.
+    for part in 0..3 {
+        check_kernel(compare_select_kernel(1, 1000, (0, 256), part), 50, 0.0, 0.0);
+        check_kernel(compare_select_kernel(1, 7, (0, 8), part), 51, 0.0, 0.0);
+        check_kernel(compare_select_kernel(37, 21, (8, 16), part), 52, 0.0, 0.0);
+    }
+}
+
+/// i32 comparisons and selects: `part` 0: `a op b` for every op; 1: scalars on either side
+/// and i32 selects (tile/tile, scalar b, scalar a).
+fn int_compare_kernel(n: usize, block: usize, part: usize) -> TileKernel {
+    use tessera_compiler::graph::CompareOp;
+    let outputs: Vec<(&str, DType)> = if part == 0 {
+        ["lt", "le", "eq", "gt", "ge"]
+            .iter()
+            .map(|&s| (s, DType::Bool))
+            .collect()
+    } else {
+        vec![
+            ("lt3", DType::Bool),
+            ("ge3", DType::Bool),
+            ("eq3", DType::Bool),
+            ("sel", DType::I32),
+            ("sel_bs", DType::I32),
+            ("sel_as", DType::I32),
+        ]
+    };
+    ew_tiles_kernel(
+        &format!("int_compare_{n}_{part}"),
+        1,
+        n,
+        (0, block),
+        &[("a", DType::I32, 0.0), ("b", DType::I32, 0.0)],
+        &outputs,
+        |bl, v, _| {
+            let (a, b) = (v[0], v[1]);
+            if part == 0 {
+                return CompareOp::ALL.iter().map(|&op| bl.compare(op, a, b)).collect();
+            }
+            let three = bl.index(3);
+            let seven = bl.index(7);
+            let lt3 = bl.compare(CompareOp::Lt, a, three);
+            let ge3 = bl.compare(CompareOp::Ge, three, a);
+            let eq3 = bl.compare(CompareOp::Eq, a, three);
+            let lt = bl.compare(CompareOp::Lt, a, b);
+            let sel = bl.select(lt, a, b);
+            let sel_bs = bl.select(lt, a, seven);
+            let sel_as = bl.select(lt3, seven, b);
+            vec![lt3, ge3, eq3, sel, sel_bs, sel_as]
+        },
+    )
+}
+
+#[test]
+fn kernel_integer_compare_and_select() {
+    // Exact, against the tile interpreter (inputs in [-16, 16)).
+    for part in 0..2 {
+        check_kernel(int_compare_kernel(1000, 256, part), 53, 0.0, 0.0);
+        check_kernel(int_compare_kernel(5, 8, part), 54, 0.0, 0.0);
+    }
+}
+
+#[test]
+fn kernel_integer_compare_beyond_float_precision() {
+    // i32 orderings go through float keys: operands beyond 2^24 that round to the same
+    // float must still compare exactly. u = x * 2^26 + y and v = x * 2^26 + z differ by
+    // y - z (< 32) on top of up to +-2^30, so they usually round to one float: u op v
+    // must equal y op z; u op w with w = z * 2^26 + y must equal x op z. The expected
+    // values come from the inputs directly (the f32 tile interpreter cannot hold these
+    // integers).
+    use tessera_compiler::graph::CompareOp;
+    let n = 700;
+    let k = ew_tiles_kernel(
+        "int_compare_big",
+        1,
+        n,
+        (0, 128),
+        &[
+            ("x", DType::I32, 0.0),
+            ("y", DType::I32, 0.0),
+            ("z", DType::I32, 0.0),
+        ],
+        &[
+            ("lt", DType::Bool),
+            ("le", DType::Bool),
+            ("eq", DType::Bool),
+            ("gt", DType::Bool),
+            ("ge", DType::Bool),
+            ("w_lt", DType::Bool),
+            ("w_ge", DType::Bool),
+        ],
+        |b, v, _| {
+            let big = b.index(1 << 26);
+            let xk = b.binary(BinaryOp::Mul, v[0], big);
+            let u = b.binary(BinaryOp::Add, xk, v[1]);
+            let vv = b.binary(BinaryOp::Add, xk, v[2]);
+            let zk = b.binary(BinaryOp::Mul, v[2], big);
+            let ww = b.binary(BinaryOp::Add, zk, v[1]);
+            let mut o: Vec<ValueId> = CompareOp::ALL.iter().map(|&op| b.compare(op, u, vv)).collect();
+            o.push(b.compare(CompareOp::Lt, u, ww));
+            o.push(b.compare(CompareOp::Ge, u, ww));
+            o
+        },
+    );
+    let plan = single_kernel_plan(k);
+    let mut inputs = HashMap::new();
+    for (i, name) in ["x", "y", "z"].into_iter().enumerate() {
+        inputs.insert(
+            name.to_string(),
+            Tensor::random(&[n], DType::I32, 60 + i as u64),
+        );
+    }
+    let got = run_ascend(&plan, &inputs);
+    let (x, y, z) = (&inputs["x"].data, &inputs["y"].data, &inputs["z"].data);
+    let mut same_float = 0;
+    for i in 0..n {
+        let u = x[i] as i64 * (1 << 26) + y[i] as i64;
+        let v = x[i] as i64 * (1 << 26) + z[i] as i64;
+        if u != v && (u as f32) == (v as f32) {
+            same_float += 1;
+        }
+        for op in CompareOp::ALL {
+            let want = f64::from(u8::from(op.eval(y[i], z[i])));
+            assert_eq!(got[op.name()].data[i], want, "{}[{i}]: {u} vs {v}", op.name());
+        }
+        let w_lt = f64::from(u8::from(x[i] < z[i]));
+        assert_eq!(got["w_lt"].data[i], w_lt, "w_lt[{i}]");
+        let w_ge = f64::from(u8::from(x[i] >= z[i]));
+        assert_eq!(got["w_ge"].data[i], w_ge, "w_ge[{i}]");
+    }
+    // The inputs exercise the exact path: distinct integers equal as floats.
+    assert!(same_float > n / 4, "only {same_float} pairs round to one float");
 }

@@ -387,3 +387,332 @@ fn json_round_trip() {
     };
     assert_eq!(names(&shuffled), names(&g));
 }
+
+/// Type-rule errors of the composite ops and of slice / concat / gather / scatter-add.
+mod new_ops {
+    use super::json;
+    use tessera_compiler::graph::{CompositeOp, DType, Graph, GraphError};
+
+    const F: DType = DType::F32;
+
+    #[test]
+    fn row_composites() {
+        let mut g = Graph::new();
+        let i = g.input("i", &[2, 8], DType::I32).unwrap();
+        assert!(matches!(
+            g.softmax(i),
+            Err(GraphError::UnsupportedDType {
+                op: "softmax",
+                dtype: DType::I32,
+                ..
+            })
+        ));
+        let s = g.input("s", &[], F).unwrap();
+        assert!(matches!(
+            g.log_softmax(s),
+            Err(GraphError::Invalid {
+                op: "log_softmax",
+                ..
+            })
+        ));
+        let x = g.input("x", &[2, 8], F).unwrap();
+        let g7 = g.param("g7", &[7], F).unwrap();
+        let g8 = g.param("g8", &[8], F).unwrap();
+        let h8 = g.param("h8", &[8], DType::F16).unwrap();
+        match g.layer_norm(x, Some((g7, g8)), 1e-5) {
+            Err(GraphError::ShapeMismatch { op, lhs, rhs, .. }) => {
+                assert_eq!((op, lhs, rhs), ("layer_norm", vec![7], vec![8]));
+            }
+            other => panic!("expected ShapeMismatch, got {other:?}"),
+        }
+        assert!(matches!(
+            g.rms_norm(x, Some(h8), 1e-5),
+            Err(GraphError::DTypeMismatch {
+                op: "rms_norm",
+                lhs: DType::F16,
+                rhs: DType::F32,
+                ..
+            })
+        ));
+        for eps in [-1.0, f64::NAN, f64::INFINITY] {
+            assert!(matches!(
+                g.layer_norm(x, None, eps),
+                Err(GraphError::Invalid {
+                    op: "layer_norm",
+                    ..
+                })
+            ));
+            assert!(matches!(
+                g.rms_norm(x, None, eps),
+                Err(GraphError::Invalid { op: "rms_norm", .. })
+            ));
+        }
+        // Wrong number of inputs for the affine form.
+        assert!(matches!(
+            g.composite(
+                CompositeOp::LayerNorm {
+                    eps: 1e-5,
+                    affine: true
+                },
+                &[x, g8]
+            ),
+            Err(GraphError::Arity {
+                op: "layer_norm",
+                expected: 3,
+                got: 2,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn elementwise_composites_and_rope() {
+        let mut g = Graph::new();
+        let x = g.input("x", &[2, 3, 4, 8], F).unwrap();
+        let y = g.input("y", &[2, 3, 4, 7], F).unwrap();
+        let i = g.input("i", &[4], DType::I32).unwrap();
+        assert!(matches!(
+            g.gelu(i, true),
+            Err(GraphError::UnsupportedDType {
+                op: "gelu_tanh",
+                ..
+            })
+        ));
+        assert!(matches!(
+            g.silu(i),
+            Err(GraphError::UnsupportedDType { op: "silu", .. })
+        ));
+        assert!(matches!(
+            g.swiglu(x, y),
+            Err(GraphError::ShapeMismatch { op: "swiglu", .. })
+        ));
+        let c = g.input("c", &[4, 4], F).unwrap();
+        let c3 = g.input("c3", &[3, 4], F).unwrap();
+        assert!(matches!(
+            g.rope(y, c, c, false),
+            Err(GraphError::Invalid { op: "rope", .. })
+        ));
+        match g.rope(x, c, c3, true) {
+            Err(GraphError::ShapeMismatch { op, lhs, rhs, .. }) => {
+                assert_eq!((op, lhs, rhs), ("rope", vec![3, 4], vec![4, 4]));
+            }
+            other => panic!("expected ShapeMismatch, got {other:?}"),
+        }
+        assert!(g.rope(x, c, c, true).is_ok());
+    }
+
+    #[test]
+    fn attention_shapes() {
+        let mut g = Graph::new();
+        let q = g.input("q", &[2, 4, 5, 8], F).unwrap();
+        let k = g.input("k", &[2, 2, 7, 8], F).unwrap();
+        let v = g.input("v", &[2, 2, 7, 3], F).unwrap();
+        let k3 = g.input("k3", &[2, 3, 7, 8], F).unwrap();
+        let kd = g.input("kd", &[2, 2, 7, 6], F).unwrap();
+        let q3 = g.input("q3", &[2, 5, 8], F).unwrap();
+        let mask = g.input("mask", &[2, 7], DType::I32).unwrap();
+        let maskf = g.input("maskf", &[2, 7], F).unwrap();
+        let mask6 = g.input("mask6", &[2, 6], DType::I32).unwrap();
+        let a = g.attention(q, k, v, Some(mask), true, None).unwrap();
+        assert_eq!(g.ty(a).shape, vec![2, 4, 5, 3]);
+        let inv = |r| {
+            matches!(
+                r,
+                Err(GraphError::Invalid {
+                    op: "attention",
+                    ..
+                })
+            )
+        };
+        assert!(inv(g.attention(q3, k, v, None, false, None)));
+        assert!(inv(g.attention(q, k3, k3, None, false, None)));
+        assert!(inv(g.attention(q, k, v, None, false, Some(f64::NAN))));
+        match g.attention(q, kd, v, None, false, None) {
+            Err(GraphError::ShapeMismatch { op, lhs, rhs, .. }) => {
+                assert_eq!(
+                    (op, lhs, rhs),
+                    ("attention", vec![2, 2, 7, 6], vec![2, 2, 7, 8])
+                );
+            }
+            other => panic!("expected ShapeMismatch, got {other:?}"),
+        }
+        assert!(matches!(
+            g.attention(q, k, v, Some(maskf), false, None),
+            Err(GraphError::DTypeMismatch {
+                op: "attention",
+                lhs: DType::F32,
+                rhs: DType::I32,
+                ..
+            })
+        ));
+        assert!(matches!(
+            g.attention(q, k, v, Some(mask6), false, None),
+            Err(GraphError::ShapeMismatch {
+                op: "attention",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn cross_entropy_shapes() {
+        let mut g = Graph::new();
+        let l = g.input("l", &[6, 11], F).unwrap();
+        let l3 = g.input("l3", &[2, 3, 11], F).unwrap();
+        let t = g.input("t", &[6], DType::I32).unwrap();
+        let tf = g.input("tf", &[6], F).unwrap();
+        let t5 = g.input("t5", &[5], DType::I32).unwrap();
+        let ce = g.cross_entropy(l, t, -100).unwrap();
+        assert_eq!(g.ty(ce).shape, Vec::<usize>::new());
+        let tok = g
+            .composite(
+                CompositeOp::TokenCrossEntropy { ignore_index: -100 },
+                &[l, t],
+            )
+            .unwrap();
+        assert_eq!(g.ty(tok).shape, vec![6]);
+        assert!(matches!(
+            g.cross_entropy(l3, t, -100),
+            Err(GraphError::Invalid {
+                op: "cross_entropy",
+                ..
+            })
+        ));
+        assert!(matches!(
+            g.cross_entropy(l, tf, -100),
+            Err(GraphError::DTypeMismatch {
+                op: "cross_entropy",
+                ..
+            })
+        ));
+        assert!(matches!(
+            g.cross_entropy(l, t5, -100),
+            Err(GraphError::ShapeMismatch {
+                op: "cross_entropy",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn indexing_ops() {
+        let mut g = Graph::new();
+        let x = g.input("x", &[3, 5], F).unwrap();
+        let y = g.input("y", &[4, 5], F).unwrap();
+        let h = g.input("h", &[3, 5], DType::F16).unwrap();
+        let ids = g.input("ids", &[2, 2], DType::I32).unwrap();
+        let fids = g.input("fids", &[2], F).unwrap();
+        let xi = g.input("xi", &[2, 2, 5], DType::I32).unwrap();
+        assert!(matches!(
+            g.slice(x, 1, 3, 3),
+            Err(GraphError::Invalid { op: "slice", .. })
+        ));
+        assert!(matches!(
+            g.slice(x, 1, usize::MAX, 2),
+            Err(GraphError::Invalid { op: "slice", .. })
+        ));
+        assert!(matches!(
+            g.slice(x, 2, 0, 1),
+            Err(GraphError::AxisOutOfRange {
+                op: "slice",
+                axis: 2,
+                ..
+            })
+        ));
+        let r = g.slice(x, 1, 3, 2).unwrap();
+        assert_eq!(g.ty(r).shape, vec![3, 2]);
+        assert!(matches!(
+            g.concat(&[x, y], 1),
+            Err(GraphError::ShapeMismatch { op: "concat", .. })
+        ));
+        assert!(matches!(
+            g.concat(&[x, h], 0),
+            Err(GraphError::DTypeMismatch { op: "concat", .. })
+        ));
+        assert!(matches!(
+            g.concat(&[], 0),
+            Err(GraphError::Arity { op: "concat", .. })
+        ));
+        let r = g.concat(&[x, y, x], 0).unwrap();
+        assert_eq!(g.ty(r).shape, vec![10, 5]);
+        assert!(matches!(
+            g.gather(x, fids, 0),
+            Err(GraphError::UnsupportedDType {
+                op: "gather",
+                dtype: DType::F32,
+                ..
+            })
+        ));
+        assert!(matches!(
+            g.gather(x, ids, 2),
+            Err(GraphError::AxisOutOfRange { op: "gather", .. })
+        ));
+        let r = g.gather(x, ids, 1).unwrap();
+        assert_eq!(g.ty(r).shape, vec![3, 2, 2]);
+        // scatter-add: the ids' shape must match src's axes from `axis`.
+        assert!(matches!(
+            g.scatter_add(x, ids, 0, 9),
+            Err(GraphError::Invalid {
+                op: "scatter_add",
+                ..
+            })
+        ));
+        assert!(matches!(
+            g.scatter_add(xi, ids, 0, 9),
+            Err(GraphError::UnsupportedDType {
+                op: "scatter_add",
+                dtype: DType::I32,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn composite_errors_through_json() {
+        let x = r#"{"name": "x", "op": "input", "shape": [2, 8]}"#;
+        // Unknown composite function.
+        assert!(matches!(
+            json(
+                &format!(
+                    r#"{x}, {{"name": "y", "op": "composite", "fn": "frobnicate", "inputs": ["x"]}}"#
+                ),
+                r#""y""#
+            ),
+            Err(GraphError::Json(_))
+        ));
+        // A missing attribute.
+        assert!(matches!(
+            json(
+                &format!(
+                    r#"{x}, {{"name": "y", "op": "composite", "fn": "layer_norm", "inputs": ["x"]}}"#
+                ),
+                r#""y""#
+            ),
+            Err(GraphError::Json(_))
+        ));
+        // A type error names the node.
+        match json(
+            &format!(
+                r#"{x}, {{"name": "g", "op": "param", "shape": [7]}},
+                {{"name": "y", "op": "composite", "fn": "rms_norm", "eps": 1e-6,
+                  "affine": true, "inputs": ["x", "g"]}}"#
+            ),
+            r#""y""#,
+        ) {
+            Err(GraphError::ShapeMismatch { op, node, .. }) => {
+                assert_eq!((op, node.as_str()), ("rms_norm", "y"));
+            }
+            other => panic!("expected ShapeMismatch, got {other:?}"),
+        }
+        // Slice out of range, through JSON.
+        assert!(matches!(
+            json(
+                &format!(
+                    r#"{x}, {{"name": "y", "op": "slice", "axis": 1, "start": 6, "len": 3, "inputs": ["x"]}}"#
+                ),
+                r#""y""#
+            ),
+            Err(GraphError::Invalid { op: "slice", .. })
+        ));
+    }
+}

@@ -1,6 +1,480 @@
 //! Conformance cases of movement and indexing ops: slice, concat, gather, scatter-add, iota.
+//!
+//! Sizes: the axis under test takes n in {1, 7, 100, 257}; embedding tables have V in
+//! {1, 7, 50257} rows of D in {1, 7, 100, 257} columns.
+//!
+//! - `slice/n*`: slices of every axis of rank-3 tensors, composed with permutes,
+//!   broadcasts and reshapes (a slice of a merged axis aligned to its digits, and one that
+//!   is not, which the scheduler materializes), fused into elementwise kernels, reduction
+//!   bodies (reduced and kept axes), matmul operands (M, K and N axes, transposed), and a
+//!   slice as an output (a copy). A slice only moves the offset: what follows is one add
+//!   or mul (one rounding), an exp (`EXP_TOL`), a sum (`sum_tol`) or a dot product
+//!   (`dot_tol`); copies are exact.
+//! - `concat/n*`: 1, 2 and 3 operands along the first, middle and last axis of rank-3
+//!   tensors (the joined extents n, 3 and 1), with a permuted and a sliced operand, and a
+//!   concat feeding an add: data movement is exact; the add is one rounding.
+//! - `gather/*`: embedding lookups `table[V, D][ids[B, T]]` (exact: rows are copied),
+//!   along a middle axis (`[3, V, 5]`, ids `[n]`) and the last axis (`[4, V]`), from a
+//!   transposed table, and a GPT-2 style embedding sum `wte[ids] + wpe[iota(T)]` (one
+//!   rounding).
+//! - `scatter_add/*`: the transpose of those gathers with ids drawn from few values, so
+//!   that most rows receive several terms. Each output element is a sum of at most N
+//!   (the number of ids) terms uniform in [-1, 1), in the fixed order of the ids:
+//!   `sum_tol(N)`. Ids out of range cannot occur here (the oracle rejects them); see
+//!   [`out_of_range_ids_are_clamped_or_dropped`].
+//! - `iota/n*`: i32 and f32 iotas along each axis of `[n, 3, 5]`-like shapes (exact:
+//!   integers below 2^24), permuted / sliced / broadcast, fused with an input (one
+//!   rounding), inside a reduction (a sum of n products of exact integers times uniform
+//!   values: the products are exact up to one rounding each; `dot_tol` covers that form
+//!   with factors up to n: `dot_tol(n) * n`), and as a matmul operand (materialized).
+//!
+//! Separately: [`scatter_add_is_bitwise_deterministic`] runs a scatter-add with heavily
+//! repeated ids twice on wgpu and on the tile interpreter and requires bitwise equal
+//! results; [`out_of_range_ids_are_clamped_or_dropped`] checks the documented device
+//! behaviour for ids outside the table (gather clamps into range, scatter-add drops them)
+//! against values computed here, on wgpu, the tile interpreter and the Ascend C CPU build.
 
-use super::Table;
+use super::{dot_tol, sum_tol, Case, Dist, Table, Tol, EPS, EXP_TOL, F};
+use std::collections::HashMap;
+use tessera::compiler::interp::Tensor;
+use tessera::compiler::{DType, Graph};
+use tessera::runtime::CpuDevice;
+
+const NS: [usize; 4] = [1, 7, 100, 257];
+const I32: DType = DType::I32;
 
 /// Adds this family's cases to the table.
-pub(super) fn add_cases(_t: &mut Table) {}
+pub(super) fn add_cases(t: &mut Table) {
+    slices(t);
+    concats(t);
+    gathers(t);
+    scatter_adds(t);
+    iotas(t);
+}
+
+fn slices(t: &mut Table) {
+    for n in NS {
+        t.case(format!("slice/n{n}"), &[], |g, o| {
+            // Axis 0 of [n + 3, 7], then an add.
+            let x = g.input("a0", &[n + 3, 7], F)?;
+            let y = g.input("b0", &[n, 7], F)?;
+            let s = g.slice(x, 0, 2, n)?;
+            o.add("axis0_add", g.add(s, y)?, Tol::ONE_ROUNDING);
+            // Axis 1 of [5, n + 4, 3], permuted to [n, 5, 3], then exp.
+            let x = g.input("a1", &[5, n + 4, 3], F)?;
+            let s = g.slice(x, 1, 1, n)?;
+            let p = g.permute(s, &[1, 0, 2])?;
+            o.add("axis1_permute_exp", g.exp(p)?, EXP_TOL);
+            // Axis 2 of [2, 3, n + 2] after a permute (a strided axis), times an input.
+            let x = g.input("a2", &[n + 2, 2, 3], F)?;
+            let p = g.permute(x, &[1, 2, 0])?;
+            let s = g.slice(p, 2, 2, n)?;
+            let y = g.input("b2", &[2, 3, n], F)?;
+            o.add("permute_axis2_mul", g.mul(s, y)?, Tol::ONE_ROUNDING);
+            // A slice broadcast along a new axis: [n + 2] -> [1..n + 1] -> [3, n].
+            let x = g.input("a3", &[n + 2], F)?;
+            let s = g.slice(x, 0, 1, n)?;
+            let y = g.input("b3", &[3, n], F)?;
+            o.add("broadcast_mul", g.mul(s, y)?, Tol::ONE_ROUNDING);
+            // Broadcast, then slice the broadcast axis and a real one.
+            let x = g.input("a4", &[1, n + 1], F)?;
+            let b = g.broadcast(x, &[6, n + 1])?;
+            let s = g.slice(b, 0, 2, 3)?;
+            let s = g.slice(s, 1, 1, n)?;
+            let y = g.input("b4", &[3, n], F)?;
+            o.add("broadcast_slice_add", g.add(s, y)?, Tol::ONE_ROUNDING);
+            // A merged axis: [2, 3n] -> permute [3n, 2] -> [6n]; slices aligned to the
+            // inner digit (free) and straddling it (the scheduler materializes).
+            let x = g.input("a5", &[2, 3 * n], F)?;
+            let p = g.permute(x, &[1, 0])?;
+            let r = g.reshape(p, &[6 * n])?;
+            let aligned = g.slice(r, 0, 2, 2 * n)?;
+            let y = g.input("b5", &[2 * n], F)?;
+            o.add("merged_aligned_add", g.add(aligned, y)?, Tol::ONE_ROUNDING);
+            let odd = g.slice(r, 0, 1, 3)?;
+            let y = g.input("c5", &[3], F)?;
+            o.add("merged_straddling_add", g.add(odd, y)?, Tol::ONE_ROUNDING);
+            // A slice of a fused elementwise value: slice(exp(x)) + y.
+            let x = g.input("a6", &[n + 5, 4], F)?;
+            let e = g.exp(x)?;
+            let s = g.slice(e, 0, 5, n)?;
+            let y = g.input("b6", &[n, 4], F)?;
+            // exp's 10u relative, then one rounding of a sum of magnitude <= e + 1:
+            // 10u |e^x| + u |want|; |e^x| <= |want| + 1: 11u relative + 10u absolute.
+            o.add(
+                "exp_slice_add",
+                g.add(s, y)?,
+                Tol::new(11.0 * EPS, 10.0 * EPS),
+            );
+            // Reductions: over the sliced axis and over a kept one.
+            let x = g.input("a7", &[4, n + 5], F)?;
+            let s = g.slice(x, 1, 3, n)?;
+            o.add("reduce_sliced_axis", g.sum(s, 1, false)?, sum_tol(n));
+            let s2 = g.slice(x, 0, 1, 3)?;
+            o.add("reduce_kept_sliced", g.sum(s2, 0, true)?, sum_tol(3));
+            // A slice in a reduction epilogue: sum(x, 1) * slice(z).
+            let z = g.input("z7", &[6], F)?;
+            let zs = g.slice(z, 0, 1, 4)?;
+            let sm = g.sum(x, 1, false)?;
+            // The sum's error sum_tol(n + 5) (absolute), times |z| < 1, plus one rounding
+            // of the product.
+            o.add(
+                "reduce_epilogue_mul",
+                g.mul(sm, zs)?,
+                Tol::new(EPS, sum_tol(n + 5).atol),
+            );
+            // Matmul operands: A sliced along M and K, B (transposed) along N and K.
+            let a = g.input("ma", &[n + 2, 20], F)?;
+            let a = g.slice(a, 0, 1, n)?;
+            let a = g.slice(a, 1, 3, 17)?;
+            let b = g.input("mb", &[9, 19], F)?;
+            let b = g.slice(b, 0, 2, 5)?;
+            let b = g.slice(b, 1, 0, 17)?;
+            o.add("matmul_sliced", g.matmul_t(a, b, false, true)?, dot_tol(17));
+            // A slice as an output: a copy.
+            let x = g.input("a8", &[3, n + 2, 2], F)?;
+            o.add("output_copy", g.slice(x, 1, 2, n)?, Tol::EXACT);
+            Ok(())
+        });
+    }
+}
+
+fn concats(t: &mut Table) {
+    for n in NS {
+        t.case(format!("concat/n{n}"), &[], |g, o| {
+            // Joined extents n, 3, 1 along axis `axis` of [.., 4, 5]-like shapes.
+            for axis in 0..3 {
+                let other = [4usize, 5];
+                for k in 1..=3 {
+                    let mut xs = Vec::new();
+                    for (i, l) in [n, 3, 1].into_iter().take(k).enumerate() {
+                        let mut shape = other.to_vec();
+                        shape.insert(axis, l);
+                        xs.push(g.input(&format!("x{axis}_{k}_{i}"), &shape, F)?);
+                    }
+                    o.add(format!("axis{axis}_k{k}"), g.concat(&xs, axis)?, Tol::EXACT);
+                }
+            }
+            // A permuted and a sliced operand (non-contiguous views), along the middle axis.
+            let p = g.input("p", &[n, 3, 2], F)?;
+            let p = g.permute(p, &[2, 0, 1])?; // [2, n, 3]
+            let s = g.input("s", &[2, 9, 3], F)?;
+            let s = g.slice(s, 1, 4, 5)?; // [2, 5, 3]
+            o.add("views_axis1", g.concat(&[p, s], 1)?, Tol::EXACT);
+            // Along the last axis with views, feeding an add (one rounding).
+            let a = g.input("la", &[3, n + 1], F)?;
+            let a = g.slice(a, 1, 1, n)?;
+            let b = g.input("lb", &[2, 3], F)?;
+            let b = g.permute(b, &[1, 0])?;
+            let c = g.concat(&[a, b], 1)?;
+            let y = g.input("ly", &[3, n + 2], F)?;
+            o.add("last_axis_add", g.add(c, y)?, Tol::ONE_ROUNDING);
+            Ok(())
+        });
+    }
+}
+
+/// Embedding shapes: (V, D, B, T).
+const EMBEDDINGS: [(usize, usize, usize, usize); 7] = [
+    (1, 1, 1, 1),
+    (1, 257, 2, 7),
+    (7, 7, 3, 100),
+    (7, 100, 2, 7),
+    (7, 257, 1, 257),
+    (50257, 7, 2, 100),
+    (50257, 100, 1, 7),
+];
+
+fn gathers(t: &mut Table) {
+    for (v, d, b, tt) in EMBEDDINGS {
+        t.case(
+            format!("gather/embed_v{v}d{d}b{b}t{tt}"),
+            &[("ids", Dist::Ids(v))],
+            |g, o| {
+                let table = g.param("wte", &[v, d], F)?;
+                let ids = g.input("ids", &[b, tt], I32)?;
+                o.add("lookup", g.gather(table, ids, 0)?, Tol::EXACT);
+                Ok(())
+            },
+        );
+    }
+    for n in NS {
+        let v = 7;
+        t.case(
+            format!("gather/axes_n{n}"),
+            &[("ids", Dist::Ids(v)), ("ids_big", Dist::Ids(300))],
+            |g, o| {
+                let ids = g.input("ids", &[n], I32)?;
+                // Middle axis: [3, V, 5] -> [3, n, 5].
+                let x = g.input("mid", &[3, v, 5], F)?;
+                o.add("middle_axis", g.gather(x, ids, 1)?, Tol::EXACT);
+                // Last axis: [4, V] -> [4, n] (one element per row).
+                let x = g.input("last", &[4, v], F)?;
+                o.add("last_axis", g.gather(x, ids, 1)?, Tol::EXACT);
+                // A transposed table: [D, V] read as [V, D].
+                let x = g.input("tt", &[9, v], F)?;
+                let xt = g.permute(x, &[1, 0])?;
+                o.add("transposed_table", g.gather(xt, ids, 0)?, Tol::EXACT);
+                // A sliced table (rows 2..302 of 310) with ids in 0..300, ids [n, 1].
+                let big = g.input("big", &[310, 3], F)?;
+                let sl = g.slice(big, 0, 2, 300)?;
+                let ib = g.input("ids_big", &[n, 1], I32)?;
+                o.add("sliced_table", g.gather(sl, ib, 0)?, Tol::EXACT);
+                Ok(())
+            },
+        );
+        t.case(
+            format!("gather/positions_n{n}"),
+            &[("ids", Dist::Ids(v))],
+            |g, o| {
+                let ids = g.input("ids", &[n], I32)?;
+                // GPT-2 embeddings: wte[ids] + wpe[iota(n)]: one rounding.
+                let wte = g.param("wte", &[v, 16], F)?;
+                let wpe = g.param("wpe", &[n + 3, 16], F)?;
+                let pos = g.iota(&[n], 0, I32)?;
+                let tok = g.gather(wte, ids, 0)?;
+                let pe = g.gather(wpe, pos, 0)?;
+                o.add("token_plus_position", g.add(tok, pe)?, Tol::ONE_ROUNDING);
+                Ok(())
+            },
+        );
+        if let Some(c) = t.0.last_mut() {
+            // The position iota is its own kernel (a gather operand): Ascend C does not
+            // lower the tile `Iota` instruction yet.
+            c.refused_by = &["ascend_cpu"];
+        }
+    }
+}
+
+fn scatter_adds(t: &mut Table) {
+    // (V, D, B, T): ids drawn from V values.
+    for (v, d, b, tt) in [
+        (1, 7, 2, 7),
+        (7, 1, 1, 100),
+        (7, 100, 3, 7),
+        (50, 257, 2, 100),
+    ] {
+        let n = b * tt;
+        t.case(
+            format!("scatter_add/embed_v{v}d{d}b{b}t{tt}"),
+            &[("ids", Dist::Ids(v))],
+            |g, o| {
+                let src = g.input("dy", &[b, tt, d], F)?;
+                let ids = g.input("ids", &[b, tt], I32)?;
+                o.add("grad_table", g.scatter_add(src, ids, 0, v)?, sum_tol(n));
+                Ok(())
+            },
+        );
+    }
+    for n in NS {
+        let v = 5;
+        t.case(
+            format!("scatter_add/axes_n{n}"),
+            &[("ids", Dist::Ids(v))],
+            |g, o| {
+                let ids = g.input("ids", &[n], I32)?;
+                // Middle axis: [3, n, 4] -> [3, V, 4].
+                let x = g.input("mid", &[3, n, 4], F)?;
+                o.add("middle_axis", g.scatter_add(x, ids, 1, v)?, sum_tol(n));
+                // Last axis: [4, n] -> [4, V].
+                let x = g.input("last", &[4, n], F)?;
+                o.add("last_axis", g.scatter_add(x, ids, 1, v)?, sum_tol(n));
+                // A transposed source: [4, n] read as [n, 4], into [V, 4], then scaled:
+                // the sum's error times |s| < 1, plus one rounding.
+                let x = g.input("tr", &[4, n], F)?;
+                let xt = g.permute(x, &[1, 0])?;
+                let sc = g.scatter_add(xt, ids, 0, v)?;
+                let s = g.input("scale", &[v, 4], F)?;
+                o.add(
+                    "transposed_scaled",
+                    g.mul(sc, s)?,
+                    Tol::new(EPS, sum_tol(n).atol),
+                );
+                Ok(())
+            },
+        );
+    }
+}
+
+fn iotas(t: &mut Table) {
+    for n in NS {
+        t.case(format!("iota/n{n}"), &[], |g, o| {
+            let shapes = [[n, 3, 5], [3, n, 5], [3, 5, n]];
+            for (s, shape) in shapes.iter().enumerate() {
+                for axis in 0..3 {
+                    for (dn, dt) in [("i32", I32), ("f32", F)] {
+                        let i = g.iota(shape, axis, dt)?;
+                        o.add(format!("{dn}_s{s}_axis{axis}"), i, Tol::EXACT);
+                    }
+                }
+            }
+            // Permuted, sliced and broadcast, then an f32 iota times an input (one
+            // rounding of an exact product).
+            let i = g.iota(&[n + 2, 4], 0, F)?;
+            let p = g.permute(i, &[1, 0])?;
+            let s = g.slice(p, 1, 2, n)?;
+            let b = g.broadcast(s, &[2, 4, n])?;
+            let x = g.input("x", &[2, 4, n], F)?;
+            o.add("view_mul", g.mul(b, x)?, Tol::ONE_ROUNDING);
+            // An i32 iota reshaped across axes ([3, n] along axis 1 -> [n, 3]: not
+            // strided in any order for n > 1, so it gets a buffer), cast and added.
+            let i = g.iota(&[3, n], 1, I32)?;
+            let r = g.reshape(i, &[n, 3])?;
+            let c = g.cast(r, F)?;
+            let y = g.input("y", &[n, 3], F)?;
+            o.add("reshape_cast_add", g.add(c, y)?, Tol::ONE_ROUNDING);
+            // In a reduction body: sum_j j * z[r, j] over [4, n]. Each product of an
+            // integer below n with |z| < 1 is rounded once (u n), then n terms bounded by
+            // n are summed: dot_tol(n) scaled by the factor bound n.
+            let i = g.iota(&[4, n], 1, F)?;
+            let z = g.input("z", &[4, n], F)?;
+            let m = g.mul(i, z)?;
+            let tol = dot_tol(n);
+            o.add(
+                "reduce_weighted",
+                g.sum(m, 1, false)?,
+                Tol::new(0.0, tol.atol * n as f64),
+            );
+            // An operand of a matmul (materialized): [n, 3] rows 0..n times [3, 2]. The
+            // dot products have 3 terms with one factor an integer below n: dot_tol(3) * n.
+            let i = g.iota(&[n, 3], 0, F)?;
+            let w = g.input("w", &[3, 2], F)?;
+            o.add(
+                "matmul_operand",
+                g.matmul(i, w)?,
+                Tol::new(0.0, dot_tol(3).atol * n as f64),
+            );
+            Ok(())
+        });
+        if let Some(c) = t.0.last_mut() {
+            // Ascend C does not lower the tile `Iota` instruction yet.
+            c.refused_by = &["ascend_cpu"];
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// A case with explicit input values (the table's random inputs are not used).
+fn fixed_case(name: &str, graph: Graph) -> Case {
+    Case {
+        name: name.to_string(),
+        graph,
+        dists: HashMap::new(),
+        tols: HashMap::new(),
+        refused_by: &[],
+    }
+}
+
+fn tensor(shape: &[usize], dtype: DType, data: Vec<f64>) -> Tensor {
+    Tensor {
+        shape: shape.to_vec(),
+        dtype,
+        data,
+    }
+}
+
+/// Runs a case on one backend.
+type Run = Box<dyn Fn(&Case, &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>, String>>;
+
+/// The backends that run plans here, by name (the Ascend C CPU build needs g++).
+fn backends() -> Vec<(&'static str, Run)> {
+    let tile = CpuDevice::tile();
+    vec![
+        (
+            "wgpu",
+            Box::new(|c: &Case, i: &HashMap<String, Tensor>| {
+                super::run_on_device(super::wgpu(), c, i)
+            }),
+        ),
+        (
+            "tile_interp",
+            Box::new(move |c: &Case, i: &HashMap<String, Tensor>| {
+                super::run_on_device(&tile, c, i)
+            }),
+        ),
+        ("ascend_cpu", Box::new(super::run_ascend_cpu)),
+    ]
+}
+
+/// Device behaviour for ids outside the table, which the graph interpreter rejects:
+/// gather clamps an id into `0..V` (negative ids read row 0, ids >= V row V - 1) and
+/// scatter-add drops the terms of ids outside `0..size`. Checked against values computed
+/// here from that rule.
+#[test]
+fn out_of_range_ids_are_clamped_or_dropped() {
+    let (v, d) = (5usize, 3usize);
+    let ids_v = [-7.0, 0.0, 4.0, 5.0, 123.0, 2.0, -1.0];
+    let n = ids_v.len();
+    let mut g = Graph::new();
+    let table = g.input("table", &[v, d], F).expect("input");
+    let ids = g.input("ids", &[n], I32).expect("input");
+    let src = g.input("src", &[n, d], F).expect("input");
+    let gathered = g.gather(table, ids, 0).expect("gather");
+    let scattered = g.scatter_add(src, ids, 0, v).expect("scatter_add");
+    g.set_name(gathered, "gathered").expect("name");
+    g.set_name(scattered, "scattered").expect("name");
+    g.mark_output(gathered).expect("output");
+    g.mark_output(scattered).expect("output");
+    // The oracle refuses these ids.
+    let table_v: Vec<f64> = (0..v * d).map(|i| i as f64 * 0.5 - 3.0).collect();
+    let src_v: Vec<f64> = (0..n * d).map(|i| 1.0 + i as f64 * 0.25).collect();
+    let inputs = HashMap::from([
+        ("table".to_string(), tensor(&[v, d], F, table_v.clone())),
+        ("ids".to_string(), tensor(&[n], I32, ids_v.to_vec())),
+        ("src".to_string(), tensor(&[n, d], F, src_v.clone())),
+    ]);
+    assert!(
+        tessera::compiler::interp::run_graph(&g, &inputs).is_err(),
+        "the graph interpreter must reject out-of-range ids"
+    );
+    let mut want_g = Vec::new();
+    for &id in &ids_v {
+        let row = (id as i64).clamp(0, v as i64 - 1) as usize;
+        want_g.extend_from_slice(&table_v[row * d..(row + 1) * d]);
+    }
+    let mut want_s = vec![0.0; v * d];
+    for (i, &id) in ids_v.iter().enumerate() {
+        if (0.0..v as f64).contains(&id) {
+            for c in 0..d {
+                want_s[id as usize * d + c] += src_v[i * d + c];
+            }
+        }
+    }
+    let case = fixed_case("out_of_range_ids", g);
+    for (name, run) in backends() {
+        let got = run(&case, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got["gathered"].data, want_g, "{name}: gather clamps");
+        // Sums of quarter-integers below 2^10: exact in f32.
+        assert_eq!(got["scattered"].data, want_s, "{name}: scatter-add drops");
+    }
+}
+
+/// A scatter-add whose 2000 ids all fall on 3 rows (about 670 terms per output element)
+/// gives bitwise identical results on two runs, on each backend (no atomics: a fixed
+/// summation order).
+#[test]
+fn scatter_add_is_bitwise_deterministic() {
+    let (v, d, n) = (3usize, 37usize, 2000usize);
+    let mut g = Graph::new();
+    let src = g.input("src", &[n, d], F).expect("input");
+    let ids = g.input("ids", &[n], I32).expect("input");
+    let s = g.scatter_add(src, ids, 0, v).expect("scatter_add");
+    g.set_name(s, "s").expect("name");
+    g.mark_output(s).expect("output");
+    let mut case = fixed_case("scatter_add_determinism", g);
+    case.dists = HashMap::from([("ids".to_string(), Dist::Ids(v))]);
+    let inputs = case.inputs();
+    for (name, run) in backends() {
+        let a = run(&case, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let b = run(&case, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let bits = |t: &Tensor| t.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a["s"]), bits(&b["s"]), "{name}: two runs differ");
+        // And the result is the sum (a sanity check against the oracle).
+        let want = tessera::compiler::interp::run_graph(&case.graph, &inputs).expect("oracle");
+        let tol = sum_tol(n).atol;
+        for (x, y) in a["s"].data.iter().zip(&want["s"].data) {
+            assert!((x - y).abs() <= tol, "{name}: {x} vs {y}");
+        }
+    }
+}

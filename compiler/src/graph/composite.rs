@@ -257,16 +257,324 @@ impl CompositeOp {
         }
     }
 
-    /// Builds the decomposition of this op into primitive ops (no composites) in `g`, on
-    /// `inputs` (one per [`CompositeOp::arity`]), and returns the node holding the result
-    /// (same type as [`CompositeOp::infer`] gives). Used by the f64 interpreter and by
-    /// autodiff.
+    /// Builds the decomposition of this op into primitive ops in `g`, on `inputs` (one per
+    /// [`CompositeOp::arity`], typed as [`CompositeOp::infer`] requires), and returns the
+    /// node holding the result (of the type [`CompositeOp::infer`] gives). Used by the f64
+    /// interpreter, by [`Graph::expand_composites`] and by autodiff.
+    ///
+    /// Only primitive ops are built (unary, binary, reduce, matmul, broadcast, reshape,
+    /// compare, select, constant, iota, slice, concat): the result never holds a
+    /// composite. Arithmetic stays in the input's float dtype (constants are built in it);
+    /// integer operands (ids, targets, masks) are only compared.
+    ///
+    /// - softmax / log-softmax / cross-entropy subtract the row max before `exp`;
+    /// - attention masks scores with `select` (never adds `-inf`; no infinite constant,
+    ///   so an expanded graph round-trips through JSON): a masked score contributes
+    ///   exactly 0 and a query that sees no key gets zeros (the row sum is replaced by 1
+    ///   where it is 0); the masked row max only takes visible keys;
+    /// - cross-entropy picks `logits[t, target]` through a one-hot comparison with an iota,
+    ///   so ignored and out-of-range targets pick nothing (loss 0, not counted).
     pub fn decompose(&self, g: &mut Graph, inputs: &[NodeId]) -> Result<NodeId, GraphError> {
-        let _ = (g, inputs);
-        Err(GraphError::Invalid {
-            op: self.name(),
-            node: String::new(),
-            reason: "no decomposition yet".into(),
-        })
+        if inputs.len() != self.arity() {
+            return Err(GraphError::Arity {
+                op: self.name(),
+                node: String::new(),
+                expected: self.arity(),
+                got: inputs.len(),
+            });
+        }
+        for &i in inputs {
+            if g.get(i).is_none() {
+                return Err(GraphError::UnknownInput {
+                    node: self.name().to_string(),
+                    input: i.to_string(),
+                });
+            }
+        }
+        {
+            let tys: Vec<&TensorType> = inputs.iter().map(|&i| g.ty(i)).collect();
+            self.infer(self.name(), &tys)?;
+        }
+        let x = inputs[0];
+        let xt = g.ty(x).clone();
+        let dt = xt.dtype;
+        let last = xt.rank().saturating_sub(1);
+        match self {
+            CompositeOp::Softmax => {
+                let m = g.reduce_max(x, last, true)?;
+                let e = sub_exp(g, x, m)?;
+                let s = g.sum(e, last, true)?;
+                g.div(e, s)
+            }
+            CompositeOp::LogSoftmax => {
+                let m = g.reduce_max(x, last, true)?;
+                let xm = g.sub(x, m)?;
+                let e = g.exp(xm)?;
+                let s = g.sum(e, last, true)?;
+                let l = g.log(s)?;
+                g.sub(xm, l)
+            }
+            CompositeOp::LayerNorm { eps, affine } => {
+                let mean = g.mean(x, last, true)?;
+                let xc = g.sub(x, mean)?;
+                let sq = g.mul(xc, xc)?;
+                let var = g.mean(sq, last, true)?;
+                let e = scalar(g, *eps, dt)?;
+                let ve = g.add(var, e)?;
+                let sd = g.sqrt(ve)?;
+                let y = g.div(xc, sd)?;
+                if *affine {
+                    let y = g.mul(y, inputs[1])?;
+                    g.add(y, inputs[2])
+                } else {
+                    Ok(y)
+                }
+            }
+            CompositeOp::RmsNorm { eps, affine } => {
+                let sq = g.mul(x, x)?;
+                let ms = g.mean(sq, last, true)?;
+                let e = scalar(g, *eps, dt)?;
+                let me = g.add(ms, e)?;
+                let r = g.sqrt(me)?;
+                let y = g.div(x, r)?;
+                if *affine {
+                    g.mul(y, inputs[1])
+                } else {
+                    Ok(y)
+                }
+            }
+            CompositeOp::Gelu { tanh } => {
+                let inner = if *tanh {
+                    // sqrt(2/pi) * (x + 0.044715 x^3)
+                    let x2 = g.mul(x, x)?;
+                    let x3 = g.mul(x2, x)?;
+                    let c = scalar(g, 0.044715, dt)?;
+                    let cx3 = g.mul(x3, c)?;
+                    let s = g.add(x, cx3)?;
+                    let k = scalar(g, (2.0 / std::f64::consts::PI).sqrt(), dt)?;
+                    let a = g.mul(s, k)?;
+                    g.tanh(a)?
+                } else {
+                    let k = scalar(g, std::f64::consts::FRAC_1_SQRT_2, dt)?;
+                    let a = g.mul(x, k)?;
+                    g.erf(a)?
+                };
+                let one = scalar(g, 1.0, dt)?;
+                let p = g.add(inner, one)?;
+                let xp = g.mul(x, p)?;
+                let half = scalar(g, 0.5, dt)?;
+                g.mul(xp, half)
+            }
+            CompositeOp::Silu => silu(g, x),
+            CompositeOp::SwiGlu => {
+                let s = silu(g, x)?;
+                g.mul(s, inputs[1])
+            }
+            CompositeOp::Rope { interleaved } => rope(g, inputs, *interleaved),
+            CompositeOp::Attention {
+                causal,
+                padding,
+                scale,
+            } => attention(g, inputs, *causal, padding.then(|| inputs[3]), *scale),
+            CompositeOp::CrossEntropy { ignore_index } => {
+                let (loss, keep) = token_cross_entropy(g, x, inputs[1], *ignore_index)?;
+                let total = g.sum(loss, 0, false)?;
+                let count = g.sum(keep, 0, false)?;
+                let one = scalar(g, 1.0, dt)?;
+                let denom = g.max(count, one)?;
+                g.div(total, denom)
+            }
+            CompositeOp::TokenCrossEntropy { ignore_index } => {
+                Ok(token_cross_entropy(g, x, inputs[1], *ignore_index)?.0)
+            }
+        }
     }
+}
+
+/// A scalar constant (shape `[]`), broadcast by the binary builders.
+fn scalar(g: &mut Graph, value: f64, dtype: DType) -> Result<NodeId, GraphError> {
+    g.constant(value, &[], dtype)
+}
+
+/// The lowest finite value of a float dtype.
+fn lowest(dtype: DType) -> f64 {
+    match dtype {
+        DType::F16 => f64::from(half::f16::MIN),
+        DType::BF16 => f64::from(half::bf16::MIN),
+        _ => f64::from(f32::MIN),
+    }
+}
+
+/// `where(cond, a, b)` with `a` and `b` broadcast to the shape of `cond`.
+fn select(g: &mut Graph, cond: NodeId, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+    let shape = g.ty(cond).shape.clone();
+    let a = g.broadcast(a, &shape)?;
+    let b = g.broadcast(b, &shape)?;
+    g.select(cond, a, b)
+}
+
+/// `exp(x - m)` (`m` broadcast).
+fn sub_exp(g: &mut Graph, x: NodeId, m: NodeId) -> Result<NodeId, GraphError> {
+    let d = g.sub(x, m)?;
+    g.exp(d)
+}
+
+/// `x * sigmoid(x)`.
+fn silu(g: &mut Graph, x: NodeId) -> Result<NodeId, GraphError> {
+    let s = g.sigmoid(x)?;
+    g.mul(x, s)
+}
+
+/// RoPE on `[x, cos, sin]`: pairs `(a, b)` become `(a cos - b sin, b cos + a sin)`.
+fn rope(g: &mut Graph, inputs: &[NodeId], interleaved: bool) -> Result<NodeId, GraphError> {
+    let (x, cos, sin) = (inputs[0], inputs[1], inputs[2]);
+    let shape = g.ty(x).shape.clone();
+    let r = shape.len();
+    let half = shape[r - 1] / 2;
+    let (a, b) = if interleaved {
+        // [.., T, D] -> [.., T, D/2, 2]: the pair of frequency i is the last axis.
+        let mut pairs = shape[..r - 1].to_vec();
+        pairs.extend([half, 2]);
+        let xp = g.reshape(x, &pairs)?;
+        let a = g.slice(xp, r, 0, 1)?;
+        let b = g.slice(xp, r, 1, 1)?;
+        let mut halves = shape[..r - 1].to_vec();
+        halves.push(half);
+        (g.reshape(a, &halves)?, g.reshape(b, &halves)?)
+    } else {
+        (g.slice(x, r - 1, 0, half)?, g.slice(x, r - 1, half, half)?)
+    };
+    // `cos`, `sin` [T, D/2] broadcast over the leading axes of x.
+    let ac = g.mul(a, cos)?;
+    let bs = g.mul(b, sin)?;
+    let ra = g.sub(ac, bs)?;
+    let bc = g.mul(b, cos)?;
+    let as_ = g.mul(a, sin)?;
+    let rb = g.add(bc, as_)?;
+    if interleaved {
+        let mut col = shape[..r - 1].to_vec();
+        col.extend([half, 1]);
+        let ra = g.reshape(ra, &col)?;
+        let rb = g.reshape(rb, &col)?;
+        let y = g.concat(&[ra, rb], r)?;
+        g.reshape(y, &shape)
+    } else {
+        g.concat(&[ra, rb], r - 1)
+    }
+}
+
+/// Attention on `q [B, Hq, Tq, D]`, `k [B, Hkv, Tk, D]`, `v [B, Hkv, Tk, Dv]`.
+fn attention(
+    g: &mut Graph,
+    inputs: &[NodeId],
+    causal: bool,
+    mask: Option<NodeId>,
+    scale: f64,
+) -> Result<NodeId, GraphError> {
+    let (q, k, v) = (inputs[0], inputs[1], inputs[2]);
+    let qs = g.ty(q).shape.clone();
+    let dt = g.ty(q).dtype;
+    let (b, hq, tq) = (qs[0], qs[1], qs[2]);
+    let ks = g.ty(k).shape.clone();
+    let (hkv, tk, d) = (ks[1], ks[2], ks[3]);
+    // Grouped-query heads: repeat each key/value head `hq / hkv` times, so that query
+    // head h meets key/value head h / (hq / hkv).
+    let group = hq / hkv;
+    let repeat = |g: &mut Graph, t: NodeId, w: usize| -> Result<NodeId, GraphError> {
+        if group == 1 {
+            return Ok(t);
+        }
+        let r = g.reshape(t, &[b, hkv, 1, tk, w])?;
+        let r = g.broadcast(r, &[b, hkv, group, tk, w])?;
+        g.reshape(r, &[b, hq, tk, w])
+    };
+    let k = repeat(g, k, d)?;
+    let dv = g.ty(v).shape[3];
+    let v = repeat(g, v, dv)?;
+    let s = g.matmul_t(q, k, false, true)?;
+    let sc = scalar(g, scale, dt)?;
+    let s = g.mul(s, sc)?;
+    // Visibility as 0/1 in the score dtype, then a bool `keep [B, Hq, Tq, Tk]`.
+    let mut vis: Option<NodeId> = None;
+    let zero = scalar(g, 0.0, dt)?;
+    let one = scalar(g, 1.0, dt)?;
+    if causal {
+        // Key j is visible to query i iff j <= i + (Tk - Tq).
+        let i = g.iota(&[tq, tk], 0, DType::I32)?;
+        let j = g.iota(&[tq, tk], 1, DType::I32)?;
+        let off = g.constant(tk as f64 - tq as f64, &[], DType::I32)?;
+        let lim = g.add(i, off)?;
+        let c = g.compare(super::CompareOp::Le, j, lim)?;
+        vis = Some(select(g, c, one, zero)?);
+    }
+    if let Some(m) = mask {
+        let z = g.constant(0.0, &[], DType::I32)?;
+        let pad = g.compare(super::CompareOp::Eq, m, z)?;
+        let p = select(g, pad, zero, one)?;
+        let p = g.reshape(p, &[b, 1, 1, tk])?;
+        vis = Some(match vis {
+            Some(c) => g.mul(p, c)?,
+            None => p,
+        });
+    }
+    let p = match vis {
+        None => {
+            let m = g.reduce_max(s, 3, true)?;
+            sub_exp(g, s, m)?
+        }
+        Some(vis) => {
+            let vis = g.broadcast(vis, &[b, hq, tq, tk])?;
+            let halfc = scalar(g, 0.5, dt)?;
+            let keep = g.compare(super::CompareOp::Gt, vis, halfc)?;
+            // The lowest finite value of the dtype stands for -inf (a JSON number, unlike
+            // -inf); a fully masked row has that max, and its entries, `exp` of a huge
+            // (possibly infinite) value, are all dropped by the select below.
+            let low = scalar(g, lowest(dt), dt)?;
+            let sm = select(g, keep, s, low)?;
+            let m = g.reduce_max(sm, 3, true)?;
+            let e = sub_exp(g, s, m)?;
+            select(g, keep, e, zero)?
+        }
+    };
+    let den = g.sum(p, 3, true)?;
+    let empty = g.compare(super::CompareOp::Eq, den, zero)?;
+    let den = select(g, empty, one, den)?;
+    let o = g.matmul(p, v)?;
+    g.div(o, den)
+}
+
+/// Per-token cross-entropy of `logits [N, V]` against `targets [N]`: the losses `[N]`
+/// (0 for ignored or out-of-range targets) and the 0/1 count of tokens kept `[N]`.
+fn token_cross_entropy(
+    g: &mut Graph,
+    logits: NodeId,
+    targets: NodeId,
+    ignore_index: i64,
+) -> Result<(NodeId, NodeId), GraphError> {
+    let lt = g.ty(logits).clone();
+    let (n, v, dt) = (lt.shape[0], lt.shape[1], lt.dtype);
+    let m = g.reduce_max(logits, 1, true)?;
+    let e = sub_exp(g, logits, m)?;
+    let s = g.sum(e, 1, false)?;
+    let l = g.log(s)?;
+    let m = g.reshape(m, &[n])?;
+    let lse = g.add(l, m)?;
+    let cols = g.iota(&[n, v], 1, DType::I32)?;
+    let t = g.reshape(targets, &[n, 1])?;
+    let t = g.broadcast(t, &[n, v])?;
+    let hot = g.compare(super::CompareOp::Eq, cols, t)?;
+    let zero = scalar(g, 0.0, dt)?;
+    let one = scalar(g, 1.0, dt)?;
+    let picked = select(g, hot, logits, zero)?;
+    let picked = g.sum(picked, 1, false)?;
+    let inside = select(g, hot, one, zero)?;
+    let mut keep = g.sum(inside, 1, false)?;
+    if (0..v as i64).contains(&ignore_index) {
+        let ign = g.constant(ignore_index as f64, &[], DType::I32)?;
+        let ignored = g.compare(super::CompareOp::Eq, targets, ign)?;
+        keep = select(g, ignored, zero, keep)?;
+    }
+    let diff = g.sub(lse, picked)?;
+    let loss = g.mul(diff, keep)?;
+    Ok((loss, keep))
 }

@@ -4,6 +4,7 @@
 mod builder;
 mod composite;
 mod error;
+mod expand;
 mod json;
 mod op;
 mod types;

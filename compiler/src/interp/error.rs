@@ -54,6 +54,19 @@ pub enum InterpError {
         /// Node (or kernel) name.
         node: String,
     },
+    /// An index operand (gather / scatter-add id, cross-entropy target) outside the range
+    /// the op allows.
+    #[error("`{node}`: {what} {index} is outside 0..{len}")]
+    IndexOutOfRange {
+        /// Node name.
+        node: String,
+        /// What the index is (`"gather id"`, `"scatter_add id"`, `"target"`).
+        what: &'static str,
+        /// The offending value.
+        index: i64,
+        /// Exclusive upper bound of the valid range `0..len`.
+        len: usize,
+    },
     /// An unmasked tile element addresses memory outside its buffer.
     #[error("kernel `{kernel}`: access to buffer `{buffer}` at element offset {offset} is out of bounds (length {len}), program id {program:?}")]
     OutOfBounds {

@@ -9,13 +9,20 @@
 //! every op, as on a device; integer division by zero is an error. Bool values are 0 or 1.
 //!
 //! Op semantics come from the graph IR itself ([`UnaryOp::eval`], [`BinaryOp::eval`],
-//! [`ReduceOp::eval`], [`matmul_dims`]); this module only does the indexing.
+//! [`ReduceOp::eval`], [`matmul_dims`]); this module only does the indexing. Composite
+//! ops are evaluated through their decomposition ([`CompositeOp::decompose`]) into
+//! primitive ops, so the oracle of a fused kernel is the graph it stands for.
+//!
+//! Index operands are checked: a gather or scatter-add id outside its axis, or a
+//! cross-entropy target outside `0..V` that is not the ignore index, is
+//! [`InterpError::IndexOutOfRange`] naming the node, the value and the range (devices
+//! clamp or drop such indices instead; the oracle refuses to define them).
 
 use super::tensor::{round_to_dtype, Tensor};
 use super::InterpError;
 use crate::graph::{
-    cast_value, contiguous_strides, matmul_dims, BinaryOp, DType, Graph, Node, Op, ReduceOp,
-    UnaryOp,
+    cast_value, contiguous_strides, matmul_dims, BinaryOp, CompositeOp, DType, Graph, Node, NodeId,
+    Op, ReduceOp, UnaryOp,
 };
 use std::collections::HashMap;
 
@@ -26,16 +33,17 @@ pub fn run_graph(
     graph: &Graph,
     inputs: &HashMap<String, Tensor>,
 ) -> Result<HashMap<String, Tensor>, InterpError> {
-    let values = eval_all(graph, inputs)?;
+    let mut values = eval_keeping(graph, inputs, graph.outputs())?;
     let mut out = HashMap::new();
     for &o in graph.outputs() {
         let t = values
-            .get(o.index())
+            .get_mut(o.index())
+            .and_then(Option::take)
             .ok_or_else(|| crate::graph::GraphError::UnknownInput {
                 node: "outputs".into(),
                 input: o.to_string(),
             })?;
-        out.insert(graph.node(o).name.clone(), t.clone());
+        out.insert(graph.node(o).name.clone(), t);
     }
     Ok(out)
 }
@@ -46,20 +54,63 @@ pub fn eval_all(
     graph: &Graph,
     inputs: &HashMap<String, Tensor>,
 ) -> Result<Vec<Tensor>, InterpError> {
-    let mut values: Vec<Tensor> = Vec::with_capacity(graph.len());
-    for (i, node) in graph.nodes().iter().enumerate() {
-        let mut args = Vec::with_capacity(node.inputs.len());
+    let keep: Vec<NodeId> = graph.ids().collect();
+    let values = eval_keeping(graph, inputs, &keep)?;
+    Ok(values.into_iter().flatten().collect())
+}
+
+/// Evaluates the graph in order, dropping each value after its last use unless it is in
+/// `keep` (so that large intermediates, such as the `[N, V]` tensors of a cross-entropy
+/// over a 50k vocabulary, do not all live at once). Kept values are `Some`.
+fn eval_keeping(
+    graph: &Graph,
+    inputs: &HashMap<String, Tensor>,
+    keep: &[NodeId],
+) -> Result<Vec<Option<Tensor>>, InterpError> {
+    let mut uses = vec![0usize; graph.len()];
+    for node in graph.nodes() {
         for &inp in &node.inputs {
-            if inp.index() >= i {
-                return Err(crate::graph::GraphError::Cycle {
-                    node: node.name.clone(),
-                }
-                .into());
+            if let Some(u) = uses.get_mut(inp.index()) {
+                *u += 1;
             }
-            args.push(&values[inp.index()]);
         }
-        let t = eval_node(node, &args, inputs)?;
-        values.push(t);
+    }
+    for &k in keep {
+        if let Some(u) = uses.get_mut(k.index()) {
+            // Never reaches zero.
+            *u = usize::MAX;
+        }
+    }
+    let mut values: Vec<Option<Tensor>> = Vec::with_capacity(graph.len());
+    for (i, node) in graph.nodes().iter().enumerate() {
+        let t = {
+            let mut args = Vec::with_capacity(node.inputs.len());
+            for &inp in &node.inputs {
+                let v = if inp.index() < i {
+                    values[inp.index()].as_ref()
+                } else {
+                    None
+                };
+                let Some(v) = v else {
+                    return Err(crate::graph::GraphError::Cycle {
+                        node: node.name.clone(),
+                    }
+                    .into());
+                };
+                args.push(v);
+            }
+            eval_node(node, &args, inputs)?
+        };
+        for &inp in &node.inputs {
+            let u = &mut uses[inp.index()];
+            if *u != usize::MAX {
+                *u -= 1;
+                if *u == 0 {
+                    values[inp.index()] = None;
+                }
+            }
+        }
+        values.push(Some(t));
     }
     Ok(values)
 }
@@ -129,16 +180,11 @@ fn eval_node(
                 data: vec![v; node.ty.numel()],
             })
         }
-        Op::Slice { .. }
-        | Op::Concat { .. }
-        | Op::Gather { .. }
-        | Op::ScatterAdd { .. }
-        | Op::Composite(_) => Err(crate::graph::GraphError::Invalid {
-            op: node.op.name(),
-            node: node.name.clone(),
-            reason: "not evaluated by the interpreter yet".into(),
-        }
-        .into()),
+        Op::Slice { axis, start, .. } => Ok(slice(args[0], *axis, *start, shape, dtype)),
+        Op::Concat { axis } => Ok(concat(args, *axis, shape, dtype)),
+        Op::Gather { axis } => take(node, args[0], args[1], *axis),
+        Op::ScatterAdd { axis, size } => scatter_add(node, args[0], args[1], *axis, *size),
+        Op::Composite(c) => composite(node, c, args),
         Op::Iota { axis } => {
             let strides = contiguous_strides(shape);
             let data = (0..node.ty.numel())
@@ -334,5 +380,185 @@ fn gather(x: &Tensor, shape: &[usize], strides: &[usize], dtype: DType) -> Tenso
         shape: shape.to_vec(),
         dtype,
         data,
+    }
+}
+
+/// Flattened extents around one axis: (product of the axes before, product after).
+fn outer_inner(shape: &[usize], axis: usize) -> (usize, usize) {
+    (
+        shape[..axis].iter().product(),
+        shape[axis + 1..].iter().product(),
+    )
+}
+
+/// `x[.., start..start + len, ..]` along `axis` (`len` = `out_shape[axis]`).
+fn slice(x: &Tensor, axis: usize, start: usize, out_shape: &[usize], dtype: DType) -> Tensor {
+    let (outer, inner) = outer_inner(&x.shape, axis);
+    let (n, len) = (x.shape[axis], out_shape[axis]);
+    let mut data = Vec::with_capacity(outer * len * inner);
+    for o in 0..outer {
+        let base = (o * n + start) * inner;
+        data.extend_from_slice(&x.data[base..base + len * inner]);
+    }
+    Tensor {
+        shape: out_shape.to_vec(),
+        dtype,
+        data,
+    }
+}
+
+/// Concatenation of the operands along `axis`.
+fn concat(xs: &[&Tensor], axis: usize, out_shape: &[usize], dtype: DType) -> Tensor {
+    let (outer, inner) = outer_inner(out_shape, axis);
+    let mut data = Vec::with_capacity(out_shape.iter().product());
+    for o in 0..outer {
+        for x in xs {
+            let chunk = x.shape[axis] * inner;
+            data.extend_from_slice(&x.data[o * chunk..(o + 1) * chunk]);
+        }
+    }
+    Tensor {
+        shape: out_shape.to_vec(),
+        dtype,
+        data,
+    }
+}
+
+/// Checks that every id lies in `0..len` and returns them as indices.
+fn check_ids(
+    node: &Node,
+    what: &'static str,
+    ids: &Tensor,
+    len: usize,
+) -> Result<Vec<usize>, InterpError> {
+    ids.data
+        .iter()
+        .map(|&v| {
+            let id = v as i64;
+            if id >= 0 && (id as u64) < len as u64 {
+                Ok(id as usize)
+            } else {
+                Err(InterpError::IndexOutOfRange {
+                    node: node.name.clone(),
+                    what,
+                    index: id,
+                    len,
+                })
+            }
+        })
+        .collect()
+}
+
+/// `table[.., ids, ..]` along `axis` ([`Op::Gather`]).
+fn take(node: &Node, table: &Tensor, ids: &Tensor, axis: usize) -> Result<Tensor, InterpError> {
+    let n = table.shape[axis];
+    let ids = check_ids(node, "gather id", ids, n)?;
+    let (outer, inner) = outer_inner(&table.shape, axis);
+    let mut data = Vec::with_capacity(node.ty.numel());
+    for o in 0..outer {
+        for &id in &ids {
+            let base = (o * n + id) * inner;
+            data.extend_from_slice(&table.data[base..base + inner]);
+        }
+    }
+    Ok(Tensor {
+        shape: node.ty.shape.clone(),
+        dtype: node.ty.dtype,
+        data,
+    })
+}
+
+/// [`Op::ScatterAdd`]: zeros, then `out[.., ids[i], ..] += src[.., i, ..]` in increasing
+/// order of `i`.
+fn scatter_add(
+    node: &Node,
+    src: &Tensor,
+    ids: &Tensor,
+    axis: usize,
+    size: usize,
+) -> Result<Tensor, InterpError> {
+    let ids_rank = ids.shape.len();
+    let ids = check_ids(node, "scatter_add id", ids, size)?;
+    let outer: usize = src.shape[..axis].iter().product();
+    let m = ids.len();
+    let inner: usize = src.shape[axis + ids_rank..].iter().product();
+    let mut data = vec![0.0; node.ty.numel()];
+    for o in 0..outer {
+        for (k, &id) in ids.iter().enumerate() {
+            let s = (o * m + k) * inner;
+            let d = (o * size + id) * inner;
+            for i in 0..inner {
+                data[d + i] = BinaryOp::Add.eval(data[d + i], src.data[s + i]);
+            }
+        }
+    }
+    Ok(Tensor {
+        shape: node.ty.shape.clone(),
+        dtype: node.ty.dtype,
+        data,
+    })
+}
+
+/// A composite op, evaluated through its decomposition: a graph with one input per
+/// operand, [`CompositeOp::decompose`], and a run of that graph.
+fn composite(node: &Node, op: &CompositeOp, args: &[&Tensor]) -> Result<Tensor, InterpError> {
+    if let CompositeOp::CrossEntropy { ignore_index }
+    | CompositeOp::TokenCrossEntropy { ignore_index } = op
+    {
+        let v = args[0].shape.get(1).copied().unwrap_or(0);
+        for &t in &args[1].data {
+            let t = t as i64;
+            if t != *ignore_index && !(t >= 0 && (t as u64) < v as u64) {
+                return Err(InterpError::IndexOutOfRange {
+                    node: node.name.clone(),
+                    what: "target",
+                    index: t,
+                    len: v,
+                });
+            }
+        }
+    }
+    let mut g = Graph::new();
+    let mut ins = Vec::with_capacity(args.len());
+    let mut feed = HashMap::new();
+    for (i, a) in args.iter().enumerate() {
+        let name = format!("operand{i}");
+        ins.push(g.input(&name, &a.shape, a.dtype)?);
+        feed.insert(name, (*a).clone());
+    }
+    let out = op
+        .decompose(&mut g, &ins)
+        .map_err(|e| rename(e, &node.name))?;
+    let t = eval_keeping(&g, &feed, &[out])?
+        .get_mut(out.index())
+        .and_then(Option::take)
+        .ok_or_else(|| crate::graph::GraphError::UnknownInput {
+            node: node.name.clone(),
+            input: out.to_string(),
+        })?;
+    if t.shape != node.ty.shape || t.dtype != node.ty.dtype {
+        return Err(crate::graph::GraphError::Invalid {
+            op: node.op.name(),
+            node: node.name.clone(),
+            reason: format!(
+                "decomposition gives {}, the node is typed {}",
+                t.ty(),
+                node.ty
+            ),
+        }
+        .into());
+    }
+    Ok(t)
+}
+
+/// A decomposition error reported against the composite node.
+fn rename(e: crate::graph::GraphError, node: &str) -> crate::graph::GraphError {
+    match e {
+        crate::graph::GraphError::Invalid { op, reason, .. } => crate::graph::GraphError::Invalid {
+            op,
+            node: node.to_string(),
+            reason,
+        },
+        other => other,
     }
 }

@@ -304,8 +304,15 @@ impl Exec<'_> {
 
     fn inst(&mut self, inst: &Inst) -> Result<(), InterpError> {
         match &inst.kind {
-            InstKind::Iota { .. } | InstKind::Expand { .. } => {
-                Err(self.err("`iota`/`expand` not interpreted yet".to_string()))?
+            InstKind::Iota { shape, axis } => {
+                let (r, d) = self.one_result(inst)?;
+                let v = self.iota(shape, *axis, d)?;
+                self.set(r, v)
+            }
+            InstKind::Expand { x, axis, size } => {
+                let (r, d) = self.one_result(inst)?;
+                let v = self.expand(*x, *axis, *size, d)?;
+                self.set(r, v)
             }
             InstKind::ProgramId { axis } => {
                 let (r, _) = self.one_result(inst)?;
@@ -622,6 +629,50 @@ impl Exec<'_> {
             buf[a] = v;
         }
         Ok(())
+    }
+
+    /// `Iota`: element `idx` holds `idx[axis]` (rounded to `d`, normally i32).
+    fn iota(&self, shape: &[usize], axis: usize, d: DType) -> Result<Val, InterpError> {
+        if shape.is_empty() || shape.len() > 2 || axis >= shape.len() {
+            return Err(self.err(format!("iota of shape {shape:?} along axis {axis}")));
+        }
+        let cols = if shape.len() == 2 { shape[1] } else { 1 };
+        let n: usize = shape.iter().product();
+        let data = (0..n)
+            .map(|flat| {
+                let pos = if shape.len() == 1 || axis == 0 {
+                    flat / cols
+                } else {
+                    flat % cols
+                };
+                round_to_dtype(pos as f64, d) as f32
+            })
+            .collect();
+        Ok(Val::Tile(shape.to_vec(), data))
+    }
+
+    /// `Expand`: a rank-1 tile `[n]` repeated along a new axis: `[size, n]` (axis 0) or
+    /// `[n, size]` (axis 1).
+    fn expand(&self, x: ValueId, axis: usize, size: usize, d: DType) -> Result<Val, InterpError> {
+        let data = match self.get(x)? {
+            Val::Tile(s, data) if s.len() == 1 && axis < 2 => data,
+            v => return Err(self.err(format!("expand of {} along axis {axis}", v.kind()))),
+        };
+        let n = data.len();
+        let r = |v: f32| round_to_dtype(v as f64, d) as f32;
+        Ok(if axis == 0 {
+            let mut out = Vec::with_capacity(size * n);
+            for _ in 0..size {
+                out.extend(data.iter().map(|&v| r(v)));
+            }
+            Val::Tile(vec![size, n], out)
+        } else {
+            let mut out = Vec::with_capacity(size * n);
+            for &v in data {
+                out.extend(std::iter::repeat(r(v)).take(size));
+            }
+            Val::Tile(vec![n, size], out)
+        })
     }
 
     fn reduce(&self, op: ReduceOp, x: ValueId, axis: usize, d: DType) -> Result<Val, InterpError> {

@@ -43,7 +43,7 @@
 //! stored by its own kernel through the inverse view instead of being copied.
 
 use super::kernel::{Expr, ExprId, KernelKind, KernelSpec, SpecBuffer};
-use super::view::{store_view, FactoredView, Refinement, StridedView, ViewOp};
+use super::view::{iota_view, store_view, FactoredView, Refinement, StridedView, ViewOp};
 use crate::error::CompileError;
 use crate::graph::{matmul_dims, BinaryOp, Graph, NodeId, Op};
 use crate::tile::Access;
@@ -200,7 +200,7 @@ impl<'g> Grouper<'g> {
                 return None;
             };
             let op = ViewOp::of(&self.graph.node(u).op)?;
-            if matches!(op, ViewOp::Broadcast(_)) {
+            if !op.is_bijective() {
                 return None;
             }
             chain.push((op, self.graph.ty(x).shape.clone()));
@@ -250,6 +250,21 @@ impl<'g> Grouper<'g> {
         true
     }
 
+    /// An `iota` leaf is an index expression inside the kernels reading it; it gets a
+    /// kernel (and a buffer) of its own only when it is a graph output, forced (a view
+    /// of it that strides cannot express), or an operand of a matmul or standalone op.
+    fn place_iota(&mut self, n: NodeId) {
+        let consumers = self.consumers(n);
+        let feeds_operand = consumers.iter().any(|c| {
+            let op = &self.graph.node(c.node).op;
+            matches!(op, Op::MatMul { .. }) || is_standalone(op)
+        });
+        if self.fusion.is_output[n.index()] || self.forced.contains(&n) || feeds_operand {
+            self.fusion.live[n.index()] = true;
+            self.new_group(n);
+        }
+    }
+
     fn new_group(&mut self, n: NodeId) {
         let op = &self.graph.node(n).op;
         let anchor =
@@ -273,6 +288,10 @@ impl<'g> Grouper<'g> {
 
     fn place(&mut self, n: NodeId) {
         let node = self.graph.node(n);
+        if let Op::Iota { .. } = node.op {
+            self.place_iota(n);
+            return;
+        }
         if node.op.is_leaf() || self.fusion.transparent_view(self.graph, n) {
             return;
         }
@@ -446,6 +465,7 @@ enum Ctx {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum ExprKey {
     Load(usize, FactoredView, Ctx),
+    Iota(FactoredView, crate::graph::DType, Ctx),
     Const(u64, crate::graph::DType),
     Acc,
     Unary(crate::graph::UnaryOp, ExprId),
@@ -469,14 +489,30 @@ struct SpecBuilder<'a> {
     leaves: Vec<Leaf>,
 }
 
-/// A load of a kernel before its index space is refined.
+/// A load (or an iota) of a kernel before its index space is refined.
 struct Leaf {
     expr: ExprId,
+    /// The buffer read (unused for an iota).
     buffer: usize,
+    /// `Some(dtype)` for an iota leaf (no buffer: its view's offset is the value).
+    iota: Option<crate::graph::DType>,
     view: FactoredView,
     /// View nodes between the kernel's expression and the buffer, outermost first.
     path: Vec<NodeId>,
     ctx: Ctx,
+}
+
+impl Leaf {
+    /// The leaf's expression once its strided view is known.
+    fn expr_with(&self, view: StridedView) -> Expr {
+        match self.iota {
+            Some(dtype) => Expr::Iota { view, dtype },
+            None => Expr::Load {
+                buffer: self.buffer,
+                view,
+            },
+        }
+    }
 }
 
 impl<'a> SpecBuilder<'a> {
@@ -508,7 +544,28 @@ impl<'a> SpecBuilder<'a> {
 
     /// The view of `n`'s buffer seen through `path` (view nodes, outermost first).
     fn view(&self, n: NodeId, path: &[NodeId]) -> Result<FactoredView, SpecFailure> {
-        let mut view = FactoredView::contiguous(n, &self.graph.ty(n).shape);
+        self.view_from(
+            n,
+            FactoredView::contiguous(n, &self.graph.ty(n).shape),
+            path,
+        )
+    }
+
+    /// True when `n` is an `iota` leaf computed by index arithmetic where it is read (it
+    /// has no buffer, or this is its own kernel).
+    fn inline_iota(&self, n: NodeId) -> bool {
+        matches!(self.graph.node(n).op, Op::Iota { .. })
+            && (!self.fusion.has_buffer(self.graph, n)
+                || self.fusion.group_of[n.index()] == Some(self.group))
+    }
+
+    /// `view` (of node `n`) seen through `path` (view nodes, outermost first).
+    fn view_from(
+        &self,
+        n: NodeId,
+        mut view: FactoredView,
+        path: &[NodeId],
+    ) -> Result<FactoredView, SpecFailure> {
         for &v in path.iter().rev() {
             let op = ViewOp::of(&self.graph.node(v).op)
                 .ok_or_else(|| internal(format!("{v} in a view path is not a view")))?;
@@ -519,6 +576,14 @@ impl<'a> SpecBuilder<'a> {
                     // view's own input contiguously; the view then applies to that
                     // buffer (always expressible).
                     let below = self.graph.node(v).inputs[0];
+                    if below == n
+                        && self.inline_iota(n)
+                        && self.fusion.group_of[n.index()].is_none()
+                    {
+                        // A view of an iota that strides cannot express: the iota gets a
+                        // kernel and a buffer of its own.
+                        return Err(SpecFailure::Force(n));
+                    }
                     if self.graph.node(below).op.is_leaf() || below == n {
                         return Err(internal(format!(
                             "view {} of contiguous buffer {} is not expressible",
@@ -562,6 +627,9 @@ impl<'a> SpecBuilder<'a> {
                 return SpecFailure::Force(below);
             }
         }
+        if self.inline_iota(n) && self.fusion.group_of[n.index()].is_none() {
+            return SpecFailure::Force(n);
+        }
         internal(format!(
             "no materialization makes the view of {} through {} node(s) expressible",
             self.graph.node(n).name,
@@ -586,6 +654,40 @@ impl<'a> SpecBuilder<'a> {
             self.leaves.push(Leaf {
                 expr: e,
                 buffer,
+                iota: None,
+                view,
+                path: path.to_vec(),
+                ctx,
+            });
+        }
+        Ok(e)
+    }
+
+    /// An `iota` leaf counting along `axis`, seen through `path`: an index expression.
+    fn iota(
+        &mut self,
+        n: NodeId,
+        axis: usize,
+        path: &[NodeId],
+        ctx: Ctx,
+    ) -> Result<ExprId, SpecFailure> {
+        let ty = self.graph.ty(n);
+        let dtype = ty.dtype;
+        let view = self.view_from(n, iota_view(n, &ty.shape, axis), path)?;
+        let before = self.exprs.len();
+        let placeholder = StridedView::contiguous(n, &view.shape);
+        let e = self.intern(
+            ExprKey::Iota(view.clone(), dtype, ctx),
+            Expr::Iota {
+                view: placeholder,
+                dtype,
+            },
+        );
+        if self.exprs.len() > before {
+            self.leaves.push(Leaf {
+                expr: e,
+                buffer: usize::MAX,
+                iota: Some(dtype),
                 view,
                 path: path.to_vec(),
                 ctx,
@@ -610,6 +712,7 @@ impl<'a> SpecBuilder<'a> {
                     dtype,
                 },
             ),
+            Op::Iota { axis } if self.inline_iota(n) => self.iota(n, *axis, path, ctx)?,
             Op::Input | Op::Param => self.load(n, path, ctx)?,
             op if op.is_view() && (in_group || !self.fusion.root_view[n.index()]) => {
                 let mut p = path.to_vec();
@@ -724,10 +827,7 @@ impl<'a> SpecBuilder<'a> {
                 views.push(view);
             }
             for (leaf, view) in self.leaves.iter().zip(views) {
-                self.exprs[leaf.expr.index()] = Expr::Load {
-                    buffer: leaf.buffer,
-                    view,
-                };
+                self.exprs[leaf.expr.index()] = leaf.expr_with(view);
             }
             let mut r = Refinement::new(&out_shape);
             if !r.admit(&store, &ident(out_rank)) {
@@ -778,10 +878,7 @@ impl<'a> SpecBuilder<'a> {
                 .view
                 .refine(&r.view_pieces(&leaf.view.shape, &map))
                 .ok_or_else(|| unrefinable("a load"))?;
-            self.exprs[leaf.expr.index()] = Expr::Load {
-                buffer: leaf.buffer,
-                view,
-            };
+            self.exprs[leaf.expr.index()] = leaf.expr_with(view);
         }
         Ok((kind, store.shape.clone(), store))
     }
@@ -812,16 +909,36 @@ impl<'a> SpecBuilder<'a> {
 
 /// The base of a kernel's name: its anchor and fused op names (`matmul_bias_tanh`).
 fn base_name(graph: &Graph, fusion: &Fusion, g: usize) -> String {
+    base_name_with_origins(graph, fusion, g, &[])
+}
+
+/// [`base_name`] for a graph rewritten by [`super::composites::lower_composites`]: a node
+/// expanded from a composite contributes the composite's name (`origins[node]`, e.g.
+/// `gelu`: `matmul_bias_gelu`) instead of its own op's, once per kernel.
+pub fn base_name_with_origins(
+    graph: &Graph,
+    fusion: &Fusion,
+    g: usize,
+    origins: &[Option<&'static str>],
+) -> String {
     let group = &fusion.groups[g];
+    let origin = |n: NodeId| origins.get(n.index()).copied().flatten();
     let mut parts: Vec<String> = Vec::new();
     if let Some(a) = group.anchor {
-        parts.push(graph.node(a).op.name().to_string());
+        let part = origin(a).unwrap_or_else(|| graph.node(a).op.name());
+        parts.push(part.to_string());
     }
     let is_matmul = group
         .anchor
         .is_some_and(|a| matches!(graph.node(a).op, Op::MatMul { .. }));
     for &n in &group.members {
         let node = graph.node(n);
+        if let Some(tag) = origin(n) {
+            if Some(n) != group.anchor && !parts.iter().any(|p| p == tag) {
+                parts.push(tag.to_string());
+            }
+            continue;
+        }
         let part = match &node.op {
             Op::Binary { op: BinaryOp::Add } if is_matmul => {
                 let viewed = node
@@ -1003,7 +1120,9 @@ fn buffers_read(graph: &Graph, fusion: &Fusion, g: usize, c: NodeId) -> BTreeSet
         }
         for &i in &graph.node(x).inputs {
             let op = &graph.node(i).op;
-            if matches!(op, Op::Constant { .. }) {
+            if matches!(op, Op::Iota { .. }) && !fusion.has_buffer(graph, i) {
+                // Index arithmetic, no buffer.
+            } else if matches!(op, Op::Constant { .. }) {
                 if matches!(graph.node(x).op, Op::MatMul { .. }) {
                     out.insert(i);
                 }

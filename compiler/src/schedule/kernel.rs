@@ -33,6 +33,16 @@ pub enum Expr {
         /// How the index space maps to buffer elements.
         view: StridedView,
     },
+    /// The value of an `iota` leaf seen through its movement ops: the element offset of
+    /// `view` (over the index space, as for [`Expr::Load`]) as a number of `dtype` (`i32`
+    /// or `f32`). No buffer is read: the view starts from
+    /// [`crate::schedule::view::iota_view`] and `view.node` is the iota node.
+    Iota {
+        /// The index-to-value map (its element offset is the value).
+        view: StridedView,
+        /// The graph dtype.
+        dtype: DType,
+    },
     /// A constant (graph dtype `dtype`).
     Const {
         /// The value.
@@ -101,6 +111,7 @@ impl Expr {
         match self {
             Expr::Load { buffer, .. } => buffers[*buffer].dtype,
             Expr::Const { dtype, .. }
+            | Expr::Iota { dtype, .. }
             | Expr::Acc { dtype }
             | Expr::Unary { dtype, .. }
             | Expr::Binary { dtype, .. }

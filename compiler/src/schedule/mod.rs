@@ -9,6 +9,7 @@
 //! target allows, the offending intermediate is materialized and scheduling starts over
 //! (each round materializes one more node).
 
+pub mod composites;
 pub mod fuse;
 pub mod kernel;
 pub mod memory;
@@ -30,6 +31,16 @@ pub fn fuse_graph(
     graph: &Graph,
     target: &Target,
 ) -> Result<(Fusion, Vec<KernelSpec>), CompileError> {
+    fuse_graph_with_origins(graph, target, &[])
+}
+
+/// [`fuse_graph`] for a graph rewritten by [`composites::lower_composites`]: kernels are
+/// named after the composites their nodes were expanded from (`origins`, per node).
+pub fn fuse_graph_with_origins(
+    graph: &Graph,
+    target: &Target,
+    origins: &[Option<&'static str>],
+) -> Result<(Fusion, Vec<KernelSpec>), CompileError> {
     let mut forced: HashSet<NodeId> = HashSet::new();
     // Each round forces one more node, so the loop ends within `graph.len()` rounds.
     for _ in 0..=graph.len() {
@@ -49,6 +60,9 @@ pub fn fuse_graph(
                 }
                 Err(SpecFailure::Error(e)) => return Err(e),
             };
+            if !origins.is_empty() {
+                spec.name = fuse::base_name_with_origins(graph, &fusion, g, origins);
+            }
             spec.name = format!("{}_{}", spec.name, specs.len());
             if spec.buffers.len() > target.max_storage_buffers {
                 match split_candidate(graph, &fusion, g, target.max_storage_buffers) {
@@ -92,18 +106,23 @@ pub fn fuse_graph(
 
 /// Schedules a validated graph.
 pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
+    // Elementwise composites expanded (they fuse), mean cross-entropy split into token
+    // losses, count and mean ([`composites`]); the rest lower as they are.
+    let (lowered, origins) = composites::lower_composites(graph)?;
+    let graph = &lowered;
     // Ops the graph IR and the interpreter define but the scheduler does not lower yet.
     for n in graph.ids() {
         let node = graph.node(n);
         if matches!(
             node.op,
-            Op::Iota { .. }
-                | Op::Slice { .. }
-                | Op::Concat { .. }
-                | Op::Gather { .. }
-                | Op::ScatterAdd { .. }
-                | Op::Composite(_)
-        ) {
+            Op::Composite(_)
+        ) && !matches!(node.op, Op::Composite(crate::graph::CompositeOp::Rope { .. }))
+            && !matches!(&node.op, Op::Composite(c) if composites::lowered_as_rows(c))
+            && !matches!(
+                node.op,
+                Op::Composite(crate::graph::CompositeOp::Attention { .. })
+            )
+        {
             return Err(CompileError::Unsupported {
                 target: target.kind.name().to_string(),
                 kernel: node.name.clone(),
@@ -124,7 +143,7 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
             }
         }
     }
-    let (fusion, specs) = fuse_graph(graph, target)?;
+    let (fusion, specs) = fuse_graph_with_origins(graph, target, &origins)?;
 
     // Buffers: every input and parameter, then every other materialized live node.
     let mut buffers: Vec<BufferInfo> = Vec::new();

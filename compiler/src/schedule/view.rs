@@ -1,5 +1,5 @@
-//! Strided and factored views: how movement ops (broadcast, reshape, permute) are folded
-//! into indexing.
+//! Strided and factored views: how movement ops (broadcast, reshape, permute, slice) are
+//! folded into indexing.
 //!
 //! A [`StridedView`] reads a materialized, dense row-major buffer through a shape, a
 //! stride per axis (in elements; 0 broadcasts) and an element offset: the form every tile
@@ -16,6 +16,17 @@
 //! the reshape's input. Otherwise a kernel iterates a *refinement* of its index space
 //! ([`Refinement`]: each axis split into the digits its operands need) over which every
 //! factored view is a plain [`StridedView`] ([`FactoredView::refine`]).
+//!
+//! A slice moves the offset by `start` strides and shortens its axis: free on a strided
+//! axis, and on a merged axis whenever the range is aligned to its digits
+//! ([`FactoredView::slice`]); otherwise the scheduler materializes the slice's input.
+//! Slices therefore fuse into every kernel kind (elementwise operands, reduction bodies
+//! and epilogues, matmul and standalone-op operands) with no copy.
+//!
+//! An `iota` leaf is a view too, of no buffer: the view of a tensor whose element offset
+//! is its index along the counted axis (stride 1 there, 0 elsewhere); after the movement
+//! ops its "offset" is the value, computed by index arithmetic
+//! ([`crate::schedule::kernel::Expr::Iota`], [`iota_view`]).
 
 use crate::graph::{contiguous_strides, NodeId, Op};
 use serde::{Deserialize, Serialize};
@@ -29,6 +40,15 @@ pub enum ViewOp {
     Reshape(Vec<usize>),
     /// Output axis `i` is input axis `perm[i]`.
     Permute(Vec<usize>),
+    /// `x[.., start..start + len, ..]` along `axis`.
+    Slice {
+        /// The sliced axis.
+        axis: usize,
+        /// First index kept.
+        start: usize,
+        /// Number of indices kept.
+        len: usize,
+    },
 }
 
 impl ViewOp {
@@ -38,8 +58,19 @@ impl ViewOp {
             Op::Broadcast { shape } => Some(ViewOp::Broadcast(shape.clone())),
             Op::Reshape { shape } => Some(ViewOp::Reshape(shape.clone())),
             Op::Permute { perm } => Some(ViewOp::Permute(perm.clone())),
+            Op::Slice { axis, start, len } => Some(ViewOp::Slice {
+                axis: *axis,
+                start: *start,
+                len: *len,
+            }),
             _ => None,
         }
+    }
+
+    /// True for the ops that map every element of the input to exactly one element of
+    /// the output (permute, reshape): a value can be *stored* through their inverse.
+    pub fn is_bijective(&self) -> bool {
+        matches!(self, ViewOp::Reshape(_) | ViewOp::Permute(_))
     }
 }
 
@@ -104,7 +135,25 @@ impl StridedView {
             ViewOp::Broadcast(shape) => self.broadcast(shape),
             ViewOp::Reshape(shape) => self.reshape(shape),
             ViewOp::Permute(perm) => self.permute(perm),
+            ViewOp::Slice { axis, start, len } => self.slice(*axis, *start, *len),
         }
+    }
+
+    /// `[.., start..start + len, ..]` along `axis`: the offset moves by `start` strides,
+    /// the strides stay. `None` when the range does not fit the axis.
+    pub fn slice(&self, axis: usize, start: usize, len: usize) -> Option<StridedView> {
+        let &d = self.shape.get(axis)?;
+        if start.checked_add(len)? > d {
+            return None;
+        }
+        let mut shape = self.shape.clone();
+        shape[axis] = len;
+        Some(StridedView {
+            node: self.node,
+            shape,
+            strides: self.strides.clone(),
+            offset: self.offset + start as i64 * self.strides[axis],
+        })
     }
 
     /// NumPy-style broadcast: axes are aligned from the right; new leading axes and
@@ -159,6 +208,18 @@ impl StridedView {
     pub fn reshape(&self, shape: &[usize]) -> Option<StridedView> {
         FactoredView::from(self).reshape(shape)?.to_strided()
     }
+}
+
+/// The view an `iota` leaf of `shape` counting along `axis` starts from: element offset
+/// `idx[axis]` (stride 1 along `axis`, 0 elsewhere). Movement ops apply to it as to a
+/// buffer view; the value at an index is the resulting view's element offset.
+pub fn iota_view(node: NodeId, shape: &[usize], axis: usize) -> FactoredView {
+    FactoredView::from(&StridedView {
+        node,
+        shape: shape.to_vec(),
+        strides: (0..shape.len()).map(|a| i64::from(a == axis)).collect(),
+        offset: 0,
+    })
 }
 
 /// One digit of a factored axis: `(extent, stride)`.
@@ -261,7 +322,35 @@ impl FactoredView {
             ViewOp::Broadcast(shape) => self.broadcast(shape),
             ViewOp::Reshape(shape) => self.reshape(shape),
             ViewOp::Permute(perm) => self.permute(perm),
+            ViewOp::Slice { axis, start, len } => self.slice(*axis, *start, *len),
         }
+    }
+
+    /// `[.., start..start + len, ..]` along `axis`. An axis of one digit keeps its
+    /// stride and moves the offset. An axis of several digits `e_0 .. e_k` (a merge of
+    /// axes a permute or a broadcast separated) is sliced digit-wise: a range aligned to
+    /// the inner digits' product slices the outer digits (recursively), and a range within
+    /// one value of the outer digits becomes a range of the innermost digit. Any other
+    /// range is not affine in any iteration order that the rest of the view allows
+    /// (`None`: the scheduler materializes the slice's input, which any slice then views
+    /// with plain strides). `None` also when the range does not fit the axis.
+    pub fn slice(&self, axis: usize, start: usize, len: usize) -> Option<FactoredView> {
+        let &d = self.shape.get(axis)?;
+        if start.checked_add(len)? > d {
+            return None;
+        }
+        let mut out = self.clone();
+        out.shape[axis] = len;
+        if len == 0 {
+            return Some(out.normalized());
+        }
+        if len == d {
+            return Some(out);
+        }
+        let (digits, offset) = slice_digits(&self.digits[axis], start, len)?;
+        out.digits[axis] = digits.into_iter().filter(|&(e, _)| e != 1).collect();
+        out.offset += offset;
+        Some(out)
     }
 
     /// NumPy-style broadcast: axes are aligned from the right; new leading axes and
@@ -433,6 +522,31 @@ impl FactoredView {
     }
 }
 
+/// The digits (outermost first) of the indices `start..start + len` of a mixed-radix
+/// axis with digits `ds`, and the offset of index `start`; `None` when that range is not
+/// one mixed-radix number of (sub-)digits (see [`FactoredView::slice`]).
+fn slice_digits(ds: &[Digit], start: usize, len: usize) -> Option<(Vec<Digit>, i64)> {
+    let total: usize = ds.iter().map(|d| d.0).product();
+    if start == 0 && len == total {
+        return Some((ds.to_vec(), 0));
+    }
+    let (&(e, s), rest) = ds.split_last()?;
+    if rest.is_empty() {
+        return Some((vec![(len, s)], start as i64 * s));
+    }
+    if start.is_multiple_of(e) && len.is_multiple_of(e) {
+        let (mut outer, off) = slice_digits(rest, start / e, len / e)?;
+        outer.push((e, s));
+        return Some((outer, off));
+    }
+    if start / e == (start + len - 1) / e {
+        // Within one value of the outer digits: their offset, then a range of this one.
+        let (_, off) = slice_digits(rest, start / e, 1)?;
+        return Some((vec![(len, s)], off + (start % e) as i64 * s));
+    }
+    None
+}
+
 /// A refinement of an index space: each axis split into sub-axes so that every view
 /// admitted into it is strided over the refined space.
 ///
@@ -575,8 +689,8 @@ pub fn piece_groups(shape: &[usize], refined: &[usize]) -> Option<Vec<std::ops::
 /// of `v`'s dense row-major buffer (node `v_node`, shape `v_shape`) in `s`'s index space:
 /// storing `s[j]` at that view's offset of `j` lays out `v` contiguously. `chain` lists the
 /// ops outermost first (`op_k` first), each with the shape of its input. `None` when an op
-/// is a broadcast (not a bijection) or a reshape of the inverse cuts a digit at a
-/// non-divisible place. The view may need a refinement of `s`'s axes to be strided.
+/// is a broadcast or a slice (not bijections) or a reshape of the inverse cuts a digit at
+/// a non-divisible place. The view may need a refinement of `s`'s axes to be strided.
 pub fn store_view(
     v_node: NodeId,
     v_shape: &[usize],
@@ -585,7 +699,7 @@ pub fn store_view(
     let mut view = FactoredView::contiguous(v_node, v_shape);
     for (op, input_shape) in chain {
         view = match op {
-            ViewOp::Broadcast(_) => return None,
+            ViewOp::Broadcast(_) | ViewOp::Slice { .. } => return None,
             ViewOp::Reshape(_) => view.reshape(input_shape)?,
             ViewOp::Permute(perm) => {
                 let mut inv = vec![0; perm.len()];
@@ -689,6 +803,54 @@ mod tests {
     }
 
     #[test]
+    fn slices_move_offsets_and_cut_digits() {
+        // A strided slice: offset by start strides.
+        let s = v(&[4, 5]).slice(1, 2, 3).unwrap();
+        assert_eq!(
+            (s.shape.clone(), s.strides.clone(), s.offset),
+            (vec![4, 3], vec![5, 1], 2)
+        );
+        assert_eq!(offsets(&s), vec![2, 3, 4, 7, 8, 9, 12, 13, 14, 17, 18, 19]);
+        assert!(v(&[4, 5]).slice(1, 3, 3).is_none());
+        // A merged axis [3, 2] -> permute -> [2, 3] -> [6]: digits (3, 1), (2, 3).
+        let m = FactoredView::from(&v(&[2, 3]))
+            .permute(&[1, 0])
+            .unwrap()
+            .reshape(&[6])
+            .unwrap();
+        // Aligned to the inner digit: slices the outer one.
+        let a = m.slice(0, 2, 4).unwrap();
+        assert_eq!(
+            (a.digits.clone(), a.offset),
+            (vec![vec![(2, 1), (2, 3)]], 1)
+        );
+        // Within one outer value: a range of the inner digit.
+        let b = m.slice(0, 4, 2).unwrap();
+        assert_eq!((b.digits.clone(), b.offset), (vec![vec![(2, 3)]], 2));
+        let c = m.slice(0, 3, 1).unwrap();
+        assert_eq!(
+            (c.digits.clone(), c.offset, c.shape.clone()),
+            (vec![vec![]], 4, vec![1])
+        );
+        // Straddling two outer values at an odd place: refused.
+        assert!(m.slice(0, 1, 2).is_none());
+        // Empty slices have nothing to address.
+        assert_eq!(m.slice(0, 6, 0).unwrap().numel(), 0);
+    }
+
+    #[test]
+    fn iota_views_count_along_their_axis() {
+        let i = iota_view(NodeId(3), &[2, 3], 1);
+        let s = i.to_strided().unwrap();
+        assert_eq!(offsets(&s), vec![0, 1, 2, 0, 1, 2]);
+        let t = i.permute(&[1, 0]).unwrap().slice(0, 1, 2).unwrap();
+        assert_eq!(offsets(&t.to_strided().unwrap()), vec![1, 1, 2, 2]);
+        // [3, 2] counting along axis 0 read as [2, 3]: [[0, 0, 1], [1, 2, 2]] is not
+        // affine in any order (the scheduler gives such an iota a buffer).
+        assert!(iota_view(NodeId(3), &[3, 2], 0).reshape(&[2, 3]).is_none());
+    }
+
+    #[test]
     fn contiguity() {
         assert!(v(&[2, 3]).is_contiguous());
         assert!(!v(&[2, 3]).permute(&[1, 0]).unwrap().is_contiguous());
@@ -755,6 +917,19 @@ mod tests {
                         offsets,
                     }
                 }
+                ViewOp::Slice { axis, start, len } => {
+                    let mut shape = self.shape.clone();
+                    shape[*axis] = *len;
+                    let n: usize = shape.iter().product();
+                    let offsets = (0..n)
+                        .map(|i| {
+                            let mut idx = unravel(i, &shape);
+                            idx[*axis] += start;
+                            self.offsets[ravel(&idx, &self.shape)]
+                        })
+                        .collect();
+                    Model { shape, offsets }
+                }
             }
         }
     }
@@ -775,7 +950,14 @@ mod tests {
     /// A random movement op valid for `shape`.
     fn random_op(r: &mut Rng, shape: &[usize]) -> ViewOp {
         let rank = shape.len();
-        match r.below(3) {
+        match r.below(4) {
+            3 if rank >= 1 => {
+                let axis = r.below(rank);
+                let d = shape[axis];
+                let len = 1 + r.below(d);
+                let start = r.below(d - len + 1);
+                ViewOp::Slice { axis, start, len }
+            }
             0 if rank >= 2 => {
                 let mut perm: Vec<usize> = (0..rank).collect();
                 for i in (1..rank).rev() {
@@ -898,7 +1080,8 @@ mod tests {
     fn factored_views_match_brute_force_and_refine_to_strides() {
         let dims = [1usize, 2, 3, 4, 6];
         let (mut refused, mut multi) = (0, 0);
-        for seed in 0..3000u64 {
+        let (mut sliced_multi, mut sliced_refused) = (0, 0);
+        for seed in 0..6000u64 {
             let mut r = Rng(seed);
             let rank = 1 + r.below(3);
             let shape: Vec<usize> = (0..rank).map(|_| dims[r.below(dims.len())]).collect();
@@ -914,7 +1097,30 @@ mod tests {
                 let next = model.apply(&op);
                 sv = sv.and_then(|v| v.apply(&op));
                 match fv.apply(&op) {
-                    Some(f) => fv = f,
+                    Some(f) => {
+                        if let ViewOp::Slice { axis, len, .. } = op {
+                            if fv.digits[axis].len() >= 2 && len < fv.shape[axis] {
+                                sliced_multi += 1;
+                            }
+                        }
+                        fv = f
+                    }
+                    None if matches!(op, ViewOp::Slice { .. }) => {
+                        // Only a slice of a merged axis at a place its digits do not
+                        // allow is refused; the scheduler materializes the slice's input.
+                        let ViewOp::Slice { axis, .. } = op else {
+                            unreachable!()
+                        };
+                        assert!(fv.digits[axis].len() >= 2, "seed {seed}: {op:?} of {fv:?}");
+                        sliced_refused += 1;
+                        fv = FactoredView::contiguous(NodeId(0), &next.shape);
+                        sv = Some(StridedView::contiguous(NodeId(0), &next.shape));
+                        model = Model {
+                            shape: next.shape.clone(),
+                            offsets: (0..next.offsets.len() as i64).collect(),
+                        };
+                        continue;
+                    }
                     None => {
                         refused += 1;
                         assert!(
@@ -962,8 +1168,9 @@ mod tests {
         }
         // The generator exercises both outcomes.
         assert!(
-            refused > 5 && multi > 200,
-            "refused {refused}, multi {multi}"
+            refused > 5 && multi > 200 && sliced_multi > 5 && sliced_refused > 5,
+            "refused {refused}, multi {multi}, slices of merged axes {sliced_multi} \
+             (refused {sliced_refused})"
         );
     }
 

@@ -217,10 +217,39 @@ fn imm(v: f64, d: DType) -> Operand {
 enum Val {
     /// A uniform scalar.
     Scalar(Operand),
-    /// A tile: one operand per register slot of the layout.
-    Tile(Vec<Operand>),
+    /// A tile: one operand per register slot of its layout (always [`Lay::Lin`] for
+    /// rank-2 tiles).
+    Tile(Lay, Vec<Operand>),
+    /// A splat tile: every element is this operand, in whatever layout a use needs.
+    Uniform(Operand),
     /// A load staged into shared memory by the `Dot`s that use it.
     Deferred,
+}
+
+/// Layout of a rank-1 tile (rank-2 tiles always use the thread-grid layout, tagged
+/// [`Lay::Lin`]). See the module documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Lay {
+    /// No preference (a splat, or derived only from splats); analysis only: such a
+    /// value is materialised in [`Lay::Lin`] unless it is a splat.
+    Any,
+    /// Element `i` in thread `i % T`, slot `i / T`.
+    Lin,
+    /// Element `i` in every thread of thread-grid row `i % TM`, slot `i / TM`.
+    Rows,
+    /// Element `j` in every thread of thread-grid column `j % TN`, slot `j / TN`.
+    Cols,
+}
+
+impl Lay {
+    /// The least layout covering both (disagreeing concrete layouts meet in `Lin`).
+    fn join(self, o: Lay) -> Lay {
+        match (self, o) {
+            (Lay::Any, x) | (x, Lay::Any) => x,
+            (x, y) if x == y => x,
+            _ => Lay::Lin,
+        }
+    }
 }
 
 /// One tile axis as the threads cover it.
@@ -254,6 +283,8 @@ struct Lower<'a> {
     out: Vec<Vec<Stmt>>,
     vals: Vec<Option<Val>>,
     deferred: HashMap<ValueId, (BlockAccess, f64)>,
+    /// Layout of every rank-1 tile value ([`infer_layouts`]).
+    lays: HashMap<ValueId, Lay>,
     tid: Operand,
     ty: Operand,
     tx: Operand,
@@ -273,6 +304,7 @@ impl<'a> Lower<'a> {
             out: vec![Vec::new()],
             vals: vec![None; k.values.len()],
             deferred,
+            lays: infer_layouts(k),
             tid: Operand::Int(0),
             ty: Operand::Int(0),
             tx: Operand::Int(0),
@@ -423,16 +455,134 @@ impl<'a> Lower<'a> {
         }
     }
 
-    /// The slot operands of a value as a tile with `n` slots (scalars broadcast).
-    fn elems(&self, v: ValueId, n: usize) -> Result<Vec<Operand>, CompileError> {
-        match self.val(v)? {
-            Val::Scalar(o) => Ok(vec![*o; n]),
-            Val::Tile(ops) if ops.len() == n => Ok(ops.clone()),
-            Val::Tile(ops) => {
-                Err(self.internal(format!("value {v} has {} slots, {n} expected", ops.len())))
+    /// The slot operands of a value as a tile in layout `lay` with `n` slots (scalars
+    /// and splats broadcast; a rank-1 tile in another layout is converted through
+    /// shared memory).
+    fn elems(&mut self, v: ValueId, lay: Lay, n: usize) -> Result<Vec<Operand>, CompileError> {
+        let (have, ops) = match self.val(v)? {
+            Val::Scalar(o) | Val::Uniform(o) => return Ok(vec![*o; n]),
+            Val::Tile(l, ops) => (*l, ops.clone()),
+            Val::Deferred => {
+                return Err(self.internal(format!("staged load {v} used as registers")))
             }
-            Val::Deferred => Err(self.internal(format!("staged load {v} used as registers"))),
+        };
+        let ops = if have == lay {
+            ops
+        } else {
+            let extent = match self.ty(v)?.shape() {
+                Some([e]) => *e,
+                _ => return Err(self.internal(format!("relayout of {v}, not a rank-1 tile"))),
+            };
+            let t = register_type(self.ty(v)?.dtype());
+            self.relayout(&ops, have, lay, extent, t)?
+        };
+        if ops.len() == n {
+            Ok(ops)
+        } else {
+            Err(self.internal(format!("value {v} has {} slots, {n} expected", ops.len())))
         }
+    }
+
+    /// The layout a value is lowered in (rank-1 tiles: from [`infer_layouts`]).
+    fn lay_of(&self, v: ValueId) -> Lay {
+        match self.lays.get(&v) {
+            Some(Lay::Any) | None => Lay::Lin,
+            Some(&l) => l,
+        }
+    }
+
+    /// `(thread coordinate, slot step)` of a rank-1 layout.
+    fn lay_axis(&self, lay: Lay) -> (Operand, i64) {
+        match lay {
+            Lay::Rows => (self.ty, self.g.rows as i64),
+            Lay::Cols => (self.tx, self.g.cols as i64),
+            Lay::Any | Lay::Lin => (self.tid, self.g.threads as i64),
+        }
+    }
+
+    /// Number of register slots of a tile shape in a layout.
+    fn count(&self, shape: &[usize], lay: Lay) -> usize {
+        match shape {
+            [n] => n.div_ceil(self.lay_axis(lay).1 as usize),
+            _ => self.axes(shape).iter().map(|a| a.count).product(),
+        }
+    }
+
+    /// Layout and slot count of value `v` as it is lowered.
+    fn slots_of(&self, v: ValueId) -> Result<(Lay, usize), CompileError> {
+        let lay = self.lay_of(v);
+        Ok(match self.ty(v)?.shape() {
+            None => (lay, 1),
+            Some(s) => (lay, self.count(s, lay)),
+        })
+    }
+
+    /// Moves a rank-1 tile of `extent` elements from layout `from` to layout `to`
+    /// through shared memory: the owners write (one thread per element: `tx == 0` for
+    /// [`Lay::Rows`], `ty == 0` for [`Lay::Cols`]), a barrier, every thread reads its
+    /// slots (slots beyond the extent read 0), a barrier.
+    fn relayout(
+        &mut self,
+        ops: &[Operand],
+        from: Lay,
+        to: Lay,
+        extent: usize,
+        t: SType,
+    ) -> Result<Vec<Operand>, CompileError> {
+        if t == SType::Bool {
+            return Err(self.unsupported("a bool rank-1 tile moved between layouts"));
+        }
+        let arr = self.shared_array(SharedUse::Reduce(t), t, extent);
+        let (c, step) = self.lay_axis(from);
+        let owner = match from {
+            Lay::Rows => self.iop(IntOp::Lt, self.tx, Operand::Int(1)),
+            Lay::Cols => self.iop(IntOp::Lt, self.ty, Operand::Int(1)),
+            Lay::Any | Lay::Lin => Operand::Bool(true),
+        };
+        for (s, &value) in ops.iter().enumerate() {
+            let s = s as i64;
+            let index = self.iop(IntOp::Add, c, Operand::Int(s * step));
+            let inb = if (s + 1) * step <= extent as i64 {
+                Operand::Bool(true)
+            } else {
+                self.iop(IntOp::Lt, index, Operand::Int(extent as i64))
+            };
+            let pred = self.iop(IntOp::And, owner, inb);
+            let value = self.convert(value, t);
+            let st = Stmt::StoreShared {
+                array: arr,
+                index,
+                value,
+            };
+            self.guarded(pred, vec![st], vec![]);
+        }
+        self.emit(Stmt::Barrier);
+        let (c, step) = self.lay_axis(to);
+        let n = extent.div_ceil(step as usize);
+        let mut out = Vec::with_capacity(n);
+        for s in 0..n as i64 {
+            let index = self.iop(IntOp::Add, c, Operand::Int(s * step));
+            let inb = if (s + 1) * step <= extent as i64 {
+                Operand::Bool(true)
+            } else {
+                self.iop(IntOp::Lt, index, Operand::Int(extent as i64))
+            };
+            let dst = self.reg(t);
+            let ld = Stmt::LoadShared {
+                dst,
+                array: arr,
+                index,
+            };
+            let zero = match t {
+                SType::F32 | SType::F16 => Operand::Float(0.0, t),
+                _ => Operand::Int(0),
+            };
+            let mv = Stmt::Mov { dst, src: zero };
+            self.guarded(inb, vec![ld], vec![mv]);
+            out.push(Operand::Reg(dst));
+        }
+        self.emit(Stmt::Barrier);
+        Ok(out)
     }
 
     fn ty(&self, v: ValueId) -> Result<&'a Ty, CompileError> {
@@ -467,13 +617,6 @@ impl<'a> Lower<'a> {
                 },
             ],
             _ => vec![],
-        }
-    }
-
-    fn slot_count(&self, t: &Ty) -> usize {
-        match t.shape() {
-            None => 1,
-            Some(s) => self.axes(s).iter().map(|a| a.count).product(),
         }
     }
 
@@ -542,6 +685,12 @@ impl<'a> Lower<'a> {
     }
 
     fn shared_array(&mut self, u: SharedUse, ty: SType, len: usize) -> usize {
+        // Every use of shared memory ends with a barrier, so f32 reductions and layout
+        // moves may share the array that stages `dot`'s A operand.
+        let u = match u {
+            SharedUse::Reduce(SType::F32) => SharedUse::DotA,
+            u => u,
+        };
         if let Some(&i) = self.shared_by_use.get(&u) {
             let a = &mut self.shared[i];
             a.len = a.len.max(len);
@@ -569,8 +718,15 @@ impl<'a> Lower<'a> {
 
     fn inst(&mut self, inst: &Inst) -> Result<(), CompileError> {
         match &inst.kind {
-            InstKind::Iota { .. } | InstKind::Expand { .. } => {
-                return Err(self.unsupported("`iota`/`expand` tiles (not lowered yet)"))
+            InstKind::Iota { shape, axis } => {
+                let r = self.result(inst)?;
+                let val = self.iota(r, shape, *axis)?;
+                self.bind(r, val);
+            }
+            InstKind::Expand { x, axis, size } => {
+                let r = self.result(inst)?;
+                let val = self.expand(*x, *axis, *size)?;
+                self.bind(r, val);
             }
             InstKind::ProgramId { axis } => {
                 if *axis > 2 {
@@ -614,8 +770,8 @@ impl<'a> Lower<'a> {
             InstKind::Unary { op, x } => {
                 let r = self.result(inst)?;
                 let d = self.ty(*x)?.dtype();
-                let n = self.slot_count(self.ty(r)?);
-                let xs = self.elems(*x, n)?;
+                let (lay, n) = self.slots_of(r)?;
+                let xs = self.elems(*x, lay, n)?;
                 let mut outs = Vec::with_capacity(n);
                 for xo in xs {
                     outs.push(self.unary(*op, xo, d)?);
@@ -626,8 +782,8 @@ impl<'a> Lower<'a> {
             InstKind::Binary { op, a, b } => {
                 let r = self.result(inst)?;
                 let d = self.ty(r)?.dtype();
-                let n = self.slot_count(self.ty(r)?);
-                let (av, bv) = (self.elems(*a, n)?, self.elems(*b, n)?);
+                let (lay, n) = self.slots_of(r)?;
+                let (av, bv) = (self.elems(*a, lay, n)?, self.elems(*b, lay, n)?);
                 let mut outs = Vec::with_capacity(n);
                 for (ao, bo) in av.into_iter().zip(bv) {
                     outs.push(self.binary(*op, ao, bo, d)?);
@@ -637,7 +793,7 @@ impl<'a> Lower<'a> {
             }
             InstKind::Compare { op, a, b } => {
                 let r = self.result(inst)?;
-                let n = self.slot_count(self.ty(r)?);
+                let (lay, n) = self.slots_of(r)?;
                 let iop = match op {
                     CompareOp::Lt => IntOp::Lt,
                     CompareOp::Le => IntOp::Le,
@@ -645,7 +801,7 @@ impl<'a> Lower<'a> {
                     CompareOp::Gt => IntOp::Gt,
                     CompareOp::Ge => IntOp::Ge,
                 };
-                let (av, bv) = (self.elems(*a, n)?, self.elems(*b, n)?);
+                let (av, bv) = (self.elems(*a, lay, n)?, self.elems(*b, lay, n)?);
                 let mut outs = Vec::with_capacity(n);
                 for (ao, bo) in av.into_iter().zip(bv) {
                     // Operands in one register type: a constant takes the other's.
@@ -673,9 +829,9 @@ impl<'a> Lower<'a> {
             InstKind::Select { cond, a, b } => {
                 let r = self.result(inst)?;
                 let t = register_type(self.ty(r)?.dtype());
-                let n = self.slot_count(self.ty(r)?);
-                let cv = self.elems(*cond, n)?;
-                let (av, bv) = (self.elems(*a, n)?, self.elems(*b, n)?);
+                let (lay, n) = self.slots_of(r)?;
+                let cv = self.elems(*cond, lay, n)?;
+                let (av, bv) = (self.elems(*a, lay, n)?, self.elems(*b, lay, n)?);
                 let mut outs = Vec::with_capacity(n);
                 for ((co, ao), bo) in cv.into_iter().zip(av).zip(bv) {
                     outs.push(self.select(co, ao, bo, t));
@@ -685,8 +841,8 @@ impl<'a> Lower<'a> {
             }
             InstKind::Cast { x, to } => {
                 let r = self.result(inst)?;
-                let n = self.slot_count(self.ty(r)?);
-                let xs = self.elems(*x, n)?;
+                let (lay, n) = self.slots_of(r)?;
+                let xs = self.elems(*x, lay, n)?;
                 let mut outs = Vec::with_capacity(n);
                 for xo in xs {
                     outs.push(self.cast(xo, *to));
@@ -696,9 +852,8 @@ impl<'a> Lower<'a> {
             }
             InstKind::Splat { x, .. } => {
                 let r = self.result(inst)?;
-                let n = self.slot_count(self.ty(r)?);
                 let o = self.scalar(*x)?;
-                self.bind(r, Val::Tile(vec![o; n]));
+                self.bind(r, Val::Uniform(o));
             }
             InstKind::Load { access, other } => {
                 let r = self.result(inst)?;
@@ -712,8 +867,8 @@ impl<'a> Lower<'a> {
             InstKind::Store { access, value } => self.store(access, *value)?,
             InstKind::Reduce { op, x, axis } => {
                 let r = self.result(inst)?;
-                let o = self.reduce(*op, *x, *axis)?;
-                self.bind(r, Val::Scalar(o));
+                let val = self.reduce(*op, *x, *axis)?;
+                self.bind(r, val);
             }
             InstKind::Dot { a, b, acc } => {
                 let r = self.result(inst)?;
@@ -738,7 +893,7 @@ impl<'a> Lower<'a> {
                 .first()
                 .map(|o| Val::Scalar(*o))
                 .ok_or_else(|| self.internal("scalar without an operand")),
-            Ty::Tile(..) => Ok(Val::Tile(outs)),
+            Ty::Tile(..) => Ok(Val::Tile(self.lay_of(r), outs)),
         }
     }
 
@@ -1010,7 +1165,7 @@ impl<'a> Lower<'a> {
             self.guarded(pred, vec![ld], vec![mv]);
             outs.push(Operand::Reg(dst));
         }
-        Ok(Val::Tile(outs))
+        Ok(Val::Tile(Lay::Lin, outs))
     }
 
     fn store(&mut self, acc: &BlockAccess, value: ValueId) -> Result<(), CompileError> {
@@ -1030,7 +1185,7 @@ impl<'a> Lower<'a> {
             return Ok(());
         }
         let slots = self.access_slots(acc)?;
-        let vals = self.elems(value, slots.len())?;
+        let vals = self.elems(value, Lay::Lin, slots.len())?;
         for ((index, pred), v) in slots.into_iter().zip(vals) {
             if pred == Operand::Bool(false) {
                 continue;
@@ -1068,29 +1223,153 @@ impl<'a> Lower<'a> {
         Operand::Reg(dst)
     }
 
-    fn reduce(&mut self, op: ReduceOp, x: ValueId, axis: usize) -> Result<Operand, CompileError> {
-        let (n, d) = match self.ty(x)? {
-            Ty::Tile(s, d) if s.len() == 1 && axis == 0 => (s[0], *d),
-            Ty::Tile(s, _) => {
-                return Err(self.unsupported(format!(
-                    "reduce over axis {axis} of a rank-{} tile",
-                    s.len()
-                )))
-            }
-            Ty::Scalar(_) => return Err(self.internal("reduce of a scalar")),
-        };
+    /// The register type and identity of a reduction over elements of dtype `d`.
+    fn reduce_kind(&self, op: ReduceOp, d: DType) -> Result<(SType, Operand), CompileError> {
         let t = register_type(d);
         if t == SType::Bool {
             return Err(self.unsupported("reduce of a bool tile"));
+        }
+        if op == ReduceOp::Mean && !matches!(t, SType::F32 | SType::F16) {
+            return Err(self.unsupported("mean of an integer tile"));
         }
         let identity = match (op, t) {
             (ReduceOp::Max, SType::I32) => Operand::Int(i32::MIN as i64),
             (ReduceOp::Max, SType::U32) => Operand::Int(0),
             _ => imm(op.identity(), d),
         };
+        Ok((t, identity))
+    }
+
+    /// `v` where `pred`, else `identity` (constant predicates fold).
+    fn masked(&mut self, pred: Operand, v: Operand, identity: Operand, t: SType) -> Operand {
+        match pred {
+            Operand::Bool(true) => v,
+            Operand::Bool(false) => identity,
+            cond => self.select(cond, v, identity, t),
+        }
+    }
+
+    /// `Reduce`: a rank-1 tile to a scalar, or a rank-2 tile along an axis.
+    fn reduce(&mut self, op: ReduceOp, x: ValueId, axis: usize) -> Result<Val, CompileError> {
+        match self.ty(x)? {
+            Ty::Tile(s, _) if s.len() == 1 && axis == 0 => Ok(Val::Scalar(self.reduce1(op, x)?)),
+            Ty::Tile(s, _) if s.len() == 2 && axis < 2 => self.reduce2(op, x, axis),
+            Ty::Tile(s, _) => Err(self.unsupported(format!(
+                "reduce over axis {axis} of a rank-{} tile",
+                s.len()
+            ))),
+            Ty::Scalar(_) => Err(self.internal("reduce of a scalar")),
+        }
+    }
+
+    /// Reduces a rank-2 tile `[M, N]` along `axis`. Along axis 1 each thread combines
+    /// the `SC` slots of each of its micro-rows, the partials go to shared memory as
+    /// `p[row * TN + tx]`, a barrier, then every thread combines the `min(TN, N)`
+    /// partials of each of its rows in order (so all `TN` threads of a row hold the same
+    /// value: the result is in [`Lay::Rows`]), a barrier. Along axis 0 the same with
+    /// rows and columns exchanged (`p[col * TM + ty]`, result in [`Lay::Cols`]).
+    fn reduce2(&mut self, op: ReduceOp, x: ValueId, axis: usize) -> Result<Val, CompileError> {
+        let (m, n, d) = self.shape2(x)?;
+        let (t, identity) = self.reduce_kind(op, d)?;
+        let g = self.g;
+        let (tm, tn) = (g.rows as i64, g.cols as i64);
+        let (sr, sc) = (m.div_ceil(tm as usize), n.div_ceil(tn as usize));
+        let xs = self.elems(x, Lay::Lin, sr * sc)?;
+        // Along axis 1: `outer` = rows (kept), `inner` = columns (reduced).
+        let (outer_n, inner_n, outer_t, inner_t, inner_step, inner_ext, lay) = if axis == 1 {
+            (sr, sc, tm, tn, tn, n, Lay::Rows)
+        } else {
+            (sc, sr, tn, tm, tm, m, Lay::Cols)
+        };
+        let inner_thread = if axis == 1 { self.tx } else { self.ty };
+        let outer_thread = if axis == 1 { self.ty } else { self.tx };
+        // 1. Per-thread partials over the reduced axis, masked beyond the extent.
+        let mut parts = Vec::with_capacity(outer_n);
+        for o in 0..outer_n {
+            let mut part: Option<Operand> = None;
+            for i in 0..inner_n {
+                let v = if axis == 1 {
+                    xs[o * sc + i]
+                } else {
+                    xs[i * sc + o]
+                };
+                let i = i as i64;
+                let own = if (i + 1) * inner_step > inner_ext as i64 {
+                    let c = self.iop(IntOp::Add, inner_thread, Operand::Int(i * inner_step));
+                    self.iop(IntOp::Lt, c, Operand::Int(inner_ext as i64))
+                } else {
+                    Operand::Bool(true)
+                };
+                let v = self.masked(own, v, identity, t);
+                part = Some(match part {
+                    None => v,
+                    Some(p) => self.combine(op, p, v, t),
+                });
+            }
+            parts.push(part.ok_or_else(|| self.internal("reduce of an empty tile"))?);
+        }
+        // 2. Combine the partials of the `inner_t` threads sharing a row (column).
+        let mut out = parts;
+        if inner_t > 1 {
+            let arr = self.shared_array(
+                SharedUse::Reduce(t),
+                t,
+                outer_n * (outer_t * inner_t) as usize,
+            );
+            let ob = self.iop(IntOp::Mul, outer_thread, Operand::Int(inner_t));
+            let idx0 = self.iop(IntOp::Add, ob, inner_thread);
+            for (o, &value) in out.iter().enumerate() {
+                let index = self.iop(IntOp::Add, idx0, Operand::Int(o as i64 * outer_t * inner_t));
+                self.emit(Stmt::StoreShared {
+                    array: arr,
+                    index,
+                    value,
+                });
+            }
+            self.emit(Stmt::Barrier);
+            let used = inner_t.min(inner_ext as i64);
+            let mut res = Vec::with_capacity(out.len());
+            for o in 0..out.len() as i64 {
+                let row0 = self.iop(IntOp::Add, ob, Operand::Int(o * outer_t * inner_t));
+                let mut acc: Option<Operand> = None;
+                for c in 0..used {
+                    let index = self.iop(IntOp::Add, row0, Operand::Int(c));
+                    let dst = self.reg(t);
+                    self.emit(Stmt::LoadShared {
+                        dst,
+                        array: arr,
+                        index,
+                    });
+                    acc = Some(match acc {
+                        None => Operand::Reg(dst),
+                        Some(a) => self.combine(op, a, Operand::Reg(dst), t),
+                    });
+                }
+                res.push(acc.ok_or_else(|| self.internal("reduce of an empty axis"))?);
+            }
+            self.emit(Stmt::Barrier);
+            out = res;
+        }
+        if op == ReduceOp::Mean {
+            let scale = Operand::Float(1.0 / inner_ext as f64, t);
+            out = out
+                .into_iter()
+                .map(|v| self.fbin(BinaryOp::Mul, v, scale, t))
+                .collect();
+        }
+        Ok(Val::Tile(lay, out))
+    }
+
+    /// Reduces a rank-1 tile to a (uniform) scalar.
+    fn reduce1(&mut self, op: ReduceOp, x: ValueId) -> Result<Operand, CompileError> {
+        let (n, d) = match self.ty(x)? {
+            Ty::Tile(s, d) if s.len() == 1 => (s[0], *d),
+            _ => return Err(self.internal("reduce1 of a non-rank-1 value")),
+        };
+        let (t, identity) = self.reduce_kind(op, d)?;
         let tt = self.g.threads as i64;
         let ax = self.axes(&[n])[0];
-        let xs = self.elems(x, ax.count)?;
+        let xs = self.elems(x, Lay::Lin, ax.count)?;
         // 1. Per-thread combine of the slots this thread owns.
         let mut part: Option<Operand> = None;
         for (s, v) in xs.into_iter().enumerate() {
@@ -1167,9 +1446,6 @@ impl<'a> Lower<'a> {
             result = Operand::Reg(r);
         }
         if op == ReduceOp::Mean {
-            if !matches!(t, SType::F32 | SType::F16) {
-                return Err(self.unsupported("mean of an integer tile"));
-            }
             let dst = self.reg(t);
             self.emit(Stmt::Binary {
                 dst,
@@ -1180,6 +1456,66 @@ impl<'a> Lower<'a> {
             result = Operand::Reg(dst);
         }
         Ok(result)
+    }
+
+    // ---- iota / expand ----
+
+    /// `Iota`: each slot's position along `axis`, from the thread coordinates.
+    fn iota(&mut self, r: ValueId, shape: &[usize], axis: usize) -> Result<Val, CompileError> {
+        match (shape, axis) {
+            ([n], 0) => {
+                let lay = self.lay_of(r);
+                let (c, step) = self.lay_axis(lay);
+                let count = n.div_ceil(step as usize);
+                let ops = (0..count as i64)
+                    .map(|s| self.iop(IntOp::Add, c, Operand::Int(s * step)))
+                    .collect();
+                Ok(Val::Tile(lay, ops))
+            }
+            ([_, _], 0 | 1) => {
+                let axes = self.axes(shape);
+                let (rows, cols) = (axes[0], axes[1]);
+                let mut ops = Vec::with_capacity(rows.count * cols.count);
+                for i in 0..rows.count as i64 {
+                    for j in 0..cols.count as i64 {
+                        ops.push(if axis == 0 {
+                            self.iop(IntOp::Add, rows.thread, Operand::Int(i * rows.step))
+                        } else {
+                            self.iop(IntOp::Add, cols.thread, Operand::Int(j * cols.step))
+                        });
+                    }
+                }
+                Ok(Val::Tile(Lay::Lin, ops))
+            }
+            _ => Err(self.internal(format!("iota of shape {shape:?} along axis {axis}"))),
+        }
+    }
+
+    /// `Expand`: along axis 1 (`[n] -> [n, size]`) the operand is taken in
+    /// [`Lay::Rows`], so slot `(sr, sc)` is operand slot `sr`; along axis 0
+    /// (`[n] -> [size, n]`) in [`Lay::Cols`], slot `(sr, sc)` is operand slot `sc`.
+    fn expand(&mut self, x: ValueId, axis: usize, size: usize) -> Result<Val, CompileError> {
+        let n = match self.ty(x)?.shape() {
+            Some([n]) => *n,
+            _ => return Err(self.internal(format!("expand of {x}, not a rank-1 tile"))),
+        };
+        if let Val::Scalar(o) | Val::Uniform(o) = self.val(x)? {
+            return Ok(Val::Uniform(*o));
+        }
+        let (shape, lay) = match axis {
+            0 => ([size, n], Lay::Cols),
+            1 => ([n, size], Lay::Rows),
+            _ => return Err(self.internal(format!("expand along axis {axis}"))),
+        };
+        let xs = self.elems(x, lay, self.count(&[n], lay))?;
+        let axes = self.axes(&shape);
+        let mut ops = Vec::with_capacity(axes[0].count * axes[1].count);
+        for i in 0..axes[0].count {
+            for j in 0..axes[1].count {
+                ops.push(if axis == 1 { xs[i] } else { xs[j] });
+            }
+        }
+        Ok(Val::Tile(Lay::Lin, ops))
     }
 
     // ---- dot ----
@@ -1216,7 +1552,7 @@ impl<'a> Lower<'a> {
         self.stage(b, sb, b_pitch)?;
         self.emit(Stmt::Barrier);
         // Accumulators (fresh registers: the loop updates them in place).
-        let accs = self.elems(acc, sr * sc)?;
+        let accs = self.elems(acc, Lay::Lin, sr * sc)?;
         let mut rs = Vec::with_capacity(accs.len());
         for o in accs {
             let o = self.convert(o, SType::F32);
@@ -1276,7 +1612,10 @@ impl<'a> Lower<'a> {
             body,
         });
         self.emit(Stmt::Barrier);
-        Ok(Val::Tile(rs.into_iter().map(Operand::Reg).collect()))
+        Ok(Val::Tile(
+            Lay::Lin,
+            rs.into_iter().map(Operand::Reg).collect(),
+        ))
     }
 
     /// Writes a rank-2 tile `[R, C]` into shared array `arr` as `arr[r*pitch + c]`.
@@ -1294,7 +1633,7 @@ impl<'a> Lower<'a> {
         let g = self.g;
         let (tm, tn) = (g.rows as i64, g.cols as i64);
         let (sr, sc) = (rows.div_ceil(tm as usize), cols.div_ceil(tn as usize));
-        let vals = self.elems(v, sr * sc)?;
+        let vals = self.elems(v, Lay::Lin, sr * sc)?;
         let ty_p = self.iop(IntOp::Mul, self.ty, Operand::Int(pitch as i64));
         let idx0 = self.iop(IntOp::Add, ty_p, self.tx);
         for i in 0..sr as i64 {
@@ -1447,10 +1786,10 @@ impl<'a> Lower<'a> {
         // each iteration.
         let mut carried: Vec<Vec<Reg>> = Vec::with_capacity(init.len());
         let mut carried_vals = Vec::with_capacity(init.len());
-        for &v in init {
+        for (&v, &arg) in init.iter().zip(&body.args[1..]) {
             let t = register_type(self.ty(v)?.dtype());
-            let n = self.slot_count(self.ty(v)?);
-            let ops = self.elems(v, n)?;
+            let (lay, n) = self.slots_of(arg)?;
+            let ops = self.elems(v, lay, n)?;
             let mut regs = Vec::with_capacity(n);
             for o in ops {
                 let o = self.convert(o, t);
@@ -1458,7 +1797,7 @@ impl<'a> Lower<'a> {
             }
             let val = match self.ty(v)? {
                 Ty::Scalar(_) => Val::Scalar(Operand::Reg(regs[0])),
-                Ty::Tile(..) => Val::Tile(regs.iter().map(|&r| Operand::Reg(r)).collect()),
+                Ty::Tile(..) => Val::Tile(lay, regs.iter().map(|&r| Operand::Reg(r)).collect()),
             };
             carried.push(regs);
             carried_vals.push(val);
@@ -1472,9 +1811,10 @@ impl<'a> Lower<'a> {
         self.block(body)?;
         // Parallel assignment of the yields to the carried registers.
         let mut moves: Vec<(Reg, Operand)> = Vec::new();
-        for (y, regs) in body.yields.iter().zip(&carried) {
+        for ((y, regs), arg) in body.yields.iter().zip(&carried).zip(&body.args[1..]) {
             let t = register_type(self.ty(*y)?.dtype());
-            let ops = self.elems(*y, regs.len())?;
+            let lay = self.lay_of(*arg);
+            let ops = self.elems(*y, lay, regs.len())?;
             for (&d, o) in regs.iter().zip(ops) {
                 let o = self.convert(o, t);
                 moves.push((d, o));
@@ -1633,4 +1973,93 @@ fn find_deferred(k: &TileKernel, out: &mut HashMap<ValueId, (BlockAccess, f64)>)
             }
         }
     }
+}
+
+// ---- analysis: layouts of rank-1 tiles ----
+
+/// Chooses the layout of every rank-1 tile value: a rank-2 `Reduce` along axis 1 gives
+/// [`Lay::Rows`] (along axis 0 [`Lay::Cols`]), a splat [`Lay::Any`], loads and iotas
+/// [`Lay::Lin`]; elementwise results join their operands' layouts; a loop-carried value
+/// joins its initial and yielded values' layouts (iterated to a fixed point). So a row
+/// statistic that is updated in a loop and expanded back over rows never leaves the
+/// row layout.
+fn infer_layouts(k: &TileKernel) -> HashMap<ValueId, Lay> {
+    let mut m = HashMap::new();
+    // Each value's layout only rises (Any < Rows, Cols < Lin): a few passes suffice.
+    for _ in 0..8 {
+        if !infer_block(k, &k.body, &mut m) {
+            break;
+        }
+    }
+    m
+}
+
+/// One pass over a block; true when some layout changed.
+fn infer_block(k: &TileKernel, b: &Block, m: &mut HashMap<ValueId, Lay>) -> bool {
+    let rank1 = |v: ValueId| {
+        k.values
+            .get(v.index())
+            .and_then(Ty::shape)
+            .is_some_and(|s| s.len() == 1)
+    };
+    let get = |m: &HashMap<ValueId, Lay>, v: ValueId| m.get(&v).copied().unwrap_or(Lay::Any);
+    let mut changed = false;
+    let set = |m: &mut HashMap<ValueId, Lay>, v: ValueId, l: Lay| -> bool {
+        if !rank1(v) {
+            return false;
+        }
+        let old = m.get(&v).copied();
+        let new = old.unwrap_or(Lay::Any).join(l);
+        m.insert(v, new);
+        old != Some(new)
+    };
+    for inst in &b.insts {
+        let r = inst.results.first().copied();
+        let l = match &inst.kind {
+            InstKind::Splat { .. } => Some(Lay::Any),
+            InstKind::Iota { .. } | InstKind::Load { .. } => Some(Lay::Lin),
+            InstKind::Reduce { x, axis, .. } => {
+                let rank2 = k
+                    .values
+                    .get(x.index())
+                    .and_then(Ty::shape)
+                    .is_some_and(|s| s.len() == 2);
+                Some(match (rank2, axis) {
+                    (true, 1) => Lay::Rows,
+                    (true, _) => Lay::Cols,
+                    _ => Lay::Any,
+                })
+            }
+            InstKind::Unary { x, .. } | InstKind::Cast { x, .. } => Some(get(m, *x)),
+            InstKind::Binary { a, b, .. } | InstKind::Compare { a, b, .. } => {
+                Some(get(m, *a).join(get(m, *b)))
+            }
+            InstKind::Select { cond, a, b } => {
+                Some(get(m, *cond).join(get(m, *a)).join(get(m, *b)))
+            }
+            InstKind::For { init, body, .. } => {
+                for (&i, &arg) in init.iter().zip(body.args.iter().skip(1)) {
+                    let l = get(m, i);
+                    changed |= set(m, arg, l);
+                }
+                if infer_block(k, body, m) {
+                    changed = true;
+                }
+                for (&y, &arg) in body.yields.iter().zip(body.args.iter().skip(1)) {
+                    let l = get(m, y);
+                    changed |= set(m, arg, l);
+                }
+                for (&res, &arg) in inst.results.iter().zip(body.args.iter().skip(1)) {
+                    let l = get(m, arg);
+                    changed |= set(m, res, l);
+                }
+                None
+            }
+            _ => None,
+        };
+        if let (Some(r), Some(l)) = (r, l) {
+            changed |= set(m, r, l);
+        }
+    }
+    changed
 }

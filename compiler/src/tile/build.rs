@@ -16,6 +16,10 @@
 //!   `Dot` on masked `[BM, BK]` and `[BK, BN]` loads (transposes are swapped strides), the
 //!   epilogue on `[BM, BN]` tiles, a masked store; batch index on grid axis 2.
 //!
+//! An `iota` leaf ([`Expr::Iota`]) takes part in all three like a load, except that its
+//! "access" is evaluated as index arithmetic: `base + Iota(tile) * stride` (an i32 tile),
+//! converted to f32 for an f32 iota.
+//!
 //! The output is stored through the spec's store view: contiguous, or the inverse of a
 //! permute/reshape chain when the kernel writes a materialized view of its value.
 //!
@@ -259,6 +263,64 @@ impl Em {
     }
 }
 
+/// Maps logical program indices (extents, first fastest) to grid axes: one axis each
+/// while every extent fits the target's `max_grid_dim`, else the linear program index
+/// spread over three axes (surplus programs recompute the last one: same values, same
+/// place). Returns the grid and each logical index. Shared by the standalone builders.
+pub(crate) fn programs(
+    em: &mut Em,
+    target: &Target,
+    name: &str,
+    extents: &[u64],
+) -> Result<([u32; 3], Vec<Ix>), CompileError> {
+    let max = target.max_grid_dim.max(1) as u64;
+    let mut grid = [1u32; 3];
+    if extents.len() <= 3 && extents.iter().all(|&e| e <= max) {
+        let mut idx = Vec::new();
+        for (a, &e) in extents.iter().enumerate() {
+            grid[a] = e as u32;
+            idx.push(if e <= 1 {
+                Ix::C(0)
+            } else {
+                Ix::V(em.b.program_id(a as u8))
+            });
+        }
+        return Ok((grid, idx));
+    }
+    let total: u64 = extents.iter().product();
+    let g0 = total.min(max);
+    let g1 = total.div_ceil(g0).min(max);
+    let g2 = total.div_ceil(g0 * g1);
+    if g2 > max || total > i32::MAX as u64 {
+        return Err(CompileError::Limit {
+            kernel: name.to_string(),
+            target: target.kind.to_string(),
+            limit: "max_grid_dim",
+            needed: total as usize,
+            available: (max * max * max).min(i32::MAX as u64) as usize,
+        });
+    }
+    grid = [g0 as u32, g1 as u32, g2 as u32];
+    let mut lin = Ix::C(0);
+    let mut scale = 1i64;
+    for (a, &g) in grid.iter().enumerate() {
+        if g > 1 {
+            let p = Ix::V(em.b.program_id(a as u8));
+            let t = em.mul(p, scale);
+            lin = em.add(lin, t);
+        }
+        scale *= g as i64;
+    }
+    if g0 * g1 * g2 > total {
+        lin = em.op(IndexOp::Min, lin, Ix::C(total as i64 - 1));
+    }
+    // Unravel with extents[0] fastest.
+    let dims: Vec<usize> = extents.iter().rev().map(|&e| e as usize).collect();
+    let mut idx = em.unravel(lin, &dims);
+    idx.reverse();
+    Ok((grid, idx))
+}
+
 /// Where each leaf of an expression reads in one evaluation context.
 struct Ctx {
     accesses: HashMap<ExprId, (BlockAccess, f64)>,
@@ -312,7 +374,7 @@ impl<'a> KernelBuilder<'a> {
                 continue;
             }
             match self.spec.expr(e) {
-                Expr::Load { .. } => out.push(e),
+                Expr::Load { .. } | Expr::Iota { .. } => out.push(e),
                 Expr::Unary { x, .. } | Expr::Cast { x, .. } => stack.push(*x),
                 Expr::Binary { a, b, .. } | Expr::Compare { a, b, .. } => {
                     stack.push(*b);
@@ -329,9 +391,12 @@ impl<'a> KernelBuilder<'a> {
         out
     }
 
+    /// A leaf's buffer and view. An iota leaf reads no buffer (`usize::MAX`, never
+    /// used: its access only carries the base and strides of its index arithmetic).
     fn leaf_view(&self, e: ExprId) -> Result<(usize, &'a StridedView), CompileError> {
         match self.spec.expr(e) {
             Expr::Load { buffer, view } => Ok((*buffer, view)),
+            Expr::Iota { view, .. } => Ok((usize::MAX, view)),
             _ => Err(self.internal(format!("expression {} is not a load", e.0))),
         }
     }
@@ -359,6 +424,14 @@ impl<'a> KernelBuilder<'a> {
                 } else {
                     v
                 }
+            }
+            Expr::Iota { dtype, .. } => {
+                let (access, _) = ctx
+                    .accesses
+                    .get(&e)
+                    .cloned()
+                    .ok_or_else(|| self.internal(format!("no access for iota leaf {}", e.0)))?;
+                self.iota_value(&access, *dtype)
             }
             Expr::Const { value, dtype } => self.em.b.float(*value, compute_dtype(*dtype)),
             Expr::Acc { .. } => ctx
@@ -404,6 +477,38 @@ impl<'a> KernelBuilder<'a> {
         Ok(v)
     }
 
+    /// The value of an iota leaf over an access: its element offsets
+    /// `base + sum_a iota(shape, a) * stride[a]` (i32 index arithmetic on tiles), in the
+    /// leaf's compute dtype (the i32 to f32 conversion is exact below 2^24).
+    fn iota_value(&mut self, access: &BlockAccess, dtype: DType) -> ValueId {
+        let mut v = None;
+        for (a, &s) in access.strides.iter().enumerate() {
+            if s == 0 || access.shape[a] <= 1 {
+                continue;
+            }
+            let mut t = self.em.b.iota(&access.shape, a);
+            if s != 1 {
+                let c = self.em.val(Ix::C(s));
+                t = self.em.b.binary(BinaryOp::Mul, t, c);
+            }
+            v = Some(match v {
+                None => t,
+                Some(acc) => self.em.b.binary(BinaryOp::Add, acc, t),
+            });
+        }
+        let v = match v {
+            None if access.shape.is_empty() => access.base,
+            None => self.em.b.splat(access.base, &access.shape),
+            Some(t) => self.em.b.binary(BinaryOp::Add, t, access.base),
+        };
+        let d = compute_dtype(dtype);
+        if d != DType::I32 {
+            self.em.b.cast(v, d)
+        } else {
+            v
+        }
+    }
+
     /// Splat a scalar to `shape` (tiles pass through) and cast to the output dtype.
     fn finish_value(&mut self, v: ValueId, shape: &[usize]) -> ValueId {
         let v = if !shape.is_empty() && self.em.b.ty(v).shape().is_none() {
@@ -419,54 +524,9 @@ impl<'a> KernelBuilder<'a> {
         }
     }
 
-    /// Maps logical program indices (extents, first fastest) to grid axes.
+    /// Maps logical program indices (extents, first fastest) to grid axes ([`programs`]).
     fn programs(&mut self, extents: &[u64]) -> Result<([u32; 3], Vec<Ix>), CompileError> {
-        let max = self.target.max_grid_dim.max(1) as u64;
-        let mut grid = [1u32; 3];
-        if extents.len() <= 3 && extents.iter().all(|&e| e <= max) {
-            let mut idx = Vec::new();
-            for (a, &e) in extents.iter().enumerate() {
-                grid[a] = e as u32;
-                idx.push(if e <= 1 {
-                    Ix::C(0)
-                } else {
-                    Ix::V(self.em.b.program_id(a as u8))
-                });
-            }
-            return Ok((grid, idx));
-        }
-        let total: u64 = extents.iter().product();
-        let g0 = total.min(max);
-        let g1 = total.div_ceil(g0).min(max);
-        let g2 = total.div_ceil(g0 * g1);
-        if g2 > max || total > i32::MAX as u64 {
-            return Err(CompileError::Limit {
-                kernel: self.name.to_string(),
-                target: self.target.kind.to_string(),
-                limit: "max_grid_dim",
-                needed: total as usize,
-                available: (max * max * max).min(i32::MAX as u64) as usize,
-            });
-        }
-        grid = [g0 as u32, g1 as u32, g2 as u32];
-        let mut lin = Ix::C(0);
-        let mut scale = 1i64;
-        for (a, &g) in grid.iter().enumerate() {
-            if g > 1 {
-                let p = Ix::V(self.em.b.program_id(a as u8));
-                let t = self.em.mul(p, scale);
-                lin = self.em.add(lin, t);
-            }
-            scale *= g as i64;
-        }
-        if g0 * g1 * g2 > total {
-            lin = self.em.op(IndexOp::Min, lin, Ix::C(total as i64 - 1));
-        }
-        // Unravel with extents[0] fastest.
-        let dims: Vec<usize> = extents.iter().rev().map(|&e| e as usize).collect();
-        let mut idx = self.em.unravel(lin, &dims);
-        idx.reverse();
-        Ok((grid, idx))
+        programs(&mut self.em, self.target, self.name, extents)
     }
 
     // ---------------------------------------------------------------- elementwise

@@ -643,29 +643,31 @@ inline void Brcb(const LocalTensor<T>& dstLocal, const LocalTensor<T>& src0Local
 
 // ----- compare / select -----
 
-/// One bit per element (bit i%8 of byte i/8, 1 = true); count * sizeof(T) must be a multiple of 256.
-template <typename T, typename U>
-inline void Compare(const LocalTensor<U>& dstLocal, const LocalTensor<T>& src0Local, const LocalTensor<T>& src1Local,
-    CMPMODE cmpMode, uint32_t calCount)
+namespace tessera_compare_detail {
+/// Shared body of Compare / CompareScalar: bit i of dst (bit i%8 of byte i/8) = src0[i] cmp src1(i).
+template <typename T, typename U, typename Src1>
+inline void CompareImpl(const char* api, const LocalTensor<U>& dstLocal, const LocalTensor<T>& src0Local,
+    CMPMODE cmpMode, uint32_t calCount, Src1 src1)
 {
     using namespace tessera_ascendc_cpu;
-    if (!OnAiv()) return;
-    RequireDtype<T, half, float, int32_t>("Compare");
+    RequireDtype<T, half, float, int32_t>(api);
     if constexpr (std::is_same_v<T, int32_t>) {
-        if (cmpMode != CMPMODE::EQ) Fail("Compare: int32_t operands only support CMPMODE::EQ on Atlas A2");
+        if (cmpMode != CMPMODE::EQ) Fail(Str(api, ": int32_t operands only support CMPMODE::EQ on Atlas A2"));
+    }
+    if (static_cast<uint8_t>(cmpMode) > static_cast<uint8_t>(CMPMODE::NE)) {
+        Fail(Str(api, ": illegal CMPMODE ", static_cast<int>(cmpMode)));
     }
     if ((static_cast<uint64_t>(calCount) * sizeof(T)) % 256 != 0) {
-        Fail(Str("Compare(count=", calCount, " x ", TypeName<T>(), "): ", calCount * sizeof(T),
-            " bytes is not a multiple of 256 bytes"));
+        Fail(Str(api, "(count=", calCount, " x ", TypeName<T>(), "): ", calCount * sizeof(T),
+            " bytes is not a multiple of 256 bytes (the count form compares whole 256-byte repeats)"));
     }
     if (calCount == 0) return;
-    const uint8_t* a = CheckVec(src0Local.tessera_ref_, "Compare src0", calCount, sizeof(T));
-    const uint8_t* b = CheckVec(src1Local.tessera_ref_, "Compare src1", calCount, sizeof(T));
-    uint8_t* d = CheckLocal(dstLocal.tessera_ref_, "Compare dst", (calCount + 7) / 8, 32, {Hardware::UB});
+    const uint8_t* a = CheckVec(src0Local.tessera_ref_, Str(api, " src0").c_str(), calCount, sizeof(T));
+    uint8_t* d = CheckLocal(dstLocal.tessera_ref_, Str(api, " dst").c_str(), (calCount + 7) / 8, 32, {Hardware::UB});
     std::vector<uint8_t> bits((calCount + 7) / 8, 0);
     for (uint32_t i = 0; i < calCount; ++i) {
         double x = ToDouble(LoadElem<T>(a + i * sizeof(T)));
-        double y = ToDouble(LoadElem<T>(b + i * sizeof(T)));
+        double y = src1(i);
         bool r = false;
         switch (cmpMode) {
             case CMPMODE::LT: r = x < y; break;
@@ -678,6 +680,68 @@ inline void Compare(const LocalTensor<U>& dstLocal, const LocalTensor<T>& src0Lo
         if (r) bits[i / 8] = static_cast<uint8_t>(bits[i / 8] | (1u << (i % 8)));
     }
     std::memcpy(d, bits.data(), bits.size());
+}
+}  // namespace tessera_compare_detail
+
+/// One bit per element (bit i%8 of byte i/8, 1 = true); count * sizeof(T) must be a multiple of 256.
+template <typename T, typename U>
+inline void Compare(const LocalTensor<U>& dstLocal, const LocalTensor<T>& src0Local, const LocalTensor<T>& src1Local,
+    CMPMODE cmpMode, uint32_t calCount)
+{
+    using namespace tessera_ascendc_cpu;
+    if (!OnAiv()) return;
+    if constexpr (!(std::is_same_v<U, uint8_t> || std::is_same_v<U, int8_t>)) {
+        Fail(Str("Compare: dst dtype ", TypeName<U>(), " is not supported (int8_t / uint8_t bit masks only)"));
+    }
+    const uint8_t* b = nullptr;
+    if (calCount != 0 && (static_cast<uint64_t>(calCount) * sizeof(T)) % 256 == 0) {
+        b = CheckVec(src1Local.tessera_ref_, "Compare src1", calCount, sizeof(T));
+    }
+    tessera_compare_detail::CompareImpl<T, U>("Compare", dstLocal, src0Local, cmpMode, calCount,
+        [b](uint32_t i) { return ToDouble(LoadElem<T>(b + i * sizeof(T))); });
+}
+
+/// Bit i of dst = src0[i] cmp src1Scalar (uint8_t mask); count * sizeof(T) must be a multiple of 256
+/// (CANN's count form runs calCount * sizeof(T) / 256 whole repeats).
+template <typename T, typename U>
+inline void CompareScalar(const LocalTensor<U>& dstLocal, const LocalTensor<T>& src0Local, const T src1Scalar,
+    CMPMODE cmpMode, uint32_t calCount)
+{
+    using namespace tessera_ascendc_cpu;
+    if (!OnAiv()) return;
+    if constexpr (!std::is_same_v<U, uint8_t>) {
+        Fail(Str("CompareScalar: dst dtype ", TypeName<U>(), " is not supported (uint8_t bit masks only)"));
+    }
+    const double y = ToDouble(src1Scalar);
+    tessera_compare_detail::CompareImpl<T, U>("CompareScalar", dstLocal, src0Local, cmpMode, calCount,
+        [y](uint32_t) { return y; });
+}
+
+// ----- index vectors -----
+
+/// dst[i] = firstValue + i (half, int16_t, float, int32_t). As in CANN's A2 implementation, the
+/// first 32-byte block is written by the scalar unit (values computed in float) and always
+/// completely, even for calCount < one block; the rest are vector Adds of the block / repeat
+/// before it (exact for integers).
+template <typename T>
+inline void CreateVecIndex(LocalTensor<T> dstLocal, const T& firstValue, uint32_t calCount)
+{
+    using namespace tessera_ascendc_cpu;
+    if (!OnAiv()) return;
+    RequireDtype<T, half, int16_t, float, int32_t>("CreateVecIndex");
+    if (calCount == 0) Fail("CreateVecIndex: calCount must be positive");
+    const uint32_t blk = 32 / sizeof(T);
+    const uint32_t rep = 256 / sizeof(T);
+    const uint32_t n = std::max(calCount, blk);
+    uint8_t* d = CheckVec(dstLocal.tessera_ref_, "CreateVecIndex dst", n, sizeof(T));
+    std::vector<T> v(n);
+    for (uint32_t i = 0; i < blk; ++i) {
+        v[i] = FromDouble<T>(static_cast<double>(static_cast<float>(ToDouble(firstValue)) + static_cast<float>(i)));
+    }
+    for (uint32_t i = blk; i < n; ++i) {
+        v[i] = i < rep ? Arith<T>::Add(v[i - blk], FromDouble<T>(blk)) : Arith<T>::Add(v[i - rep], FromDouble<T>(rep));
+    }
+    for (uint32_t i = 0; i < n; ++i) StoreElem<T>(d + i * sizeof(T), v[i]);
 }
 
 namespace tessera_select_detail {

@@ -17,10 +17,52 @@
 
 use super::cpp::{self, round_up, Writer, BLOCK_BYTES};
 use crate::error::CompileError;
-use crate::graph::{BinaryOp, DType, ReduceOp, UnaryOp};
+use crate::graph::{BinaryOp, CompareOp, DType, ReduceOp, UnaryOp};
 use crate::target::Target;
 use crate::tile::{Block, BlockAccess, IndexOp, Inst, InstKind, TileKernel, Ty, ValueId};
 use std::collections::{HashMap, HashSet};
+
+/// Elements of 32-bit data per `Compare` repeat: count-form compares must cover a
+/// multiple of 256 bytes.
+const COMPARE_GRANULE: usize = 64;
+
+/// Bytes of UB of a bit mask covering `count` elements (whole 256-byte compare repeats).
+fn mask_bytes(count: usize) -> usize {
+    round_up(round_up(count.max(1), COMPARE_GRANULE) / 8, BLOCK_BYTES)
+}
+
+/// The `CMPMODE` of a comparison.
+fn cmp_mode(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Lt => "CMPMODE::LT",
+        CompareOp::Le => "CMPMODE::LE",
+        CompareOp::Eq => "CMPMODE::EQ",
+        CompareOp::Gt => "CMPMODE::GT",
+        CompareOp::Ge => "CMPMODE::GE",
+    }
+}
+
+/// `b op' a` equivalent to `a op b`.
+fn mirror(op: CompareOp) -> CompareOp {
+    match op {
+        CompareOp::Lt => CompareOp::Gt,
+        CompareOp::Le => CompareOp::Ge,
+        CompareOp::Eq => CompareOp::Eq,
+        CompareOp::Gt => CompareOp::Lt,
+        CompareOp::Ge => CompareOp::Le,
+    }
+}
+
+/// The C++ operator of a comparison.
+fn cmp_sym(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Lt => "<",
+        CompareOp::Le => "<=",
+        CompareOp::Eq => "==",
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+    }
+}
 
 /// Where a tile value lives in UB.
 #[derive(Clone, Debug, PartialEq)]
@@ -113,6 +155,9 @@ pub(crate) struct VectorEmitter<'k> {
     target: &'k Target,
     /// Elements per row-pitch granule (8 or 16).
     granule: usize,
+    /// The kernel has bool tiles: every tile allocation is padded to 64 elements (256
+    /// bytes of float), the granule of `Compare` / `CompareScalar`.
+    pad64: bool,
     /// GM tensor variable per kernel parameter.
     gm: Vec<String>,
     /// Uses of each value over the whole kernel.
@@ -287,11 +332,16 @@ impl<'k> VectorEmitter<'k> {
         skip: HashSet<ValueId>,
     ) -> Self {
         let granule = pitch_granule(k);
+        let pad64 = k
+            .values
+            .iter()
+            .any(|t| matches!(t, Ty::Tile(_, DType::Bool)));
         VectorEmitter {
             k,
             kname: kname.to_string(),
             target,
             granule,
+            pad64,
             gm,
             uses: use_counts(k),
             scalars: HashMap::new(),
@@ -341,6 +391,11 @@ impl<'k> VectorEmitter<'k> {
         let alloc = match shape {
             [r, c] => r * self.pitch(*c),
             _ => round_up(count.max(1), self.granule),
+        };
+        let alloc = if self.pad64 {
+            round_up(alloc, COMPARE_GRANULE)
+        } else {
+            alloc
         };
         (count, round_up(alloc * elem, BLOCK_BYTES))
     }
@@ -935,18 +990,33 @@ impl<'k> VectorEmitter<'k> {
                 let r = r0.ok_or_else(|| internal("binary without result"))?;
                 self.emit_binary(w, r, *op, *a, *b)?;
             }
-            InstKind::Compare { op, .. } => {
-                return Err(self.unsupported(format!(
-                    "the `{}` comparison (not lowered to Ascend C yet)",
-                    op.name()
-                )));
+            InstKind::Compare { op, a, b } => {
+                let r = r0.ok_or_else(|| internal("compare without result"))?;
+                self.emit_compare(w, r, *op, *a, *b)?;
             }
-            InstKind::Select { .. } => {
-                return Err(self.unsupported("`select` (not lowered to Ascend C yet)"));
+            InstKind::Select { cond, a, b } => {
+                let r = r0.ok_or_else(|| internal("select without result"))?;
+                self.emit_select(w, r, *cond, *a, *b)?;
             }
             InstKind::Cast { x, to } => {
                 let r = r0.ok_or_else(|| internal("cast without result"))?;
                 self.emit_cast(w, r, *x, *to)?;
+            }
+            InstKind::Splat { x, .. } if self.is_mask(r0.unwrap_or(*x))? => {
+                let r = r0.ok_or_else(|| internal("splat without result"))?;
+                let s = self.scalar(*x)?;
+                w.comment(format!("{r} = splat {x} (bit mask)"));
+                let d = self.def_mask(w, r)?;
+                let words = round_up(d.count.max(1), COMPARE_GRANULE) / 16;
+                self.vop(
+                    w,
+                    format!(
+                        "Duplicate({}.ReinterpretCast<uint16_t>(), static_cast<uint16_t>(({s}) != 0 ? 0xFFFFu : 0u), {words});",
+                        d.var
+                    ),
+                    &[],
+                    &[&d.loc],
+                );
             }
             InstKind::Splat { x, .. } => {
                 let r = r0.ok_or_else(|| internal("splat without result"))?;
@@ -967,6 +1037,9 @@ impl<'k> VectorEmitter<'k> {
             InstKind::Load { access, other } => {
                 let r = r0.ok_or_else(|| internal("load without result"))?;
                 self.emit_load(w, inst, r, access, *other)?;
+                if self.is_mask(r)? {
+                    self.words_to_mask(w, r)?;
+                }
             }
             InstKind::Store { access, value } => {
                 self.emit_store(w, inst, access, *value)?;
@@ -1703,6 +1776,383 @@ impl<'k> VectorEmitter<'k> {
         Ok(())
     }
 
+    // ----- bool tiles: bit masks ----------------------------------------------------
+
+    /// True when `v` is a bool tile (a bit mask in UB).
+    fn is_mask(&self, v: ValueId) -> R<bool> {
+        Ok(matches!(self.ty(v)?, Ty::Tile(_, DType::Bool)))
+    }
+
+    /// A new bit-mask tile for `r`: bit `i % 8` of byte `i / 8` is element `i` of the
+    /// tile's count-form layout (rank 2: `row * pitch + col`), the layout `Compare`
+    /// writes and `Select` reads. The mask covers the count rounded up to 64 elements.
+    fn def_mask(&mut self, w: &mut Writer, r: ValueId) -> R<TileVal> {
+        let ty = self.ty(r)?;
+        let (count, _) = self.tile_extent(ty.shape().unwrap_or(&[]), 4);
+        let s = self.alloc_slot(mask_bytes(count), format!("{r} (bit mask)"));
+        let var = format!("v{}", r.0);
+        w.line(format!(
+            "LocalTensor<uint8_t> {var} = {}.Get<uint8_t>(); // bit mask",
+            self.slots[s].name
+        ));
+        let tv = TileVal {
+            loc: Loc::Slot(s),
+            var,
+            count,
+        };
+        self.tiles.insert(r, tv.clone());
+        Ok(tv)
+    }
+
+    /// Turns the 32-bit words just loaded for bool tile `r` (0 = false, else true) into a
+    /// bit mask: int32 -> float (exactly 0 only for 0), then `CompareScalar(.., NE, 0)`.
+    fn words_to_mask(&mut self, w: &mut Writer, r: ValueId) -> R<()> {
+        let t = self.tile(r)?;
+        self.tiles.remove(&r);
+        let (_, bytes) = self.tile_extent(self.ty(r)?.shape().unwrap_or(&[]), 4);
+        let n64 = round_up(t.count.max(1), COMPARE_GRANULE);
+        w.comment(format!("{r}: bool words -> bit mask"));
+        let (fs, f) = self.scratch(w, "float", bytes, &format!("{r} bool words as float"));
+        let fl = Loc::Slot(fs);
+        self.vop(
+            w,
+            format!(
+                "Cast({f}, {}.ReinterpretCast<int32_t>(), RoundMode::CAST_NONE, {n64});",
+                t.var
+            ),
+            &[&t.loc],
+            &[&fl],
+        );
+        match t.loc {
+            Loc::InQ(q) => w.line(format!("{}.FreeTensor({});", self.queues[q].name, t.var)),
+            Loc::Slot(s) => self.free_slot(s),
+            Loc::OutQ(_) | Loc::Fixed(_) => {}
+        }
+        let d = self.def_mask(w, r)?;
+        self.vop(
+            w,
+            format!(
+                "CompareScalar({}, {f}, 0.0f, CMPMODE::NE, {n64});",
+                d.var
+            ),
+            &[&fl],
+            &[&d.loc],
+        );
+        self.free_slot(fs);
+        Ok(())
+    }
+
+    /// Materialises operand `v` (tile or scalar, compute type `ctype`) as a tile of
+    /// `count` elements: a tile is used as is, a scalar is broadcast into a scratch slot
+    /// (returned for freeing).
+    fn tile_operand(
+        &mut self,
+        w: &mut Writer,
+        v: ValueId,
+        ctype: &str,
+        shape: &[usize],
+        count: usize,
+        what: &str,
+    ) -> R<(String, Loc, Option<usize>)> {
+        if self.is_tile(v)? {
+            let t = self.tile(v)?;
+            return Ok((t.var, t.loc, None));
+        }
+        let s = self.scalar(v)?;
+        let (_, bytes) = self.tile_extent(shape, 4);
+        let (slot, var) = self.scratch(w, ctype, bytes, what);
+        let loc = Loc::Slot(slot);
+        self.vop(
+            w,
+            format!("Duplicate({var}, static_cast<{ctype}>({s}), {count});"),
+            &[],
+            &[&loc],
+        );
+        Ok((var, loc, Some(slot)))
+    }
+
+    /// `a op b` into a bit mask (tiles) or a `uint32_t` 0/1 (scalars). Float operands:
+    /// one `Compare` (two tiles) or `CompareScalar` (a scalar on either side, mirrored),
+    /// over the count rounded up to 64 (the padding bits are never read). i32 operands:
+    /// `EQ` is native; the orderings, which A2 compares only on half/float, go through an
+    /// exact float key with the sign of `a - b`: `fa - fb` where the rounded operands
+    /// differ (rounding is monotone and the difference of distinct floats is non-zero),
+    /// else the int32 difference (then |a - b| < 256, no overflow, exact in float).
+    fn emit_compare(
+        &mut self,
+        w: &mut Writer,
+        r: ValueId,
+        op: CompareOp,
+        a: ValueId,
+        b: ValueId,
+    ) -> R<()> {
+        let dtype = self.ty(a)?.dtype();
+        let (at, bt) = (self.is_tile(a)?, self.is_tile(b)?);
+        if !at && !bt {
+            let (x, y) = (self.scalar(a)?, self.scalar(b)?);
+            self.def_scalar(
+                w,
+                r,
+                "uint32_t",
+                format!("static_cast<uint32_t>(({x}) {} ({y}))", cmp_sym(op)),
+                op.name(),
+            );
+            return Ok(());
+        }
+        let ctype = match dtype {
+            d if d.is_float() => "float",
+            DType::I32 => "int32_t",
+            d => {
+                return Err(
+                    self.unsupported(format!("the `{}` comparison of {d} tiles", op.name()))
+                )
+            }
+        };
+        // The tile on the left.
+        let (x, y, op) = if at { (a, b, op) } else { (b, a, mirror(op)) };
+        let xt = self.tile(x)?;
+        let shape = self.ty(r)?.shape().unwrap_or(&[]).to_vec();
+        let n64 = round_up(xt.count.max(1), COMPARE_GRANULE);
+        let mode = cmp_mode(op);
+        w.comment(format!("{r} = {} {a}, {b} (bit mask)", op.name()));
+        if ctype == "float" || op == CompareOp::Eq {
+            let yt = if self.is_tile(y)? {
+                Some(self.tile(y)?)
+            } else {
+                None
+            };
+            let d = self.def_mask(w, r)?;
+            match yt {
+                Some(yt) => self.vop(
+                    w,
+                    format!("Compare({}, {}, {}, {mode}, {n64});", d.var, xt.var, yt.var),
+                    &[&xt.loc, &yt.loc],
+                    &[&d.loc],
+                ),
+                None => {
+                    let s = self.scalar(y)?;
+                    self.vop(
+                        w,
+                        format!(
+                            "CompareScalar({}, {}, static_cast<{ctype}>({s}), {mode}, {n64});",
+                            d.var, xt.var
+                        ),
+                        &[&xt.loc],
+                        &[&d.loc],
+                    );
+                }
+            }
+            return Ok(());
+        }
+        // i32 ordering through an exact float key.
+        w.comment("i32 ordering: key = fa != fb ? fa - fb : float(a - b), compared with 0");
+        let (yv, yl, yslot) = self.tile_operand(w, y, "int32_t", &shape, n64, "i32 compare operand")?;
+        let (_, bytes) = self.tile_extent(&shape, 4);
+        let (k1, t1) = self.scratch(w, "float", bytes, &format!("{r} key"));
+        let (k2, t2) = self.scratch(w, "float", bytes, &format!("{r} int difference"));
+        let (km, me) = self.scratch(w, "uint8_t", mask_bytes(n64), &format!("{r} fa == fb"));
+        let (l1, l2, lm) = (Loc::Slot(k1), Loc::Slot(k2), Loc::Slot(km));
+        self.vop(
+            w,
+            format!("Cast({t1}, {}, RoundMode::CAST_RINT, {n64});", xt.var),
+            &[&xt.loc],
+            &[&l1],
+        );
+        self.vop(
+            w,
+            format!("Cast({t2}, {yv}, RoundMode::CAST_RINT, {n64});"),
+            &[&yl],
+            &[&l2],
+        );
+        self.vop(
+            w,
+            format!("Compare({me}, {t1}, {t2}, CMPMODE::EQ, {n64});"),
+            &[&l1, &l2],
+            &[&lm],
+        );
+        self.vop(
+            w,
+            format!("Sub({t1}, {t1}, {t2}, {n64});"),
+            &[&l1, &l2],
+            &[&l1],
+        );
+        self.vop(
+            w,
+            format!(
+                "Sub({t2}.ReinterpretCast<int32_t>(), {}, {yv}, {n64});",
+                xt.var
+            ),
+            &[&xt.loc, &yl],
+            &[&l2],
+        );
+        self.vop(
+            w,
+            format!("Cast({t2}, {t2}.ReinterpretCast<int32_t>(), RoundMode::CAST_NONE, {n64});"),
+            &[&l2],
+            &[&l2],
+        );
+        self.vop(
+            w,
+            format!("Select({t1}, {me}, {t2}, {t1}, SELMODE::VSEL_TENSOR_TENSOR_MODE, {n64});"),
+            &[&lm, &l1, &l2],
+            &[&l1],
+        );
+        let d = self.def_mask(w, r)?;
+        self.vop(
+            w,
+            format!("CompareScalar({}, {t1}, 0.0f, {mode}, {n64});", d.var),
+            &[&l1],
+            &[&d.loc],
+        );
+        for s in [Some(k1), Some(k2), Some(km), yslot].into_iter().flatten() {
+            self.free_slot(s);
+        }
+        Ok(())
+    }
+
+    /// `cond ? a : b`. A bit-mask `cond`: one `Select` (`VSEL_TENSOR_TENSOR_MODE`, or
+    /// `VSEL_TENSOR_SCALAR_MODE` for a scalar `b`); a scalar `a` is broadcast first. Select
+    /// moves half/float only: i32 tiles are selected as the same bits seen as float. A
+    /// scalar `cond` picks one of the two copies at run time.
+    fn emit_select(
+        &mut self,
+        w: &mut Writer,
+        r: ValueId,
+        cond: ValueId,
+        a: ValueId,
+        b: ValueId,
+    ) -> R<()> {
+        let dtype = self.ty(r)?.dtype();
+        let (ct, at, bt) = (self.is_tile(cond)?, self.is_tile(a)?, self.is_tile(b)?);
+        let ctype = cpp::compute_type(dtype);
+        if !ct && !at && !bt {
+            let (c, x, y) = (self.scalar(cond)?, self.scalar(a)?, self.scalar(b)?);
+            self.def_scalar(
+                w,
+                r,
+                ctype,
+                format!("({c}) != 0 ? static_cast<{ctype}>({x}) : static_cast<{ctype}>({y})"),
+                "select",
+            );
+            return Ok(());
+        }
+        if !matches!(ctype, "float" | "int32_t") {
+            return Err(self.unsupported(format!("`select` of {dtype} tiles")));
+        }
+        let shape = self.ty(r)?.shape().unwrap_or(&[]).to_vec();
+        w.comment(format!("{r} = select {cond}, {a}, {b}"));
+        if !ct {
+            // Scalar condition: copy one side.
+            let c = self.scalar(cond)?;
+            let d = self.def_tile(w, r)?;
+            let n = d.count;
+            let one = if ctype == "float" { "1.0f" } else { "(int32_t)1" };
+            w.open(format!("if (({c}) != 0)"));
+            for (i, v) in [a, b].into_iter().enumerate() {
+                if i == 1 {
+                    w.close();
+                    w.open("else");
+                }
+                w.line("PipeBarrier<PIPE_V>();");
+                if self.is_tile(v)? {
+                    let t = self.tile(v)?;
+                    w.line(format!("Muls({}, {}, {one}, {n}); // copy", d.var, t.var));
+                } else {
+                    let s = self.scalar(v)?;
+                    w.line(format!("Duplicate({}, static_cast<{ctype}>({s}), {n});", d.var));
+                }
+            }
+            w.close();
+            self.haz_unknown();
+            return Ok(());
+        }
+        let m = self.tile(cond)?;
+        let count = m.count;
+        let (av, al, aslot) = self.tile_operand(w, a, ctype, &shape, count, "select operand")?;
+        let (bscalar, bv, bl, bslot) = if ctype == "float" && !bt {
+            (Some(self.scalar(b)?), String::new(), None, None)
+        } else {
+            let (v, l, s) = self.tile_operand(w, b, ctype, &shape, count, "select operand")?;
+            (None, v, Some(l), s)
+        };
+        let d = self.def_tile(w, r)?;
+        let as_f = |v: &str| {
+            if ctype == "float" {
+                v.to_string()
+            } else {
+                format!("{v}.ReinterpretCast<float>()")
+            }
+        };
+        match (bscalar, bl) {
+            (Some(s), _) => self.vop(
+                w,
+                format!(
+                    "Select({}, {}, {av}, static_cast<float>({s}), SELMODE::VSEL_TENSOR_SCALAR_MODE, {count});",
+                    d.var, m.var
+                ),
+                &[&m.loc, &al],
+                &[&d.loc],
+            ),
+            (None, Some(bl)) => self.vop(
+                w,
+                format!(
+                    "Select({}, {}, {}, {}, SELMODE::VSEL_TENSOR_TENSOR_MODE, {count});",
+                    as_f(&d.var),
+                    m.var,
+                    as_f(&av),
+                    as_f(&bv)
+                ),
+                &[&m.loc, &al, &bl],
+                &[&d.loc],
+            ),
+            (None, None) => return Err(internal("select without a second operand")),
+        }
+        for s in [aslot, bslot].into_iter().flatten() {
+            self.free_slot(s);
+        }
+        Ok(())
+    }
+
+    /// Converts bit mask `m` into the VECOUT tensor `ot` of a `dtype` buffer: 1 / 0 as
+    /// float (`Select` against a tile of ones and the scalar 0), then cast (0/1 words for
+    /// bool / u32 buffers, as the SIMT targets store them).
+    fn mask_to_out(
+        &mut self,
+        w: &mut Writer,
+        m: &TileVal,
+        shape: &[usize],
+        ot: &str,
+        ol: &Loc,
+        dtype: DType,
+    ) -> R<()> {
+        let count = m.count;
+        let (_, bytes) = self.tile_extent(shape, 4);
+        let (fs, f) = self.scratch(w, "float", bytes, "bool as 0/1");
+        let fl = Loc::Slot(fs);
+        self.vop(w, format!("Duplicate({f}, 1.0f, {count});"), &[], &[&fl]);
+        self.vop(
+            w,
+            format!(
+                "Select({f}, {}, {f}, 0.0f, SELMODE::VSEL_TENSOR_SCALAR_MODE, {count});",
+                m.var
+            ),
+            &[&m.loc, &fl],
+            &[&fl],
+        );
+        let text = match dtype {
+            DType::Bool | DType::U32 => {
+                format!("Cast({ot}.ReinterpretCast<int32_t>(), {f}, RoundMode::CAST_RINT, {count});")
+            }
+            DType::I32 | DType::F16 | DType::BF16 => {
+                format!("Cast({ot}, {f}, RoundMode::CAST_RINT, {count});")
+            }
+            DType::F32 => format!("Muls({ot}, {f}, 1.0f, {count}); // copy"),
+        };
+        self.vop(w, text, &[&fl], &[ol]);
+        self.free_slot(fs);
+        Ok(())
+    }
+
     // ----- reductions ---------------------------------------------------------------
 
     fn emit_reduce(
@@ -1883,6 +2333,11 @@ impl<'k> VectorEmitter<'k> {
                 if p != j && self.is_tile(*y)? {
                     return Err(self.unsupported("a loop that permutes its carried tiles"));
                 }
+            }
+        }
+        for &v in init {
+            if self.is_mask(v)? {
+                return Err(self.unsupported("a loop carrying a bool tile"));
             }
         }
         let (s, e) = (self.scalar(start)?, self.scalar(end)?);
@@ -2830,7 +3285,9 @@ impl<'k> VectorEmitter<'k> {
             ));
             let ol = Loc::OutQ(q);
             let vctype = cpp::compute_type(vdt);
-            if vctype == raw {
+            if vdt == DType::Bool {
+                self.mask_to_out(w, &vt, &a.shape, &ot, &ol, p.dtype)?;
+            } else if vctype == raw {
                 let one = if raw == "float" {
                     "1.0f".to_string()
                 } else {
@@ -2975,9 +3432,14 @@ impl<'k> VectorEmitter<'k> {
         w.comment(format!(
             "{r} = the matmul accumulator, computed by the cube unit and read back from the workspace"
         ));
+        let alloc = if self.pad64 {
+            round_up(count, COMPARE_GRANULE)
+        } else {
+            count
+        };
         let q = self.add_queue(
             "VECIN",
-            count * 4,
+            alloc * 4,
             format!("{r} = accumulator from the cube"),
         );
         let qn = self.queues[q].name.clone();

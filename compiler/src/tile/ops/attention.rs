@@ -1,25 +1,601 @@
 //! The tile kernel of scaled-dot-product attention: flash-attention style (K/V tiles
 //! streamed, online softmax, no T x T matrix in device memory).
+//!
+//! One program per (query block of `BM` rows, query head, batch): grid
+//! `(ceil(Tq / BM), Hq, B)`, linearised over up to three axes when an extent exceeds the
+//! target's `max_grid_dim`. A program loads its query tile `Q [BM, D]` once (in column
+//! chunks, see below), then walks the keys in blocks of `BN` with a `For` carrying the
+//! running row maximum `m [BM]`, the running row sum `l [BM]` and the output accumulator
+//! `acc [BM, Dv]`:
+//!
+//! ```text
+//! S     = (Q @ K_blk^T) * scale                       [BM, BN]  (K^T: swapped strides)
+//! S     = masked ? NEG : S                            (key range, causal, padding)
+//! m'    = max(m, rowmax(S))
+//! P     = exp(S - m')                                 [BM, BN]
+//! alpha = exp(m - m')
+//! l'    = l * alpha + rowsum(P)
+//! acc'  = acc * alpha + P @ V_blk                     [BM, Dv]
+//! ```
+//!
+//! and finally `out = acc / l`, or 0 for a query that sees no key. Nothing of size
+//! `T x T` exists outside one `[BM, BN]` tile: the kernel's only device buffers are its
+//! operands and its output.
+//!
+//! Masks are built from `Iota` tiles: key `j0 + c` is out of range when `c >= Tk - j0`;
+//! with `causal` query `q0 + r` sees key `j0 + c` iff `c - r <= q0 + Tk - Tq - j0` (aligned
+//! at the end, [`CompositeOp::Attention`]); with `padding` the mask row `mask[b, j0..]`
+//! (i32, 0 = masked) is loaded as `[BN]` and expanded over the `BM` rows. A causal program
+//! stops at the last key block its last query row can see.
+//!
+//! Masked scores take the finite value `NEG = -1e30` (no infinities: WGSL does not
+//! guarantee them), and `m` starts at `NEG`. While a row has seen only masked keys its
+//! `m` stays `NEG` and its `P` is `exp(0) = 1` (garbage in `l` and `acc`); the first
+//! visible key raises `m` to a real score, and `alpha = exp(NEG - m) = 0` wipes the
+//! garbage (as every later masked score gives `exp(NEG - m) = 0`). A row whose final `m`
+//! is still below `NEG / 2` saw no key and is written as zeros. (Real scores below
+//! `-5e29` would be taken for masked ones.)
+//!
+//! Workgroup memory (SIMT targets): each `Dot` stages both operands in shared memory, so
+//! `Q @ K^T` runs over column chunks of `D` (`Q [BM, cd] @ K^T [cd, BN]`, accumulated
+//! into `S`) and `P @ V` over column chunks of `Dv` (one accumulator tile per chunk),
+//! with the fewest chunks whose staging fits `shared_memory_bytes` minus a reserve for
+//! the row reductions (WebGPU's default 16 KiB: head dims up to 48 in one chunk, 64 and
+//! 80 in two). The Ascend C target is refused (a `Dot` in a loop with vector work in
+//! between needs a Cube/Vector pipeline the Ascend lowering does not have yet).
 
-use super::unsupported;
+use super::{params, unsupported};
 use crate::error::CompileError;
-use crate::graph::CompositeOp;
+use crate::graph::{BinaryOp, CompareOp, CompositeOp, DType, ReduceOp, UnaryOp};
 use crate::schedule::kernel::KernelSpec;
-use crate::schedule::view::StridedView;
-use crate::target::Target;
-use crate::tile::TileKernel;
+use crate::schedule::view::{piece_groups, StridedView};
+use crate::simt::lower::ThreadGrid;
+use crate::target::{Target, TargetKind};
+use crate::tile::build::{Em, Ix};
+use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
+
+/// The score given to masked (query, key) pairs: finite, far below any real score.
+pub const NEG: f64 = -1.0e30;
+
+/// Largest query / key block (rows of `S`, columns of `S`).
+const MAX_BLOCK: usize = 32;
+
+/// Shared-memory bytes kept free for the row reductions and expansions of the SIMT
+/// lowering (the `Dot` staging arrays get the rest).
+const SHARED_RESERVE: usize = 4 * 1024;
+
+/// Column chunks of a head dimension are multiples of this (the SIMT thread grid's
+/// column count, so that a staged `[BN, chunk]` tile needs no pitch padding).
+const CHUNK_QUANTUM: usize = 16;
+
+/// The tiling chosen for one attention kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttentionTiling {
+    /// Query rows per program.
+    pub bm: usize,
+    /// Keys per loop step.
+    pub bn: usize,
+    /// Column chunks `(offset, width)` of the head dimension `D` (for `Q @ K^T`).
+    pub d_chunks: Vec<(usize, usize)>,
+    /// Column chunks `(offset, width)` of the value dimension `Dv` (for `P @ V`).
+    pub dv_chunks: Vec<(usize, usize)>,
+}
+
+/// Smallest power of two `>= n` (1 for 0).
+fn pow2_at_least(n: usize) -> usize {
+    n.max(1).next_power_of_two()
+}
+
+/// `n` split into `parts` chunks of a width that is a multiple of [`CHUNK_QUANTUM`]
+/// (the last one shorter).
+fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
+    let w = n
+        .div_ceil(parts.max(1))
+        .next_multiple_of(CHUNK_QUANTUM)
+        .min(n)
+        .max(1);
+    (0..n)
+        .step_by(w)
+        .map(|off| (off, w.min(n - off)))
+        .collect()
+}
+
+/// Chooses the tiling for `q [.., Tq, D]`, `k [.., Tk, D]`, `v [.., Tk, Dv]` on a SIMT
+/// target: `BM`, `BN` the powers of two covering `Tq`, `Tk` up to 32, and the fewest
+/// column chunks whose `Dot` staging (as [`crate::simt::lower`] lays it out) fits the
+/// target's shared memory. `None` when not even 16-column chunks fit.
+pub fn tiling(target: &Target, tq: usize, tk: usize, d: usize, dv: usize) -> Option<AttentionTiling> {
+    let bm = pow2_at_least(tq).min(MAX_BLOCK);
+    let bn = pow2_at_least(tk).min(MAX_BLOCK);
+    let (tm, tn) = match ThreadGrid::for_target(target) {
+        Ok(g) => (g.rows as usize, g.cols as usize),
+        Err(_) => (1, 1),
+    };
+    let budget = target.shared_memory_bytes.saturating_sub(SHARED_RESERVE) / 4;
+    let a_rows = bm.div_ceil(tm) * tm;
+    let pitch = |n: usize| n.div_ceil(tn) * tn;
+    // (floats of the A stage, floats of the B stage): A is [BM, K] with rows padded to
+    // the thread rows, B is [K, N] with its pitch padded to the thread columns.
+    let fits = |cd: usize, cv: usize| {
+        let a = (a_rows * cd).max(a_rows * bn);
+        let b = (cd * pitch(bn)).max(bn * pitch(cv));
+        a + b <= budget
+    };
+    let max_parts = |n: usize| n.div_ceil(CHUNK_QUANTUM).max(1);
+    let mut best: Option<(usize, AttentionTiling)> = None;
+    for nd in 1..=max_parts(d) {
+        let dc = chunks(d, nd);
+        let cd = dc.iter().map(|c| c.1).max().unwrap_or(1);
+        for nv in 1..=max_parts(dv) {
+            let vc = chunks(dv, nv);
+            let cv = vc.iter().map(|c| c.1).max().unwrap_or(1);
+            let cost = dc.len() + vc.len();
+            if fits(cd, cv) && best.as_ref().is_none_or(|(c, _)| cost < *c) {
+                best = Some((
+                    cost,
+                    AttentionTiling {
+                        bm,
+                        bn,
+                        d_chunks: dc.clone(),
+                        dv_chunks: vc,
+                    },
+                ));
+            }
+        }
+    }
+    best.map(|(_, t)| t)
+}
 
 /// Builds the kernel of `c` over its operands (`(buffer index, view)` per node input).
 pub fn build(
     spec: &KernelSpec,
-    _name: &str,
+    name: &str,
     c: &CompositeOp,
-    _operands: &[(usize, StridedView)],
+    operands: &[(usize, StridedView)],
     target: &Target,
 ) -> Result<TileKernel, CompileError> {
-    Err(unsupported(
-        spec,
+    let internal = |message: String| CompileError::Internal {
+        stage: "tile",
+        message: format!("kernel `{name}`: {message}"),
+    };
+    let CompositeOp::Attention {
+        causal,
+        padding,
+        scale,
+    } = *c
+    else {
+        return Err(internal(format!("`{}` is not attention", c.name())));
+    };
+    if target.kind == TargetKind::AscendC {
+        return Err(unsupported(
+            spec,
+            target,
+            "attention on Ascend C (a flash-attention kernel needs `Dot` inside a loop with \
+             vector work in between: a Cube/Vector pipeline the Ascend lowering does not have)",
+        ));
+    }
+    let want = 3 + usize::from(padding);
+    if operands.len() != want {
+        return Err(internal(format!(
+            "{} operands, attention takes {want}",
+            operands.len()
+        )));
+    }
+    let (q, k, v) = (&operands[0], &operands[1], &operands[2]);
+    for (what, o) in [("q", q), ("k", k), ("v", v)] {
+        if o.1.shape.len() != 4 || o.1.strides.len() != 4 {
+            return Err(internal(format!(
+                "operand {what} has shape {:?}, want rank 4",
+                o.1.shape
+            )));
+        }
+    }
+    let (b, hq, tq, d) = (q.1.shape[0], q.1.shape[1], q.1.shape[2], q.1.shape[3]);
+    let (hkv, tk, dv) = (k.1.shape[1], k.1.shape[2], v.1.shape[3]);
+    if hkv == 0 || hq % hkv != 0 || k.1.shape != [b, hkv, tk, d] || v.1.shape != [b, hkv, tk, dv]
+    {
+        return Err(internal(format!(
+            "operand shapes {:?}, {:?}, {:?}",
+            q.1.shape, k.1.shape, v.1.shape
+        )));
+    }
+    let mask = if padding {
+        let m = &operands[3];
+        if m.1.shape != [b, tk] || m.1.strides.len() != 2 {
+            return Err(internal(format!("mask shape {:?}", m.1.shape)));
+        }
+        if spec.buffers[m.0].dtype != DType::I32 {
+            return Err(internal(format!(
+                "mask dtype {}",
+                spec.buffers[m.0].dtype
+            )));
+        }
+        Some(m)
+    } else {
+        None
+    };
+    let out_shape = [b, hq, tq, dv];
+    let store = out_store(spec, &out_shape).ok_or_else(|| {
+        unsupported(
+            spec,
+            target,
+            format!(
+                "attention stored through a view that splits its query or value axis \
+                 (store shape {:?})",
+                spec.store.shape
+            ),
+        )
+    })?;
+    let t = tiling(target, tq, tk, d, dv).ok_or_else(|| CompileError::Limit {
+        kernel: name.to_string(),
+        target: target.kind.to_string(),
+        limit: "shared_memory_bytes",
+        needed: 4 * (2 * MAX_BLOCK * CHUNK_QUANTUM) + SHARED_RESERVE,
+        available: target.shared_memory_bytes,
+    })?;
+    let (bm, bn) = (t.bm, t.bn);
+    let group = (hq / hkv) as i64;
+    let f32t = DType::F32;
+
+    let mut em = Em::new();
+    let (grid, pids) = programs(
+        &mut em,
         target,
-        format!("`{}` (no tile kernel yet)", c.name()),
-    ))
+        name,
+        &[tq.div_ceil(bm) as u64, hq as u64, b as u64],
+    )?;
+    let (qblk, h, bi) = (pids[0], pids[1], pids[2]);
+    let q0 = em.mul(qblk, bm as i64);
+    let hk = em.op(IndexOp::Div, h, Ix::C(group));
+    let lim_q = em.op(IndexOp::Sub, Ix::C(tq as i64), q0);
+    let lim_q = em.val(lim_q);
+
+    // Bases: q at (b, h, q0, 0); k, v at (b, h / group, 0, 0); mask at (b, 0).
+    let (qs, ks, vs) = (&q.1.strides, &k.1.strides, &v.1.strides);
+    let q_base = em.offset(q.1.offset, &[bi, h, q0], &qs[..3]);
+    let k_base = em.offset(k.1.offset, &[bi, hk], &ks[..2]);
+    let v_base = em.offset(v.1.offset, &[bi, hk], &vs[..2]);
+    let m_base = mask.map(|m| em.offset(m.1.offset, &[bi], &m.1.strides[..1]));
+
+    let cast_f32 = |em: &mut Em, x: ValueId| -> ValueId {
+        if em.b.ty(x).dtype() != f32t {
+            em.b.cast(x, f32t)
+        } else {
+            x
+        }
+    };
+
+    // Q chunks [BM, cd], kept in registers for the whole key loop.
+    let q_dtype = spec.buffers[q.0].dtype;
+    let mut q_tiles = Vec::with_capacity(t.d_chunks.len());
+    for &(off, w) in &t.d_chunks {
+        let base = em.add(q_base, Ix::C(off as i64 * qs[3]));
+        let base = em.val(base);
+        let wl = em.val(Ix::C(w as i64));
+        let x = em.b.load(
+            BlockAccess {
+                buffer: q.0,
+                base,
+                strides: vec![qs[2], qs[3]],
+                limits: vec![lim_q, wl],
+                shape: vec![bm, w],
+            },
+            q_dtype,
+            0.0,
+        );
+        q_tiles.push(cast_f32(&mut em, x));
+    }
+
+    // Loop-invariant tiles and constants.
+    let zero = em.b.float(0.0, f32t);
+    let neg = em.b.float(NEG, f32t);
+    let scale_c = em.b.float(scale, f32t);
+    let s0 = em.b.splat(zero, &[bm, bn]);
+    let col = em.b.iota(&[bm, bn], 1);
+    let diff = if causal {
+        let row = em.b.iota(&[bm, bn], 0);
+        Some(em.b.binary(BinaryOp::Sub, col, row))
+    } else {
+        None
+    };
+    // Keys past Tk: masked explicitly unless every key block is full, or the padding
+    // mask (loaded with 0 past Tk) already masks them.
+    let range_mask = tk % bn != 0 && mask.is_none();
+
+    // Key loop bound: all keys, or (causal) up to the last key the block's last row sees.
+    let end = if causal {
+        let q_end = em.add(q0, Ix::C(bm as i64));
+        let rows_end = em.op(IndexOp::Min, Ix::C(tq as i64), q_end);
+        let e = em.add(rows_end, Ix::C(tk as i64 - tq as i64));
+        let e = em.op(IndexOp::Min, e, Ix::C(tk as i64));
+        em.op(IndexOp::Max, e, Ix::C(0))
+    } else {
+        Ix::C(tk as i64)
+    };
+    let start = em.val(Ix::C(0));
+    let end = em.val(end);
+
+    let m0 = em.b.splat(neg, &[bm]);
+    let l0 = em.b.splat(zero, &[bm]);
+    let mut init = vec![m0, l0];
+    for &(_, w) in &t.dv_chunks {
+        init.push(em.b.splat(zero, &[bm, w]));
+    }
+    let args = em.begin_for(&init);
+    let j0 = Ix::V(args[0]);
+    let (m, l) = (args[1], args[2]);
+    let accs: Vec<ValueId> = args[3..].to_vec();
+    let lim_k = em.op(IndexOp::Sub, Ix::C(tk as i64), j0);
+    let lim_k = em.val(lim_k);
+
+    // S = Q @ K^T over the D chunks, scaled.
+    let k_dtype = spec.buffers[k.0].dtype;
+    let kj = em.mul(j0, ks[2]);
+    let k_blk = em.add(k_base, kj);
+    let mut s = s0;
+    for (&(off, w), &qt) in t.d_chunks.iter().zip(&q_tiles) {
+        let base = em.add(k_blk, Ix::C(off as i64 * ks[3]));
+        let base = em.val(base);
+        let wl = em.val(Ix::C(w as i64));
+        let kt = em.b.load(
+            BlockAccess {
+                buffer: k.0,
+                base,
+                strides: vec![ks[3], ks[2]],
+                limits: vec![wl, lim_k],
+                shape: vec![w, bn],
+            },
+            k_dtype,
+            0.0,
+        );
+        let kt = cast_f32(&mut em, kt);
+        s = em.b.dot(qt, kt, s);
+    }
+    let mut s = em.b.binary(BinaryOp::Mul, s, scale_c);
+
+    // Masks.
+    if range_mask {
+        let keep = em.b.compare(CompareOp::Lt, col, lim_k);
+        s = em.b.select(keep, s, neg);
+    }
+    if let Some(diff) = diff {
+        // Query q0 + r sees key j0 + c iff c - r <= q0 + Tk - Tq - j0.
+        let t0 = em.add(q0, Ix::C(tk as i64 - tq as i64));
+        let bound = em.op(IndexOp::Sub, t0, j0);
+        let bound = em.val(bound);
+        let keep = em.b.compare(CompareOp::Le, diff, bound);
+        s = em.b.select(keep, s, neg);
+    }
+    if let (Some(mk), Some(mb)) = (mask, m_base) {
+        let st = mk.1.strides[1];
+        let mj = em.mul(j0, st);
+        let base = em.add(mb, mj);
+        let base = em.val(base);
+        let row = em.b.load(
+            BlockAccess {
+                buffer: mk.0,
+                base,
+                strides: vec![st],
+                limits: vec![lim_k],
+                shape: vec![bn],
+            },
+            DType::I32,
+            0.0,
+        );
+        let full = em.b.expand(row, 0, bm);
+        let izero = em.val(Ix::C(0));
+        let masked = em.b.compare(CompareOp::Eq, full, izero);
+        s = em.b.select(masked, neg, s);
+    }
+
+    // Online softmax.
+    let rmax = em.b.reduce(ReduceOp::Max, s, 1);
+    let m_new = em.b.binary(BinaryOp::Max, m, rmax);
+    let m_full = em.b.expand(m_new, 1, bn);
+    let x = em.b.binary(BinaryOp::Sub, s, m_full);
+    let p = em.b.unary(UnaryOp::Exp, x);
+    let dm = em.b.binary(BinaryOp::Sub, m, m_new);
+    let alpha = em.b.unary(UnaryOp::Exp, dm);
+    let rsum = em.b.reduce(ReduceOp::Sum, p, 1);
+    let la = em.b.binary(BinaryOp::Mul, l, alpha);
+    let l_new = em.b.binary(BinaryOp::Add, la, rsum);
+
+    // acc = acc * alpha + P @ V over the Dv chunks.
+    let v_dtype = spec.buffers[v.0].dtype;
+    let vj = em.mul(j0, vs[2]);
+    let v_blk = em.add(v_base, vj);
+    let mut expanded: Vec<(usize, ValueId)> = Vec::new();
+    let mut yields = vec![m_new, l_new];
+    for (&(off, w), &acc) in t.dv_chunks.iter().zip(&accs) {
+        let ae = match expanded.iter().find(|e| e.0 == w) {
+            Some(&(_, e)) => e,
+            None => {
+                let e = em.b.expand(alpha, 1, w);
+                expanded.push((w, e));
+                e
+            }
+        };
+        let scaled = em.b.binary(BinaryOp::Mul, acc, ae);
+        let base = em.add(v_blk, Ix::C(off as i64 * vs[3]));
+        let base = em.val(base);
+        let wl = em.val(Ix::C(w as i64));
+        let vt = em.b.load(
+            BlockAccess {
+                buffer: v.0,
+                base,
+                strides: vec![vs[2], vs[3]],
+                limits: vec![lim_k, wl],
+                shape: vec![bn, w],
+            },
+            v_dtype,
+            0.0,
+        );
+        let vt = cast_f32(&mut em, vt);
+        yields.push(em.b.dot(p, vt, scaled));
+    }
+    let res = em.end_for(start, end, bn as i64, &init, &yields);
+
+    // out = acc / l, zeros where the row saw no key.
+    let (m_fin, l_fin) = (res[0], res[1]);
+    let half_neg = em.b.float(NEG / 2.0, f32t);
+    let seen = em.b.compare(CompareOp::Gt, m_fin, half_neg);
+    let one = em.b.float(1.0, f32t);
+    let inv = em.b.binary(BinaryOp::Div, one, l_fin);
+    let inv = em.b.select(seen, inv, zero);
+    let out_dtype = spec.buffers[spec.out].dtype;
+    let o_base = em.offset(store.offset, &[bi, h, q0], &store.strides[..3]);
+    let mut expanded: Vec<(usize, ValueId)> = Vec::new();
+    for (&(off, w), &acc) in t.dv_chunks.iter().zip(&res[2..]) {
+        let ie = match expanded.iter().find(|e| e.0 == w) {
+            Some(&(_, e)) => e,
+            None => {
+                let e = em.b.expand(inv, 1, w);
+                expanded.push((w, e));
+                e
+            }
+        };
+        let o = em.b.binary(BinaryOp::Mul, acc, ie);
+        let o = if out_dtype != f32t {
+            em.b.cast(o, out_dtype)
+        } else {
+            o
+        };
+        let base = em.add(o_base, Ix::C(off as i64 * store.strides[3]));
+        let base = em.val(base);
+        let wl = em.val(Ix::C(w as i64));
+        em.b.store(
+            BlockAccess {
+                buffer: spec.out,
+                base,
+                strides: vec![store.strides[2], store.strides[3]],
+                limits: vec![lim_q, wl],
+                shape: vec![bm, w],
+            },
+            o,
+        );
+    }
+    Ok(em.b.finish(name.to_string(), params(spec), grid))
+}
+
+/// The store view as strides over `[B, Hq, Tq, Dv]`: the spec's store view when it has
+/// that shape, or a refinement of it that splits only the batch and head axes (each of
+/// which must then be a single stride: a refinement that splits them is refused too).
+/// `None` when the store cannot be addressed that way.
+fn out_store(spec: &KernelSpec, out_shape: &[usize; 4]) -> Option<StridedView> {
+    let st = &spec.store;
+    if st.shape == out_shape {
+        return Some(st.clone());
+    }
+    let groups = piece_groups(out_shape, &st.shape)?;
+    let mut strides = Vec::with_capacity(4);
+    for g in &groups {
+        match g.len() {
+            1 => strides.push(st.strides[g.start]),
+            0 => strides.push(0),
+            // A split axis is one stride only if its pieces are laid out contiguously
+            // relative to each other (outer stride = inner stride * inner extent).
+            _ => {
+                let pieces: Vec<usize> = g.clone().collect();
+                for w in pieces.windows(2) {
+                    if st.strides[w[0]] != st.strides[w[1]] * st.shape[w[1]] as i64 {
+                        return None;
+                    }
+                }
+                strides.push(st.strides[*pieces.last()?]);
+            }
+        }
+    }
+    Some(StridedView {
+        node: st.node,
+        shape: out_shape.to_vec(),
+        strides,
+        offset: st.offset,
+    })
+}
+
+/// Maps logical program indices (extents, first fastest) to grid axes: one axis each
+/// while every extent fits `max_grid_dim`, else the linear program index spread over
+/// three axes (surplus programs recompute the last one: same values, same place).
+fn programs(
+    em: &mut Em,
+    target: &Target,
+    name: &str,
+    extents: &[u64],
+) -> Result<([u32; 3], Vec<Ix>), CompileError> {
+    let max = u64::from(target.max_grid_dim.max(1));
+    let mut grid = [1u32; 3];
+    if extents.len() <= 3 && extents.iter().all(|&e| e <= max) {
+        let mut idx = Vec::new();
+        for (a, &e) in extents.iter().enumerate() {
+            grid[a] = e as u32;
+            idx.push(if e <= 1 {
+                Ix::C(0)
+            } else {
+                Ix::V(em.b.program_id(a as u8))
+            });
+        }
+        return Ok((grid, idx));
+    }
+    let total: u64 = extents.iter().product();
+    let g0 = total.min(max);
+    let g1 = total.div_ceil(g0).min(max);
+    let g2 = total.div_ceil(g0 * g1);
+    if g2 > max || total > i32::MAX as u64 {
+        return Err(CompileError::Limit {
+            kernel: name.to_string(),
+            target: target.kind.to_string(),
+            limit: "max_grid_dim",
+            needed: total as usize,
+            available: (max * max * max).min(i32::MAX as u64) as usize,
+        });
+    }
+    grid = [g0 as u32, g1 as u32, g2 as u32];
+    let mut lin = Ix::C(0);
+    let mut scale = 1i64;
+    for (a, &g) in grid.iter().enumerate() {
+        if g > 1 {
+            let p = Ix::V(em.b.program_id(a as u8));
+            let t = em.mul(p, scale);
+            lin = em.add(lin, t);
+        }
+        scale *= i64::from(g);
+    }
+    if g0 * g1 * g2 > total {
+        lin = em.op(IndexOp::Min, lin, Ix::C(total as i64 - 1));
+    }
+    let dims: Vec<usize> = extents.iter().rev().map(|&e| e as usize).collect();
+    let mut idx = em.unravel(lin, &dims);
+    idx.reverse();
+    Ok((grid, idx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_dimension() {
+        assert_eq!(chunks(80, 1), vec![(0, 80)]);
+        assert_eq!(chunks(80, 2), vec![(0, 48), (48, 32)]);
+        assert_eq!(chunks(64, 2), vec![(0, 32), (32, 32)]);
+        assert_eq!(chunks(7, 3), vec![(0, 7)]);
+    }
+
+    #[test]
+    fn tiling_fits_webgpu_shared_memory() {
+        let t = Target::wgsl();
+        for d in [32, 64, 80, 128] {
+            let tl = tiling(&t, 1024, 1024, d, d).expect("a tiling");
+            assert_eq!((tl.bm, tl.bn), (32, 32));
+            let cd = tl.d_chunks.iter().map(|c| c.1).max().unwrap_or(0);
+            let cv = tl.dv_chunks.iter().map(|c| c.1).max().unwrap_or(0);
+            let a = 32 * cd.max(32);
+            let b = (cd * 32).max(32 * cv.next_multiple_of(16));
+            assert!(4 * (a + b) + SHARED_RESERVE <= t.shared_memory_bytes, "d {d}: {tl:?}");
+            assert_eq!(tl.d_chunks.iter().map(|c| c.1).sum::<usize>(), d);
+        }
+        // PTX has room for whole head dims.
+        let tl = tiling(&Target::ptx(), 1024, 1024, 80, 80).expect("a tiling");
+        assert_eq!(tl.d_chunks.len() + tl.dv_chunks.len(), 2);
+    }
 }

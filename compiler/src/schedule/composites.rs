@@ -1,0 +1,209 @@
+//! The scheduler's pre-pass over composite ops: the graph rewritten into the form whose
+//! kernels the scheduler builds, with the composite each new node came from (for kernel
+//! names).
+//!
+//! - The elementwise composites (GELU in both forms, SiLU, SwiGLU) are replaced by their
+//!   decompositions ([`Graph::expand_composites_where`]): their primitive ops then fuse
+//!   like any elementwise chain, into neighbouring elementwise kernels or into a matmul's
+//!   epilogue. Kernels holding them are named after the composite (`gelu_3`,
+//!   `matmul_bias_gelu_0`, `swiglu_5`).
+//! - Mean cross-entropy ([`CompositeOp::CrossEntropy`]) becomes the per-token losses
+//!   ([`CompositeOp::TokenCrossEntropy`], one row kernel: `cross_entropy_tokens_*`), the
+//!   number of counted tokens (a reduction over the targets: `cross_entropy_count_*`) and
+//!   the mean (the sum of the losses divided by `max(count, 1)`: `cross_entropy_mean_*`),
+//!   three kernels. A token is counted when `0 <= t < V` and `t != ignore_index`, as the
+//!   row kernel zeroes the others' losses; the count is computed in f32 from `t` as
+//!   `clamp(t + 1, 0, 1) * clamp(V - t, 0, 1) [* min(|t - ignore_index|, 1)]` (the last
+//!   factor only when `ignore_index` lies in `0..V`), exact for `|t|` and `V` below 2^24,
+//!   without comparisons or selects.
+//! - The other composites stay: the row-wise ones, RoPE and attention are standalone
+//!   kernels of their own ([`crate::tile::ops`]).
+
+use crate::error::CompileError;
+use crate::graph::{CompositeOp, DType, Graph, NodeId, Op};
+use std::collections::HashSet;
+
+/// Kernel-name tag of the per-token losses of a mean cross-entropy.
+pub const CE_TOKENS: &str = "cross_entropy_tokens";
+/// Kernel-name tag of the count of counted tokens of a mean cross-entropy.
+pub const CE_COUNT: &str = "cross_entropy_count";
+/// Kernel-name tag of the final mean of a mean cross-entropy.
+pub const CE_MEAN: &str = "cross_entropy_mean";
+
+/// True for the composites lowered as one row kernel each ([`crate::tile::ops::rows`]).
+pub fn lowered_as_rows(c: &CompositeOp) -> bool {
+    matches!(
+        c,
+        CompositeOp::Softmax
+            | CompositeOp::LogSoftmax
+            | CompositeOp::LayerNorm { .. }
+            | CompositeOp::RmsNorm { .. }
+            | CompositeOp::TokenCrossEntropy { .. }
+    )
+}
+
+/// The graph the scheduler fuses, and for each of its nodes the name of the composite it
+/// was expanded from (`None` for nodes of the original graph).
+pub fn lower_composites(graph: &Graph) -> Result<(Graph, Vec<Option<&'static str>>), CompileError> {
+    let any = |g: &Graph, f: &dyn Fn(&CompositeOp) -> bool| {
+        g.nodes()
+            .iter()
+            .any(|n| matches!(&n.op, Op::Composite(c) if f(c)))
+    };
+    let (g, origins) = if any(graph, &|c| c.is_elementwise()) {
+        graph.expand_composites_where(|c| c.is_elementwise())?
+    } else {
+        (graph.clone(), vec![None; graph.len()])
+    };
+    if !any(&g, &|c| matches!(c, CompositeOp::CrossEntropy { .. })) {
+        return Ok((g, origins));
+    }
+    Ok(split_cross_entropy(&g, &origins)?)
+}
+
+/// Replaces every mean cross-entropy by token losses, a count and the mean.
+fn split_cross_entropy(
+    src: &Graph,
+    origin: &[Option<&'static str>],
+) -> Result<(Graph, Vec<Option<&'static str>>), crate::graph::GraphError> {
+    let reserved: HashSet<&str> = src.nodes().iter().map(|n| n.name.as_str()).collect();
+    let mut g = Graph::new();
+    let mut tags: Vec<Option<&'static str>> = Vec::with_capacity(src.len());
+    let mut map: Vec<NodeId> = Vec::with_capacity(src.len());
+    for (i, node) in src.nodes().iter().enumerate() {
+        let inputs: Vec<NodeId> = node
+            .inputs
+            .iter()
+            .map(|&j| {
+                map.get(j.index())
+                    .copied()
+                    .ok_or(crate::graph::GraphError::Cycle {
+                        node: node.name.clone(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let id = match &node.op {
+            Op::Composite(CompositeOp::CrossEntropy { ignore_index }) => {
+                let (logits, targets) = (inputs[0], inputs[1]);
+                let first = g.len();
+                let lt = g.ty(logits).clone();
+                let (v, dt) = (lt.shape[1], lt.dtype);
+                let loss = g.composite(
+                    CompositeOp::TokenCrossEntropy {
+                        ignore_index: *ignore_index,
+                    },
+                    &[logits, targets],
+                )?;
+                tags.resize(g.len(), Some(CE_TOKENS));
+                let f = DType::F32;
+                let tf = g.cast(targets, f)?;
+                let one = g.constant(1.0, &[], f)?;
+                let a = g.add(tf, one)?;
+                let lo = g.clamp(a, 0.0, 1.0)?;
+                let vc = g.constant(v as f64, &[], f)?;
+                let b = g.sub(vc, tf)?;
+                let hi = g.clamp(b, 0.0, 1.0)?;
+                let mut keep = g.mul(lo, hi)?;
+                if (0..v as i64).contains(ignore_index) {
+                    let ic = g.constant(*ignore_index as f64, &[], f)?;
+                    let d = g.sub(tf, ic)?;
+                    let d = g.abs(d)?;
+                    let one = g.constant(1.0, &[], f)?;
+                    let ni = g.min(d, one)?;
+                    keep = g.mul(keep, ni)?;
+                }
+                let mut count = g.sum(keep, 0, false)?;
+                if dt != f {
+                    count = g.cast(count, dt)?;
+                }
+                tags.resize(g.len(), Some(CE_COUNT));
+                let total = g.sum(loss, 0, false)?;
+                let one = g.constant(1.0, &[], dt)?;
+                let denom = g.max(count, one)?;
+                let mean = g.div(total, denom)?;
+                tags.resize(g.len(), Some(CE_MEAN));
+                for k in first..g.len() {
+                    let id = NodeId(k as u32);
+                    if id == mean {
+                        continue;
+                    }
+                    let base = format!("{}_{}", node.name, g.node(id).name);
+                    let mut name = base.clone();
+                    let mut n = 1;
+                    while reserved.contains(name.as_str()) || g.find(&name).is_some() {
+                        name = format!("{base}_{n}");
+                        n += 1;
+                    }
+                    g.set_name(id, &name)?;
+                }
+                g.set_name(mean, &node.name)?;
+                mean
+            }
+            _ => {
+                let leaf = node.op.is_leaf().then(|| node.ty.clone());
+                let id = g.push(node.op.clone(), inputs, leaf, Some(&node.name))?;
+                tags.push(origin.get(i).copied().flatten());
+                id
+            }
+        };
+        map.push(id);
+    }
+    for &o in src.outputs() {
+        let id = map
+            .get(o.index())
+            .copied()
+            .ok_or(crate::graph::GraphError::UnknownInput {
+                node: "outputs".into(),
+                input: o.to_string(),
+            })?;
+        g.mark_output(id)?;
+    }
+    Ok((g, tags))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::DType;
+
+    #[test]
+    fn cross_entropy_splits_into_three_tagged_parts() {
+        let mut g = Graph::new();
+        let l = g.input("logits", &[4, 10], DType::F32).unwrap();
+        let t = g.input("targets", &[4], DType::I32).unwrap();
+        let ce = g.cross_entropy(l, t, 3).unwrap();
+        g.set_name(ce, "loss").unwrap();
+        g.mark_output(ce).unwrap();
+        let (lg, tags) = lower_composites(&g).unwrap();
+        assert_eq!(tags.len(), lg.len());
+        let out = lg.outputs()[0];
+        assert_eq!(lg.node(out).name, "loss");
+        assert_eq!(tags[out.index()], Some(CE_MEAN));
+        let token = lg
+            .ids()
+            .find(|&n| {
+                matches!(
+                    lg.node(n).op,
+                    Op::Composite(CompositeOp::TokenCrossEntropy { ignore_index: 3 })
+                )
+            })
+            .unwrap();
+        assert_eq!(tags[token.index()], Some(CE_TOKENS));
+        assert!(!lg
+            .nodes()
+            .iter()
+            .any(|n| matches!(n.op, Op::Composite(CompositeOp::CrossEntropy { .. }))));
+        assert!(lg.find("logits").is_some() && lg.find("targets").is_some());
+    }
+
+    #[test]
+    fn gelu_is_expanded_and_tagged() {
+        let mut g = Graph::new();
+        let x = g.input("x", &[8], DType::F32).unwrap();
+        let y = g.gelu(x, true).unwrap();
+        g.mark_output(y).unwrap();
+        let (lg, tags) = lower_composites(&g).unwrap();
+        assert!(!lg.nodes().iter().any(|n| matches!(n.op, Op::Composite(_))));
+        assert_eq!(tags[lg.outputs()[0].index()], Some("gelu_tanh"));
+    }
+}
