@@ -1481,3 +1481,105 @@ fn kernel_integer_compare_beyond_float_precision() {
     // The inputs exercise the exact path: distinct integers equal as floats.
     assert!(same_float > n / 4, "only {same_float} pairs round to one float");
 }
+
+// ---------------------------------------------------------------------------------------
+// Iota, expand and rank-2 reductions (the building blocks of row kernels and masks)
+
+/// Over `x: [rows, cols]` in `[tr, tc]` tiles and `v: [cols]` in `[tc]` tiles:
+/// `io0 = iota(axis 0) + r0`, `io1 = iota(axis 1) + c0` (global indices), a causal mask
+/// `causal = io1 <= io0 ? x : -1e30`, `ex0 = expand(v, 0) + x`, `ex1 = expand(max over the
+/// row of x, 1) - x`, `exi = expand(iota([tc]), 0)` and `sum0 = exp(sum over rows of x)`
+/// ([cols] in tiles of [tc], written by program row 0 only... every program row writes
+/// its own partial: `sum0` has one row of `cols` per program row).
+fn iota_expand_kernel(rows: usize, cols: usize, (tr, tc): (usize, usize)) -> TileKernel {
+    use tessera_compiler::graph::CompareOp;
+    let mut b = TileBuilder::new();
+    let p0 = b.program_id(0);
+    let p1 = b.program_id(1);
+    let trv = b.index(tr as i64);
+    let tcv = b.index(tc as i64);
+    let r0 = b.iop(IndexOp::Mul, p0, trv);
+    let c0 = b.iop(IndexOp::Mul, p1, tcv);
+    let rv = b.index(rows as i64);
+    let cv = b.index(cols as i64);
+    let lr = b.iop(IndexOp::Sub, rv, r0);
+    let lc = b.iop(IndexOp::Sub, cv, c0);
+    let t = b.iop(IndexOp::Mul, r0, cv);
+    let base = b.iop(IndexOp::Add, t, c0);
+    let acc = |buffer| BlockAccess {
+        buffer,
+        base,
+        strides: vec![cols as i64, 1],
+        limits: vec![lr, lc],
+        shape: vec![tr, tc],
+    };
+    let x = b.load(acc(0), DType::F32, 0.0);
+    let v = b.load(
+        BlockAccess {
+            buffer: 1,
+            base: c0,
+            strides: vec![1],
+            limits: vec![lc],
+            shape: vec![tc],
+        },
+        DType::F32,
+        0.0,
+    );
+    let i0 = b.iota(&[tr, tc], 0);
+    let io0 = b.binary(BinaryOp::Add, i0, r0);
+    let i1 = b.iota(&[tr, tc], 1);
+    let io1 = b.binary(BinaryOp::Add, c0, i1);
+    let m = b.compare(CompareOp::Le, io1, io0);
+    let neg = b.float(-1e30, DType::F32);
+    let causal = b.select(m, x, neg);
+    let e0 = b.expand(v, 0, tr);
+    let ex0 = b.binary(BinaryOp::Add, e0, x);
+    let mx = b.reduce(ReduceOp::Max, x, 1);
+    let e1 = b.expand(mx, 1, tc);
+    let ex1 = b.binary(BinaryOp::Sub, e1, x);
+    let it = b.iota(&[tc], 0);
+    let exi = b.expand(it, 0, tr);
+    for (i, val) in [io0, io1, causal, ex0, ex1, exi].into_iter().enumerate() {
+        b.store(acc(2 + i), val);
+    }
+    let s0 = b.reduce(ReduceOp::Sum, x, 0);
+    let s0 = b.unary(UnaryOp::Exp, s0);
+    let g0 = rows.div_ceil(tr);
+    let sb = b.iop(IndexOp::Mul, p0, cv);
+    let sb = b.iop(IndexOp::Add, sb, c0);
+    b.store(
+        BlockAccess {
+            buffer: 8,
+            base: sb,
+            strides: vec![1],
+            limits: vec![lc],
+            shape: vec![tc],
+        },
+        s0,
+    );
+    let n = rows * cols;
+    b.finish(
+        format!("iota_expand_{rows}x{cols}"),
+        vec![
+            param("x", DType::F32, n, Access::Read),
+            param("v", DType::F32, cols, Access::Read),
+            param("io0", DType::I32, n, Access::Write),
+            param("io1", DType::I32, n, Access::Write),
+            param("causal", DType::F32, n, Access::Write),
+            param("ex0", DType::F32, n, Access::Write),
+            param("ex1", DType::F32, n, Access::Write),
+            param("exi", DType::I32, n, Access::Write),
+            param("sum0", DType::F32, g0 * cols, Access::Write),
+        ],
+        [g0 as u32, cols.div_ceil(tc) as u32, 1],
+    )
+}
+
+#[test]
+fn kernel_iota_expand_and_rank2_reductions() {
+    // Everything is exact but ex0 / ex1 (one f32 rounding on both sides, identical) and
+    // sum0 (<= 16-term f32 sums in a possibly different order, then exp: 1e-5 relative).
+    check_kernel(iota_expand_kernel(37, 100, (16, 40)), 70, 0.0, 1e-5);
+    check_kernel(iota_expand_kernel(5, 3, (8, 8)), 71, 0.0, 1e-5);
+    check_kernel(iota_expand_kernel(264, 20, (264, 8)), 72, 0.0, 1e-5);
+}

@@ -339,3 +339,40 @@ fn more_than_eight_queue_buffers_per_position() {
         &["more than 8 queue buffers at TPosition::VECIN (9)"],
     );
 }
+
+#[test]
+fn compare_scalar_and_vector_index() {
+    let p = build("cmp_index");
+    p.pass(Some("ok"));
+    p.abort(
+        "cmp_count",
+        &[
+            "Compare(count=100 x float)",
+            "400 bytes is not a multiple of 256 bytes",
+        ],
+    );
+    p.abort(
+        "cmps_int_lt",
+        &["CompareScalar: int32_t operands only support CMPMODE::EQ"],
+    );
+    p.abort(
+        "cmps_dst",
+        &["CompareScalar: dst dtype int8_t is not supported"],
+    );
+    p.abort(
+        "mask_small",
+        &["Compare dst: out of bounds", "touches 16 bytes", "holds 8 bytes"],
+    );
+    p.abort(
+        "index_block",
+        &[
+            "CreateVecIndex dst: out of bounds",
+            "touches 32 bytes",
+            "holds 16 bytes",
+        ],
+    );
+    p.abort(
+        "index_dtype",
+        &["CreateVecIndex: dtype uint32_t is not supported"],
+    );
+}

@@ -1040,18 +1040,19 @@ fn unsupported_dtypes_and_reductions_are_errors() {
             other => panic!("expected Unsupported for {d}, got {other:?}"),
         }
     }
-    // Rank-2 reduce.
+    // Reduce of a rank-2 tile along an axis it does not have (axes 0 and 1 are lowered:
+    // compiler/tests/tile_ops.rs).
     let mut b = TileBuilder::new();
     let z = b.index(0);
     let l = b.index(4);
     let x = b.load(access(0, z, &[4, 1], &[l, l], &[4, 4]), DType::F32, 0.0);
-    let r = b.reduce(ReduceOp::Sum, x, 1);
-    b.store(access(1, z, &[1], &[l], &[4]), r);
+    let r = b.reduce(ReduceOp::Sum, x, 2);
+    b.store(access(1, z, &[4, 1], &[l, l], &[4, 4]), r);
     let k = b.finish(
         "rowsum".into(),
         vec![
             param("x", DType::F32, 16, Access::Read),
-            param("y", DType::F32, 4, Access::Write),
+            param("y", DType::F32, 16, Access::Write),
         ],
         [1, 1, 1],
     );

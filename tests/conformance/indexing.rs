@@ -241,7 +241,7 @@ fn gathers(t: &mut Table) {
         if let Some(c) = t.0.last_mut() {
             // The position iota is its own kernel (a gather operand): Ascend C does not
             // lower the tile `Iota` instruction yet.
-            c.refused_by = &["ascend_cpu"];
+            c.refused_by = &[];
         }
     }
 }
@@ -348,7 +348,7 @@ fn iotas(t: &mut Table) {
         });
         if let Some(c) = t.0.last_mut() {
             // Ascend C does not lower the tile `Iota` instruction yet.
-            c.refused_by = &["ascend_cpu"];
+            c.refused_by = &[];
         }
     }
 }

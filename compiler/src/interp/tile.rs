@@ -669,7 +669,7 @@ impl Exec<'_> {
         } else {
             let mut out = Vec::with_capacity(size * n);
             for &v in data {
-                out.extend(std::iter::repeat(r(v)).take(size));
+                out.extend(std::iter::repeat_n(r(v), size));
             }
             Val::Tile(vec![n, size], out)
         })

@@ -14,6 +14,14 @@
 //! block, so each row starts block aligned and `DataCopyPad` can move all rows at once.
 //! The pitch is the same for every dtype of a kernel (16 elements granularity when a
 //! 16-bit dtype is involved, else 8), so casts between dtypes keep the layout.
+//!
+//! Bool tiles are bit masks in UB (`LocalTensor<uint8_t>`): bit `i % 8` of byte `i / 8` is
+//! element `i` of the count-form layout (padding columns included), which is what
+//! `Compare` / `CompareScalar` write and `Select` reads. Compares run over whole 256-byte
+//! repeats, so in a kernel with bool tiles every tile allocation is padded to 64
+//! elements (the padding bits are never read). In GM a bool is a 0/1 32-bit word; loads
+//! turn words into masks (`CompareScalar(.., NE, 0)`), stores masks into words (`Select`
+//! of 1/0, then `Cast`). Bool scalars are `uint32_t` 0/1.
 
 use super::cpp::{self, round_up, Writer, BLOCK_BYTES};
 use crate::error::CompileError;
@@ -318,6 +326,7 @@ fn is_vector_def(kind: &InstKind) -> bool {
             | InstKind::Binary { .. }
             | InstKind::Cast { .. }
             | InstKind::Splat { .. }
+            | InstKind::Iota { .. }
     )
 }
 
@@ -944,11 +953,13 @@ impl<'k> VectorEmitter<'k> {
             }
         }
         match &inst.kind {
-            InstKind::Iota { .. } => {
-                return Err(self.unsupported("`iota` tiles (not lowered to Ascend C yet)"))
+            InstKind::Iota { shape, axis } => {
+                let r = r0.ok_or_else(|| internal("iota without result"))?;
+                self.emit_iota(w, r, shape, *axis)?;
             }
-            InstKind::Expand { .. } => {
-                return Err(self.unsupported("`expand` (not lowered to Ascend C yet)"))
+            InstKind::Expand { x, axis, size } => {
+                let r = r0.ok_or_else(|| internal("expand without result"))?;
+                self.emit_expand(w, r, *x, *axis, *size)?;
             }
             InstKind::ProgramId { axis } => {
                 let r = r0.ok_or_else(|| internal("program_id without result"))?;
@@ -1773,6 +1784,156 @@ impl<'k> VectorEmitter<'k> {
             &[&d.loc],
         );
         self.free_slot(slot);
+        Ok(())
+    }
+
+    // ----- iota and expand ------------------------------------------------------------
+
+    /// Copies (or, with `add != 0`, offsets) rows `[0, m)` of a rank-2 tile onto rows
+    /// `[m, 2m)`, doubling until `rows` rows are written: `ceil(log2(rows))` count-form
+    /// instructions, each `Adds(d[m * pitch], d, m * add, ..)` (rows start block aligned).
+    fn double_rows(&mut self, w: &mut Writer, d: &TileVal, rows: usize, pitch: usize, add: i64, ctype: &str) {
+        let mut m = 1;
+        while m < rows {
+            let n = m.min(rows - m);
+            let k = if ctype == "float" {
+                format!("{}.0f", m as i64 * add)
+            } else {
+                format!("static_cast<int32_t>({})", m as i64 * add)
+            };
+            let text = if add == 0 && ctype == "float" {
+                format!(
+                    "Muls({0}[{1}], {0}, 1.0f, {2}); // rows [{m}, {3}) = rows [0, {n})",
+                    d.var,
+                    m * pitch,
+                    n * pitch,
+                    m + n
+                )
+            } else {
+                format!(
+                    "Adds({0}[{1}], {0}, {k}, {2}); // rows [{m}, {3}) = rows [0, {n}) + {4}",
+                    d.var,
+                    m * pitch,
+                    n * pitch,
+                    m + n,
+                    m as i64 * add
+                )
+            };
+            self.vop(w, text, &[&d.loc], &[&d.loc]);
+            m *= 2;
+        }
+    }
+
+    /// `iota`: rank 1 is one `CreateVecIndex`; rank 2 builds row 0 (`CreateVecIndex` of
+    /// the column index along axis 1, zeros along axis 0) and doubles the rows (adding the
+    /// row offset along axis 0). Padding columns hold garbage-free indices too.
+    fn emit_iota(&mut self, w: &mut Writer, r: ValueId, shape: &[usize], axis: usize) -> R<()> {
+        w.comment(format!("{r} = iota {shape:?} along axis {axis}"));
+        match (shape, axis) {
+            ([n], 0) => {
+                let d = self.def_tile(w, r)?;
+                self.vop(
+                    w,
+                    format!("CreateVecIndex({}, static_cast<int32_t>(0), {});", d.var, (*n).max(1)),
+                    &[],
+                    &[&d.loc],
+                );
+            }
+            ([rows, cols], 0 | 1) => {
+                let (rows, p) = (*rows, self.pitch(*cols));
+                let d = self.def_tile(w, r)?;
+                if axis == 1 {
+                    self.vop(
+                        w,
+                        format!("CreateVecIndex({}, static_cast<int32_t>(0), {p});", d.var),
+                        &[],
+                        &[&d.loc],
+                    );
+                } else {
+                    self.vop(
+                        w,
+                        format!("Duplicate({}, static_cast<int32_t>(0), {p});", d.var),
+                        &[],
+                        &[&d.loc],
+                    );
+                }
+                let add = if axis == 0 { 1 } else { 0 };
+                self.double_rows(w, &d, rows, p, add, "int32_t");
+            }
+            _ => {
+                return Err(self.unsupported(format!("`iota` of shape {shape:?} along axis {axis}")))
+            }
+        }
+        Ok(())
+    }
+
+    /// `expand`: `[n] -> [size, n]` copies `x` into row 0 and doubles the rows;
+    /// `[n] -> [n, size]` spreads element `i` over row `i` with `Brcb` (8 rows per repeat,
+    /// one call per 32-byte column block; the destination holds the rows rounded up to 8).
+    fn emit_expand(&mut self, w: &mut Writer, r: ValueId, x: ValueId, axis: usize, size: usize) -> R<()> {
+        if self.is_mask(x)? || !self.is_tile(x)? {
+            return Err(self.unsupported("`expand` of a bool tile or a scalar"));
+        }
+        let xty = self.ty(x)?;
+        let ctype = cpp::compute_type(xty.dtype());
+        if !matches!(ctype, "float" | "int32_t") {
+            return Err(self.unsupported(format!("`expand` of a {} tile", xty.dtype())));
+        }
+        let n = match xty.shape() {
+            Some([n]) => *n,
+            s => {
+                return Err(self.unsupported(format!("`expand` of a tile of shape {s:?}")))
+            }
+        };
+        let xt = self.tile(x)?;
+        w.comment(format!("{r} = expand {x} along new axis {axis} ({size})"));
+        if axis == 0 {
+            let p = self.pitch(n);
+            let d = self.def_tile(w, r)?;
+            let one = if ctype == "float" { "1.0f" } else { "static_cast<int32_t>(1)" };
+            self.vop(
+                w,
+                format!("Muls({}, {}, {one}, {p}); // row 0", d.var, xt.var),
+                &[&xt.loc],
+                &[&d.loc],
+            );
+            self.double_rows(w, &d, size, p, 0, ctype);
+            return Ok(());
+        }
+        if axis != 1 {
+            return Err(self.unsupported(format!("`expand` along axis {axis}")));
+        }
+        let p = self.pitch(size);
+        let rows8 = round_up(n, 8);
+        let (count, bytes) = self.tile_extent(&[n, size], 4);
+        let bytes = bytes.max(rows8 * p * 4);
+        let s = self.alloc_slot(bytes, r.to_string());
+        let var = format!("v{}", r.0);
+        w.line(format!(
+            "LocalTensor<{ctype}> {var} = {}.Get<{ctype}>(); // rows rounded up to 8 for Brcb",
+            self.slots[s].name
+        ));
+        let d = TileVal {
+            loc: Loc::Slot(s),
+            var,
+            count,
+        };
+        self.tiles.insert(r, d.clone());
+        let blocks = p / 8;
+        // Brcb repeats are a uint8_t: at most 255 groups of 8 rows per call.
+        let mut text = String::new();
+        let mut r0 = 0;
+        while r0 < rows8 {
+            let reps = ((rows8 - r0) / 8).min(255);
+            text.push_str(&format!(
+                "for (int32_t cb = 0; cb < {blocks}; ++cb) {{ Brcb({}[{} + cb * 8], {}[{r0}], {reps}, BrcbRepeatParams({blocks}, {p})); }} ",
+                d.var,
+                r0 * p,
+                xt.var
+            ));
+            r0 += reps * 8;
+        }
+        self.vop(w, text.trim_end().to_string(), &[&xt.loc], &[&d.loc]);
         Ok(())
     }
 

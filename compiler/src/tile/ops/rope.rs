@@ -15,15 +15,20 @@
 //! interleaved), and the output is written through the kernel's store view. Masking: rows
 //! past `T`, columns past `D/2`.
 //!
-//! Tile shape: `C` is the smallest power of two `>= D/2` (at most the target's elementwise
-//! block), `R` fills the block with rows (a power of two, at most `T` rounded up). On Ascend a
-//! UB row is padded to 32 bytes (8 f32), so `R * max(C, 8)` is what fills the block there.
+//! Tile shapes (see [`tiling`]): on the SIMT targets `[16, C]` with `C` the frequencies
+//! rounded up to a multiple of 16 and at most 64 (every thread of the 16 x 16 thread grid
+//! holds at most 4 elements per tile), or, below 16 frequencies (`D < 32`), rank-1 tiles of
+//! up to 256 rows, one per frequency; on Ascend `[R, C]` with `C` a multiple of 8 (a 32-byte
+//! UB block of f32) and `R * C` up to the 2048-element block. At `T = 1` (one decoding
+//! step) the tile rows run over the axis before `T` (heads) instead, all at position 0, so
+//! that a decoding step still fills the tiles.
 
 use super::{params, unsupported};
 use crate::error::CompileError;
 use crate::graph::{BinaryOp, CompositeOp, DType};
 use crate::schedule::kernel::KernelSpec;
 use crate::schedule::view::StridedView;
+use crate::simt::lower::ThreadGrid;
 use crate::target::{Target, TargetKind};
 use crate::tile::build::{compute_dtype, tile_sizes, Em, Ix};
 use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
@@ -82,18 +87,21 @@ pub fn build(
         ));
     }
 
-    // Tile shape [R, C].
-    let block = tile_sizes(target).block.max(1);
-    let cols = block.min(half.max(1).next_power_of_two());
-    let row_width = if target.kind == TargetKind::AscendC {
-        cols.max(8)
+    // The tile's row axis: the positions, or, at T = 1 (one decoding step), the axis
+    // before them (heads), whose rows all use position 0 (cos / sin row stride 0).
+    let ra = if t == 1 && rank >= 3 {
+        rank - 3
     } else {
-        cols
+        rank - 2
     };
-    let rows = (block / row_width).max(1).min(t.max(1).next_power_of_two());
-    let col_chunks = half.div_ceil(cols);
-    let row_blocks = t.div_ceil(rows);
-    let lead_dims = &xv.shape[..rank - 2];
+    let n_rows = xv.shape[ra];
+    let trig_row_stride = |v: &StridedView| if ra == rank - 2 { v.strides[0] } else { 0 };
+    let tl = tiling(target, n_rows, half)?;
+    let col_chunks = tl.cols.map_or(1, |c| half.div_ceil(c));
+    let row_blocks = n_rows.div_ceil(tl.rows);
+    // Leading axes: all but the row axis and D (the T axis of extent 1 is harmless).
+    let lead_axes: Vec<usize> = (0..rank - 1).filter(|&a| a != ra).collect();
+    let lead_dims: Vec<usize> = lead_axes.iter().map(|&a| xv.shape[a]).collect();
     let lead: usize = lead_dims.iter().product();
 
     let mut em = Em::new();
@@ -103,86 +111,208 @@ pub fn build(
         name,
         &[col_chunks as u64, row_blocks as u64, lead as u64],
     )?;
-    let c0 = em.mul(pids[0], cols as i64);
-    let t0 = em.mul(pids[1], rows as i64);
-    let lead_idx = em.unravel(pids[2], lead_dims);
-    let lim_r = em.op(IndexOp::Sub, Ix::C(t as i64), t0);
+    let c0 = em.mul(pids[0], tl.cols.unwrap_or(0) as i64);
+    let r0 = em.mul(pids[1], tl.rows as i64);
+    let lead_idx = em.unravel(pids[2], &lead_dims);
+    let lim_r = em.op(IndexOp::Sub, Ix::C(n_rows as i64), r0);
     let lim_r = em.val(lim_r);
     let lim_c = em.op(IndexOp::Sub, Ix::C(half as i64), c0);
     let lim_c = em.val(lim_c);
-    let shape = vec![rows, cols];
+    let s = Shared {
+        spec,
+        rank,
+        ra,
+        half,
+        interleaved,
+        lead_axes,
+        lead_idx,
+        r0,
+        lim_r,
+        lim_c,
+    };
+    let trig = [(*cb, cv), (*sb, sv)].map(|(buffer, v)| {
+        let row_stride = trig_row_stride(v);
+        let row = em.mul(r0, row_stride);
+        let base = em.add(Ix::C(v.offset), row);
+        (buffer, base, row_stride, v.strides[1])
+    });
+    match tl.cols {
+        Some(cols) => s.rotate(&mut em, (*xb, xv), trig, c0, Some(cols), tl.rows),
+        None => {
+            // Rank-1 tiles along the rows, one frequency after the other.
+            for j in 0..half {
+                s.rotate(&mut em, (*xb, xv), trig, Ix::C(j as i64), None, tl.rows);
+            }
+        }
+    }
+    Ok(em.b.finish(name.to_string(), params(spec), grid))
+}
 
-    // The two halves of the pairs in a view of x (or of the output): (base of a, base of b,
-    // column stride).
-    let pair_access = |em: &mut Em, v: &StridedView| -> (Ix, Ix, i64) {
-        let (s_t, s_d) = (v.strides[rank - 2], v.strides[rank - 1]);
-        let lead_off = em.offset(v.offset, &lead_idx, &v.strides[..rank - 2]);
-        let row = em.mul(t0, s_t);
+/// How one program's tiles cover its block of (rows, frequencies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Tiling {
+    /// Rows per program (tile axis 0).
+    rows: usize,
+    /// `Some(c)`: rank-2 `[rows, c]` tiles over `c` frequencies per program; `None`:
+    /// rank-1 `[rows]` tiles, one per frequency, all `D/2` in every program.
+    cols: Option<usize>,
+}
+
+/// The tiling for `n_rows` rows of `half` frequencies.
+///
+/// SIMT targets run a rank-2 tile on a `TM x TN` thread grid (16 x 16 for 256 threads;
+/// [`ThreadGrid`]): `[min(rows, TM), C]` with `C` = the frequencies rounded up to a
+/// multiple of `TN`, at most `4 TN` (a thread holds at most 4 elements of each tile, no
+/// thread idles unless `T` or `D/2` is short). With fewer than `TN` frequencies (`D < 32`)
+/// most thread columns would idle, so the rows become rank-1 tiles of up to one
+/// elementwise block, one per frequency. Ascend: `C` = the frequencies rounded up to a
+/// multiple of 8 (a 32-byte UB block of f32), at most one block, and as many rows as fill
+/// the elementwise block (2048 f32).
+fn tiling(target: &Target, n_rows: usize, half: usize) -> Result<Tiling, CompileError> {
+    let block = tile_sizes(target).block.max(1);
+    let n_rows = n_rows.max(1);
+    if target.kind == TargetKind::AscendC {
+        let cols = half.max(1).next_multiple_of(8).min(block);
+        let rows = (block / cols).max(1).min(n_rows);
+        return Ok(Tiling {
+            rows,
+            cols: Some(cols),
+        });
+    }
+    let g = ThreadGrid::for_target(target)?;
+    let (tm, tn) = (g.rows as usize, g.cols as usize);
+    if half < tn {
+        return Ok(Tiling {
+            rows: n_rows.min(block),
+            cols: None,
+        });
+    }
+    Ok(Tiling {
+        rows: n_rows.min(tm),
+        cols: Some(half.next_multiple_of(tn).min(4 * tn)),
+    })
+}
+
+/// What every tile group of one program shares.
+struct Shared<'a> {
+    spec: &'a KernelSpec,
+    rank: usize,
+    /// The tile's row axis in x.
+    ra: usize,
+    half: usize,
+    interleaved: bool,
+    lead_axes: Vec<usize>,
+    lead_idx: Vec<Ix>,
+    /// First row of the program.
+    r0: Ix,
+    lim_r: ValueId,
+    lim_c: ValueId,
+}
+
+impl Shared<'_> {
+    /// The two halves of the pairs at frequency `c0` in a view of x (or of the output):
+    /// (base of a, base of b, row stride, column stride).
+    fn pairs(&self, em: &mut Em, v: &StridedView, c0: Ix) -> (Ix, Ix, i64, i64) {
+        let s_d = v.strides[self.rank - 1];
+        let lead_strides: Vec<i64> = self.lead_axes.iter().map(|&a| v.strides[a]).collect();
+        let lead_off = em.offset(v.offset, &self.lead_idx, &lead_strides);
+        let s_r = v.strides[self.ra];
+        let row = em.mul(self.r0, s_r);
         let row_base = em.add(lead_off, row);
-        let (col_stride, b_shift) = if interleaved {
+        let (col_stride, b_shift) = if self.interleaved {
             (2 * s_d, s_d)
         } else {
-            (s_d, half as i64 * s_d)
+            (s_d, self.half as i64 * s_d)
         };
         let col = em.mul(c0, col_stride);
         let a = em.add(row_base, col);
         let b = em.add(a, Ix::C(b_shift));
-        (a, b, col_stride)
-    };
-    let access = |em: &mut Em, buffer: usize, base: Ix, s_row: i64, s_col: i64| BlockAccess {
-        buffer,
-        base: em.val(base),
-        strides: vec![s_row, s_col],
-        limits: vec![lim_r, lim_c],
-        shape: shape.clone(),
-    };
-    let load = |em: &mut Em, a: BlockAccess| -> ValueId {
-        let dt = spec.buffers[a.buffer].dtype;
+        (a, b, s_r, col_stride)
+    }
+
+    fn access(
+        &self,
+        em: &mut Em,
+        buffer: usize,
+        base: Ix,
+        strides: (i64, i64),
+        cols: Option<usize>,
+        rows: usize,
+    ) -> BlockAccess {
+        let base = em.val(base);
+        match cols {
+            Some(c) => BlockAccess {
+                buffer,
+                base,
+                strides: vec![strides.0, strides.1],
+                limits: vec![self.lim_r, self.lim_c],
+                shape: vec![rows, c],
+            },
+            None => BlockAccess {
+                buffer,
+                base,
+                strides: vec![strides.0],
+                limits: vec![self.lim_r],
+                shape: vec![rows],
+            },
+        }
+    }
+
+    fn load(&self, em: &mut Em, a: BlockAccess) -> ValueId {
+        let dt = self.spec.buffers[a.buffer].dtype;
         let v = em.b.load(a, dt, 0.0);
         if compute_dtype(dt) != dt {
             em.b.cast(v, compute_dtype(dt))
         } else {
             v
         }
-    };
-
-    let s_t = xv.strides[rank - 2];
-    let (xa, xbb, xcol) = pair_access(&mut em, xv);
-    let acc_a = access(&mut em, *xb, xa, s_t, xcol);
-    let a = load(&mut em, acc_a);
-    let acc_b = access(&mut em, *xb, xbb, s_t, xcol);
-    let b = load(&mut em, acc_b);
-    let mut trig = Vec::new();
-    for (buffer, v) in [(*cb, cv), (*sb, sv)] {
-        let row = em.mul(t0, v.strides[0]);
-        let base = em.add(Ix::C(v.offset), row);
-        let col = em.mul(c0, v.strides[1]);
-        let base = em.add(base, col);
-        let acc = access(&mut em, buffer, base, v.strides[0], v.strides[1]);
-        trig.push(load(&mut em, acc));
     }
-    let (cos, sin) = (trig[0], trig[1]);
 
-    // (a, b) -> (a cos - b sin, b cos + a sin), in f32.
-    let ac = em.b.binary(BinaryOp::Mul, a, cos);
-    let bs = em.b.binary(BinaryOp::Mul, b, sin);
-    let out_a = em.b.binary(BinaryOp::Sub, ac, bs);
-    let bc = em.b.binary(BinaryOp::Mul, b, cos);
-    let as_ = em.b.binary(BinaryOp::Mul, a, sin);
-    let out_b = em.b.binary(BinaryOp::Add, bc, as_);
+    /// Loads, rotates and stores the pairs of the frequencies from `c0` (`cols` of them
+    /// in rank-2 tiles, or one in rank-1 tiles), rows `r0..r0 + rows`. `trig`: per table
+    /// (cos, sin) its buffer, the base of row `r0`, its row and column strides.
+    fn rotate(
+        &self,
+        em: &mut Em,
+        (xb, xv): (usize, &StridedView),
+        trig: [(usize, Ix, i64, i64); 2],
+        c0: Ix,
+        cols: Option<usize>,
+        rows: usize,
+    ) {
+        let (xa, xbb, s_r, s_c) = self.pairs(em, xv, c0);
+        let acc = self.access(em, xb, xa, (s_r, s_c), cols, rows);
+        let a = self.load(em, acc);
+        let acc = self.access(em, xb, xbb, (s_r, s_c), cols, rows);
+        let b = self.load(em, acc);
+        let [cos, sin] = trig.map(|(buffer, base, s_r, s_c)| {
+            let col = em.mul(c0, s_c);
+            let base = em.add(base, col);
+            let acc = self.access(em, buffer, base, (s_r, s_c), cols, rows);
+            self.load(em, acc)
+        });
 
-    let (oa, ob, ocol) = pair_access(&mut em, store);
-    let o_t = store.strides[rank - 2];
-    for (base, v) in [(oa, out_a), (ob, out_b)] {
-        let v = if out_dtype != DType::F32 {
-            em.b.cast(v, out_dtype)
-        } else {
-            v
-        };
-        let acc = access(&mut em, spec.out, base, o_t, ocol);
-        em.b.store(acc, v);
+        // (a, b) -> (a cos - b sin, b cos + a sin), in f32.
+        let ac = em.b.binary(BinaryOp::Mul, a, cos);
+        let bs = em.b.binary(BinaryOp::Mul, b, sin);
+        let out_a = em.b.binary(BinaryOp::Sub, ac, bs);
+        let bc = em.b.binary(BinaryOp::Mul, b, cos);
+        let as_ = em.b.binary(BinaryOp::Mul, a, sin);
+        let out_b = em.b.binary(BinaryOp::Add, bc, as_);
+
+        let spec = self.spec;
+        let out_dtype = spec.buffers[spec.out].dtype;
+        let (oa, ob, o_r, o_c) = self.pairs(em, &spec.store, c0);
+        for (base, v) in [(oa, out_a), (ob, out_b)] {
+            let v = if out_dtype != DType::F32 {
+                em.b.cast(v, out_dtype)
+            } else {
+                v
+            };
+            let acc = self.access(em, spec.out, base, (o_r, o_c), cols, rows);
+            em.b.store(acc, v);
+        }
     }
-    Ok(em.b.finish(name.to_string(), params(spec), grid))
 }
 
 fn internal(name: &str, message: String) -> CompileError {
@@ -251,7 +381,7 @@ fn programs(
 #[cfg(test)]
 mod tests {
     use crate::graph::{DType, Graph};
-    use crate::target::Target;
+    use crate::target::{Target, TargetKind};
     use crate::tile::{InstKind, Ty};
 
     /// `x [2, T, 3, D]` permuted to `[2, 3, T, D]`, roped: one kernel per target, named
@@ -273,11 +403,21 @@ mod tests {
                     assert_eq!(plan.kernels.len(), 1, "{}: {t} x {d}", target.kind);
                     let k = &plan.kernels[0];
                     assert!(k.name.starts_with("rope_"), "{}", k.name);
-                    let block = crate::tile::build::tile_sizes(&target).block;
                     for v in &k.values {
                         if let Ty::Tile(shape, _) = v {
-                            let padded = shape[0] * shape[1].max(8);
-                            assert!(padded <= block.max(8), "{shape:?} on {}", target.kind);
+                            if target.kind == TargetKind::AscendC {
+                                let padded = shape[0] * shape.get(1).map_or(1, |&c| c.max(8));
+                                assert!(padded <= 2048, "{shape:?} on {}", target.kind);
+                            } else {
+                                // At most 4 slots per thread of the 16 x 16 grid (rank 2),
+                                // one per thread of 256 (rank 1).
+                                let slots = match shape[..] {
+                                    [r, c] => r.div_ceil(16) * c.div_ceil(16),
+                                    [n] => n.div_ceil(256),
+                                    _ => usize::MAX,
+                                };
+                                assert!(slots <= 4, "{shape:?} on {}", target.kind);
+                            }
                         }
                     }
                     assert!(k
@@ -285,9 +425,6 @@ mod tests {
                         .insts
                         .iter()
                         .all(|i| !matches!(i.kind, InstKind::For { .. })));
-                    // Programs cover every (frequency chunk, position block, head).
-                    let programs: u64 = k.num_programs();
-                    assert!(programs >= 6, "{programs} programs");
                 }
             }
         }

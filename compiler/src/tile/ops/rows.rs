@@ -40,7 +40,7 @@ use crate::error::CompileError;
 use crate::graph::{BinaryOp, CompositeOp, DType, ReduceOp, UnaryOp};
 use crate::schedule::kernel::KernelSpec;
 use crate::schedule::view::StridedView;
-use crate::target::Target;
+use crate::target::{Target, TargetKind};
 use crate::tile::build::{compute_dtype, tile_sizes, Em, Ix};
 use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
 
@@ -64,7 +64,19 @@ pub fn build(
         return Err(internal(name, format!("{} of a rank-0 operand", c.name())));
     };
     let rows: usize = x.shape[..x.shape.len() - 1].iter().product();
-    let mut k = Rows::new(spec, name, target, n);
+    let mut chunk = tile_sizes(target).reduce_chunk.max(1);
+    // The Ascend C lowering stages a strided (non-unit stride) tile through UB at one
+    // 32-byte block per element, once per load site (one per pass): such rows are walked
+    // in chunks of at most 512 elements (16 KiB of staging per site).
+    let strided = operands.iter().any(|(_, v)| {
+        v.shape.last().is_some_and(|&len| {
+            split_row(&v.shape, &v.strides, len).is_some_and(|(_, _, s)| s != 1)
+        })
+    });
+    if strided && target.kind == TargetKind::AscendC {
+        chunk = chunk.min(STRIDED_UB_BYTES / 32);
+    }
+    let mut k = Rows::new(spec, name, target, n, chunk);
     let grid = k.programs(rows as u64)?;
     let row = k.row_index;
     match c {
@@ -90,6 +102,9 @@ pub fn build(
     }
     Ok(k.em.b.finish(name.to_string(), params(spec), grid))
 }
+
+/// UB bytes a strided tile's staging may take on Ascend C (see [`build`]).
+const STRIDED_UB_BYTES: usize = 16 * 1024;
 
 fn internal(name: &str, message: String) -> CompileError {
     CompileError::Internal {
@@ -180,8 +195,13 @@ struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
-    fn new(spec: &'a KernelSpec, name: &'a str, target: &'a Target, n: usize) -> Rows<'a> {
-        let chunk = tile_sizes(target).reduce_chunk.max(1);
+    fn new(
+        spec: &'a KernelSpec,
+        name: &'a str,
+        target: &'a Target,
+        n: usize,
+        chunk: usize,
+    ) -> Rows<'a> {
         let ch = pow2_at_most(n.min(chunk));
         let main = n / ch * ch;
         Rows {
