@@ -780,6 +780,13 @@ fn kernel_transposes_gather_and_scatter() {
             0.0,
             1e-3,
         );
+        // bf16: one bf16 ulp (2^-8 relative).
+        check_kernel(
+            transpose_kernel(21, 300, (8, 256), scatter, DType::BF16),
+            42,
+            0.0,
+            4e-3,
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! Tile-IR `iota`, `expand` and rank-2 `reduce` on the wgpu device: the hand-built
 //! kernels of `tests/support/tile_ops_kernels.rs` (row/column statistics, softmax along
-//! either axis, position tiles, loop-carried row statistics, flash attention) are each
+//! either axis, position tiles, loop-carried row statistics, flash attention, a vector
+//! needed in both the row and the column layout) are each
 //! wrapped in a one-launch plan, emitted as WGSL for three workgroup shapes (16x16, 8x8
 //! and the non-square 4x8 thread grid), run through [`WgpuDevice::load_plan`], and
 //! compared with values computed in f64 (within the tolerances derived in
@@ -160,4 +161,9 @@ fn loop_carried_row_statistics_run() {
 #[test]
 fn flash_attention_runs() {
     run_family(|c| matches!(c, Case::Attention(..)));
+}
+
+#[test]
+fn pairwise_mixed_layouts_run() {
+    run_family(|c| matches!(c, Case::Pairwise(..)));
 }

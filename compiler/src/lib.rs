@@ -7,10 +7,12 @@
 //! This crate touches no device and does no file I/O.
 #![warn(missing_docs)]
 
+pub mod autodiff;
 pub mod backend;
 pub mod error;
 pub mod graph;
 pub mod interp;
+pub mod optim;
 pub mod schedule;
 pub mod simt;
 pub mod target;
@@ -21,6 +23,7 @@ pub mod tile;
 /// `g++ -std=c++17 -DASCENDC_CPU_DEBUG -I <ASCENDC_CPU_INCLUDE>`.
 pub const ASCENDC_CPU_INCLUDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ascendc/include");
 
+pub use autodiff::{grad, AutodiffError, GradGraph};
 pub use error::CompileError;
 pub use graph::{DType, Graph, GraphError, NodeId, TensorType};
 pub use schedule::plan::Plan;

@@ -1,3 +1,9 @@
 //! Bundled model definitions for Tessera: pure graph definitions that know no device.
+#![warn(missing_docs)]
 
+pub mod data;
+pub mod gpt;
 pub mod mlp;
+pub mod nn;
+pub mod rng;
+pub mod tokenizer;

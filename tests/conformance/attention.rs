@@ -12,16 +12,18 @@
 //!
 //! Sizes: T = 1, 7, 100, 257 and 1024 (Tq == Tk), one Tq < Tk and one Tq > Tk causal
 //! case; head dims 32, 64 and 80; Hq == Hkv and grouped-query heads (Hq = 4, Hkv = 2 and
-//! Hq = 8, Hkv = 1); B = 2; Dv != D once.
+//! Hq = 8, Hkv = 1); B = 2; Dv != D once; one case with non-contiguous (permuted)
+//! operands.
 //!
-//! Not lowered to Ascend C: refused there with a typed error (see
-//! `compiler/src/tile/ops/attention.rs`).
+//! Every backend runs every case (Ascend C through the vector-only form of the kernel,
+//! see `compiler/src/tile/ops/attention.rs`).
 
 use super::{Dist, Table, Tol, EPS, F};
 use tessera::compiler::DType;
 
-/// Keys per step of the kernels' key loop (`BN`; the tolerance counts one rescaling of
-/// the running sums per step).
+/// The fewest keys per step of the kernels' key loop when `Tk >= 32` (`BN`: 32 on the
+/// SIMT targets, 64 or 128 on Ascend C; the tolerance counts one rescaling of the
+/// running sums per step, so fewer steps only help).
 const KEY_BLOCK: usize = 32;
 
 /// Error bound of one attention output, absolute (|v| < 1), for head dim `d`, `tk` keys
@@ -118,8 +120,35 @@ pub(super) fn add_cases(t: &mut Table) {
             }
             Ok(())
         });
-        if let Some(c) = t.0.last_mut() {
-            c.refused_by = &["ascend_cpu"];
-        }
     }
+
+    // Non-contiguous operands and output, as in a transformer layer: q, k, v arrive as
+    // `[B, T, H, D]` and are permuted to `[B, H, T, D]` (strided views the attention
+    // kernel reads in place), the output is permuted back and its heads merged,
+    // `[B, T, Hq * Dv]`.
+    let (b, hq, hkv, tn, d) = (2, 4, 2, 100, 32);
+    let name = format!("attention/views_b{b}_hq{hq}_hkv{hkv}_t{tn}_d{d}");
+    t.case(name, &[("mask_raw", Dist::Uniform)], |g, o| {
+        let q = g.input("q", &[b, tn, hq, d], F)?;
+        let k = g.input("k", &[b, tn, hkv, d], F)?;
+        let v = g.input("v", &[b, tn, hkv, d], F)?;
+        let raw = g.input("mask_raw", &[b, tn], DType::I32)?;
+        let zero = g.constant(0.0, &[], DType::I32)?;
+        let mask = g.max(raw, zero)?;
+        let (q, k, v) = (
+            g.permute(q, &[0, 2, 1, 3])?,
+            g.permute(k, &[0, 2, 1, 3])?,
+            g.permute(v, &[0, 2, 1, 3])?,
+        );
+        let scale = 1.0 / (d as f64).sqrt();
+        let tol = attention_tol(d, tn, scale);
+        for (causal, padded) in [(true, false), (false, true)] {
+            let m = if padded { Some(mask) } else { None };
+            let y = g.attention(q, k, v, m, causal, Some(scale))?;
+            let y = g.permute(y, &[0, 2, 1, 3])?;
+            let y = g.reshape(y, &[b, tn, hq * d])?;
+            o.add(variant_name(causal, padded), y, tol);
+        }
+        Ok(())
+    });
 }

@@ -238,11 +238,6 @@ fn gathers(t: &mut Table) {
                 Ok(())
             },
         );
-        if let Some(c) = t.0.last_mut() {
-            // The position iota is its own kernel (a gather operand): Ascend C does not
-            // lower the tile `Iota` instruction yet.
-            c.refused_by = &[];
-        }
     }
 }
 
@@ -346,10 +341,6 @@ fn iotas(t: &mut Table) {
             );
             Ok(())
         });
-        if let Some(c) = t.0.last_mut() {
-            // Ascend C does not lower the tile `Iota` instruction yet.
-            c.refused_by = &[];
-        }
     }
 }
 
@@ -475,6 +466,88 @@ fn scatter_add_is_bitwise_deterministic() {
         let tol = sum_tol(n).atol;
         for (x, y) in a["s"].data.iter().zip(&want["s"].data) {
             assert!((x - y).abs() <= tol, "{name}: {x} vs {y}");
+        }
+    }
+}
+
+/// Slices and iotas fuse: a slice feeding an elementwise op (two outputs: two kernels), a
+/// reduction (body and epilogue) or a matmul adds no kernel, nor does an iota read by them; a slice that
+/// straddles the digits of a merged axis costs one copy, and an iota that feeds a gather
+/// one kernel of its own. Kernel counts of the compiled plans, on every target.
+#[test]
+fn slices_and_iotas_fuse_without_copies() {
+    use tessera::compiler::{compile, Target};
+    type Build = fn(&mut Graph) -> Result<(), tessera::compiler::GraphError>;
+    let graphs: [(&str, usize, Build); 6] = [
+        ("slice_add", 2, |g| {
+            let x = g.input("x", &[10, 20], F)?;
+            let y = g.input("y", &[4, 20], F)?;
+            let s = g.slice(x, 0, 3, 4)?;
+            let p = g.permute(s, &[1, 0])?;
+            let s2 = g.slice(p, 1, 1, 2)?;
+            let z = g.add(s, y)?;
+            g.set_name(z, "z")?;
+            g.mark_output(z)?;
+            let e = g.exp(s2)?;
+            g.set_name(e, "e")?;
+            g.mark_output(e)
+        }),
+        ("slice_reduce", 1, |g| {
+            let x = g.input("x", &[10, 20], F)?;
+            let w = g.input("w", &[12], F)?;
+            let s = g.slice(x, 1, 5, 7)?;
+            let r = g.sum(s, 1, false)?;
+            let ws = g.slice(w, 0, 2, 10)?;
+            let y = g.mul(r, ws)?;
+            g.set_name(y, "y")?;
+            g.mark_output(y)
+        }),
+        ("slice_matmul_bias", 1, |g| {
+            let a = g.input("a", &[9, 30], F)?;
+            let b = g.input("b", &[30, 11], F)?;
+            let c = g.input("c", &[20], F)?;
+            let a = g.slice(a, 1, 2, 16)?;
+            let b = g.slice(b, 0, 14, 16)?;
+            let m = g.matmul(a, b)?;
+            let c = g.slice(c, 0, 9, 11)?;
+            let y = g.add(m, c)?;
+            g.set_name(y, "y")?;
+            g.mark_output(y)
+        }),
+        ("straddling_slice", 2, |g| {
+            let x = g.input("x", &[2, 9], F)?;
+            let p = g.permute(x, &[1, 0])?;
+            let r = g.reshape(p, &[18])?;
+            let s = g.slice(r, 0, 1, 3)?;
+            let y = g.exp(s)?;
+            g.set_name(y, "y")?;
+            g.mark_output(y)
+        }),
+        ("iota_fused", 1, |g| {
+            let x = g.input("x", &[6, 5], F)?;
+            let i = g.iota(&[5, 8], 0, F)?;
+            let i = g.permute(i, &[1, 0])?;
+            let i = g.slice(i, 0, 1, 6)?;
+            let y = g.mul(i, x)?;
+            let r = g.sum(y, 1, false)?;
+            g.set_name(r, "r")?;
+            g.mark_output(r)
+        }),
+        ("iota_gather", 2, |g| {
+            let t = g.input("t", &[9, 4], F)?;
+            let i = g.iota(&[5], 0, I32)?;
+            let y = g.gather(t, i, 0)?;
+            g.set_name(y, "y")?;
+            g.mark_output(y)
+        }),
+    ];
+    for (name, kernels, build) in graphs {
+        let mut g = Graph::new();
+        build(&mut g).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for target in [Target::wgsl(), Target::ptx(), Target::ascend_910b()] {
+            let plan = compile(&g, &target).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let names: Vec<&str> = plan.kernels.iter().map(|k| k.name.as_str()).collect();
+            assert_eq!(names.len(), kernels, "{name} on {}: {names:?}", target.kind);
         }
     }
 }

@@ -357,6 +357,50 @@ pub fn attention(m: usize, n: usize, d: usize, bm: usize, bn: usize, causal: boo
     )
 }
 
+/// Pairwise differences of one vector, which is needed in both the row and the column
+/// layout (so it is moved between layouts), with a bool vector expanded along rows:
+/// with `a = x` zero-padded to `bn >= n` elements,
+/// - `out[i, j] = a_i > 0 ? a_i - a_j : a_j` (`[n, n]`);
+/// - `s[i] = sum_j a_i a_j` (a row reduction stored straight from the row layout);
+/// - `colmax[j] = max_i out[i, j]` over the whole `[bn, bn]` tile (padded rows
+///   included: there `a_i = 0`), stored from the column layout;
+/// - `total = sum_i s_i` (a rank-1 reduce of a row-layout value).
+///
+/// Buffers: `x [n]` (read), `out [n, n]`, `s [n]`, `colmax [n]`, `total [1]` (written).
+pub fn pairwise(n: usize, bn: usize) -> TileKernel {
+    assert!(bn >= n);
+    let mut b = TileBuilder::new();
+    let zero = b.index(0);
+    let n_c = b.index(n as i64);
+    let a = b.load(access(0, zero, &[1], &[n_c], &[bn]), DType::F32, 0.0);
+    let r = b.expand(a, 1, bn);
+    let c = b.expand(a, 0, bn);
+    let zf = b.float(0.0, DType::F32);
+    let pos = b.compare(CompareOp::Gt, a, zf);
+    let pe = b.expand(pos, 1, bn);
+    let diff = b.binary(BinaryOp::Sub, r, c);
+    let out = b.select(pe, diff, c);
+    b.store(access(1, zero, &[n as i64, 1], &[n_c, n_c], &[bn, bn]), out);
+    let prod = b.binary(BinaryOp::Mul, r, c);
+    let srow = b.reduce(ReduceOp::Sum, prod, 1);
+    b.store(access(2, zero, &[1], &[n_c], &[bn]), srow);
+    let cm = b.reduce(ReduceOp::Max, out, 0);
+    b.store(access(3, zero, &[1], &[n_c], &[bn]), cm);
+    let total = b.reduce(ReduceOp::Sum, srow, 0);
+    b.store(access(4, zero, &[], &[], &[]), total);
+    b.finish(
+        format!("pairwise_{n}_b{bn}"),
+        vec![
+            param("x", DType::F32, n, Access::Read),
+            param("out", DType::F32, n * n, Access::Write),
+            param("s", DType::F32, n, Access::Write),
+            param("colmax", DType::F32, n, Access::Write),
+            param("total", DType::F32, 1, Access::Write),
+        ],
+        [1, 1, 1],
+    )
+}
+
 /// One kernel of the suite with its parameters.
 #[derive(Clone, Copy, Debug)]
 pub enum Case {
@@ -370,6 +414,8 @@ pub enum Case {
     RowLoop(usize, usize, usize, usize),
     /// [`attention`]`(m, n, d, bm, bn, causal)`.
     Attention(usize, usize, usize, usize, usize, bool),
+    /// [`pairwise`]`(n, bn)`.
+    Pairwise(usize, usize),
 }
 
 /// Every case of the suite, at awkward shapes (non-multiples of the tile and of the
@@ -391,6 +437,9 @@ pub fn all() -> Vec<Case> {
     v.push(Case::Iota(64, 64));
     v.push(Case::RowLoop(7, 100, 8, 32));
     v.push(Case::RowLoop(40, 33, 16, 16));
+    v.push(Case::Pairwise(7, 8));
+    v.push(Case::Pairwise(33, 40));
+    v.push(Case::Pairwise(64, 64));
     v.push(Case::Attention(7, 33, 32, 16, 32, false));
     v.push(Case::Attention(100, 100, 64, 16, 32, false));
     v.push(Case::Attention(33, 33, 80, 16, 16, true));
@@ -441,6 +490,7 @@ impl Case {
             Case::Iota(bm, bn) => iota_expand(bm, bn),
             Case::RowLoop(m, n, bm, bn) => row_loop(m, n, bm, bn),
             Case::Attention(m, n, d, bm, bn, causal) => attention(m, n, d, bm, bn, causal),
+            Case::Pairwise(n, bn) => pairwise(n, bn),
         }
     }
 
@@ -587,6 +637,54 @@ impl Case {
                     want,
                     tol,
                 }]
+            }
+            Case::Pairwise(n, bn) => {
+                let mut a = f64s(&bufs[0]);
+                a.resize(bn, 0.0);
+                let o = |i: usize, j: usize| if a[i] > 0.0 { a[i] - a[j] } else { a[j] };
+                let mut out = vec![];
+                for i in 0..n {
+                    for j in 0..n {
+                        out.push(o(i, j));
+                    }
+                }
+                // A difference of two f32 values rounds once: u |out|.
+                let otol = out.iter().map(|v| U * v.abs()).collect();
+                let abs: f64 = a.iter().map(|v| v.abs()).sum();
+                let s: Vec<f64> = (0..n).map(|i| a[i] * a.iter().sum::<f64>()).collect();
+                // Products round once (u), the bn-term sum adds (bn - 1) u: bn u per
+                // |a_i| sum|a|.
+                let stol: Vec<f64> = (0..n).map(|i| bn as f64 * U * a[i].abs() * abs).collect();
+                let cm: Vec<f64> = (0..n)
+                    .map(|j| (0..bn).map(|i| o(i, j)).fold(f64::NEG_INFINITY, f64::max))
+                    .collect();
+                let ctol = cm.iter().map(|v| U * v.abs()).collect();
+                let total: f64 = s.iter().sum();
+                // The row sums' errors plus the outer n-term sum's, and one rounding of
+                // each row sum: (bn + n + 1) u (sum|a|)^2.
+                let ttol = (bn + n + 1) as f64 * U * abs * abs;
+                vec![
+                    Expect {
+                        buffer: 1,
+                        want: out,
+                        tol: otol,
+                    },
+                    Expect {
+                        buffer: 2,
+                        want: s,
+                        tol: stol,
+                    },
+                    Expect {
+                        buffer: 3,
+                        want: cm,
+                        tol: ctol,
+                    },
+                    Expect {
+                        buffer: 4,
+                        want: vec![total],
+                        tol: vec![ttol],
+                    },
+                ]
             }
             Case::Attention(m, n, d, _, bn, causal) => {
                 let (q, kk, v) = (f64s(&bufs[0]), f64s(&bufs[1]), f64s(&bufs[2]));

@@ -16,6 +16,9 @@
 //!   stored. A *valid* element whose address lies outside its buffer is an
 //!   [`InterpError::OutOfBounds`] naming the kernel, the buffer and the offset;
 //! - `Reduce` and `Dot` accumulate sequentially in f32 (Dot starts from the accumulator);
+//!   a rank-2 `Reduce` combines each row (axis 1) or column (axis 0) in index order;
+//! - `Iota` holds each element's position along its axis; `Expand` repeats a rank-1
+//!   tile along the new axis (both rounded to the result dtype, exact for i32 / f32);
 //! - `For` loops run `start, start+step, .. < end` carrying values through block args.
 //!
 //! [`run_plan`] allocates one f32 vector per storage slot of the memory plan, so buffers

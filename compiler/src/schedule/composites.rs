@@ -206,4 +206,55 @@ mod tests {
         assert!(!lg.nodes().iter().any(|n| matches!(n.op, Op::Composite(_))));
         assert_eq!(tags[lg.outputs()[0].index()], Some("gelu_tanh"));
     }
+
+    /// Kernel names of a schedule, without their `_<index>` suffix.
+    fn kernel_names(g: &Graph) -> Vec<String> {
+        let plan = crate::schedule::schedule(g, &crate::target::Target::wgsl()).unwrap();
+        plan.kernels
+            .iter()
+            .map(|k| {
+                k.name
+                    .rsplit_once('_')
+                    .map_or(k.name.clone(), |(b, _)| b.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn kernels_are_named_after_the_composites() {
+        let mut g = Graph::new();
+        let x = g.input("x", &[4, 8], DType::F32).unwrap();
+        let w = g.param("w", &[8, 16], DType::F32).unwrap();
+        let b = g.param("b", &[16], DType::F32).unwrap();
+        let h = g.matmul(x, w).unwrap();
+        let h = g.add(h, b).unwrap();
+        let h = g.gelu(h, false).unwrap();
+        let s = g.softmax(h).unwrap();
+        let l = g.layer_norm(s, None, 1e-5).unwrap();
+        let r = g.rms_norm(l, None, 1e-5).unwrap();
+        let y = g.silu(r).unwrap();
+        let u = g.swiglu(y, r).unwrap();
+        g.mark_output(u).unwrap();
+        let t = g.input("t", &[4], DType::I32).unwrap();
+        let ce = g.cross_entropy(h, t, -100).unwrap();
+        g.mark_output(ce).unwrap();
+        let names = kernel_names(&g);
+        for want in [
+            "matmul_bias_gelu",
+            "softmax",
+            "layer_norm",
+            "rms_norm",
+            "silu_swiglu",
+            CE_TOKENS,
+            CE_COUNT,
+            CE_MEAN,
+        ] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "no {want} kernel in {names:?}"
+            );
+        }
+        // One kernel per row composite, three for the mean cross-entropy.
+        assert_eq!(names.len(), 8, "{names:?}");
+    }
 }

@@ -24,6 +24,8 @@
 //!   store and an operand) needing incompatible cuts of the same axis (`6 = 2 x 3` and
 //!   `6 = 3 x 2`): no iteration order makes both affine, so the input of a reshape of the
 //!   refused chain is materialized;
+//! - a slice of an axis that merges axes a permute or broadcast separated, at a place its
+//!   digits do not allow ([`FactoredView::slice`]): the slice's input is materialized;
 //! - a reduction body operand whose *reduced* axis would need cutting (the reduced axis is
 //!   walked by one strided loop), handled the same way;
 //! - a matmul result output through a view that cuts its M or N axis (the `[BM, BN]`
@@ -32,6 +34,11 @@
 //!
 //! A matmul epilogue operand that needs a cut does not copy: the matmul is materialized
 //! and the epilogue becomes an elementwise kernel of its own.
+//!
+//! An `iota` leaf is not a buffer but an index expression ([`Expr::Iota`]) of the
+//! kernels reading it, seen through its views like a load; it gets a kernel and a buffer
+//! of its own only as a graph output, as a matmul or standalone-op operand, or when one
+//! of its views is not strided in any order (an iota `[3, 7]` read as `[7, 3]`).
 //!
 //! Nodes are visited in reverse topological order, so every consumer's kernel is known
 //! when a producer is placed. Each kernel has at most one *anchor* (a reduce or a matmul);

@@ -6,33 +6,74 @@
 //! unrolled statically); scalars are uniform and computed redundantly by every thread.
 //!
 //! Layouts (see [`ThreadGrid`]):
-//! - rank-1 tile `[B]`: element `i` lives in thread `i % T`, register slot `i / T`.
-//!   Threads whose element index is `>= B` own nothing in that slot (masked).
+//! - rank-1 tile `[B]`, *linear* layout (the default): element `i` lives in thread
+//!   `i % T`, register slot `i / T`. Threads whose element index is `>= B` own nothing
+//!   in that slot (masked).
 //! - rank-2 tile `[M, N]`: the threads form a `TM x TN` grid (`ty = tid / TN`,
-//!   `tx = tid % TN`; 16 x 16 for 256 threads). Slot `(sr, sc)` of thread `(ty, tx)`
-//!   holds element `(sr*TM + ty, sc*TN + tx)` (the *cyclic* micro-tile: neighbouring
-//!   threads own neighbouring columns, so global loads and stores coalesce and the
-//!   shared-memory reads of `dot` are conflict free). Register `sr*SC + sc` with
+//!   `tx = tid % TN`; 16 x 16 for 256 threads, 4 x 8 for 32). Slot `(sr, sc)` of thread
+//!   `(ty, tx)` holds element `(sr*TM + ty, sc*TN + tx)` (the *cyclic* micro-tile:
+//!   neighbouring threads own neighbouring columns, so global loads and stores coalesce
+//!   and the shared-memory reads of `dot` are conflict free). Register `sr*SC + sc` with
 //!   `SC = ceil(N/TN)` slots per row.
+//! - rank-1 tile `[M]`, *row* layout: element `i` lives in every thread of thread-grid
+//!   row `ty = i % TM`, slot `i / TM` (replicated over `tx`): exactly the rows a thread
+//!   owns in a rank-2 tile `[M, N]`. The result of a rank-2 `Reduce` along axis 1 is in
+//!   this layout, and `Expand` along axis 1 (`[M] -> [M, N]`) takes its operand in it, so
+//!   slot `(sr, sc)` of the expansion is slot `sr` of the operand: no data movement.
+//! - rank-1 tile `[N]`, *column* layout: the same over thread-grid columns (`tx = j % TN`,
+//!   slot `j / TN`, replicated over `ty`): results of `Reduce` along axis 0, operands of
+//!   `Expand` along axis 0.
+//!
+//! Which layout a rank-1 value gets is decided before lowering (`infer_layouts`):
+//! reductions give row / column layouts; splats, rank-1 loads and iotas cost the same
+//! in every layout (a splat is a single operand, a load or iota is done in whichever
+//! layout), so their uses decide (`Expand` along axis 1 wants rows, along axis 0
+//! columns); elementwise results join their operands' layouts, and loop-carried values
+//! join their initial and yielded values' (all iterated to a fixed point); disagreeing
+//! layouts meet in the linear one. So the online-softmax statistics of flash attention
+//! (row max and row sum carried through the key loop, expanded back over the rows)
+//! never move, and a per-key vector loaded for a column expansion is loaded in the
+//! column layout. Where an operand's layout differs from the one needed (a rank-1
+//! `Reduce` of a row-layout value, an elementwise op mixing layouts, one vector expanded
+//! along both axes), it is moved through shared memory at the use: one owner per
+//! element writes (`tx == 0` for rows, `ty == 0` for columns), a barrier, every thread
+//! reads its slots, a barrier (bool vectors travel as i32 0 / 1). A move inside a loop
+//! body is repeated every iteration.
+//!
+//! `Iota` needs no data: each slot's position is `ty + sr*TM`, `tx + sc*TN`, or
+//! `tid + s*T` (the layout's thread coordinate plus the slot offset).
 //!
 //! Memory: block loads compute `base + sum idx*stride` per element and guard the load
 //! by its mask with an `If` (a masked element is never read, it takes `other`); stores
-//! are guarded the same way; a rank-0 store is done by thread 0 alone.
+//! are guarded the same way; a rank-0 store is done by thread 0 alone. A rank-1 tile in
+//! the row (column) layout is loaded by every thread of a thread-grid row (column) and
+//! stored by its owner (`tx == 0`, `ty == 0`) only.
 //!
 //! `Reduce` (rank-1 tile to scalar): each thread combines its own slots, then a
 //! shared-memory tree over the threads (barrier per level) and every thread reads the
 //! result back (a barrier follows so the array can be reused).
+//!
+//! `Reduce` of a rank-2 tile along axis 1: each thread combines the `SC` slots of each
+//! of its micro-rows (masking columns `>= N`), stores the partial at `p[row*TN + tx]`,
+//! a barrier, then every thread combines the `min(TN, N)` partials of each of its rows
+//! in column order (all `TN` threads of a row compute the same value: the row layout),
+//! a barrier. Along axis 0 the same with rows and columns exchanged. Two barriers per
+//! reduction, no dependence on subgroup operations.
 //!
 //! `Dot`: the `A [BM,BK]` and `B [BK,BN]` tiles are staged in workgroup memory (A with
 //! its rows padded to a multiple of `TM`, B with its row pitch padded to a multiple of
 //! `TN`, so every thread may read its whole micro-tile without bounds checks). A `Load`
 //! whose only uses are `Dot` operands is not distributed to registers at all: it becomes
 //! a cooperative load straight into shared memory (consecutive threads fetch consecutive
-//! elements). Then a barrier, a loop over `k` in which each thread does
+//! elements); an operand computed in registers (attention's `P`) is written to shared
+//! memory by the threads that own its elements. Then a barrier, a loop over `k` in
+//! which each thread does
 //! `(M/TM) x (N/TN)` `Fma`s from shared memory, and a barrier before the arrays are
 //! reused.
 //!
-//! Every use of shared memory ends with a barrier, so consecutive uses never race.
+//! Every use of shared memory ends with a barrier, so consecutive uses never race; this
+//! is also why f32 reductions and layout moves reuse the array that stages `dot`'s A
+//! operand (one array per purpose otherwise, sized to its largest use).
 //!
 //! Floats of every storage dtype are computed in f32 (f16/bf16 are converted by the
 //! loads and stores). A `Cast` to f16 rounds through an f16 register where the target
@@ -530,7 +571,16 @@ impl<'a> Lower<'a> {
         t: SType,
     ) -> Result<Vec<Operand>, CompileError> {
         if t == SType::Bool {
-            return Err(self.unsupported("a bool rank-1 tile moved between layouts"));
+            // Through i32 (0 / 1): shared arrays of predicates do not exist in PTX.
+            let mut ints = Vec::with_capacity(ops.len());
+            for &o in ops {
+                ints.push(self.select(o, Operand::Int(1), Operand::Int(0), SType::I32));
+            }
+            let moved = self.relayout(&ints, from, to, extent, SType::I32)?;
+            return Ok(moved
+                .into_iter()
+                .map(|o| self.iop(IntOp::Gt, o, Operand::Int(0)))
+                .collect());
         }
         let arr = self.shared_array(SharedUse::Reduce(t), t, extent);
         let (c, step) = self.lay_axis(from);
@@ -860,7 +910,8 @@ impl<'a> Lower<'a> {
                 if self.deferred.contains_key(&r) {
                     self.bind(r, Val::Deferred);
                 } else {
-                    let val = self.load(access, *other)?;
+                    let lay = self.lay_of(r);
+                    let val = self.load(access, *other, lay)?;
                     self.bind(r, val);
                 }
             }
@@ -1069,12 +1120,27 @@ impl<'a> Lower<'a> {
     // ---- memory ----
 
     /// Address and predicate of every slot of a tile access, in slot order.
-    fn access_slots(&mut self, acc: &BlockAccess) -> Result<Vec<(Operand, Operand)>, CompileError> {
+    /// A rank-1 access in the row (column) layout covers each element in all threads of
+    /// a thread-grid row (column); `lay` is ignored for rank-2 accesses.
+    fn access_slots(
+        &mut self,
+        acc: &BlockAccess,
+        lay: Lay,
+    ) -> Result<Vec<(Operand, Operand)>, CompileError> {
         let rank = acc.shape.len();
         if acc.strides.len() != rank || acc.limits.len() != rank {
             return Err(self.internal("block access with mismatched strides/limits"));
         }
-        let axes = self.axes(&acc.shape);
+        let mut axes = self.axes(&acc.shape);
+        if let ([n], [ax]) = (acc.shape.as_slice(), axes.as_mut_slice()) {
+            let (thread, step) = self.lay_axis(lay);
+            *ax = AxisSlots {
+                thread,
+                step,
+                count: n.div_ceil(step as usize),
+                extent: *n,
+            };
+        }
         let base = self.scalar(acc.base)?;
         let mut addr0 = base;
         for (ax, &s) in axes.iter().zip(&acc.strides) {
@@ -1138,7 +1204,7 @@ impl<'a> Lower<'a> {
             .ok_or_else(|| self.internal(format!("buffer {buffer} out of range")))
     }
 
-    fn load(&mut self, acc: &BlockAccess, other: f64) -> Result<Val, CompileError> {
+    fn load(&mut self, acc: &BlockAccess, other: f64, lay: Lay) -> Result<Val, CompileError> {
         let d = self.buffer_dtype(acc.buffer)?;
         let t = register_type(d);
         if acc.shape.is_empty() {
@@ -1152,7 +1218,7 @@ impl<'a> Lower<'a> {
             return Ok(Val::Scalar(Operand::Reg(dst)));
         }
         let other = imm(other, d);
-        let slots = self.access_slots(acc)?;
+        let slots = self.access_slots(acc, lay)?;
         let mut outs = Vec::with_capacity(slots.len());
         for (index, pred) in slots {
             let dst = self.reg(t);
@@ -1165,7 +1231,7 @@ impl<'a> Lower<'a> {
             self.guarded(pred, vec![ld], vec![mv]);
             outs.push(Operand::Reg(dst));
         }
-        Ok(Val::Tile(Lay::Lin, outs))
+        Ok(Val::Tile(lay, outs))
     }
 
     fn store(&mut self, acc: &BlockAccess, value: ValueId) -> Result<(), CompileError> {
@@ -1184,9 +1250,20 @@ impl<'a> Lower<'a> {
             self.guarded(first, vec![st], vec![]);
             return Ok(());
         }
-        let slots = self.access_slots(acc)?;
-        let vals = self.elems(value, Lay::Lin, slots.len())?;
+        // A rank-1 value is stored from the layout it has, by one owner per element.
+        let (lay, owner) = match (self.val(value)?, acc.shape.len()) {
+            (Val::Tile(Lay::Rows, _), 1) => {
+                (Lay::Rows, self.iop(IntOp::Lt, self.tx, Operand::Int(1)))
+            }
+            (Val::Tile(Lay::Cols, _), 1) => {
+                (Lay::Cols, self.iop(IntOp::Lt, self.ty, Operand::Int(1)))
+            }
+            _ => (Lay::Lin, Operand::Bool(true)),
+        };
+        let slots = self.access_slots(acc, lay)?;
+        let vals = self.elems(value, lay, slots.len())?;
         for ((index, pred), v) in slots.into_iter().zip(vals) {
+            let pred = self.iop(IntOp::And, owner, pred);
             if pred == Operand::Bool(false) {
                 continue;
             }
@@ -1987,11 +2064,75 @@ fn infer_layouts(k: &TileKernel) -> HashMap<ValueId, Lay> {
     let mut m = HashMap::new();
     // Each value's layout only rises (Any < Rows, Cols < Lin): a few passes suffice.
     for _ in 0..8 {
-        if !infer_block(k, &k.body, &mut m) {
+        let mut changed = infer_block(k, &k.body, &mut m);
+        // Values still free (from splats, loads, iotas only) take the layout their uses
+        // need, which may settle further values.
+        let mut demand = HashMap::new();
+        demand_block(&k.body, &m, &mut demand);
+        for (v, l) in demand {
+            if m.get(&v) == Some(&Lay::Any) && l != Lay::Any {
+                m.insert(v, l);
+                changed = true;
+            }
+        }
+        if !changed {
             break;
         }
     }
     m
+}
+
+/// The layouts the uses of each rank-1 value need: `Expand` along axis 1 rows, along
+/// axis 0 columns; an elementwise op or a loop-carried slot its result's layout (when
+/// decided); joined over all uses.
+fn demand_block(b: &Block, m: &HashMap<ValueId, Lay>, out: &mut HashMap<ValueId, Lay>) {
+    fn need(out: &mut HashMap<ValueId, Lay>, m: &HashMap<ValueId, Lay>, v: ValueId, l: Lay) {
+        if l != Lay::Any && m.contains_key(&v) {
+            let e = out.entry(v).or_insert(Lay::Any);
+            *e = e.join(l);
+        }
+    }
+    let lay = |v: ValueId| m.get(&v).copied().unwrap_or(Lay::Any);
+    for inst in &b.insts {
+        let r = inst.results.first().copied();
+        match &inst.kind {
+            InstKind::Expand { x, axis, .. } => {
+                need(out, m, *x, if *axis == 1 { Lay::Rows } else { Lay::Cols })
+            }
+            InstKind::Unary { x, .. } | InstKind::Cast { x, .. } => {
+                if let Some(r) = r {
+                    need(out, m, *x, lay(r));
+                }
+            }
+            InstKind::Binary { a, b, .. } | InstKind::Compare { a, b, .. } => {
+                if let Some(r) = r {
+                    need(out, m, *a, lay(r));
+                    need(out, m, *b, lay(r));
+                }
+            }
+            InstKind::Select { cond, a, b } => {
+                if let Some(r) = r {
+                    for v in [*cond, *a, *b] {
+                        need(out, m, v, lay(r));
+                    }
+                }
+            }
+            InstKind::For { init, body, .. } => {
+                for (&i, &arg) in init.iter().zip(body.args.iter().skip(1)) {
+                    need(out, m, i, lay(arg));
+                }
+                for (&y, &arg) in body.yields.iter().zip(body.args.iter().skip(1)) {
+                    need(out, m, y, lay(arg));
+                }
+                for (&res, &arg) in inst.results.iter().zip(body.args.iter().skip(1)) {
+                    // A loop result settled by its uses asks that of the carried slot.
+                    need(out, m, arg, lay(res));
+                }
+                demand_block(body, m, out);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// One pass over a block; true when some layout changed.
@@ -2017,7 +2158,8 @@ fn infer_block(k: &TileKernel, b: &Block, m: &mut HashMap<ValueId, Lay>) -> bool
         let r = inst.results.first().copied();
         let l = match &inst.kind {
             InstKind::Splat { .. } => Some(Lay::Any),
-            InstKind::Iota { .. } | InstKind::Load { .. } => Some(Lay::Lin),
+            // Rank-1 loads and iotas cost the same in every layout: their uses decide.
+            InstKind::Iota { .. } | InstKind::Load { .. } => Some(Lay::Any),
             InstKind::Reduce { x, axis, .. } => {
                 let rank2 = k
                     .values

@@ -3240,6 +3240,84 @@ impl<'k> VectorEmitter<'k> {
         Ok(())
     }
 
+    /// [`Self::emit_gather_load`] for bf16 data, which the vector unit cannot add: each
+    /// element is copied into its own 32-byte block (padded with -0.0), the blocks of a
+    /// row are widened to float (`Cast`, exact: 16 floats = two blocks per element), and
+    /// `WholeReduceSum` over the 16 floats of each element compacts them straight into the
+    /// float tile (x + -0.0 + ... = x exactly).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_gather_load_bf16(
+        &mut self,
+        w: &mut Writer,
+        inst: &'k Inst,
+        r: ValueId,
+        a: &BlockAccess,
+        other: f64,
+        rows: usize,
+        cols: usize,
+        s_row: i64,
+        s_col: i64,
+        vr: &str,
+        vc: &str,
+        rank2: bool,
+    ) -> R<()> {
+        let p = self.param(a.buffer)?;
+        let gm = self.gm[a.buffer].clone();
+        let base = self.scalar(a.base)?;
+        let raw = cpp::gm_type(p.dtype);
+        let esz = p.dtype.size_bytes();
+        let epb = BLOCK_BYTES / esz;
+        let sq = *self
+            .stage_queue
+            .get(&(inst as *const Inst))
+            .ok_or_else(|| internal("strided load without a staging queue"))?;
+        let qn = self.queues[sq].name.clone();
+        let p_elems = if rank2 { self.pitch(cols) } else { cols };
+        let d = self.def_tile(w, r)?;
+        let (ws, wide) = self.scratch(w, "float", cols * epb * 4, &format!("{r} blocks widened"));
+        let other_c = cpp::lit(other, DType::F32);
+        w.comment(
+            "strided bf16 gather: one element per 32-byte block, widened to float, compacted by WholeReduceSum",
+        );
+        self.vop(
+            w,
+            format!("Duplicate({}, {other_c}, {});", d.var, rows * p_elems),
+            &[],
+            &[&d.loc],
+        );
+        w.open(format!(
+            "for (int32_t row = 0; row < {vr} && {vc} > 0; ++row)"
+        ));
+        let st = format!("st{}", r.0);
+        w.line(format!(
+            "LocalTensor<{raw}> {st} = {qn}.AllocTensor<{raw}>();"
+        ));
+        w.line(format!(
+            "DataCopyPad({st}, {gm}[{base} + row * {}], DataCopyExtParams{{static_cast<uint16_t>({vc}), {esz}, {}, 0, 0}}, DataCopyPadExtParams<{raw}>{{true, 0, {}, static_cast<{raw}>(-0.0f)}});",
+            cpp::int_lit(s_row),
+            (s_col as usize - 1) * esz,
+            epb - 1
+        ));
+        w.line(format!("{qn}.EnQue({st});"));
+        w.line(format!("{st} = {qn}.DeQue<{raw}>();"));
+        w.line("PipeBarrier<PIPE_V>();");
+        w.line(format!(
+            "Cast({wide}, {st}, RoundMode::CAST_NONE, {vc} * {epb});"
+        ));
+        w.open(format!("for (int32_t c0 = 0; c0 < {vc}; c0 += 240)"));
+        w.line("PipeBarrier<PIPE_V>();");
+        w.line(format!(
+            "WholeReduceSum({}[row * {p_elems} + c0], {wide}[c0 * {epb}], {epb}, ({vc} - c0) < 240 ? ({vc} - c0) : 240, 1, 1, 2);",
+            d.var
+        ));
+        w.close();
+        w.line(format!("{qn}.FreeTensor({st});"));
+        w.close();
+        self.haz_unknown();
+        self.free_slot(ws);
+        Ok(())
+    }
+
     /// A load whose columns are `s_col > 1` elements apart: each element is copied into
     /// its own 32-byte block (padded with -0.0) and `WholeReduceSum` over the first
     /// `32 / size` elements of each block compacts them (x + -0.0 + ... = x exactly).
@@ -3260,6 +3338,9 @@ impl<'k> VectorEmitter<'k> {
         rank2: bool,
     ) -> R<()> {
         let p = self.param(a.buffer)?;
+        if p.dtype == DType::BF16 {
+            return self.emit_gather_load_bf16(w, inst, r, a, other, rows, cols, s_row, s_col, vr, vc, rank2);
+        }
         if !matches!(p.dtype, DType::F32 | DType::F16) {
             return Err(self.unsupported(format!(
                 "a strided (stride {s_col}) load of {} data (compaction needs float/half)",
@@ -3415,6 +3496,11 @@ impl<'k> VectorEmitter<'k> {
         };
         let p_elems = if rank2 { self.pitch(cols) } else { cols };
         let count = rows * p_elems;
+        // Column stride 0: every column writes one address, which is only meaningful with
+        // at most one valid column (e.g. a trailing axis of extent 1): stored as a
+        // contiguous store of min(valid, 1) columns (several valid columns are a write
+        // race on every target; here the first one wins).
+        let (s_col, col_extent) = if s_col == 0 { (1, 1) } else { (s_col, cols) };
         w.comment(format!(
             "store {value} -> {}{:?} at {base}, strides {:?}, valid {}",
             p.name,
@@ -3433,7 +3519,7 @@ impl<'k> VectorEmitter<'k> {
         }
         w.line(format!(
             "const int32_t {vc} = {};",
-            self.clamp_expr(&lim_c, cols)
+            self.clamp_expr(&lim_c, col_extent)
         ));
         let vr_e = if rank2 { vr.clone() } else { "1".to_string() };
         // The value in a VECOUT tensor of the buffer's dtype.

@@ -41,8 +41,13 @@
 //! into `S`) and `P @ V` over column chunks of `Dv` (one accumulator tile per chunk),
 //! with the fewest chunks whose staging fits `shared_memory_bytes` minus a reserve for
 //! the row reductions (WebGPU's default 16 KiB: head dims up to 48 in one chunk, 64 and
-//! 80 in two). The Ascend C target is refused (a `Dot` in a loop with vector work in
-//! between needs a Cube/Vector pipeline the Ascend lowering does not have yet).
+//! 80 in two).
+//!
+//! Ascend C gets a vector-only form of the same algorithm ([`build_vector`]): one program
+//! per query row, `q . K_blk^T` as a row sum of an elementwise product, `P @ V_blk` as a
+//! column sum, no `Dot` (a `Dot` in a loop with vector work in between would need a
+//! Cube/Vector pipeline the Ascend lowering does not have). It runs on the AIV cores
+//! only: correct and streaming (memory linear in T), not Cube-fast.
 
 use super::{params, unsupported};
 use crate::error::CompileError;
@@ -94,17 +99,20 @@ fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
         .next_multiple_of(CHUNK_QUANTUM)
         .min(n)
         .max(1);
-    (0..n)
-        .step_by(w)
-        .map(|off| (off, w.min(n - off)))
-        .collect()
+    (0..n).step_by(w).map(|off| (off, w.min(n - off))).collect()
 }
 
 /// Chooses the tiling for `q [.., Tq, D]`, `k [.., Tk, D]`, `v [.., Tk, Dv]` on a SIMT
 /// target: `BM`, `BN` the powers of two covering `Tq`, `Tk` up to 32, and the fewest
 /// column chunks whose `Dot` staging (as [`crate::simt::lower`] lays it out) fits the
 /// target's shared memory. `None` when not even 16-column chunks fit.
-pub fn tiling(target: &Target, tq: usize, tk: usize, d: usize, dv: usize) -> Option<AttentionTiling> {
+pub fn tiling(
+    target: &Target,
+    tq: usize,
+    tk: usize,
+    d: usize,
+    dv: usize,
+) -> Option<AttentionTiling> {
     let bm = pow2_at_least(tq).min(MAX_BLOCK);
     let bn = pow2_at_least(tk).min(MAX_BLOCK);
     let (tm, tn) = match ThreadGrid::for_target(target) {
@@ -166,14 +174,6 @@ pub fn build(
     else {
         return Err(internal(format!("`{}` is not attention", c.name())));
     };
-    if target.kind == TargetKind::AscendC {
-        return Err(unsupported(
-            spec,
-            target,
-            "attention on Ascend C (a flash-attention kernel needs `Dot` inside a loop with \
-             vector work in between: a Cube/Vector pipeline the Ascend lowering does not have)",
-        ));
-    }
     let want = 3 + usize::from(padding);
     if operands.len() != want {
         return Err(internal(format!(
@@ -192,8 +192,7 @@ pub fn build(
     }
     let (b, hq, tq, d) = (q.1.shape[0], q.1.shape[1], q.1.shape[2], q.1.shape[3]);
     let (hkv, tk, dv) = (k.1.shape[1], k.1.shape[2], v.1.shape[3]);
-    if hkv == 0 || hq % hkv != 0 || k.1.shape != [b, hkv, tk, d] || v.1.shape != [b, hkv, tk, dv]
-    {
+    if hkv == 0 || hq % hkv != 0 || k.1.shape != [b, hkv, tk, d] || v.1.shape != [b, hkv, tk, dv] {
         return Err(internal(format!(
             "operand shapes {:?}, {:?}, {:?}",
             q.1.shape, k.1.shape, v.1.shape
@@ -205,10 +204,7 @@ pub fn build(
             return Err(internal(format!("mask shape {:?}", m.1.shape)));
         }
         if spec.buffers[m.0].dtype != DType::I32 {
-            return Err(internal(format!(
-                "mask dtype {}",
-                spec.buffers[m.0].dtype
-            )));
+            return Err(internal(format!("mask dtype {}", spec.buffers[m.0].dtype)));
         }
         Some(m)
     } else {
@@ -226,6 +222,19 @@ pub fn build(
             ),
         )
     })?;
+    if target.kind == TargetKind::AscendC {
+        let a = Attn {
+            q,
+            k,
+            v,
+            mask,
+            store,
+            dims: [b, hq, hkv, tq, tk, d, dv],
+            causal,
+            scale,
+        };
+        return build_vector(spec, name, target, &a);
+    }
     let t = tiling(target, tq, tk, d, dv).ok_or_else(|| CompileError::Limit {
         kernel: name.to_string(),
         target: target.kind.to_string(),
@@ -477,6 +486,214 @@ pub fn build(
     Ok(em.b.finish(name.to_string(), params(spec), grid))
 }
 
+/// The operands of one attention kernel, checked.
+struct Attn<'a> {
+    q: &'a (usize, StridedView),
+    k: &'a (usize, StridedView),
+    v: &'a (usize, StridedView),
+    mask: Option<&'a (usize, StridedView)>,
+    /// The output's store view over `[B, Hq, Tq, Dv]`.
+    store: StridedView,
+    /// `[B, Hq, Hkv, Tq, Tk, D, Dv]`.
+    dims: [usize; 7],
+    causal: bool,
+    scale: f64,
+}
+
+/// Keys per loop step of the vector-only kernel: a power of two covering `tk` (at least
+/// 8, at most 128) such that six `[BN, max(D, Dv)]` f32 tiles take at most three
+/// quarters of the Unified Buffer.
+fn vector_key_block(target: &Target, tk: usize, d: usize, dv: usize) -> usize {
+    let row = d.max(dv).next_multiple_of(8) * 4;
+    let mut bn = pow2_at_least(tk).clamp(8, 128);
+    while bn > 8 && 6 * bn * row > target.ub_bytes * 3 / 4 {
+        bn /= 2;
+    }
+    bn
+}
+
+/// The vector-only form (Ascend C): no `Dot`, one program per query row.
+///
+/// Per key block: `s = rowsum(K_blk * q)` (`q [D]` expanded to `[BN, D]` once), the
+/// masks and the online softmax on `[BN]` tiles with a scalar running max and sum, and
+/// `acc += colsum(expand(p) * V_blk)` on `[Dv]`. The same numerics as the SIMT form (the
+/// dot products summed in another order); only vector instructions, so the Ascend
+/// lowering runs it on the AIV cores without a Cube/Vector pipeline.
+fn build_vector(
+    spec: &KernelSpec,
+    name: &str,
+    target: &Target,
+    a: &Attn<'_>,
+) -> Result<TileKernel, CompileError> {
+    let [b, hq, hkv, tq, tk, d, dv] = a.dims;
+    let (q, k, v) = (a.q, a.k, a.v);
+    let bn = vector_key_block(target, tk, d, dv);
+    let group = (hq / hkv) as i64;
+    let f32t = DType::F32;
+    let mut em = Em::new();
+    let (grid, pids) = programs(&mut em, target, name, &[tq as u64, hq as u64, b as u64])?;
+    let (i, h, bi) = (pids[0], pids[1], pids[2]);
+    let hk = em.op(IndexOp::Div, h, Ix::C(group));
+    let (qs, ks, vs) = (&q.1.strides, &k.1.strides, &v.1.strides);
+    let q_base = em.offset(q.1.offset, &[bi, h, i], &qs[..3]);
+    let k_base = em.offset(k.1.offset, &[bi, hk], &ks[..2]);
+    let v_base = em.offset(v.1.offset, &[bi, hk], &vs[..2]);
+    let m_base = a
+        .mask
+        .map(|m| em.offset(m.1.offset, &[bi], &m.1.strides[..1]));
+    let cast_f32 = |em: &mut Em, x: ValueId| -> ValueId {
+        if em.b.ty(x).dtype() != f32t {
+            em.b.cast(x, f32t)
+        } else {
+            x
+        }
+    };
+    let dl = em.val(Ix::C(d as i64));
+    let dvl = em.val(Ix::C(dv as i64));
+    let qb = em.val(q_base);
+    let qrow = em.b.load(
+        BlockAccess {
+            buffer: q.0,
+            base: qb,
+            strides: vec![qs[3]],
+            limits: vec![dl],
+            shape: vec![d],
+        },
+        spec.buffers[q.0].dtype,
+        0.0,
+    );
+    let qrow = cast_f32(&mut em, qrow);
+    let qe = em.b.expand(qrow, 0, bn);
+    let zero = em.b.float(0.0, f32t);
+    let neg = em.b.float(NEG, f32t);
+    let scale_c = em.b.float(a.scale, f32t);
+    let col = em.b.iota(&[bn], 0);
+    let range_mask = tk % bn != 0 && a.mask.is_none();
+    let end = if a.causal {
+        // Row i sees keys j <= i + Tk - Tq.
+        let e = em.add(i, Ix::C(1 + tk as i64 - tq as i64));
+        let e = em.op(IndexOp::Min, e, Ix::C(tk as i64));
+        em.op(IndexOp::Max, e, Ix::C(0))
+    } else {
+        Ix::C(tk as i64)
+    };
+    let start = em.val(Ix::C(0));
+    let end = em.val(end);
+    let acc0 = em.b.splat(zero, &[dv]);
+    let init = [neg, zero, acc0];
+    let args = em.begin_for(&init);
+    let j0 = Ix::V(args[0]);
+    let (m, l, acc) = (args[1], args[2], args[3]);
+    let lim_k = em.op(IndexOp::Sub, Ix::C(tk as i64), j0);
+    let lim_k = em.val(lim_k);
+    let kj = em.mul(j0, ks[2]);
+    let kb = em.add(k_base, kj);
+    let kb = em.val(kb);
+    let kt = em.b.load(
+        BlockAccess {
+            buffer: k.0,
+            base: kb,
+            strides: vec![ks[2], ks[3]],
+            limits: vec![lim_k, dl],
+            shape: vec![bn, d],
+        },
+        spec.buffers[k.0].dtype,
+        0.0,
+    );
+    let kt = cast_f32(&mut em, kt);
+    let prod = em.b.binary(BinaryOp::Mul, kt, qe);
+    let s = em.b.reduce(ReduceOp::Sum, prod, 1);
+    let mut s = em.b.binary(BinaryOp::Mul, s, scale_c);
+    if range_mask {
+        let keep = em.b.compare(CompareOp::Lt, col, lim_k);
+        s = em.b.select(keep, s, neg);
+    }
+    if a.causal {
+        let t0 = em.add(i, Ix::C(tk as i64 - tq as i64));
+        let bound = em.op(IndexOp::Sub, t0, j0);
+        let bound = em.val(bound);
+        let keep = em.b.compare(CompareOp::Le, col, bound);
+        s = em.b.select(keep, s, neg);
+    }
+    if let (Some(mk), Some(mb)) = (a.mask, m_base) {
+        let st = mk.1.strides[1];
+        let mj = em.mul(j0, st);
+        let base = em.add(mb, mj);
+        let base = em.val(base);
+        let row = em.b.load(
+            BlockAccess {
+                buffer: mk.0,
+                base,
+                strides: vec![st],
+                limits: vec![lim_k],
+                shape: vec![bn],
+            },
+            DType::I32,
+            0.0,
+        );
+        let izero = em.val(Ix::C(0));
+        let masked = em.b.compare(CompareOp::Eq, row, izero);
+        s = em.b.select(masked, neg, s);
+    }
+    let bmax = em.b.reduce(ReduceOp::Max, s, 0);
+    let m_new = em.b.binary(BinaryOp::Max, m, bmax);
+    let x = em.b.binary(BinaryOp::Sub, s, m_new);
+    let p = em.b.unary(UnaryOp::Exp, x);
+    let dm = em.b.binary(BinaryOp::Sub, m, m_new);
+    let alpha = em.b.unary(UnaryOp::Exp, dm);
+    let psum = em.b.reduce(ReduceOp::Sum, p, 0);
+    let la = em.b.binary(BinaryOp::Mul, l, alpha);
+    let l_new = em.b.binary(BinaryOp::Add, la, psum);
+    let vj = em.mul(j0, vs[2]);
+    let vb = em.add(v_base, vj);
+    let vb = em.val(vb);
+    let vt = em.b.load(
+        BlockAccess {
+            buffer: v.0,
+            base: vb,
+            strides: vec![vs[2], vs[3]],
+            limits: vec![lim_k, dvl],
+            shape: vec![bn, dv],
+        },
+        spec.buffers[v.0].dtype,
+        0.0,
+    );
+    let vt = cast_f32(&mut em, vt);
+    let pe = em.b.expand(p, 1, dv);
+    let pv = em.b.binary(BinaryOp::Mul, pe, vt);
+    let contrib = em.b.reduce(ReduceOp::Sum, pv, 0);
+    let scaled = em.b.binary(BinaryOp::Mul, acc, alpha);
+    let acc_new = em.b.binary(BinaryOp::Add, scaled, contrib);
+    let res = em.end_for(start, end, bn as i64, &init, &[m_new, l_new, acc_new]);
+    let (m_fin, l_fin, acc_fin) = (res[0], res[1], res[2]);
+    let half_neg = em.b.float(NEG / 2.0, f32t);
+    let seen = em.b.compare(CompareOp::Gt, m_fin, half_neg);
+    let one = em.b.float(1.0, f32t);
+    let inv = em.b.binary(BinaryOp::Div, one, l_fin);
+    let inv = em.b.select(seen, inv, zero);
+    let o = em.b.binary(BinaryOp::Mul, acc_fin, inv);
+    let out_dtype = spec.buffers[spec.out].dtype;
+    let o = if out_dtype != f32t {
+        em.b.cast(o, out_dtype)
+    } else {
+        o
+    };
+    let st = &a.store;
+    let ob = em.offset(st.offset, &[bi, h, i], &st.strides[..3]);
+    let ob = em.val(ob);
+    em.b.store(
+        BlockAccess {
+            buffer: spec.out,
+            base: ob,
+            strides: vec![st.strides[3]],
+            limits: vec![dvl],
+            shape: vec![dv],
+        },
+        o,
+    );
+    Ok(em.b.finish(name.to_string(), params(spec), grid))
+}
+
 /// The store view as strides over `[B, Hq, Tq, Dv]`: the spec's store view when it has
 /// that shape, or a refinement of it that splits only the batch and head axes (each of
 /// which must then be a single stride: a refinement that splits them is refused too).
@@ -591,7 +808,10 @@ mod tests {
             let cv = tl.dv_chunks.iter().map(|c| c.1).max().unwrap_or(0);
             let a = 32 * cd.max(32);
             let b = (cd * 32).max(32 * cv.next_multiple_of(16));
-            assert!(4 * (a + b) + SHARED_RESERVE <= t.shared_memory_bytes, "d {d}: {tl:?}");
+            assert!(
+                4 * (a + b) + SHARED_RESERVE <= t.shared_memory_bytes,
+                "d {d}: {tl:?}"
+            );
             assert_eq!(tl.d_chunks.iter().map(|c| c.1).sum::<usize>(), d);
         }
         // PTX has room for whole head dims.

@@ -170,6 +170,9 @@ struct Piece {
     off: Ix,
     len: usize,
     kept: Option<usize>,
+    /// Valid elements from `off` when the piece may run past the row (masked loads and
+    /// stores); `None`: all `len` are valid.
+    limit: Option<Ix>,
 }
 
 /// The builder of one row kernel.
@@ -300,12 +303,14 @@ impl<'a> Rows<'a> {
             off: Ix::C(0),
             len: self.ch,
             kept: Some(0),
+            limit: None,
         }];
         if self.tail > 0 {
             out.push(Piece {
                 off: Ix::C(self.main as i64),
                 len: self.tail,
                 kept: Some(1),
+                limit: None,
             });
         }
         out
@@ -315,7 +320,7 @@ impl<'a> Rows<'a> {
         let step = self.em.mul(p.off, r.stride);
         let base = self.em.add(r.base, step);
         let base = self.em.val(base);
-        let lim = self.em.val(Ix::C(p.len as i64));
+        let lim = self.em.val(p.limit.unwrap_or(Ix::C(p.len as i64)));
         BlockAccess {
             buffer: r.buffer,
             base,
@@ -395,6 +400,28 @@ impl<'a> Rows<'a> {
                 )))
             }
         };
+        if !self.kept && ops.is_empty() {
+            // A plain walk (the store pass): one loop over the row in chunks, the last one
+            // masked (masked lanes compute garbage that is never stored), so each access
+            // is one load or store site.
+            let ch = self.ch;
+            let start = self.em.val(Ix::C(0));
+            let end = self.em.val(Ix::C(self.n as i64));
+            let args = self.em.begin_for(&[]);
+            let lim = self
+                .em
+                .op(IndexOp::Sub, Ix::C(self.n as i64), Ix::V(args[0]));
+            let p = Piece {
+                off: Ix::V(args[0]),
+                len: ch,
+                kept: None,
+                limit: Some(lim),
+            };
+            let tiles = f(self, &p)?;
+            check(self, &tiles)?;
+            self.em.end_for(start, end, ch as i64, &[], &[]);
+            return Ok(vec![]);
+        }
         if self.kept {
             for p in self.pieces() {
                 let tiles = f(self, &p)?;
@@ -417,6 +444,7 @@ impl<'a> Rows<'a> {
                 off: Ix::V(args[0]),
                 len: ch,
                 kept: None,
+                limit: None,
             };
             let tiles = f(self, &p)?;
             check(self, &tiles)?;
@@ -433,6 +461,7 @@ impl<'a> Rows<'a> {
                     off: Ix::C(self.main as i64),
                     len: self.tail,
                     kept: None,
+                    limit: None,
                 };
                 let tiles = f(self, &p)?;
                 check(self, &tiles)?;
