@@ -172,20 +172,24 @@ impl AdamW {
         }
         let dt = ty.dtype;
         let scalar = |g: &mut Graph, v: f64| g.constant(v, &[], dt);
-        let grad = match clip {
-            Some(c) => g.mul(state.grad, c)?,
-            None => state.grad,
+        // The clipped gradient is rebuilt for each use (one node per user) so that no
+        // scheduler has a reason to materialise it: each consumer recomputes `g * clip`.
+        let clipped = |g: &mut Graph| match clip {
+            Some(c) => g.mul(state.grad, c),
+            None => Ok(state.grad),
         };
         // m' = beta1 m + (1 - beta1) g
         let b1 = scalar(g, self.beta1)?;
         let one_b1 = scalar(g, 1.0 - self.beta1)?;
         let m1 = g.mul(state.m, b1)?;
+        let grad = clipped(g)?;
         let m2 = g.mul(grad, one_b1)?;
         let m = g.add(m1, m2)?;
         // v' = beta2 v + (1 - beta2) g^2
         let b2 = scalar(g, self.beta2)?;
         let one_b2 = scalar(g, 1.0 - self.beta2)?;
         let v1 = g.mul(state.v, b2)?;
+        let grad = clipped(g)?;
         let gg = g.mul(grad, grad)?;
         let v2 = g.mul(gg, one_b2)?;
         let v = g.add(v1, v2)?;

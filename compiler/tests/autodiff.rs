@@ -494,7 +494,8 @@ fn rope_both_layouts() {
 fn attention_masks_and_grouped_heads() {
     // (B, Hq, Hkv, Tq, Tk, D, Dv, causal, padding)
     // Tq > Tk with causal: the first queries see no key (zeros, zero gradient).
-    let cases: [(usize, usize, usize, usize, usize, usize, usize, bool, bool); 7] = [
+    type Shape = (usize, usize, usize, usize, usize, usize, usize, bool, bool);
+    let cases: [Shape; 7] = [
         (1, 2, 2, 3, 3, 4, 4, false, false),
         (2, 2, 1, 3, 4, 3, 2, false, false),
         (1, 4, 2, 4, 4, 2, 3, true, false),
@@ -864,4 +865,46 @@ fn typed_errors() {
     assert!(err.to_string().contains("ids_from_x"));
     // The same graph differentiated only w.r.t. the table is fine (x is not differentiated).
     grad(&g, l, &[table]).expect("table only");
+}
+
+#[test]
+fn zz_scratch_mlp_grad_compiles() {
+    let mut c = Case::new("mlp", 1600);
+    let x = c.x("x", &[2, 5, 3]);
+    let w1 = c.x("w1", &[3, 6]);
+    let b1 = c.x("b1", &[6]);
+    let w2 = c.x("w2", &[6, 2]);
+    let b2 = c.x("b2", &[2]);
+    let tt = c.uniform(&[2, 5, 2], -1.0, 1.0);
+    let target = c.fixed("target", tt);
+    let h = c.g.matmul(x, w1).expect("mm");
+    let h = c.g.add(h, b1).expect("bias");
+    let h = c.g.tanh(h).expect("tanh");
+    let o = c.g.matmul(h, w2).expect("mm");
+    let o = c.g.add(o, b2).expect("bias");
+    let e = c.g.sub(o, target).expect("sub");
+    let e = c.g.mul(e, e).expect("sq");
+    let e = c.g.reshape(e, &[20]).expect("flat");
+    let loss = c.g.mean(e, 0, false).expect("mean");
+    let gg = grad(&c.g, loss, &[w1, b1, w2, b2]).expect("grad");
+    let reference = run_graph(&gg.graph, &c.feed).expect("f64");
+    let feed: Inputs = c.feed.iter().map(|(k, t)| {
+        let mut t = t.clone();
+        for v in &mut t.data { *v = *v as f32 as f64; }
+        (k.clone(), t)
+    }).collect();
+    let reference32 = run_graph(&gg.graph, &feed).expect("f64");
+    let _ = reference;
+    for target in [tessera_compiler::Target::wgsl(), tessera_compiler::Target::ptx(), tessera_compiler::Target::ascend_910b()] {
+        match tessera_compiler::compile(&gg.graph, &target) {
+            Ok(plan) => {
+                eprintln!("{}: {} kernels", target.kind.name(), plan.kernels.len());
+                let out = tessera_compiler::interp::run_plan(&plan, &feed).expect("tile interp");
+                for (k, t) in &reference32 {
+                    eprintln!("  {k}: max rel {:.2e}", out[k].max_rel_diff(t));
+                }
+            }
+            Err(e) => eprintln!("{}: {e}", target.kind.name()),
+        }
+    }
 }

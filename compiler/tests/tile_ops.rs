@@ -123,21 +123,28 @@ fn ptx_assembles_without_spills() {
     let ptxas = ptxas_support::find_ptxas();
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tile_ops_ptx");
     let mut entries = Vec::new();
+    // The PTX record (256 threads, 16x16) and a 32-thread (4x8) workgroup.
+    let small = Target {
+        max_workgroup_size: 32,
+        ..Target::ptx()
+    };
     for k in kernels::all().iter().map(Case::kernel) {
-        let s = lower(&k, &Target::ptx());
-        for sm in [80, 90] {
-            let text = ptx::print_kernel(&s, sm).unwrap_or_else(|e| panic!("{}: {e}", k.name));
-            let info = ptxas_support::assemble(&ptxas, &dir, &k.name, &text, sm)
-                .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(
-                (info.spill_stores, info.spill_loads),
-                (0, 0),
-                "{} spills on sm_{sm}: {info:?}",
-                k.name
-            );
-            entries.push(ptxas_support::ReportEntry::new(
-                "tile_ops", &k.name, sm, &info,
-            ));
+        for (target, tag) in [(Target::ptx(), ""), (small.clone(), "_t32")] {
+            let s = lower(&k, &target);
+            let file = format!("{}{tag}", k.name);
+            for sm in [80, 90] {
+                let text = ptx::print_kernel(&s, sm).unwrap_or_else(|e| panic!("{file}: {e}"));
+                let info = ptxas_support::assemble(&ptxas, &dir, &file, &text, sm)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(
+                    (info.spill_stores, info.spill_loads),
+                    (0, 0),
+                    "{file} spills on sm_{sm}: {info:?}"
+                );
+                entries.push(ptxas_support::ReportEntry::new(
+                    "tile_ops", &file, sm, &info,
+                ));
+            }
         }
     }
     ptxas_support::write_report("ptxas-report-tile-ops.json", &entries)

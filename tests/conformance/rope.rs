@@ -144,7 +144,7 @@ pub(super) fn add_cases(t: &mut Table) {
             "bf16_inter",
             bf16_tol(),
             vec![true],
-            &["wgpu", "tile_interp", "ascend_cpu"][..],
+            &["wgpu", "tile_interp"][..],
         ),
     ];
     for (dtype, tag, tol, layouts, refused) in low_precision {

@@ -116,7 +116,7 @@ impl Ad {
                 scale,
             } => {
                 let mask = padding.then(|| ins[3]);
-                let (gq, gk, gv) = self.attention_vjp(ins, y, gy, *causal, mask, *scale, wants)?;
+                let [gq, gk, gv] = self.attention_vjp(ins, y, gy, *causal, mask, *scale, wants)?;
                 out[0] = gq;
                 out[1] = gk;
                 out[2] = gv;
@@ -295,7 +295,7 @@ impl Ad {
         mask: Option<NodeId>,
         scale: f64,
         wants: &[bool],
-    ) -> Result<(Option<NodeId>, Option<NodeId>, Option<NodeId>), GraphError> {
+    ) -> Result<[Option<NodeId>; 3], GraphError> {
         let (q, k, v) = (ins[0], ins[1], ins[2]);
         let qs = self.g.ty(q).shape.clone();
         let dt = self.g.ty(q).dtype;
@@ -341,7 +341,7 @@ impl Ad {
             let t = self.g.matmul_t(p, gy, true, false)?;
             gv = Some(self.sum_heads(t, b, hkv, group, tk, dv)?);
         }
-        Ok((gq, gk, gv))
+        Ok([gq, gk, gv])
     }
 
     /// `[B, Hkv, T, W]` -> `[B, Hkv * group, T, W]`, each head repeated `group` times.

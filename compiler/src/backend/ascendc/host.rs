@@ -89,12 +89,27 @@ fn bad_plan(message: String) -> CompileError {
     }
 }
 
+/// `v` with the low 32 bits of its mantissa folded into one sticky bit (bit 32), so that
+/// `half`'s f64 -> f16 / bf16 conversions round to nearest even correctly: they drop the
+/// low 32 mantissa bits before rounding (a value just above a tie, e.g. an f32 one ulp
+/// above a bf16 midpoint, would round as a tie), and on x86 with F16C go through `f32`
+/// (which holds the 21 high mantissa bits plus the sticky bit exactly). Rounding to odd
+/// at 21 bits before rounding to 7 or 10 bits is exact.
+fn sticky_low_bits(v: f64) -> f64 {
+    let b = v.to_bits();
+    if v.is_finite() && b & 0xFFFF_FFFF != 0 {
+        f64::from_bits((b | (1 << 32)) & !0xFFFF_FFFF)
+    } else {
+        v
+    }
+}
+
 /// Little-endian bytes of one element of `dtype` holding `v` (the device representation).
 fn element_bits(v: f64, dtype: DType) -> (u32, usize) {
     match dtype {
         DType::F32 => ((v as f32).to_bits(), 4),
-        DType::F16 => (u32::from(half::f16::from_f64(v).to_bits()), 2),
-        DType::BF16 => (u32::from(half::bf16::from_f64(v).to_bits()), 2),
+        DType::F16 => (u32::from(half::f16::from_f64(sticky_low_bits(v)).to_bits()), 2),
+        DType::BF16 => (u32::from(half::bf16::from_f64(sticky_low_bits(v)).to_bits()), 2),
         DType::I32 => {
             let i = if v.is_finite() { v.trunc() as i64 } else { 0 };
             (i as i32 as u32, 4)
@@ -452,4 +467,26 @@ pub fn cmake_lists(kernels: &[EmittedKernel]) -> String {
          endif()\n",
     );
     s
+}
+
+#[cfg(test)]
+mod rounding_tests {
+    use super::*;
+
+    #[test]
+    fn half_and_bfloat16_constants_round_to_nearest_even() {
+        // 0.798828125 is the bf16 midpoint between 0.796875 and 0.80078125; one f32 ulp
+        // (2^-24) above it must round up (`half::bf16::from_f64` alone rounds it down).
+        let above = 0.798828125 + 2f64.powi(-24);
+        assert_eq!(element_bits(above, DType::BF16).0, 0x3F4D);
+        assert_eq!(element_bits(0.798828125, DType::BF16).0, 0x3F4C); // tie: to even
+        let below = 0.798828125 - 2f64.powi(-24);
+        assert_eq!(element_bits(below, DType::BF16).0, 0x3F4C);
+        // f16: 1 + 2^-11 is the tie between 1 and 1 + 2^-10; 2^-40 above it rounds up.
+        assert_eq!(element_bits(1.0 + 2f64.powi(-11), DType::F16).0, 0x3C00);
+        assert_eq!(
+            element_bits(1.0 + 2f64.powi(-11) + 2f64.powi(-40), DType::F16).0,
+            0x3C01
+        );
+    }
 }

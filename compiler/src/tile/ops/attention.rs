@@ -43,7 +43,7 @@
 //! the row reductions (WebGPU's default 16 KiB: head dims up to 48 in one chunk, 64 and
 //! 80 in two).
 //!
-//! Ascend C gets a vector-only form of the same algorithm ([`build_vector`]): one program
+//! Ascend C gets a vector-only form of the same algorithm (`build_vector`): one program
 //! per query row, `q . K_blk^T` as a row sum of an elementwise product, `P @ V_blk` as a
 //! column sum, no `Dot` (a `Dot` in a loop with vector work in between would need a
 //! Cube/Vector pipeline the Ascend lowering does not have). It runs on the AIV cores
@@ -197,6 +197,13 @@ pub fn build(
             "operand shapes {:?}, {:?}, {:?}",
             q.1.shape, k.1.shape, v.1.shape
         )));
+    }
+    if d == 0 {
+        return Err(unsupported(
+            spec,
+            target,
+            "attention with an empty head dimension",
+        ));
     }
     let mask = if padding {
         let m = &operands[3];
