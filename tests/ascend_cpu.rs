@@ -1282,20 +1282,31 @@ fn ew_tiles_kernel(
         )
         .collect();
     let g0 = if tr == 0 { 1 } else { rows.div_ceil(tr) };
-    b.finish(name.into(), params, [g0 as u32, cols.div_ceil(tc) as u32, 1])
+    b.finish(
+        name.into(),
+        params,
+        [g0 as u32, cols.div_ceil(tc) as u32, 1],
+    )
 }
 
 /// Every float comparison (tile/tile, scalar on either side), selects with tiles and
 /// scalars on either side, a scalar condition, a bool input buffer and bool outputs.
 /// Outputs `part * 6 ..` of the list (at most 8 VECOUT queues per kernel).
-fn compare_select_kernel(rows: usize, cols: usize, tile: (usize, usize), part: usize) -> TileKernel {
+fn compare_select_kernel(
+    rows: usize,
+    cols: usize,
+    tile: (usize, usize),
+    part: usize,
+) -> TileKernel {
     use tessera_compiler::graph::CompareOp;
     let mut outputs: Vec<(&str, DType)> = vec![];
     let names = ["lt", "le", "eq", "gt", "ge"];
     for n in names {
         outputs.push((n, DType::Bool));
     }
-    for n in ["s_lt", "s_ge", "s_eq", "sel", "sel_bs", "sel_as", "sel_ss", "sel_c", "sel_in"] {
+    for n in [
+        "s_lt", "s_ge", "s_eq", "sel", "sel_bs", "sel_as", "sel_ss", "sel_c", "sel_in",
+    ] {
         outputs.push((n, DType::F32));
     }
     outputs.push(("not_in", DType::Bool));
@@ -1395,7 +1406,10 @@ fn int_compare_kernel(n: usize, block: usize, part: usize) -> TileKernel {
         |bl, v, _| {
             let (a, b) = (v[0], v[1]);
             if part == 0 {
-                return CompareOp::ALL.iter().map(|&op| bl.compare(op, a, b)).collect();
+                return CompareOp::ALL
+                    .iter()
+                    .map(|&op| bl.compare(op, a, b))
+                    .collect();
             }
             let three = bl.index(3);
             let seven = bl.index(7);
@@ -1456,7 +1470,10 @@ fn kernel_integer_compare_beyond_float_precision() {
             let vv = b.binary(BinaryOp::Add, xk, v[2]);
             let zk = b.binary(BinaryOp::Mul, v[2], big);
             let ww = b.binary(BinaryOp::Add, zk, v[1]);
-            let mut o: Vec<ValueId> = CompareOp::ALL.iter().map(|&op| b.compare(op, u, vv)).collect();
+            let mut o: Vec<ValueId> = CompareOp::ALL
+                .iter()
+                .map(|&op| b.compare(op, u, vv))
+                .collect();
             o.push(b.compare(CompareOp::Lt, u, ww));
             o.push(b.compare(CompareOp::Ge, u, ww));
             o
@@ -1481,7 +1498,12 @@ fn kernel_integer_compare_beyond_float_precision() {
         }
         for op in CompareOp::ALL {
             let want = f64::from(u8::from(op.eval(y[i], z[i])));
-            assert_eq!(got[op.name()].data[i], want, "{}[{i}]: {u} vs {v}", op.name());
+            assert_eq!(
+                got[op.name()].data[i],
+                want,
+                "{}[{i}]: {u} vs {v}",
+                op.name()
+            );
         }
         let w_lt = f64::from(u8::from(x[i] < z[i]));
         assert_eq!(got["w_lt"].data[i], w_lt, "w_lt[{i}]");
@@ -1489,7 +1511,10 @@ fn kernel_integer_compare_beyond_float_precision() {
         assert_eq!(got["w_ge"].data[i], w_ge, "w_ge[{i}]");
     }
     // The inputs exercise the exact path: distinct integers equal as floats.
-    assert!(same_float > n / 4, "only {same_float} pairs round to one float");
+    assert!(
+        same_float > n / 4,
+        "only {same_float} pairs round to one float"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,8 +6,10 @@
 //! two bias corrections — is a scalar graph *input* ([`AdamWInputs`]), so one compiled
 //! graph serves every step; the host computes their values with [`AdamW::step_values`].
 //! The per-parameter update is purely elementwise in `(param, grad, m, v)` and those
-//! scalars, so the scheduler can fuse each parameter's update into one kernel. Clipping
-//! adds one reduction per gradient (its sum of squares) and a scalar combination.
+//! scalars, so a scheduler with multi-output kernels can fuse each parameter's update into
+//! one kernel (today's scheduler makes one kernel per output: `m'`, `v'`, `p'`, 3 per
+//! parameter, the clipped gradient recomputed inline, never materialised). Clipping adds
+//! one reduction per gradient (its sum of squares) and a scalar combination.
 //!
 //! The update of one parameter `p` with gradient `g` at step `t = 1, 2, ..` (as PyTorch's
 //! `AdamW`, `amsgrad = false`):

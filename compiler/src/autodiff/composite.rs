@@ -1,7 +1,7 @@
 //! Vector-Jacobian rules of the composite ops. Each is a closed form that keeps the
 //! backward pass compact (and, where it can, made of fused composites: the gradient of
-//! RoPE is a RoPE, cross-entropy's uses the fused softmax) instead of the gradient of the
-//! decomposition.
+//! RoPE is a RoPE, cross-entropy's uses the fused softmax, attention's is the
+//! flash-attention backward ops) instead of the gradient of the decomposition.
 
 use super::rules::Contribs;
 use super::{select, Ad, AutodiffError};
@@ -110,13 +110,17 @@ impl Ad {
             CompositeOp::Rope { interleaved } => {
                 out = self.rope_vjp(ins, gy, *interleaved, wants)?;
             }
+            // Flash-attention backward ops: statistics, then dq / dk / dv.
             CompositeOp::Attention {
                 causal,
                 padding,
                 scale,
             } => {
                 let mask = padding.then(|| ins[3]);
-                let [gq, gk, gv] = self.attention_vjp(ins, y, gy, *causal, mask, *scale, wants)?;
+                let w = [wants[0], wants[1], wants[2]];
+                let [gq, gk, gv] = self
+                    .g
+                    .attention_backward(x, ins[1], ins[2], y, gy, mask, *causal, *scale, w)?;
                 out[0] = gq;
                 out[1] = gk;
                 out[2] = gv;
@@ -130,6 +134,15 @@ impl Ad {
                 let w = self.g.div(gy, den)?;
                 let w = self.g.mul(keep, w)?;
                 out[0] = Some(self.row_scale(diff, w)?);
+            }
+            // The backward ops of attention have no backward rule themselves (second
+            // derivatives of attention are not supported).
+            CompositeOp::AttentionStats { .. } | CompositeOp::AttentionGrad { .. } => {
+                return Err(AutodiffError::NoGradient {
+                    op: c.name(),
+                    node: node.name.clone(),
+                    reason: "second derivatives of attention are not supported".into(),
+                });
             }
             CompositeOp::TokenCrossEntropy { ignore_index } => {
                 // (softmax - onehot) * keep * g[t].
@@ -278,151 +291,6 @@ impl Ad {
         }
     }
 
-    /// Attention backward in the flash-attention form: the probabilities `P` are
-    /// recomputed (masked entries and query rows that see no key are 0, as in the
-    /// forward), `D = rowsum(dO * O)` (= `rowsum(P * dP)`), `dS = P * (dO v^T - D) *
-    /// scale`, `dq = dS k`, `dk = dS^T q`, `dv = P^T dO`; key/value gradients of grouped
-    /// query heads are summed over the group. Masked scores get `dS = 0` exactly (no
-    /// `0 * inf`). Gap: `P` and `dS` are `[B, Hq, Tq, Tk]` tensors of the graph; the fused
-    /// backward kernels that stream K/V tiles instead come later.
-    #[allow(clippy::too_many_arguments)]
-    fn attention_vjp(
-        &mut self,
-        ins: &[NodeId],
-        y: NodeId,
-        gy: NodeId,
-        causal: bool,
-        mask: Option<NodeId>,
-        scale: f64,
-        wants: &[bool],
-    ) -> Result<[Option<NodeId>; 3], GraphError> {
-        let (q, k, v) = (ins[0], ins[1], ins[2]);
-        let qs = self.g.ty(q).shape.clone();
-        let dt = self.g.ty(q).dtype;
-        let (b, hq, tq, d) = (qs[0], qs[1], qs[2], qs[3]);
-        let ks = self.g.ty(k).shape.clone();
-        let (hkv, tk) = (ks[1], ks[2]);
-        let dv = self.g.ty(v).shape[3];
-        let group = hq / hkv;
-
-        let kr = self.repeat_heads(k, b, hkv, group, tk, d)?;
-        let vr = self.repeat_heads(v, b, hkv, group, tk, dv)?;
-        let s = self.g.matmul_t(q, kr, false, true)?;
-        let sc = self.scalar(scale, dt)?;
-        let s = self.g.mul(s, sc)?;
-        let keep = self.attention_keep(causal, mask, b, hq, tq, tk, dt)?;
-        let zero = self.scalar(0.0, dt)?;
-        let p = match keep {
-            None => self.g.softmax(s)?,
-            Some(keep) => {
-                let low = self.scalar(lowest(dt), dt)?;
-                let sm = select(&mut self.g, keep, s, low)?;
-                let p = self.g.softmax(sm)?;
-                select(&mut self.g, keep, p, zero)?
-            }
-        };
-        let (mut gq, mut gk, mut gv) = (None, None, None);
-        if wants[0] || wants[1] {
-            let go = self.g.mul(gy, y)?;
-            let dr = self.g.sum(go, 3, true)?;
-            let dp = self.g.matmul_t(gy, vr, false, true)?;
-            let t = self.g.sub(dp, dr)?;
-            let ds = self.g.mul(p, t)?;
-            let ds = self.g.mul(ds, sc)?;
-            if wants[0] {
-                gq = Some(self.g.matmul(ds, kr)?);
-            }
-            if wants[1] {
-                let t = self.g.matmul_t(ds, q, true, false)?;
-                gk = Some(self.sum_heads(t, b, hkv, group, tk, d)?);
-            }
-        }
-        if wants[2] {
-            let t = self.g.matmul_t(p, gy, true, false)?;
-            gv = Some(self.sum_heads(t, b, hkv, group, tk, dv)?);
-        }
-        Ok([gq, gk, gv])
-    }
-
-    /// `[B, Hkv, T, W]` -> `[B, Hkv * group, T, W]`, each head repeated `group` times.
-    fn repeat_heads(
-        &mut self,
-        t: NodeId,
-        b: usize,
-        hkv: usize,
-        group: usize,
-        tk: usize,
-        w: usize,
-    ) -> Result<NodeId, GraphError> {
-        if group == 1 {
-            return Ok(t);
-        }
-        let r = self.g.reshape(t, &[b, hkv, 1, tk, w])?;
-        let r = self.g.broadcast(r, &[b, hkv, group, tk, w])?;
-        self.g.reshape(r, &[b, hkv * group, tk, w])
-    }
-
-    /// The transpose of [`Ad::repeat_heads`]: sums each group of heads.
-    fn sum_heads(
-        &mut self,
-        t: NodeId,
-        b: usize,
-        hkv: usize,
-        group: usize,
-        tk: usize,
-        w: usize,
-    ) -> Result<NodeId, GraphError> {
-        if group == 1 {
-            return Ok(t);
-        }
-        let r = self.g.reshape(t, &[b, hkv, group, tk, w])?;
-        self.g.sum(r, 2, false)
-    }
-
-    /// The bool `[B, Hq, Tq, Tk]` visibility of each score (`None` without masks): key
-    /// `j` is visible to query `i` iff `j <= i + Tk - Tq` (causal) and `mask[b, j] != 0`
-    /// (padding), as [`CompositeOp::Attention`] defines.
-    #[allow(clippy::too_many_arguments)]
-    fn attention_keep(
-        &mut self,
-        causal: bool,
-        mask: Option<NodeId>,
-        b: usize,
-        hq: usize,
-        tq: usize,
-        tk: usize,
-        dt: DType,
-    ) -> Result<Option<NodeId>, GraphError> {
-        if !causal && mask.is_none() {
-            return Ok(None);
-        }
-        let zero = self.scalar(0.0, dt)?;
-        let one = self.scalar(1.0, dt)?;
-        let mut vis: Option<NodeId> = None;
-        if causal {
-            let i = self.g.iota(&[tq, tk], 0, DType::I32)?;
-            let j = self.g.iota(&[tq, tk], 1, DType::I32)?;
-            let off = self.g.constant(tk as f64 - tq as f64, &[], DType::I32)?;
-            let lim = self.g.add(i, off)?;
-            let c = self.g.compare(CompareOp::Le, j, lim)?;
-            vis = Some(select(&mut self.g, c, one, zero)?);
-        }
-        if let Some(m) = mask {
-            let z = self.g.constant(0.0, &[], DType::I32)?;
-            let pad = self.g.compare(CompareOp::Eq, m, z)?;
-            let p = select(&mut self.g, pad, zero, one)?;
-            let p = self.g.reshape(p, &[b, 1, 1, tk])?;
-            vis = Some(match vis {
-                Some(c) => self.g.mul(p, c)?,
-                None => p,
-            });
-        }
-        let Some(vis) = vis else { return Ok(None) };
-        let vis = self.g.broadcast(vis, &[b, hq, tq, tk])?;
-        let half = self.scalar(0.5, dt)?;
-        Ok(Some(self.g.compare(CompareOp::Gt, vis, half)?))
-    }
-
     /// For cross-entropy of `logits [N, V]` against `targets [N]`: `softmax(logits) -
     /// onehot(targets)` `[N, V]` and the 0/1 `keep [N]` of the tokens counted (target in
     /// `0..V` and not `ignore_index`), as [`CompositeOp::CrossEntropy`] defines them.
@@ -456,15 +324,5 @@ impl Ad {
         let n = self.g.ty(w).shape[0];
         let w = self.g.reshape(w, &[n, 1])?;
         self.g.mul(m, w)
-    }
-}
-
-/// The lowest finite value of a float dtype (stands for `-inf` in masked scores, as in the
-/// forward decomposition).
-fn lowest(dtype: DType) -> f64 {
-    match dtype {
-        DType::F16 => f64::from(half::f16::MIN),
-        DType::BF16 => f64::from(half::bf16::MIN),
-        _ => f64::from(f32::MIN),
     }
 }

@@ -23,12 +23,13 @@
 //! with `-sin` (rotation by `-theta`), of cross-entropy `(softmax - onehot) * g / count`
 //! (the `softmax` is the fused composite), layer-/RMS-norm use their closed forms (the
 //! row statistics are recomputed from `x`), GELU / SiLU / SwiGLU their derivatives as
-//! elementwise expressions. Attention has a dedicated rule in the form flash-attention
-//! backward kernels use (probabilities `P` recomputed from `q`, `k` and the mask,
-//! `D = rowsum(dO * O)`, `dS = P * (dO v^T - D) * scale`, `dq = dS k`, `dk = dS^T q`,
-//! `dv = P^T dO`, grouped-query heads summed), written with primitive ops and the fused
-//! softmax: **gap**: it materialises the `[B, H, Tq, Tk]` probabilities in the graph; the
-//! flash-style backward kernels that stream K/V tiles come later.
+//! elementwise expressions. Attention's gradient is built by
+//! [`Graph::attention_backward`]: one [`CompositeOp::AttentionStats`] node (per-query
+//! logsumexp and `delta = rowsum(dO * O)`) and one [`CompositeOp::AttentionGrad`] node per
+//! wanted gradient (flash-attention backward: the probabilities are recomputed from the
+//! statistics, no `[T, T]` tensor is stored once scheduled). Those backward ops have no
+//! backward rule of their own (second derivatives of attention):
+//! [`AutodiffError::NoGradient`].
 //!
 //! Conventions at the points where a derivative is not defined (all documented on the
 //! rule): `abs` has gradient `sign(x)` with `sign(0) = 0`; `relu` has gradient 0 at 0;
@@ -51,6 +52,8 @@
 mod composite;
 mod rules;
 
+#[cfg(doc)]
+use crate::graph::CompositeOp;
 use crate::graph::{DType, Graph, GraphError, Node, NodeId, Op, TensorType};
 use std::collections::HashMap;
 

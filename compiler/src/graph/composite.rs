@@ -79,6 +79,47 @@ pub enum CompositeOp {
         /// Targets equal to this are left out of the mean.
         ignore_index: i64,
     },
+    /// The per-query statistics of attention's backward pass (see
+    /// [`CompositeOp::AttentionGrad`]). Inputs: `q [B, Hq, Tq, D]`, `k [B, Hkv, Tk, D]`,
+    /// the forward's output `out [B, Hq, Tq, Dv]` and its adjoint `d_out [B, Hq, Tq, Dv]`,
+    /// then with `padding` `mask [B, Tk]` (`i32`), masks and heads as for
+    /// [`CompositeOp::Attention`]. Output `[B, Hq, Tq, 2]`, always `f32`: `[.., 0]` the
+    /// logsumexp `L` of the query's visible scaled scores (0 for a query that sees no key),
+    /// `[.., 1]` `delta = sum(d_out * out)` over `Dv`. Linear in `T`: the flash-attention
+    /// backward kernels recompute the softmax from `L` instead of storing it.
+    AttentionStats {
+        /// Causal mask.
+        causal: bool,
+        /// Padding mask input.
+        padding: bool,
+        /// Multiplies the scores.
+        scale: f64,
+    },
+    /// One gradient of attention ([`CompositeOp::Attention`] with the same `causal`,
+    /// `padding`, `scale`), given its output's adjoint `d_out` and the statistics
+    /// `stats` ([`CompositeOp::AttentionStats`] of the same q, k, out, d_out, mask). With
+    /// `P = softmax(scale q k^T)` (masked entries 0, a query that sees no key has `P = 0`),
+    /// recomputed as `exp(scale q.k - L)`:
+    /// `dP = d_out v^T`, `dS = P * (dP - delta)`, and
+    /// - `wrt: q`: inputs `q, k, v, d_out, stats[, mask]`, output
+    ///   `dq = scale dS k` `[B, Hq, Tq, D]`;
+    /// - `wrt: k`: inputs `q, k, v, d_out, stats[, mask]`, output
+    ///   `dk = scale dS^T q` `[B, Hkv, Tk, D]`;
+    /// - `wrt: v`: inputs `q, k, d_out, stats[, mask]`, output `dv = P^T d_out`
+    ///   `[B, Hkv, Tk, Dv]`.
+    ///
+    /// With grouped-query heads `dk` and `dv` sum over the `Hq / Hkv` query heads of each
+    /// key/value head. Outputs in the dtype of `q`.
+    AttentionGrad {
+        /// Causal mask.
+        causal: bool,
+        /// Padding mask input.
+        padding: bool,
+        /// Multiplies the scores.
+        scale: f64,
+        /// The operand differentiated.
+        wrt: AttentionWrt,
+    },
     /// Per-token cross-entropy: `[N]` losses `logsumexp(logits[t]) - logits[t, target[t]]`,
     /// 0 where the target is `ignore_index` (and, on devices, outside `0..V`). Inputs as
     /// for [`CompositeOp::CrossEntropy`], whose mean it feeds.
@@ -86,6 +127,18 @@ pub enum CompositeOp {
         /// Targets equal to this give a 0 loss.
         ignore_index: i64,
     },
+}
+
+/// The operand an [`CompositeOp::AttentionGrad`] differentiates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttentionWrt {
+    /// The queries.
+    Q,
+    /// The keys.
+    K,
+    /// The values.
+    V,
 }
 
 impl CompositeOp {
@@ -104,6 +157,12 @@ impl CompositeOp {
             CompositeOp::Attention { .. } => "attention",
             CompositeOp::CrossEntropy { .. } => "cross_entropy",
             CompositeOp::TokenCrossEntropy { .. } => "token_cross_entropy",
+            CompositeOp::AttentionStats { .. } => "attention_bwd_stats",
+            CompositeOp::AttentionGrad { wrt, .. } => match wrt {
+                AttentionWrt::Q => "attention_bwd_dq",
+                AttentionWrt::K => "attention_bwd_dk",
+                AttentionWrt::V => "attention_bwd_dv",
+            },
         }
     }
 
@@ -121,6 +180,11 @@ impl CompositeOp {
             | CompositeOp::TokenCrossEntropy { .. } => 2,
             CompositeOp::Rope { .. } => 3,
             CompositeOp::Attention { padding, .. } => 3 + usize::from(*padding),
+            CompositeOp::AttentionStats { padding, .. } => 4 + usize::from(*padding),
+            CompositeOp::AttentionGrad { padding, wrt, .. } => {
+                let base = if *wrt == AttentionWrt::V { 4 } else { 5 };
+                base + usize::from(*padding)
+            }
         }
     }
 
@@ -241,6 +305,61 @@ impl CompositeOp {
                     want(inputs[3], &[b, tk], DType::I32)?;
                 }
                 Ok(TensorType::new(vec![b, hq, tq, dv], q.dtype))
+            }
+            CompositeOp::AttentionStats { padding, scale, .. }
+            | CompositeOp::AttentionGrad { padding, scale, .. } => {
+                let q = inputs[0];
+                let k = inputs[1];
+                float(q)?;
+                let wrt = match self {
+                    CompositeOp::AttentionGrad { wrt, .. } => Some(*wrt),
+                    _ => None,
+                };
+                // (v, d_out-like, stats) positions.
+                let (v, dout, stats) = match wrt {
+                    None => (None, 3, None),
+                    Some(AttentionWrt::V) => (None, 2, Some(3)),
+                    Some(_) => (Some(inputs[2]), 3, Some(4)),
+                };
+                let dout_t = inputs[dout];
+                if q.rank() != 4 || k.rank() != 4 || dout_t.rank() != 4 {
+                    return Err(invalid(format!(
+                        "q, k, d_out must be [B, H, T, D]; got {:?}, {:?}, {:?}",
+                        q.shape, k.shape, dout_t.shape
+                    )));
+                }
+                let (b, hq, tq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
+                let (hkv, tk) = (k.shape[1], k.shape[2]);
+                want(k, &[b, hkv, tk, d], q.dtype)?;
+                let dv = dout_t.shape[3];
+                want(dout_t, &[b, hq, tq, dv], q.dtype)?;
+                if stats.is_none() {
+                    // AttentionStats: out then d_out.
+                    want(inputs[2], &[b, hq, tq, dv], q.dtype)?;
+                }
+                if let Some(v) = v {
+                    want(v, &[b, hkv, tk, dv], q.dtype)?;
+                }
+                if let Some(st) = stats {
+                    want(inputs[st], &[b, hq, tq, 2], DType::F32)?;
+                }
+                if hkv == 0 || hq % hkv != 0 {
+                    return Err(invalid(format!(
+                        "query heads ({hq}) must be a multiple of key/value heads ({hkv})"
+                    )));
+                }
+                if !scale.is_finite() {
+                    return Err(invalid(format!("scale must be finite, got {scale}")));
+                }
+                if *padding {
+                    want(inputs[self.arity() - 1], &[b, tk], DType::I32)?;
+                }
+                Ok(match wrt {
+                    None => TensorType::new(vec![b, hq, tq, 2], DType::F32),
+                    Some(AttentionWrt::Q) => q.clone(),
+                    Some(AttentionWrt::K) => TensorType::new(vec![b, hkv, tk, d], q.dtype),
+                    Some(AttentionWrt::V) => TensorType::new(vec![b, hkv, tk, dv], q.dtype),
+                })
             }
             CompositeOp::CrossEntropy { .. } | CompositeOp::TokenCrossEntropy { .. } => {
                 float(x)?;
@@ -386,6 +505,20 @@ impl CompositeOp {
             }
             CompositeOp::TokenCrossEntropy { ignore_index } => {
                 Ok(token_cross_entropy(g, x, inputs[1], *ignore_index)?.0)
+            }
+            CompositeOp::AttentionStats {
+                causal,
+                padding,
+                scale,
+            } => attention_stats(g, inputs, *causal, padding.then(|| inputs[4]), *scale),
+            CompositeOp::AttentionGrad {
+                causal,
+                padding,
+                scale,
+                wrt,
+            } => {
+                let mask = padding.then(|| inputs[inputs.len() - 1]);
+                attention_grad(g, inputs, *causal, mask, *scale, *wrt)
             }
         }
     }
@@ -577,4 +710,236 @@ fn token_cross_entropy(
     let diff = g.sub(lse, picked)?;
     let loss = g.mul(diff, keep)?;
     Ok((loss, keep))
+}
+
+/// `[B, Hkv, T, W]` -> `[B, Hkv * group, T, W]`, each key/value head repeated `group`
+/// times (query head `h` meets key/value head `h / group`).
+fn repeat_heads(g: &mut Graph, t: NodeId, group: usize) -> Result<NodeId, GraphError> {
+    if group == 1 {
+        return Ok(t);
+    }
+    let s = g.ty(t).shape.clone();
+    let r = g.reshape(t, &[s[0], s[1], 1, s[2], s[3]])?;
+    let r = g.broadcast(r, &[s[0], s[1], group, s[2], s[3]])?;
+    g.reshape(r, &[s[0], s[1] * group, s[2], s[3]])
+}
+
+/// The transpose of [`repeat_heads`]: `[B, Hkv * group, T, W]` -> `[B, Hkv, T, W]`, the
+/// sum over each group of query heads.
+fn sum_heads(g: &mut Graph, t: NodeId, group: usize) -> Result<NodeId, GraphError> {
+    if group == 1 {
+        return Ok(t);
+    }
+    let s = g.ty(t).shape.clone();
+    let r = g.reshape(t, &[s[0], s[1] / group, group, s[2], s[3]])?;
+    g.sum(r, 2, false)
+}
+
+/// The scaled scores `scale q k^T` `[B, Hq, Tq, Tk]` (key/value heads repeated) and,
+/// with a mask, the bool visibility `keep [B, Hq, Tq, Tk]` of each score, as
+/// [`CompositeOp::Attention`] defines it.
+fn scores_and_keep(
+    g: &mut Graph,
+    q: NodeId,
+    k: NodeId,
+    causal: bool,
+    mask: Option<NodeId>,
+    scale: f64,
+) -> Result<(NodeId, Option<NodeId>), GraphError> {
+    let qs = g.ty(q).shape.clone();
+    let dt = g.ty(q).dtype;
+    let (b, hq, tq) = (qs[0], qs[1], qs[2]);
+    let ks = g.ty(k).shape.clone();
+    let (hkv, tk) = (ks[1], ks[2]);
+    let kr = repeat_heads(g, k, hq / hkv)?;
+    let s = g.matmul_t(q, kr, false, true)?;
+    let sc = scalar(g, scale, dt)?;
+    let s = g.mul(s, sc)?;
+    let zero = scalar(g, 0.0, dt)?;
+    let one = scalar(g, 1.0, dt)?;
+    let mut vis: Option<NodeId> = None;
+    if causal {
+        let i = g.iota(&[tq, tk], 0, DType::I32)?;
+        let j = g.iota(&[tq, tk], 1, DType::I32)?;
+        let off = g.constant(tk as f64 - tq as f64, &[], DType::I32)?;
+        let lim = g.add(i, off)?;
+        let c = g.compare(super::CompareOp::Le, j, lim)?;
+        vis = Some(select(g, c, one, zero)?);
+    }
+    if let Some(m) = mask {
+        let z = g.constant(0.0, &[], DType::I32)?;
+        let pad = g.compare(super::CompareOp::Eq, m, z)?;
+        let p = select(g, pad, zero, one)?;
+        let p = g.reshape(p, &[b, 1, 1, tk])?;
+        vis = Some(match vis {
+            Some(c) => g.mul(p, c)?,
+            None => p,
+        });
+    }
+    let keep = match vis {
+        None => None,
+        Some(vis) => {
+            let vis = g.broadcast(vis, &[b, hq, tq, tk])?;
+            let halfc = scalar(g, 0.5, dt)?;
+            Some(g.compare(super::CompareOp::Gt, vis, halfc)?)
+        }
+    };
+    Ok((s, keep))
+}
+
+/// [`CompositeOp::AttentionStats`] on `[q, k, out, d_out(, mask)]`.
+fn attention_stats(
+    g: &mut Graph,
+    inputs: &[NodeId],
+    causal: bool,
+    mask: Option<NodeId>,
+    scale: f64,
+) -> Result<NodeId, GraphError> {
+    let (q, k, out, d_out) = (inputs[0], inputs[1], inputs[2], inputs[3]);
+    let dt = g.ty(q).dtype;
+    let (s, keep) = scores_and_keep(g, q, k, causal, mask, scale)?;
+    let zero = scalar(g, 0.0, dt)?;
+    let one = scalar(g, 1.0, dt)?;
+    let (m, e) = match keep {
+        None => {
+            let m = g.reduce_max(s, 3, true)?;
+            (m, sub_exp(g, s, m)?)
+        }
+        Some(keep) => {
+            let low = scalar(g, lowest(dt), dt)?;
+            let sm = select(g, keep, s, low)?;
+            let m = g.reduce_max(sm, 3, true)?;
+            let e = sub_exp(g, s, m)?;
+            (m, select(g, keep, e, zero)?)
+        }
+    };
+    // L = m + log(sum e), 0 where the query sees no key (sum 0).
+    let den = g.sum(e, 3, true)?;
+    let empty = g.compare(super::CompareOp::Eq, den, zero)?;
+    let den1 = select(g, empty, one, den)?;
+    let lg = g.log(den1)?;
+    let l = g.add(m, lg)?;
+    let l = select(g, empty, zero, l)?;
+    let prod = g.mul(d_out, out)?;
+    let delta = g.sum(prod, 3, true)?;
+    let st = g.concat(&[l, delta], 3)?;
+    if dt == DType::F32 {
+        Ok(st)
+    } else {
+        g.cast(st, DType::F32)
+    }
+}
+
+/// [`CompositeOp::AttentionGrad`] on its inputs (see there for the order).
+fn attention_grad(
+    g: &mut Graph,
+    inputs: &[NodeId],
+    causal: bool,
+    mask: Option<NodeId>,
+    scale: f64,
+    wrt: AttentionWrt,
+) -> Result<NodeId, GraphError> {
+    let (q, k) = (inputs[0], inputs[1]);
+    let (v, d_out, stats) = match wrt {
+        AttentionWrt::V => (None, inputs[2], inputs[3]),
+        _ => (Some(inputs[2]), inputs[3], inputs[4]),
+    };
+    let dt = g.ty(q).dtype;
+    let hq = g.ty(q).shape[1];
+    let hkv = g.ty(k).shape[1];
+    let group = hq / hkv;
+    let (s, keep) = scores_and_keep(g, q, k, causal, mask, scale)?;
+    let stats = if dt == DType::F32 {
+        stats
+    } else {
+        g.cast(stats, dt)?
+    };
+    let l = g.slice(stats, 3, 0, 1)?;
+    let e = sub_exp(g, s, l)?;
+    let zero = scalar(g, 0.0, dt)?;
+    let p = match keep {
+        None => e,
+        Some(keep) => select(g, keep, e, zero)?,
+    };
+    let Some(v) = v else {
+        let t = g.matmul_t(p, d_out, true, false)?;
+        return sum_heads(g, t, group);
+    };
+    let delta = g.slice(stats, 3, 1, 1)?;
+    let vr = repeat_heads(g, v, group)?;
+    let dp = g.matmul_t(d_out, vr, false, true)?;
+    let t = g.sub(dp, delta)?;
+    let ds = g.mul(p, t)?;
+    let sc = scalar(g, scale, dt)?;
+    let ds = g.mul(ds, sc)?;
+    if wrt == AttentionWrt::Q {
+        let kr = repeat_heads(g, k, group)?;
+        g.matmul(ds, kr)
+    } else {
+        let t = g.matmul_t(ds, q, true, false)?;
+        sum_heads(g, t, group)
+    }
+}
+
+impl Graph {
+    /// The vector-Jacobian product of [`CompositeOp::Attention`] as fused backward ops:
+    /// for `out = attention(q, k, v, mask, causal, scale)` and its adjoint `d_out`, the
+    /// gradients `[dq, dk, dv]` (`None` where `wants` is false). Builds one
+    /// [`CompositeOp::AttentionStats`] node (shared by the gradients) and one
+    /// [`CompositeOp::AttentionGrad`] node per wanted gradient; none of them holds a
+    /// `T x T` tensor once scheduled (flash-attention backward kernels).
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_backward(
+        &mut self,
+        q: NodeId,
+        k: NodeId,
+        v: NodeId,
+        out: NodeId,
+        d_out: NodeId,
+        mask: Option<NodeId>,
+        causal: bool,
+        scale: f64,
+        wants: [bool; 3],
+    ) -> Result<[Option<NodeId>; 3], GraphError> {
+        let padding = mask.is_some();
+        let with_mask = |mut xs: Vec<NodeId>| {
+            xs.extend(mask);
+            xs
+        };
+        let mut res = [None; 3];
+        if !wants.iter().any(|&w| w) {
+            return Ok(res);
+        }
+        let stats = self.composite(
+            CompositeOp::AttentionStats {
+                causal,
+                padding,
+                scale,
+            },
+            &with_mask(vec![q, k, out, d_out]),
+        )?;
+        for (i, wrt) in [AttentionWrt::Q, AttentionWrt::K, AttentionWrt::V]
+            .into_iter()
+            .enumerate()
+        {
+            if !wants[i] {
+                continue;
+            }
+            let ins = if wrt == AttentionWrt::V {
+                vec![q, k, d_out, stats]
+            } else {
+                vec![q, k, v, d_out, stats]
+            };
+            res[i] = Some(self.composite(
+                CompositeOp::AttentionGrad {
+                    causal,
+                    padding,
+                    scale,
+                    wrt,
+                },
+                &with_mask(ins),
+            )?);
+        }
+        Ok(res)
+    }
 }

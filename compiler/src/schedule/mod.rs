@@ -122,6 +122,13 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
                 node.op,
                 Op::Composite(crate::graph::CompositeOp::Attention { .. })
             )
+            && !matches!(
+                node.op,
+                Op::Composite(
+                    crate::graph::CompositeOp::AttentionStats { .. }
+                        | crate::graph::CompositeOp::AttentionGrad { .. }
+                )
+            )
         {
             return Err(CompileError::Unsupported {
                 target: target.kind.name().to_string(),

@@ -108,8 +108,14 @@ fn sticky_low_bits(v: f64) -> f64 {
 fn element_bits(v: f64, dtype: DType) -> (u32, usize) {
     match dtype {
         DType::F32 => ((v as f32).to_bits(), 4),
-        DType::F16 => (u32::from(half::f16::from_f64(sticky_low_bits(v)).to_bits()), 2),
-        DType::BF16 => (u32::from(half::bf16::from_f64(sticky_low_bits(v)).to_bits()), 2),
+        DType::F16 => (
+            u32::from(half::f16::from_f64(sticky_low_bits(v)).to_bits()),
+            2,
+        ),
+        DType::BF16 => (
+            u32::from(half::bf16::from_f64(sticky_low_bits(v)).to_bits()),
+            2,
+        ),
         DType::I32 => {
             let i = if v.is_finite() { v.trunc() as i64 } else { 0 };
             (i as i32 as u32, 4)

@@ -1792,7 +1792,15 @@ impl<'k> VectorEmitter<'k> {
     /// Copies (or, with `add != 0`, offsets) rows `[0, m)` of a rank-2 tile onto rows
     /// `[m, 2m)`, doubling until `rows` rows are written: `ceil(log2(rows))` count-form
     /// instructions, each `Adds(d[m * pitch], d, m * add, ..)` (rows start block aligned).
-    fn double_rows(&mut self, w: &mut Writer, d: &TileVal, rows: usize, pitch: usize, add: i64, ctype: &str) {
+    fn double_rows(
+        &mut self,
+        w: &mut Writer,
+        d: &TileVal,
+        rows: usize,
+        pitch: usize,
+        add: i64,
+        ctype: &str,
+    ) {
         let mut m = 1;
         while m < rows {
             let n = m.min(rows - m);
@@ -1834,7 +1842,11 @@ impl<'k> VectorEmitter<'k> {
                 let d = self.def_tile(w, r)?;
                 self.vop(
                     w,
-                    format!("CreateVecIndex({}, static_cast<int32_t>(0), {});", d.var, (*n).max(1)),
+                    format!(
+                        "CreateVecIndex({}, static_cast<int32_t>(0), {});",
+                        d.var,
+                        (*n).max(1)
+                    ),
                     &[],
                     &[&d.loc],
                 );
@@ -1870,7 +1882,14 @@ impl<'k> VectorEmitter<'k> {
     /// `expand`: `[n] -> [size, n]` copies `x` into row 0 and doubles the rows;
     /// `[n] -> [n, size]` spreads element `i` over row `i` with `Brcb` (8 rows per repeat,
     /// one call per 32-byte column block; the destination holds the rows rounded up to 8).
-    fn emit_expand(&mut self, w: &mut Writer, r: ValueId, x: ValueId, axis: usize, size: usize) -> R<()> {
+    fn emit_expand(
+        &mut self,
+        w: &mut Writer,
+        r: ValueId,
+        x: ValueId,
+        axis: usize,
+        size: usize,
+    ) -> R<()> {
         if self.is_mask(x)? || !self.is_tile(x)? {
             return Err(self.unsupported("`expand` of a bool tile or a scalar"));
         }
@@ -1881,16 +1900,18 @@ impl<'k> VectorEmitter<'k> {
         }
         let n = match xty.shape() {
             Some([n]) => *n,
-            s => {
-                return Err(self.unsupported(format!("`expand` of a tile of shape {s:?}")))
-            }
+            s => return Err(self.unsupported(format!("`expand` of a tile of shape {s:?}"))),
         };
         let xt = self.tile(x)?;
         w.comment(format!("{r} = expand {x} along new axis {axis} ({size})"));
         if axis == 0 {
             let p = self.pitch(n);
             let d = self.def_tile(w, r)?;
-            let one = if ctype == "float" { "1.0f" } else { "static_cast<int32_t>(1)" };
+            let one = if ctype == "float" {
+                "1.0f"
+            } else {
+                "static_cast<int32_t>(1)"
+            };
             self.vop(
                 w,
                 format!("Muls({}, {}, {one}, {p}); // row 0", d.var, xt.var),
@@ -1992,10 +2013,7 @@ impl<'k> VectorEmitter<'k> {
         let d = self.def_mask(w, r)?;
         self.vop(
             w,
-            format!(
-                "CompareScalar({}, {f}, 0.0f, CMPMODE::NE, {n64});",
-                d.var
-            ),
+            format!("CompareScalar({}, {f}, 0.0f, CMPMODE::NE, {n64});", d.var),
             &[&fl],
             &[&d.loc],
         );
@@ -2064,9 +2082,7 @@ impl<'k> VectorEmitter<'k> {
             d if d.is_float() => "float",
             DType::I32 => "int32_t",
             d => {
-                return Err(
-                    self.unsupported(format!("the `{}` comparison of {d} tiles", op.name()))
-                )
+                return Err(self.unsupported(format!("the `{}` comparison of {d} tiles", op.name())))
             }
         };
         // The tile on the left.
@@ -2107,7 +2123,8 @@ impl<'k> VectorEmitter<'k> {
         }
         // i32 ordering through an exact float key.
         w.comment("i32 ordering: key = fa != fb ? fa - fb : float(a - b), compared with 0");
-        let (yv, yl, yslot) = self.tile_operand(w, y, "int32_t", &shape, n64, "i32 compare operand")?;
+        let (yv, yl, yslot) =
+            self.tile_operand(w, y, "int32_t", &shape, n64, "i32 compare operand")?;
         let (_, bytes) = self.tile_extent(&shape, 4);
         let (k1, t1) = self.scratch(w, "float", bytes, &format!("{r} key"));
         let (k2, t2) = self.scratch(w, "float", bytes, &format!("{r} int difference"));
@@ -2207,7 +2224,11 @@ impl<'k> VectorEmitter<'k> {
             let c = self.scalar(cond)?;
             let d = self.def_tile(w, r)?;
             let n = d.count;
-            let one = if ctype == "float" { "1.0f" } else { "(int32_t)1" };
+            let one = if ctype == "float" {
+                "1.0f"
+            } else {
+                "(int32_t)1"
+            };
             w.open(format!("if (({c}) != 0)"));
             for (i, v) in [a, b].into_iter().enumerate() {
                 if i == 1 {
@@ -2220,7 +2241,10 @@ impl<'k> VectorEmitter<'k> {
                     w.line(format!("Muls({}, {}, {one}, {n}); // copy", d.var, t.var));
                 } else {
                     let s = self.scalar(v)?;
-                    w.line(format!("Duplicate({}, static_cast<{ctype}>({s}), {n});", d.var));
+                    w.line(format!(
+                        "Duplicate({}, static_cast<{ctype}>({s}), {n});",
+                        d.var
+                    ));
                 }
             }
             w.close();
@@ -2302,7 +2326,9 @@ impl<'k> VectorEmitter<'k> {
         );
         let text = match dtype {
             DType::Bool | DType::U32 => {
-                format!("Cast({ot}.ReinterpretCast<int32_t>(), {f}, RoundMode::CAST_RINT, {count});")
+                format!(
+                    "Cast({ot}.ReinterpretCast<int32_t>(), {f}, RoundMode::CAST_RINT, {count});"
+                )
             }
             DType::I32 | DType::F16 | DType::BF16 => {
                 format!("Cast({ot}, {f}, RoundMode::CAST_RINT, {count});")
@@ -3339,7 +3365,9 @@ impl<'k> VectorEmitter<'k> {
     ) -> R<()> {
         let p = self.param(a.buffer)?;
         if p.dtype == DType::BF16 {
-            return self.emit_gather_load_bf16(w, inst, r, a, other, rows, cols, s_row, s_col, vr, vc, rank2);
+            return self.emit_gather_load_bf16(
+                w, inst, r, a, other, rows, cols, s_row, s_col, vr, vc, rank2,
+            );
         }
         if !matches!(p.dtype, DType::F32 | DType::F16) {
             return Err(self.unsupported(format!(

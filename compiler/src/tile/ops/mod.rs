@@ -5,9 +5,11 @@
 //!   RMS norm) and cross-entropy;
 //! - [`index`]: gather, scatter-add, concat;
 //! - [`rope`]: rotary position embedding;
-//! - [`attention`]: flash-attention style scaled-dot-product attention.
+//! - [`attention`]: flash-attention style scaled-dot-product attention;
+//! - [`attention_bwd`]: its backward pass (statistics, dq, dk, dv kernels).
 
 pub mod attention;
+pub mod attention_bwd;
 pub mod index;
 pub mod rope;
 pub mod rows;
@@ -56,6 +58,10 @@ pub fn build_standalone(
         Op::Composite(c) => match c {
             crate::graph::CompositeOp::Attention { .. } => {
                 attention::build(spec, name, c, operands, target)
+            }
+            crate::graph::CompositeOp::AttentionStats { .. }
+            | crate::graph::CompositeOp::AttentionGrad { .. } => {
+                attention_bwd::build(spec, name, c, operands, target)
             }
             crate::graph::CompositeOp::Rope { .. } => rope::build(spec, name, c, operands, target),
             _ => rows::build(spec, name, c, operands, target),

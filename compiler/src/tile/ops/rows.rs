@@ -14,7 +14,13 @@
 //!   element).
 //! - Otherwise each pass *streams* the row: a `For` over the full chunks carries one
 //!   rank-1 accumulator tile per statistic (combined lane-wise, reduced to a scalar after
-//!   the loop), then the tail tile is reduced and combined.
+//!   the loop), then the tail tile is reduced and combined. The final store pass needs no
+//!   neutral lanes: it is one `For` over the whole row whose last chunk is masked (masked
+//!   lanes are computed but never stored), so every operand has one load site there (the
+//!   Ascend C lowering gives each load site a VECIN queue, 8 at most).
+//! - On Ascend C a row read with a non-unit stride (a permuted input) is staged through
+//!   UB at one 32-byte block per element and load site: such kernels use chunks of at
+//!   most 512 elements.
 //!
 //! **Passes** (all arithmetic in f32; f16/bf16 operands are loaded and cast, the result
 //! cast back when stored; every statistic is a uniform scalar):

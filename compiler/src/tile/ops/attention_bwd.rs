@@ -1,0 +1,1045 @@
+//! The tile kernels of attention's backward pass: flash-attention style, deterministic
+//! (no atomics: every output element is written by one program), no `T x T` matrix in
+//! device memory.
+//!
+//! With `S = scale q k^T` (masked as [`CompositeOp::Attention`] defines), `P =
+//! softmax(S)`, `L` the row logsumexp and `delta = rowsum(d_out * out)`:
+//!
+//! ```text
+//! P  = exp(S - L)            (recomputed per tile; masked entries 0)
+//! dP = d_out v^T
+//! dS = P * (dP - delta)
+//! dq = scale dS k            dk = scale dS^T q            dv = P^T d_out
+//! ```
+//!
+//! Four kernels, one per op ([`CompositeOp::AttentionStats`], [`CompositeOp::AttentionGrad`]
+//! with `wrt` q, k, v):
+//!
+//! - `attention_bwd_stats`: one program per (query block of `BM` rows, query head,
+//!   batch), the forward's key loop without the `P @ V` (running max and sum, online) and
+//!   `delta` from one pass over `out` and `d_out`; writes `[L, delta]` per query, `[B, Hq,
+//!   Tq, 2]` f32 (`L = 0` for a query that sees no key);
+//! - `attention_bwd_dq`: one program per (query block, query head, batch), `Q`, `d_out`
+//!   (in column chunks), `L` and `delta` loaded once, a loop over the key blocks it can
+//!   see: `S = Q K^T`, `P = exp(S - L)`, `dP = d_out V^T`, `dS`, `dq += dS K`;
+//! - `attention_bwd_dk` / `attention_bwd_dv`: one program per (key block of `BN` keys,
+//!   key/value head, batch), `K` and `V` loaded once, a loop over the query blocks of
+//!   every query head of its group (grouped-query heads: the sum over the group is the
+//!   loop, so no cross-program reduction): everything in the transposed orientation
+//!   (`S^T = K Q^T` `[BN, BM]`, `P^T = exp(S^T - L)`, `dP^T = V d_out^T`), so that
+//!   `dk += dS^T Q` and `dv += P^T d_out` are plain `Dot`s without a transpose. Without
+//!   grouped heads a causal program starts at the first query block that sees its keys.
+//!
+//! Masked scores take `NEG = -1e30` ([`super::attention::NEG`]) and `P = exp(NEG - L) =
+//! 0` exactly; a query that sees no key has `L = 0` and every `P` 0, so its gradient
+//! contributions are 0 (consistent with the forward's zeros). Queries past `Tq` in a
+//! key-block program read `L = 1e30` (the load's fill value), so their `P` is 0 without
+//! a mask; keys past `Tk` are masked as in the forward (or by the padding mask, which
+//! reads 0 past `Tk`).
+//!
+//! Workgroup memory: as in the forward, each `Dot` stages both operands in shared
+//! memory, so the head dimensions are split into column chunks (the same chunks in every
+//! kernel) chosen so that the largest staging of every `Dot` of the four kernels fits
+//! (WebGPU's 16 KiB: head dims 32 in one chunk, 64 and 80 in two).
+//!
+//! Ascend C: not lowered (the vector-only form of the forward has no backward
+//! counterpart yet): a typed Unsupported error.
+
+use super::attention::NEG;
+use super::{params, unsupported};
+use crate::error::CompileError;
+use crate::graph::{AttentionWrt, BinaryOp, CompareOp, CompositeOp, DType, ReduceOp, UnaryOp};
+use crate::schedule::kernel::KernelSpec;
+use crate::schedule::view::{piece_groups, StridedView};
+use crate::simt::lower::ThreadGrid;
+use crate::target::{Target, TargetKind};
+use crate::tile::build::{programs, Em, Ix};
+use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
+
+/// Largest query / key block.
+const MAX_BLOCK: usize = 32;
+
+/// Shared-memory bytes kept free for the row reductions and layout moves of the SIMT
+/// lowering (the `Dot` staging arrays get the rest).
+const SHARED_RESERVE: usize = 4 * 1024;
+
+/// Column chunks of a head dimension are multiples of this (the SIMT thread grid's
+/// column count).
+const CHUNK_QUANTUM: usize = 16;
+
+/// `L` read for queries past `Tq` in the key-block kernels: `exp(S - L) = 0`.
+const FAR: f64 = 1.0e30;
+
+/// The tiling shared by the four backward kernels of one attention.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BwdTiling {
+    /// Query rows per block.
+    pub bm: usize,
+    /// Keys per block.
+    pub bn: usize,
+    /// Column chunks `(offset, width)` of the head dimension `D`.
+    pub d_chunks: Vec<(usize, usize)>,
+    /// Column chunks `(offset, width)` of the value dimension `Dv`.
+    pub dv_chunks: Vec<(usize, usize)>,
+}
+
+/// Smallest power of two `>= n` (1 for 0).
+fn pow2_at_least(n: usize) -> usize {
+    n.max(1).next_power_of_two()
+}
+
+/// `n` split into `parts` chunks of a width that is a multiple of [`CHUNK_QUANTUM`]
+/// (the last one shorter).
+fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
+    let w = n
+        .div_ceil(parts.max(1))
+        .next_multiple_of(CHUNK_QUANTUM)
+        .min(n)
+        .max(1);
+    (0..n).step_by(w).map(|off| (off, w.min(n - off))).collect()
+}
+
+/// Chooses the tiling of the backward kernels on a SIMT target: `BM`, `BN` the powers of
+/// two covering `Tq`, `Tk` up to 32, and the fewest column chunks of `D` and `Dv` such
+/// that every `Dot` of the four kernels stages within the target's shared memory (A
+/// `[M, K]` with rows padded to the thread rows, B `[K, N]` with its pitch padded to the
+/// thread columns; one array per operand side, sized to its largest use). `None` when
+/// not even 16-column chunks fit.
+pub fn tiling(target: &Target, tq: usize, tk: usize, d: usize, dv: usize) -> Option<BwdTiling> {
+    let bm = pow2_at_least(tq).min(MAX_BLOCK);
+    let bn = pow2_at_least(tk).min(MAX_BLOCK);
+    let (tm, tn) = match ThreadGrid::for_target(target) {
+        Ok(g) => (g.rows as usize, g.cols as usize),
+        Err(_) => (1, 1),
+    };
+    let budget = target.shared_memory_bytes.saturating_sub(SHARED_RESERVE) / 4;
+    let fits = |cd: usize, cv: usize| {
+        // (M, K, N) of every Dot: stats/dq (query rows), dk/dv (key rows).
+        let dots = [
+            (bm, cd, bn),
+            (bm, cv, bn),
+            (bm, bn, cd),
+            (bn, cd, bm),
+            (bn, cv, bm),
+            (bn, bm, cd),
+            (bn, bm, cv),
+        ];
+        let a = dots
+            .iter()
+            .map(|&(m, k, _)| m.div_ceil(tm) * tm * k)
+            .max()
+            .unwrap_or(0);
+        let b = dots
+            .iter()
+            .map(|&(_, k, n)| k * (n.div_ceil(tn) * tn))
+            .max()
+            .unwrap_or(0);
+        a + b <= budget
+    };
+    let max_parts = |n: usize| n.div_ceil(CHUNK_QUANTUM).max(1);
+    let mut best: Option<(usize, BwdTiling)> = None;
+    for nd in 1..=max_parts(d) {
+        let dc = chunks(d, nd);
+        let cd = dc.iter().map(|c| c.1).max().unwrap_or(1);
+        for nv in 1..=max_parts(dv) {
+            let vc = chunks(dv, nv);
+            let cv = vc.iter().map(|c| c.1).max().unwrap_or(1);
+            let cost = dc.len() + vc.len();
+            if fits(cd, cv) && best.as_ref().is_none_or(|(c, _)| cost < *c) {
+                best = Some((
+                    cost,
+                    BwdTiling {
+                        bm,
+                        bn,
+                        d_chunks: dc.clone(),
+                        dv_chunks: vc,
+                    },
+                ));
+            }
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+/// The checked operands of one backward kernel.
+struct Ops<'a> {
+    q: &'a (usize, StridedView),
+    k: &'a (usize, StridedView),
+    /// Values (dq, dk kernels).
+    v: Option<&'a (usize, StridedView)>,
+    /// The forward's output (stats kernel).
+    out: Option<&'a (usize, StridedView)>,
+    d_out: &'a (usize, StridedView),
+    /// `[L, delta]` per query (gradient kernels).
+    stats: Option<&'a (usize, StridedView)>,
+    mask: Option<&'a (usize, StridedView)>,
+    /// `[B, Hq, Hkv, Tq, Tk, D, Dv]`.
+    dims: [usize; 7],
+    causal: bool,
+    scale: f64,
+}
+
+/// Which backward kernel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Stats,
+    Grad(AttentionWrt),
+}
+
+/// Builds the kernel of `c` (an [`CompositeOp::AttentionStats`] or
+/// [`CompositeOp::AttentionGrad`]) over its operands (`(buffer index, view)` per node
+/// input).
+pub fn build(
+    spec: &KernelSpec,
+    name: &str,
+    c: &CompositeOp,
+    operands: &[(usize, StridedView)],
+    target: &Target,
+) -> Result<TileKernel, CompileError> {
+    let internal = |message: String| CompileError::Internal {
+        stage: "tile",
+        message: format!("kernel `{name}`: {message}"),
+    };
+    let (which, causal, padding, scale) = match *c {
+        CompositeOp::AttentionStats {
+            causal,
+            padding,
+            scale,
+        } => (Which::Stats, causal, padding, scale),
+        CompositeOp::AttentionGrad {
+            causal,
+            padding,
+            scale,
+            wrt,
+        } => (Which::Grad(wrt), causal, padding, scale),
+        _ => {
+            return Err(internal(format!(
+                "`{}` is not an attention backward op",
+                c.name()
+            )))
+        }
+    };
+    if operands.len() != c.arity() {
+        return Err(internal(format!(
+            "{} operands, {} takes {}",
+            operands.len(),
+            c.name(),
+            c.arity()
+        )));
+    }
+    for (i, o) in operands.iter().enumerate() {
+        let rank = if padding && i + 1 == operands.len() {
+            2
+        } else {
+            4
+        };
+        if o.1.shape.len() != rank || o.1.strides.len() != rank {
+            return Err(internal(format!(
+                "operand {i} has shape {:?}, want rank {rank}",
+                o.1.shape
+            )));
+        }
+    }
+    let mask = padding.then(|| &operands[operands.len() - 1]);
+    let (v, out, d_out, stats) = match which {
+        Which::Stats => (None, Some(&operands[2]), &operands[3], None),
+        Which::Grad(AttentionWrt::V) => (None, None, &operands[2], Some(&operands[3])),
+        Which::Grad(_) => (
+            Some(&operands[2]),
+            None,
+            &operands[3],
+            Some(&operands[4]),
+        ),
+    };
+    let (q, k) = (&operands[0], &operands[1]);
+    let (b, hq, tq, d) = (q.1.shape[0], q.1.shape[1], q.1.shape[2], q.1.shape[3]);
+    let (hkv, tk) = (k.1.shape[1], k.1.shape[2]);
+    let dv = d_out.1.shape[3];
+    let shapes_ok = hkv != 0
+        && hq % hkv == 0
+        && k.1.shape == [b, hkv, tk, d]
+        && d_out.1.shape == [b, hq, tq, dv]
+        && v.is_none_or(|v| v.1.shape == [b, hkv, tk, dv])
+        && out.is_none_or(|o| o.1.shape == [b, hq, tq, dv])
+        && stats.is_none_or(|s| s.1.shape == [b, hq, tq, 2])
+        && mask.is_none_or(|m| m.1.shape == [b, tk]);
+    if !shapes_ok {
+        return Err(internal(format!(
+            "operand shapes {:?}",
+            operands.iter().map(|o| &o.1.shape).collect::<Vec<_>>()
+        )));
+    }
+    if let Some(m) = mask {
+        if spec.buffers[m.0].dtype != DType::I32 {
+            return Err(internal(format!("mask dtype {}", spec.buffers[m.0].dtype)));
+        }
+    }
+    if target.kind == TargetKind::AscendC {
+        return Err(unsupported(
+            spec,
+            target,
+            format!(
+                "`{}` on Ascend C (the backward of attention has no vector-only form yet)",
+                c.name()
+            ),
+        ));
+    }
+    if d == 0 || dv == 0 {
+        return Err(unsupported(
+            spec,
+            target,
+            "attention backward with an empty head dimension",
+        ));
+    }
+    let out_shape = match which {
+        Which::Stats => [b, hq, tq, 2],
+        Which::Grad(AttentionWrt::Q) => [b, hq, tq, d],
+        Which::Grad(AttentionWrt::K) => [b, hkv, tk, d],
+        Which::Grad(AttentionWrt::V) => [b, hkv, tk, dv],
+    };
+    let store = out_store(spec, &out_shape).ok_or_else(|| {
+        unsupported(
+            spec,
+            target,
+            format!(
+                "{} stored through a view that splits its sequence or feature axis \
+                 (store shape {:?})",
+                c.name(),
+                spec.store.shape
+            ),
+        )
+    })?;
+    let t = tiling(target, tq, tk, d, dv).ok_or_else(|| CompileError::Limit {
+        kernel: name.to_string(),
+        target: target.kind.to_string(),
+        limit: "shared_memory_bytes",
+        needed: 4 * (2 * MAX_BLOCK * CHUNK_QUANTUM) + SHARED_RESERVE,
+        available: target.shared_memory_bytes,
+    })?;
+    let a = Ops {
+        q,
+        k,
+        v,
+        out,
+        d_out,
+        stats,
+        mask,
+        dims: [b, hq, hkv, tq, tk, d, dv],
+        causal,
+        scale,
+    };
+    let mut em = Em::new();
+    let grid = match which {
+        Which::Stats | Which::Grad(AttentionWrt::Q) => {
+            query_side(&mut em, spec, name, target, &a, &t, &store, which)?
+        }
+        Which::Grad(wrt) => key_side(&mut em, spec, name, target, &a, &t, &store, wrt)?,
+    };
+    Ok(em.b.finish(name.to_string(), params(spec), grid))
+}
+
+/// `x` as f32.
+fn cast_f32(em: &mut Em, x: ValueId) -> ValueId {
+    if em.b.ty(x).dtype() != DType::F32 {
+        em.b.cast(x, DType::F32)
+    } else {
+        x
+    }
+}
+
+/// A rank-2 block load `[rows, cols]` from `buffer` at `base` (f32 after the load).
+#[allow(clippy::too_many_arguments)]
+fn load2(
+    em: &mut Em,
+    spec: &KernelSpec,
+    buffer: usize,
+    base: Ix,
+    strides: [i64; 2],
+    limits: [Ix; 2],
+    shape: [usize; 2],
+    other: f64,
+) -> ValueId {
+    let base = em.val(base);
+    let l0 = em.val(limits[0]);
+    let l1 = em.val(limits[1]);
+    let x = em.b.load(
+        BlockAccess {
+            buffer,
+            base,
+            strides: strides.to_vec(),
+            limits: vec![l0, l1],
+            shape: shape.to_vec(),
+        },
+        spec.buffers[buffer].dtype,
+        other,
+    );
+    cast_f32(em, x)
+}
+
+/// A rank-1 block load `[n]` (f32 after the load unless the buffer is i32).
+fn load1(
+    em: &mut Em,
+    spec: &KernelSpec,
+    buffer: usize,
+    base: Ix,
+    stride: i64,
+    limit: Ix,
+    n: usize,
+    other: f64,
+) -> ValueId {
+    let base = em.val(base);
+    let l = em.val(limit);
+    let dt = spec.buffers[buffer].dtype;
+    let x = em.b.load(
+        BlockAccess {
+            buffer,
+            base,
+            strides: vec![stride],
+            limits: vec![l],
+            shape: vec![n],
+        },
+        dt,
+        other,
+    );
+    if dt == DType::I32 {
+        x
+    } else {
+        cast_f32(em, x)
+    }
+}
+
+/// Stores the f32 tile `x [rows, cols]` (cast to the output dtype).
+fn store2(em: &mut Em, spec: &KernelSpec, base: Ix, strides: [i64; 2], limits: [Ix; 2], x: ValueId) {
+    let out_dtype = spec.buffers[spec.out].dtype;
+    let x = if out_dtype != DType::F32 {
+        em.b.cast(x, out_dtype)
+    } else {
+        x
+    };
+    let shape = em.b.ty(x).shape().map(<[usize]>::to_vec).unwrap_or_default();
+    let base = em.val(base);
+    let l0 = em.val(limits[0]);
+    let l1 = em.val(limits[1]);
+    em.b.store(
+        BlockAccess {
+            buffer: spec.out,
+            base,
+            strides: strides.to_vec(),
+            limits: vec![l0, l1],
+            shape,
+        },
+        x,
+    );
+}
+
+/// Stores the rank-1 f32 tile `x [n]` (cast to the output dtype).
+fn store1(em: &mut Em, spec: &KernelSpec, base: Ix, stride: i64, limit: Ix, x: ValueId) {
+    let out_dtype = spec.buffers[spec.out].dtype;
+    let x = if out_dtype != DType::F32 {
+        em.b.cast(x, out_dtype)
+    } else {
+        x
+    };
+    let shape = em.b.ty(x).shape().map(<[usize]>::to_vec).unwrap_or_default();
+    let base = em.val(base);
+    let l = em.val(limit);
+    em.b.store(
+        BlockAccess {
+            buffer: spec.out,
+            base,
+            strides: vec![stride],
+            limits: vec![l],
+            shape,
+        },
+        x,
+    );
+}
+
+/// The stats kernel and the dq kernel: one program per (query block, query head,
+/// batch), a loop over key blocks.
+#[allow(clippy::too_many_arguments)]
+fn query_side(
+    em: &mut Em,
+    spec: &KernelSpec,
+    name: &str,
+    target: &Target,
+    a: &Ops<'_>,
+    t: &BwdTiling,
+    store: &StridedView,
+    which: Which,
+) -> Result<[u32; 3], CompileError> {
+    let [b, hq, hkv, tq, tk, _d, _dv] = a.dims;
+    let (bm, bn) = (t.bm, t.bn);
+    let group = (hq / hkv) as i64;
+    let f32t = DType::F32;
+    let (grid, pids) = programs(
+        em,
+        target,
+        name,
+        &[tq.div_ceil(bm) as u64, hq as u64, b as u64],
+    )?;
+    let (qblk, h, bi) = (pids[0], pids[1], pids[2]);
+    let q0 = em.mul(qblk, bm as i64);
+    let hk = em.op(IndexOp::Div, h, Ix::C(group));
+    let lim_q = em.op(IndexOp::Sub, Ix::C(tq as i64), q0);
+    let (q, k, d_out) = (a.q, a.k, a.d_out);
+    let (qs, ks, ds) = (&q.1.strides, &k.1.strides, &d_out.1.strides);
+    let q_base = em.offset(q.1.offset, &[bi, h, q0], &qs[..3]);
+    let k_base = em.offset(k.1.offset, &[bi, hk], &ks[..2]);
+    let do_base = em.offset(d_out.1.offset, &[bi, h, q0], &ds[..3]);
+    let m_base = a
+        .mask
+        .map(|m| em.offset(m.1.offset, &[bi], &m.1.strides[..1]));
+
+    // Q chunks [BM, cd], for the whole key loop.
+    let mut q_tiles = Vec::new();
+    for &(off, w) in &t.d_chunks {
+        let base = em.add(q_base, Ix::C(off as i64 * qs[3]));
+        q_tiles.push(load2(
+            em,
+            spec,
+            q.0,
+            base,
+            [qs[2], qs[3]],
+            [lim_q, Ix::C(w as i64)],
+            [bm, w],
+            0.0,
+        ));
+    }
+    let zero = em.b.float(0.0, f32t);
+    let neg = em.b.float(NEG, f32t);
+    let scale_c = em.b.float(a.scale, f32t);
+    let s0 = em.b.splat(zero, &[bm, bn]);
+    let col = em.b.iota(&[bm, bn], 1);
+    let diff = if a.causal {
+        let row = em.b.iota(&[bm, bn], 0);
+        Some(em.b.binary(BinaryOp::Sub, col, row))
+    } else {
+        None
+    };
+    let range_mask = tk % bn != 0 && a.mask.is_none();
+    let end = if a.causal {
+        let q_end = em.add(q0, Ix::C(bm as i64));
+        let rows_end = em.op(IndexOp::Min, Ix::C(tq as i64), q_end);
+        let e = em.add(rows_end, Ix::C(tk as i64 - tq as i64));
+        let e = em.op(IndexOp::Min, e, Ix::C(tk as i64));
+        em.op(IndexOp::Max, e, Ix::C(0))
+    } else {
+        Ix::C(tk as i64)
+    };
+    let start = em.val(Ix::C(0));
+    let end = em.val(end);
+
+    // The gradient kernel's loop invariants: d_out chunks, L and delta.
+    let mut do_tiles = Vec::new();
+    let mut l_row = zero;
+    let mut delta_row = zero;
+    if let Which::Grad(_) = which {
+        for &(off, w) in &t.dv_chunks {
+            let base = em.add(do_base, Ix::C(off as i64 * ds[3]));
+            do_tiles.push(load2(
+                em,
+                spec,
+                d_out.0,
+                base,
+                [ds[2], ds[3]],
+                [lim_q, Ix::C(w as i64)],
+                [bm, w],
+                0.0,
+            ));
+        }
+        let st = a
+            .stats
+            .ok_or_else(|| CompileError::Internal {
+                stage: "tile",
+                message: format!("kernel `{name}`: no stats operand"),
+            })?;
+        let ss = &st.1.strides;
+        let st_base = em.offset(st.1.offset, &[bi, h, q0], &ss[..3]);
+        l_row = load1(em, spec, st.0, st_base, ss[2], lim_q, bm, 0.0);
+        let db = em.add(st_base, Ix::C(ss[3]));
+        delta_row = load1(em, spec, st.0, db, ss[2], lim_q, bm, 0.0);
+    }
+
+    let mut init = Vec::new();
+    match which {
+        Which::Stats => {
+            init.push(em.b.splat(neg, &[bm]));
+            init.push(em.b.splat(zero, &[bm]));
+        }
+        _ => {
+            for &(_, w) in &t.d_chunks {
+                init.push(em.b.splat(zero, &[bm, w]));
+            }
+        }
+    }
+    let args = em.begin_for(&init);
+    let j0 = Ix::V(args[0]);
+    let carried: Vec<ValueId> = args[1..].to_vec();
+    let lim_k = em.op(IndexOp::Sub, Ix::C(tk as i64), j0);
+
+    // S = Q @ K^T, scaled and masked.
+    let kj = em.mul(j0, ks[2]);
+    let k_blk = em.add(k_base, kj);
+    let mut s = s0;
+    for (&(off, w), &qt) in t.d_chunks.iter().zip(&q_tiles) {
+        let base = em.add(k_blk, Ix::C(off as i64 * ks[3]));
+        let kt = load2(
+            em,
+            spec,
+            k.0,
+            base,
+            [ks[3], ks[2]],
+            [Ix::C(w as i64), lim_k],
+            [w, bn],
+            0.0,
+        );
+        s = em.b.dot(qt, kt, s);
+    }
+    let mut s = em.b.binary(BinaryOp::Mul, s, scale_c);
+    if range_mask {
+        let lk = em.val(lim_k);
+        let keep = em.b.compare(CompareOp::Lt, col, lk);
+        s = em.b.select(keep, s, neg);
+    }
+    if let Some(diff) = diff {
+        let t0 = em.add(q0, Ix::C(tk as i64 - tq as i64));
+        let bound = em.op(IndexOp::Sub, t0, j0);
+        let bound = em.val(bound);
+        let keep = em.b.compare(CompareOp::Le, diff, bound);
+        s = em.b.select(keep, s, neg);
+    }
+    if let (Some(mk), Some(mb)) = (a.mask, m_base) {
+        let st = mk.1.strides[1];
+        let mj = em.mul(j0, st);
+        let base = em.add(mb, mj);
+        let row = load1(em, spec, mk.0, base, st, lim_k, bn, 0.0);
+        let full = em.b.expand(row, 0, bm);
+        let izero = em.val(Ix::C(0));
+        let masked = em.b.compare(CompareOp::Eq, full, izero);
+        s = em.b.select(masked, neg, s);
+    }
+
+    let yields = match which {
+        Which::Stats => {
+            let (m, l) = (carried[0], carried[1]);
+            let rmax = em.b.reduce(ReduceOp::Max, s, 1);
+            let m_new = em.b.binary(BinaryOp::Max, m, rmax);
+            let m_full = em.b.expand(m_new, 1, bn);
+            let x = em.b.binary(BinaryOp::Sub, s, m_full);
+            let p = em.b.unary(UnaryOp::Exp, x);
+            let dm = em.b.binary(BinaryOp::Sub, m, m_new);
+            let alpha = em.b.unary(UnaryOp::Exp, dm);
+            let rsum = em.b.reduce(ReduceOp::Sum, p, 1);
+            let la = em.b.binary(BinaryOp::Mul, l, alpha);
+            let l_new = em.b.binary(BinaryOp::Add, la, rsum);
+            vec![m_new, l_new]
+        }
+        _ => {
+            // P = exp(S - L); dP = d_out @ V^T; dS = P (dP - delta) scale; dq += dS @ K.
+            let le = em.b.expand(l_row, 1, bn);
+            let x = em.b.binary(BinaryOp::Sub, s, le);
+            let p = em.b.unary(UnaryOp::Exp, x);
+            let v = a.v.ok_or_else(|| CompileError::Internal {
+                stage: "tile",
+                message: format!("kernel `{name}`: no v operand"),
+            })?;
+            let vs = &v.1.strides;
+            let v_base = em.offset(v.1.offset, &[bi, hk], &vs[..2]);
+            let vj = em.mul(j0, vs[2]);
+            let v_blk = em.add(v_base, vj);
+            let mut dp = s0;
+            for (&(off, w), &dot) in t.dv_chunks.iter().zip(&do_tiles) {
+                let base = em.add(v_blk, Ix::C(off as i64 * vs[3]));
+                let vt = load2(
+                    em,
+                    spec,
+                    v.0,
+                    base,
+                    [vs[3], vs[2]],
+                    [Ix::C(w as i64), lim_k],
+                    [w, bn],
+                    0.0,
+                );
+                dp = em.b.dot(dot, vt, dp);
+            }
+            let de = em.b.expand(delta_row, 1, bn);
+            let dd = em.b.binary(BinaryOp::Sub, dp, de);
+            let ds_ = em.b.binary(BinaryOp::Mul, p, dd);
+            let ds_ = em.b.binary(BinaryOp::Mul, ds_, scale_c);
+            let mut ys = Vec::new();
+            for (&(off, w), &acc) in t.d_chunks.iter().zip(&carried) {
+                let base = em.add(k_blk, Ix::C(off as i64 * ks[3]));
+                let kt = load2(
+                    em,
+                    spec,
+                    k.0,
+                    base,
+                    [ks[2], ks[3]],
+                    [lim_k, Ix::C(w as i64)],
+                    [bn, w],
+                    0.0,
+                );
+                ys.push(em.b.dot(ds_, kt, acc));
+            }
+            ys
+        }
+    };
+    let res = em.end_for(start, end, bn as i64, &init, &yields);
+
+    let o_base = em.offset(store.offset, &[bi, h, q0], &store.strides[..3]);
+    match which {
+        Which::Stats => {
+            // L = m + log(l), 0 where the row saw no key; delta = rowsum(d_out * out).
+            let (m_fin, l_fin) = (res[0], res[1]);
+            let half_neg = em.b.float(NEG / 2.0, f32t);
+            let seen = em.b.compare(CompareOp::Gt, m_fin, half_neg);
+            let one = em.b.float(1.0, f32t);
+            let l_safe = em.b.select(seen, l_fin, one);
+            let lg = em.b.unary(UnaryOp::Log, l_safe);
+            let lse = em.b.binary(BinaryOp::Add, m_fin, lg);
+            let lse = em.b.select(seen, lse, zero);
+            let out = a.out.ok_or_else(|| CompileError::Internal {
+                stage: "tile",
+                message: format!("kernel `{name}`: no out operand"),
+            })?;
+            let os = &out.1.strides;
+            let out_base = em.offset(out.1.offset, &[bi, h, q0], &os[..3]);
+            let mut delta = em.b.splat(zero, &[bm]);
+            for &(off, w) in &t.dv_chunks {
+                let ob = em.add(out_base, Ix::C(off as i64 * os[3]));
+                let ot = load2(
+                    em,
+                    spec,
+                    out.0,
+                    ob,
+                    [os[2], os[3]],
+                    [lim_q, Ix::C(w as i64)],
+                    [bm, w],
+                    0.0,
+                );
+                let gb = em.add(do_base, Ix::C(off as i64 * ds[3]));
+                let gt = load2(
+                    em,
+                    spec,
+                    d_out.0,
+                    gb,
+                    [ds[2], ds[3]],
+                    [lim_q, Ix::C(w as i64)],
+                    [bm, w],
+                    0.0,
+                );
+                let pr = em.b.binary(BinaryOp::Mul, ot, gt);
+                let r = em.b.reduce(ReduceOp::Sum, pr, 1);
+                delta = em.b.binary(BinaryOp::Add, delta, r);
+            }
+            store1(em, spec, o_base, store.strides[2], lim_q, lse);
+            let db = em.add(o_base, Ix::C(store.strides[3]));
+            store1(em, spec, db, store.strides[2], lim_q, delta);
+        }
+        _ => {
+            for (&(off, w), &acc) in t.d_chunks.iter().zip(&res) {
+                let base = em.add(o_base, Ix::C(off as i64 * store.strides[3]));
+                store2(
+                    em,
+                    spec,
+                    base,
+                    [store.strides[2], store.strides[3]],
+                    [lim_q, Ix::C(w as i64)],
+                    acc,
+                );
+            }
+        }
+    }
+    Ok(grid)
+}
+
+/// The dk and dv kernels: one program per (key block, key/value head, batch), a loop over
+/// the query blocks of every query head of the group, in the transposed orientation.
+#[allow(clippy::too_many_arguments)]
+fn key_side(
+    em: &mut Em,
+    spec: &KernelSpec,
+    name: &str,
+    target: &Target,
+    a: &Ops<'_>,
+    t: &BwdTiling,
+    store: &StridedView,
+    wrt: AttentionWrt,
+) -> Result<[u32; 3], CompileError> {
+    let [b, hq, hkv, tq, tk, _d, _dv] = a.dims;
+    let (bm, bn) = (t.bm, t.bn);
+    let group = hq / hkv;
+    let f32t = DType::F32;
+    let internal = |what: &str| CompileError::Internal {
+        stage: "tile",
+        message: format!("kernel `{name}`: no {what} operand"),
+    };
+    let (grid, pids) = programs(
+        em,
+        target,
+        name,
+        &[tk.div_ceil(bn) as u64, hkv as u64, b as u64],
+    )?;
+    let (kblk, hk, bi) = (pids[0], pids[1], pids[2]);
+    let j0 = em.mul(kblk, bn as i64);
+    let lim_k = em.op(IndexOp::Sub, Ix::C(tk as i64), j0);
+    let (q, k, d_out) = (a.q, a.k, a.d_out);
+    let st = a.stats.ok_or_else(|| internal("stats"))?;
+    let (qs, ks, ds, ss) = (&q.1.strides, &k.1.strides, &d_out.1.strides, &st.1.strides);
+    let k_base = em.offset(k.1.offset, &[bi, hk, j0], &ks[..3]);
+
+    // K chunks [BN, cd] and (dk) V chunks [BN, cv], for the whole query loop.
+    let mut k_tiles = Vec::new();
+    for &(off, w) in &t.d_chunks {
+        let base = em.add(k_base, Ix::C(off as i64 * ks[3]));
+        k_tiles.push(load2(
+            em,
+            spec,
+            k.0,
+            base,
+            [ks[2], ks[3]],
+            [lim_k, Ix::C(w as i64)],
+            [bn, w],
+            0.0,
+        ));
+    }
+    let mut v_tiles = Vec::new();
+    if wrt == AttentionWrt::K {
+        let v = a.v.ok_or_else(|| internal("v"))?;
+        let vs = &v.1.strides;
+        let v_base = em.offset(v.1.offset, &[bi, hk, j0], &vs[..3]);
+        for &(off, w) in &t.dv_chunks {
+            let base = em.add(v_base, Ix::C(off as i64 * vs[3]));
+            v_tiles.push(load2(
+                em,
+                spec,
+                v.0,
+                base,
+                [vs[2], vs[3]],
+                [lim_k, Ix::C(w as i64)],
+                [bn, w],
+                0.0,
+            ));
+        }
+    }
+    let zero = em.b.float(0.0, f32t);
+    let neg = em.b.float(NEG, f32t);
+    let scale_c = em.b.float(a.scale, f32t);
+    let s0 = em.b.splat(zero, &[bn, bm]);
+    // Causal: key j0 + r is visible to query q0 + c iff r - c <= q0 + Tk - Tq - j0.
+    let diff = if a.causal {
+        let row = em.b.iota(&[bn, bm], 0);
+        let col = em.b.iota(&[bn, bm], 1);
+        Some(em.b.binary(BinaryOp::Sub, row, col))
+    } else {
+        None
+    };
+    // Padding: the key mask is loop-invariant, a bool [BN, BM].
+    let pad_masked = match a.mask {
+        Some(mk) => {
+            let ms = &mk.1.strides;
+            let base = em.offset(mk.1.offset, &[bi, j0], &ms[..2]);
+            let row = load1(em, spec, mk.0, base, ms[1], lim_k, bn, 0.0);
+            let full = em.b.expand(row, 1, bm);
+            let izero = em.val(Ix::C(0));
+            Some(em.b.compare(CompareOp::Eq, full, izero))
+        }
+        None => None,
+    };
+
+    // The loop runs over t in [start, group * TqP) by BM, TqP = ceil(Tq / BM) * BM:
+    // query head hk * group + t / TqP, query block t % TqP.
+    let tqp = tq.div_ceil(bm) * bm;
+    let start = if a.causal && group == 1 {
+        // The first query that sees key j0: j0 - (Tk - Tq), rounded down to a block.
+        let first = em.op(IndexOp::Sub, j0, Ix::C(tk as i64 - tq as i64));
+        let first = em.op(IndexOp::Max, first, Ix::C(0));
+        let first = em.op(IndexOp::Min, first, Ix::C(tqp as i64));
+        let blk = em.op(IndexOp::Div, first, Ix::C(bm as i64));
+        em.mul(blk, bm as i64)
+    } else {
+        Ix::C(0)
+    };
+    let start = em.val(start);
+    let end = em.val(Ix::C((group * tqp) as i64));
+    let mut init = Vec::new();
+    let chunks_out = if wrt == AttentionWrt::K {
+        &t.d_chunks
+    } else {
+        &t.dv_chunks
+    };
+    for &(_, w) in chunks_out {
+        init.push(em.b.splat(zero, &[bn, w]));
+    }
+    let args = em.begin_for(&init);
+    let it = Ix::V(args[0]);
+    let accs: Vec<ValueId> = args[1..].to_vec();
+    let (h, q0) = if group == 1 {
+        (hk, it)
+    } else {
+        let hoff = em.op(IndexOp::Div, it, Ix::C(tqp as i64));
+        let q0 = em.op(IndexOp::Rem, it, Ix::C(tqp as i64));
+        let hb = em.mul(hk, group as i64);
+        (em.add(hb, hoff), q0)
+    };
+    let lim_q = em.op(IndexOp::Sub, Ix::C(tq as i64), q0);
+    let q_base = em.offset(q.1.offset, &[bi, h, q0], &qs[..3]);
+    let do_base = em.offset(d_out.1.offset, &[bi, h, q0], &ds[..3]);
+    let st_base = em.offset(st.1.offset, &[bi, h, q0], &ss[..3]);
+
+    // S^T = K @ Q^T [BN, BM], scaled and masked.
+    let mut s = s0;
+    for (&(off, w), &kt) in t.d_chunks.iter().zip(&k_tiles) {
+        let base = em.add(q_base, Ix::C(off as i64 * qs[3]));
+        let qt = load2(
+            em,
+            spec,
+            q.0,
+            base,
+            [qs[3], qs[2]],
+            [Ix::C(w as i64), lim_q],
+            [w, bm],
+            0.0,
+        );
+        s = em.b.dot(kt, qt, s);
+    }
+    let mut s = em.b.binary(BinaryOp::Mul, s, scale_c);
+    if let Some(diff) = diff {
+        let t0 = em.add(q0, Ix::C(tk as i64 - tq as i64));
+        let bound = em.op(IndexOp::Sub, t0, j0);
+        let bound = em.val(bound);
+        let keep = em.b.compare(CompareOp::Le, diff, bound);
+        s = em.b.select(keep, s, neg);
+    }
+    if let Some(pm) = pad_masked {
+        s = em.b.select(pm, neg, s);
+    }
+    // P^T = exp(S^T - L) (L = FAR past Tq: P = 0 there).
+    let l_col = load1(em, spec, st.0, st_base, ss[2], lim_q, bm, FAR);
+    let le = em.b.expand(l_col, 0, bn);
+    let x = em.b.binary(BinaryOp::Sub, s, le);
+    let p = em.b.unary(UnaryOp::Exp, x);
+
+    let mut yields = Vec::new();
+    if wrt == AttentionWrt::V {
+        // dv += P^T @ d_out.
+        for (&(off, w), &acc) in t.dv_chunks.iter().zip(&accs) {
+            let base = em.add(do_base, Ix::C(off as i64 * ds[3]));
+            let gt = load2(
+                em,
+                spec,
+                d_out.0,
+                base,
+                [ds[2], ds[3]],
+                [lim_q, Ix::C(w as i64)],
+                [bm, w],
+                0.0,
+            );
+            yields.push(em.b.dot(p, gt, acc));
+        }
+    } else {
+        // dP^T = V @ d_out^T; dS^T = P^T (dP^T - delta) scale; dk += dS^T @ Q.
+        let mut dp = s0;
+        for (&(off, w), &vt) in t.dv_chunks.iter().zip(&v_tiles) {
+            let base = em.add(do_base, Ix::C(off as i64 * ds[3]));
+            let gt = load2(
+                em,
+                spec,
+                d_out.0,
+                base,
+                [ds[3], ds[2]],
+                [Ix::C(w as i64), lim_q],
+                [w, bm],
+                0.0,
+            );
+            dp = em.b.dot(vt, gt, dp);
+        }
+        let db = em.add(st_base, Ix::C(ss[3]));
+        let delta = load1(em, spec, st.0, db, ss[2], lim_q, bm, 0.0);
+        let de = em.b.expand(delta, 0, bn);
+        let dd = em.b.binary(BinaryOp::Sub, dp, de);
+        let ds_ = em.b.binary(BinaryOp::Mul, p, dd);
+        let ds_ = em.b.binary(BinaryOp::Mul, ds_, scale_c);
+        for (&(off, w), &acc) in t.d_chunks.iter().zip(&accs) {
+            let base = em.add(q_base, Ix::C(off as i64 * qs[3]));
+            let qt = load2(
+                em,
+                spec,
+                q.0,
+                base,
+                [qs[2], qs[3]],
+                [lim_q, Ix::C(w as i64)],
+                [bm, w],
+                0.0,
+            );
+            yields.push(em.b.dot(ds_, qt, acc));
+        }
+    }
+    let res = em.end_for(start, end, bm as i64, &init, &yields);
+    let o_base = em.offset(store.offset, &[bi, hk, j0], &store.strides[..3]);
+    for (&(off, w), &acc) in chunks_out.iter().zip(&res) {
+        let base = em.add(o_base, Ix::C(off as i64 * store.strides[3]));
+        store2(
+            em,
+            spec,
+            base,
+            [store.strides[2], store.strides[3]],
+            [lim_k, Ix::C(w as i64)],
+            acc,
+        );
+    }
+    Ok(grid)
+}
+
+/// The store view as strides over the logical output shape: the spec's store view when it
+/// has that shape, or a refinement of it that splits only axes whose pieces are laid out
+/// contiguously relative to each other. `None` when the store cannot be addressed so.
+fn out_store(spec: &KernelSpec, out_shape: &[usize; 4]) -> Option<StridedView> {
+    let st = &spec.store;
+    if st.shape == out_shape {
+        return Some(st.clone());
+    }
+    let groups = piece_groups(out_shape, &st.shape)?;
+    let mut strides = Vec::with_capacity(4);
+    for g in &groups {
+        match g.len() {
+            1 => strides.push(st.strides[g.start]),
+            0 => strides.push(0),
+            _ => {
+                let pieces: Vec<usize> = g.clone().collect();
+                for w in pieces.windows(2) {
+                    if st.strides[w[0]] != st.strides[w[1]] * st.shape[w[1]] as i64 {
+                        return None;
+                    }
+                }
+                strides.push(st.strides[*pieces.last()?]);
+            }
+        }
+    }
+    Some(StridedView {
+        node: st.node,
+        shape: out_shape.to_vec(),
+        strides,
+        offset: st.offset,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiling_fits_webgpu_shared_memory() {
+        let t = Target::wgsl();
+        for (d, parts) in [(32, 1), (64, 2), (80, 2)] {
+            let tl = tiling(&t, 1024, 1024, d, d).expect("a tiling");
+            assert_eq!((tl.bm, tl.bn), (32, 32));
+            assert_eq!(tl.d_chunks.len(), parts, "d {d}: {tl:?}");
+            assert_eq!(tl.d_chunks.iter().map(|c| c.1).sum::<usize>(), d);
+            assert_eq!(tl.dv_chunks.iter().map(|c| c.1).sum::<usize>(), d);
+        }
+        let tl = tiling(&Target::ptx(), 1024, 1024, 80, 80).expect("a tiling");
+        assert_eq!(tl.d_chunks.len() + tl.dv_chunks.len(), 2);
+    }
+}
