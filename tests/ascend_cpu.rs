@@ -1618,3 +1618,49 @@ fn kernel_iota_expand_and_rank2_reductions() {
     check_kernel(iota_expand_kernel(5, 3, (8, 8)), 71, 0.0, 1e-5);
     check_kernel(iota_expand_kernel(264, 20, (264, 8)), 72, 0.0, 1e-5);
 }
+
+/// `out[i, j] = v[i]` for `v: [n]`, `out: [n, w]`: one `[n]` tile expanded along a new axis
+/// 1 (more than 255 groups of 8 rows when n > 2040: several Brcb calls per column block).
+fn expand_rows_kernel(n: usize, w: usize) -> TileKernel {
+    let mut b = TileBuilder::new();
+    let zero = b.index(0);
+    let nv = b.index(n as i64);
+    let wv = b.index(w as i64);
+    let v = b.load(
+        BlockAccess {
+            buffer: 0,
+            base: zero,
+            strides: vec![1],
+            limits: vec![nv],
+            shape: vec![n],
+        },
+        DType::F32,
+        0.0,
+    );
+    let e = b.expand(v, 1, w);
+    b.store(
+        BlockAccess {
+            buffer: 1,
+            base: zero,
+            strides: vec![w as i64, 1],
+            limits: vec![nv, wv],
+            shape: vec![n, w],
+        },
+        e,
+    );
+    b.finish(
+        format!("expand_rows_{n}x{w}"),
+        vec![
+            param("v", DType::F32, n, Access::Read),
+            param("out", DType::F32, n * w, Access::Write),
+        ],
+        [1, 1, 1],
+    )
+}
+
+#[test]
+fn kernel_expand_many_rows() {
+    // Data movement only: exact.
+    check_kernel(expand_rows_kernel(2100, 8), 73, 0.0, 0.0);
+    check_kernel(expand_rows_kernel(3, 20), 74, 0.0, 0.0);
+}

@@ -68,6 +68,8 @@ mod ptxas_support;
 // `Table`, `Tol`, `Dist`, `EPS` ... directly).
 #[path = "conformance/attention.rs"]
 mod attention_cases;
+#[path = "conformance/attention_bwd.rs"]
+mod attention_bwd_cases;
 #[path = "conformance/composite.rs"]
 mod composite_cases;
 #[path = "conformance/indexing.rs"]
@@ -693,6 +695,7 @@ fn cases() -> Vec<Case> {
     composite_cases::add_cases(&mut t);
     indexing_cases::add_cases(&mut t);
     attention_cases::add_cases(&mut t);
+    attention_bwd_cases::add_cases(&mut t);
     rope_cases::add_cases(&mut t);
     t.0
 }

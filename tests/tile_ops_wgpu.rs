@@ -12,7 +12,7 @@
 //! with `apt-get install -y mesa-vulkan-drivers libvulkan1`), they never pass silently.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use tessera::compiler as tc;
 use tessera::runtime::WgpuDevice;
 
@@ -77,15 +77,8 @@ fn one_kernel_plan(k: &TileKernel) -> Plan {
     }
 }
 
-/// Serialises device runs: concurrent `Executable::run`s on one `WgpuDevice` from the
-/// test harness's threads can fail with "staging buffer was not mapped after the wait"
-/// (one thread's poll delivers another's map callbacks late), a runtime limitation
-/// outside these tests.
-static DEVICE_LOCK: Mutex<()> = Mutex::new(());
-
 /// Runs every case of a family on the device at each workgroup shape.
 fn run_family(family: fn(&Case) -> bool) {
-    let _serial = DEVICE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dev = wgpu();
     let cases: Vec<Case> = kernels::all().into_iter().filter(family).collect();
     assert!(!cases.is_empty());

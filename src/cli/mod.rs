@@ -6,6 +6,7 @@
 
 mod compile;
 mod demo;
+mod embed;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -35,6 +36,9 @@ pub enum Command {
     /// Compile the MLP block for every target, run it on wgpu and on the Ascend C CPU
     /// build, and print the max error against the f64 interpreter.
     Demo(DemoArgs),
+    /// Sentence embeddings (JSON) from a pretrained BERT sentence encoder folder, e.g.
+    /// all-MiniLM-L6-v2 as `cargo xtask setup` installs it into `.cache/minilm/`.
+    Embed(EmbedArgs),
 }
 
 /// What `compile` prints or writes.
@@ -88,6 +92,35 @@ pub struct DemoArgs {
     pub d_hidden: usize,
 }
 
+/// Where `tessera embed` runs the encoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EmbedDevice {
+    /// The f64 graph interpreter (the reference).
+    Cpu,
+    /// The emitted WGSL on a wgpu adapter.
+    Wgpu,
+    /// The emitted Ascend C on its CPU build.
+    AscendCpu,
+}
+
+/// Arguments of `tessera embed`.
+#[derive(Debug, clap::Args)]
+pub struct EmbedArgs {
+    /// The model folder: config.json, sentence_bert_config.json, tokenizer.json and
+    /// model.safetensors (e.g. `.cache/minilm` after `cargo xtask setup`).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// The device the encoder runs on.
+    #[arg(long, value_enum, default_value_t = EmbedDevice::Cpu)]
+    pub device: EmbedDevice,
+    /// Print the matrix of cosine similarities instead of the embeddings.
+    #[arg(long)]
+    pub similarity: bool,
+    /// The sentences (one batch, padded to the longest).
+    #[arg(value_name = "TEXT", required = true)]
+    pub text: Vec<String>,
+}
+
 fn parse_target(s: &str) -> Result<TargetKind, String> {
     s.parse::<TargetKind>().map_err(|e| e.to_string())
 }
@@ -103,6 +136,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compile(args) => compile::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Embed(args) => embed::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

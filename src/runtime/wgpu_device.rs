@@ -158,15 +158,32 @@ fn map_read(ctx: &Context, buffers: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u
     let waited = ctx.wait("waiting for the GPU");
     let mut mapped = vec![false; buffers.len()];
     let mut error = waited.err();
-    for (i, r) in rx.try_iter() {
-        match r {
-            Ok(()) => mapped[i] = true,
-            Err(e) => {
-                error.get_or_insert(RuntimeError::Wgpu {
-                    during: "mapping a staging buffer",
-                    message: e.to_string(),
-                });
+    // When several threads share the device, another thread's poll may be the one that
+    // runs our map callbacks, and it may still be running them when our wait returns: so
+    // collect every callback's report (polling again meanwhile), with a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut reported = 0;
+    while reported < buffers.len() {
+        match rx.recv_timeout(std::time::Duration::from_millis(5)) {
+            Ok((i, r)) => {
+                reported += 1;
+                match r {
+                    Ok(()) => mapped[i] = true,
+                    Err(e) => {
+                        error.get_or_insert(RuntimeError::Wgpu {
+                            during: "mapping a staging buffer",
+                            message: e.to_string(),
+                        });
+                    }
+                }
             }
+            Err(mpsc::RecvTimeoutError::Timeout) if std::time::Instant::now() < deadline => {
+                if let Err(e) = ctx.wait("waiting for the GPU") {
+                    error.get_or_insert(e);
+                    break;
+                }
+            }
+            Err(_) => break,
         }
     }
     if error.is_none() {
