@@ -78,6 +78,13 @@ fn attention_is_one_kernel() {
                 target.kind,
                 p.kernels.iter().map(|k| &k.name).collect::<Vec<_>>()
             );
+            // Kernel names say what they compute (issue 3): the forward pass.
+            assert!(
+                p.kernels[0].name.starts_with("attention_fwd_"),
+                "{}: kernel named {}",
+                target.kind,
+                p.kernels[0].name
+            );
         }
     }
 }

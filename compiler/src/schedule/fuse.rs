@@ -932,7 +932,11 @@ pub fn base_name_with_origins(
     let origin = |n: NodeId| origins.get(n.index()).copied().flatten();
     let mut parts: Vec<String> = Vec::new();
     if let Some(a) = group.anchor {
-        let part = origin(a).unwrap_or_else(|| graph.node(a).op.name());
+        let part = origin(a).unwrap_or_else(|| match &graph.node(a).op {
+            // The forward pass, told apart from the backward kernels by name.
+            Op::Composite(crate::graph::CompositeOp::Attention { .. }) => "attention_fwd",
+            op => op.name(),
+        });
         parts.push(part.to_string());
     }
     let is_matmul = group
