@@ -5,3 +5,4 @@ pub mod runtime;
 
 pub use tessera_compiler as compiler;
 pub use tessera_models as models;
+pub mod train;

@@ -110,6 +110,29 @@ impl Target {
         }
     }
 
+    /// WebGPU on a device that has the `shader-f16` feature (`wgpu::Features::SHADER_F16`,
+    /// WGSL `enable f16;`): [`Target::wgsl`] plus f16 storage (`array<f16>`); f16 values
+    /// are computed in f32 and rounded when stored.
+    pub fn wgsl_f16() -> Target {
+        let mut t = Target::wgsl();
+        t.storage_dtypes.push(DType::F16);
+        t
+    }
+
+    /// Why this target cannot store `dtype`, naming the missing capability (`None` when
+    /// it can): on WGSL f16 needs the `shader-f16` feature.
+    pub fn missing_storage(&self, dtype: DType) -> Option<String> {
+        if self.storage_dtypes.contains(&dtype) {
+            return None;
+        }
+        Some(match (self.kind, dtype) {
+            (TargetKind::Wgsl, DType::F16) => "f16 storage without the WebGPU feature \
+                `shader-f16` (wgpu::Features::SHADER_F16; see Target::wgsl_f16)"
+                .to_string(),
+            _ => format!("{dtype} storage"),
+        })
+    }
+
     /// Nvidia sm_80 / sm_90 (PTX).
     pub fn ptx() -> Target {
         Target {

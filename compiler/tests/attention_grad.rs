@@ -80,9 +80,18 @@ fn check(c: &Case, seed: u64) {
 
     let mut ins: HashMap<String, Tensor> = HashMap::new();
     ins.insert("q".into(), Tensor::random(&[c.b, c.hq, c.tq, c.d], F, seed));
-    ins.insert("k".into(), Tensor::random(&[c.b, c.hkv, c.tk, c.d], F, seed + 1));
-    ins.insert("v".into(), Tensor::random(&[c.b, c.hkv, c.tk, c.dv], F, seed + 2));
-    ins.insert("w".into(), Tensor::random(&[c.b, c.hq, c.tq, c.dv], F, seed + 3));
+    ins.insert(
+        "k".into(),
+        Tensor::random(&[c.b, c.hkv, c.tk, c.d], F, seed + 1),
+    );
+    ins.insert(
+        "v".into(),
+        Tensor::random(&[c.b, c.hkv, c.tk, c.dv], F, seed + 2),
+    );
+    ins.insert(
+        "w".into(),
+        Tensor::random(&[c.b, c.hq, c.tq, c.dv], F, seed + 3),
+    );
     if let Some(m) = &c.mask {
         let data = m.iter().map(|&x| x as f64).collect();
         ins.insert(
@@ -156,7 +165,12 @@ fn attention_backward_matches_finite_differences() {
         if b > 1 {
             m.extend(std::iter::repeat_n(0, tk));
         }
-        for (causal, mask) in [(false, None), (true, None), (false, Some(m.clone())), (true, Some(m))] {
+        for (causal, mask) in [
+            (false, None),
+            (true, None),
+            (false, Some(m.clone())),
+            (true, Some(m)),
+        ] {
             let c = Case {
                 b,
                 hq,

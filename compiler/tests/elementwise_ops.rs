@@ -108,8 +108,8 @@ fn type_rules() {
 #[test]
 fn unlowered_ops_are_typed_errors() {
     // iota is scheduled on every target (its values are checked by the conformance
-    // suite); a cast to bf16 is refused on the SIMT targets (no bf16 rounding in
-    // registers) and accepted on Ascend.
+    // suite); a cast to bf16 is rounded in registers on every target, but WGSL has no
+    // bf16 storage for the output (a typed error naming bf16).
     let mut g = Graph::new();
     let io = g.iota(&[4], 0, DType::I32).unwrap();
     g.mark_output(io).unwrap();
@@ -120,12 +120,11 @@ fn unlowered_ops_are_typed_errors() {
     let x = g.input("x", &[4], DType::F32).unwrap();
     let c = g.cast(x, DType::BF16).unwrap();
     g.mark_output(c).unwrap();
-    for target in [Target::wgsl(), Target::ptx()] {
-        match compile(&g, &target) {
-            Err(CompileError::Unsupported { what, .. }) => assert!(what.contains("bf16")),
-            other => panic!("expected Unsupported, got {other:?}"),
-        }
+    match compile(&g, &Target::wgsl()) {
+        Err(CompileError::Unsupported { what, .. }) => assert!(what.contains("bf16")),
+        other => panic!("expected Unsupported, got {other:?}"),
     }
+    assert!(compile(&g, &Target::ptx()).is_ok());
     assert!(compile(&g, &Target::ascend_910b()).is_ok());
 }
 

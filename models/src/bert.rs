@@ -202,6 +202,23 @@ pub struct BertConfig {
 }
 
 impl BertConfig {
+    /// The configuration of sentence-transformers all-MiniLM-L6-v2 (its `config.json`),
+    /// for compiling the encoder graph without the model files (e.g. to emit its kernels).
+    pub fn all_minilm_l6_v2() -> BertConfig {
+        BertConfig {
+            hidden_size: 384,
+            num_hidden_layers: 6,
+            num_attention_heads: 12,
+            intermediate_size: 1536,
+            max_position_embeddings: 512,
+            type_vocab_size: 2,
+            vocab_size: 30522,
+            layer_norm_eps: 1e-12,
+            hidden_act: "gelu".to_string(),
+            position_embedding_type: Some("absolute".to_string()),
+        }
+    }
+
     /// Parses a `config.json` text and checks it ([`BertConfig::validate`]).
     pub fn from_json(path: &Path, text: &str) -> Result<BertConfig, BertError> {
         let cfg: BertConfig = serde_json::from_str(text).map_err(|e| BertError::Json {
@@ -233,7 +250,7 @@ impl BertConfig {
                 return Err(bad(field, v.to_string(), "must be at least 1"));
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(bad(
                 "num_attention_heads",
                 self.num_attention_heads.to_string(),

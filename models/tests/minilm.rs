@@ -363,3 +363,36 @@ fn missing_wrong_shape_and_extra_tensors_are_named() {
     assert!(MiniLm::load(&dir).is_ok());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The 1e-5 tolerance is tight enough to see a wrong layer-norm epsilon: the same weights
+/// with `eps = 1e-5` instead of the config's 1e-12 miss the reference by more than 1e-5
+/// (the reference file measures 6.5e-5 for that bug).
+#[test]
+fn a_wrong_layer_norm_eps_fails_the_tolerance() {
+    let model = load();
+    assert_eq!(model.config().layer_norm_eps, 1e-12);
+    assert_eq!(
+        model.config(),
+        &tessera_models::bert::BertConfig::all_minilm_l6_v2(),
+        "the built-in config is the file's"
+    );
+    let refs = reference();
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    let tokens = model.tokenize(&texts).expect("tokenize");
+    let mut cfg = model.config().clone();
+    cfg.layer_norm_eps = 1e-5;
+    let graph =
+        tessera_models::bert::bert_encoder(&cfg, tokens.batch(), tokens.seq()).expect("graph");
+    let out =
+        tessera_compiler::interp::run_graph(&graph, &model.graph_inputs(&tokens)).expect("run");
+    let wrong = model
+        .split_embeddings(&out[tessera_models::bert::EMBEDDINGS])
+        .expect("split");
+    let worst = refs
+        .iter()
+        .zip(&wrong)
+        .map(|(r, e)| max_abs_diff(e, &r.embedding))
+        .fold(0.0, f64::max);
+    eprintln!("eps 1e-5 instead of 1e-12: max |diff| vs reference = {worst:.3e}");
+    assert!(worst > EMBED_TOL, "a wrong eps went unnoticed: {worst:e}");
+}

@@ -15,6 +15,19 @@ use tessera_compiler::{Graph, Target, TargetKind};
 /// Shape of the bundled `mlp` model: the demo graph, whose kernels `shaders/` holds.
 pub const MLP_SHAPE: (usize, usize, usize) = (64, 128, 256);
 
+/// Configuration of the bundled `gpt` model (one transformer block and the
+/// cross-entropy head: the forward kernels kept in `shaders/gpt/`).
+pub const GPT_CONFIG: tessera_models::gpt::GptConfig = tessera_models::gpt::GptConfig {
+    n_layer: 1,
+    n_head: 4,
+    n_embd: 128,
+    block_size: 64,
+    vocab_size: 65,
+};
+
+/// Batch and sequence length of the bundled `gpt` model.
+pub const GPT_SHAPE: (usize, usize) = (4, 64);
+
 /// Runs `tessera compile`.
 pub fn run(args: &CompileArgs) -> Result<()> {
     let graph = load_graph(args)?;
@@ -66,6 +79,17 @@ pub fn bundled_model(model: Model) -> Result<Graph> {
             let (batch, d_in, d_hidden) = MLP_SHAPE;
             tessera_models::mlp::mlp_block(batch, d_in, d_hidden)
                 .context("building the bundled mlp model")
+        }
+        Model::Gpt => {
+            let (batch, seq) = GPT_SHAPE;
+            let gpt = tessera_models::gpt::gpt_forward(
+                &GPT_CONFIG,
+                batch,
+                seq,
+                tessera_models::gpt::GptOutput::Loss,
+            )
+            .context("building the bundled gpt model")?;
+            Ok(gpt.graph)
         }
     }
 }

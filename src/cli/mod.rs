@@ -54,8 +54,13 @@ pub enum Emit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Model {
     /// The demo MLP block `sum(tanh(x @ w + b), axis 1)` with batch 64, d_in 128,
-    /// d_hidden 256 (the graph whose kernels are kept in `shaders/`).
+    /// d_hidden 256 (kernels in `shaders/mlp/`).
     Mlp,
+    /// A one-layer GPT forward pass with its loss: token + position embeddings, one
+    /// pre-LN transformer block (causal multi-head attention + GELU MLP), final layer norm,
+    /// tied LM head and mean cross-entropy; batch 4, 64 tokens, width 128, 4 heads,
+    /// vocabulary 65 (kernels in `shaders/gpt/`).
+    Gpt,
 }
 
 /// Arguments of `tessera compile`.

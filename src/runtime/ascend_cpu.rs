@@ -337,3 +337,143 @@ pub fn run_plan_ascend_cpu(
     }
     Ok(outputs)
 }
+
+/// The Ascend C CPU build behind the [`crate::runtime::Device`] interface: graphs are
+/// compiled for [`tessera_compiler::Target::ascend_910b`], emitted as Ascend C + AscendCL
+/// host code and built with `g++` once at load time (cached as [`build`] says); every
+/// [`crate::runtime::Executable::run`] is one process run of the host program, with the
+/// inputs and the parameters written to files and the outputs read back. Parameters are
+/// therefore held in host memory between runs (rounded to their dtype, as a device
+/// buffer would hold them), and bound updates
+/// ([`crate::runtime::Executable::bind_update`]) move an output into its parameter after
+/// the run: a training step is one process run with its state passed in and out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AscendCpuDevice {
+    target: tessera_compiler::Target,
+}
+
+impl Default for AscendCpuDevice {
+    fn default() -> Self {
+        AscendCpuDevice::new()
+    }
+}
+
+impl AscendCpuDevice {
+    /// The CPU build of the Ascend 910B target record.
+    pub fn new() -> AscendCpuDevice {
+        AscendCpuDevice {
+            target: tessera_compiler::Target::ascend_910b(),
+        }
+    }
+
+    /// Loads an already compiled plan and its Ascend C artifact (builds it with g++).
+    pub fn load_plan(
+        &self,
+        plan: Plan,
+        artifact: Artifact,
+    ) -> crate::runtime::Result<crate::runtime::Executable> {
+        if artifact.target != TargetKind::AscendC {
+            return Err(AscendCpuError::WrongTarget(artifact.target).into());
+        }
+        build(&artifact)?;
+        let signature = crate::runtime::Signature::of_plan(&plan)?;
+        Ok(crate::runtime::Executable::from_parts(
+            signature,
+            Some(plan.clone()),
+            Some(artifact.clone()),
+            crate::runtime::Device::name(self),
+            Box::new(AscendCpuProgram {
+                plan,
+                artifact,
+                params: HashMap::new(),
+                updates: Vec::new(),
+                discarded: Vec::new(),
+            }),
+        ))
+    }
+}
+
+impl crate::runtime::Device for AscendCpuDevice {
+    fn name(&self) -> String {
+        "ascend-cpu: Ascend C CPU build (g++)".to_string()
+    }
+
+    fn kind(&self) -> crate::runtime::DeviceKind {
+        crate::runtime::DeviceKind::AscendCpu
+    }
+
+    fn target(&self) -> Option<tessera_compiler::Target> {
+        Some(self.target.clone())
+    }
+
+    fn load(
+        &self,
+        graph: &tessera_compiler::Graph,
+    ) -> crate::runtime::Result<crate::runtime::Executable> {
+        let plan = tessera_compiler::compile(graph, &self.target)?;
+        let artifact = tessera_compiler::backend::emit(&plan, &self.target)?;
+        self.load_plan(plan, artifact)
+    }
+}
+
+/// A plan on the Ascend C CPU build, with its parameters in host memory.
+struct AscendCpuProgram {
+    plan: Plan,
+    artifact: Artifact,
+    params: HashMap<String, Tensor>,
+    updates: Vec<(String, String)>,
+    discarded: Vec<String>,
+}
+
+impl crate::runtime::executable::Program for AscendCpuProgram {
+    fn set_param(&mut self, name: &str, value: &Tensor) -> crate::runtime::Result<()> {
+        let mut stored = value.clone();
+        for v in &mut stored.data {
+            *v = tessera_compiler::interp::round_to_dtype(*v, stored.dtype);
+        }
+        self.params.insert(name.to_string(), stored);
+        Ok(())
+    }
+
+    fn get_param(
+        &self,
+        name: &str,
+        ty: &tessera_compiler::TensorType,
+    ) -> crate::runtime::Result<Tensor> {
+        Ok(self
+            .params
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Tensor::zeros(&ty.shape, ty.dtype)))
+    }
+
+    fn run(
+        &mut self,
+        inputs: &HashMap<String, Tensor>,
+    ) -> crate::runtime::Result<HashMap<String, Tensor>> {
+        let mut all = inputs.clone();
+        for (k, v) in &self.params {
+            all.insert(k.clone(), v.clone());
+        }
+        let mut out = run_plan_ascend_cpu(&self.plan, &self.artifact, &all)?;
+        for (o, p) in &self.updates {
+            if let Some(t) = out.remove(o) {
+                self.params.insert(p.clone(), t);
+            }
+        }
+        for o in &self.discarded {
+            out.remove(o);
+        }
+        Ok(out)
+    }
+
+    fn bind_update(&mut self, output: &str, param: &str) -> crate::runtime::Result<()> {
+        self.updates.push((output.to_string(), param.to_string()));
+        Ok(())
+    }
+
+    fn discard_output(&mut self, output: &str) -> crate::runtime::Result<()> {
+        self.discarded.push(output.to_string());
+        Ok(())
+    }
+}

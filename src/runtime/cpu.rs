@@ -88,6 +88,8 @@ impl Device for CpuDevice {
                     Box::new(CpuProgram {
                         what: What::Graph(graph.clone()),
                         params: HashMap::new(),
+                        updates: Vec::new(),
+                        discarded: Vec::new(),
                     }),
                 ))
             }
@@ -115,6 +117,8 @@ impl CpuDevice {
             Box::new(CpuProgram {
                 what: What::Plan(plan),
                 params: HashMap::new(),
+                updates: Vec::new(),
+                discarded: Vec::new(),
             }),
         ))
     }
@@ -129,6 +133,10 @@ enum What {
 struct CpuProgram {
     what: What,
     params: HashMap<String, Tensor>,
+    /// `(output, param)`: after a run the output's value becomes the parameter's.
+    updates: Vec<(String, String)>,
+    /// Outputs not returned.
+    discarded: Vec<String>,
 }
 
 impl Program for CpuProgram {
@@ -155,9 +163,32 @@ impl Program for CpuProgram {
         for (k, v) in &self.params {
             all.insert(k.clone(), v.clone());
         }
-        Ok(match &self.what {
+        let mut out = match &self.what {
             What::Graph(g) => interp::run_graph(g, &all)?,
             What::Plan(p) => interp::run_plan(p, &all)?,
-        })
+        };
+        // Every update reads this run's outputs, so the order of the moves is irrelevant.
+        for (o, p) in &self.updates {
+            if let Some(mut t) = out.remove(o) {
+                for v in &mut t.data {
+                    *v = interp::round_to_dtype(*v, t.dtype);
+                }
+                self.params.insert(p.clone(), t);
+            }
+        }
+        for o in &self.discarded {
+            out.remove(o);
+        }
+        Ok(out)
+    }
+
+    fn bind_update(&mut self, output: &str, param: &str) -> Result<()> {
+        self.updates.push((output.to_string(), param.to_string()));
+        Ok(())
+    }
+
+    fn discard_output(&mut self, output: &str) -> Result<()> {
+        self.discarded.push(output.to_string());
+        Ok(())
     }
 }

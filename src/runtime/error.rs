@@ -116,6 +116,20 @@ pub enum RuntimeError {
     /// A backend that is not available in this build or on this machine.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// The Ascend C CPU build failed (compilation, the host program, file I/O).
+    #[error(transparent)]
+    AscendCpu(#[from] super::ascend_cpu::AscendCpuError),
+    /// A parameter-update binding ([`crate::runtime::Executable::bind_update`]) or an
+    /// output to discard that does not fit the executable.
+    #[error("cannot update parameter `{param}` from output `{output}`: {reason}")]
+    InvalidUpdate {
+        /// The output.
+        output: String,
+        /// The parameter (empty when discarding an output).
+        param: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Shorthand for runtime results.

@@ -78,8 +78,14 @@ pub(crate) trait Program: Send + Sync {
     fn set_param(&mut self, name: &str, value: &Tensor) -> Result<()>;
     /// Reads a parameter back (from the device).
     fn get_param(&self, name: &str, ty: &TensorType) -> Result<Tensor>;
-    /// Runs once: all inputs present and checked, all parameters set.
+    /// Runs once: all inputs present and checked, all parameters set. Outputs bound by
+    /// [`Program::bind_update`] or dropped by [`Program::discard_output`] are not returned.
     fn run(&mut self, inputs: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>>;
+    /// After every later run, the value of `output` replaces parameter `param` on the
+    /// device (types checked equal, neither bound before); `output` is no longer returned.
+    fn bind_update(&mut self, output: &str, param: &str) -> Result<()>;
+    /// `output` is still computed but no longer read back by later runs.
+    fn discard_output(&mut self, output: &str) -> Result<()>;
 }
 
 /// A compiled graph on a device: kernels, buffers (with the memory plan's storage
@@ -90,6 +96,10 @@ pub struct Executable {
     artifact: Option<Artifact>,
     device_name: String,
     params_set: HashSet<String>,
+    /// `(output, param)` pairs bound by [`Executable::bind_update`], in binding order.
+    updates: Vec<(String, String)>,
+    /// Outputs computed but not read back ([`Executable::discard_output`]).
+    discarded: HashSet<String>,
     program: Box<dyn Program>,
 }
 
@@ -123,6 +133,8 @@ impl Executable {
             artifact,
             device_name,
             params_set: HashSet::new(),
+            updates: Vec::new(),
+            discarded: HashSet::new(),
             program,
         }
     }
@@ -190,7 +202,101 @@ impl Executable {
         self.program.get_param(name, ty)
     }
 
-    /// Uploads the inputs, runs every launch of the plan, and returns the outputs by name.
+    /// Declares that after every run the value of graph output `output` replaces the
+    /// parameter `param`, on the device: the training-state convention. A training
+    /// graph computes `p_new` from `p` (and gradients, optimizer moments, ...); binding
+    /// `p_new -> p` makes the next run see the updated value without it ever leaving the
+    /// device. On wgpu the copies are encoded after the last launch of the run, in the
+    /// same command encoder, so a whole step stays one submission; on the CPU devices the
+    /// value is moved into the stored parameter. A bound output is no longer returned by
+    /// [`Executable::run`] (read the parameter with [`Executable::get_param`]).
+    ///
+    /// Errors: an unknown output or parameter, different types, an output or parameter
+    /// bound twice ([`RuntimeError::InvalidUpdate`]).
+    pub fn bind_update(&mut self, output: &str, param: &str) -> Result<()> {
+        let invalid = |reason: String| RuntimeError::InvalidUpdate {
+            output: output.to_string(),
+            param: param.to_string(),
+            reason,
+        };
+        let out_ty = self
+            .signature
+            .outputs
+            .iter()
+            .find(|(n, _)| n == output)
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "no such output (outputs: {:?})",
+                    self.signature
+                        .outputs
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                ))
+            })?;
+        let param_ty = self
+            .signature
+            .param(param)
+            .cloned()
+            .ok_or_else(|| self.unknown_param(param))?;
+        if out_ty != param_ty {
+            return Err(invalid(format!(
+                "the output is {out_ty}, the parameter {param_ty}"
+            )));
+        }
+        if let Some((o, _)) = self.updates.iter().find(|(_, p)| p == param) {
+            return Err(invalid(format!(
+                "the parameter is already updated from `{o}`"
+            )));
+        }
+        if let Some((_, p)) = self.updates.iter().find(|(o, _)| o == output) {
+            return Err(invalid(format!("the output already updates `{p}`")));
+        }
+        if self.discarded.contains(output) {
+            return Err(invalid("the output was discarded".into()));
+        }
+        self.program.bind_update(output, param)?;
+        self.updates.push((output.to_string(), param.to_string()));
+        Ok(())
+    }
+
+    /// The `(output, param)` pairs bound by [`Executable::bind_update`], in binding order.
+    pub fn updates(&self) -> &[(String, String)] {
+        &self.updates
+    }
+
+    /// Stops reading `output` back after runs (it is still computed, e.g. because the
+    /// graph needs it as an intermediate value): saves a device-to-host copy per run.
+    pub fn discard_output(&mut self, output: &str) -> Result<()> {
+        if !self.signature.outputs.iter().any(|(n, _)| n == output) {
+            return Err(RuntimeError::InvalidUpdate {
+                output: output.to_string(),
+                param: String::new(),
+                reason: "cannot discard: no such output".into(),
+            });
+        }
+        if self.discarded.contains(output) || self.updates.iter().any(|(o, _)| o == output) {
+            return Ok(());
+        }
+        self.program.discard_output(output)?;
+        self.discarded.insert(output.to_string());
+        Ok(())
+    }
+
+    /// The outputs [`Executable::run`] returns: the graph's outputs less the bound and
+    /// discarded ones, in graph output order.
+    pub fn fetched_outputs(&self) -> Vec<&str> {
+        self.signature
+            .outputs
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| !self.discarded.contains(*n) && !self.updates.iter().any(|(o, _)| o == n))
+            .collect()
+    }
+
+    /// Uploads the inputs, runs every launch of the plan, applies the bound parameter
+    /// updates ([`Executable::bind_update`]) and returns the other outputs by name.
     /// Every input must be supplied (and nothing else); every parameter must be set.
     pub fn run(&mut self, inputs: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
         for (name, ty) in &self.signature.inputs {

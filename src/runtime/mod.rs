@@ -13,6 +13,14 @@
 //! - [`CpuDevice`]: the reference interpreters, exact and slow. [`CpuDevice::reference`]
 //!   evaluates the graph in f64 (the oracle; no compilation), [`CpuDevice::tile`] runs the
 //!   compiled plan's tile kernels in f32.
+//! - [`AscendCpuDevice`]: the emitted Ascend C + AscendCL host code built with g++
+//!   against the CPU headers; each run is one process run (parameters pass through files).
+//!
+//! Training state stays on the device: [`Executable::bind_update`] declares that a graph
+//! output (e.g. `p_new`) replaces a parameter (`p`) after every run, so parameters,
+//! optimizer moments and gradients never cross to the host between steps (on wgpu the
+//! copies join the run's single submission); [`Executable::get_param`] reads a parameter
+//! back for checkpoints.
 //!
 //! Tensors cross the host/device boundary as [`Tensor`] (values held as `f64`, converted
 //! to and from the dtype's device bytes; bool is a u32 0/1 per element).
@@ -39,6 +47,7 @@ pub mod error;
 pub mod executable;
 pub mod wgpu_device;
 
+pub use ascend_cpu::AscendCpuDevice;
 pub use cpu::{CpuDevice, CpuMode};
 pub use error::{Result, RuntimeError};
 pub use executable::{Executable, Signature};
@@ -55,6 +64,9 @@ pub enum DeviceKind {
     Wgpu,
     /// The reference interpreters on the host CPU.
     Cpu,
+    /// The Ascend C CPU build ([`ascend_cpu::AscendCpuDevice`]): emitted Ascend C run
+    /// through g++ against the CPU headers.
+    AscendCpu,
 }
 
 impl fmt::Display for DeviceKind {
@@ -62,6 +74,7 @@ impl fmt::Display for DeviceKind {
         f.write_str(match self {
             DeviceKind::Wgpu => "wgpu",
             DeviceKind::Cpu => "cpu",
+            DeviceKind::AscendCpu => "ascend-cpu",
         })
     }
 }

@@ -81,6 +81,8 @@ struct Context {
     queue: wgpu::Queue,
     limits: wgpu::Limits,
     summary: AdapterSummary,
+    /// The device was created with `shader-f16` (WGSL `enable f16;`, f16 storage).
+    shader_f16: bool,
     /// Errors that escaped every error scope (recorded instead of panicking).
     uncaptured: Arc<Mutex<Vec<String>>>,
 }
@@ -311,9 +313,17 @@ impl WgpuDevice {
         let info = adapter.get_info();
         let summary = summarize(&info);
         let limits = adapter.limits();
+        // f16 storage in WGSL needs `shader-f16`: requested whenever the adapter offers it
+        // (lavapipe does), and reported by `wgsl_target`.
+        let shader_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
+        let required_features = if shader_f16 {
+            wgpu::Features::SHADER_F16
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("tessera"),
-            required_features: wgpu::Features::empty(),
+            required_features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -338,6 +348,7 @@ impl WgpuDevice {
                 queue,
                 limits,
                 summary,
+                shader_f16,
                 uncaptured,
             }),
         })
@@ -353,10 +364,24 @@ impl WgpuDevice {
         &self.ctx.limits
     }
 
-    /// The WGSL target record clamped to this device's limits.
+    /// Whether the device was created with the `shader-f16` feature (then
+    /// [`WgpuDevice::wgsl_target`] stores f16).
+    pub fn has_shader_f16(&self) -> bool {
+        self.ctx.shader_f16
+    }
+
+    /// The WGSL target record clamped to this device's limits, with f16 storage when the
+    /// device has `shader-f16` ([`Target::wgsl_f16`]), and bf16 storage (element pairs
+    /// in u32 words, written with atomics: see `tessera_compiler::backend::wgsl`; this
+    /// runtime binds buffers by bytes, so the packing is the host's bf16 layout).
     pub fn wgsl_target(&self) -> Target {
         let l = &self.ctx.limits;
-        let mut t = Target::wgsl();
+        let mut t = if self.ctx.shader_f16 {
+            Target::wgsl_f16()
+        } else {
+            Target::wgsl()
+        };
+        t.storage_dtypes.push(tessera_compiler::DType::BF16);
         t.max_workgroup_size = t
             .max_workgroup_size
             .min(l.max_compute_invocations_per_workgroup)
@@ -559,6 +584,9 @@ struct WgpuProgram {
     inputs: HashMap<String, usize>,
     params: HashMap<String, usize>,
     outputs: Vec<OutputSlot>,
+    /// Parameter updates bound by `bind_update`: `(source slot, parameter slot, bytes)`,
+    /// copied after the last launch of every run, in the run's command encoder.
+    updates: Vec<(usize, usize, u64)>,
 }
 
 impl WgpuProgram {
@@ -783,6 +811,7 @@ impl WgpuProgram {
             inputs,
             params,
             outputs,
+            updates: Vec::new(),
         })
     }
 }
@@ -952,6 +981,15 @@ impl Program for WgpuProgram {
                 pass.set_bind_group(0, &l.bind_group, &[]);
                 pass.dispatch_workgroups(p.grid[0], p.grid[1], p.grid[2]);
             }
+            for &(src, dst, bytes) in &self.updates {
+                encoder.copy_buffer_to_buffer(
+                    &self.storage[src],
+                    0,
+                    &self.storage[dst],
+                    0,
+                    round4(bytes),
+                );
+            }
             for o in &self.outputs {
                 encoder.copy_buffer_to_buffer(
                     &self.storage[o.storage],
@@ -974,6 +1012,42 @@ impl Program for WgpuProgram {
             );
         }
         Ok(out)
+    }
+
+    fn bind_update(&mut self, output: &str, param: &str) -> Result<()> {
+        let invalid = |reason: String| RuntimeError::InvalidUpdate {
+            output: output.to_string(),
+            param: param.to_string(),
+            reason,
+        };
+        let dst = *self
+            .params
+            .get(param)
+            .ok_or_else(|| invalid("the parameter has no buffer".into()))?;
+        let i = self
+            .outputs
+            .iter()
+            .position(|o| o.name == output)
+            .ok_or_else(|| invalid("the output has no buffer".into()))?;
+        let src = self.outputs[i].storage;
+        if src != dst && self.params.values().any(|&s| s == src) {
+            // The output is another parameter as such: an earlier copy of the same run
+            // could overwrite it before it is read.
+            return Err(invalid(
+                "the output is another parameter unchanged; compute a new value".into(),
+            ));
+        }
+        let o = self.outputs.remove(i);
+        // An output that is the parameter itself needs no copy.
+        if src != dst {
+            self.updates.push((src, dst, o.bytes));
+        }
+        Ok(())
+    }
+
+    fn discard_output(&mut self, output: &str) -> Result<()> {
+        self.outputs.retain(|o| o.name != output);
+        Ok(())
     }
 }
 

@@ -149,6 +149,20 @@ pub(super) fn add_cases(t: &mut Table) {
             let y = g.reshape(y, &[b, tn, hq * d])?;
             o.add(variant_name(causal, padded), y, tol);
         }
+        // As in a transformer layer: the merged heads feed the output projection (the
+        // attention kernel stores through the permute, no copy kernel). |y| <= 1 (a convex
+        // combination of v), so each of the k = hq * d products carries y's absolute
+        // error times |w| < 1, plus the dot product's own 2ku.
+        let w = g.input("w_proj", &[hq * d, 16], F)?;
+        let y = g.attention(q, k, v, None, true, Some(scale))?;
+        let y = g.permute(y, &[0, 2, 1, 3])?;
+        let y = g.reshape(y, &[b * tn, hq * d])?;
+        let kk = (hq * d) as f64;
+        o.add(
+            "causal_proj",
+            g.matmul(y, w)?,
+            Tol::new(0.0, kk * tol.atol + 2.0 * kk * EPS),
+        );
         Ok(())
     });
 }

@@ -46,8 +46,8 @@ const MINILM_SAFETENSORS_SHA256: &str =
 /// Targets whose kernels are kept in `shaders/`, as the CLI names them.
 const SHADER_TARGETS: [&str; 3] = ["wgsl", "ptx", "ascendc"];
 
-/// The bundled model whose kernels are kept in `shaders/`.
-const SHADER_MODEL: &str = "mlp";
+/// The bundled models whose kernels are kept in `shaders/<model>/<target>/`.
+const SHADER_MODELS: [&str; 2] = ["mlp", "gpt"];
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -57,7 +57,7 @@ commands:
                     clippy); check g++
   test [ARGS..]     setup, cargo test --workspace [ARGS..], cargo fmt --check, cargo clippy
   demo              setup, then compile and run the MLP block on every target
-  shaders           regenerate shaders/ (the demo graph's kernels for every target)
+  shaders           regenerate shaders/ (the bundled models' kernels for every target)
   shaders --check   fail if shaders/ differs from what the compiler emits now";
 
 fn main() -> ExitCode {
@@ -786,7 +786,7 @@ fn demo(repo: &Path) -> Result<()> {
 // shaders
 // ------------------------------------------------------------------------------------------
 
-/// Compiles the demo graph for every target into `out/<target>/` with the CLI.
+/// Compiles the bundled models for every target into `out/<model>/<target>/` with the CLI.
 fn emit_shaders(repo: &Path, out: &Path) -> Result<()> {
     let build = cargo()
         .current_dir(repo)
@@ -796,20 +796,29 @@ fn emit_shaders(repo: &Path, out: &Path) -> Result<()> {
     if !build.success() {
         bail!("building the tessera CLI failed");
     }
+    // Earlier layout: shaders/<target>/ for the demo model alone.
     for target in SHADER_TARGETS {
-        let dir = out.join(target);
-        if dir.exists() {
-            fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        let old = out.join(target);
+        if old.exists() {
+            fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
         }
-        let status = cargo()
-            .current_dir(repo)
-            .args(["run", "--quiet", "--bin", "tessera", "--", "compile"])
-            .args(["--model", SHADER_MODEL, "--target", target, "--out"])
-            .arg(&dir)
-            .status()
-            .context("running the tessera CLI")?;
-        if !status.success() {
-            bail!("tessera compile --model {SHADER_MODEL} --target {target} failed");
+    }
+    for model in SHADER_MODELS {
+        for target in SHADER_TARGETS {
+            let dir = out.join(model).join(target);
+            if dir.exists() {
+                fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+            }
+            let status = cargo()
+                .current_dir(repo)
+                .args(["run", "--quiet", "--bin", "tessera", "--", "compile"])
+                .args(["--model", model, "--target", target, "--out"])
+                .arg(&dir)
+                .status()
+                .context("running the tessera CLI")?;
+            if !status.success() {
+                bail!("tessera compile --model {model} --target {target} failed");
+            }
         }
     }
     Ok(())
@@ -818,9 +827,11 @@ fn emit_shaders(repo: &Path, out: &Path) -> Result<()> {
 fn shaders(repo: &Path) -> Result<()> {
     let out = repo.join("shaders");
     emit_shaders(repo, &out)?;
-    for target in SHADER_TARGETS {
-        let n = list_files(&out.join(target))?.len();
-        println!("shaders/{target}: {n} files");
+    for model in SHADER_MODELS {
+        for target in SHADER_TARGETS {
+            let n = list_files(&out.join(model).join(target))?.len();
+            println!("shaders/{model}/{target}: {n} files");
+        }
     }
     println!("regenerated {}", out.display());
     Ok(())
@@ -831,12 +842,14 @@ fn shaders_check(repo: &Path) -> Result<()> {
     let result = (|| {
         emit_shaders(repo, &tmp)?;
         let mut problems = Vec::new();
-        for target in SHADER_TARGETS {
-            problems.extend(compare_dirs(
-                &tmp.join(target),
-                &repo.join("shaders").join(target),
-                &format!("shaders/{target}"),
-            )?);
+        for model in SHADER_MODELS {
+            for target in SHADER_TARGETS {
+                problems.extend(compare_dirs(
+                    &tmp.join(model).join(target),
+                    &repo.join("shaders").join(model).join(target),
+                    &format!("shaders/{model}/{target}"),
+                )?);
+            }
         }
         Ok::<_, anyhow::Error>(problems)
     })();

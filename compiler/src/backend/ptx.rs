@@ -241,6 +241,9 @@ enum Mn {
     Gt,
     Ge,
     And,
+    Or,
+    Shl,
+    Shr,
     Sqrt,
     Rcp,
     Selp,
@@ -310,6 +313,10 @@ fn mnemonic(op: Mn, ty: SType) -> Option<&'static str> {
         (Mn::Ge, U32) => "setp.ge.u32",
         (Mn::And, Bool) => "and.pred",
         (Mn::And, I32 | U32) => "and.b32",
+        (Mn::Or, I32 | U32) => "or.b32",
+        (Mn::Shl, I32 | U32) => "shl.b32",
+        (Mn::Shr, I32) => "shr.s32",
+        (Mn::Shr, U32) => "shr.u32",
         (Mn::Sqrt, F32) => "sqrt.rn.f32",
         (Mn::Rcp, F32) => "rcp.rn.f32",
         (Mn::Selp, F32) => "selp.f32",
@@ -795,6 +802,16 @@ impl<'k> Printer<'k> {
                 let v = self.src_reg(src, from)?;
                 self.convert_into(&d, &v, from, to)?;
             }
+            Stmt::Bitcast { dst, src } => {
+                let (d, to) = self.dst(*dst)?;
+                let from = self.operand_type(src)?.unwrap_or(to);
+                let both_32 = |t: SType| matches!(t, SType::F32 | SType::I32 | SType::U32);
+                if !both_32(from) || !both_32(to) {
+                    return Err(self.bug(format!("bitcast {from:?} -> {to:?}")));
+                }
+                let v = self.src_reg(src, from)?;
+                self.ins(&format!("mov.b32 {d}, {v}"));
+            }
             Stmt::Select { dst, cond, a, b } => {
                 let (d, t) = self.dst(*dst)?;
                 let c = self.src(cond, SType::Bool)?;
@@ -985,6 +1002,9 @@ impl<'k> Printer<'k> {
                 return Ok(());
             }
             IntOp::And => Mn::And,
+            IntOp::Or => Mn::Or,
+            IntOp::Shl => Mn::Shl,
+            IntOp::Shr => Mn::Shr,
         };
         self.arith(dst, mn, a, b)
     }

@@ -3,7 +3,17 @@
 //! One module per kernel (`<kernel>.wgsl`), entry point = kernel name,
 //! `@workgroup_size(T)`, buffers bound as `@group(0) @binding(i)` in parameter order
 //! (`var<storage, read>` when the kernel only reads them, `read_write` otherwise; bool
-//! buffers hold one `u32` per element). Registers become function-scope `var`s, shared
+//! buffers hold one `u32` per element). f16 buffers are `array<f16>` (`enable f16;`,
+//! only for a target with f16 storage: a device with `shader-f16`). WGSL has no bf16
+//! type: a bf16 buffer is an `array<u32>` of element pairs (element `i` in bits
+//! `16 (i & 1)` of word `i >> 1`, the little-endian layout of the host's bf16 bytes),
+//! loaded by shifting the element's bits into the top of an f32 (exact); when the
+//! kernel writes it, it is an `array<atomic<u32>>` and a store (of a value the lowering
+//! has rounded to bf16, [`crate::simt::lower`]) is an `atomicAnd` clearing the element's
+//! half and an `atomicOr` setting it: neighbouring elements written by other threads
+//! share the word, and each atomic touches disjoint bits, so no write is lost (loads of
+//! such a buffer use `atomicLoad`). bf16 values are computed in f32 registers, as f16
+//! ones. Registers become function-scope `var`s, shared
 //! arrays `var<workgroup>` arrays. Every module is parsed and validated by naga before
 //! it is returned: a failure is a [`CompileError::Validation`].
 
@@ -96,8 +106,9 @@ fn storage_type(d: DType) -> &'static str {
         DType::F16 => "f16",
         DType::I32 => "i32",
         DType::U32 | DType::Bool => "u32",
-        // Not expressible: the lowering rejects bf16 for WGSL; naga rejects this name.
-        DType::BF16 => "bf16_has_no_wgsl_type",
+        // Two elements per word (element i in bits 16 (i & 1) ..), `atomic<u32>` when
+        // written (see the module doc).
+        DType::BF16 => "u32",
     }
 }
 
@@ -203,6 +214,16 @@ impl Printer<'_> {
         self.type_of(Operand::Reg(r))
     }
 
+    /// Whether a buffer is written by the kernel.
+    fn writable(&self, i: usize) -> bool {
+        self.k.buffers.get(i).is_some_and(|b| b.writable)
+    }
+
+    /// The u32 word holding bf16 element `i` (printed index) of a buffer.
+    fn bf16_word(&self, buffer: usize, i: &str) -> String {
+        format!("{}[({i}) >> 1u]", self.buf(buffer))
+    }
+
     fn buf(&self, i: usize) -> &str {
         self.bufs.get(i).map_or("missing_buffer", |s| s.as_str())
     }
@@ -249,7 +270,16 @@ impl Printer<'_> {
             }
             Stmt::Int { dst, op, a, b } => {
                 let t = match op {
-                    IntOp::And => SType::Bool,
+                    // Logical on bool, bitwise on integers: the destination's type.
+                    IntOp::And => self.reg_t(*dst),
+                    // The shift amount is a u32 in WGSL.
+                    IntOp::Shl | IntOp::Shr => {
+                        let t = self.reg_t(*dst);
+                        let (a, b) = (self.op(*a, t), self.op(*b, SType::U32));
+                        let line = format!("r{} = {};", dst.0, spell(Op::Int(*op), &a, &b, t));
+                        self.line(depth, &line);
+                        return;
+                    }
                     c if c.is_comparison() => match (a, b) {
                         (Operand::Reg(_), _) => self.type_of(*a),
                         (_, Operand::Reg(_)) => self.type_of(*b),
@@ -274,6 +304,15 @@ impl Printer<'_> {
                 let (t, from) = (self.reg_t(*dst), self.type_of(*src));
                 format!("r{} = {}({});", dst.0, reg_type(t), self.op(*src, from))
             }
+            Stmt::Bitcast { dst, src } => {
+                let (t, from) = (self.reg_t(*dst), self.type_of(*src));
+                format!(
+                    "r{} = bitcast<{}>({});",
+                    dst.0,
+                    reg_type(t),
+                    self.op(*src, from)
+                )
+            }
             Stmt::Select { dst, cond, a, b } => {
                 let t = self.reg_t(*dst);
                 format!(
@@ -287,6 +326,25 @@ impl Printer<'_> {
             Stmt::LoadGlobal { dst, buffer, index } => {
                 let t = self.reg_t(*dst);
                 let d = self.k.buffers.get(*buffer).map_or(DType::F32, |b| b.dtype);
+                if d == DType::BF16 {
+                    // The element's 16 bits, shifted into the top of an f32 (exact).
+                    let i = self.op(*index, SType::I32);
+                    let word = self.bf16_word(*buffer, &i);
+                    let w = if self.writable(*buffer) {
+                        format!("atomicLoad(&{word})")
+                    } else {
+                        word
+                    };
+                    let f = format!("bitcast<f32>(({w} >> ((u32({i}) & 1u) * 16u)) << 16u)");
+                    let v = if t == SType::F32 {
+                        f
+                    } else {
+                        format!("{}({f})", reg_type(t))
+                    };
+                    let line = format!("r{} = {v};", dst.0);
+                    self.line(depth, &line);
+                    return;
+                }
                 let x = format!("{}[{}]", self.buf(*buffer), self.op(*index, SType::I32));
                 let v = match (d, t) {
                     (DType::Bool, SType::Bool) => format!("({x} != 0u)"),
@@ -301,6 +359,21 @@ impl Printer<'_> {
                 value,
             } => {
                 let d = self.k.buffers.get(*buffer).map_or(DType::F32, |b| b.dtype);
+                if d == DType::BF16 {
+                    // The value is bf16-exact (rounded by the lowering): its top 16 bits
+                    // replace this element's half of the word. Two atomics, each on
+                    // disjoint bits, so the neighbour's half is never clobbered.
+                    let i = self.op(*index, SType::I32);
+                    let v = self.op(*value, SType::F32);
+                    let word = self.bf16_word(*buffer, &i);
+                    let line = format!(
+                        "{{ let bf_sh = (u32({i}) & 1u) * 16u; \
+                         atomicAnd(&{word}, ~(0xffffu << bf_sh)); \
+                         atomicOr(&{word}, (bitcast<u32>({v}) >> 16u) << bf_sh); }}"
+                    );
+                    self.line(depth, &line);
+                    return;
+                }
                 let vt = match value {
                     Operand::Reg(_) => self.type_of(*value),
                     _ => crate::simt::lower::register_type(d),
@@ -412,6 +485,9 @@ fn spell(op: Op, a: &str, b: &str, t: SType) -> String {
         Op::Int(IntOp::Eq) => format!("{a} == {b}"),
         Op::Int(IntOp::Gt) => format!("{a} > {b}"),
         Op::Int(IntOp::Ge) => format!("{a} >= {b}"),
+        Op::Int(IntOp::Or) => format!("{a} | {b}"),
+        Op::Int(IntOp::Shl) => format!("{a} << {b}"),
+        Op::Int(IntOp::Shr) => format!("{a} >> {b}"),
     }
 }
 
@@ -448,14 +524,14 @@ pub fn print_kernel(k: &SimtKernel) -> String {
     let _ = writeln!(o);
     for (i, b) in k.buffers.iter().enumerate() {
         let mode = if b.writable { "read_write" } else { "read" };
+        let elem = match b.dtype {
+            DType::BF16 if b.writable => "atomic<u32>",
+            d => storage_type(d),
+        };
         let _ = writeln!(
             o,
             "@group(0) @binding({i}) var<storage, {mode}> {}: array<{}>; // {}: {}[{}]",
-            p.bufs[i],
-            storage_type(b.dtype),
-            b.name,
-            b.dtype,
-            b.len
+            p.bufs[i], elem, b.name, b.dtype, b.len
         );
     }
     for (i, a) in k.shared.iter().enumerate() {

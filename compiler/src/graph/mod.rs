@@ -13,7 +13,7 @@ pub use composite::{AttentionWrt, CompositeOp};
 pub use error::GraphError;
 pub use json::{GraphJson, NodeJson};
 pub use op::{cast_value, matmul_dims, BinaryOp, CompareOp, MatMulDims, Op, ReduceOp, UnaryOp};
-pub use types::{contiguous_strides, DType, TensorType};
+pub use types::{bf16_from_f64, contiguous_strides, f16_from_f64, DType, TensorType};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

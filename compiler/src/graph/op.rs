@@ -247,8 +247,8 @@ impl CompareOp {
 pub fn cast_value(v: f64, to: DType) -> f64 {
     match to {
         DType::F32 => v as f32 as f64,
-        DType::F16 => half::f16::from_f64(v).to_f64(),
-        DType::BF16 => half::bf16::from_f64(v).to_f64(),
+        DType::F16 => super::types::f16_from_f64(v).to_f64(),
+        DType::BF16 => super::types::bf16_from_f64(v).to_f64(),
         // `as` from f64 truncates toward zero, saturates and maps NaN to 0.
         DType::I32 => v as i32 as f64,
         DType::U32 => v as u32 as f64,

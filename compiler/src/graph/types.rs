@@ -117,3 +117,48 @@ pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     }
     strides
 }
+
+/// `v` with the low 32 bits of its mantissa folded into one sticky bit (bit 32), so that
+/// `half`'s f64 -> f16 / bf16 conversions round to nearest even correctly: they drop the
+/// low 32 mantissa bits before rounding (a value just above a tie, e.g. an f32 one ulp
+/// above a bf16 midpoint, would round as a tie), and on x86 with F16C go through `f32`
+/// (which holds the 21 high mantissa bits plus the sticky bit exactly). Rounding to odd
+/// at 21 bits before rounding to 7 or 10 bits is exact.
+fn sticky_low_bits(v: f64) -> f64 {
+    let b = v.to_bits();
+    if v.is_finite() && b & 0xFFFF_FFFF != 0 {
+        f64::from_bits((b | (1 << 32)) & !0xFFFF_FFFF)
+    } else {
+        v
+    }
+}
+
+/// `v` rounded to the nearest f16 (ties to even), correctly for every f64.
+pub fn f16_from_f64(v: f64) -> half::f16 {
+    half::f16::from_f64(sticky_low_bits(v))
+}
+
+/// `v` rounded to the nearest bf16 (ties to even), correctly for every f64.
+pub fn bf16_from_f64(v: f64) -> half::bf16 {
+    half::bf16::from_f64(sticky_low_bits(v))
+}
+
+#[cfg(test)]
+mod rounding_tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_rounding_is_correct_just_above_ties() {
+        // 0.798828125 is the bf16 midpoint between 0.796875 and 0.80078125: one f32 ulp
+        // above it rounds up; the tie itself rounds to even.
+        let above = 0.798828125 + 2f64.powi(-24);
+        assert_eq!(bf16_from_f64(above).to_bits(), 0x3F4D);
+        assert_eq!(bf16_from_f64(0.798828125).to_bits(), 0x3F4C);
+        // f16: 1 + 2^-11 is the midpoint between 1 and 1 + 2^-10.
+        let mid = 1.0 + 2f64.powi(-11);
+        assert_eq!(f16_from_f64(mid).to_bits(), 0x3C00);
+        assert_eq!(f16_from_f64(mid + 2f64.powi(-40)).to_bits(), 0x3C01);
+        assert!(bf16_from_f64(f64::NAN).is_nan());
+        assert_eq!(bf16_from_f64(f64::INFINITY).to_f64(), f64::INFINITY);
+    }
+}

@@ -4,7 +4,7 @@
 //! deterministic random generator, and error metrics.
 
 use super::InterpError;
-use crate::graph::{DType, TensorType};
+use crate::graph::{bf16_from_f64, f16_from_f64, DType, TensorType};
 use half::{bf16, f16};
 
 /// Values below this magnitude are compared in absolute terms by [`max_rel_diff`]:
@@ -90,8 +90,8 @@ impl Tensor {
         for &v in &self.data {
             match self.dtype {
                 DType::F32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
-                DType::F16 => out.extend_from_slice(&f16::from_f64(v).to_le_bytes()),
-                DType::BF16 => out.extend_from_slice(&bf16::from_f64(v).to_le_bytes()),
+                DType::F16 => out.extend_from_slice(&f16_from_f64(v).to_le_bytes()),
+                DType::BF16 => out.extend_from_slice(&bf16_from_f64(v).to_le_bytes()),
                 DType::I32 => out.extend_from_slice(&(wrap_i32(v) as i32).to_le_bytes()),
                 DType::U32 => out.extend_from_slice(&(wrap_u32(v) as u32).to_le_bytes()),
                 DType::Bool => out.extend_from_slice(&u32::from(v != 0.0).to_le_bytes()),
@@ -229,8 +229,8 @@ fn elem_diff(x: f64, y: f64) -> f64 {
 pub fn round_to_dtype(v: f64, dtype: DType) -> f64 {
     match dtype {
         DType::F32 => v as f32 as f64,
-        DType::F16 => f16::from_f64(v).to_f64(),
-        DType::BF16 => bf16::from_f64(v).to_f64(),
+        DType::F16 => f16_from_f64(v).to_f64(),
+        DType::BF16 => bf16_from_f64(v).to_f64(),
         DType::I32 => wrap_i32(v),
         DType::U32 => wrap_u32(v),
         DType::Bool => f64::from(v != 0.0),

@@ -235,6 +235,8 @@ impl<'g> Grouper<'g> {
         }
         let wanted = match self.graph.node(n).op {
             Op::Reduce { .. } | Op::MatMul { .. } => true,
+            // Its builder writes through `KernelSpec::store` (any strided view).
+            Op::Composite(crate::graph::CompositeOp::Attention { .. }) => true,
             ref op if op.is_elementwise() => self.heads_anchor_chain(n),
             _ => false,
         };
@@ -250,7 +252,8 @@ impl<'g> Grouper<'g> {
         self.join(n, g);
         let group = &mut self.fusion.groups[g];
         group.compute = n;
-        if matches!(self.graph.node(n).op, Op::Reduce { .. } | Op::MatMul { .. }) {
+        let op = &self.graph.node(n).op;
+        if matches!(op, Op::Reduce { .. } | Op::MatMul { .. }) || is_standalone(op) {
             group.anchor = Some(n);
         }
         self.aligned[n.index()] = true;

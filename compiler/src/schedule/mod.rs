@@ -17,7 +17,7 @@ pub mod plan;
 pub mod view;
 
 use crate::error::CompileError;
-use crate::graph::{DType, Graph, NodeId, Op};
+use crate::graph::{Graph, NodeId, Op};
 use crate::target::Target;
 use crate::tile::build::build_kernel;
 use fuse::{build_spec, group_nodes, split_candidate, Fusion, SpecFailure};
@@ -136,19 +136,6 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
                 what: format!("the `{}` op (not scheduled yet)", node.op.name()),
             });
         }
-        // The SIMT lowering carries bf16 values in f32 registers and rounds to bf16 only
-        // when storing: a cast to bf16 whose result is computed with would skip the
-        // rounding, so it is refused there (f16 is rounded in registers).
-        if let Op::Cast { to: DType::BF16 } = node.op {
-            if target.kind != crate::target::TargetKind::AscendC {
-                return Err(CompileError::Unsupported {
-                    target: target.kind.name().to_string(),
-                    kernel: node.name.clone(),
-                    what: "a cast to bf16 in a SIMT kernel (no bf16 rounding in registers yet)"
-                        .into(),
-                });
-            }
-        }
     }
     let (fusion, specs) = fuse_graph_with_origins(graph, target, &origins)?;
 
@@ -201,7 +188,13 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
         return Err(CompileError::Unsupported {
             target: target.kind.to_string(),
             kernel: user,
-            what: format!("{} storage (buffer `{}`)", b.dtype, graph.node(b.node).name),
+            what: format!(
+                "{} (buffer `{}`)",
+                target
+                    .missing_storage(b.dtype)
+                    .unwrap_or_else(|| format!("{} storage", b.dtype)),
+                graph.node(b.node).name
+            ),
         });
     }
 

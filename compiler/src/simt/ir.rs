@@ -103,7 +103,7 @@ pub enum IntOp {
     Max,
     /// `a < b` (result Bool)
     Lt,
-    /// `a & b` on Bool
+    /// `a & b`: logical on Bool, bitwise on I32 / U32 (the destination's type).
     And,
     /// `a <= b` (result Bool)
     Le,
@@ -113,6 +113,12 @@ pub enum IntOp {
     Gt,
     /// `a >= b` (result Bool)
     Ge,
+    /// `a | b` (bitwise, on I32 / U32).
+    Or,
+    /// `a << b` (on I32 / U32; `b` below 32).
+    Shl,
+    /// `a >> b` (logical on U32, arithmetic on I32; `b` below 32).
+    Shr,
 }
 
 impl IntOp {
@@ -190,6 +196,14 @@ pub enum Stmt {
         /// Destination.
         dst: Reg,
         /// Source.
+        src: Operand,
+    },
+    /// `dst = bits of src` reinterpreted as the destination register's type (both
+    /// 32-bit: F32, I32 or U32).
+    Bitcast {
+        /// Destination.
+        dst: Reg,
+        /// Source (a register or an immediate of a 32-bit type).
         src: Operand,
     },
     /// `dst = cond ? a : b`

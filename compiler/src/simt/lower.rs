@@ -77,12 +77,14 @@
 //!
 //! Floats of every storage dtype are computed in f32 (f16/bf16 are converted by the
 //! loads and stores). A `Cast` to f16 rounds through an f16 register where the target
-//! stores f16; a `Cast` to bf16 is not rounded (kept in f32).
+//! stores f16; a `Cast` to bf16 rounds in registers with integer ops on the f32 bits
+//! (round to nearest even, NaN kept a NaN: `round_bf16`), so every SIMT target does it
+//! the same way, and the result stays an f32 holding a bf16 value.
 
 use super::ir::{IntOp, Operand, Reg, SType, SharedArray, SimtBuffer, SimtKernel, Special, Stmt};
 use crate::error::CompileError;
 use crate::graph::{BinaryOp, CompareOp, DType, ReduceOp, UnaryOp};
-use crate::target::Target;
+use crate::target::{Target, TargetKind};
 use crate::tile::{Access, Block, BlockAccess, IndexOp, Inst, InstKind, TileKernel, Ty, ValueId};
 use std::collections::{HashMap, HashSet};
 
@@ -161,17 +163,19 @@ fn check_kernel(k: &TileKernel, target: &Target) -> Result<(), CompileError> {
         what,
     };
     for p in &k.params {
-        if !target.storage_dtypes.contains(&p.dtype) {
-            return Err(unsupported(format!(
-                "dtype {} (buffer `{}`)",
-                p.dtype, p.name
-            )));
+        if let Some(why) = target.missing_storage(p.dtype) {
+            return Err(unsupported(format!("{why} (buffer `{}`)", p.name)));
         }
     }
     for t in &k.values {
         let d = t.dtype();
-        if !target.storage_dtypes.contains(&d) {
-            return Err(unsupported(format!("dtype {d}")));
+        // bf16 values live in f32 registers and are rounded with integer ops
+        // (`round_bf16`): only bf16 buffers need the target's bf16 storage (checked with
+        // the params above). f16 values round through f16 registers.
+        if d != DType::BF16 {
+            if let Some(why) = target.missing_storage(d) {
+                return Err(unsupported(why));
+            }
         }
         if let Some(s) = t.shape() {
             if s.is_empty() || s.len() > 2 {
@@ -241,6 +245,17 @@ pub fn register_type(d: DType) -> SType {
         DType::U32 => SType::U32,
         DType::Bool => SType::Bool,
     }
+}
+
+/// `x` rounded to the nearest bf16 (ties to even; a NaN stays a quiet NaN of the same
+/// sign), as an f32: the host-side twin of the register sequence of `round_bf16`.
+pub fn round_bf16_bits(x: f32) -> f32 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return f32::from_bits((b & 0xffff_0000) | 0x0040_0000);
+    }
+    let r = b.wrapping_add(0x7fff + ((b >> 16) & 1)) & 0xffff_0000;
+    f32::from_bits(r)
 }
 
 /// An immediate of a dtype.
@@ -377,6 +392,26 @@ impl<'a> Lower<'a> {
     }
 
     fn emit(&mut self, s: Stmt) {
+        // WGSL has no bf16 conversion: a value stored to a bf16 buffer is rounded here
+        // and the printer stores its top 16 bits (PTX converts with `cvt.rn.bf16.f32`).
+        let s = match s {
+            Stmt::StoreGlobal {
+                buffer,
+                index,
+                value,
+            } if self.target.kind == TargetKind::Wgsl
+                && self.k.params.get(buffer).map(|p| p.dtype) == Some(DType::BF16) =>
+            {
+                let v = self.convert(value, SType::F32);
+                let value = self.round_bf16(v);
+                Stmt::StoreGlobal {
+                    buffer,
+                    index,
+                    value,
+                }
+            }
+            s => s,
+        };
         self.out.last_mut().expect("an open block").push(s);
     }
 
@@ -1114,7 +1149,59 @@ impl<'a> Lower<'a> {
             });
             return Operand::Reg(f);
         }
+        if to == DType::BF16 {
+            let x32 = self.convert(x, SType::F32);
+            return self.round_bf16(x32);
+        }
         self.convert(x, t)
+    }
+
+    /// `x` (f32) rounded to the nearest bf16 (ties to even), kept in an f32 register:
+    /// on the f32 bits `b`, `(b + 0x7fff + ((b >> 16) & 1)) & 0xffff0000` (a carry out of
+    /// the mantissa bumps the exponent, so the largest values round to infinity, as
+    /// they should). A NaN keeps its sign and becomes the quiet NaN
+    /// `(b & 0xffff0000) | 0x00400000` (the addition could carry it into infinity or
+    /// wrap it). Integer ops only, so every SIMT target prints it.
+    fn round_bf16(&mut self, x: Operand) -> Operand {
+        if let Operand::Float(v, _) = x {
+            return Operand::Float(f64::from(round_bf16_bits(v as f32)), SType::F32);
+        }
+        let u = SType::U32;
+        let int = |l: &mut Self, op: IntOp, a: Operand, b: Operand| {
+            let dst = l.reg(u);
+            l.emit(Stmt::Int { dst, op, a, b });
+            Operand::Reg(dst)
+        };
+        let bits = self.reg(u);
+        self.emit(Stmt::Bitcast { dst: bits, src: x });
+        let bits = Operand::Reg(bits);
+        let high = int(self, IntOp::Shr, bits, Operand::Int(16));
+        let lsb = int(self, IntOp::And, high, Operand::Int(1));
+        let biased = int(self, IntOp::Add, bits, Operand::Int(0x7fff));
+        let sum = int(self, IntOp::Add, biased, lsb);
+        let rounded = int(self, IntOp::And, sum, Operand::Int(0xffff_0000));
+        let top = int(self, IntOp::And, bits, Operand::Int(0xffff_0000));
+        let nan = int(self, IntOp::Or, top, Operand::Int(0x0040_0000));
+        let ordered = self.reg(SType::Bool);
+        self.emit(Stmt::Int {
+            dst: ordered,
+            op: IntOp::Eq,
+            a: x,
+            b: x,
+        });
+        let sel = self.reg(u);
+        self.emit(Stmt::Select {
+            dst: sel,
+            cond: Operand::Reg(ordered),
+            a: rounded,
+            b: nan,
+        });
+        let f = self.reg(SType::F32);
+        self.emit(Stmt::Bitcast {
+            dst: f,
+            src: Operand::Reg(sel),
+        });
+        Operand::Reg(f)
     }
 
     // ---- memory ----

@@ -89,31 +89,16 @@ fn bad_plan(message: String) -> CompileError {
     }
 }
 
-/// `v` with the low 32 bits of its mantissa folded into one sticky bit (bit 32), so that
-/// `half`'s f64 -> f16 / bf16 conversions round to nearest even correctly: they drop the
-/// low 32 mantissa bits before rounding (a value just above a tie, e.g. an f32 one ulp
-/// above a bf16 midpoint, would round as a tie), and on x86 with F16C go through `f32`
-/// (which holds the 21 high mantissa bits plus the sticky bit exactly). Rounding to odd
-/// at 21 bits before rounding to 7 or 10 bits is exact.
-fn sticky_low_bits(v: f64) -> f64 {
-    let b = v.to_bits();
-    if v.is_finite() && b & 0xFFFF_FFFF != 0 {
-        f64::from_bits((b | (1 << 32)) & !0xFFFF_FFFF)
-    } else {
-        v
-    }
-}
-
 /// Little-endian bytes of one element of `dtype` holding `v` (the device representation).
 fn element_bits(v: f64, dtype: DType) -> (u32, usize) {
     match dtype {
         DType::F32 => ((v as f32).to_bits(), 4),
         DType::F16 => (
-            u32::from(half::f16::from_f64(sticky_low_bits(v)).to_bits()),
+            u32::from(crate::graph::f16_from_f64(v).to_bits()),
             2,
         ),
         DType::BF16 => (
-            u32::from(half::bf16::from_f64(sticky_low_bits(v)).to_bits()),
+            u32::from(crate::graph::bf16_from_f64(v).to_bits()),
             2,
         ),
         DType::I32 => {

@@ -42,8 +42,11 @@
 //! kernel) chosen so that the largest staging of every `Dot` of the four kernels fits
 //! (WebGPU's 16 KiB: head dims 32 in one chunk, 64 and 80 in two).
 //!
-//! Ascend C: not lowered (the vector-only form of the forward has no backward
-//! counterpart yet): a typed Unsupported error.
+//! Ascend C gets a vector-only form of the same four kernels (as the forward's
+//! `build_vector`: no `Dot`, AIV cores only): stats and dq one program per query row
+//! (a loop over key blocks, `q . K_blk^T` as a row sum of an elementwise product,
+//! `ds @ K_blk` as a column sum), dk and dv one program per key row (a loop over the
+//! query blocks of its group's heads). Streaming and linear in `T`, not Cube-fast.
 
 use super::attention::NEG;
 use super::{params, unsupported};
@@ -244,12 +247,7 @@ pub fn build(
     let (v, out, d_out, stats) = match which {
         Which::Stats => (None, Some(&operands[2]), &operands[3], None),
         Which::Grad(AttentionWrt::V) => (None, None, &operands[2], Some(&operands[3])),
-        Which::Grad(_) => (
-            Some(&operands[2]),
-            None,
-            &operands[3],
-            Some(&operands[4]),
-        ),
+        Which::Grad(_) => (Some(&operands[2]), None, &operands[3], Some(&operands[4])),
     };
     let (q, k) = (&operands[0], &operands[1]);
     let (b, hq, tq, d) = (q.1.shape[0], q.1.shape[1], q.1.shape[2], q.1.shape[3]);
@@ -273,16 +271,6 @@ pub fn build(
         if spec.buffers[m.0].dtype != DType::I32 {
             return Err(internal(format!("mask dtype {}", spec.buffers[m.0].dtype)));
         }
-    }
-    if target.kind == TargetKind::AscendC {
-        return Err(unsupported(
-            spec,
-            target,
-            format!(
-                "`{}` on Ascend C (the backward of attention has no vector-only form yet)",
-                c.name()
-            ),
-        ));
     }
     if d == 0 || dv == 0 {
         return Err(unsupported(
@@ -309,6 +297,28 @@ pub fn build(
             ),
         )
     })?;
+    if target.kind == TargetKind::AscendC {
+        let a = Ops {
+            q,
+            k,
+            v,
+            out,
+            d_out,
+            stats,
+            mask,
+            dims: [b, hq, hkv, tq, tk, d, dv],
+            causal,
+            scale,
+        };
+        let mut em = Em::new();
+        let grid = match which {
+            Which::Stats | Which::Grad(AttentionWrt::Q) => {
+                vector_query_side(&mut em, spec, name, target, &a, &store, which)?
+            }
+            Which::Grad(wrt) => vector_key_side(&mut em, spec, name, target, &a, &store, wrt)?,
+        };
+        return Ok(em.b.finish(name.to_string(), params(spec), grid));
+    }
     let t = tiling(target, tq, tk, d, dv).ok_or_else(|| CompileError::Limit {
         kernel: name.to_string(),
         target: target.kind.to_string(),
@@ -409,14 +419,25 @@ fn load1(
 }
 
 /// Stores the f32 tile `x [rows, cols]` (cast to the output dtype).
-fn store2(em: &mut Em, spec: &KernelSpec, base: Ix, strides: [i64; 2], limits: [Ix; 2], x: ValueId) {
+fn store2(
+    em: &mut Em,
+    spec: &KernelSpec,
+    base: Ix,
+    strides: [i64; 2],
+    limits: [Ix; 2],
+    x: ValueId,
+) {
     let out_dtype = spec.buffers[spec.out].dtype;
     let x = if out_dtype != DType::F32 {
         em.b.cast(x, out_dtype)
     } else {
         x
     };
-    let shape = em.b.ty(x).shape().map(<[usize]>::to_vec).unwrap_or_default();
+    let shape =
+        em.b.ty(x)
+            .shape()
+            .map(<[usize]>::to_vec)
+            .unwrap_or_default();
     let base = em.val(base);
     let l0 = em.val(limits[0]);
     let l1 = em.val(limits[1]);
@@ -440,7 +461,11 @@ fn store1(em: &mut Em, spec: &KernelSpec, base: Ix, stride: i64, limit: Ix, x: V
     } else {
         x
     };
-    let shape = em.b.ty(x).shape().map(<[usize]>::to_vec).unwrap_or_default();
+    let shape =
+        em.b.ty(x)
+            .shape()
+            .map(<[usize]>::to_vec)
+            .unwrap_or_default();
     let base = em.val(base);
     let l = em.val(limit);
     em.b.store(
@@ -548,12 +573,10 @@ fn query_side(
                 0.0,
             ));
         }
-        let st = a
-            .stats
-            .ok_or_else(|| CompileError::Internal {
-                stage: "tile",
-                message: format!("kernel `{name}`: no stats operand"),
-            })?;
+        let st = a.stats.ok_or_else(|| CompileError::Internal {
+            stage: "tile",
+            message: format!("kernel `{name}`: no stats operand"),
+        })?;
         let ss = &st.1.strides;
         let st_base = em.offset(st.1.offset, &[bi, h, q0], &ss[..3]);
         l_row = load1(em, spec, st.0, st_base, ss[2], lim_q, bm, 0.0);
@@ -989,6 +1012,374 @@ fn key_side(
             acc,
         );
     }
+    Ok(grid)
+}
+
+/// Rows per loop step of the vector-only kernels: a power of two covering `n` (at least
+/// 8, at most 128) such that eight `[rows, max(D, Dv)]` f32 tiles take at most three
+/// quarters of the Unified Buffer.
+fn vector_block(target: &Target, n: usize, d: usize, dv: usize) -> usize {
+    let row = d.max(dv).next_multiple_of(8) * 4;
+    let mut bn = pow2_at_least(n).clamp(8, 128);
+    while bn > 8 && 8 * bn * row > target.ub_bytes * 3 / 4 {
+        bn /= 2;
+    }
+    bn
+}
+
+/// Element `i` of the rank-1 tile `x` as a scalar (`sum(select(iota == i, x, 0))`).
+fn element(em: &mut Em, x: ValueId, i: i64) -> ValueId {
+    let n = em.b.ty(x).shape().and_then(|s| s.first().copied()).unwrap_or(1);
+    let pos = em.b.iota(&[n], 0);
+    let iv = em.val(Ix::C(i));
+    let hit = em.b.compare(CompareOp::Eq, pos, iv);
+    let zero = em.b.float(0.0, DType::F32);
+    let picked = em.b.select(hit, x, zero);
+    em.b.reduce(ReduceOp::Sum, picked, 0)
+}
+
+/// The vector-only (Ascend C) stats and dq kernels: one program per query row, no `Dot`
+/// (as the forward's vector form): per key block `s = rowsum(K_blk * q)`, the masks,
+/// then the online max / sum (stats) or `p = exp(s - L)`, `dp = rowsum(V_blk * d_out)`,
+/// `ds = p (dp - delta) scale`, `dq += colsum(ds * K_blk)` (dq).
+fn vector_query_side(
+    em: &mut Em,
+    spec: &KernelSpec,
+    name: &str,
+    target: &Target,
+    a: &Ops<'_>,
+    store: &StridedView,
+    which: Which,
+) -> Result<[u32; 3], CompileError> {
+    let [b, hq, hkv, tq, tk, d, dv] = a.dims;
+    let bn = vector_block(target, tk, d, dv);
+    let group = (hq / hkv) as i64;
+    let f32t = DType::F32;
+    let internal = |what: &str| CompileError::Internal {
+        stage: "tile",
+        message: format!("kernel `{name}`: no {what} operand"),
+    };
+    let (grid, pids) = programs(em, target, name, &[tq as u64, hq as u64, b as u64])?;
+    let (i, h, bi) = (pids[0], pids[1], pids[2]);
+    let hk = em.op(IndexOp::Div, h, Ix::C(group));
+    let (q, k, d_out) = (a.q, a.k, a.d_out);
+    let (qs, ks, ds) = (&q.1.strides, &k.1.strides, &d_out.1.strides);
+    let q_base = em.offset(q.1.offset, &[bi, h, i], &qs[..3]);
+    let k_base = em.offset(k.1.offset, &[bi, hk], &ks[..2]);
+    let do_base = em.offset(d_out.1.offset, &[bi, h, i], &ds[..3]);
+    let m_base = a
+        .mask
+        .map(|m| em.offset(m.1.offset, &[bi], &m.1.strides[..1]));
+    let qrow = load1(em, spec, q.0, q_base, qs[3], Ix::C(d as i64), d, 0.0);
+    let qe = em.b.expand(qrow, 0, bn);
+    let zero = em.b.float(0.0, f32t);
+    let neg = em.b.float(NEG, f32t);
+    let scale_c = em.b.float(a.scale, f32t);
+    let col = em.b.iota(&[bn], 0);
+    let range_mask = tk % bn != 0 && a.mask.is_none();
+    let end = if a.causal {
+        let e = em.add(i, Ix::C(1 + tk as i64 - tq as i64));
+        let e = em.op(IndexOp::Min, e, Ix::C(tk as i64));
+        em.op(IndexOp::Max, e, Ix::C(0))
+    } else {
+        Ix::C(tk as i64)
+    };
+    let start = em.val(Ix::C(0));
+    let end = em.val(end);
+    // dq: d_out row, L and delta.
+    let (mut doe, mut lse, mut delta) = (zero, zero, zero);
+    let mut v_base = Ix::C(0);
+    if let Which::Grad(_) = which {
+        let dorow = load1(em, spec, d_out.0, do_base, ds[3], Ix::C(dv as i64), dv, 0.0);
+        doe = em.b.expand(dorow, 0, bn);
+        let st = a.stats.ok_or_else(|| internal("stats"))?;
+        let ss = &st.1.strides;
+        let sb = em.offset(st.1.offset, &[bi, h, i], &ss[..3]);
+        let pair = load1(em, spec, st.0, sb, ss[3], Ix::C(2), 2, 0.0);
+        lse = element(em, pair, 0);
+        delta = element(em, pair, 1);
+        let v = a.v.ok_or_else(|| internal("v"))?;
+        v_base = em.offset(v.1.offset, &[bi, hk], &v.1.strides[..2]);
+    }
+    let init = match which {
+        Which::Stats => vec![neg, zero],
+        _ => vec![em.b.splat(zero, &[d])],
+    };
+    let args = em.begin_for(&init);
+    let j0 = Ix::V(args[0]);
+    let lim_k = em.op(IndexOp::Sub, Ix::C(tk as i64), j0);
+    let kj = em.mul(j0, ks[2]);
+    let kb = em.add(k_base, kj);
+    let kt = load2(
+        em,
+        spec,
+        k.0,
+        kb,
+        [ks[2], ks[3]],
+        [lim_k, Ix::C(d as i64)],
+        [bn, d],
+        0.0,
+    );
+    let prod = em.b.binary(BinaryOp::Mul, kt, qe);
+    let s = em.b.reduce(ReduceOp::Sum, prod, 1);
+    let mut s = em.b.binary(BinaryOp::Mul, s, scale_c);
+    if range_mask {
+        let lk = em.val(lim_k);
+        let keep = em.b.compare(CompareOp::Lt, col, lk);
+        s = em.b.select(keep, s, neg);
+    }
+    if a.causal {
+        let t0 = em.add(i, Ix::C(tk as i64 - tq as i64));
+        let bound = em.op(IndexOp::Sub, t0, j0);
+        let bound = em.val(bound);
+        let keep = em.b.compare(CompareOp::Le, col, bound);
+        s = em.b.select(keep, s, neg);
+    }
+    if let (Some(mk), Some(mb)) = (a.mask, m_base) {
+        let st = mk.1.strides[1];
+        let mj = em.mul(j0, st);
+        let base = em.add(mb, mj);
+        let row = load1(em, spec, mk.0, base, st, lim_k, bn, 0.0);
+        let izero = em.val(Ix::C(0));
+        let masked = em.b.compare(CompareOp::Eq, row, izero);
+        s = em.b.select(masked, neg, s);
+    }
+    let yields = match which {
+        Which::Stats => {
+            let (m, l) = (args[1], args[2]);
+            let bmax = em.b.reduce(ReduceOp::Max, s, 0);
+            let m_new = em.b.binary(BinaryOp::Max, m, bmax);
+            let x = em.b.binary(BinaryOp::Sub, s, m_new);
+            let p = em.b.unary(UnaryOp::Exp, x);
+            let dm = em.b.binary(BinaryOp::Sub, m, m_new);
+            let alpha = em.b.unary(UnaryOp::Exp, dm);
+            let psum = em.b.reduce(ReduceOp::Sum, p, 0);
+            let la = em.b.binary(BinaryOp::Mul, l, alpha);
+            let l_new = em.b.binary(BinaryOp::Add, la, psum);
+            vec![m_new, l_new]
+        }
+        _ => {
+            let v = a.v.ok_or_else(|| internal("v"))?;
+            let vs = &v.1.strides;
+            let x = em.b.binary(BinaryOp::Sub, s, lse);
+            let p = em.b.unary(UnaryOp::Exp, x);
+            let vj = em.mul(j0, vs[2]);
+            let vb = em.add(v_base, vj);
+            let vt = load2(
+                em,
+                spec,
+                v.0,
+                vb,
+                [vs[2], vs[3]],
+                [lim_k, Ix::C(dv as i64)],
+                [bn, dv],
+                0.0,
+            );
+            let pv = em.b.binary(BinaryOp::Mul, vt, doe);
+            let dp = em.b.reduce(ReduceOp::Sum, pv, 1);
+            let dd = em.b.binary(BinaryOp::Sub, dp, delta);
+            let dsv = em.b.binary(BinaryOp::Mul, p, dd);
+            let dsv = em.b.binary(BinaryOp::Mul, dsv, scale_c);
+            let dse = em.b.expand(dsv, 1, d);
+            let kt2 = load2(
+                em,
+                spec,
+                k.0,
+                kb,
+                [ks[2], ks[3]],
+                [lim_k, Ix::C(d as i64)],
+                [bn, d],
+                0.0,
+            );
+            let contrib = em.b.binary(BinaryOp::Mul, dse, kt2);
+            let c = em.b.reduce(ReduceOp::Sum, contrib, 0);
+            vec![em.b.binary(BinaryOp::Add, args[1], c)]
+        }
+    };
+    let res = em.end_for(start, end, bn as i64, &init, &yields);
+    let ob = em.offset(store.offset, &[bi, h, i], &store.strides[..3]);
+    match which {
+        Which::Stats => {
+            let (m_fin, l_fin) = (res[0], res[1]);
+            let half_neg = em.b.float(NEG / 2.0, f32t);
+            let seen = em.b.compare(CompareOp::Gt, m_fin, half_neg);
+            let one = em.b.float(1.0, f32t);
+            let l_safe = em.b.select(seen, l_fin, one);
+            let lg = em.b.unary(UnaryOp::Log, l_safe);
+            let l = em.b.binary(BinaryOp::Add, m_fin, lg);
+            let l = em.b.select(seen, l, zero);
+            let out = a.out.ok_or_else(|| internal("out"))?;
+            let os = &out.1.strides;
+            let obase = em.offset(out.1.offset, &[bi, h, i], &os[..3]);
+            let orow = load1(em, spec, out.0, obase, os[3], Ix::C(dv as i64), dv, 0.0);
+            let grow = load1(em, spec, d_out.0, do_base, ds[3], Ix::C(dv as i64), dv, 0.0);
+            let pr = em.b.binary(BinaryOp::Mul, orow, grow);
+            let dl = em.b.reduce(ReduceOp::Sum, pr, 0);
+            let pos = em.b.iota(&[2], 0);
+            let izero = em.val(Ix::C(0));
+            let first = em.b.compare(CompareOp::Eq, pos, izero);
+            let ls = em.b.splat(l, &[2]);
+            let dls = em.b.splat(dl, &[2]);
+            let pair = em.b.select(first, ls, dls);
+            store1(em, spec, ob, store.strides[3], Ix::C(2), pair);
+        }
+        _ => store1(em, spec, ob, store.strides[3], Ix::C(d as i64), res[0]),
+    }
+    Ok(grid)
+}
+
+/// The vector-only (Ascend C) dk and dv kernels: one program per key row, a loop over
+/// the query blocks of every query head of its group: `s = rowsum(Q_blk * k)`, `p =
+/// exp(s - L_blk)`, then `dv += colsum(p * dO_blk)` or `dp = rowsum(dO_blk * v)`,
+/// `ds = p (dp - delta) scale`, `dk += colsum(ds * Q_blk)`. A key the padding mask hides
+/// gets `-1e30` added to its scores (so `p = 0`).
+fn vector_key_side(
+    em: &mut Em,
+    spec: &KernelSpec,
+    name: &str,
+    target: &Target,
+    a: &Ops<'_>,
+    store: &StridedView,
+    wrt: AttentionWrt,
+) -> Result<[u32; 3], CompileError> {
+    let [b, hq, hkv, tq, tk, d, dv] = a.dims;
+    let bm = vector_block(target, tq, d, dv);
+    let group = hq / hkv;
+    let f32t = DType::F32;
+    let internal = |what: &str| CompileError::Internal {
+        stage: "tile",
+        message: format!("kernel `{name}`: no {what} operand"),
+    };
+    let (grid, pids) = programs(em, target, name, &[tk as u64, hkv as u64, b as u64])?;
+    let (j, hk, bi) = (pids[0], pids[1], pids[2]);
+    let (q, k, d_out) = (a.q, a.k, a.d_out);
+    let st = a.stats.ok_or_else(|| internal("stats"))?;
+    let (qs, ks, ds, ss) = (&q.1.strides, &k.1.strides, &d_out.1.strides, &st.1.strides);
+    let kb = em.offset(k.1.offset, &[bi, hk, j], &ks[..3]);
+    let krow = load1(em, spec, k.0, kb, ks[3], Ix::C(d as i64), d, 0.0);
+    let ke = em.b.expand(krow, 0, bm);
+    let mut ve = ke;
+    if wrt == AttentionWrt::K {
+        let v = a.v.ok_or_else(|| internal("v"))?;
+        let vs = &v.1.strides;
+        let vb = em.offset(v.1.offset, &[bi, hk, j], &vs[..3]);
+        let vrow = load1(em, spec, v.0, vb, vs[3], Ix::C(dv as i64), dv, 0.0);
+        ve = em.b.expand(vrow, 0, bm);
+    }
+    let zero = em.b.float(0.0, f32t);
+    let neg = em.b.float(NEG, f32t);
+    let scale_c = em.b.float(a.scale, f32t);
+    // Padding: 0 for a visible key, -1e30 for a hidden one (added to the scores).
+    let pad = match a.mask {
+        Some(mk) => {
+            let ms = &mk.1.strides;
+            let base = em.offset(mk.1.offset, &[bi, j], &ms[..2]);
+            let one_i = Ix::C(1);
+            let mrow = load1(em, spec, mk.0, base, ms[1], one_i, 1, 0.0);
+            let izero = em.val(Ix::C(0));
+            let hidden = em.b.compare(CompareOp::Eq, mrow, izero);
+            let penalty = em.b.select(hidden, neg, zero);
+            Some(em.b.reduce(ReduceOp::Sum, penalty, 0))
+        }
+        None => None,
+    };
+    let row = em.b.iota(&[bm], 0);
+    let tqp = tq.div_ceil(bm) * bm;
+    let start = if a.causal && group == 1 {
+        let first = em.op(IndexOp::Sub, j, Ix::C(tk as i64 - tq as i64));
+        let first = em.op(IndexOp::Max, first, Ix::C(0));
+        let first = em.op(IndexOp::Min, first, Ix::C(tqp as i64));
+        let blk = em.op(IndexOp::Div, first, Ix::C(bm as i64));
+        em.mul(blk, bm as i64)
+    } else {
+        Ix::C(0)
+    };
+    let start = em.val(start);
+    let end = em.val(Ix::C((group * tqp) as i64));
+    let width = if wrt == AttentionWrt::K { d } else { dv };
+    let init = [em.b.splat(zero, &[width])];
+    let args = em.begin_for(&init);
+    let it = Ix::V(args[0]);
+    let (h, q0) = if group == 1 {
+        (hk, it)
+    } else {
+        let hoff = em.op(IndexOp::Div, it, Ix::C(tqp as i64));
+        let q0 = em.op(IndexOp::Rem, it, Ix::C(tqp as i64));
+        let hb = em.mul(hk, group as i64);
+        (em.add(hb, hoff), q0)
+    };
+    let lim_q = em.op(IndexOp::Sub, Ix::C(tq as i64), q0);
+    let qb = em.offset(q.1.offset, &[bi, h, q0], &qs[..3]);
+    let gb = em.offset(d_out.1.offset, &[bi, h, q0], &ds[..3]);
+    let sb = em.offset(st.1.offset, &[bi, h, q0], &ss[..3]);
+    let qt = load2(
+        em,
+        spec,
+        q.0,
+        qb,
+        [qs[2], qs[3]],
+        [lim_q, Ix::C(d as i64)],
+        [bm, d],
+        0.0,
+    );
+    let prod = em.b.binary(BinaryOp::Mul, qt, ke);
+    let s = em.b.reduce(ReduceOp::Sum, prod, 1);
+    let mut s = em.b.binary(BinaryOp::Mul, s, scale_c);
+    if a.causal {
+        // Query q0 + r sees key j iff r >= j - q0 - (Tk - Tq).
+        let t0 = em.op(IndexOp::Sub, j, q0);
+        let bound = em.op(IndexOp::Sub, t0, Ix::C(tk as i64 - tq as i64));
+        let bound = em.val(bound);
+        let keep = em.b.compare(CompareOp::Ge, row, bound);
+        s = em.b.select(keep, s, neg);
+    }
+    if let Some(pen) = pad {
+        s = em.b.binary(BinaryOp::Add, s, pen);
+    }
+    let lrow = load1(em, spec, st.0, sb, ss[2], lim_q, bm, FAR);
+    let x = em.b.binary(BinaryOp::Sub, s, lrow);
+    let p = em.b.unary(UnaryOp::Exp, x);
+    let gt = load2(
+        em,
+        spec,
+        d_out.0,
+        gb,
+        [ds[2], ds[3]],
+        [lim_q, Ix::C(dv as i64)],
+        [bm, dv],
+        0.0,
+    );
+    let acc_new = if wrt == AttentionWrt::V {
+        let pe = em.b.expand(p, 1, dv);
+        let pg = em.b.binary(BinaryOp::Mul, pe, gt);
+        let c = em.b.reduce(ReduceOp::Sum, pg, 0);
+        em.b.binary(BinaryOp::Add, args[1], c)
+    } else {
+        let gv = em.b.binary(BinaryOp::Mul, gt, ve);
+        let dp = em.b.reduce(ReduceOp::Sum, gv, 1);
+        let db = em.add(sb, Ix::C(ss[3]));
+        let drow = load1(em, spec, st.0, db, ss[2], lim_q, bm, 0.0);
+        let dd = em.b.binary(BinaryOp::Sub, dp, drow);
+        let dsv = em.b.binary(BinaryOp::Mul, p, dd);
+        let dsv = em.b.binary(BinaryOp::Mul, dsv, scale_c);
+        let dse = em.b.expand(dsv, 1, d);
+        let qt2 = load2(
+            em,
+            spec,
+            q.0,
+            qb,
+            [qs[2], qs[3]],
+            [lim_q, Ix::C(d as i64)],
+            [bm, d],
+            0.0,
+        );
+        let c = em.b.binary(BinaryOp::Mul, dse, qt2);
+        let c = em.b.reduce(ReduceOp::Sum, c, 0);
+        em.b.binary(BinaryOp::Add, args[1], c)
+    };
+    let res = em.end_for(start, end, bm as i64, &init, &[acc_new]);
+    let ob = em.offset(store.offset, &[bi, hk, j], &store.strides[..3]);
+    store1(em, spec, ob, store.strides[3], Ix::C(width as i64), res[0]);
     Ok(grid)
 }
 
