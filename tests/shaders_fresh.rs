@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const TARGETS: [&str; 3] = ["wgsl", "ptx", "ascendc"];
-const MODELS: [&str; 2] = ["mlp", "gpt"];
+const MODELS: [&str; 3] = ["mlp", "gpt", "minilm"];
 
 /// Relative paths of the files under `dir`, recursively (empty if `dir` is absent).
 fn files_under(dir: &Path) -> BTreeSet<PathBuf> {
@@ -85,4 +85,63 @@ fn shaders_dir_is_fresh() {
         "shaders/ is stale; run `cargo xtask shaders` and commit the result:\n  {}",
         problems.join("\n  ")
     );
+}
+
+// Finding ptxas and parsing `ptxas -v` (shared with the conformance suite).
+#[allow(dead_code)]
+#[path = "support/ptxas.rs"]
+mod ptxas_support;
+
+/// Every checked-in PTX module of `shaders/` (the MLP demo, the GPT block with its
+/// cross-entropy head, the MiniLM encoder) assembles with `ptxas` for sm_80 and sm_90
+/// with zero spill stores and loads.
+#[test]
+fn shaders_ptx_assembles_without_spills() {
+    let ptxas = ptxas_support::find_ptxas();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shaders-ptx");
+    let mut jobs = Vec::new();
+    for model in MODELS {
+        let dir = repo.join("shaders").join(model).join("ptx");
+        for p in files_under(&dir) {
+            if p.extension().is_some_and(|e| e == "ptx") {
+                jobs.push((model, dir.join(&p)));
+            }
+        }
+    }
+    assert!(jobs.len() > 10, "too few PTX modules under shaders/: {}", jobs.len());
+    let problems = std::sync::Mutex::new(Vec::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((model, path)) = jobs.get(i) else {
+                    break;
+                };
+                let text = std::fs::read_to_string(path).expect("readable PTX");
+                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("kernel");
+                let name = format!("{model}_{stem}");
+                for sm in [80, 90] {
+                    let r = ptxas_support::assemble(&ptxas, &out, &name, &text, sm);
+                    let msg = match r {
+                        Ok(info) if info.spill_stores == 0 && info.spill_loads == 0 => None,
+                        Ok(info) => Some(format!(
+                            "{}: sm_{sm}: {} bytes spill stores, {} bytes spill loads",
+                            path.display(),
+                            info.spill_stores,
+                            info.spill_loads
+                        )),
+                        Err(e) => Some(format!("{}: sm_{sm}: {e}", path.display())),
+                    };
+                    if let Some(m) = msg {
+                        problems.lock().unwrap().push(m);
+                    }
+                }
+            });
+        }
+    });
+    let problems = problems.into_inner().unwrap();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use tessera::compiler::optim::AdamW;
 use tessera::models::data::{Dataset, Split};
 use tessera::models::gpt::GptConfig;
-use tessera::runtime::{CpuDevice, Device, WgpuDevice};
+use tessera::runtime::{AscendCpuDevice, CpuDevice, Device, WgpuDevice};
 use tessera::train::trainer::{gpt_eval_batches, gpt_inputs, gpt_training_graph};
 use tessera::train::{LrSchedule, Trainer, TrainerOptions};
 
@@ -70,9 +70,39 @@ fn run(device: &dyn Device) -> (Vec<f64>, f64) {
     (losses, v)
 }
 
+fn reference() -> &'static (Vec<f64>, f64) {
+    static REF: OnceLock<(Vec<f64>, f64)> = OnceLock::new();
+    REF.get_or_init(|| run(&CpuDevice::reference()))
+}
+
+fn check_against_reference(d: &dyn Device) {
+    let (reference, ref_val) = reference();
+    let (losses, val) = run(d);
+    for (k, (a, r)) in losses.iter().zip(reference).enumerate() {
+        let rel = (a - r).abs() / r.abs();
+        assert!(
+            rel <= 1e-4,
+            "{}: step {}: loss {a}, f64 reference {r} (rel {rel:.2e})",
+            d.name(),
+            k + 1
+        );
+    }
+    assert!(
+        (val - ref_val).abs() / ref_val <= 1e-4,
+        "{}: val {val} vs {ref_val}",
+        d.name()
+    );
+}
+
+/// Each step is one process run of the g++-built host program.
 #[test]
-fn tiny_gpt_trains_alike_on_every_device() {
-    let (reference, ref_val) = run(&CpuDevice::reference());
+fn tiny_gpt_trains_alike_on_ascend_cpu() {
+    check_against_reference(&AscendCpuDevice::new());
+}
+
+#[test]
+fn tiny_gpt_learns_on_the_f64_interpreter() {
+    let (reference, ref_val) = reference();
     let v = config().vocab_size as f64;
     assert!(
         (reference[0] - v.ln()).abs() < 0.05,
@@ -84,22 +114,14 @@ fn tiny_gpt_trains_alike_on_every_device() {
         assert!(w[1] < w[0], "loss did not fall: {reference:?}");
     }
     assert!(ref_val.is_finite() && (ref_val - v.ln()).abs() < 0.5);
-    let devices: [&dyn Device; 2] = [&CpuDevice::tile(), wgpu()];
-    for d in devices {
-        let (losses, val) = run(d);
-        for (k, (a, r)) in losses.iter().zip(&reference).enumerate() {
-            let rel = (a - r).abs() / r.abs();
-            assert!(
-                rel <= 1e-4,
-                "{}: step {}: loss {a}, f64 reference {r} (rel {rel:.2e})",
-                d.name(),
-                k + 1
-            );
-        }
-        assert!(
-            (val - ref_val).abs() / ref_val <= 1e-4,
-            "{}: val {val} vs {ref_val}",
-            d.name()
-        );
-    }
+}
+
+#[test]
+fn tiny_gpt_trains_alike_on_the_tile_interpreter() {
+    check_against_reference(&CpuDevice::tile());
+}
+
+#[test]
+fn tiny_gpt_trains_alike_on_wgpu() {
+    check_against_reference(wgpu());
 }

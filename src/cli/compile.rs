@@ -28,6 +28,9 @@ pub const GPT_CONFIG: tessera_models::gpt::GptConfig = tessera_models::gpt::GptC
 /// Batch and sequence length of the bundled `gpt` model.
 pub const GPT_SHAPE: (usize, usize) = (4, 64);
 
+/// Batch and sequence length of the bundled `minilm` encoder.
+pub const MINILM_SHAPE: (usize, usize) = (2, 32);
+
 /// Runs `tessera compile`.
 pub fn run(args: &CompileArgs) -> Result<()> {
     let graph = load_graph(args)?;
@@ -90,6 +93,15 @@ pub fn bundled_model(model: Model) -> Result<Graph> {
             )
             .context("building the bundled gpt model")?;
             Ok(gpt.graph)
+        }
+        Model::Minilm => {
+            let (batch, seq) = MINILM_SHAPE;
+            tessera_models::bert::bert_encoder(
+                &tessera_models::bert::BertConfig::all_minilm_l6_v2(),
+                batch,
+                seq,
+            )
+            .context("building the bundled minilm model")
         }
     }
 }

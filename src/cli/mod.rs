@@ -61,6 +61,10 @@ pub enum Model {
     /// tied LM head and mean cross-entropy; batch 4, 64 tokens, width 128, 4 heads,
     /// vocabulary 65 (kernels in `shaders/gpt/`).
     Gpt,
+    /// The sentence-transformers all-MiniLM-L6-v2 encoder (BERT, 6 layers, width 384,
+    /// padding attention mask, mean pooling, L2 normalisation) for 2 sentences of 32
+    /// tokens; the structure only, no weights needed (kernels in `shaders/minilm/`).
+    Minilm,
 }
 
 /// Arguments of `tessera compile`.

@@ -88,7 +88,7 @@ pub(super) fn add_cases(t: &mut Table) {
 /// The f32 tolerances are those of the f32 cases (derived there), made low-precision by
 /// [`lowp`].
 fn ops_case(t: &mut Table, d: DType, n: usize) {
-    let name = format!("dtypes/{}_ops_n{n}", tag(d));
+    let name = format!("dtypes_{}/ops_n{n}", tag(d));
     let dists = [("p", Dist::Positive), ("q", Dist::AwayFromZero)];
     t.case(name, &dists, |g, o| {
         let x = g.input("x", &[n], d)?;
@@ -177,7 +177,7 @@ fn ops_case(t: &mut Table, d: DType, n: usize) {
 /// (conformance.rs), then one rounding ([`lowp`]); one transposed operand and a bias add
 /// (one more f32 rounding of a value below K + 1: `(K + 1) u` absolute).
 fn matmul_case(t: &mut Table, d: DType) {
-    t.case(format!("dtypes/{}_matmul", tag(d)), &[], |g, o| {
+    t.case(format!("dtypes_{}/matmul", tag(d)), &[], |g, o| {
         for (i, (m, n, k)) in [(1, 17, 64), (17, 64, 129), (64, 1, 17), (33, 80, 100)]
             .into_iter()
             .enumerate()
@@ -210,7 +210,7 @@ fn matmul_case(t: &mut Table, d: DType) {
 fn attention_case(t: &mut Table, d: DType) {
     let (b, hq, hkv) = (2, 4, 2);
     for (tn, dh) in [(7, 64), (100, 32)] {
-        let name = format!("dtypes/{}_attention_t{tn}_d{dh}", tag(d));
+        let name = format!("dtypes_{}/attention_t{tn}_d{dh}", tag(d));
         t.case(name, &[("mask_raw", Dist::Uniform)], |g, o| {
             let q = g.input("q", &[b, hq, tn, dh], d)?;
             let k = g.input("k", &[b, hkv, tn, dh], d)?;
@@ -253,7 +253,7 @@ fn attention_case(t: &mut Table, d: DType) {
 fn bf16_round_case(t: &mut Table) {
     let n = 4097;
     t.case(
-        "dtypes/bf16_round".into(),
+        "dtypes_bf16/round".into(),
         &[("v", Dist::Ids(65536))],
         |g, o| {
             let v = g.input("v", &[n], DType::I32)?;
@@ -279,4 +279,60 @@ fn bf16_round_case(t: &mut Table) {
             Ok(())
         },
     );
+}
+
+/// Without `shader-f16` (`Target::wgsl()`), compiling f16 storage for WGSL is a typed
+/// error naming the feature; with it (`Target::wgsl_f16()`), every module that stores
+/// f16 enables it and declares `array<f16>`.
+#[test]
+fn wgsl_f16_needs_shader_f16() {
+    use tessera::compiler::{backend, compile, CompileError, Graph, Target};
+    let mut g = Graph::new();
+    let x = g.input("x", &[7], DType::F16).expect("input");
+    let y = g.exp(x).expect("exp");
+    g.mark_output(y).expect("output");
+    match compile(&g, &Target::wgsl()) {
+        Err(CompileError::Unsupported { what, .. }) => {
+            assert!(what.contains("`shader-f16`"), "names the feature: {what}")
+        }
+        other => panic!("expected Unsupported naming shader-f16, got {other:?}"),
+    }
+    let target = Target::wgsl_f16();
+    let plan = compile(&g, &target).expect("f16 compiles with shader-f16");
+    let art = backend::emit(&plan, &target).expect("emits");
+    for f in &art.files {
+        assert!(f.contents.contains("enable f16;"), "{}", f.contents);
+        assert!(f.contents.contains("array<f16>"), "{}", f.contents);
+    }
+}
+
+/// bf16 on WGSL (the record the wgpu device reports: bf16 storage added): element pairs
+/// in u32 words, a written buffer as `array<atomic<u32>>` stored with `atomicAnd` /
+/// `atomicOr`, the value rounded in registers first (the lowering's bit sequence:
+/// `0x7fff`); `Target::wgsl()` itself refuses bf16 buffers.
+#[test]
+fn wgsl_bf16_is_packed_with_atomic_stores() {
+    use tessera::compiler::{backend, compile, CompileError, Graph, Target};
+    let mut g = Graph::new();
+    let x = g.input("x", &[7], DType::BF16).expect("input");
+    let y = g.exp(x).expect("exp");
+    g.mark_output(y).expect("output");
+    assert!(matches!(
+        compile(&g, &Target::wgsl()),
+        Err(CompileError::Unsupported { .. })
+    ));
+    let mut target = Target::wgsl();
+    target.storage_dtypes.push(DType::BF16);
+    let plan = compile(&g, &target).expect("bf16 compiles");
+    let art = backend::emit(&plan, &target).expect("emits");
+    let text = &art.files[0].contents;
+    for needle in [
+        "array<u32>",
+        "array<atomic<u32>>",
+        "atomicAnd(",
+        "atomicOr(",
+        "32767u",
+    ] {
+        assert!(text.contains(needle), "`{needle}` in\n{text}");
+    }
 }

@@ -47,7 +47,7 @@ const MINILM_SAFETENSORS_SHA256: &str =
 const SHADER_TARGETS: [&str; 3] = ["wgsl", "ptx", "ascendc"];
 
 /// The bundled models whose kernels are kept in `shaders/<model>/<target>/`.
-const SHADER_MODELS: [&str; 2] = ["mlp", "gpt"];
+const SHADER_MODELS: [&str; 3] = ["mlp", "gpt", "minilm"];
 
 const USAGE: &str = "\
 usage: cargo xtask <command>

@@ -3,15 +3,15 @@
 // Program instance `pid` is one iteration of the loop over GetBlockIdx(), GetBlockIdx() + GetBlockNum(), ...
 #include "kernel_operator.h"
 
-extern "C" __global__ __aicore__ void attention_fwd_4(GM_ADDR add_14, GM_ADDR attention_24)
+extern "C" __global__ __aicore__ void attention_fwd_4(GM_ADDR add_14, GM_ADDR permute_25)
 {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
     using namespace AscendC;
     // Global memory: the kernel's buffers.
     GlobalTensor<float> add_14_gm; // add_14 : f32[98304], Read
     add_14_gm.SetGlobalBuffer((__gm__ float*)add_14, 98304);
-    GlobalTensor<float> attention_24_gm; // attention_24 : f32[32768], Write
-    attention_24_gm.SetGlobalBuffer((__gm__ float*)attention_24, 32768);
+    GlobalTensor<float> permute_25_gm; // permute_25 : f32[32768], Write
+    permute_25_gm.SetGlobalBuffer((__gm__ float*)permute_25, 32768);
     TPipe pipe;
     constexpr int32_t kPrograms = 1024;
     // Unified Buffer: 4 queue(s) x 2 buffer(s), 11 scratch buffer(s): 59616 of 188416 bytes.
@@ -21,7 +21,7 @@ extern "C" __global__ __aicore__ void attention_fwd_4(GM_ADDR add_14, GM_ADDR at
     pipe.InitBuffer(in_q1, 2, 8192);
     TQue<TPosition::VECIN, 1> in_q2; // %54 = load add_14 [64, 32]
     pipe.InitBuffer(in_q2, 2, 8192);
-    TQue<TPosition::VECOUT, 1> out_q0; // store %68 -> attention_24 [32]
+    TQue<TPosition::VECOUT, 1> out_q0; // store %68 -> permute_25 [32]
     pipe.InitBuffer(out_q0, 2, 256);
     TBuf<TPosition::VECCALC> tmp0; // %18
     pipe.InitBuffer(tmp0, 8192);
@@ -261,23 +261,22 @@ extern "C" __global__ __aicore__ void attention_fwd_4(GM_ADDR add_14, GM_ADDR at
         PipeBarrier<PIPE_V>();
         Muls(v68, v62, static_cast<float>(s67), 32);
         const int32_t s70 = pid2 * 8192; // %70 = imul
-        const int32_t s72 = pid1 * 2048; // %72 = imul
-        const int32_t s73 = s70 + s72; // %73 = iadd
-        const int32_t s74 = pid0 * 32; // %74 = imul
-        const int32_t s75 = s73 + s74; // %75 = iadd
-        // store %68 -> attention_24[32] at s75, strides [1], valid 32
+        const int32_t s71 = s70 + s6; // %71 = iadd
+        const int32_t s72 = pid0 * 128; // %72 = imul
+        const int32_t s73 = s71 + s72; // %73 = iadd
+        // store %68 -> permute_25[32] at s73, strides [1], valid 32
         const int32_t svc6 = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
         out_q0.EnQue(v68);
         v68 = out_q0.DeQue<float>();
         if (svc6 > 0) {
-            DataCopyPad(attention_24_gm[s75], v68, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc6 * 4), 0, 0, 0});
+            DataCopyPad(permute_25_gm[s73], v68, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc6 * 4), 0, 0, 0});
         }
         out_q0.FreeTensor(v68);
     }
 }
 
 #ifndef ASCENDC_CPU_DEBUG
-extern "C" void attention_fwd_4_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* attention_24) {
-    attention_fwd_4<<<blockDim, nullptr, stream>>>(add_14, attention_24);
+extern "C" void attention_fwd_4_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* permute_25) {
+    attention_fwd_4<<<blockDim, nullptr, stream>>>(add_14, permute_25);
 }
 #endif

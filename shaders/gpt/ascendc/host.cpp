@@ -16,34 +16,32 @@ extern "C" __global__ __aicore__ void gather_0(GM_ADDR wte_weight, GM_ADDR token
 extern "C" __global__ __aicore__ void add_1(GM_ADDR gather_2, GM_ADDR wpe_weight, GM_ADDR add_5);
 extern "C" __global__ __aicore__ void layer_norm_2(GM_ADDR add_5, GM_ADDR h_0_ln_1_weight, GM_ADDR h_0_ln_1_bias, GM_ADDR layer_norm_9);
 extern "C" __global__ __aicore__ void matmul_bias_3(GM_ADDR layer_norm_9, GM_ADDR h_0_attn_qkv_weight, GM_ADDR h_0_attn_qkv_bias, GM_ADDR add_14, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void attention_fwd_4(GM_ADDR add_14, GM_ADDR attention_24);
-extern "C" __global__ __aicore__ void copy_5(GM_ADDR attention_24, GM_ADDR permute_25);
-extern "C" __global__ __aicore__ void matmul_bias_add_6(GM_ADDR permute_25, GM_ADDR h_0_attn_proj_weight, GM_ADDR add_5, GM_ADDR h_0_attn_proj_bias, GM_ADDR add_32, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_7(GM_ADDR add_32, GM_ADDR h_0_ln_2_weight, GM_ADDR h_0_ln_2_bias, GM_ADDR layer_norm_35);
-extern "C" __global__ __aicore__ void matmul_bias_gelu_8(GM_ADDR layer_norm_35, GM_ADDR h_0_mlp_fc_weight, GM_ADDR h_0_mlp_fc_bias, GM_ADDR gelu_41, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_add_9(GM_ADDR gelu_41, GM_ADDR h_0_mlp_proj_weight, GM_ADDR add_32, GM_ADDR h_0_mlp_proj_bias, GM_ADDR add_47, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_10(GM_ADDR add_47, GM_ADDR ln_f_weight, GM_ADDR ln_f_bias, GM_ADDR layer_norm_50);
-extern "C" __global__ __aicore__ void matmul_11(GM_ADDR layer_norm_50, GM_ADDR wte_weight, GM_ADDR matmul_51, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void cross_entropy_tokens_12(GM_ADDR matmul_51, GM_ADDR targets, GM_ADDR loss_token_cross_entropy_64);
-extern "C" __global__ __aicore__ void cross_entropy_count_13(GM_ADDR targets, GM_ADDR loss_reduce_sum_81);
-extern "C" __global__ __aicore__ void cross_entropy_mean_14(GM_ADDR loss_token_cross_entropy_64, GM_ADDR loss_reduce_sum_81, GM_ADDR loss);
+extern "C" __global__ __aicore__ void attention_fwd_4(GM_ADDR add_14, GM_ADDR permute_25);
+extern "C" __global__ __aicore__ void matmul_bias_add_5(GM_ADDR permute_25, GM_ADDR h_0_attn_proj_weight, GM_ADDR add_5, GM_ADDR h_0_attn_proj_bias, GM_ADDR add_32, GM_ADDR workspace);
+extern "C" __global__ __aicore__ void layer_norm_6(GM_ADDR add_32, GM_ADDR h_0_ln_2_weight, GM_ADDR h_0_ln_2_bias, GM_ADDR layer_norm_35);
+extern "C" __global__ __aicore__ void matmul_bias_gelu_7(GM_ADDR layer_norm_35, GM_ADDR h_0_mlp_fc_weight, GM_ADDR h_0_mlp_fc_bias, GM_ADDR gelu_41, GM_ADDR workspace);
+extern "C" __global__ __aicore__ void matmul_bias_add_8(GM_ADDR gelu_41, GM_ADDR h_0_mlp_proj_weight, GM_ADDR add_32, GM_ADDR h_0_mlp_proj_bias, GM_ADDR add_47, GM_ADDR workspace);
+extern "C" __global__ __aicore__ void layer_norm_9(GM_ADDR add_47, GM_ADDR ln_f_weight, GM_ADDR ln_f_bias, GM_ADDR layer_norm_50);
+extern "C" __global__ __aicore__ void matmul_10(GM_ADDR layer_norm_50, GM_ADDR wte_weight, GM_ADDR matmul_51, GM_ADDR workspace);
+extern "C" __global__ __aicore__ void cross_entropy_tokens_11(GM_ADDR matmul_51, GM_ADDR targets, GM_ADDR loss_token_cross_entropy_64);
+extern "C" __global__ __aicore__ void cross_entropy_count_12(GM_ADDR targets, GM_ADDR loss_reduce_sum_81);
+extern "C" __global__ __aicore__ void cross_entropy_mean_13(GM_ADDR loss_token_cross_entropy_64, GM_ADDR loss_reduce_sum_81, GM_ADDR loss);
 #else
 // launchers defined beside each kernel (`<kernel><<<blockDim, nullptr, stream>>>`)
 extern "C" void gather_0_do(uint32_t blockDim, void* stream, uint8_t* wte_weight, uint8_t* tokens, uint8_t* gather_2);
 extern "C" void add_1_do(uint32_t blockDim, void* stream, uint8_t* gather_2, uint8_t* wpe_weight, uint8_t* add_5);
 extern "C" void layer_norm_2_do(uint32_t blockDim, void* stream, uint8_t* add_5, uint8_t* h_0_ln_1_weight, uint8_t* h_0_ln_1_bias, uint8_t* layer_norm_9);
 extern "C" void matmul_bias_3_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_9, uint8_t* h_0_attn_qkv_weight, uint8_t* h_0_attn_qkv_bias, uint8_t* add_14, uint8_t* workspace);
-extern "C" void attention_fwd_4_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* attention_24);
-extern "C" void copy_5_do(uint32_t blockDim, void* stream, uint8_t* attention_24, uint8_t* permute_25);
-extern "C" void matmul_bias_add_6_do(uint32_t blockDim, void* stream, uint8_t* permute_25, uint8_t* h_0_attn_proj_weight, uint8_t* add_5, uint8_t* h_0_attn_proj_bias, uint8_t* add_32, uint8_t* workspace);
-extern "C" void layer_norm_7_do(uint32_t blockDim, void* stream, uint8_t* add_32, uint8_t* h_0_ln_2_weight, uint8_t* h_0_ln_2_bias, uint8_t* layer_norm_35);
-extern "C" void matmul_bias_gelu_8_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_35, uint8_t* h_0_mlp_fc_weight, uint8_t* h_0_mlp_fc_bias, uint8_t* gelu_41, uint8_t* workspace);
-extern "C" void matmul_bias_add_9_do(uint32_t blockDim, void* stream, uint8_t* gelu_41, uint8_t* h_0_mlp_proj_weight, uint8_t* add_32, uint8_t* h_0_mlp_proj_bias, uint8_t* add_47, uint8_t* workspace);
-extern "C" void layer_norm_10_do(uint32_t blockDim, void* stream, uint8_t* add_47, uint8_t* ln_f_weight, uint8_t* ln_f_bias, uint8_t* layer_norm_50);
-extern "C" void matmul_11_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_50, uint8_t* wte_weight, uint8_t* matmul_51, uint8_t* workspace);
-extern "C" void cross_entropy_tokens_12_do(uint32_t blockDim, void* stream, uint8_t* matmul_51, uint8_t* targets, uint8_t* loss_token_cross_entropy_64);
-extern "C" void cross_entropy_count_13_do(uint32_t blockDim, void* stream, uint8_t* targets, uint8_t* loss_reduce_sum_81);
-extern "C" void cross_entropy_mean_14_do(uint32_t blockDim, void* stream, uint8_t* loss_token_cross_entropy_64, uint8_t* loss_reduce_sum_81, uint8_t* loss);
+extern "C" void attention_fwd_4_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* permute_25);
+extern "C" void matmul_bias_add_5_do(uint32_t blockDim, void* stream, uint8_t* permute_25, uint8_t* h_0_attn_proj_weight, uint8_t* add_5, uint8_t* h_0_attn_proj_bias, uint8_t* add_32, uint8_t* workspace);
+extern "C" void layer_norm_6_do(uint32_t blockDim, void* stream, uint8_t* add_32, uint8_t* h_0_ln_2_weight, uint8_t* h_0_ln_2_bias, uint8_t* layer_norm_35);
+extern "C" void matmul_bias_gelu_7_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_35, uint8_t* h_0_mlp_fc_weight, uint8_t* h_0_mlp_fc_bias, uint8_t* gelu_41, uint8_t* workspace);
+extern "C" void matmul_bias_add_8_do(uint32_t blockDim, void* stream, uint8_t* gelu_41, uint8_t* h_0_mlp_proj_weight, uint8_t* add_32, uint8_t* h_0_mlp_proj_bias, uint8_t* add_47, uint8_t* workspace);
+extern "C" void layer_norm_9_do(uint32_t blockDim, void* stream, uint8_t* add_47, uint8_t* ln_f_weight, uint8_t* ln_f_bias, uint8_t* layer_norm_50);
+extern "C" void matmul_10_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_50, uint8_t* wte_weight, uint8_t* matmul_51, uint8_t* workspace);
+extern "C" void cross_entropy_tokens_11_do(uint32_t blockDim, void* stream, uint8_t* matmul_51, uint8_t* targets, uint8_t* loss_token_cross_entropy_64);
+extern "C" void cross_entropy_count_12_do(uint32_t blockDim, void* stream, uint8_t* targets, uint8_t* loss_reduce_sum_81);
+extern "C" void cross_entropy_mean_13_do(uint32_t blockDim, void* stream, uint8_t* loss_token_cross_entropy_64, uint8_t* loss_reduce_sum_81, uint8_t* loss);
 #endif
 
 #define CHECK_ACL(expr)                                                                  \
@@ -132,12 +130,12 @@ int main(int argc, char** argv) {
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot17), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
     uint8_t* slot18 = nullptr; // loss
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot18), 32, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot19 = nullptr; // temp 2, temp 7, temp 11, temp 15, temp 27, temp 30
+    uint8_t* slot19 = nullptr; // temp 2, temp 7, temp 11, temp 17, temp 23, temp 27, temp 30
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot19), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot20 = nullptr; // temp 4, temp 18, temp 24, temp 28, temp 31
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot20), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot21 = nullptr; // temp 10, temp 12, temp 21
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot21), 524288, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot20 = nullptr; // temp 4, temp 20
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot20), 524288, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot21 = nullptr; // temp 10, temp 14, temp 26, temp 29
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot21), 393216, ACL_MEM_MALLOC_HUGE_FIRST));
     // Workspace shared by the matmul kernels: a zero region every kernel reads its padding from ([0, 8192) used, no kernel writes it), then each kernel's accumulators.
     uint8_t* workspace = nullptr;
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&workspace), 589824, ACL_MEM_MALLOC_HUGE_FIRST));
@@ -223,88 +221,80 @@ int main(int argc, char** argv) {
     attention_fwd_4_do(48, stream, (uint8_t*)slot21, (uint8_t*)slot19);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 5: copy_5 on 48 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(copy_5, 48, slot19, slot21);
-    #else
-    copy_5_do(48, stream, (uint8_t*)slot19, (uint8_t*)slot21);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 6: matmul_bias_add_6 on 8 core(s)
+    // launch 5: matmul_bias_add_5 on 8 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 131072));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_6, 8, slot21, slot7, slot20, slot8, slot19, workspace);
+    ICPU_RUN_KF(matmul_bias_add_5, 8, slot19, slot7, slot20, slot8, slot21, workspace);
     #else
-    matmul_bias_add_6_do(8, stream, (uint8_t*)slot21, (uint8_t*)slot7, (uint8_t*)slot20, (uint8_t*)slot8, (uint8_t*)slot19, (uint8_t*)workspace);
+    matmul_bias_add_5_do(8, stream, (uint8_t*)slot19, (uint8_t*)slot7, (uint8_t*)slot20, (uint8_t*)slot8, (uint8_t*)slot21, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 7: layer_norm_7 on 48 core(s)
+    // launch 6: layer_norm_6 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_7, 48, slot19, slot9, slot10, slot20);
+    ICPU_RUN_KF(layer_norm_6, 48, slot21, slot9, slot10, slot19);
     #else
-    layer_norm_7_do(48, stream, (uint8_t*)slot19, (uint8_t*)slot9, (uint8_t*)slot10, (uint8_t*)slot20);
+    layer_norm_6_do(48, stream, (uint8_t*)slot21, (uint8_t*)slot9, (uint8_t*)slot10, (uint8_t*)slot19);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 8: matmul_bias_gelu_8 on 24 core(s)
+    // launch 7: matmul_bias_gelu_7 on 24 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 524288));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_gelu_8, 24, slot20, slot11, slot12, slot21, workspace);
+    ICPU_RUN_KF(matmul_bias_gelu_7, 24, slot19, slot11, slot12, slot20, workspace);
     #else
-    matmul_bias_gelu_8_do(24, stream, (uint8_t*)slot20, (uint8_t*)slot11, (uint8_t*)slot12, (uint8_t*)slot21, (uint8_t*)workspace);
+    matmul_bias_gelu_7_do(24, stream, (uint8_t*)slot19, (uint8_t*)slot11, (uint8_t*)slot12, (uint8_t*)slot20, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 9: matmul_bias_add_9 on 8 core(s)
+    // launch 8: matmul_bias_add_8 on 8 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 131072));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_9, 8, slot21, slot13, slot19, slot14, slot20, workspace);
+    ICPU_RUN_KF(matmul_bias_add_8, 8, slot20, slot13, slot21, slot14, slot19, workspace);
     #else
-    matmul_bias_add_9_do(8, stream, (uint8_t*)slot21, (uint8_t*)slot13, (uint8_t*)slot19, (uint8_t*)slot14, (uint8_t*)slot20, (uint8_t*)workspace);
+    matmul_bias_add_8_do(8, stream, (uint8_t*)slot20, (uint8_t*)slot13, (uint8_t*)slot21, (uint8_t*)slot14, (uint8_t*)slot19, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 10: layer_norm_10 on 48 core(s)
+    // launch 9: layer_norm_9 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_10, 48, slot20, slot15, slot16, slot19);
+    ICPU_RUN_KF(layer_norm_9, 48, slot19, slot15, slot16, slot21);
     #else
-    layer_norm_10_do(48, stream, (uint8_t*)slot20, (uint8_t*)slot15, (uint8_t*)slot16, (uint8_t*)slot19);
+    layer_norm_9_do(48, stream, (uint8_t*)slot19, (uint8_t*)slot15, (uint8_t*)slot16, (uint8_t*)slot21);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 11: matmul_11 on 8 core(s)
+    // launch 10: matmul_10 on 8 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 131072));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_11, 8, slot19, slot1, slot20, workspace);
+    ICPU_RUN_KF(matmul_10, 8, slot21, slot1, slot19, workspace);
     #else
-    matmul_11_do(8, stream, (uint8_t*)slot19, (uint8_t*)slot1, (uint8_t*)slot20, (uint8_t*)workspace);
+    matmul_10_do(8, stream, (uint8_t*)slot21, (uint8_t*)slot1, (uint8_t*)slot19, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 12: cross_entropy_tokens_12 on 48 core(s)
+    // launch 11: cross_entropy_tokens_11 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(cross_entropy_tokens_12, 48, slot20, slot17, slot19);
+    ICPU_RUN_KF(cross_entropy_tokens_11, 48, slot19, slot17, slot21);
     #else
-    cross_entropy_tokens_12_do(48, stream, (uint8_t*)slot20, (uint8_t*)slot17, (uint8_t*)slot19);
+    cross_entropy_tokens_11_do(48, stream, (uint8_t*)slot19, (uint8_t*)slot17, (uint8_t*)slot21);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 13: cross_entropy_count_13 on 1 core(s)
+    // launch 12: cross_entropy_count_12 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(cross_entropy_count_13, 1, slot17, slot20);
+    ICPU_RUN_KF(cross_entropy_count_12, 1, slot17, slot19);
     #else
-    cross_entropy_count_13_do(1, stream, (uint8_t*)slot17, (uint8_t*)slot20);
+    cross_entropy_count_12_do(1, stream, (uint8_t*)slot17, (uint8_t*)slot19);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 14: cross_entropy_mean_14 on 1 core(s)
+    // launch 13: cross_entropy_mean_13 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(cross_entropy_mean_14, 1, slot19, slot20, slot18);
+    ICPU_RUN_KF(cross_entropy_mean_13, 1, slot21, slot19, slot18);
     #else
-    cross_entropy_mean_14_do(1, stream, (uint8_t*)slot19, (uint8_t*)slot20, (uint8_t*)slot18);
+    cross_entropy_mean_13_do(1, stream, (uint8_t*)slot21, (uint8_t*)slot19, (uint8_t*)slot18);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // Outputs.

@@ -2,7 +2,7 @@
 // grid [2, 4, 4] workgroups of 256 threads.
 
 @group(0) @binding(0) var<storage, read> b0_add_14: array<f32>; // add_14: f32[98304]
-@group(0) @binding(1) var<storage, read_write> b1_attention_24: array<f32>; // attention_24: f32[32768]
+@group(0) @binding(1) var<storage, read_write> b1_permute_25: array<f32>; // permute_25: f32[32768]
 var<workgroup> sh0: array<f32, 1024>;
 var<workgroup> sh1: array<f32, 1024>;
 
@@ -417,20 +417,19 @@ fn attention_fwd_4(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
     var r406: i32;
     var r407: i32;
     var r408: i32;
-    var r409: i32;
+    var r409: f32;
     var r410: f32;
     var r411: f32;
     var r412: f32;
-    var r413: f32;
+    var r413: i32;
     var r414: i32;
     var r415: i32;
-    var r416: i32;
-    var r417: bool;
-    var r418: i32;
-    var r419: bool;
+    var r416: bool;
+    var r417: i32;
+    var r418: bool;
+    var r419: i32;
     var r420: i32;
     var r421: i32;
-    var r422: i32;
     r0 = lid.x;
     r1 = i32(r0);
     r2 = r1 / 16i;
@@ -932,33 +931,32 @@ fn attention_fwd_4(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
     r403 = select(0.0f, r401, r399);
     r404 = select(0.0f, r402, r400);
     r405 = r9 * 8192i;
-    r406 = r7 * 2048i;
-    r407 = r405 + r406;
-    r408 = r10 * 32i;
-    r409 = r407 + r408;
-    r410 = r50 * r403;
-    r411 = r51 * r403;
-    r412 = r52 * r404;
-    r413 = r53 * r404;
-    r414 = r2 * 32i;
-    r415 = r409 + r414;
-    r416 = r415 + r3;
-    r417 = r2 < r11;
-    r418 = r2 + 16i;
-    r419 = r418 < r11;
-    r420 = r416 + 16i;
-    r421 = r416 + 512i;
-    r422 = r416 + 528i;
-    if (r417) {
-        b1_attention_24[r416] = r410;
+    r406 = r405 + r13;
+    r407 = r10 * 128i;
+    r408 = r406 + r407;
+    r409 = r50 * r403;
+    r410 = r51 * r403;
+    r411 = r52 * r404;
+    r412 = r53 * r404;
+    r413 = r2 * 128i;
+    r414 = r408 + r413;
+    r415 = r414 + r3;
+    r416 = r2 < r11;
+    r417 = r2 + 16i;
+    r418 = r417 < r11;
+    r419 = r415 + 16i;
+    r420 = r415 + 2048i;
+    r421 = r415 + 2064i;
+    if (r416) {
+        b1_permute_25[r415] = r409;
     }
-    if (r417) {
-        b1_attention_24[r420] = r411;
+    if (r416) {
+        b1_permute_25[r419] = r410;
     }
-    if (r419) {
-        b1_attention_24[r421] = r412;
+    if (r418) {
+        b1_permute_25[r420] = r411;
     }
-    if (r419) {
-        b1_attention_24[r422] = r413;
+    if (r418) {
+        b1_permute_25[r421] = r412;
     }
 }
