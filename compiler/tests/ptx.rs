@@ -497,6 +497,46 @@ fn cast_select_kernel() -> SimtKernel {
         then.push(Stmt::Cast { dst: d, src: imm });
         store(&mut kb, &mut then, d);
     }
+    // Bitcasts between the 32-bit types and the bit ops on them (the SIMT lowering's
+    // bf16 rounding sequence uses these).
+    let bits = kb.reg(SType::U32);
+    then.push(Stmt::Bitcast {
+        dst: bits,
+        src: r(xf),
+    });
+    let mut w = bits;
+    for (op, b) in [
+        (IntOp::Shr, 16),
+        (IntOp::Shl, 16),
+        (IntOp::Or, 0x0040_0000),
+        (IntOp::And, 0xffff_0000),
+    ] {
+        let d = kb.reg(SType::U32);
+        then.push(Stmt::Int {
+            dst: d,
+            op,
+            a: r(w),
+            b: Operand::Int(b),
+        });
+        w = d;
+    }
+    let sbits = kb.reg(SType::I32);
+    then.push(Stmt::Bitcast {
+        dst: sbits,
+        src: r(w),
+    });
+    let shr = kb.reg(SType::I32);
+    then.push(Stmt::Int {
+        dst: shr,
+        op: IntOp::Shr,
+        a: r(sbits),
+        b: Operand::Int(1),
+    });
+    for v in [w, shr] {
+        let f = kb.reg(SType::F32);
+        then.push(Stmt::Bitcast { dst: f, src: r(v) });
+        store(&mut kb, &mut then, f);
+    }
     // Mov of registers and immediates.
     let imms = [
         (SType::F32, f32c(f64::NEG_INFINITY)),
@@ -1254,6 +1294,7 @@ fn hand_built_kernels_cover_every_statement() {
                 Stmt::Int { .. } => "Int",
                 Stmt::Fma { .. } => "Fma",
                 Stmt::Cast { .. } => "Cast",
+                Stmt::Bitcast { .. } => "Bitcast",
                 Stmt::Select { .. } => "Select",
                 Stmt::LoadGlobal { .. } => "LoadGlobal",
                 Stmt::StoreGlobal { .. } => "StoreGlobal",
@@ -1277,7 +1318,7 @@ fn hand_built_kernels_cover_every_statement() {
     for k in all_hand_built() {
         walk(&k.body, &mut seen);
     }
-    assert_eq!(seen.len(), 15, "statements covered: {seen:?}");
+    assert_eq!(seen.len(), 16, "statements covered: {seen:?}");
 }
 
 #[test]

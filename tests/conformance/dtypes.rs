@@ -80,6 +80,7 @@ pub(super) fn add_cases(t: &mut Table) {
         }
         matmul_case(t, d);
         attention_case(t, d);
+        index_case(t, d);
     }
     bf16_round_case(t);
 }
@@ -243,8 +244,61 @@ fn attention_case(t: &mut Table, d: DType) {
     }
 }
 
-/// bf16 rounding of a cast in registers (f32 buffers, so every backend runs it): `w = 1
-/// + v 2^-16` for integers `v` in `0..65536` is exact in f32 and has its bits below
+/// Movement, indexing and cross-entropy in dtype `d`: gather (rows copied, exact),
+/// concat (exact), a slice feeding an add (one f32 rounding), scatter-add (sums of up to
+/// 200 terms, `sum_tol(200)` of conformance.rs), token cross-entropy and its mean over
+/// 37 tokens of 257 classes (the f32 bounds of `conformance/composite.rs`
+/// `cross_entropy_case`: tokens 7u relative + (18u + pos_sum_rel(V) + 2^-21) absolute,
+/// mean (12u + pos_sum_rel(37)) relative with the same absolute part), each made
+/// low-precision by [`lowp`].
+fn index_case(t: &mut Table, d: DType) {
+    use tessera::compiler::graph::CompositeOp;
+    let (v, tokens) = (257, 37);
+    let dists = [
+        ("ids", Dist::Ids(50)),
+        ("sids", Dist::Ids(50)),
+        ("tg", Dist::Ids(v)),
+    ];
+    t.case(format!("dtypes_{}/index_ce", tag(d)), &dists, |g, o| {
+        let table = g.param("table", &[50, 64], d)?;
+        let ids = g.input("ids", &[3, 7], DType::I32)?;
+        let e = g.gather(table, ids, 0)?;
+        o.add("gather", e, Tol::EXACT);
+        let x = g.input("cx", &[3, 2, 64], d)?;
+        o.add("concat", g.concat(&[e, x], 1)?, Tol::EXACT);
+        let x = g.input("sx", &[5, 100], d)?;
+        let y = g.input("sy", &[5, 90], d)?;
+        let sl = g.slice(x, 1, 3, 90)?;
+        o.add("slice_add", g.add(sl, y)?, lowp(d, Tol::ONE_ROUNDING));
+        let dy = g.input("dy", &[2, 100, 64], d)?;
+        let sids = g.input("sids", &[2, 100], DType::I32)?;
+        o.add(
+            "scatter_add",
+            g.scatter_add(dy, sids, 0, 50)?,
+            lowp(d, sum_tol(200)),
+        );
+        let logits = g.input("logits", &[tokens, v], d)?;
+        let tg = g.input("tg", &[tokens], DType::I32)?;
+        let atol = 18.0 * EPS + pos_sum_rel(v) + LOG_ABS;
+        let tok = g.composite(
+            CompositeOp::TokenCrossEntropy { ignore_index: -100 },
+            &[logits, tg],
+        )?;
+        o.add("ce_tokens", tok, lowp(d, Tol::new(7.0 * EPS, atol)));
+        o.add(
+            "ce_mean",
+            g.cross_entropy(logits, tg, -100)?,
+            lowp(d, Tol::new(12.0 * EPS + pos_sum_rel(tokens), atol)),
+        );
+        Ok(())
+    });
+    if let Some(c) = t.0.last_mut() {
+        c.refused_by = refused(d);
+    }
+}
+
+/// bf16 rounding of a cast in registers (f32 buffers, so every backend runs it):
+/// `w = 1 + v 2^-16` for integers `v` in `0..65536` is exact in f32 and has its bits below
 /// bf16's 7 mantissa bits set by `v`'s low 9 bits, so ties (low bits exactly 2^8: one
 /// value in 512, ~8 of 4097) and carries into the exponent (`v` near 65536) occur; the
 /// round trip f32 -> bf16 -> f32 of `w`, of `-w 2^100` and of `w 2^-100` must equal the
@@ -334,5 +388,43 @@ fn wgsl_bf16_is_packed_with_atomic_stores() {
         "32767u",
     ] {
         assert!(text.contains(needle), "`{needle}` in\n{text}");
+    }
+}
+
+/// The host twin of the SIMT bf16 rounding (used to fold casts of constants) agrees with
+/// the reference's round to nearest even: ties both ways, carries into the exponent,
+/// overflow to infinity, subnormals, NaN kept a NaN of the same sign.
+#[test]
+fn bf16_constant_rounding_matches_the_reference() {
+    use tessera::compiler::interp::round_to_dtype;
+    use tessera::compiler::simt::lower::round_bf16_bits;
+    let ulp = 2f32.powi(-7);
+    let mut values = vec![
+        0.0f32,
+        -0.0,
+        1.0,
+        1.0 + ulp / 2.0,                  // tie, even below: 1
+        1.0 + ulp + ulp / 2.0,            // tie, even above: 1 + 2 ulp
+        1.0 + ulp / 2.0 + 2f32.powi(-20), // just above a tie: up
+        2.0 - ulp / 4.0,                  // carries into the exponent: 2
+        f32::MAX,                         // rounds to infinity
+        -f32::MAX,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MIN_POSITIVE,
+        f32::from_bits(0x0000_8001), // subnormal just above a tie
+        f32::from_bits(0x0001_8000), // subnormal tie, odd below: up
+    ];
+    for i in 0..2000u32 {
+        values.push(f32::from_bits(i.wrapping_mul(2_654_435_761)));
+    }
+    for x in values {
+        let got = round_bf16_bits(x);
+        if x.is_nan() {
+            assert!(got.is_nan() && got.is_sign_negative() == x.is_sign_negative());
+            continue;
+        }
+        let want = round_to_dtype(f64::from(x), DType::BF16);
+        assert_eq!(f64::from(got), want, "{x:e} ({:#010x})", x.to_bits());
     }
 }

@@ -22,8 +22,9 @@
 //!
 //! M (wgpu, tile interpreter and Ascend C CPU alike): 60-64%.
 //!
-//! f16 storage (PTX and Ascend; WGSL without `shader-f16` refuses it, as does the tile
-//! interpreter, which runs the WGSL plan): the same f32 computation on the f16 inputs, then
+//! f16 storage (PTX, Ascend, and wgpu on a device with `shader-f16`; WGSL without it
+//! refuses f16, as does the tile interpreter, which runs the `Target::wgsl()` plan; wgpu
+//! stores bf16 as u32 word pairs): the same f32 computation on the f16 inputs, then
 //! one rounding to f16 (2^-11 relative, round to nearest): `2u + u |want|` plus
 //! `2^-11 (|want| + 2u + u |want|)`, i.e. rtol 2^-11 + 2u, atol 2u + 2^-10 u. The
 //! smallest normal f16 is 2^-14, below which the rounding is absolute (2^-25): covered by
@@ -138,14 +139,16 @@ pub(super) fn add_cases(t: &mut Table) {
             "bf16",
             bf16_tol(),
             vec![false],
-            &["wgpu", "tile_interp"][..],
+            // wgpu stores bf16 as u32 word pairs (backend/wgsl.rs).
+            &["tile_interp"][..],
         ),
         (
             DType::BF16,
             "bf16_inter",
             bf16_tol(),
             vec![true],
-            &["wgpu", "tile_interp"][..],
+            // wgpu stores bf16 as u32 word pairs (backend/wgsl.rs).
+            &["tile_interp"][..],
         ),
     ];
     for (dtype, tag, tol, layouts, refused) in low_precision {

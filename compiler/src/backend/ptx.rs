@@ -20,7 +20,9 @@
 //! - Global memory: element address = `cvta.to.global(param) + index * elemsize` with
 //!   `mul.wide.s32`. f16 and bf16 are storage types loaded as 16 bits; bf16 is widened to
 //!   f32 by a 16-bit shift (exact; `cvt.f32.bf16` needs sm_90) and narrowed with
-//!   `cvt.rn.bf16.f32` (sm_80). Bool is stored as one u32 word (0 or 1).
+//!   `cvt.rn.bf16.f32` (sm_80). Bool is stored as one u32 word (0 or 1). A bf16
+//!   `Cast` in registers is the lowering's integer sequence on the f32 bits (`Bitcast`
+//!   is `mov.b32`; `and.b32`, `or.b32`, `shl.b32`, `shr.u32`), shared with WGSL.
 //! - Float arithmetic uses explicit `.rn` rounding so that `ptxas` does not contract a
 //!   multiply and an add into an fma behind the program's back; `max`/`min` use the
 //!   `.NaN` variants (sm_80) so that a NaN operand gives NaN, like

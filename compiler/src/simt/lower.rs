@@ -79,7 +79,9 @@
 //! loads and stores). A `Cast` to f16 rounds through an f16 register where the target
 //! stores f16; a `Cast` to bf16 rounds in registers with integer ops on the f32 bits
 //! (round to nearest even, NaN kept a NaN: `round_bf16`), so every SIMT target does it
-//! the same way, and the result stays an f32 holding a bf16 value.
+//! the same way, and the result stays an f32 holding a bf16 value. On WGSL, which has
+//! no bf16 conversion, every value stored to a bf16 buffer is rounded that way first
+//! (the printer then keeps its top 16 bits); PTX's store converts with `cvt.rn`.
 
 use super::ir::{IntOp, Operand, Reg, SType, SharedArray, SimtBuffer, SimtKernel, Special, Stmt};
 use crate::error::CompileError;

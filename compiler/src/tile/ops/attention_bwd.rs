@@ -28,7 +28,8 @@
 //!   loop, so no cross-program reduction): everything in the transposed orientation
 //!   (`S^T = K Q^T` `[BN, BM]`, `P^T = exp(S^T - L)`, `dP^T = V d_out^T`), so that
 //!   `dk += dS^T Q` and `dv += P^T d_out` are plain `Dot`s without a transpose. Without
-//!   grouped heads a causal program starts at the first query block that sees its keys.
+//!   A causal program starts, in every head of its group, at the first query block that
+//!   sees its keys.
 //!
 //! Masked scores take `NEG = -1e30` ([`super::attention::NEG`]) and `P = exp(NEG - L) =
 //! 0` exactly; a query that sees no key has `L = 0` and every `P` 0, so its gradient
@@ -387,6 +388,7 @@ fn load2(
 }
 
 /// A rank-1 block load `[n]` (f32 after the load unless the buffer is i32).
+#[allow(clippy::too_many_arguments)]
 fn load1(
     em: &mut Em,
     spec: &KernelSpec,
@@ -873,19 +875,7 @@ fn key_side(
 
     // The loop runs over t in [start, group * TqP) by BM, TqP = ceil(Tq / BM) * BM:
     // query head hk * group + t / TqP, query block t % TqP.
-    let tqp = tq.div_ceil(bm) * bm;
-    let start = if a.causal && group == 1 {
-        // The first query that sees key j0: j0 - (Tk - Tq), rounded down to a block.
-        let first = em.op(IndexOp::Sub, j0, Ix::C(tk as i64 - tq as i64));
-        let first = em.op(IndexOp::Max, first, Ix::C(0));
-        let first = em.op(IndexOp::Min, first, Ix::C(tqp as i64));
-        let blk = em.op(IndexOp::Div, first, Ix::C(bm as i64));
-        em.mul(blk, bm as i64)
-    } else {
-        Ix::C(0)
-    };
-    let start = em.val(start);
-    let end = em.val(Ix::C((group * tqp) as i64));
+    let (first, span, start, end) = query_loop(em, a.causal, j0, tq, tk, bm, group);
     let mut init = Vec::new();
     let chunks_out = if wrt == AttentionWrt::K {
         &t.d_chunks
@@ -898,14 +888,7 @@ fn key_side(
     let args = em.begin_for(&init);
     let it = Ix::V(args[0]);
     let accs: Vec<ValueId> = args[1..].to_vec();
-    let (h, q0) = if group == 1 {
-        (hk, it)
-    } else {
-        let hoff = em.op(IndexOp::Div, it, Ix::C(tqp as i64));
-        let q0 = em.op(IndexOp::Rem, it, Ix::C(tqp as i64));
-        let hb = em.mul(hk, group as i64);
-        (em.add(hb, hoff), q0)
-    };
+    let (h, q0) = head_and_block(em, it, first, span, hk, group);
     let lim_q = em.op(IndexOp::Sub, Ix::C(tq as i64), q0);
     let q_base = em.offset(q.1.offset, &[bi, h, q0], &qs[..3]);
     let do_base = em.offset(d_out.1.offset, &[bi, h, q0], &ds[..3]);
@@ -1015,6 +998,49 @@ fn key_side(
     Ok(grid)
 }
 
+/// The query loop of a key-side program (key position `key`): it runs `it` over `[0,
+/// group * span)` by `BM`, query head `hk * group + it / span`, query block `first + it %
+/// span` ([`head_and_block`]), where `first` is the first query block that sees the key
+/// (causal: query `key - (Tk - Tq)`, rounded down to a block; else 0) and `span = TqP -
+/// first`, `TqP = ceil(Tq / BM) * BM`. Returns `(first, span, start, end)`.
+#[allow(clippy::too_many_arguments)]
+fn query_loop(
+    em: &mut Em,
+    causal: bool,
+    key: Ix,
+    tq: usize,
+    tk: usize,
+    bm: usize,
+    group: usize,
+) -> (Ix, Ix, ValueId, ValueId) {
+    let tqp = (tq.div_ceil(bm) * bm) as i64;
+    let first = if causal {
+        let f = em.op(IndexOp::Sub, key, Ix::C(tk as i64 - tq as i64));
+        let f = em.op(IndexOp::Max, f, Ix::C(0));
+        let f = em.op(IndexOp::Min, f, Ix::C(tqp));
+        let blk = em.op(IndexOp::Div, f, Ix::C(bm as i64));
+        em.mul(blk, bm as i64)
+    } else {
+        Ix::C(0)
+    };
+    let span = em.op(IndexOp::Sub, Ix::C(tqp), first);
+    let end = em.mul(span, group as i64);
+    let start = em.val(Ix::C(0));
+    let end = em.val(end);
+    (first, span, start, end)
+}
+
+/// The query head and query block start of iteration `it` of [`query_loop`].
+fn head_and_block(em: &mut Em, it: Ix, first: Ix, span: Ix, hk: Ix, group: usize) -> (Ix, Ix) {
+    if group == 1 {
+        return (hk, em.add(first, it));
+    }
+    let hoff = em.op(IndexOp::Div, it, span);
+    let r = em.op(IndexOp::Rem, it, span);
+    let hb = em.mul(hk, group as i64);
+    (em.add(hb, hoff), em.add(first, r))
+}
+
 /// Rows per loop step of the vector-only kernels: a power of two covering `n` (at least
 /// 8, at most 128) such that eight `[rows, max(D, Dv)]` f32 tiles take at most three
 /// quarters of the Unified Buffer.
@@ -1029,7 +1055,11 @@ fn vector_block(target: &Target, n: usize, d: usize, dv: usize) -> usize {
 
 /// Element `i` of the rank-1 tile `x` as a scalar (`sum(select(iota == i, x, 0))`).
 fn element(em: &mut Em, x: ValueId, i: i64) -> ValueId {
-    let n = em.b.ty(x).shape().and_then(|s| s.first().copied()).unwrap_or(1);
+    let n =
+        em.b.ty(x)
+            .shape()
+            .and_then(|s| s.first().copied())
+            .unwrap_or(1);
     let pos = em.b.iota(&[n], 0);
     let iv = em.val(Ix::C(i));
     let hit = em.b.compare(CompareOp::Eq, pos, iv);
@@ -1284,30 +1314,12 @@ fn vector_key_side(
         None => None,
     };
     let row = em.b.iota(&[bm], 0);
-    let tqp = tq.div_ceil(bm) * bm;
-    let start = if a.causal && group == 1 {
-        let first = em.op(IndexOp::Sub, j, Ix::C(tk as i64 - tq as i64));
-        let first = em.op(IndexOp::Max, first, Ix::C(0));
-        let first = em.op(IndexOp::Min, first, Ix::C(tqp as i64));
-        let blk = em.op(IndexOp::Div, first, Ix::C(bm as i64));
-        em.mul(blk, bm as i64)
-    } else {
-        Ix::C(0)
-    };
-    let start = em.val(start);
-    let end = em.val(Ix::C((group * tqp) as i64));
+    let (first, span, start, end) = query_loop(em, a.causal, j, tq, tk, bm, group);
     let width = if wrt == AttentionWrt::K { d } else { dv };
     let init = [em.b.splat(zero, &[width])];
     let args = em.begin_for(&init);
     let it = Ix::V(args[0]);
-    let (h, q0) = if group == 1 {
-        (hk, it)
-    } else {
-        let hoff = em.op(IndexOp::Div, it, Ix::C(tqp as i64));
-        let q0 = em.op(IndexOp::Rem, it, Ix::C(tqp as i64));
-        let hb = em.mul(hk, group as i64);
-        (em.add(hb, hoff), q0)
-    };
+    let (h, q0) = head_and_block(em, it, first, span, hk, group);
     let lim_q = em.op(IndexOp::Sub, Ix::C(tq as i64), q0);
     let qb = em.offset(q.1.offset, &[bi, h, q0], &qs[..3]);
     let gb = em.offset(d_out.1.offset, &[bi, h, q0], &ds[..3]);
