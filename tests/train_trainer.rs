@@ -192,6 +192,9 @@ fn check(device: &dyn Device, tg: TrainGraph) {
     }
     // The loss fell.
     assert!(tr.losses().last().unwrap().1 < tr.losses()[0].1);
+    let series = tr.loss_series("train");
+    assert_eq!(series.points.len(), STEPS);
+    assert_eq!(series.points[0].0, 1.0);
 }
 
 #[test]

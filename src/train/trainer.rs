@@ -311,6 +311,15 @@ impl Trainer {
         &self.losses
     }
 
+    /// The recorded losses as a plot series named `name` (for
+    /// [`super::plot::plot_loss_curve`]).
+    pub fn loss_series(&self, name: &str) -> super::plot::Series {
+        super::plot::Series {
+            name: name.to_string(),
+            points: self.losses.iter().map(|&(s, l)| (s as f64, l)).collect(),
+        }
+    }
+
     /// The training graph.
     pub fn train_graph(&self) -> &TrainGraph {
         &self.tg
