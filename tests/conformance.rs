@@ -66,10 +66,10 @@ mod ptxas_support;
 
 // Case families added with issue 3, one module each (children of this file, so they use
 // `Table`, `Tol`, `Dist`, `EPS` ... directly).
-#[path = "conformance/attention.rs"]
-mod attention_cases;
 #[path = "conformance/attention_bwd.rs"]
 mod attention_bwd_cases;
+#[path = "conformance/attention.rs"]
+mod attention_cases;
 #[path = "conformance/composite.rs"]
 mod composite_cases;
 #[path = "conformance/dtypes.rs"]
@@ -208,7 +208,9 @@ impl Case {
                 // [-1, 1) has 24 random bits: ample for n up to 2^20).
                 let u = Tensor::random(&node.ty.shape, DType::F32, seed);
                 for (v, r) in t.data.iter_mut().zip(&u.data) {
-                    *v = (((r + 1.0) * 0.5 * n as f64).floor()).min(n as f64 - 1.0).max(0.0);
+                    *v = (((r + 1.0) * 0.5 * n as f64).floor())
+                        .min(n as f64 - 1.0)
+                        .max(0.0);
                 }
             }
             out.insert(node.name.clone(), t);

@@ -88,7 +88,6 @@ fn shaders_dir_is_fresh() {
 }
 
 // Finding ptxas and parsing `ptxas -v` (shared with the conformance suite).
-#[allow(dead_code)]
 #[path = "support/ptxas.rs"]
 mod ptxas_support;
 
@@ -109,7 +108,11 @@ fn shaders_ptx_assembles_without_spills() {
             }
         }
     }
-    assert!(jobs.len() > 10, "too few PTX modules under shaders/: {}", jobs.len());
+    assert!(
+        jobs.len() > 10,
+        "too few PTX modules under shaders/: {}",
+        jobs.len()
+    );
     let problems = std::sync::Mutex::new(Vec::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -121,7 +124,10 @@ fn shaders_ptx_assembles_without_spills() {
                     break;
                 };
                 let text = std::fs::read_to_string(path).expect("readable PTX");
-                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("kernel");
+                let stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("kernel");
                 let name = format!("{model}_{stem}");
                 for sm in [80, 90] {
                     let r = ptxas_support::assemble(&ptxas, &out, &name, &text, sm);

@@ -113,10 +113,11 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
     // Ops the graph IR and the interpreter define but the scheduler does not lower yet.
     for n in graph.ids() {
         let node = graph.node(n);
-        if matches!(
-            node.op,
-            Op::Composite(_)
-        ) && !matches!(node.op, Op::Composite(crate::graph::CompositeOp::Rope { .. }))
+        if matches!(node.op, Op::Composite(_))
+            && !matches!(
+                node.op,
+                Op::Composite(crate::graph::CompositeOp::Rope { .. })
+            )
             && !matches!(&node.op, Op::Composite(c) if composites::lowered_as_rows(c))
             && !matches!(
                 node.op,

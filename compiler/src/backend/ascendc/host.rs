@@ -93,14 +93,8 @@ fn bad_plan(message: String) -> CompileError {
 fn element_bits(v: f64, dtype: DType) -> (u32, usize) {
     match dtype {
         DType::F32 => ((v as f32).to_bits(), 4),
-        DType::F16 => (
-            u32::from(crate::graph::f16_from_f64(v).to_bits()),
-            2,
-        ),
-        DType::BF16 => (
-            u32::from(crate::graph::bf16_from_f64(v).to_bits()),
-            2,
-        ),
+        DType::F16 => (u32::from(crate::graph::f16_from_f64(v).to_bits()), 2),
+        DType::BF16 => (u32::from(crate::graph::bf16_from_f64(v).to_bits()), 2),
         DType::I32 => {
             let i = if v.is_finite() { v.trunc() as i64 } else { 0 };
             (i as i32 as u32, 4)
