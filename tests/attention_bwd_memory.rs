@@ -2,8 +2,8 @@
 //!
 //! The backward of a causal, padded attention (`q, k, v, out, d_out [1, 2, T, 64]`, a
 //! mask `[1, T]`; `out` and `d_out` are graph inputs, so the plan is the backward alone:
-//! [`Graph::attention_backward`]) is compiled at T = 256, 512, 1024 and 2048 for WGSL and
-//! PTX (the Ascend C lowering refuses these ops, checked here too). Checked for each:
+//! [`Graph::attention_backward`]) is compiled at T = 256, 512, 1024 and 2048 for WGSL, PTX
+//! and Ascend C (whose vector-unit form streams the same way). Checked for each:
 //! - the plan has four kernels (statistics, dq, dk, dv), named `attention_bwd_*`;
 //! - no buffer has `T * T` elements or more, and the total bytes of the memory plan's
 //!   storage slots double when T doubles (a materialised `[T, T]` score or probability

@@ -1,9 +1,11 @@
 //! Composite ops: transformer building blocks that keep their identity in the graph until
 //! lowering (softmax, norms, GELU, RoPE, attention, cross-entropy).
 //!
-//! Everything the compiler knows about one composite lives here: its type rule
-//! ([`CompositeOp::infer`]) and its decomposition into primitive ops
-//! ([`CompositeOp::decompose`], used by the f64 interpreter and by autodiff). The
+//! Each composite's knowledge has one home per kind: its type rule
+//! ([`CompositeOp::infer`]) and its reference semantics, the decomposition into primitive
+//! ops ([`CompositeOp::decompose`], which the f64 interpreter evaluates), live here; its
+//! vector-Jacobian rule in `crate::autodiff` (closed forms, not the gradient of the
+//! decomposition); its kernel in `crate::tile::ops` (one module per family). The
 //! scheduler lowers each composite to one fused kernel (or the documented minimal number)
 //! instead of lowering the decomposition.
 

@@ -56,7 +56,7 @@ use crate::schedule::kernel::KernelSpec;
 use crate::schedule::view::{piece_groups, StridedView};
 use crate::simt::lower::ThreadGrid;
 use crate::target::{Target, TargetKind};
-use crate::tile::build::{Em, Ix};
+use crate::tile::build::{programs, Em, Ix};
 use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
 
 /// The score given to masked (query, key) pairs: finite, far below any real score.
@@ -115,10 +115,10 @@ pub fn tiling(
 ) -> Option<AttentionTiling> {
     let bm = pow2_at_least(tq).min(MAX_BLOCK);
     let bn = pow2_at_least(tk).min(MAX_BLOCK);
-    let (tm, tn) = match ThreadGrid::for_target(target) {
-        Ok(g) => (g.rows as usize, g.cols as usize),
-        Err(_) => (1, 1),
-    };
+    // A target without a usable thread grid has no tiling (the SIMT lowering reports
+    // its limit).
+    let g = ThreadGrid::for_target(target).ok()?;
+    let (tm, tn) = (g.rows as usize, g.cols as usize);
     let budget = target.shared_memory_bytes.saturating_sub(SHARED_RESERVE) / 4;
     let a_rows = bm.div_ceil(tm) * tm;
     let pitch = |n: usize| n.div_ceil(tn) * tn;
@@ -735,62 +735,6 @@ fn out_store(spec: &KernelSpec, out_shape: &[usize; 4]) -> Option<StridedView> {
         strides,
         offset: st.offset,
     })
-}
-
-/// Maps logical program indices (extents, first fastest) to grid axes: one axis each
-/// while every extent fits `max_grid_dim`, else the linear program index spread over
-/// three axes (surplus programs recompute the last one: same values, same place).
-fn programs(
-    em: &mut Em,
-    target: &Target,
-    name: &str,
-    extents: &[u64],
-) -> Result<([u32; 3], Vec<Ix>), CompileError> {
-    let max = u64::from(target.max_grid_dim.max(1));
-    let mut grid = [1u32; 3];
-    if extents.len() <= 3 && extents.iter().all(|&e| e <= max) {
-        let mut idx = Vec::new();
-        for (a, &e) in extents.iter().enumerate() {
-            grid[a] = e as u32;
-            idx.push(if e <= 1 {
-                Ix::C(0)
-            } else {
-                Ix::V(em.b.program_id(a as u8))
-            });
-        }
-        return Ok((grid, idx));
-    }
-    let total: u64 = extents.iter().product();
-    let g0 = total.min(max);
-    let g1 = total.div_ceil(g0).min(max);
-    let g2 = total.div_ceil(g0 * g1);
-    if g2 > max || total > i32::MAX as u64 {
-        return Err(CompileError::Limit {
-            kernel: name.to_string(),
-            target: target.kind.to_string(),
-            limit: "max_grid_dim",
-            needed: total as usize,
-            available: (max * max * max).min(i32::MAX as u64) as usize,
-        });
-    }
-    grid = [g0 as u32, g1 as u32, g2 as u32];
-    let mut lin = Ix::C(0);
-    let mut scale = 1i64;
-    for (a, &g) in grid.iter().enumerate() {
-        if g > 1 {
-            let p = Ix::V(em.b.program_id(a as u8));
-            let t = em.mul(p, scale);
-            lin = em.add(lin, t);
-        }
-        scale *= i64::from(g);
-    }
-    if g0 * g1 * g2 > total {
-        lin = em.op(IndexOp::Min, lin, Ix::C(total as i64 - 1));
-    }
-    let dims: Vec<usize> = extents.iter().rev().map(|&e| e as usize).collect();
-    let mut idx = em.unravel(lin, &dims);
-    idx.reverse();
-    Ok((grid, idx))
 }
 
 #[cfg(test)]

@@ -112,10 +112,10 @@ fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
 pub fn tiling(target: &Target, tq: usize, tk: usize, d: usize, dv: usize) -> Option<BwdTiling> {
     let bm = pow2_at_least(tq).min(MAX_BLOCK);
     let bn = pow2_at_least(tk).min(MAX_BLOCK);
-    let (tm, tn) = match ThreadGrid::for_target(target) {
-        Ok(g) => (g.rows as usize, g.cols as usize),
-        Err(_) => (1, 1),
-    };
+    // A target without a usable thread grid has no tiling (the SIMT lowering reports
+    // its limit).
+    let g = ThreadGrid::for_target(target).ok()?;
+    let (tm, tn) = (g.rows as usize, g.cols as usize);
     let budget = target.shared_memory_bytes.saturating_sub(SHARED_RESERVE) / 4;
     let fits = |cd: usize, cv: usize| {
         // (M, K, N) of every Dot: stats/dq (query rows), dk/dv (key rows).

@@ -30,7 +30,7 @@ use crate::schedule::kernel::KernelSpec;
 use crate::schedule::view::StridedView;
 use crate::simt::lower::ThreadGrid;
 use crate::target::{Target, TargetKind};
-use crate::tile::build::{compute_dtype, tile_sizes, Em, Ix};
+use crate::tile::build::{compute_dtype, programs, tile_sizes, Em, Ix};
 use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
 
 /// Builds the kernel of `c` over its operands (`(buffer index, view)` per node input).
@@ -320,62 +320,6 @@ fn internal(name: &str, message: String) -> CompileError {
         stage: "tile",
         message: format!("rope kernel `{name}`: {message}"),
     }
-}
-
-/// Maps logical program indices (extents, first fastest) to the grid: one grid axis per
-/// extent when each fits `max_grid_dim`, else the linear program index spread over up to
-/// three axes (surplus programs redo the last one: same values, same place).
-fn programs(
-    em: &mut Em,
-    target: &Target,
-    name: &str,
-    extents: &[u64],
-) -> Result<([u32; 3], Vec<Ix>), CompileError> {
-    let max = u64::from(target.max_grid_dim.max(1));
-    let mut grid = [1u32; 3];
-    if extents.len() <= 3 && extents.iter().all(|&e| e <= max) {
-        let mut idx = Vec::new();
-        for (a, &e) in extents.iter().enumerate() {
-            grid[a] = e as u32;
-            idx.push(if e <= 1 {
-                Ix::C(0)
-            } else {
-                Ix::V(em.b.program_id(a as u8))
-            });
-        }
-        return Ok((grid, idx));
-    }
-    let total: u64 = extents.iter().product();
-    let g0 = total.min(max);
-    let g1 = total.div_ceil(g0).min(max);
-    let g2 = total.div_ceil(g0 * g1);
-    if g2 > max || total > i32::MAX as u64 {
-        return Err(CompileError::Limit {
-            kernel: name.to_string(),
-            target: target.kind.to_string(),
-            limit: "max_grid_dim",
-            needed: total as usize,
-            available: (max * max * max).min(i32::MAX as u64) as usize,
-        });
-    }
-    grid = [g0 as u32, g1 as u32, g2 as u32];
-    let mut lin = Ix::C(0);
-    let mut scale = 1i64;
-    for (a, &g) in grid.iter().enumerate() {
-        if g > 1 {
-            let p = Ix::V(em.b.program_id(a as u8));
-            let t = em.mul(p, scale);
-            lin = em.add(lin, t);
-        }
-        scale *= i64::from(g);
-    }
-    if g0 * g1 * g2 > total {
-        lin = em.op(IndexOp::Min, lin, Ix::C(total as i64 - 1));
-    }
-    let dims: Vec<usize> = extents.iter().rev().map(|&e| e as usize).collect();
-    let mut idx = em.unravel(lin, &dims);
-    idx.reverse();
-    Ok((grid, idx))
 }
 
 #[cfg(test)]
