@@ -63,15 +63,15 @@ use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
 pub const NEG: f64 = -1.0e30;
 
 /// Largest query / key block (rows of `S`, columns of `S`).
-const MAX_BLOCK: usize = 32;
+pub(super) const MAX_BLOCK: usize = 32;
 
 /// Shared-memory bytes kept free for the row reductions and expansions of the SIMT
 /// lowering (the `Dot` staging arrays get the rest).
-const SHARED_RESERVE: usize = 4 * 1024;
+pub(super) const SHARED_RESERVE: usize = 4 * 1024;
 
 /// Column chunks of a head dimension are multiples of this (the SIMT thread grid's
 /// column count, so that a staged `[BN, chunk]` tile needs no pitch padding).
-const CHUNK_QUANTUM: usize = 16;
+pub(super) const CHUNK_QUANTUM: usize = 16;
 
 /// The tiling chosen for one attention kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,13 +87,13 @@ pub struct AttentionTiling {
 }
 
 /// Smallest power of two `>= n` (1 for 0).
-fn pow2_at_least(n: usize) -> usize {
+pub(super) fn pow2_at_least(n: usize) -> usize {
     n.max(1).next_power_of_two()
 }
 
 /// `n` split into `parts` chunks of a width that is a multiple of [`CHUNK_QUANTUM`]
 /// (the last one shorter).
-fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
+pub(super) fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
     let w = n
         .div_ceil(parts.max(1))
         .next_multiple_of(CHUNK_QUANTUM)
@@ -705,7 +705,7 @@ fn build_vector(
 /// that shape, or a refinement of it that splits only the batch and head axes (each of
 /// which must then be a single stride: a refinement that splits them is refused too).
 /// `None` when the store cannot be addressed that way.
-fn out_store(spec: &KernelSpec, out_shape: &[usize; 4]) -> Option<StridedView> {
+pub(super) fn out_store(spec: &KernelSpec, out_shape: &[usize; 4]) -> Option<StridedView> {
     let st = &spec.store;
     if st.shape == out_shape {
         return Some(st.clone());

@@ -50,26 +50,18 @@
 //! query blocks of its group's heads). Streaming and linear in `T`, not Cube-fast.
 
 use super::attention::NEG;
+use super::attention::{
+    chunks, out_store, pow2_at_least, CHUNK_QUANTUM, MAX_BLOCK, SHARED_RESERVE,
+};
 use super::{params, unsupported};
 use crate::error::CompileError;
 use crate::graph::{AttentionWrt, BinaryOp, CompareOp, CompositeOp, DType, ReduceOp, UnaryOp};
 use crate::schedule::kernel::KernelSpec;
-use crate::schedule::view::{piece_groups, StridedView};
+use crate::schedule::view::StridedView;
 use crate::simt::lower::ThreadGrid;
 use crate::target::{Target, TargetKind};
 use crate::tile::build::{programs, Em, Ix};
 use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
-
-/// Largest query / key block.
-const MAX_BLOCK: usize = 32;
-
-/// Shared-memory bytes kept free for the row reductions and layout moves of the SIMT
-/// lowering (the `Dot` staging arrays get the rest).
-const SHARED_RESERVE: usize = 4 * 1024;
-
-/// Column chunks of a head dimension are multiples of this (the SIMT thread grid's
-/// column count).
-const CHUNK_QUANTUM: usize = 16;
 
 /// `L` read for queries past `Tq` in the key-block kernels: `exp(S - L) = 0`.
 const FAR: f64 = 1.0e30;
@@ -85,22 +77,6 @@ pub struct BwdTiling {
     pub d_chunks: Vec<(usize, usize)>,
     /// Column chunks `(offset, width)` of the value dimension `Dv`.
     pub dv_chunks: Vec<(usize, usize)>,
-}
-
-/// Smallest power of two `>= n` (1 for 0).
-fn pow2_at_least(n: usize) -> usize {
-    n.max(1).next_power_of_two()
-}
-
-/// `n` split into `parts` chunks of a width that is a multiple of [`CHUNK_QUANTUM`]
-/// (the last one shorter).
-fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
-    let w = n
-        .div_ceil(parts.max(1))
-        .next_multiple_of(CHUNK_QUANTUM)
-        .min(n)
-        .max(1);
-    (0..n).step_by(w).map(|off| (off, w.min(n - off))).collect()
 }
 
 /// Chooses the tiling of the backward kernels on a SIMT target: `BM`, `BN` the powers of
@@ -1393,39 +1369,6 @@ fn vector_key_side(
     let ob = em.offset(store.offset, &[bi, hk, j], &store.strides[..3]);
     store1(em, spec, ob, store.strides[3], Ix::C(width as i64), res[0]);
     Ok(grid)
-}
-
-/// The store view as strides over the logical output shape: the spec's store view when it
-/// has that shape, or a refinement of it that splits only axes whose pieces are laid out
-/// contiguously relative to each other. `None` when the store cannot be addressed so.
-fn out_store(spec: &KernelSpec, out_shape: &[usize; 4]) -> Option<StridedView> {
-    let st = &spec.store;
-    if st.shape == out_shape {
-        return Some(st.clone());
-    }
-    let groups = piece_groups(out_shape, &st.shape)?;
-    let mut strides = Vec::with_capacity(4);
-    for g in &groups {
-        match g.len() {
-            1 => strides.push(st.strides[g.start]),
-            0 => strides.push(0),
-            _ => {
-                let pieces: Vec<usize> = g.clone().collect();
-                for w in pieces.windows(2) {
-                    if st.strides[w[0]] != st.strides[w[1]] * st.shape[w[1]] as i64 {
-                        return None;
-                    }
-                }
-                strides.push(st.strides[*pieces.last()?]);
-            }
-        }
-    }
-    Some(StridedView {
-        node: st.node,
-        shape: out_shape.to_vec(),
-        strides,
-        offset: st.offset,
-    })
 }
 
 #[cfg(test)]
