@@ -291,3 +291,47 @@ fn help_succeeds() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("compile") && text.contains("demo"), "{text}");
 }
+
+#[test]
+fn demo_help_lists_the_training_and_mlp_flags() {
+    let out = tessera(&["demo", "--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--mlp",
+        "--steps",
+        "--seconds",
+        "--lr",
+        "--sample",
+        "--prompt",
+        "--out",
+    ] {
+        assert!(text.contains(flag), "`demo --help` lacks {flag}:\n{text}");
+    }
+}
+
+/// Bad demo arguments fail before anything is compiled or trained, in one line.
+#[test]
+fn demo_rejects_bad_arguments_in_one_line() {
+    // GPT flags do not mix with the MLP check (a usage error).
+    let out = tessera(&["demo", "--mlp", "--steps", "5"]);
+    assert_one_line_error(&out, "--mlp with --steps");
+    assert_eq!(out.status.code(), Some(2));
+    // MLP sizes need --mlp.
+    let out = tessera(&["demo", "--d-in", "8"]);
+    assert_one_line_error(&out, "--d-in without --mlp");
+    assert_eq!(out.status.code(), Some(2));
+    // A prompt character outside tiny-shakespeare's vocabulary is named.
+    let out = tessera(&["demo", "--prompt", "caf\u{e9}"]);
+    let line = assert_one_line_error(&out, "prompt outside the vocabulary");
+    assert!(line.contains('\u{e9}'), "{line}");
+    assert_eq!(out.status.code(), Some(1));
+    // A negative temperature.
+    let out = tessera(&["demo", "--temperature", "-1"]);
+    let line = assert_one_line_error(&out, "negative temperature");
+    assert!(line.contains("temperature"), "{line}");
+    // An invalid model size.
+    let out = tessera(&["demo", "--width", "30", "--heads", "4"]);
+    let line = assert_one_line_error(&out, "width not a multiple of heads");
+    assert!(line.contains("n_embd"), "{line}");
+}

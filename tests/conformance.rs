@@ -12,8 +12,9 @@
 //! - `ptx`: every case compiled for `Target::ptx()`, every emitted module assembled by
 //!   `ptxas -arch=sm_80 -v` and `-arch=sm_90 -v` (in parallel), which must accept it with
 //!   zero spill stores and loads; registers and spills of every kernel go to
-//!   `target/ptxas-conformance-report.json`. (Running PTX needs an Nvidia GPU: a later
-//!   issue adds that runtime; this backend checks code generation only.)
+//!   `target/ptxas-conformance-report.json`. (This backend checks code generation only.)
+//! - `cuda` (feature `cuda`): the emitted PTX run on an Nvidia GPU by `CudaDevice`
+//!   (`conformance/cuda.rs`); without a GPU it reports itself as skipped, by name.
 //!
 //! A case is one graph with several named outputs, each checked with its own tolerance:
 //! the unary case at size n computes all six unary ops, the reduction case at size n every
@@ -76,8 +77,15 @@ mod composite_cases;
 mod dtypes_cases;
 #[path = "conformance/indexing.rs"]
 mod indexing_cases;
+#[path = "conformance/multi_output.rs"]
+mod multi_output_cases;
 #[path = "conformance/rope.rs"]
 mod rope_cases;
+// The CUDA device (issue 6): runs when a GPU is present, else reports itself skipped.
+#[path = "conformance/cuda.rs"]
+mod cuda_backend;
+#[path = "support/cuda.rs"]
+mod cuda_support;
 
 const SIZES: [usize; 5] = [1, 7, 127, 1000, 4097];
 const MM: [usize; 4] = [1, 17, 64, 129];
@@ -718,6 +726,7 @@ fn cases() -> Vec<Case> {
     attention_bwd_cases::add_cases(&mut t);
     rope_cases::add_cases(&mut t);
     dtypes_cases::add_cases(&mut t);
+    multi_output_cases::add_cases(&mut t);
     t.0
 }
 
@@ -994,6 +1003,13 @@ fn conformance_ascend_cpu() {
 fn conformance_tile_interp() {
     let device = CpuDevice::tile();
     conformance("tile_interp", 1, &|c, i| run_on_device(&device, c, i));
+}
+
+/// The CUDA device (feature `cuda`): the table on the GPU; without one, a visible
+/// `SKIPPED: conformance_cuda (...)` line (a failure under `TESSERA_REQUIRE_CUDA=1`).
+#[test]
+fn conformance_cuda() {
+    cuda_backend::run();
 }
 
 /// The PTX backend: every case compiled for `Target::ptx()`, every emitted module

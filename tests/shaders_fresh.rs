@@ -1,5 +1,6 @@
 //! `shaders/` must hold exactly what the compiler emits now for the bundled models (`mlp`,
-//! the demo block, and `gpt`, one transformer block with the cross-entropy head) on every
+//! the demo block; `gpt`, one transformer block with the cross-entropy head; `gpt-train`,
+//! its training step with backward and AdamW; `minilm`, the MiniLM encoder) on every
 //! target, in `shaders/<model>/<target>/`: this test regenerates them into a temporary
 //! directory with the CLI and compares file by file. When it fails, run `cargo xtask shaders` and commit
 //! the result, so that every compiler change shows its effect on real kernels in review.
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const TARGETS: [&str; 3] = ["wgsl", "ptx", "ascendc"];
-const MODELS: [&str; 3] = ["mlp", "gpt", "minilm"];
+const MODELS: [&str; 4] = ["mlp", "gpt", "gpt-train", "minilm"];
 
 /// Relative paths of the files under `dir`, recursively (empty if `dir` is absent).
 fn files_under(dir: &Path) -> BTreeSet<PathBuf> {
@@ -92,7 +93,7 @@ fn shaders_dir_is_fresh() {
 mod ptxas_support;
 
 /// Every checked-in PTX module of `shaders/` (the MLP demo, the GPT block with its
-/// cross-entropy head, the MiniLM encoder) assembles with `ptxas` for sm_80 and sm_90
+/// cross-entropy head, its training step, the MiniLM encoder) assembles with `ptxas` for sm_80 and sm_90
 /// with zero spill stores and loads.
 #[test]
 fn shaders_ptx_assembles_without_spills() {

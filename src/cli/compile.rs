@@ -16,7 +16,8 @@ use tessera_compiler::{Graph, Target, TargetKind};
 pub const MLP_SHAPE: (usize, usize, usize) = (64, 128, 256);
 
 /// Configuration of the bundled `gpt` model (one transformer block and the
-/// cross-entropy head: the forward kernels kept in `shaders/gpt/`).
+/// cross-entropy head: the forward kernels kept in `shaders/gpt/`) and of its training
+/// step `gpt-train` (forward, backward and AdamW: `shaders/gpt-train/`).
 pub const GPT_CONFIG: tessera_models::gpt::GptConfig = tessera_models::gpt::GptConfig {
     n_layer: 1,
     n_head: 4,
@@ -25,7 +26,7 @@ pub const GPT_CONFIG: tessera_models::gpt::GptConfig = tessera_models::gpt::GptC
     vocab_size: 65,
 };
 
-/// Batch and sequence length of the bundled `gpt` model.
+/// Batch and sequence length of the bundled `gpt` and `gpt-train` models.
 pub const GPT_SHAPE: (usize, usize) = (4, 64);
 
 /// Batch and sequence length of the bundled `minilm` encoder.
@@ -93,6 +94,17 @@ pub fn bundled_model(model: Model) -> Result<Graph> {
             )
             .context("building the bundled gpt model")?;
             Ok(gpt.graph)
+        }
+        Model::GptTrain => {
+            let (batch, seq) = GPT_SHAPE;
+            let (tg, _eval) = tessera::train::trainer::gpt_training_graph(
+                &GPT_CONFIG,
+                batch,
+                seq,
+                &tessera_compiler::optim::AdamW::default(),
+            )
+            .context("building the bundled gpt-train model")?;
+            Ok(tg.graph)
         }
         Model::Minilm => {
             let (batch, seq) = MINILM_SHAPE;

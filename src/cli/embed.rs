@@ -33,6 +33,12 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
             let device = WgpuDevice::new().context("opening a wgpu adapter")?;
             run_device(&device, &model, &graph, &tokens)?
         }
+        #[cfg(feature = "cuda")]
+        EmbedDevice::Cuda => {
+            let device =
+                tessera::runtime::CudaDevice::new().context("opening the CUDA device")?;
+            run_device(&device, &model, &graph, &tokens)?
+        }
         EmbedDevice::AscendCpu => {
             let target = Target::ascend_910b();
             let (plan, artifact) = tessera_compiler::compile_and_emit(&graph, &target)

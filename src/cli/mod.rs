@@ -33,8 +33,9 @@ pub struct Cli {
 pub enum Command {
     /// Compile a graph (JSON file) or a bundled model for one target.
     Compile(CompileArgs),
-    /// Compile the MLP block for every target, run it on wgpu and on the Ascend C CPU
-    /// build, and print the max error against the f64 interpreter.
+    /// Compile a GPT training step for every target, train a small GPT on wgpu, report
+    /// its validation loss and print a sample (`--mlp`: the MLP block on every target,
+    /// checked against the f64 interpreter).
     Demo(DemoArgs),
     /// Sentence embeddings (JSON) from a pretrained BERT sentence encoder folder, e.g.
     /// all-MiniLM-L6-v2 as `cargo xtask setup` installs it into `.cache/minilm/`.
@@ -61,6 +62,10 @@ pub enum Model {
     /// tied LM head and mean cross-entropy; batch 4, 64 tokens, width 128, 4 heads,
     /// vocabulary 65 (kernels in `shaders/gpt/`).
     Gpt,
+    /// The training step of the `gpt` model above (same size and batch): forward,
+    /// reverse-mode autodiff backward and the AdamW update of every parameter and moment,
+    /// one graph (kernels in `shaders/gpt-train/`).
+    GptTrain,
     /// The sentence-transformers all-MiniLM-L6-v2 encoder (BERT, 6 layers, width 384,
     /// padding attention mask, mean pooling, L2 normalisation) for 2 sentences of 32
     /// tokens; the structure only, no weights needed (kernels in `shaders/minilm/`).
@@ -88,17 +93,75 @@ pub struct CompileArgs {
 }
 
 /// Arguments of `tessera demo`.
+///
+/// By default: the GPT training step (forward, backward, AdamW) compiled for every target
+/// into `--out/<target>/`, a demo-size GPT trained on tiny-shakespeare on wgpu, its
+/// validation loss, a checkpoint, the loss curve and a text sample. `--mlp` runs the
+/// MLP-block cross-target check instead.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Batch rows of `x`.
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
-    /// Input features (the matmul's K).
-    #[arg(long, default_value_t = 128)]
+    /// Run the MLP block `sum(tanh(x @ w + b), axis 1)` on every target against the f64
+    /// interpreter instead of training a GPT.
+    #[arg(long)]
+    pub mlp: bool,
+    /// MLP demo: batch rows of `x`.
+    #[arg(long, default_value_t = 64, requires = "mlp")]
+    pub mlp_batch: usize,
+    /// MLP demo: input features (the matmul's K).
+    #[arg(long, default_value_t = 128, requires = "mlp")]
     pub d_in: usize,
-    /// Hidden features (the matmul's N, reduced by the row sum).
-    #[arg(long, default_value_t = 256)]
+    /// MLP demo: hidden features (the matmul's N, reduced by the row sum).
+    #[arg(long, default_value_t = 256, requires = "mlp")]
     pub d_hidden: usize,
+    /// GPT: transformer blocks.
+    #[arg(long, default_value_t = demo::DEFAULT_LAYERS, conflicts_with = "mlp")]
+    pub layers: usize,
+    /// GPT: attention heads per block.
+    #[arg(long, default_value_t = demo::DEFAULT_HEADS, conflicts_with = "mlp")]
+    pub heads: usize,
+    /// GPT: width of the residual stream.
+    #[arg(long, default_value_t = demo::DEFAULT_WIDTH, conflicts_with = "mlp")]
+    pub width: usize,
+    /// GPT: context length (tokens per training sequence).
+    #[arg(long, default_value_t = demo::DEFAULT_CONTEXT, conflicts_with = "mlp")]
+    pub context: usize,
+    /// GPT: sequences per batch.
+    #[arg(long, default_value_t = demo::DEFAULT_BATCH, conflicts_with = "mlp")]
+    pub batch: usize,
+    /// GPT: optimizer steps (the learning-rate schedule spans them).
+    #[arg(long, default_value_t = demo::DEFAULT_STEPS, conflicts_with = "mlp")]
+    pub steps: u64,
+    /// GPT: stop training after this many seconds even if steps remain (the cosine
+    /// decay is then cut short).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "mlp")]
+    pub seconds: Option<f64>,
+    /// GPT: peak learning rate (linear warmup over 10% of the steps, cosine to 10%).
+    #[arg(long, default_value_t = demo::DEFAULT_LR, conflicts_with = "mlp")]
+    pub lr: f64,
+    /// GPT: seed of the initial weights, of the batches and of the sampling.
+    #[arg(long, default_value_t = 1234, conflicts_with = "mlp")]
+    pub seed: u64,
+    /// GPT: output folder: `<target>/` kernels with `manifest.json`,
+    /// `checkpoint.safetensors`, `loss.png`, `loss.csv`.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "target/demo",
+        conflicts_with = "mlp"
+    )]
+    pub out: PathBuf,
+    /// GPT: characters to generate after training (0: none).
+    #[arg(long, default_value_t = 200, conflicts_with = "mlp")]
+    pub sample: usize,
+    /// GPT: the text the sample continues (characters of tiny-shakespeare only).
+    #[arg(long, default_value = "ROMEO:", conflicts_with = "mlp")]
+    pub prompt: String,
+    /// GPT: sampling temperature (0: greedy).
+    #[arg(long, default_value_t = 0.8, conflicts_with = "mlp")]
+    pub temperature: f64,
+    /// GPT: sample only from the k most likely characters.
+    #[arg(long, conflicts_with = "mlp")]
+    pub top_k: Option<usize>,
 }
 
 /// Where `tessera embed` runs the encoder.
@@ -110,6 +173,9 @@ pub enum EmbedDevice {
     Wgpu,
     /// The emitted Ascend C on its CPU build.
     AscendCpu,
+    /// The emitted PTX on an Nvidia GPU (builds with the `cuda` feature).
+    #[cfg(feature = "cuda")]
+    Cuda,
 }
 
 /// Arguments of `tessera embed`.

@@ -130,6 +130,30 @@ pub enum RuntimeError {
         /// What is wrong.
         reason: String,
     },
+    /// The device does not support an optional operation (e.g. per-launch profiling).
+    #[error("{operation} is not supported on {device}")]
+    Unsupported {
+        /// The operation asked for.
+        operation: &'static str,
+        /// The device's name.
+        device: String,
+    },
+    /// No usable CUDA driver or device for `CudaDevice` (feature `cuda`; no `libcuda`,
+    /// a driver without the needed entry points, no device, a GPU older than sm_80), or
+    /// a build without the `cuda` feature.
+    #[error("no CUDA driver: {reason}")]
+    NoCudaDriver {
+        /// What was missing, in words.
+        reason: String,
+    },
+    /// The CUDA driver reported an error (module load, allocation, copy, launch).
+    #[error("CUDA error while {during}: {message}")]
+    Cuda {
+        /// What the runtime was doing.
+        during: String,
+        /// The driver's error.
+        message: String,
+    },
 }
 
 /// Shorthand for runtime results.

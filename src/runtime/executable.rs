@@ -86,6 +86,87 @@ pub(crate) trait Program: Send + Sync {
     fn bind_update(&mut self, output: &str, param: &str) -> Result<()>;
     /// `output` is still computed but no longer read back by later runs.
     fn discard_output(&mut self, output: &str) -> Result<()>;
+    /// Runs once like [`Program::run`] (bound updates applied, outputs read back and
+    /// dropped), timing every launch on its own. Devices that cannot time launches keep
+    /// this default, which fails with [`RuntimeError::Unsupported`].
+    fn profile(&mut self, inputs: &HashMap<String, Tensor>) -> Result<Profile> {
+        let _ = inputs;
+        Err(RuntimeError::Unsupported {
+            operation: "per-launch profiling",
+            device: "this device".into(),
+        })
+    }
+}
+
+/// The measured time of one launch of a plan ([`Executable::profile`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LaunchTiming {
+    /// Index of the launch in the plan's launch order.
+    pub launch: usize,
+    /// Index of the plan kernel it runs (several launches may share one kernel).
+    pub kernel: usize,
+    /// The kernel's name.
+    pub name: String,
+    /// Threads per workgroup times workgroups: the launch's total thread count.
+    pub threads: u64,
+    /// Wall time from submission to completion, in seconds (on wgpu: the launch alone
+    /// in one submission, waited for with a blocking poll, so it includes the
+    /// submission overhead of a few tens of microseconds).
+    pub seconds: f64,
+}
+
+/// Per-launch timings of one run and what else the run and the load spent time on.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Profile {
+    /// Every launch, in plan order (launches with an empty grid are skipped).
+    pub launches: Vec<LaunchTiming>,
+    /// Other phases of the profiled run (uploads, parameter-update copies, readback),
+    /// `(what, seconds)`.
+    pub run_phases: Vec<(String, f64)>,
+    /// Phases of loading the executable (shader modules, pipelines, bind groups),
+    /// `(what, seconds)`, as measured when it was loaded.
+    pub load_phases: Vec<(String, f64)>,
+}
+
+/// Timings of the launches of one kernel, summed ([`Profile::by_kernel`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelTiming {
+    /// Index of the plan kernel.
+    pub kernel: usize,
+    /// The kernel's name.
+    pub name: String,
+    /// How many launches ran it.
+    pub launches: usize,
+    /// Their summed wall time in seconds.
+    pub seconds: f64,
+}
+
+impl Profile {
+    /// Summed wall time of the launches, in seconds.
+    pub fn launch_seconds(&self) -> f64 {
+        self.launches.iter().map(|l| l.seconds).sum()
+    }
+
+    /// The launches grouped by plan kernel, the most expensive kernel first.
+    pub fn by_kernel(&self) -> Vec<KernelTiming> {
+        let mut out: Vec<KernelTiming> = Vec::new();
+        for l in &self.launches {
+            match out.iter_mut().find(|k| k.kernel == l.kernel) {
+                Some(k) => {
+                    k.launches += 1;
+                    k.seconds += l.seconds;
+                }
+                None => out.push(KernelTiming {
+                    kernel: l.kernel,
+                    name: l.name.clone(),
+                    launches: 1,
+                    seconds: l.seconds,
+                }),
+            }
+        }
+        out.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        out
+    }
 }
 
 /// A compiled graph on a device: kernels, buffers (with the memory plan's storage
@@ -299,6 +380,13 @@ impl Executable {
     /// updates ([`Executable::bind_update`]) and returns the other outputs by name.
     /// Every input must be supplied (and nothing else); every parameter must be set.
     pub fn run(&mut self, inputs: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
+        self.check_run_inputs(inputs)?;
+        self.program.run(inputs)
+    }
+
+    /// The checks of [`Executable::run`]: every input supplied and well-typed, nothing
+    /// else supplied, every parameter set.
+    fn check_run_inputs(&self, inputs: &HashMap<String, Tensor>) -> Result<()> {
         for (name, ty) in &self.signature.inputs {
             let t = inputs
                 .get(name)
@@ -326,7 +414,26 @@ impl Executable {
         {
             return Err(RuntimeError::ParamNotSet { name: name.clone() });
         }
-        self.program.run(inputs)
+        Ok(())
+    }
+}
+
+impl Executable {
+    /// Runs once, like [`Executable::run`] (same checks; bound parameter updates are
+    /// applied, so this is a real step of a training graph), timing each launch on its
+    /// own: on wgpu every launch is submitted alone and waited for, so the sum of the
+    /// launch times exceeds a normal run's time by the per-submission overhead. The
+    /// outputs are read back and dropped. Devices that cannot time launches fail with
+    /// [`RuntimeError::Unsupported`].
+    pub fn profile(&mut self, inputs: &HashMap<String, Tensor>) -> Result<Profile> {
+        self.check_run_inputs(inputs)?;
+        self.program.profile(inputs).map_err(|e| match e {
+            RuntimeError::Unsupported { operation, .. } => RuntimeError::Unsupported {
+                operation,
+                device: self.device_name.clone(),
+            },
+            other => other,
+        })
     }
 }
 

@@ -15,6 +15,10 @@
 //!   compiled plan's tile kernels in f32.
 //! - [`AscendCpuDevice`]: the emitted Ascend C + AscendCL host code built with g++
 //!   against the CPU headers; each run is one process run (parameters pass through files).
+//! - `CudaDevice` (cargo feature `cuda`): the emitted PTX on an Nvidia GPU through the
+//!   CUDA driver (loaded at run time: without one, `CudaDevice::new` returns
+//!   [`RuntimeError::NoCudaDriver`]). One device buffer per storage slot, launches in
+//!   order on one stream per executable.
 //!
 //! Training state stays on the device: [`Executable::bind_update`] declares that a graph
 //! output (e.g. `p_new`) replaces a parameter (`p`) after every run, so parameters,
@@ -43,14 +47,18 @@
 
 pub mod ascend_cpu;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod error;
 pub mod executable;
 pub mod wgpu_device;
 
 pub use ascend_cpu::AscendCpuDevice;
 pub use cpu::{CpuDevice, CpuMode};
+#[cfg(feature = "cuda")]
+pub use cuda::CudaDevice;
 pub use error::{Result, RuntimeError};
-pub use executable::{Executable, Signature};
+pub use executable::{Executable, KernelTiming, LaunchTiming, Profile, Signature};
 pub use tessera_compiler::interp::Tensor;
 pub use wgpu_device::{AdapterSummary, WgpuDevice, WgpuOptions};
 
@@ -67,6 +75,8 @@ pub enum DeviceKind {
     /// The Ascend C CPU build ([`ascend_cpu::AscendCpuDevice`]): emitted Ascend C run
     /// through g++ against the CPU headers.
     AscendCpu,
+    /// An Nvidia GPU running the emitted PTX through the CUDA driver (feature `cuda`).
+    Cuda,
 }
 
 impl fmt::Display for DeviceKind {
@@ -75,6 +85,7 @@ impl fmt::Display for DeviceKind {
             DeviceKind::Wgpu => "wgpu",
             DeviceKind::Cpu => "cpu",
             DeviceKind::AscendCpu => "ascend-cpu",
+            DeviceKind::Cuda => "cuda",
         })
     }
 }

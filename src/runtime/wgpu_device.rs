@@ -15,7 +15,7 @@
 //! [`RuntimeError::Wgpu`].
 
 use super::error::{Result, RuntimeError};
-use super::executable::{Executable, Program, Signature};
+use super::executable::{Executable, LaunchTiming, Profile, Program, Signature};
 use super::{Device, DeviceKind};
 use std::collections::HashMap;
 use std::fmt;
@@ -83,6 +83,8 @@ struct Context {
     summary: AdapterSummary,
     /// The device was created with `shader-f16` (WGSL `enable f16;`, f16 storage).
     shader_f16: bool,
+    /// The adapter is a CPU (lavapipe / llvmpipe): kernels get CPU-tuned tiles.
+    cpu_adapter: bool,
     /// Errors that escaped every error scope (recorded instead of panicking).
     uncaptured: Arc<Mutex<Vec<String>>>,
 }
@@ -349,6 +351,7 @@ impl WgpuDevice {
                 limits,
                 summary,
                 shader_f16,
+                cpu_adapter: info.device_type == wgpu::DeviceType::Cpu,
                 uncaptured,
             }),
         })
@@ -370,8 +373,10 @@ impl WgpuDevice {
         self.ctx.shader_f16
     }
 
-    /// The WGSL target record clamped to this device's limits, with f16 storage when the
-    /// device has `shader-f16` ([`Target::wgsl_f16`]), and bf16 storage (element pairs
+    /// The WGSL target record clamped to this device's limits, tuned for CPUs on a CPU
+    /// adapter such as lavapipe ([`Target::for_cpu_adapter`]: 64-thread workgroups,
+    /// 64x64 matmul tiles), with f16 storage when the device has `shader-f16`
+    /// ([`Target::wgsl_f16`]), and bf16 storage (element pairs
     /// in u32 words, written with atomics: see `tessera_compiler::backend::wgsl`; this
     /// runtime binds buffers by bytes, so the packing is the host's bf16 layout).
     pub fn wgsl_target(&self) -> Target {
@@ -382,6 +387,9 @@ impl WgpuDevice {
             Target::wgsl()
         };
         t.storage_dtypes.push(tessera_compiler::DType::BF16);
+        if self.ctx.cpu_adapter {
+            t = t.for_cpu_adapter();
+        }
         t.max_workgroup_size = t
             .max_workgroup_size
             .min(l.max_compute_invocations_per_workgroup)
@@ -557,6 +565,8 @@ struct Pipeline {
     layout: wgpu::BindGroupLayout,
     bindings: Vec<Binding>,
     grid: [u32; 3],
+    /// Threads per workgroup.
+    block: u32,
 }
 
 struct LaunchObjects {
@@ -580,6 +590,10 @@ struct WgpuProgram {
     storage: Vec<wgpu::Buffer>,
     pipelines: Vec<Pipeline>,
     launches: Vec<LaunchObjects>,
+    /// Plan kernel index and name of each launch (for profiles).
+    launch_kernels: Vec<(usize, String)>,
+    /// Seconds spent in each phase of loading (see [`Profile::load_phases`]).
+    load_phases: Vec<(String, f64)>,
     /// Name -> storage slot, for inputs and parameters.
     inputs: HashMap<String, usize>,
     params: HashMap<String, usize>,
@@ -599,6 +613,8 @@ impl WgpuProgram {
     fn build(ctx: Arc<Context>, plan: &Plan, artifact: &Artifact) -> Result<WgpuProgram> {
         let limits = &ctx.limits;
         let device = &ctx.device;
+        let started = std::time::Instant::now();
+        let (mut module_s, mut pipeline_s) = (0.0, 0.0);
 
         // Storage slots: the largest buffer placed in each, rounded up to 4 bytes.
         let mut slot_bytes: Vec<u64> = plan.storage.iter().map(|s| s.bytes as u64).collect();
@@ -690,12 +706,14 @@ impl WgpuProgram {
                     available: u64::from(limits.max_compute_invocations_per_workgroup),
                 });
             }
+            let t0 = std::time::Instant::now();
             let module = modules.entry(file.name.as_str()).or_insert_with(|| {
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(&file.name),
                     source: wgpu::ShaderSource::Wgsl(file.contents.as_str().into()),
                 })
             });
+            module_s += t0.elapsed().as_secs_f64();
             let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
                 .iter()
                 .map(|b| wgpu::BindGroupLayoutEntry {
@@ -720,6 +738,7 @@ impl WgpuProgram {
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
+            let t0 = std::time::Instant::now();
             let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(&info.name),
                 layout: Some(&pipeline_layout),
@@ -728,13 +747,16 @@ impl WgpuProgram {
                 compilation_options: wgpu::PipelineCompilationOptions::default(),
                 cache: None,
             });
+            pipeline_s += t0.elapsed().as_secs_f64();
             pipelines.push(Pipeline {
                 pipeline,
                 layout,
                 bindings,
                 grid: info.grid,
+                block: info.block,
             });
         }
+        let before_bind_groups = std::time::Instant::now();
 
         // Bind groups: one per launch, parameter i at binding i.
         let mut launches = Vec::with_capacity(plan.launches.len());
@@ -763,6 +785,13 @@ impl WgpuProgram {
                 name,
             });
         }
+
+        let bind_group_s = before_bind_groups.elapsed().as_secs_f64();
+        let launch_kernels = plan
+            .launches
+            .iter()
+            .map(|l| (l.kernel, artifact.kernels[l.kernel].name.clone()))
+            .collect();
 
         // Constants: filled once.
         let mut inputs = HashMap::new();
@@ -803,11 +832,23 @@ impl WgpuProgram {
             });
         }
         ctx.queue.submit([]);
+        let total_s = started.elapsed().as_secs_f64();
+        let load_phases = vec![
+            (format!("{} shader modules", modules.len()), module_s),
+            (format!("{} compute pipelines", pipelines.len()), pipeline_s),
+            (format!("{} bind groups", launches.len()), bind_group_s),
+            (
+                "buffers, constants, staging".to_string(),
+                (total_s - module_s - pipeline_s - bind_group_s).max(0.0),
+            ),
+        ];
         Ok(WgpuProgram {
             ctx,
             storage,
             pipelines,
             launches,
+            launch_kernels,
+            load_phases,
             inputs,
             params,
             outputs,
@@ -1048,6 +1089,110 @@ impl Program for WgpuProgram {
     fn discard_output(&mut self, output: &str) -> Result<()> {
         self.outputs.retain(|o| o.name != output);
         Ok(())
+    }
+
+    fn profile(&mut self, inputs: &HashMap<String, Tensor>) -> Result<Profile> {
+        let ctx = self.ctx.clone();
+        ctx.scoped("profiling the plan", || {
+            let mut profile = Profile {
+                load_phases: self.load_phases.clone(),
+                ..Profile::default()
+            };
+            // Everything earlier (parameter uploads) finishes before the first timing.
+            ctx.wait("waiting for the GPU")?;
+            let t0 = std::time::Instant::now();
+            for (name, &slot) in &self.inputs {
+                let t = inputs
+                    .get(name)
+                    .ok_or_else(|| RuntimeError::MissingInput { name: name.clone() })?;
+                ctx.queue
+                    .write_buffer(&self.storage[slot], 0, &pad4(t.to_bytes()));
+            }
+            ctx.queue.submit([]);
+            ctx.wait("uploading the inputs")?;
+            profile
+                .run_phases
+                .push(("input upload".into(), t0.elapsed().as_secs_f64()));
+            for (li, (l, (kernel, name))) in
+                self.launches.iter().zip(&self.launch_kernels).enumerate()
+            {
+                let p = &self.pipelines[l.pipeline];
+                if p.grid.contains(&0) {
+                    continue;
+                }
+                let t0 = std::time::Instant::now();
+                let mut encoder =
+                    ctx.device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("tessera profile"),
+                        });
+                {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(&l.name),
+                        timestamp_writes: None,
+                    });
+                    pass.set_pipeline(&p.pipeline);
+                    pass.set_bind_group(0, &l.bind_group, &[]);
+                    pass.dispatch_workgroups(p.grid[0], p.grid[1], p.grid[2]);
+                }
+                ctx.queue.submit([encoder.finish()]);
+                ctx.wait("running a launch")?;
+                let threads =
+                    p.grid.iter().map(|&g| u64::from(g)).product::<u64>() * u64::from(p.block);
+                profile.launches.push(LaunchTiming {
+                    launch: li,
+                    kernel: *kernel,
+                    name: name.clone(),
+                    threads,
+                    seconds: t0.elapsed().as_secs_f64(),
+                });
+            }
+            let t0 = std::time::Instant::now();
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("tessera profile"),
+                });
+            for &(src, dst, bytes) in &self.updates {
+                encoder.copy_buffer_to_buffer(
+                    &self.storage[src],
+                    0,
+                    &self.storage[dst],
+                    0,
+                    round4(bytes),
+                );
+            }
+            ctx.queue.submit([encoder.finish()]);
+            ctx.wait("copying parameter updates")?;
+            profile.run_phases.push((
+                format!("{} parameter-update copies", self.updates.len()),
+                t0.elapsed().as_secs_f64(),
+            ));
+            let t0 = std::time::Instant::now();
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("tessera profile"),
+                });
+            for o in &self.outputs {
+                encoder.copy_buffer_to_buffer(
+                    &self.storage[o.storage],
+                    0,
+                    &o.staging,
+                    0,
+                    round4(o.bytes),
+                );
+            }
+            ctx.queue.submit([encoder.finish()]);
+            let staging: Vec<(&wgpu::Buffer, u64)> =
+                self.outputs.iter().map(|o| (&o.staging, o.bytes)).collect();
+            map_read(&ctx, &staging)?;
+            profile.run_phases.push((
+                format!("{} output readbacks", self.outputs.len()),
+                t0.elapsed().as_secs_f64(),
+            ));
+            Ok(profile)
+        })
     }
 }
 

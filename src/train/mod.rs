@@ -12,10 +12,12 @@
 //! - [`schedule`]: warmup + cosine learning rate.
 //! - [`plot`]: loss curves as PNG (plotters) and CSV.
 //! - [`progress`]: an indicatif bar with loss and tokens/s.
+//! - [`sample`]: text generation from a trained GPT (temperature, top-k, seeded).
 
 pub mod checkpoint;
 pub mod plot;
 pub mod progress;
+pub mod sample;
 pub mod schedule;
 pub mod trainer;
 

@@ -230,6 +230,51 @@ impl Trainer {
         })
     }
 
+    /// Loads `tg` on `device` and takes its whole state from `ck` (saved on any device):
+    /// every parameter and moment, the step (so the learning-rate schedule and the bias
+    /// corrections continue where they were) and the data RNG. The checkpoint must hold
+    /// exactly the executable's parameters (every mismatch reported at once) and its
+    /// config must equal `options.config`; `options.seed` is not used (the RNG state
+    /// comes from the checkpoint).
+    pub fn from_checkpoint(
+        device: &dyn Device,
+        tg: TrainGraph,
+        ck: &Checkpoint,
+        options: TrainerOptions,
+    ) -> Result<Trainer, TrainError> {
+        let mut exe = device.load(&tg.graph)?;
+        for (out, param) in &tg.updates {
+            exe.bind_update(out, param)?;
+        }
+        let rng = Rng::for_stream(options.seed, "data");
+        let mut tr = Trainer {
+            exe,
+            eval: None,
+            tg,
+            options,
+            step: 0,
+            rng,
+            losses: Vec::new(),
+        };
+        // `restore` checks every tensor and the config before it sets anything; the
+        // tensors then cover every parameter of the executable.
+        tr.restore(ck)?;
+        Ok(tr)
+    }
+
+    /// [`Trainer::from_checkpoint`] from a file, loaded with every mismatch against the
+    /// training graph's parameters reported (checked before the graph is compiled).
+    pub fn resume(
+        device: &dyn Device,
+        tg: TrainGraph,
+        path: impl AsRef<Path>,
+        options: TrainerOptions,
+    ) -> Result<Trainer, TrainError> {
+        let expected = crate::runtime::Signature::of_graph(&tg.graph).params;
+        let ck = Checkpoint::load_checked(path, &expected)?;
+        Trainer::from_checkpoint(device, tg, &ck, options)
+    }
+
     /// Adds a forward graph (same parameter names, a subset) for [`Trainer::evaluate`],
     /// whose output `loss` is the evaluation loss.
     pub fn with_eval_graph(

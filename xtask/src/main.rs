@@ -8,8 +8,12 @@
 //!   into `.cache/minilm/`), rustfmt and clippy (through rustup); it checks that `g++` is
 //!   present.
 //! - `test` runs `setup`, the whole test suite, then `cargo fmt --check` and clippy.
-//! - `demo` runs `setup`, then `tessera demo` (the MLP block on every target).
-//! - `shaders` regenerates `shaders/` (the demo graph's kernels for every target);
+//! - `demo` runs `setup`, then `tessera demo` in release mode: a GPT training step
+//!   compiled for every target into `target/demo/<target>/`, a small GPT trained on
+//!   tiny-shakespeare on wgpu, its validation loss, checkpoint, loss curve and a text
+//!   sample (arguments after `demo` go to `tessera demo`, e.g. `--mlp` or `--steps 50`).
+//! - `shaders` regenerates `shaders/` (the bundled models' kernels, the GPT training step
+//!   `gpt-train` included, for every target);
 //!   `shaders --check` fails when the checked-in copy is stale.
 //!
 //! Dependencies are kept to `anyhow` and `std::process::Command`.
@@ -47,7 +51,7 @@ const MINILM_SAFETENSORS_SHA256: &str =
 const SHADER_TARGETS: [&str; 3] = ["wgsl", "ptx", "ascendc"];
 
 /// The bundled models whose kernels are kept in `shaders/<model>/<target>/`.
-const SHADER_MODELS: [&str; 3] = ["mlp", "gpt", "minilm"];
+const SHADER_MODELS: [&str; 4] = ["mlp", "gpt", "gpt-train", "minilm"];
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -56,7 +60,9 @@ commands:
   setup             install what is missing (lavapipe, ptxas, MiniLM model files, rustfmt,
                     clippy); check g++
   test [ARGS..]     setup, cargo test --workspace [ARGS..], cargo fmt --check, cargo clippy
-  demo              setup, then compile and run the MLP block on every target
+  demo [ARGS..]     setup, then `tessera demo [ARGS..]` in release mode: compile a GPT
+                    training step for every target, train a small GPT on wgpu, print its
+                    validation loss and a sample (`demo --mlp`: the MLP block check)
   shaders           regenerate shaders/ (the bundled models' kernels for every target)
   shaders --check   fail if shaders/ differs from what the compiler emits now";
 
@@ -85,10 +91,7 @@ fn run(args: Vec<String>) -> Result<()> {
             setup(&repo).map(|_| ())
         }
         "test" => test(&repo, rest),
-        "demo" => {
-            no_extra_args(cmd, rest)?;
-            demo(&repo)
-        }
+        "demo" => demo(&repo, rest),
         "shaders" => match rest {
             [] => shaders(&repo),
             [flag] if flag == "--check" => shaders_check(&repo),
@@ -771,12 +774,30 @@ fn test(repo: &Path, extra: &[String]) -> Result<()> {
 // demo
 // ------------------------------------------------------------------------------------------
 
-fn demo(repo: &Path) -> Result<()> {
+/// `setup`, then `tessera demo [ARGS..]` built in release mode (training runs several
+/// times faster than in the dev profile).
+fn demo(repo: &Path, extra: &[String]) -> Result<()> {
     let env = setup(repo)?;
     let mut cmd = cargo();
-    cmd.args(["run", "--quiet", "--bin", "tessera", "--", "demo"]);
+    cmd.args([
+        "run",
+        "--release",
+        "--quiet",
+        "--bin",
+        "tessera",
+        "--",
+        "demo",
+    ])
+    .args(extra);
     apply_env(&mut cmd, &env);
-    if !run_step(repo, "cargo run --bin tessera -- demo", &mut cmd)? {
+    if !run_step(
+        repo,
+        &format!(
+            "cargo run --release --bin tessera -- demo {}",
+            extra.join(" ")
+        ),
+        &mut cmd,
+    )? {
         bail!("the demo failed");
     }
     Ok(())

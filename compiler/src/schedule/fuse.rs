@@ -48,13 +48,38 @@
 //! then `reduce_sum`), which costs no extra kernel. A reduce or matmul result used only
 //! by a materialized permute/reshape (an output, or a reshape strides cannot express) is
 //! stored by its own kernel through the inverse view instead of being copied.
+//!
+//! # Multi-output kernels
+//!
+//! Grouping makes every materialized node the root of a kernel of its own. Afterwards,
+//! [`merge_elementwise`] puts several *elementwise* roots of one iteration space into one
+//! kernel that stores each of them ([`Group::also`], [`SpecStore`]): kernels without a
+//! reduce, matmul or standalone anchor, storing contiguously, whose roots have the same
+//! shape. A group joins an earlier merged kernel that it is related to: one whose stored
+//! value it reads without a view in between (the value is then computed once and reused
+//! in-register: AdamW's `p'` reads `m'` and `v'`, all three stored by one kernel), else
+//! one reading a non-scalar buffer it also reads (backward values of one activation). A
+//! merge is refused when the merged kernel would bind more than the target's
+//! `max_storage_buffers` (WGSL's 8: AdamW's `m'`, `v'` and `p'` read 7 buffers and write
+//! 3, so on WGSL `p'` stays a kernel of its own after `m'` and `v'`), read more than
+//! [`MAX_MERGED_READS`] buffers or store more than [`MAX_MERGED_STORES`] values, or when
+//! the group depends on the merged kernel through a third kernel (no launch order would
+//! exist). A merged kernel launches where its last root did, unless a kernel it must
+//! precede comes first in a topological order. Its spec builds each stored value as an
+//! expression over the shared index space (one expression arena: shared subexpressions
+//! and the other stored values are computed once), binds the read buffers, then one
+//! written buffer per stored value (the root's last); its name lists each op once and the
+//! number of values stored (`mul_add_sqrt_div_x3`). A merged kernel that fails to build
+//! (a view needing a cut, more loads than estimated) is taken apart: the scheduler keeps
+//! its roots in kernels of their own and schedules again. Everything is decided in node
+//! order with ordered sets: the result is deterministic.
 
-use super::kernel::{Expr, ExprId, KernelKind, KernelSpec, SpecBuffer};
+use super::kernel::{Expr, ExprId, KernelKind, KernelSpec, SpecBuffer, SpecStore};
 use super::view::{iota_view, store_view, FactoredView, Refinement, StridedView, ViewOp};
 use crate::error::CompileError;
 use crate::graph::{matmul_dims, BinaryOp, Graph, NodeId, Op};
 use crate::tile::Access;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// True for ops lowered by a kernel of their own with a dedicated tile builder
 /// ([`crate::tile::ops`]): composites other than the elementwise ones, gather,
@@ -81,6 +106,9 @@ pub struct Group {
     pub anchor: Option<NodeId>,
     /// Non-view nodes computed by the kernel (root and anchor included), ascending.
     pub members: Vec<NodeId>,
+    /// Multi-output elementwise kernels ([`merge_elementwise`]): further materialized
+    /// nodes the kernel stores besides its root, ascending (all before the root).
+    pub also: Vec<NodeId>,
 }
 
 /// The result of grouping: which kernel computes which node, and which nodes have buffers.
@@ -108,7 +136,10 @@ impl Fusion {
         match graph.node(n).op {
             Op::Input | Op::Param => true,
             Op::Constant { .. } => self.const_buffer[n.index()],
-            _ => self.group_of[n.index()].is_some_and(|g| self.groups[g].root == n),
+            _ => self.group_of[n.index()].is_some_and(|g| {
+                let group = &self.groups[g];
+                group.root == n || group.also.contains(&n)
+            }),
         }
     }
 
@@ -284,6 +315,7 @@ impl<'g> Grouper<'g> {
             compute: n,
             anchor,
             members: vec![n],
+            also: Vec::new(),
         });
         self.fusion.group_of[n.index()] = Some(self.fusion.groups.len() - 1);
         // A materialized view's index space is not its input's: nothing behind it is
@@ -968,7 +1000,13 @@ pub fn base_name_with_origins(
             op if op.is_elementwise() => op.name(),
             _ => continue,
         };
-        if parts.last().map(String::as_str) != Some(part) {
+        // A multi-output kernel repeats its ops per stored value: each op named once.
+        let repeated = if group.also.is_empty() {
+            parts.last().map(String::as_str) == Some(part)
+        } else {
+            parts.iter().any(|p| p == part)
+        };
+        if !repeated {
             parts.push(part.to_string());
         }
     }
@@ -977,6 +1015,10 @@ pub fn base_name_with_origins(
     }
     const MAX_PARTS: usize = 4;
     parts.truncate(MAX_PARTS);
+    if !group.also.is_empty() {
+        // How many values it stores: `mul_add_sqrt_div_x3` (AdamW's m', v', p').
+        parts.push(format!("x{}", group.also.len() + 1));
+    }
     parts.join("_")
 }
 
@@ -996,6 +1038,18 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
         memo: HashMap::new(),
         leaves: Vec::new(),
     };
+    // A multi-output kernel's further values, built first (node order); the root's
+    // value reuses their expressions where it reads them.
+    let mut also_values = Vec::with_capacity(group.also.len());
+    for &n in &group.also {
+        also_values.push((n, b.build(n, &[], Ctx::Out)?));
+    }
+    if !group.also.is_empty() && (group.anchor.is_some() || compute != root) {
+        return Err(internal(format!(
+            "multi-output kernel for {} is not a contiguous elementwise kernel",
+            graph.node(root).name
+        )));
+    }
     let kind = match group.anchor {
         None => {
             let value = b.build(compute, &[], Ctx::Out)?;
@@ -1066,12 +1120,19 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
             }
         }
     };
-    if b.buffer_of.contains_key(&root) {
-        return Err(internal(format!(
-            "kernel for {} reads its own output",
-            graph.node(root).name
-        )));
+    for &n in group.also.iter().chain([&root]) {
+        if b.buffer_of.contains_key(&n) {
+            return Err(internal(format!(
+                "kernel for {} reads its own output",
+                graph.node(n).name
+            )));
+        }
     }
+    let also_buffers: Vec<usize> = group
+        .also
+        .iter()
+        .map(|&n| b.buffer(n, Access::Write))
+        .collect();
     let out = b.buffer(root, Access::Write);
     let store = if compute == root {
         FactoredView::contiguous(root, &graph.ty(root).shape)
@@ -1092,6 +1153,21 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
     };
     let (kind, out_shape, store) =
         b.refine(kind, graph.ty(compute).shape.clone(), store, compute)?;
+    // Every further value has the root's shape and a contiguous store: the same refined
+    // view of its own buffer.
+    let also = also_values
+        .into_iter()
+        .zip(also_buffers)
+        .map(|((node, value), buffer)| SpecStore {
+            node,
+            buffer,
+            value,
+            store: StridedView {
+                node,
+                ..store.clone()
+            },
+        })
+        .collect();
     Ok(KernelSpec {
         name: base_name(graph, fusion, g),
         nodes: group.members.clone(),
@@ -1102,6 +1178,7 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
         store,
         exprs: b.exprs,
         kind,
+        also,
     })
 }
 
@@ -1111,7 +1188,7 @@ pub fn split_candidate(graph: &Graph, fusion: &Fusion, g: usize, max: usize) -> 
     let group = &fusion.groups[g];
     let mut best: Option<(usize, NodeId)> = None;
     for &c in &group.members {
-        if c == group.root {
+        if c == group.root || group.also.contains(&c) {
             continue;
         }
         let reads = buffers_read(graph, fusion, g, c);
@@ -1148,4 +1225,309 @@ fn buffers_read(graph: &Graph, fusion: &Fusion, g: usize, c: NodeId) -> BTreeSet
         }
     }
     out
+}
+
+/// Most buffers a multi-output kernel reads: within what every backend takes in one
+/// kernel (Ascend C: 8 input queues per position) and near a single kernel's register
+/// and Unified-Buffer pressure. The target's storage-buffer limit applies on top.
+pub const MAX_MERGED_READS: usize = 8;
+
+/// Most values a multi-output kernel stores (AdamW: `m'`, `v'`, `p'`).
+pub const MAX_MERGED_STORES: usize = 4;
+
+/// Whether a multi-output kernel's spec exceeds what [`merge_elementwise`] allows: more
+/// than `max_buffers` bound buffers, more than [`MAX_MERGED_READS`] loads or more than
+/// [`MAX_MERGED_STORES`] stores.
+pub fn over_merge_limits(spec: &KernelSpec, max_buffers: usize) -> bool {
+    let loads = spec
+        .exprs
+        .iter()
+        .filter(|e| matches!(e, Expr::Load { .. }))
+        .count();
+    spec.buffers.len() > max_buffers
+        || loads > MAX_MERGED_READS
+        || spec.also.len() + 1 > MAX_MERGED_STORES
+}
+
+/// Buffers read by group `g` (not through its own members), each with whether some read
+/// of it goes through a view.
+fn group_reads(graph: &Graph, fusion: &Fusion, g: usize) -> BTreeMap<NodeId, bool> {
+    let mut out: BTreeMap<NodeId, bool> = BTreeMap::new();
+    let mut stack: Vec<(NodeId, bool)> = fusion.groups[g]
+        .members
+        .iter()
+        .map(|&m| (m, false))
+        .collect();
+    let mut seen = HashSet::new();
+    while let Some((x, via)) = stack.pop() {
+        if !seen.insert((x, via)) {
+            continue;
+        }
+        let through = via || graph.node(x).op.is_view();
+        for &i in &graph.node(x).inputs {
+            let op = &graph.node(i).op;
+            if matches!(op, Op::Constant { .. })
+                || (matches!(op, Op::Iota { .. }) && !fusion.has_buffer(graph, i))
+                || fusion.group_of[i.index()] == Some(g)
+            {
+                continue;
+            }
+            if fusion.transparent_view(graph, i) {
+                stack.push((i, true));
+            } else {
+                *out.entry(i).or_insert(false) |= through;
+            }
+        }
+    }
+    out
+}
+
+/// Whether group `g` may be stored by a multi-output kernel: a contiguous elementwise
+/// kernel (no reduce, matmul or standalone anchor, no store through a view).
+fn mergeable(graph: &Graph, group: &Group, solo: &HashSet<NodeId>) -> bool {
+    let op = &graph.node(group.root).op;
+    group.anchor.is_none()
+        && group.compute == group.root
+        && group.also.is_empty()
+        && op.is_elementwise()
+        && graph.ty(group.root).numel() > 0
+        && !solo.contains(&group.root)
+}
+
+/// Merges elementwise kernels of the same iteration space into multi-output kernels.
+///
+/// Groups are visited in launch order; a [`mergeable`] group joins an earlier merged
+/// kernel ("cluster") of the same output shape that it is related to: one whose stored
+/// value it reads directly (no view between: the value is then reused in-register, as
+/// AdamW's `p'` reuses `m'` and `v'`), else one sharing a non-scalar buffer it reads.
+/// The merge is refused when the merged kernel would read a cluster's value through a
+/// view, bind more than `max_buffers` buffers, read more than [`MAX_MERGED_READS`] or
+/// store more than [`MAX_MERGED_STORES`], or when the group depends on the cluster
+/// through a third kernel (the merged kernel could not be ordered). Among the allowed
+/// clusters the reader of a stored value wins, then the fewest bound buffers, then the
+/// earliest cluster: the result is deterministic. Roots in `solo` are never merged (the
+/// scheduler puts there the roots of a merged kernel that failed to build). A merged
+/// root that is no graph output, not in `keep` (nodes the scheduler forced into a
+/// buffer) and read only by the merged kernel itself is no longer stored. The groups
+/// come back in a topological launch order (smallest root first among the ready ones,
+/// which keeps the unmerged order where nothing merged).
+pub fn merge_elementwise(
+    graph: &Graph,
+    fusion: Fusion,
+    max_buffers: usize,
+    solo: &HashSet<NodeId>,
+    keep: &HashSet<NodeId>,
+) -> Fusion {
+    let n = fusion.groups.len();
+    let ok: Vec<bool> = fusion
+        .groups
+        .iter()
+        .map(|g| mergeable(graph, g, solo))
+        .collect();
+    if ok.iter().filter(|&&x| x).count() < 2 {
+        return fusion;
+    }
+    let reads: Vec<BTreeMap<NodeId, bool>> =
+        (0..n).map(|g| group_reads(graph, &fusion, g)).collect();
+    let deps: Vec<BTreeSet<usize>> = reads
+        .iter()
+        .enumerate()
+        .map(|(g, r)| {
+            r.keys()
+                .filter_map(|&x| fusion.group_of[x.index()])
+                .filter(|&h| h != g)
+                .collect()
+        })
+        .collect();
+    // Mergeable groups reading each buffer (ascending).
+    let mut readers: HashMap<NodeId, Vec<usize>> = HashMap::new();
+    for g in 0..n {
+        if ok[g] {
+            for &x in reads[g].keys() {
+                readers.entry(x).or_default().push(g);
+            }
+        }
+    }
+    let mut cluster: Vec<usize> = (0..n).collect();
+    let mut parts: Vec<Vec<usize>> = (0..n).map(|g| vec![g]).collect();
+    let mut creads = reads.clone();
+    let mut roots: Vec<Vec<NodeId>> = fusion.groups.iter().map(|g| vec![g.root]).collect();
+    // Whether `c` reaches group `b` through a cluster other than `c`.
+    let depends_via_other = |cluster: &[usize], parts: &[Vec<usize>], b: usize, c: usize| {
+        let mut stack: Vec<usize> = deps[b]
+            .iter()
+            .map(|&h| cluster[h])
+            .filter(|&x| x != c)
+            .collect();
+        let mut seen: HashSet<usize> = stack.iter().copied().collect();
+        while let Some(x) = stack.pop() {
+            for &h in &parts[x] {
+                for &d in &deps[h] {
+                    let y = cluster[d];
+                    if y == c {
+                        return true;
+                    }
+                    if y != x && seen.insert(y) {
+                        stack.push(y);
+                    }
+                }
+            }
+        }
+        false
+    };
+    for b in 0..n {
+        if !ok[b] {
+            continue;
+        }
+        let root_b = fusion.groups[b].root;
+        let shape = &graph.ty(root_b).shape;
+        // Candidate clusters: 0 = b reads one of its values directly, 1 = shared read.
+        let mut cands: BTreeMap<usize, usize> = BTreeMap::new();
+        for (&x, &via) in &reads[b] {
+            if let Some(h) = fusion.group_of[x.index()] {
+                if h < b && ok[h] && !via {
+                    cands.insert(cluster[h], 0);
+                }
+            }
+            if graph.ty(x).numel() > 1 {
+                for &h in readers.get(&x).into_iter().flatten() {
+                    if h < b {
+                        cands.entry(cluster[h]).or_insert(1);
+                    }
+                }
+            }
+        }
+        let mut best: Option<(usize, usize, usize)> = None;
+        for (&c, &prio) in &cands {
+            if graph.ty(fusion.groups[parts[c][0]].root).shape != *shape {
+                continue;
+            }
+            if reads[b].iter().any(|(x, &via)| via && roots[c].contains(x)) {
+                continue;
+            }
+            let stored: Vec<NodeId> = roots[c].iter().copied().chain([root_b]).collect();
+            let read: BTreeSet<NodeId> = creads[c]
+                .keys()
+                .chain(reads[b].keys())
+                .filter(|x| !stored.contains(x))
+                .copied()
+                .collect();
+            if read.len() > MAX_MERGED_READS
+                || stored.len() > MAX_MERGED_STORES
+                || read.len() + stored.len() > max_buffers
+            {
+                continue;
+            }
+            if depends_via_other(&cluster, &parts, b, c) {
+                continue;
+            }
+            let key = (prio, read.len() + stored.len(), c);
+            if best.is_none_or(|k| key < k) {
+                best = Some(key);
+            }
+        }
+        if let Some((_, _, c)) = best {
+            cluster[b] = c;
+            parts[c].push(b);
+            parts[b].clear();
+            let rb = std::mem::take(&mut creads[b]);
+            for (x, via) in rb {
+                *creads[c].entry(x).or_insert(false) |= via;
+            }
+            roots[c].push(root_b);
+        }
+    }
+    if (0..n).all(|c| parts[c].len() <= 1) {
+        return fusion;
+    }
+    let users = graph.users();
+    // Non-view nodes reading `n`, through transparent views.
+    let consumers_of = |n: NodeId| -> Vec<NodeId> {
+        let mut out = Vec::new();
+        let mut stack = users[n.index()].clone();
+        while let Some(u) = stack.pop() {
+            if fusion.transparent_view(graph, u) {
+                stack.extend(users[u.index()].iter().copied());
+            } else {
+                out.push(u);
+            }
+        }
+        out
+    };
+    // The merged groups, then a topological order of them.
+    let heads: Vec<usize> = (0..n).filter(|&c| !parts[c].is_empty()).collect();
+    let mut new_index = vec![usize::MAX; n];
+    let mut merged: Vec<Group> = Vec::with_capacity(heads.len());
+    for (i, &c) in heads.iter().enumerate() {
+        new_index[c] = i;
+        if parts[c].len() == 1 {
+            merged.push(fusion.groups[c].clone());
+            continue;
+        }
+        let mut members: Vec<NodeId> = parts[c]
+            .iter()
+            .flat_map(|&g| fusion.groups[g].members.iter().copied())
+            .collect();
+        members.sort_unstable();
+        let mut stored = roots[c].clone();
+        stored.sort_unstable();
+        let root = stored.pop().unwrap_or(fusion.groups[c].root);
+        // A temporary read only by the merged kernel itself needs no buffer any more.
+        stored.retain(|&r| {
+            fusion.is_output[r.index()]
+                || keep.contains(&r)
+                || consumers_of(r)
+                    .iter()
+                    .any(|u| fusion.group_of[u.index()].is_none_or(|h| cluster[h] != c))
+        });
+        merged.push(Group {
+            root,
+            compute: root,
+            anchor: None,
+            members,
+            also: stored,
+        });
+    }
+    let m = merged.len();
+    let mut preds: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); m];
+    let mut succs: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); m];
+    for g in 0..n {
+        let to = new_index[cluster[g]];
+        for &d in &deps[g] {
+            let from = new_index[cluster[d]];
+            if from != to {
+                preds[to].insert(from);
+                succs[from].insert(to);
+            }
+        }
+    }
+    let mut missing: Vec<usize> = preds.iter().map(BTreeSet::len).collect();
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<(NodeId, usize)>> = (0..m)
+        .filter(|&i| missing[i] == 0)
+        .map(|i| std::cmp::Reverse((merged[i].root, i)))
+        .collect();
+    let mut order = Vec::with_capacity(m);
+    while let Some(std::cmp::Reverse((_, i))) = ready.pop() {
+        order.push(i);
+        for &s in &succs[i] {
+            missing[s] -= 1;
+            if missing[s] == 0 {
+                ready.push(std::cmp::Reverse((merged[s].root, s)));
+            }
+        }
+    }
+    if order.len() != m {
+        // Cannot happen (merges never close a cycle); keep the unmerged kernels.
+        return fusion;
+    }
+    let mut position = vec![0; m];
+    for (p, &i) in order.iter().enumerate() {
+        position[i] = p;
+    }
+    let mut fusion = fusion;
+    fusion.groups = order.iter().map(|&i| merged[i].clone()).collect();
+    for g in fusion.group_of.iter_mut().flatten() {
+        *g = position[new_index[cluster[*g]]];
+    }
+    fusion
 }

@@ -5,6 +5,8 @@
 //! elementwise (one expression over the output's index space), reduction (a body
 //! expression over the input's index space, reduced along one axis, then a scalar
 //! epilogue) and matmul (two strided operand views, then an epilogue on the output tile).
+//! An elementwise kernel may store several values over the same index space
+//! ([`KernelSpec::also`]: a multi-output kernel), sharing their subexpressions.
 
 use super::view::StridedView;
 use crate::graph::{BinaryOp, CompareOp, DType, NodeId, Op, ReduceOp, UnaryOp};
@@ -210,6 +212,21 @@ pub enum KernelKind {
     },
 }
 
+/// A further value stored by a multi-output elementwise kernel, besides its root.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpecStore {
+    /// The node whose value is stored.
+    pub node: NodeId,
+    /// Index of its written buffer in [`KernelSpec::buffers`].
+    pub buffer: usize,
+    /// The value over the kernel's index space (it may use the other stored values'
+    /// subexpressions: one value is computed once and stored by every store using it).
+    pub value: ExprId,
+    /// Where element `i` of the index space is stored: contiguous, refined like
+    /// [`KernelSpec::store`].
+    pub store: StridedView,
+}
+
 /// One fused kernel, ready for tile construction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KernelSpec {
@@ -219,9 +236,10 @@ pub struct KernelSpec {
     pub nodes: Vec<NodeId>,
     /// The node whose value the kernel writes.
     pub root: NodeId,
-    /// Bound buffers: the ones read (first-use order, no repeats), then the one written.
+    /// Bound buffers: the ones read (first-use order, no repeats), then the ones written
+    /// (those of [`KernelSpec::also`] in order, the root's last).
     pub buffers: Vec<SpecBuffer>,
-    /// Index of the written buffer in `buffers` (always the last).
+    /// Index of the root's written buffer in `buffers` (always the last).
     pub out: usize,
     /// Shape of the kernel's index space: the shape of the value computed (the written
     /// node's, unless the kernel stores through a view). Elementwise kernels: with axes
@@ -238,6 +256,10 @@ pub struct KernelSpec {
     pub exprs: Vec<Expr>,
     /// What is computed.
     pub kind: KernelKind,
+    /// Multi-output elementwise kernels: the values stored besides the root's, in node
+    /// order (every one before the root). Empty for every other kernel.
+    #[serde(default)]
+    pub also: Vec<SpecStore>,
 }
 
 impl KernelSpec {

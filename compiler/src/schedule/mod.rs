@@ -10,6 +10,7 @@
 //! (each round materializes one more node).
 
 pub mod composites;
+mod dedup;
 pub mod fuse;
 pub mod kernel;
 pub mod memory;
@@ -20,7 +21,10 @@ use crate::error::CompileError;
 use crate::graph::{Graph, NodeId, Op};
 use crate::target::Target;
 use crate::tile::build::build_kernel;
-use fuse::{build_spec, group_nodes, split_candidate, Fusion, SpecFailure};
+use fuse::{
+    build_spec, group_nodes, merge_elementwise, over_merge_limits, split_candidate, Fusion,
+    SpecFailure,
+};
 use kernel::KernelSpec;
 use plan::{BufferId, BufferInfo, BufferRole, Launch, Plan};
 use std::collections::{HashMap, HashSet};
@@ -42,23 +46,45 @@ pub fn fuse_graph_with_origins(
     origins: &[Option<&'static str>],
 ) -> Result<(Fusion, Vec<KernelSpec>), CompileError> {
     let mut forced: HashSet<NodeId> = HashSet::new();
-    // Each round forces one more node, so the loop ends within `graph.len()` rounds.
-    for _ in 0..=graph.len() {
-        let fusion = group_nodes(graph, &forced);
+    // Roots of multi-output kernels that failed to build: kept in kernels of their own.
+    let mut solo: HashSet<NodeId> = HashSet::new();
+    // Each round forces one more node or keeps one more root solo, so the loop ends
+    // within `2 * graph.len()` rounds.
+    for _ in 0..=2 * graph.len() {
+        let fusion = merge_elementwise(
+            graph,
+            group_nodes(graph, &forced),
+            target.max_storage_buffers,
+            &solo,
+            &forced,
+        );
         let mut specs = Vec::new();
         let mut retry = None;
+        let mut unmerge = false;
         for g in 0..fusion.groups.len() {
-            let root = fusion.groups[g].root;
+            let group = &fusion.groups[g];
+            let root = group.root;
             if graph.ty(root).numel() == 0 {
                 continue;
             }
-            let mut spec = match build_spec(graph, &fusion, g) {
-                Ok(s) => s,
+            let merged = !group.also.is_empty();
+            let spec = match build_spec(graph, &fusion, g) {
+                // A merged kernel over the limits, or needing a cut: unmerge it instead.
+                Ok(s) if merged && over_merge_limits(&s, target.max_storage_buffers) => {
+                    None
+                }
+                Ok(s) => Some(s),
+                Err(SpecFailure::Force(_)) if merged => None,
                 Err(SpecFailure::Force(n)) => {
                     retry = Some(n);
                     break;
                 }
                 Err(SpecFailure::Error(e)) => return Err(e),
+            };
+            let Some(mut spec) = spec else {
+                solo.extend(group.also.iter().copied().chain([root]));
+                unmerge = true;
+                break;
             };
             if !origins.is_empty() {
                 spec.name = fuse::base_name_with_origins(graph, &fusion, g, origins);
@@ -82,6 +108,9 @@ pub fn fuse_graph_with_origins(
                 }
             }
             specs.push(spec);
+        }
+        if unmerge {
+            continue;
         }
         match retry {
             None => return Ok((fusion, specs)),
@@ -229,6 +258,7 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
         kernels.push(kernel);
     }
 
+    let kernels = dedup::dedup_kernels(kernels, &mut launches);
     let storage = memory::assign_storage(&mut buffers, &launches);
     let mut outputs = Vec::new();
     for &o in graph.outputs() {

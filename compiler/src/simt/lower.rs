@@ -1,8 +1,8 @@
 //! Lowering of a tile kernel to a per-thread (SIMT) program.
 //!
 //! One program instance of the tile kernel is one workgroup of `T` threads, `T` the
-//! largest power of two not above `min(256, target.max_workgroup_size)` (256 on WGSL
-//! and PTX). Every tile value becomes a fixed set of registers per thread (slots are
+//! largest power of two not above `min(target.workgroup_size, target.max_workgroup_size)`
+//! (256 on WGSL and PTX for GPUs, 64 for WGSL on a CPU adapter). Every tile value becomes a fixed set of registers per thread (slots are
 //! unrolled statically); scalars are uniform and computed redundantly by every thread.
 //!
 //! Layouts (see [`ThreadGrid`]):
@@ -90,7 +90,8 @@ use crate::target::{Target, TargetKind};
 use crate::tile::{Access, Block, BlockAccess, IndexOp, Inst, InstKind, TileKernel, Ty, ValueId};
 use std::collections::{HashMap, HashSet};
 
-/// The workgroup size the lowering aims for (capped by the target).
+/// The workgroup size GPU target records ask for (`Target::workgroup_size`; the
+/// lowering reads the record, capped by `max_workgroup_size`).
 pub const PREFERRED_WORKGROUP_SIZE: u32 = 256;
 
 /// How the threads of a workgroup are arranged for rank-2 tiles.
@@ -106,9 +107,10 @@ pub struct ThreadGrid {
 
 impl ThreadGrid {
     /// The arrangement used for a target: `T` = the largest power of two not above
-    /// `min(256, max_workgroup_size)`, split into `TM x TN` as square as possible.
+    /// `min(workgroup_size, max_workgroup_size)` (256 on GPUs, 64 on CPU adapters),
+    /// split into `TM x TN` as square as possible.
     pub fn for_target(target: &Target) -> Result<ThreadGrid, CompileError> {
-        let cap = PREFERRED_WORKGROUP_SIZE.min(target.max_workgroup_size);
+        let cap = target.workgroup_size.min(target.max_workgroup_size);
         if cap == 0 {
             return Err(CompileError::Limit {
                 kernel: String::new(),
@@ -1903,10 +1905,23 @@ impl<'a> Lower<'a> {
                 slots.push((row, c, inb, addr, sidx));
             }
         }
+        // Inside its `inb` guard a slot's row is below `rows` and its column below `cols`
+        // (by construction), so a constant limit at least that large needs no check.
+        let covers =
+            |lim: Operand, extent: usize| matches!(lim, Operand::Int(e) if e >= extent as i64);
+        let (rows_ok, cols_ok) = (covers(eff0, rows), covers(lim1, cols));
         for (row, c, inb, addr, sidx) in slots {
             self.push_block();
-            let rv = self.iop(IntOp::Lt, row, eff0);
-            let cv = self.iop(IntOp::Lt, c, lim1);
+            let rv = if rows_ok {
+                Operand::Bool(true)
+            } else {
+                self.iop(IntOp::Lt, row, eff0)
+            };
+            let cv = if cols_ok {
+                Operand::Bool(true)
+            } else {
+                self.iop(IntOp::Lt, c, lim1)
+            };
             let valid = self.iop(IntOp::And, rv, cv);
             let dst = self.reg(t);
             let ld = Stmt::LoadGlobal {

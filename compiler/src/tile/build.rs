@@ -21,7 +21,9 @@
 //! converted to f32 for an f32 iota.
 //!
 //! The output is stored through the spec's store view: contiguous, or the inverse of a
-//! permute/reshape chain when the kernel writes a materialized view of its value.
+//! permute/reshape chain when the kernel writes a materialized view of its value. A
+//! multi-output elementwise kernel ([`KernelSpec::also`]) evaluates all its values in
+//! one context (shared subexpressions once) and stores each to its own buffer.
 //!
 //! All float math is f32 (f16/bf16 loads are cast to f32, stores cast back); index math
 //! is i32. Grid axes that would exceed the target's `max_grid_dim` are linearized over
@@ -52,25 +54,27 @@ pub struct TileSizes {
 
 /// The tile sizes for a target (the one place to tune them).
 ///
-/// WGSL and PTX run a program instance as one workgroup of 256 invocations: 256-element
-/// vectors, 32x32 matmul tiles with BK = 8 (4 outputs per invocation, A and B stages of
-/// 1 KiB each). Ascend vector instructions want long vectors (2048 f32 = 8 KiB per UB
-/// tile) and the cube unit 64x64 tiles with K steps of 32.
+/// WGSL and PTX run a program instance as one workgroup (256 invocations on GPUs):
+/// 256-element vectors; the matmul tile is the target record's `matmul_tile`: 32x32
+/// with BK = 8 on GPUs (4 outputs per invocation, A and B stages of 1 KiB each), 64x64
+/// on CPU adapters with 64 invocations ([`Target::for_cpu_adapter`]: 8x8 outputs per
+/// invocation, stages of 2 KiB). Ascend vector instructions want long vectors (2048 f32
+/// = 8 KiB per UB tile) and the cube unit 64x64 tiles with K steps of 32.
 pub fn tile_sizes(target: &Target) -> TileSizes {
     match target.kind {
         TargetKind::Wgsl | TargetKind::Ptx => TileSizes {
             block: 256,
             reduce_chunk: 256,
-            bm: 32,
-            bn: 32,
-            bk: 8,
+            bm: target.matmul_tile[0].max(1),
+            bn: target.matmul_tile[1].max(1),
+            bk: target.matmul_tile[2].max(1),
         },
         TargetKind::AscendC => TileSizes {
             block: 2048,
             reduce_chunk: 2048,
-            bm: 64,
-            bn: 64,
-            bk: 32,
+            bm: target.matmul_tile[0].max(1),
+            bn: target.matmul_tile[1].max(1),
+            bk: target.matmul_tile[2].max(1),
         },
     }
 }
@@ -531,11 +535,29 @@ impl<'a> KernelBuilder<'a> {
 
     // ---------------------------------------------------------------- elementwise
 
+    /// Stores every value of the kernel (a multi-output kernel's [`KernelSpec::also`],
+    /// then the root's) from one evaluation context, so shared subexpressions and a
+    /// stored value read by another are computed once.
     fn elementwise(&mut self, value: ExprId, block: usize) -> Result<[u32; 3], CompileError> {
         let spec = self.spec;
-        let leaves = self.leaves(value);
-        // Stride lists: the output's store view first, then every leaf.
-        let mut lists: Vec<Vec<i64>> = vec![spec.store.strides.clone()];
+        // (buffer, store view, value) of every stored value, the root's last.
+        let stores: Vec<(usize, &StridedView, ExprId)> = spec
+            .also
+            .iter()
+            .map(|a| (a.buffer, &a.store, a.value))
+            .chain([(spec.out, &spec.store, value)])
+            .collect();
+        let mut leaves = Vec::new();
+        for &(_, _, v) in &stores {
+            for l in self.leaves(v) {
+                if !leaves.contains(&l) {
+                    leaves.push(l);
+                }
+            }
+        }
+        let ns = stores.len();
+        // Stride lists: the stores' views first, then every leaf.
+        let mut lists: Vec<Vec<i64>> = stores.iter().map(|s| s.1.strides.clone()).collect();
         for &l in &leaves {
             let (_, view) = self.leaf_view(l)?;
             if view.shape != spec.out_shape {
@@ -590,10 +612,10 @@ impl<'a> KernelBuilder<'a> {
         let mut ctx = Ctx::new(None);
         let mut accesses = Vec::new();
         for (i, s) in strides.iter().enumerate() {
-            let offset = if i == 0 {
-                spec.store.offset
+            let offset = if i < ns {
+                stores[i].1.offset
             } else {
-                self.leaf_view(leaves[i - 1])?.1.offset
+                self.leaf_view(leaves[i - ns])?.1.offset
             };
             let row_base = self.em.offset(offset, &row_idx, &s[..c - 1]);
             let col = self.em.mul(col0, s[c - 1]);
@@ -607,16 +629,33 @@ impl<'a> KernelBuilder<'a> {
                 shape: vec![tile],
             });
         }
-        let mut out_access = accesses.remove(0);
-        out_access.buffer = spec.out;
-        for (&l, mut a) in leaves.iter().zip(accesses) {
+        let leaf_accesses = accesses.split_off(ns);
+        for (&l, mut a) in leaves.iter().zip(leaf_accesses) {
             a.buffer = self.leaf_view(l)?.0;
             ctx.accesses.insert(l, (a, 0.0));
         }
-        let v = self.eval(value, &mut ctx)?;
-        let v = self.finish_value(v, &[tile]);
-        self.em.b.store(out_access, v);
+        for (&(buffer, _, value), mut out_access) in stores.iter().zip(accesses) {
+            out_access.buffer = buffer;
+            let v = self.eval(value, &mut ctx)?;
+            let v = self.finish_value_into(v, &[tile], buffer);
+            self.em.b.store(out_access, v);
+        }
         Ok(grid)
+    }
+
+    /// [`Self::finish_value`] for the written buffer `buffer`.
+    fn finish_value_into(&mut self, v: ValueId, shape: &[usize], buffer: usize) -> ValueId {
+        let v = if !shape.is_empty() && self.em.b.ty(v).shape().is_none() {
+            self.em.b.splat(v, shape)
+        } else {
+            v
+        };
+        let out = self.spec.buffers[buffer].dtype;
+        if self.em.b.ty(v).dtype() != out {
+            self.em.b.cast(v, out)
+        } else {
+            v
+        }
     }
 
     // ---------------------------------------------------------------- reduction
@@ -823,9 +862,20 @@ impl<'a> KernelBuilder<'a> {
         let row0 = self.em.mul(pids[1], bm as i64);
         let col0 = self.em.mul(pids[0], bn as i64);
         let bidx = self.em.unravel(pids[2], batch);
-        let lim_m = self.em.op(IndexOp::Sub, Ix::C(m as i64), row0);
+        // Rows (columns) left from the tile's origin; when the tile divides the extent
+        // every tile is full and the limit is the tile's own extent, a constant, so the
+        // lowerings drop the bounds checks of the operand loads and the store.
+        let lim_m = if m % bm == 0 {
+            Ix::C(bm as i64)
+        } else {
+            self.em.op(IndexOp::Sub, Ix::C(m as i64), row0)
+        };
         let lim_m = self.em.val(lim_m);
-        let lim_n = self.em.op(IndexOp::Sub, Ix::C(n as i64), col0);
+        let lim_n = if n % bn == 0 {
+            Ix::C(bn as i64)
+        } else {
+            self.em.op(IndexOp::Sub, Ix::C(n as i64), col0)
+        };
         let lim_n = self.em.val(lim_n);
 
         // Operand strides: (rows, cols) of the logical [M, K] / [K, N] and batch part.
@@ -858,7 +908,11 @@ impl<'a> KernelBuilder<'a> {
         let end = self.em.val(Ix::C(k as i64));
         let args = self.em.begin_for(&[acc0]);
         let (kv, acc) = (args[0], args[1]);
-        let lim_k = self.em.op(IndexOp::Sub, Ix::C(k as i64), Ix::V(kv));
+        let lim_k = if k % bk == 0 {
+            Ix::C(bk as i64)
+        } else {
+            self.em.op(IndexOp::Sub, Ix::C(k as i64), Ix::V(kv))
+        };
         let lim_k = self.em.val(lim_k);
         let t = self.em.mul(Ix::V(kv), sa_k);
         let ab = self.em.add(a_base, t);

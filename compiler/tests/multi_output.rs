@@ -1,0 +1,311 @@
+//! Multi-output elementwise kernels (`schedule::fuse::merge_elementwise`): AdamW's
+//! `m'`, `v'` and `p'` of one parameter stored by as few kernels as the target's
+//! storage-buffer limit allows, elementwise graphs with several outputs (shared
+//! subexpressions, one output consuming another) fused into one kernel storing each, and
+//! the limit respected when the merged kernel would exceed it. Every plan is run by the
+//! f32 tile interpreter and compared with the f64 graph interpreter.
+//!
+//! Tolerances: the tile kernels compute in f32, each op rounded once (2^-24 relative);
+//! the graphs here are a few ops deep on inputs in [-1, 1) (positive where divided by
+//! or rooted), so `|got - want| <= 1e-6 + 1e-5 |want|` (about 100 ulps) holds with a wide
+//! margin while a wrong or missing term is off by O(1e-2) or more. AdamW: one step with
+//! `lr = 1e-2` moves `p` by at most ~`lr`; `m'`, `v'` are two-term sums; the bias
+//! corrections of step 1 (`1/(1 - 0.9) = 10`, `1/(1 - 0.999) = 1000`) amplify the f32
+//! rounding of `m'`, `v'` into `m' bc1 / sqrt(v' bc2)`, whose ratio stays O(1): the
+//! update's error is `lr * O(1e-6)`.
+
+use std::collections::HashMap;
+use tessera_compiler::graph::{DType, Graph, NodeId, UnaryOp};
+use tessera_compiler::interp::{round_to_dtype, run_graph, run_plan, Tensor};
+use tessera_compiler::optim::{AdamW, AdamWInputs, ParamState};
+use tessera_compiler::schedule::plan::Plan;
+use tessera_compiler::tile::{Access, Block, InstKind, TileKernel};
+use tessera_compiler::{backend, compile, Target};
+
+const ATOL: f64 = 1e-6;
+const RTOL: f64 = 1e-5;
+
+fn targets() -> Vec<Target> {
+    vec![Target::wgsl(), Target::ptx(), Target::ascend_910b()]
+}
+
+fn output(g: &mut Graph, n: NodeId, name: &str) {
+    g.set_name(n, name).unwrap();
+    g.mark_output(n).unwrap();
+}
+
+/// Random inputs in [-1, 1) (`positive`: in [0.25, 1.25)), by node name.
+fn inputs_for(g: &Graph, seed: u64, positive: &[&str]) -> HashMap<String, Tensor> {
+    let mut out = HashMap::new();
+    for (i, n) in g.inputs().into_iter().chain(g.params()).enumerate() {
+        let node = g.node(n);
+        let mut t = Tensor::random(&node.ty.shape, node.ty.dtype, seed * 1000 + i as u64);
+        if positive.contains(&node.name.as_str()) {
+            for v in &mut t.data {
+                *v = round_to_dtype(v.abs() + 0.25, node.ty.dtype);
+            }
+        }
+        out.insert(node.name.clone(), t);
+    }
+    out
+}
+
+fn kernel_names(plan: &Plan) -> Vec<String> {
+    plan.launches
+        .iter()
+        .map(|l| plan.kernels[l.kernel].name.clone())
+        .collect()
+}
+
+fn count_stores(block: &Block) -> usize {
+    block
+        .insts
+        .iter()
+        .map(|i| match &i.kind {
+            InstKind::Store { .. } => 1,
+            InstKind::For { body, .. } => count_stores(body),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn written(k: &TileKernel) -> usize {
+    k.params.iter().filter(|p| p.access != Access::Read).count()
+}
+
+/// Compiles for `target` (and emits its sources), checks the buffer limit, runs the plan
+/// on the tile interpreter and compares every output with the graph interpreter.
+fn check(g: &Graph, target: &Target, inputs: &HashMap<String, Tensor>) -> Plan {
+    let plan = compile(g, target).unwrap_or_else(|e| panic!("{:?}: {e}", target.kind));
+    backend::emit(&plan, target).unwrap_or_else(|e| panic!("{:?} emit: {e}", target.kind));
+    for k in &plan.kernels {
+        assert!(
+            k.params.len() <= target.max_storage_buffers,
+            "{:?}: {} binds {} buffers",
+            target.kind,
+            k.name,
+            k.params.len()
+        );
+        assert_eq!(count_stores(&k.body), written(k), "{}", k.name);
+    }
+    let want = run_graph(g, inputs).expect("graph interpreter");
+    let got = run_plan(&plan, inputs).unwrap_or_else(|e| panic!("{:?}: {e}", target.kind));
+    assert_eq!(want.len(), got.len());
+    for (name, w) in &want {
+        let t = &got[name];
+        assert_eq!(t.shape, w.shape, "output {name}");
+        for (i, (&a, &b)) in t.data.iter().zip(&w.data).enumerate() {
+            assert!(
+                (a - b).abs() <= ATOL + RTOL * b.abs(),
+                "{:?}: {name}[{i}] = {a}, want {b}; kernels {:?}",
+                target.kind,
+                kernel_names(&plan)
+            );
+        }
+    }
+    plan
+}
+
+/// One parameter of `shape` with its AdamW update; outputs `p.new`, `m.new`, `v.new`.
+fn adamw_graph(opt: &AdamW, shapes: &[&[usize]], decay: bool) -> Graph {
+    let mut g = Graph::new();
+    let mut states = Vec::new();
+    for (i, shape) in shapes.iter().enumerate() {
+        let p = g.param(&format!("p{i}"), shape, DType::F32).unwrap();
+        let grad = g.input(&format!("g{i}"), shape, DType::F32).unwrap();
+        let m = g.param(&format!("m{i}"), shape, DType::F32).unwrap();
+        let v = g.param(&format!("v{i}"), shape, DType::F32).unwrap();
+        states.push(ParamState {
+            param: p,
+            grad,
+            m,
+            v,
+            decay,
+        });
+    }
+    let inputs = AdamWInputs::add(&mut g, "adamw.").unwrap();
+    let ups = opt.step(&mut g, &inputs, &states).unwrap();
+    for (i, u) in ups.iter().enumerate() {
+        output(&mut g, u.param, &format!("p{i}.new"));
+        output(&mut g, u.m, &format!("m{i}.new"));
+        output(&mut g, u.v, &format!("v{i}.new"));
+    }
+    g.validate().unwrap();
+    g
+}
+
+fn adamw_inputs(g: &Graph, n_params: usize) -> HashMap<String, Tensor> {
+    let v: Vec<String> = (0..n_params).map(|i| format!("v{i}")).collect();
+    let positive: Vec<&str> = v.iter().map(String::as_str).collect();
+    let mut inputs = inputs_for(g, 7, &positive);
+    inputs.extend(AdamW::default().step_values("adamw.", 1, 1e-2));
+    inputs
+}
+
+/// Launches writing some graph output (the update kernels of an AdamW graph).
+fn output_launches(plan: &Plan) -> usize {
+    let outs: Vec<_> = plan.outputs.iter().map(|(_, b)| *b).collect();
+    plan.launches
+        .iter()
+        .filter(|l| {
+            let k = &plan.kernels[l.kernel];
+            l.args
+                .iter()
+                .zip(&k.params)
+                .any(|(a, p)| p.access != Access::Read && outs.contains(a))
+        })
+        .count()
+}
+
+#[test]
+fn adamw_of_one_parameter_is_one_kernel_where_the_buffers_fit() {
+    for decay in [true, false] {
+        for shape in [&[7][..], &[257, 3], &[1000]] {
+            let g = adamw_graph(&AdamW::default(), &[shape], decay);
+            let inputs = adamw_inputs(&g, 1);
+            for t in targets() {
+                let plan = check(&g, &t, &inputs);
+                let names = kernel_names(&plan);
+                // p, g, m, v, lr, bc1, bc2 read, m', v', p' written: 10 buffers.
+                if t.max_storage_buffers >= 10 {
+                    assert_eq!(names.len(), 1, "{:?}: {names:?}", t.kind);
+                    let k = &plan.kernels[0];
+                    assert_eq!((k.params.len(), written(k)), (10, 3), "{}", k.name);
+                    assert!(k.name.ends_with("_x3_0"), "{}", k.name);
+                } else {
+                    // WGSL (8): m' and v' (5 buffers), then p' reading them (7).
+                    assert_eq!(names.len(), 2, "{:?}: {names:?}", t.kind);
+                    let w: Vec<usize> = plan.kernels.iter().map(written).collect();
+                    assert_eq!(w, [2, 1], "{names:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn adamw_with_clipping_over_many_parameters_respects_the_limit() {
+    let opt = AdamW {
+        max_grad_norm: Some(0.5),
+        ..AdamW::default()
+    };
+    let shapes: [&[usize]; 3] = [&[7], &[257], &[4, 33]];
+    let g = adamw_graph(&opt, &shapes, true);
+    let inputs = adamw_inputs(&g, shapes.len());
+    for t in targets() {
+        let plan = check(&g, &t, &inputs);
+        // The update kernels: reading the clip scale as well (8 reads, 3 writes), one
+        // per parameter where 11 buffers fit, two on WGSL.
+        let per_param = if t.max_storage_buffers >= 11 { 1 } else { 2 };
+        assert_eq!(
+            output_launches(&plan),
+            per_param * shapes.len(),
+            "{:?}: {:?}",
+            t.kind,
+            kernel_names(&plan)
+        );
+    }
+}
+
+/// Outputs sharing a subexpression, one consuming another: one kernel, the shared value
+/// computed once, each buffer loaded once.
+#[test]
+fn outputs_share_subexpressions_and_reuse_stored_values() {
+    for n in [7, 257, 1000] {
+        let mut g = Graph::new();
+        let x = g.input("x", &[n], DType::F32).unwrap();
+        let y = g.input("y", &[n], DType::F32).unwrap();
+        let xy = g.mul(x, y).unwrap();
+        let e = g.exp(xy).unwrap();
+        let a = g.add(e, x).unwrap();
+        let b = g.mul(e, y).unwrap();
+        let c = g.sub(a, b).unwrap();
+        output(&mut g, a, "a");
+        output(&mut g, b, "b");
+        output(&mut g, c, "c");
+        let inputs = inputs_for(&g, 3, &[]);
+        for t in targets() {
+            let plan = check(&g, &t, &inputs);
+            assert_eq!(kernel_names(&plan), ["mul_exp_add_sub_x3_0"], "{:?}", t.kind);
+            let k = &plan.kernels[0];
+            let mut exps = 0;
+            let mut loads = 0;
+            for i in &k.body.insts {
+                match &i.kind {
+                    InstKind::Unary {
+                        op: UnaryOp::Exp, ..
+                    } => exps += 1,
+                    InstKind::Load { .. } => loads += 1,
+                    _ => {}
+                }
+            }
+            assert_eq!((exps, loads), (1, 2), "{:?}", t.kind);
+        }
+    }
+}
+
+/// More related outputs than one WGSL kernel can bind: merged kernels up to the limit.
+#[test]
+fn merged_kernels_stay_within_the_storage_buffer_limit() {
+    let mut g = Graph::new();
+    let b = g.input("b", &[3, 257], DType::F32).unwrap();
+    for i in 0..7 {
+        let a = g.input(&format!("a{i}"), &[3, 257], DType::F32).unwrap();
+        let o = g.mul(a, b).unwrap();
+        output(&mut g, o, &format!("o{i}"));
+    }
+    let inputs = inputs_for(&g, 5, &[]);
+    for t in targets() {
+        let plan = check(&g, &t, &inputs);
+        let launches = plan.launches.len();
+        // Every kernel reads `b`: stores are capped at 4 (PTX, Ascend C), WGSL's 8
+        // buffers allow 3 stores (3 + 1 + 3 = 7; 4 stores would need 9).
+        let want = if t.max_storage_buffers >= 9 { 2 } else { 3 };
+        assert_eq!(launches, want, "{:?}: {:?}", t.kind, kernel_names(&plan));
+    }
+}
+
+/// A value read through a reduction of another output, and an output read through a
+/// view: neither is merged (no launch order / no in-register reuse across indices).
+#[test]
+fn dependent_or_viewed_outputs_stay_apart() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[5, 5], DType::F32).unwrap();
+    let one = g.constant(1.0, &[], DType::F32).unwrap();
+    let o1 = g.add(x, one).unwrap();
+    let r = g.sum(o1, 1, true).unwrap();
+    let rb = g.broadcast(r, &[5, 5]).unwrap();
+    let o2 = g.mul(x, rb).unwrap();
+    let o1t = g.permute(o1, &[1, 0]).unwrap();
+    let o3 = g.add(o1t, x).unwrap();
+    output(&mut g, o1, "o1");
+    output(&mut g, o2, "o2");
+    output(&mut g, o3, "o3");
+    let inputs = inputs_for(&g, 11, &[]);
+    for t in targets() {
+        let plan = check(&g, &t, &inputs);
+        let names = kernel_names(&plan);
+        // o1, its row sums, then o2 and o3 in one kernel (both read x, neither reads
+        // the other); o1 is stored alone.
+        let w: Vec<usize> = plan
+            .launches
+            .iter()
+            .map(|l| written(&plan.kernels[l.kernel]))
+            .collect();
+        assert_eq!(w, [1, 1, 2], "{:?}: {names:?}", t.kind);
+    }
+}
+
+#[test]
+fn scheduling_is_deterministic() {
+    let opt = AdamW {
+        max_grad_norm: Some(1.0),
+        ..AdamW::default()
+    };
+    let g = adamw_graph(&opt, &[&[7], &[257], &[31, 3]], true);
+    for t in targets() {
+        let a = compile(&g, &t).unwrap();
+        let b = compile(&g, &t).unwrap();
+        assert_eq!(a, b, "{:?}", t.kind);
+    }
+}

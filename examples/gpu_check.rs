@@ -1,0 +1,581 @@
+//! The checks and timings of `scripts/gpu-check.sh` on an Nvidia GPU (issue 6; needs the
+//! `cuda` feature). Each subcommand writes one JSON result file; `table` prints them all.
+//!
+//! ```sh
+//! cargo run --release --features cuda --example gpu_check -- info
+//! cargo run --release --features cuda --example gpu_check -- train --steps 20 --out r/train.json
+//! cargo run --release --features cuda --example gpu_check -- minilm --model .cache/minilm \
+//!     --reference models/tests/data/minilm-reference.json --out r/minilm.json
+//! cargo run --release --features cuda --example gpu_check -- bench --out r/bench.json
+//! cargo run --release --features cuda --example gpu_check -- table --results r
+//! ```
+//!
+//! - `train`: the small GPT trained `--steps` steps on the device and, in parallel, on the
+//!   f64 graph interpreter from the same initial weights and batches; passes when every
+//!   per-step loss is within `--tol` (relative) of the interpreter's. `--device wgpu` or
+//!   `tile` runs the same comparison elsewhere (how the tolerance was calibrated).
+//! - `minilm`: all-MiniLM-L6-v2 embeddings of the reference sentences (one padded batch)
+//!   against the reference file (PyTorch f32 with TF32 off); passes at max |diff| <= 1e-5
+//!   per component (the tolerance of `tests/minilm.rs`). Tessera's PTX computes f32 with
+//!   plain FMA/`.rn` instructions, never tensor cores, so there is no TF32 to turn off.
+//! - `bench`: matmul 4096^3 in f32 and bf16, causal attention with T = 4096 (8 heads of
+//!   64, f32): the median time of `--reps` runs (inputs already on the device, outputs
+//!   left there), after one run whose output is checked on sampled elements against f64
+//!   dot products / softmax rows computed here.
+//! - `table`: every `*.json` of a results folder as one table (checks, then timings with
+//!   the PyTorch column when `torch.json` is there).
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tessera::compiler::optim::AdamW;
+use tessera::compiler::{DType, Graph};
+use tessera::models::bert::{MiniLm, EMBEDDINGS};
+use tessera::models::data::{Dataset, Split};
+use tessera::models::gpt::GptConfig;
+use tessera::runtime::{CpuDevice, CudaDevice, Device, Tensor, WgpuDevice};
+use tessera::train::trainer::{gpt_inputs, gpt_training_graph};
+use tessera::train::{LrSchedule, Trainer, TrainerOptions};
+
+/// f32 unit roundoff, 2^-24.
+const EPS: f64 = 1.0 / (1u64 << 24) as f64;
+
+#[derive(Debug, Parser)]
+#[command(about = "GPU checks and timings for scripts/gpu-check.sh")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DeviceArg {
+    Cuda,
+    Wgpu,
+    Tile,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Print the CUDA device (exit 1 with the reason when there is none).
+    Info,
+    /// Train the small GPT on the device and on the f64 interpreter; compare the losses.
+    Train {
+        #[arg(long, value_enum, default_value = "cuda")]
+        device: DeviceArg,
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// Largest accepted relative difference of a step's loss: the cross-backend
+        /// criterion of `tests/train_gpt.rs`. Measured with `--device wgpu` (lavapipe):
+        /// 9.3e-8 at worst over the 20 steps.
+        #[arg(long, default_value_t = 1e-4)]
+        tol: f64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// MiniLM embeddings on the GPU against the reference file.
+    Minilm {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        reference: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Time matmul (f32, bf16) and attention on the GPU.
+    Bench {
+        #[arg(long, default_value_t = 4096)]
+        size: usize,
+        #[arg(long, default_value_t = 4096)]
+        seq: usize,
+        #[arg(long, default_value_t = 10)]
+        reps: usize,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the results folder as a table.
+    Table {
+        #[arg(long)]
+        results: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Info => {
+            let d = CudaDevice::new().context("opening the CUDA device")?;
+            println!("{}", d.name());
+            Ok(())
+        }
+        Cmd::Train {
+            device,
+            steps,
+            tol,
+            out,
+        } => {
+            let r = train(device, steps, tol);
+            finish("train", r, out)
+        }
+        Cmd::Minilm {
+            model,
+            reference,
+            out,
+        } => finish("minilm", minilm(&model, &reference), out),
+        Cmd::Bench {
+            size,
+            seq,
+            reps,
+            out,
+        } => finish("bench", bench(size, seq, reps), out),
+        Cmd::Table { results } => table(&results),
+    }
+}
+
+/// Writes the result (or the error, as a failed result) and exits non-zero on failure.
+fn finish(check: &str, r: Result<Value>, out: Option<PathBuf>) -> Result<()> {
+    let v = match r {
+        Ok(v) => v,
+        Err(e) => json!({"check": check, "status": "fail", "detail": format!("{e:#}")}),
+    };
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    if let Some(path) = out {
+        std::fs::write(&path, serde_json::to_string_pretty(&v)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if v["status"] != "pass" {
+        bail!("{check}: {}", v["detail"].as_str().unwrap_or("failed"));
+    }
+    Ok(())
+}
+
+fn open(device: DeviceArg) -> Result<Box<dyn Device>> {
+    Ok(match device {
+        DeviceArg::Cuda => Box::new(CudaDevice::new().context("opening the CUDA device")?),
+        DeviceArg::Wgpu => Box::new(WgpuDevice::new().context("opening a wgpu adapter")?),
+        DeviceArg::Tile => Box::new(CpuDevice::tile()),
+    })
+}
+
+// ------------------------------------------------------------------------------- train
+
+/// The small GPT of the check: 2 layers, 4 heads, width 64, context 32, batch 4.
+fn small_gpt(data: &Dataset) -> GptConfig {
+    GptConfig {
+        n_layer: 2,
+        n_head: 4,
+        n_embd: 64,
+        block_size: 32,
+        vocab_size: data.tokenizer().vocab_size(),
+    }
+}
+
+/// Per-step losses of `steps` steps on `device` (batches drawn from the trainer's RNG, the
+/// same sequence on every device), and the seconds taken.
+fn losses(device: &dyn Device, data: &Dataset, steps: usize) -> Result<(Vec<f64>, f64)> {
+    let cfg = small_gpt(data);
+    let (b, t) = (4, cfg.block_size);
+    let (tg, _) = gpt_training_graph(&cfg, b, t, &AdamW::default())?;
+    let init = cfg.init_params(1234)?;
+    let options = TrainerOptions {
+        schedule: LrSchedule::new(3e-3, 3e-4, 2, steps as u64)?,
+        seed: 7,
+        config: serde_json::to_value(&cfg)?,
+    };
+    let mut tr = Trainer::new(device, tg, &init, options)?;
+    let start = Instant::now();
+    let mut out = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let batch = data.batch(Split::Train, b, t, tr.rng_mut())?;
+        out.push(tr.step(&gpt_inputs(&batch))?);
+    }
+    Ok((out, start.elapsed().as_secs_f64()))
+}
+
+fn train(device: DeviceArg, steps: usize, tol: f64) -> Result<Value> {
+    let data = Dataset::tiny_shakespeare()?;
+    let dev = open(device)?;
+    let (reference, got) = std::thread::scope(|s| {
+        let r =
+            s.spawn(|| losses(&CpuDevice::reference(), &data, steps).map_err(|e| format!("{e:#}")));
+        let got = losses(dev.as_ref(), &data, steps);
+        (r.join(), got)
+    });
+    let (reference, ref_s) = match reference {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => bail!("the f64 interpreter failed: {e}"),
+        Err(_) => bail!("the f64 interpreter thread panicked"),
+    };
+    let (got, dev_s) = got?;
+    let mut worst = (0.0f64, 0usize);
+    let mut rows = Vec::new();
+    println!("{}", dev.name());
+    for (k, (g, r)) in got.iter().zip(&reference).enumerate() {
+        let rel = (g - r).abs() / r.abs();
+        println!("step {:>3}: loss {g:.6}  f64 {r:.6}  rel {rel:.2e}", k + 1);
+        if rel > worst.0 || rel.is_nan() {
+            worst = (rel, k + 1);
+        }
+        rows.push(json!({"step": k + 1, "loss": g, "reference": r, "rel": rel}));
+    }
+    let falls = got.last() < got.first();
+    let pass = worst.0 <= tol && falls && got.len() == steps;
+    Ok(json!({
+        "check": "train",
+        "status": if pass { "pass" } else { "fail" },
+        "device": dev.name(),
+        "detail": format!(
+            "small GPT {steps} steps: max rel loss diff vs f64 {:.2e} (step {}, tol {tol:.0e}); loss {:.4} -> {:.4}{}; {:.2} s on the device, {:.1} s f64",
+            worst.0, worst.1,
+            got.first().copied().unwrap_or(f64::NAN),
+            got.last().copied().unwrap_or(f64::NAN),
+            if falls { "" } else { " (did not fall)" },
+            dev_s, ref_s
+        ),
+        "steps": rows,
+    }))
+}
+
+// ------------------------------------------------------------------------------ minilm
+
+fn minilm(model_dir: &Path, reference: &Path) -> Result<Value> {
+    const TOL: f64 = 1e-5;
+    let text = std::fs::read_to_string(reference)
+        .with_context(|| format!("reading {}", reference.display()))?;
+    let v: Value = serde_json::from_str(&text)?;
+    let sentences = v["sentences"]
+        .as_array()
+        .context("the reference has no `sentences`")?;
+    let mut texts = Vec::new();
+    let mut want: Vec<Vec<f64>> = Vec::new();
+    for s in sentences {
+        texts.push(s["text"].as_str().context("a sentence without text")?);
+        want.push(
+            s["embedding"]
+                .as_array()
+                .context("a sentence without embedding")?
+                .iter()
+                .map(|x| x.as_f64().context("a non-number in an embedding"))
+                .collect::<Result<_>>()?,
+        );
+    }
+    let model = MiniLm::load(model_dir)
+        .with_context(|| format!("loading the model folder {}", model_dir.display()))?;
+    let device = CudaDevice::new()?;
+    let tokens = model.tokenize(&texts)?;
+    let graph = model.graph(tokens.batch(), tokens.seq())?;
+    let start = Instant::now();
+    let mut exe = device.load(&graph)?;
+    for (name, value) in model.params() {
+        exe.set_param(name, value)?;
+    }
+    let inputs: HashMap<String, Tensor> = model
+        .graph_inputs(&tokens)
+        .into_iter()
+        .filter(|(n, _)| exe.signature().inputs.iter().any(|(i, _)| i == n))
+        .collect();
+    let out = exe.run(&inputs)?;
+    let secs = start.elapsed().as_secs_f64();
+    let got = model.split_embeddings(out.get(EMBEDDINGS).context("no embeddings output")?)?;
+    let mut worst = 0.0f64;
+    for (g, w) in got.iter().zip(&want) {
+        if g.len() != w.len() {
+            bail!(
+                "embedding of {} values, the reference has {}",
+                g.len(),
+                w.len()
+            );
+        }
+        for (a, b) in g.iter().zip(w) {
+            let d = (a - b).abs();
+            worst = if d.is_nan() { f64::NAN } else { worst.max(d) };
+        }
+    }
+    let pass = got.len() == want.len() && worst <= TOL;
+    Ok(json!({
+        "check": "minilm",
+        "status": if pass { "pass" } else { "fail" },
+        "device": device.name(),
+        "detail": format!(
+            "{} sentences: max |diff| vs reference {worst:.2e} (tol {TOL:.0e}); compile + load + run {secs:.1} s",
+            got.len()
+        ),
+    }))
+}
+
+// ------------------------------------------------------------------------------- bench
+
+/// A graph of parameters only (the timed runs upload nothing) with one output `y`.
+fn param_graph(
+    params: &[(&str, Vec<usize>, DType)],
+    body: impl FnOnce(&mut Graph, &[tessera::compiler::NodeId]) -> Result<tessera::compiler::NodeId>,
+) -> Result<Graph> {
+    let mut g = Graph::new();
+    let ids = params
+        .iter()
+        .map(|(n, s, d)| g.param(n, s, *d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let y = body(&mut g, &ids)?;
+    g.mark_output(y)?;
+    Ok(g)
+}
+
+/// Loads `graph`, sets `values`, runs once (returned for checking), then discards the
+/// output and times `reps` runs: (output, median ms, load seconds).
+fn timed(
+    device: &CudaDevice,
+    graph: &Graph,
+    values: &[(&str, &Tensor)],
+    reps: usize,
+) -> Result<(Tensor, f64, f64)> {
+    let t0 = Instant::now();
+    let mut exe = device.load(graph)?;
+    for (n, v) in values {
+        exe.set_param(n, v)?;
+    }
+    let load_s = t0.elapsed().as_secs_f64();
+    let none = HashMap::new();
+    let y = exe.run(&none)?.remove("y").context("no output `y`")?;
+    exe.discard_output("y")?;
+    exe.run(&none)?; // warm-up
+    let mut ms = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        exe.run(&none)?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok((y, ms[ms.len() / 2], load_s))
+}
+
+/// Sampled `(row, col)` positions of an `n x m` result, deterministic.
+fn samples(n: usize, m: usize, count: usize) -> Vec<(usize, usize)> {
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    (0..count)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let i = (s >> 33) as usize % n;
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (i, (s >> 33) as usize % m)
+        })
+        .collect()
+}
+
+fn bench(n: usize, t: usize, reps: usize) -> Result<Value> {
+    let device = CudaDevice::new()?;
+    println!("{}", device.name());
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+
+    for dtype in [DType::F32, DType::BF16] {
+        let name = format!(
+            "matmul_{}_{n}",
+            if dtype == DType::F32 { "f32" } else { "bf16" }
+        );
+        let graph = param_graph(
+            &[("a", vec![n, n], dtype), ("b", vec![n, n], dtype)],
+            |g, p| Ok(g.matmul(p[0], p[1])?),
+        )?;
+        let a = Tensor::random(&[n, n], dtype, 11);
+        let b = Tensor::random(&[n, n], dtype, 12);
+        let (y, ms, load_s) = timed(&device, &graph, &[("a", &a), ("b", &b)], reps)?;
+        // Dot products of n terms uniform in [-1, 1): 2 n u absolute (the conformance
+        // suite's `dot_tol`), plus the bf16 rounding of the result (2^-9 relative).
+        let rtol = if dtype == DType::BF16 {
+            1.0 / 512.0
+        } else {
+            0.0
+        };
+        let atol = 2.0 * n as f64 * EPS;
+        let mut worst = 0.0f64;
+        for (i, j) in samples(n, n, 64) {
+            let want: f64 = (0..n).map(|k| a.data[i * n + k] * b.data[k * n + j]).sum();
+            let got = y.data[i * n + j];
+            let ratio = (got - want).abs() / (atol + rtol * want.abs());
+            worst = if ratio.is_nan() {
+                f64::INFINITY
+            } else {
+                worst.max(ratio)
+            };
+        }
+        let flops = 2.0 * (n as f64).powi(3);
+        println!("{name}: {ms:.3} ms ({:.1} TFLOP/s), 64 sampled outputs at {:.0}% of tolerance, load {load_s:.1} s", flops / ms / 1e9, worst * 100.0);
+        if worst > 1.0 {
+            failures.push(format!(
+                "{name}: sampled outputs at {:.0}% of tolerance",
+                worst * 100.0
+            ));
+        }
+        rows.push(
+            json!({"name": name, "ms": ms, "tflops": flops / ms / 1e9, "check": worst <= 1.0}),
+        );
+    }
+
+    {
+        let (h, d) = (8usize, 64usize);
+        let name = format!("attention_causal_f32_T{t}_H{h}_D{d}");
+        let shape = vec![1, h, t, d];
+        let graph = param_graph(
+            &[
+                ("q", shape.clone(), DType::F32),
+                ("k", shape.clone(), DType::F32),
+                ("v", shape.clone(), DType::F32),
+            ],
+            |g, p| Ok(g.attention(p[0], p[1], p[2], None, true, None)?),
+        )?;
+        let q = Tensor::random(&shape, DType::F32, 21);
+        let k = Tensor::random(&shape, DType::F32, 22);
+        let v = Tensor::random(&shape, DType::F32, 23);
+        let (y, ms, load_s) = timed(&device, &graph, &[("q", &q), ("k", &k), ("v", &v)], reps)?;
+        let scale = 1.0 / (d as f64).sqrt();
+        let mut worst = 0.0f64;
+        for (hi, i) in samples(h, t, 8) {
+            // Row i of head hi in f64: softmax over keys 0..=i (causal).
+            let base = hi * t * d;
+            let s: Vec<f64> = (0..=i)
+                .map(|j| {
+                    scale
+                        * (0..d)
+                            .map(|c| q.data[base + i * d + c] * k.data[base + j * d + c])
+                            .sum::<f64>()
+                })
+                .collect();
+            let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let p: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+            let l: f64 = p.iter().sum();
+            // The conformance suite's attention bound for i + 1 keys.
+            let tk = i + 1;
+            let smax = scale * d as f64;
+            let tol = (42.0 * smax + 16.0 * tk.div_ceil(32) as f64 + 2.0 * tk as f64 + 18.0) * EPS;
+            for c in 0..d {
+                let want: f64 = p
+                    .iter()
+                    .enumerate()
+                    .map(|(j, pj)| pj * v.data[base + j * d + c])
+                    .sum::<f64>()
+                    / l;
+                let got = y.data[base + i * d + c];
+                let ratio = (got - want).abs() / tol;
+                worst = if ratio.is_nan() {
+                    f64::INFINITY
+                } else {
+                    worst.max(ratio)
+                };
+            }
+        }
+        // Causal: half of the T x T scores, 2 matmuls of 2 flops per multiply-add.
+        let flops = 4.0 * (h * t * t * d) as f64 / 2.0;
+        println!("{name}: {ms:.3} ms ({:.1} TFLOP/s), 8 sampled rows at {:.0}% of tolerance, load {load_s:.1} s", flops / ms / 1e9, worst * 100.0);
+        if worst > 1.0 {
+            failures.push(format!(
+                "{name}: sampled rows at {:.0}% of tolerance",
+                worst * 100.0
+            ));
+        }
+        rows.push(
+            json!({"name": name, "ms": ms, "tflops": flops / ms / 1e9, "check": worst <= 1.0}),
+        );
+    }
+
+    Ok(json!({
+        "check": "bench",
+        "status": if failures.is_empty() { "pass" } else { "fail" },
+        "device": device.name(),
+        "detail": if failures.is_empty() {
+            format!("{} timings, sampled outputs within tolerance", rows.len())
+        } else {
+            failures.join("; ")
+        },
+        "rows": rows,
+    }))
+}
+
+// ------------------------------------------------------------------------------- table
+
+fn table(dir: &Path) -> Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut results = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f)?;
+        match serde_json::from_str::<Value>(&text) {
+            Ok(v) => results.push(v),
+            Err(e) => results.push(json!({
+                "check": f.file_name().map(|n| n.to_string_lossy().into_owned()),
+                "status": "fail",
+                "detail": format!("unreadable result file: {e}"),
+            })),
+        }
+    }
+    let torch: HashMap<String, f64> = results
+        .iter()
+        .filter(|v| v["check"] == "torch")
+        .flat_map(|v| v["rows"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| Some((r["name"].as_str()?.to_string(), r["ms"].as_f64()?)))
+        .collect();
+    println!();
+    println!("{:<12} {:<6} detail", "check", "status");
+    println!("{}", "-".repeat(100));
+    // `torch` is optional; `missing` is a check that could not run for want of input
+    // files (the MiniLM model): the run is then incomplete, not failed.
+    let (mut failed, mut missing) = (false, false);
+    for v in &results {
+        let status = v["status"].as_str().unwrap_or("?");
+        let optional = v["check"] == "torch" && status == "skip";
+        missing |= status == "missing";
+        failed |= !(status == "pass" || status == "missing" || optional);
+        println!(
+            "{:<12} {:<6} {}",
+            v["check"].as_str().unwrap_or("?"),
+            status,
+            v["detail"].as_str().unwrap_or("")
+        );
+    }
+    let bench: Vec<Value> = results
+        .iter()
+        .filter(|v| v["check"] == "bench")
+        .flat_map(|v| v["rows"].as_array().cloned().unwrap_or_default())
+        .collect();
+    if !bench.is_empty() {
+        println!();
+        println!(
+            "{:<36} {:>12} {:>10} {:>12} {:>10}",
+            "timing", "tessera ms", "TFLOP/s", "PyTorch ms", "ratio"
+        );
+        println!("{}", "-".repeat(84));
+        for r in &bench {
+            let name = r["name"].as_str().unwrap_or("?");
+            let ms = r["ms"].as_f64().unwrap_or(f64::NAN);
+            let (tm, ratio) = match torch.get(name) {
+                Some(t) => (format!("{t:.3}"), format!("{:.1}x", ms / t)),
+                None => ("n/a".into(), "n/a".into()),
+            };
+            println!(
+                "{name:<36} {ms:>12.3} {:>10.1} {tm:>12} {ratio:>10}",
+                r["tflops"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    println!();
+    println!(
+        "overall: {}",
+        if failed || results.is_empty() {
+            "FAIL"
+        } else if missing {
+            "INCOMPLETE (nothing failed; see the `missing` rows)"
+        } else {
+            "PASS"
+        }
+    );
+    Ok(())
+}
