@@ -22,6 +22,7 @@
 //!   64, f32): the median time of `--reps` runs (inputs already on the device, outputs
 //!   left there), after one run whose output is checked on sampled elements against f64
 //!   dot products / softmax rows computed here.
+//! - `plan`: the bench graphs compiled for PTX, kernels listed (no GPU needed).
 //! - `table`: every `*.json` of a results folder as one table (checks, then timings with
 //!   the PyTorch column when `torch.json` is there).
 
@@ -95,6 +96,13 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Compile the bench graphs for PTX and print their kernels (no GPU needed).
+    Plan {
+        #[arg(long, default_value_t = 4096)]
+        size: usize,
+        #[arg(long, default_value_t = 4096)]
+        seq: usize,
+    },
     /// Print the results folder as a table.
     Table {
         #[arg(long)]
@@ -130,6 +138,7 @@ fn main() -> Result<()> {
             reps,
             out,
         } => finish("bench", bench(size, seq, reps), out),
+        Cmd::Plan { size, seq } => plan(size, seq),
         Cmd::Table { results } => table(&results),
     }
 }
@@ -367,6 +376,46 @@ fn samples(n: usize, m: usize, count: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// `y = a @ b`, both `[n, n]` parameters of `dtype`.
+fn matmul_graph(n: usize, dtype: DType) -> Result<Graph> {
+    param_graph(
+        &[("a", vec![n, n], dtype), ("b", vec![n, n], dtype)],
+        |g, p| Ok(g.matmul(p[0], p[1])?),
+    )
+}
+
+/// `y = attention(q, k, v)`, causal, all of `shape` `[1, H, T, D]` in f32.
+fn attention_graph(shape: &[usize]) -> Result<Graph> {
+    param_graph(
+        &[
+            ("q", shape.to_vec(), DType::F32),
+            ("k", shape.to_vec(), DType::F32),
+            ("v", shape.to_vec(), DType::F32),
+        ],
+        |g, p| Ok(g.attention(p[0], p[1], p[2], None, true, None)?),
+    )
+}
+
+/// The bench graphs compiled for `Target::ptx()` without a GPU: kernels, grids, blocks.
+fn plan(n: usize, t: usize) -> Result<()> {
+    let graphs = [
+        ("matmul f32", matmul_graph(n, DType::F32)?),
+        ("matmul bf16", matmul_graph(n, DType::BF16)?),
+        ("attention", attention_graph(&[1, 8, t, 64])?),
+    ];
+    for (name, g) in graphs {
+        let (_, artifact) =
+            tessera::compiler::compile_and_emit(&g, &tessera::compiler::Target::ptx())?;
+        for k in &artifact.kernels {
+            println!(
+                "{name}: kernel {} grid {:?} block {}",
+                k.name, k.grid, k.block
+            );
+        }
+    }
+    Ok(())
+}
+
 fn bench(n: usize, t: usize, reps: usize) -> Result<Value> {
     let device = CudaDevice::new()?;
     println!("{}", device.name());
@@ -378,10 +427,7 @@ fn bench(n: usize, t: usize, reps: usize) -> Result<Value> {
             "matmul_{}_{n}",
             if dtype == DType::F32 { "f32" } else { "bf16" }
         );
-        let graph = param_graph(
-            &[("a", vec![n, n], dtype), ("b", vec![n, n], dtype)],
-            |g, p| Ok(g.matmul(p[0], p[1])?),
-        )?;
+        let graph = matmul_graph(n, dtype)?;
         let a = Tensor::random(&[n, n], dtype, 11);
         let b = Tensor::random(&[n, n], dtype, 12);
         let (y, ms, load_s) = timed(&device, &graph, &[("a", &a), ("b", &b)], reps)?;
@@ -421,14 +467,7 @@ fn bench(n: usize, t: usize, reps: usize) -> Result<Value> {
         let (h, d) = (8usize, 64usize);
         let name = format!("attention_causal_f32_T{t}_H{h}_D{d}");
         let shape = vec![1, h, t, d];
-        let graph = param_graph(
-            &[
-                ("q", shape.clone(), DType::F32),
-                ("k", shape.clone(), DType::F32),
-                ("v", shape.clone(), DType::F32),
-            ],
-            |g, p| Ok(g.attention(p[0], p[1], p[2], None, true, None)?),
-        )?;
+        let graph = attention_graph(&shape)?;
         let q = Tensor::random(&shape, DType::F32, 21);
         let k = Tensor::random(&shape, DType::F32, 22);
         let v = Tensor::random(&shape, DType::F32, 23);

@@ -122,7 +122,16 @@ fn main() -> Result<()> {
     let mut step = 0;
     let mut run_s = Vec::new();
     let mut run_cpu_s = Vec::new();
-    for _ in 0..args.warmup.max(1) {
+    // The first step is profiled too: each kernel's first launch includes the driver's
+    // first-use work (lavapipe compiles a pipeline's machine code at its first dispatch).
+    step += 1;
+    let cold = exe.profile(&step_inputs(step)?)?;
+    let cold_s = cold.launch_seconds() + cold.run_phases.iter().map(|p| p.1).sum::<f64>();
+    let mut first_launch: HashMap<usize, f64> = HashMap::new();
+    for l in &cold.launches {
+        first_launch.entry(l.kernel).or_insert(l.seconds);
+    }
+    for _ in 0..args.warmup {
         step += 1;
         let inputs = step_inputs(step)?;
         let (t0, c0) = (Instant::now(), cpu_seconds());
@@ -169,6 +178,7 @@ fn main() -> Result<()> {
         r.1 += 1;
         r.2 += s;
     }
+    let first_total: f64 = first_launch.values().sum();
     let mut rows: Vec<(usize, String, f64, f64, u64)> = rows
         .into_iter()
         .map(|(k, (name, launches, s, threads))| (k, name, launches as f64, s, threads))
@@ -176,24 +186,25 @@ fn main() -> Result<()> {
     rows.sort_by(|a, b| b.3.total_cmp(&a.3));
     let total: f64 = rows.iter().map(|r| r.3).sum();
     println!(
-        "\n{:<4} {:<48} {:>8} {:>10} {:>10} {:>7} {:>8}",
-        "#", "kernel", "launches", "total ms", "ms/launch", "share", "threads"
+        "\n{:<4} {:<48} {:>8} {:>10} {:>10} {:>7} {:>8} {:>9}",
+        "#", "kernel", "launches", "total ms", "ms/launch", "share", "threads", "first ms"
     );
     let shown = if args.top == 0 {
         rows.len()
     } else {
         args.top.min(rows.len())
     };
-    for (i, (_, name, launches, s, threads)) in rows.iter().take(shown).enumerate() {
+    for (i, (k, name, launches, s, threads)) in rows.iter().take(shown).enumerate() {
         println!(
-            "{:<4} {:<48} {:>8} {:>10.2} {:>10.3} {:>6.1}% {:>8}",
+            "{:<4} {:<48} {:>8} {:>10.2} {:>10.3} {:>6.1}% {:>8} {:>9.1}",
             i + 1,
             truncate(name, 48),
             launches,
             s * 1e3,
             s * 1e3 / launches,
             100.0 * s / total,
-            threads
+            threads,
+            first_launch.get(k).copied().unwrap_or(0.0) * 1e3
         );
     }
     if shown < rows.len() {
@@ -221,24 +232,23 @@ fn main() -> Result<()> {
             / n;
         println!("  {what:<40} {:>9.1} ms", s * 1e3);
     }
-    let steady = &run_s[1..];
-    let mean = if steady.is_empty() {
-        run_s[0]
-    } else {
-        steady.iter().sum::<f64>() / steady.len() as f64
-    };
     println!(
-        "step time (normal run, one submission): {:.1} ms mean over {} runs (first run {:.1} ms): {:.0} tokens/s",
+        "first step (profiled, cold): {:.1} ms, of which the first launches of the {} kernels {:.1} ms",
+        cold_s * 1e3,
+        first_launch.len(),
+        first_total * 1e3
+    );
+    let mean = run_s.iter().sum::<f64>() / run_s.len().max(1) as f64;
+    println!(
+        "step time (normal run, one submission): {:.1} ms mean over {} runs: {:.0} tokens/s",
         mean * 1e3,
-        steady.len().max(1),
-        run_s[0] * 1e3,
+        run_s.len(),
         (b * t) as f64 / mean
     );
-    let steady_cpu = &run_cpu_s[1..];
-    if !steady_cpu.is_empty() && cpu_seconds() > 0.0 {
+    if !run_cpu_s.is_empty() && cpu_seconds() > 0.0 {
         println!(
             "process CPU time per step (all threads; less sensitive to other load): {:.1} ms",
-            steady_cpu.iter().sum::<f64>() / steady_cpu.len() as f64 * 1e3
+            run_cpu_s.iter().sum::<f64>() / run_cpu_s.len() as f64 * 1e3
         );
     }
     Ok(())

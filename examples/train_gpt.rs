@@ -102,9 +102,9 @@ fn main() -> Result<()> {
         DeviceArg::Tile => Box::new(CpuDevice::tile()),
         DeviceArg::AscendCpu => Box::new(AscendCpuDevice::new()),
         #[cfg(feature = "cuda")]
-        DeviceArg::Cuda => Box::new(
-            tessera::runtime::CudaDevice::new().context("opening the CUDA device")?,
-        ),
+        DeviceArg::Cuda => {
+            Box::new(tessera::runtime::CudaDevice::new().context("opening the CUDA device")?)
+        }
     };
     println!(
         "GPT: {} layers, {} heads, width {}, context {}, vocab {} ({} parameters) on {}",

@@ -10,7 +10,9 @@
 # TESSERA_GPU_BUNDLE) holds binaries built beforehand for x86-64 Linux; with `cargo` on
 # PATH and no bundle, the binaries are built first (not counted in the 8 minutes).
 # Optional: python3 with torch (CUDA) for the PyTorch column; the all-MiniLM-L6-v2 files
-# (TESSERA_MINILM_DIR, target/gpu-bundle/minilm or .cache/minilm) for the MiniLM check.
+# (TESSERA_MINILM_DIR, target/gpu-bundle/minilm or .cache/minilm; `TESSERA_BUNDLE_MINILM=1
+# scripts/gpu-check.sh bundle` copies .cache/minilm into the bundle) for the MiniLM check;
+# without them that check is reported `missing` and the run INCOMPLETE (exit 3).
 #
 # Steps, each under a timeout within one overall budget (TESSERA_GPU_CHECK_BUDGET seconds,
 # default 470), each writing one JSON result into $OUT/results/:
@@ -66,7 +68,9 @@ build_bundle() {
     if command -v strip >/dev/null; then
         strip "$BUNDLE/gpu_check" "$BUNDLE/conformance" "$BUNDLE/cuda_tests" || true
     fi
-    if [ "${TESSERA_BUNDLE_MINILM:-1}" = 1 ] && [ -f "$ROOT/.cache/minilm/model.safetensors" ]; then
+    # The MiniLM files (88 MB) only on request: a bundle without them (~29 MB) fits the
+    # 64 MiB that can be carried to a borrowed GPU machine.
+    if [ "${TESSERA_BUNDLE_MINILM:-0}" = 1 ] && [ -f "$ROOT/.cache/minilm/model.safetensors" ]; then
         mkdir -p "$BUNDLE/minilm" && cp -r "$ROOT/.cache/minilm/." "$BUNDLE/minilm/"
     fi
     du -sh "$BUNDLE"/* 2>/dev/null

@@ -327,7 +327,7 @@ fn demo_rejects_bad_arguments_in_one_line() {
     assert!(line.contains('\u{e9}'), "{line}");
     assert_eq!(out.status.code(), Some(1));
     // A negative temperature.
-    let out = tessera(&["demo", "--temperature", "-1"]);
+    let out = tessera(&["demo", "--temperature=-1"]);
     let line = assert_one_line_error(&out, "negative temperature");
     assert!(line.contains("temperature"), "{line}");
     // An invalid model size.

@@ -163,10 +163,6 @@ impl Target {
     pub fn for_cpu_adapter(mut self) -> Target {
         self.workgroup_size = 64;
         self.matmul_tile = [64, 64, 8];
-        if let Ok(v) = std::env::var("TESSERA_EXP_MM") {
-            let v: Vec<usize> = v.split(',').map(|x| x.parse().unwrap_or(8)).collect();
-            self.matmul_tile = [v[0], v[1], v[2]];
-        }
         self
     }
 

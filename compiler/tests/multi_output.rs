@@ -226,7 +226,12 @@ fn outputs_share_subexpressions_and_reuse_stored_values() {
         let inputs = inputs_for(&g, 3, &[]);
         for t in targets() {
             let plan = check(&g, &t, &inputs);
-            assert_eq!(kernel_names(&plan), ["mul_exp_add_sub_x3_0"], "{:?}", t.kind);
+            assert_eq!(
+                kernel_names(&plan),
+                ["mul_exp_add_sub_x3_0"],
+                "{:?}",
+                t.kind
+            );
             let k = &plan.kernels[0];
             let mut exps = 0;
             let mut loads = 0;

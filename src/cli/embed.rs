@@ -35,8 +35,7 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         }
         #[cfg(feature = "cuda")]
         EmbedDevice::Cuda => {
-            let device =
-                tessera::runtime::CudaDevice::new().context("opening the CUDA device")?;
+            let device = tessera::runtime::CudaDevice::new().context("opening the CUDA device")?;
             run_device(&device, &model, &graph, &tokens)?
         }
         EmbedDevice::AscendCpu => {

@@ -387,7 +387,7 @@ impl WgpuDevice {
             Target::wgsl()
         };
         t.storage_dtypes.push(tessera_compiler::DType::BF16);
-        if self.ctx.cpu_adapter {
+        if self.ctx.cpu_adapter && std::env::var("TESSERA_EXP_NOCPU").is_err() {
             t = t.for_cpu_adapter();
         }
         t.max_workgroup_size = t

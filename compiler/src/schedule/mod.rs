@@ -7,7 +7,9 @@
 //! ([`memory`]). When a view cannot be expressed with strides over any refinement (the
 //! cases are listed in [`fuse`]), or a kernel would bind more storage buffers than the
 //! target allows, the offending intermediate is materialized and scheduling starts over
-//! (each round materializes one more node).
+//! (each round materializes one more node). Elementwise kernels of one iteration space
+//! are then merged into multi-output kernels ([`fuse::merge_elementwise`]); a merged
+//! kernel that does not build is taken apart and scheduling starts over.
 
 pub mod composites;
 mod dedup;
@@ -38,6 +40,20 @@ pub fn fuse_graph(
     fuse_graph_with_origins(graph, target, &[])
 }
 
+/// Scheduler switches, for measuring what a pass buys; [`schedule`] uses the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScheduleOptions {
+    /// Merge elementwise kernels of one iteration space into multi-output kernels
+    /// ([`fuse::merge_elementwise`]). Default: on.
+    pub multi_output: bool,
+}
+
+impl Default for ScheduleOptions {
+    fn default() -> Self {
+        ScheduleOptions { multi_output: true }
+    }
+}
+
 /// [`fuse_graph`] for a graph rewritten by [`composites::lower_composites`]: kernels are
 /// named after the composites their nodes were expanded from (`origins`, per node).
 pub fn fuse_graph_with_origins(
@@ -45,19 +61,28 @@ pub fn fuse_graph_with_origins(
     target: &Target,
     origins: &[Option<&'static str>],
 ) -> Result<(Fusion, Vec<KernelSpec>), CompileError> {
+    fuse_graph_with_options(graph, target, origins, &ScheduleOptions::default())
+}
+
+/// [`fuse_graph_with_origins`] with explicit [`ScheduleOptions`].
+pub fn fuse_graph_with_options(
+    graph: &Graph,
+    target: &Target,
+    origins: &[Option<&'static str>],
+    options: &ScheduleOptions,
+) -> Result<(Fusion, Vec<KernelSpec>), CompileError> {
     let mut forced: HashSet<NodeId> = HashSet::new();
     // Roots of multi-output kernels that failed to build: kept in kernels of their own.
     let mut solo: HashSet<NodeId> = HashSet::new();
     // Each round forces one more node or keeps one more root solo, so the loop ends
     // within `2 * graph.len()` rounds.
     for _ in 0..=2 * graph.len() {
-        let fusion = merge_elementwise(
-            graph,
-            group_nodes(graph, &forced),
-            target.max_storage_buffers,
-            &solo,
-            &forced,
-        );
+        let grouped = group_nodes(graph, &forced);
+        let fusion = if options.multi_output {
+            merge_elementwise(graph, grouped, target.max_storage_buffers, &solo, &forced)
+        } else {
+            grouped
+        };
         let mut specs = Vec::new();
         let mut retry = None;
         let mut unmerge = false;
@@ -70,9 +95,7 @@ pub fn fuse_graph_with_origins(
             let merged = !group.also.is_empty();
             let spec = match build_spec(graph, &fusion, g) {
                 // A merged kernel over the limits, or needing a cut: unmerge it instead.
-                Ok(s) if merged && over_merge_limits(&s, target.max_storage_buffers) => {
-                    None
-                }
+                Ok(s) if merged && over_merge_limits(&s, target.max_storage_buffers) => None,
                 Ok(s) => Some(s),
                 Err(SpecFailure::Force(_)) if merged => None,
                 Err(SpecFailure::Force(n)) => {
@@ -135,6 +158,15 @@ pub fn fuse_graph_with_origins(
 
 /// Schedules a validated graph.
 pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
+    schedule_with_options(graph, target, &ScheduleOptions::default())
+}
+
+/// [`schedule`] with explicit [`ScheduleOptions`].
+pub fn schedule_with_options(
+    graph: &Graph,
+    target: &Target,
+    options: &ScheduleOptions,
+) -> Result<Plan, CompileError> {
     // Elementwise composites expanded (they fuse), mean cross-entropy split into token
     // losses, count and mean ([`composites`]); the rest lower as they are.
     let (lowered, origins) = composites::lower_composites(graph)?;
@@ -167,7 +199,7 @@ pub fn schedule(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
             });
         }
     }
-    let (fusion, specs) = fuse_graph_with_origins(graph, target, &origins)?;
+    let (fusion, specs) = fuse_graph_with_options(graph, target, &origins, options)?;
 
     // Buffers: every input and parameter, then every other materialized live node.
     let mut buffers: Vec<BufferInfo> = Vec::new();
