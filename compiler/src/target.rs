@@ -219,3 +219,42 @@ impl Target {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simt::lower::ThreadGrid;
+    use crate::tile::build::tile_sizes;
+
+    #[test]
+    fn cpu_adapter_record_changes_tuning_only() {
+        let gpu = Target::wgsl();
+        let cpu = Target::wgsl().for_cpu_adapter();
+        assert_eq!(
+            Target {
+                workgroup_size: gpu.workgroup_size,
+                matmul_tile: gpu.matmul_tile,
+                ..cpu.clone()
+            },
+            gpu
+        );
+        let g = ThreadGrid::for_target(&cpu).unwrap();
+        assert_eq!((g.threads, g.rows, g.cols), (64, 8, 8));
+        let s = tile_sizes(&cpu);
+        assert_eq!((s.bm, s.bn, s.bk), (64, 64, 8));
+        // GPU records are unchanged: 256 threads (16 x 16), 32 x 32 tiles.
+        for t in [Target::wgsl(), Target::ptx()] {
+            let g = ThreadGrid::for_target(&t).unwrap();
+            assert_eq!((g.threads, g.rows, g.cols), (256, 16, 16));
+            let s = tile_sizes(&t);
+            assert_eq!((s.bm, s.bn, s.bk), (32, 32, 8));
+        }
+        // A record without the tuning fields (older JSON) gets the GPU defaults.
+        let mut v = serde_json::to_value(Target::wgsl()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("workgroup_size");
+        o.remove("matmul_tile");
+        let back: Target = serde_json::from_value(v).unwrap();
+        assert_eq!(back, Target::wgsl());
+    }
+}

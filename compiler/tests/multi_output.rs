@@ -106,7 +106,8 @@ fn check(g: &Graph, target: &Target, inputs: &HashMap<String, Tensor>) -> Plan {
     plan
 }
 
-/// One parameter of `shape` with its AdamW update; outputs `p.new`, `m.new`, `v.new`.
+/// Parameters `p{i}` of the given shapes (gradients `g{i}`, moments `m{i}`, `v{i}`) with
+/// their AdamW update; outputs `p{i}.new`, `m{i}.new`, `v{i}.new`.
 fn adamw_graph(opt: &AdamW, shapes: &[&[usize]], decay: bool) -> Graph {
     let mut g = Graph::new();
     let mut states = Vec::new();

@@ -42,23 +42,36 @@ use tessera_compiler::graph::DType;
 use tessera_compiler::interp::run_graph;
 use tessera_compiler::{Graph, Plan, Target, TargetKind};
 
+// The defaults: chosen for the validation loss reached in a demo of a few minutes on two
+// CPU cores (lavapipe). At 153k training tokens (lr 1e-2, warmup + cosine), measured:
+// 2 layers, context 64, batch 16 x 150 steps: 2.77; batch 8 x 300: 2.62; batch 4 x 600:
+// 2.61; context 32, batch 16 x 300: 2.58; context 32, batch 8 x 600: 2.56; 1 layer,
+// context 32, batch 16 x 300: 2.59 (lr 2e-2 was worse: 2.83). With 230k tokens (context
+// 32, batch 8, 900 steps): 1 layer 2.36 at ~2070 tokens/s, 2 layers 2.44 at ~1260: many
+// small steps of a 1-layer model learn fastest per second. The default 1500 steps (384k
+// tokens) reach 2.26 in about 130 s of training at ~3000 tokens/s.
+
 /// Default transformer blocks of the demo GPT.
-pub const DEFAULT_LAYERS: usize = 2;
+pub const DEFAULT_LAYERS: usize = 1;
 /// Default attention heads per block.
 pub const DEFAULT_HEADS: usize = 4;
 /// Default width of the residual stream.
 pub const DEFAULT_WIDTH: usize = 64;
 /// Default context length.
-pub const DEFAULT_CONTEXT: usize = 64;
+pub const DEFAULT_CONTEXT: usize = 32;
 /// Default sequences per batch.
-pub const DEFAULT_BATCH: usize = 16;
+pub const DEFAULT_BATCH: usize = 8;
 /// Default optimizer steps.
-pub const DEFAULT_STEPS: u64 = 150;
+pub const DEFAULT_STEPS: u64 = 1500;
+/// Default cap on the training time in seconds, so that the whole demo stays within five
+/// minutes on a slow or busy machine (the default steps take a little over two minutes on
+/// two cores).
+pub const DEFAULT_SECONDS: f64 = 200.0;
 /// Default peak learning rate.
 pub const DEFAULT_LR: f64 = 1e-2;
 /// Validation batches averaged for the reported loss (fixed offsets, see
 /// [`gpt_eval_batches`]).
-const EVAL_BATCHES: usize = 8;
+const EVAL_BATCHES: usize = 32;
 
 /// Runs `tessera demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
@@ -84,11 +97,13 @@ fn run_gpt(args: &DemoArgs) -> Result<()> {
     if args.batch == 0 || args.steps == 0 {
         bail!("--batch and --steps must be at least 1");
     }
-    if let Some(s) = args.seconds {
-        if !(s.is_finite() && s > 0.0) {
-            bail!("--seconds must be a positive number, got {s}");
-        }
+    if !(args.seconds.is_finite() && args.seconds >= 0.0) {
+        bail!(
+            "--seconds must be a number of seconds (0: no limit), got {}",
+            args.seconds
+        );
     }
+    let cap = (args.seconds > 0.0).then_some(args.seconds);
     let warmup = (args.steps / 10).max(1);
     let schedule =
         LrSchedule::new(args.lr, args.lr / 10.0, warmup, args.steps).context("invalid --lr")?;
@@ -166,14 +181,14 @@ fn run_gpt(args: &DemoArgs) -> Result<()> {
         if lines && (step % every == 0 || step == args.steps) {
             println!("  step {step}/{}: {}", args.steps, progress.message());
         }
-        if args
-            .seconds
-            .is_some_and(|s| train_start.elapsed().as_secs_f64() >= s)
-            && step < args.steps
-        {
-            progress.println(&format!("--seconds reached after {step} steps"));
+        if cap.is_some_and(|s| train_start.elapsed().as_secs_f64() >= s) && step < args.steps {
+            let note = format!(
+                "--seconds {} reached after {step} of {} steps",
+                args.seconds, args.steps
+            );
+            progress.println(&note);
             if lines {
-                println!("  --seconds reached after {step} steps");
+                println!("  {note}");
             }
             break;
         }

@@ -132,9 +132,9 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = demo::DEFAULT_STEPS, conflicts_with = "mlp")]
     pub steps: u64,
     /// GPT: stop training after this many seconds even if steps remain (the cosine
-    /// decay is then cut short).
-    #[arg(long, value_name = "SECONDS", conflicts_with = "mlp")]
-    pub seconds: Option<f64>,
+    /// decay is then cut short); 0: no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = demo::DEFAULT_SECONDS, conflicts_with = "mlp")]
+    pub seconds: f64,
     /// GPT: peak learning rate (linear warmup over 10% of the steps, cosine to 10%).
     #[arg(long, default_value_t = demo::DEFAULT_LR, conflicts_with = "mlp")]
     pub lr: f64,

@@ -10,6 +10,12 @@
 //! over the kernel's grid) and the output copies into one command encoder, submits once,
 //! and maps the staging buffers.
 //!
+//! [`Executable::profile`] runs the same step with every launch in its own submission,
+//! waited for with a blocking poll, and returns each launch's wall time (plus the times
+//! loading spent on shader modules, pipelines and bind groups); `examples/profile_gpt.rs`
+//! prints it per kernel. On a CPU adapter (lavapipe) plans are compiled with the
+//! CPU-tuned record ([`Target::for_cpu_adapter`]).
+//!
 //! Every wgpu call is wrapped in error scopes, and the device's uncaptured-error handler
 //! records instead of panicking, so validation errors come back as
 //! [`RuntimeError::Wgpu`].
@@ -387,7 +393,7 @@ impl WgpuDevice {
             Target::wgsl()
         };
         t.storage_dtypes.push(tessera_compiler::DType::BF16);
-        if self.ctx.cpu_adapter && std::env::var("TESSERA_EXP_NOCPU").is_err() {
+        if self.ctx.cpu_adapter {
             t = t.for_cpu_adapter();
         }
         t.max_workgroup_size = t

@@ -64,8 +64,10 @@
 //! 3, so on WGSL `p'` stays a kernel of its own after `m'` and `v'`), read more than
 //! [`MAX_MERGED_READS`] buffers or store more than [`MAX_MERGED_STORES`] values, or when
 //! the group depends on the merged kernel through a third kernel (no launch order would
-//! exist). A merged kernel launches where its last root did, unless a kernel it must
-//! precede comes first in a topological order. Its spec builds each stored value as an
+//! exist). A temporary that only the merged kernel itself read (materialized because two
+//! of the merged kernels read it) is computed in-register and no longer stored. A merged
+//! kernel launches where its last root did, unless a kernel it must precede comes first
+//! in a topological order. Its spec builds each stored value as an
 //! expression over the shared index space (one expression arena: shared subexpressions
 //! and the other stored values are computed once), binds the read buffers, then one
 //! written buffer per stored value (the root's last); its name lists each op once and the
@@ -1296,8 +1298,9 @@ fn mergeable(graph: &Graph, group: &Group, solo: &HashSet<NodeId>) -> bool {
 
 /// Merges elementwise kernels of the same iteration space into multi-output kernels.
 ///
-/// Groups are visited in launch order; a [`mergeable`] group joins an earlier merged
-/// kernel ("cluster") of the same output shape that it is related to: one whose stored
+/// Groups are visited in launch order; a mergeable group (contiguous elementwise, see
+/// the module docs) joins an earlier merged kernel ("cluster") of the same output shape
+/// that it is related to: one whose stored
 /// value it reads directly (no view between: the value is then reused in-register, as
 /// AdamW's `p'` reuses `m'` and `v'`), else one sharing a non-scalar buffer it reads.
 /// The merge is refused when the merged kernel would read a cluster's value through a
