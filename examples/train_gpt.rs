@@ -96,6 +96,12 @@ fn main() -> Result<()> {
         vocab_size: data.tokenizer().vocab_size(),
     };
     cfg.validate().context("invalid model size")?;
+    if args.sample > 0 {
+        // Fail before training, not after it.
+        data.tokenizer()
+            .encode(&args.prompt)
+            .context("--prompt cannot be encoded")?;
+    }
     let device: Box<dyn Device> = match args.device {
         DeviceArg::Wgpu => Box::new(WgpuDevice::new().context("opening a wgpu adapter")?),
         DeviceArg::Cpu => Box::new(CpuDevice::reference()),

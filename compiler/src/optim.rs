@@ -3,13 +3,14 @@
 //!
 //! The update is built into the training graph, so parameters, gradients and moments stay
 //! on the device. Everything that changes from step to step — the learning rate and the
-//! two bias corrections — is a scalar graph *input* ([`AdamWInputs`]), so one compiled
-//! graph serves every step; the host computes their values with [`AdamW::step_values`].
+//! two bias corrections — is one `[3]` graph *input* ([`AdamWInputs`]), so one compiled
+//! graph serves every step; the host computes its value with [`AdamW::step_values`].
 //! The per-parameter update is purely elementwise in `(param, grad, m, v)` and those
-//! scalars, so a scheduler with multi-output kernels can fuse each parameter's update into
-//! one kernel (today's scheduler makes one kernel per output: `m'`, `v'`, `p'`, 3 per
-//! parameter, the clipped gradient recomputed inline, never materialised). Clipping adds
-//! one reduction per gradient (its sum of squares) and a scalar combination.
+//! scalars, so the scheduler's multi-output kernels make each parameter's update one
+//! kernel storing `m'`, `v'` and `p'` (5 buffers in, 3 out: within WebGPU's 8; with
+//! clipping the scale is a sixth input and WGSL needs 2 kernels, `m', v'` then `p'`). The
+//! clipped gradient is recomputed inline, never materialised. Clipping adds one reduction
+//! per gradient (its sum of squares) and a scalar combination.
 //!
 //! The update of one parameter `p` with gradient `g` at step `t = 1, 2, ..` (as PyTorch's
 //! `AdamW`, `amsgrad = false`):
@@ -59,34 +60,41 @@ impl Default for AdamW {
     }
 }
 
-/// The scalar (`[]`) graph inputs that vary per step.
+/// The per-step scalars of an update, read from one graph input `{prefix}step` of shape
+/// `[3]` holding `[lr, bc1, bc2]` (one buffer, not three: on WebGPU's 8 storage buffers
+/// per kernel, `p, g, m, v, step` in and `p', m', v'` out make the whole update of a
+/// parameter one kernel). The fields are scalar (`[]`) views of its elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdamWInputs {
-    /// Learning rate.
+    /// The input `{prefix}step` (`[3]`, f32).
+    pub step: NodeId,
+    /// Learning rate: `step[0]`.
     pub lr: NodeId,
-    /// `1 / (1 - beta1^t)`.
+    /// `1 / (1 - beta1^t)`: `step[1]`.
     pub bc1: NodeId,
-    /// `1 / (1 - beta2^t)`.
+    /// `1 / (1 - beta2^t)`: `step[2]`.
     pub bc2: NodeId,
 }
 
-/// Names of the scalar inputs made by [`AdamWInputs::add`] with a prefix.
-pub fn input_names(prefix: &str) -> [String; 3] {
-    [
-        format!("{prefix}lr"),
-        format!("{prefix}bc1"),
-        format!("{prefix}bc2"),
-    ]
+/// Name of the per-step input made by [`AdamWInputs::add`] with a prefix: `{prefix}step`.
+pub fn input_name(prefix: &str) -> String {
+    format!("{prefix}step")
 }
 
 impl AdamWInputs {
-    /// Adds the three scalar inputs `{prefix}lr`, `{prefix}bc1`, `{prefix}bc2` (`f32`).
+    /// Adds the input `{prefix}step` (`[3]`, `f32`: `lr`, `bc1`, `bc2`) and its three
+    /// scalar views.
     pub fn add(g: &mut Graph, prefix: &str) -> Result<AdamWInputs, GraphError> {
-        let [lr, bc1, bc2] = input_names(prefix);
+        let step = g.input(&input_name(prefix), &[3], DType::F32)?;
+        let mut element = |i: usize| -> Result<NodeId, GraphError> {
+            let one = g.slice(step, 0, i, 1)?;
+            g.reshape(one, &[])
+        };
         Ok(AdamWInputs {
-            lr: g.input(&lr, &[], DType::F32)?,
-            bc1: g.input(&bc1, &[], DType::F32)?,
-            bc2: g.input(&bc2, &[], DType::F32)?,
+            lr: element(0)?,
+            bc1: element(1)?,
+            bc2: element(2)?,
+            step,
         })
     }
 }
@@ -128,24 +136,18 @@ impl AdamW {
         )
     }
 
-    /// Values of the inputs [`AdamWInputs::add`] made with `prefix`, for step `t` and
-    /// learning rate `lr`, as `f32` scalar tensors keyed by input name. The values are
-    /// kept in f64 (not rounded to f32: the f64 interpreter sees the exact values, a
-    /// device rounds them when it uploads the scalars).
+    /// Value of the input [`AdamWInputs::add`] made with `prefix`, for step `t` and
+    /// learning rate `lr`: `[lr, bc1, bc2]` as an `f32` tensor keyed by the input's name.
+    /// The values are kept in f64 (not rounded to f32: the f64 interpreter sees the exact
+    /// values, a device rounds them when it uploads them).
     pub fn step_values(&self, prefix: &str, step: u64, lr: f64) -> HashMap<String, Tensor> {
         let (bc1, bc2) = self.bias_corrections(step);
-        let [n_lr, n_bc1, n_bc2] = input_names(prefix);
-        [(n_lr, lr), (n_bc1, bc1), (n_bc2, bc2)]
-            .into_iter()
-            .map(|(n, v)| {
-                let t = Tensor {
-                    shape: Vec::new(),
-                    dtype: DType::F32,
-                    data: vec![v],
-                };
-                (n, t)
-            })
-            .collect()
+        let t = Tensor {
+            shape: vec![3],
+            dtype: DType::F32,
+            data: vec![lr, bc1, bc2],
+        };
+        HashMap::from([(input_name(prefix), t)])
     }
 
     /// Builds the update of one parameter (see the module docs); `clip` is the scalar

@@ -224,9 +224,10 @@ fn bias_corrections_and_step_values() {
         "{b2}"
     );
     let vals = opt.step_values("o.", 3, 0.25);
-    assert_eq!(vals["o.lr"].data, vec![0.25]);
-    assert_eq!(vals["o.lr"].shape, Vec::<usize>::new());
-    assert_eq!(vals.len(), 3);
+    let (b1, b2) = opt.bias_corrections(3);
+    assert_eq!(vals["o.step"].data, vec![0.25, b1, b2]);
+    assert_eq!(vals["o.step"].shape, vec![3]);
+    assert_eq!(vals.len(), 1);
 }
 
 #[test]

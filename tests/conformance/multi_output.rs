@@ -78,9 +78,7 @@ pub(super) fn add_cases(t: &mut Table) {
         let name = format!("multi_output/adamw_n{}", tag(&shape));
         let positive = [
             ("v", Dist::Positive),
-            ("adamw.lr", Dist::Positive),
-            ("adamw.bc1", Dist::Positive),
-            ("adamw.bc2", Dist::Positive),
+            ("adamw.step", Dist::Positive),
         ];
         t.case(name, &positive, |g, o| {
             let param = g.param("p", &shape, F)?;
