@@ -83,8 +83,11 @@ fn run_family(family: fn(&Case) -> bool) {
     let cases: Vec<Case> = kernels::all().into_iter().filter(family).collect();
     assert!(!cases.is_empty());
     for threads in [256, 64, 32] {
+        // Both the preferred and the largest size: on a CPU adapter `wgsl_target()`
+        // prefers 64 threads, which would otherwise hide the 256-thread shape.
         let target = Target {
             max_workgroup_size: threads,
+            workgroup_size: threads,
             ..dev.wgsl_target()
         };
         for c in &cases {

@@ -76,10 +76,7 @@ pub(super) fn add_cases(t: &mut Table) {
     }
     for shape in shapes() {
         let name = format!("multi_output/adamw_n{}", tag(&shape));
-        let positive = [
-            ("v", Dist::Positive),
-            ("adamw.step", Dist::Positive),
-        ];
+        let positive = [("v", Dist::Positive), ("adamw.step", Dist::Positive)];
         t.case(name, &positive, |g, o| {
             let param = g.param("p", &shape, F)?;
             let grad = g.input("g", &shape, F)?;

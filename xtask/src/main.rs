@@ -762,8 +762,49 @@ fn test(repo: &Path, extra: &[String]) -> Result<()> {
         failed.push("cargo clippy");
     }
 
+    // The CUDA device (feature `cuda`, cudarc with dynamic loading): it builds and lints
+    // without CUDA; without a driver its tests print `SKIPPED: <test> (...)` lines.
+    let mut k = cargo();
+    k.args([
+        "clippy",
+        "-p",
+        "tessera",
+        "--features",
+        "cuda",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    if !run_step(
+        repo,
+        "cargo clippy -p tessera --features cuda --all-targets -- -D warnings",
+        &mut k,
+    )? {
+        failed.push("cargo clippy --features cuda");
+    }
+    let mut u = cargo();
+    u.args([
+        "test",
+        "-p",
+        "tessera",
+        "--features",
+        "cuda",
+        "--lib",
+        "--test",
+        "cuda",
+    ]);
+    apply_env(&mut u, &env);
+    if !run_step(
+        repo,
+        "cargo test -p tessera --features cuda --lib --test cuda",
+        &mut u,
+    )? {
+        failed.push("cargo test --features cuda");
+    }
+
     if failed.is_empty() {
-        println!("\nxtask test: all passed (tests, rustfmt, clippy)");
+        println!("\nxtask test: all passed (tests, rustfmt, clippy, the cuda feature)");
         Ok(())
     } else {
         bail!("failed: {}", failed.join(", "))

@@ -63,7 +63,9 @@ mod tests {
             Tensor::from_vec(
                 &[7, 33],
                 DType::F32,
-                (0..7 * 33).map(|i| ((i * 37 % 101) as f64) / 101.0 - 0.5).collect(),
+                (0..7 * 33)
+                    .map(|i| ((i * 37 % 101) as f64) / 101.0 - 0.5)
+                    .collect(),
             )
             .unwrap(),
         );

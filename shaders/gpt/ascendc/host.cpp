@@ -18,10 +18,8 @@ extern "C" __global__ __aicore__ void layer_norm_2(GM_ADDR add_5, GM_ADDR h_0_ln
 extern "C" __global__ __aicore__ void matmul_bias_3(GM_ADDR layer_norm_9, GM_ADDR h_0_attn_qkv_weight, GM_ADDR h_0_attn_qkv_bias, GM_ADDR add_14, GM_ADDR workspace);
 extern "C" __global__ __aicore__ void attention_fwd_4(GM_ADDR add_14, GM_ADDR permute_25);
 extern "C" __global__ __aicore__ void matmul_bias_add_5(GM_ADDR permute_25, GM_ADDR h_0_attn_proj_weight, GM_ADDR add_5, GM_ADDR h_0_attn_proj_bias, GM_ADDR add_32, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_6(GM_ADDR add_32, GM_ADDR h_0_ln_2_weight, GM_ADDR h_0_ln_2_bias, GM_ADDR layer_norm_35);
 extern "C" __global__ __aicore__ void matmul_bias_gelu_7(GM_ADDR layer_norm_35, GM_ADDR h_0_mlp_fc_weight, GM_ADDR h_0_mlp_fc_bias, GM_ADDR gelu_41, GM_ADDR workspace);
 extern "C" __global__ __aicore__ void matmul_bias_add_8(GM_ADDR gelu_41, GM_ADDR h_0_mlp_proj_weight, GM_ADDR add_32, GM_ADDR h_0_mlp_proj_bias, GM_ADDR add_47, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_9(GM_ADDR add_47, GM_ADDR ln_f_weight, GM_ADDR ln_f_bias, GM_ADDR layer_norm_50);
 extern "C" __global__ __aicore__ void matmul_10(GM_ADDR layer_norm_50, GM_ADDR wte_weight, GM_ADDR matmul_51, GM_ADDR workspace);
 extern "C" __global__ __aicore__ void cross_entropy_tokens_11(GM_ADDR matmul_51, GM_ADDR targets, GM_ADDR loss_token_cross_entropy_64);
 extern "C" __global__ __aicore__ void cross_entropy_count_12(GM_ADDR targets, GM_ADDR loss_reduce_sum_81);
@@ -34,10 +32,8 @@ extern "C" void layer_norm_2_do(uint32_t blockDim, void* stream, uint8_t* add_5,
 extern "C" void matmul_bias_3_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_9, uint8_t* h_0_attn_qkv_weight, uint8_t* h_0_attn_qkv_bias, uint8_t* add_14, uint8_t* workspace);
 extern "C" void attention_fwd_4_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* permute_25);
 extern "C" void matmul_bias_add_5_do(uint32_t blockDim, void* stream, uint8_t* permute_25, uint8_t* h_0_attn_proj_weight, uint8_t* add_5, uint8_t* h_0_attn_proj_bias, uint8_t* add_32, uint8_t* workspace);
-extern "C" void layer_norm_6_do(uint32_t blockDim, void* stream, uint8_t* add_32, uint8_t* h_0_ln_2_weight, uint8_t* h_0_ln_2_bias, uint8_t* layer_norm_35);
 extern "C" void matmul_bias_gelu_7_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_35, uint8_t* h_0_mlp_fc_weight, uint8_t* h_0_mlp_fc_bias, uint8_t* gelu_41, uint8_t* workspace);
 extern "C" void matmul_bias_add_8_do(uint32_t blockDim, void* stream, uint8_t* gelu_41, uint8_t* h_0_mlp_proj_weight, uint8_t* add_32, uint8_t* h_0_mlp_proj_bias, uint8_t* add_47, uint8_t* workspace);
-extern "C" void layer_norm_9_do(uint32_t blockDim, void* stream, uint8_t* add_47, uint8_t* ln_f_weight, uint8_t* ln_f_bias, uint8_t* layer_norm_50);
 extern "C" void matmul_10_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_50, uint8_t* wte_weight, uint8_t* matmul_51, uint8_t* workspace);
 extern "C" void cross_entropy_tokens_11_do(uint32_t blockDim, void* stream, uint8_t* matmul_51, uint8_t* targets, uint8_t* loss_token_cross_entropy_64);
 extern "C" void cross_entropy_count_12_do(uint32_t blockDim, void* stream, uint8_t* targets, uint8_t* loss_reduce_sum_81);
@@ -230,12 +226,12 @@ int main(int argc, char** argv) {
     matmul_bias_add_5_do(8, stream, (uint8_t*)slot19, (uint8_t*)slot7, (uint8_t*)slot20, (uint8_t*)slot8, (uint8_t*)slot21, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 6: layer_norm_6 on 48 core(s)
+    // launch 6: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_6, 48, slot21, slot9, slot10, slot19);
+    ICPU_RUN_KF(layer_norm_2, 48, slot21, slot9, slot10, slot19);
     #else
-    layer_norm_6_do(48, stream, (uint8_t*)slot21, (uint8_t*)slot9, (uint8_t*)slot10, (uint8_t*)slot19);
+    layer_norm_2_do(48, stream, (uint8_t*)slot21, (uint8_t*)slot9, (uint8_t*)slot10, (uint8_t*)slot19);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 7: matmul_bias_gelu_7 on 24 core(s)
@@ -256,12 +252,12 @@ int main(int argc, char** argv) {
     matmul_bias_add_8_do(8, stream, (uint8_t*)slot20, (uint8_t*)slot13, (uint8_t*)slot21, (uint8_t*)slot14, (uint8_t*)slot19, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 9: layer_norm_9 on 48 core(s)
+    // launch 9: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_9, 48, slot19, slot15, slot16, slot21);
+    ICPU_RUN_KF(layer_norm_2, 48, slot19, slot15, slot16, slot21);
     #else
-    layer_norm_9_do(48, stream, (uint8_t*)slot19, (uint8_t*)slot15, (uint8_t*)slot16, (uint8_t*)slot21);
+    layer_norm_2_do(48, stream, (uint8_t*)slot19, (uint8_t*)slot15, (uint8_t*)slot16, (uint8_t*)slot21);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 10: matmul_10 on 8 core(s)

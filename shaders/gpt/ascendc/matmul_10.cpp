@@ -24,7 +24,7 @@ extern "C" __global__ __aicore__ void matmul_10(GM_ADDR layer_norm_50, GM_ADDR w
     acc_ws.SetGlobalBuffer((__gm__ float*)(workspace + 65536), 32768);
     constexpr uint16_t kCubeDone = 0; // cross-core flag: cube results are in the workspace
     if ASCEND_IS_AIC {
-        // Cube unit: %23 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
+        // Cube unit: %21 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
         TQue<TPosition::A1, 1> a_l1_q; // a tile in L1 (NZ), 8192 bytes
         pipe.InitBuffer(a_l1_q, 2, 8192);
         TQue<TPosition::B1, 1> b_l1_q; // b tile in L1 (NZ), 8192 bytes
@@ -42,19 +42,17 @@ extern "C" __global__ __aicore__ void matmul_10(GM_ADDR layer_norm_50, GM_ADDR w
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s3 = pid1 * 64;
             const int32_t s4 = pid0 * 64;
-            const int32_t s6 = 256 - s3;
-            const int32_t s8 = 65 - s4;
-            const int32_t s10 = s3 * 128;
-            const int32_t s11 = s4 * 128;
+            const int32_t s6 = 65 - s4;
+            const int32_t s8 = s3 * 128;
+            const int32_t s9 = s4 * 128;
             LocalTensor<float> c_l0 = c_l0_q.AllocTensor<float>();
             bool k_first = true; // the first Mmad starts the accumulator from zero
-            for (int32_t i15 = 0; i15 < 128; i15 += 32) {
-                const int32_t s17 = 128 - i15;
-                const int32_t s18 = s10 + i15;
-                const int32_t s20 = s11 + i15;
-                // %19 = load a [64, 32] strides [128, 1]: GM -> L1 (ND -> NZ)
-                const int32_t am = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-                const int32_t ak = (s17 < 0 ? 0 : (s17 > 32 ? 32 : s17));
+            for (int32_t i13 = 0; i13 < 128; i13 += 32) {
+                const int32_t s16 = s8 + i13;
+                const int32_t s18 = s9 + i13;
+                // %17 = load a [64, 32] strides [128, 1]: GM -> L1 (ND -> NZ)
+                const int32_t am = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+                const int32_t ak = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
                 LocalTensor<float> a_l1 = a_l1_q.AllocTensor<float>();
                 if (am < 64 || ak < 32) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -71,12 +69,12 @@ extern "C" __global__ __aicore__ void matmul_10(GM_ADDR layer_norm_50, GM_ADDR w
                     nd.dstNzC0Stride = 64;
                     nd.dstNzNStride = 1;
                     nd.dstNzMatrixStride = 0;
-                    DataCopy(a_l1, layer_norm_50_gm[s18], nd);
+                    DataCopy(a_l1, layer_norm_50_gm[s16], nd);
                 }
                 a_l1_q.EnQue(a_l1);
-                // %21 = load b [32, 64] strides [1, 128]: GM -> L1 (ND -> NZ)
-                const int32_t bk = (s17 < 0 ? 0 : (s17 > 32 ? 32 : s17));
-                const int32_t bn = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
+                // %19 = load b [32, 64] strides [1, 128]: GM -> L1 (ND -> NZ)
+                const int32_t bk = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
+                const int32_t bn = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
                 LocalTensor<float> b_l1 = b_l1_q.AllocTensor<float>();
                 if (bk < 32 || bn < 64) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -93,7 +91,7 @@ extern "C" __global__ __aicore__ void matmul_10(GM_ADDR layer_norm_50, GM_ADDR w
                     nd.dstNzC0Stride = 64;
                     nd.dstNzNStride = 1;
                     nd.dstNzMatrixStride = 0;
-                    DataCopy(b_l1, wte_weight_gm[s20], nd);
+                    DataCopy(b_l1, wte_weight_gm[s18], nd);
                 }
                 b_l1_q.EnQue(b_l1);
                 // L1 -> L0A (Zz: 16-row M blocks, each a row of K fractals)
@@ -159,9 +157,9 @@ extern "C" __global__ __aicore__ void matmul_10(GM_ADDR layer_norm_50, GM_ADDR w
     }
     if ASCEND_IS_AIV {
         // Unified Buffer: 2 queue(s) x 2 buffer(s), 0 scratch buffer(s): 65536 of 188416 bytes.
-        TQue<TPosition::VECOUT, 1> out_q0; // store %23 -> matmul_51 [64, 64]
+        TQue<TPosition::VECOUT, 1> out_q0; // store %21 -> matmul_51 [64, 64]
         pipe.InitBuffer(out_q0, 2, 16384);
-        TQue<TPosition::VECIN, 1> in_q0; // %23 = accumulator from the cube
+        TQue<TPosition::VECIN, 1> in_q0; // %21 = accumulator from the cube
         pipe.InitBuffer(in_q0, 2, 16384);
         // wait until this group's cube core has written every accumulator
         CrossCoreWaitFlag<2, PIPE_S>(kCubeDone);
@@ -179,35 +177,34 @@ extern "C" __global__ __aicore__ void matmul_10(GM_ADDR layer_norm_50, GM_ADDR w
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s3 = pid1 * 64; // %3 = imul
             const int32_t s4 = pid0 * 64; // %4 = imul
-            const int32_t s6 = 256 - s3; // %6 = isub
-            const int32_t s8 = 65 - s4; // %8 = isub
-            const int32_t s10 = s3 * 128; // %10 = imul
-            const int32_t s11 = s4 * 128; // %11 = imul
-            // %23 = the matmul accumulator, computed by the cube unit and read back from the workspace
-            LocalTensor<float> acc23 = in_q0.AllocTensor<float>();
+            const int32_t s6 = 65 - s4; // %6 = isub
+            const int32_t s8 = s3 * 128; // %8 = imul
+            const int32_t s9 = s4 * 128; // %9 = imul
+            // %21 = the matmul accumulator, computed by the cube unit and read back from the workspace
+            LocalTensor<float> acc21 = in_q0.AllocTensor<float>();
             if (0 < 128) {
-                DataCopy(acc23, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
+                DataCopy(acc21, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
             }
-            in_q0.EnQue(acc23);
-            acc23 = in_q0.DeQue<float>();
+            in_q0.EnQue(acc21);
+            acc21 = in_q0.DeQue<float>();
             if (!(0 < 128)) {
-                Duplicate(acc23, 0.0f, 4096);
+                Duplicate(acc21, 0.0f, 4096);
             }
-            const int32_t s24 = s3 * 65; // %24 = imul
-            const int32_t s25 = s24 + s4; // %25 = iadd
-            // store %23 -> matmul_51[64, 64] at s25, strides [65, 1], valid s6 x s8
-            const int32_t svr1 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-            const int32_t svc1 = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
+            const int32_t s22 = s3 * 65; // %22 = imul
+            const int32_t s23 = s22 + s4; // %23 = iadd
+            // store %21 -> matmul_51[64, 64] at s23, strides [65, 1], valid 64 x s6
+            const int32_t svr1 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t svc1 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
             LocalTensor<float> st_out1 = out_q0.AllocTensor<float>();
             PipeBarrier<PIPE_V>();
-            Muls(st_out1, acc23, 1.0f, 4096); // copy
+            Muls(st_out1, acc21, 1.0f, 4096); // copy
             out_q0.EnQue(st_out1);
             st_out1 = out_q0.DeQue<float>();
             if (svr1 > 0 && svc1 > 0) {
-                DataCopyPad(matmul_51_gm[s25], st_out1, DataCopyExtParams{static_cast<uint16_t>(svr1), static_cast<uint32_t>(svc1 * 4), static_cast<uint32_t>(8 - (svc1 * 4 + 31) / 32), static_cast<uint32_t>((65 - svc1) * 4), 0});
+                DataCopyPad(matmul_51_gm[s23], st_out1, DataCopyExtParams{static_cast<uint16_t>(svr1), static_cast<uint32_t>(svc1 * 4), static_cast<uint32_t>(8 - (svc1 * 4 + 31) / 32), static_cast<uint32_t>((65 - svc1) * 4), 0});
             }
             out_q0.FreeTensor(st_out1);
-            in_q0.FreeTensor(acc23);
+            in_q0.FreeTensor(acc21);
         }
     }
 }

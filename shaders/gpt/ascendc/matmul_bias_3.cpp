@@ -26,7 +26,7 @@ extern "C" __global__ __aicore__ void matmul_bias_3(GM_ADDR layer_norm_9, GM_ADD
     acc_ws.SetGlobalBuffer((__gm__ float*)(workspace + 65536), 98304);
     constexpr uint16_t kCubeDone = 0; // cross-core flag: cube results are in the workspace
     if ASCEND_IS_AIC {
-        // Cube unit: %23 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
+        // Cube unit: %20 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
         TQue<TPosition::A1, 1> a_l1_q; // a tile in L1 (NZ), 8192 bytes
         pipe.InitBuffer(a_l1_q, 2, 8192);
         TQue<TPosition::B1, 1> b_l1_q; // b tile in L1 (NZ), 8192 bytes
@@ -44,19 +44,16 @@ extern "C" __global__ __aicore__ void matmul_bias_3(GM_ADDR layer_norm_9, GM_ADD
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s3 = pid1 * 64;
             const int32_t s4 = pid0 * 64;
-            const int32_t s6 = 256 - s3;
-            const int32_t s8 = 384 - s4;
-            const int32_t s10 = s3 * 128;
+            const int32_t s6 = s3 * 128;
             LocalTensor<float> c_l0 = c_l0_q.AllocTensor<float>();
             bool k_first = true; // the first Mmad starts the accumulator from zero
-            for (int32_t i14 = 0; i14 < 128; i14 += 32) {
-                const int32_t s16 = 128 - i14;
-                const int32_t s17 = s10 + i14;
-                const int32_t s19 = i14 * 384;
-                const int32_t s20 = s4 + s19;
-                // %18 = load a [64, 32] strides [128, 1]: GM -> L1 (ND -> NZ)
-                const int32_t am = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-                const int32_t ak = (s16 < 0 ? 0 : (s16 > 32 ? 32 : s16));
+            for (int32_t i10 = 0; i10 < 128; i10 += 32) {
+                const int32_t s13 = s6 + i10;
+                const int32_t s16 = i10 * 384;
+                const int32_t s17 = s4 + s16;
+                // %14 = load a [64, 32] strides [128, 1]: GM -> L1 (ND -> NZ)
+                const int32_t am = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+                const int32_t ak = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
                 LocalTensor<float> a_l1 = a_l1_q.AllocTensor<float>();
                 if (am < 64 || ak < 32) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -73,12 +70,12 @@ extern "C" __global__ __aicore__ void matmul_bias_3(GM_ADDR layer_norm_9, GM_ADD
                     nd.dstNzC0Stride = 64;
                     nd.dstNzNStride = 1;
                     nd.dstNzMatrixStride = 0;
-                    DataCopy(a_l1, layer_norm_9_gm[s17], nd);
+                    DataCopy(a_l1, layer_norm_9_gm[s13], nd);
                 }
                 a_l1_q.EnQue(a_l1);
-                // %21 = load b [32, 64] strides [384, 1]: GM -> L1 (ND -> NZ)
-                const int32_t bk = (s16 < 0 ? 0 : (s16 > 32 ? 32 : s16));
-                const int32_t bn = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
+                // %18 = load b [32, 64] strides [384, 1]: GM -> L1 (ND -> NZ)
+                const int32_t bk = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
+                const int32_t bn = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
                 LocalTensor<float> b_l1 = b_l1_q.AllocTensor<float>();
                 if (bk < 32 || bn < 64) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -97,7 +94,7 @@ extern "C" __global__ __aicore__ void matmul_bias_3(GM_ADDR layer_norm_9, GM_ADD
                         nd.dstNzC0Stride = 16;
                         nd.dstNzNStride = 1;
                         nd.dstNzMatrixStride = 0;
-                        DataCopy(b_l1[kb * 1024], h_0_attn_qkv_weight_gm[s20 + kb * 6144], nd);
+                        DataCopy(b_l1[kb * 1024], h_0_attn_qkv_weight_gm[s17 + kb * 6144], nd);
                     }
                 }
                 b_l1_q.EnQue(b_l1);
@@ -165,11 +162,11 @@ extern "C" __global__ __aicore__ void matmul_bias_3(GM_ADDR layer_norm_9, GM_ADD
     }
     if ASCEND_IS_AIV {
         // Unified Buffer: 3 queue(s) x 2 buffer(s), 0 scratch buffer(s): 98304 of 188416 bytes.
-        TQue<TPosition::VECIN, 1> in_q0; // %24 = load h.0.attn.qkv.bias [64, 64]
+        TQue<TPosition::VECIN, 1> in_q0; // %21 = load h.0.attn.qkv.bias [64, 64]
         pipe.InitBuffer(in_q0, 2, 16384);
-        TQue<TPosition::VECOUT, 1> out_q0; // store %25 -> add_14 [64, 64]
+        TQue<TPosition::VECOUT, 1> out_q0; // store %22 -> add_14 [64, 64]
         pipe.InitBuffer(out_q0, 2, 16384);
-        TQue<TPosition::VECIN, 1> in_q1; // %23 = accumulator from the cube
+        TQue<TPosition::VECIN, 1> in_q1; // %20 = accumulator from the cube
         pipe.InitBuffer(in_q1, 2, 16384);
         // wait until this group's cube core has written every accumulator
         CrossCoreWaitFlag<2, PIPE_S>(kCubeDone);
@@ -187,56 +184,54 @@ extern "C" __global__ __aicore__ void matmul_bias_3(GM_ADDR layer_norm_9, GM_ADD
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s3 = pid1 * 64; // %3 = imul
             const int32_t s4 = pid0 * 64; // %4 = imul
-            const int32_t s6 = 256 - s3; // %6 = isub
-            const int32_t s8 = 384 - s4; // %8 = isub
-            const int32_t s10 = s3 * 128; // %10 = imul
-            // %23 = the matmul accumulator, computed by the cube unit and read back from the workspace
-            LocalTensor<float> acc23 = in_q1.AllocTensor<float>();
+            const int32_t s6 = s3 * 128; // %6 = imul
+            // %20 = the matmul accumulator, computed by the cube unit and read back from the workspace
+            LocalTensor<float> acc20 = in_q1.AllocTensor<float>();
             if (0 < 128) {
-                DataCopy(acc23, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
+                DataCopy(acc20, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
             }
-            in_q1.EnQue(acc23);
-            acc23 = in_q1.DeQue<float>();
+            in_q1.EnQue(acc20);
+            acc20 = in_q1.DeQue<float>();
             if (!(0 < 128)) {
-                Duplicate(acc23, 0.0f, 4096);
+                Duplicate(acc20, 0.0f, 4096);
             }
-            // %24 = load h.0.attn.qkv.bias[64, 64] at s4, strides [0, 1], valid s6 x s8 (others read 0)
-            const int32_t vr24 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-            const int32_t vc24 = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
-            LocalTensor<float> ld24 = in_q0.AllocTensor<float>();
-            const uint8_t pad24 = static_cast<uint8_t>((8 - vc24 % 8) % 8);
-            for (int32_t row = 0; row < vr24 && vc24 > 0; ++row) {
-                DataCopyPad(ld24[row * 64], h_0_attn_qkv_bias_gm[s4 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc24 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad24, static_cast<float>(0.0f)});
+            // %21 = load h.0.attn.qkv.bias[64, 64] at s4, strides [0, 1], valid 64 x 64 (others read 0)
+            const int32_t vr21 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t vc21 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            LocalTensor<float> ld21 = in_q0.AllocTensor<float>();
+            const uint8_t pad21 = static_cast<uint8_t>((8 - vc21 % 8) % 8);
+            for (int32_t row = 0; row < vr21 && vc21 > 0; ++row) {
+                DataCopyPad(ld21[row * 64], h_0_attn_qkv_bias_gm[s4 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc21 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad21, static_cast<float>(0.0f)});
             }
-            in_q0.EnQue(ld24);
-            ld24 = in_q0.DeQue<float>();
-            if ((((vc24) + 7) / 8) * 8 < 64 && vr24 > 0) {
-                for (int32_t row = 0; row < vr24; ++row) {
+            in_q0.EnQue(ld21);
+            ld21 = in_q0.DeQue<float>();
+            if ((((vc21) + 7) / 8) * 8 < 64 && vr21 > 0) {
+                for (int32_t row = 0; row < vr21; ++row) {
                     PipeBarrier<PIPE_V>();
-                    Duplicate(ld24[row * 64 + (((vc24) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc24) + 7) / 8) * 8);
+                    Duplicate(ld21[row * 64 + (((vc21) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc21) + 7) / 8) * 8);
                 }
             }
-            if (vr24 < 64) {
+            if (vr21 < 64) {
                 PipeBarrier<PIPE_V>();
-                Duplicate(ld24[vr24 * 64], static_cast<float>(0.0f), (64 - vr24) * 64);
+                Duplicate(ld21[vr21 * 64], static_cast<float>(0.0f), (64 - vr21) * 64);
             }
-            // %25 = add %23, %24
-            LocalTensor<float> v25 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
+            // %22 = add %20, %21
+            LocalTensor<float> v22 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
             PipeBarrier<PIPE_V>();
-            Add(v25, acc23, ld24, 4096);
-            in_q1.FreeTensor(acc23);
-            in_q0.FreeTensor(ld24);
-            const int32_t s26 = s3 * 384; // %26 = imul
-            const int32_t s27 = s26 + s4; // %27 = iadd
-            // store %25 -> add_14[64, 64] at s27, strides [384, 1], valid s6 x s8
-            const int32_t svr1 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-            const int32_t svc1 = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
-            out_q0.EnQue(v25);
-            v25 = out_q0.DeQue<float>();
+            Add(v22, acc20, ld21, 4096);
+            in_q1.FreeTensor(acc20);
+            in_q0.FreeTensor(ld21);
+            const int32_t s24 = s3 * 384; // %24 = imul
+            const int32_t s25 = s24 + s4; // %25 = iadd
+            // store %22 -> add_14[64, 64] at s25, strides [384, 1], valid 64 x 64
+            const int32_t svr1 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t svc1 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            out_q0.EnQue(v22);
+            v22 = out_q0.DeQue<float>();
             if (svr1 > 0 && svc1 > 0) {
-                DataCopyPad(add_14_gm[s27], v25, DataCopyExtParams{static_cast<uint16_t>(svr1), static_cast<uint32_t>(svc1 * 4), static_cast<uint32_t>(8 - (svc1 * 4 + 31) / 32), static_cast<uint32_t>((384 - svc1) * 4), 0});
+                DataCopyPad(add_14_gm[s25], v22, DataCopyExtParams{static_cast<uint16_t>(svr1), static_cast<uint32_t>(svc1 * 4), static_cast<uint32_t>(8 - (svc1 * 4 + 31) / 32), static_cast<uint32_t>((384 - svc1) * 4), 0});
             }
-            out_q0.FreeTensor(v25);
+            out_q0.FreeTensor(v22);
         }
     }
 }

@@ -28,7 +28,7 @@ extern "C" __global__ __aicore__ void matmul_bias_add_5(GM_ADDR permute_25, GM_A
     acc_ws.SetGlobalBuffer((__gm__ float*)(workspace + 65536), 32768);
     constexpr uint16_t kCubeDone = 0; // cross-core flag: cube results are in the workspace
     if ASCEND_IS_AIC {
-        // Cube unit: %22 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
+        // Cube unit: %19 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
         TQue<TPosition::A1, 1> a_l1_q; // a tile in L1 (NZ), 8192 bytes
         pipe.InitBuffer(a_l1_q, 2, 8192);
         TQue<TPosition::B1, 1> b_l1_q; // b tile in L1 (NZ), 8192 bytes
@@ -46,19 +46,16 @@ extern "C" __global__ __aicore__ void matmul_bias_add_5(GM_ADDR permute_25, GM_A
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s3 = pid1 * 64;
             const int32_t s4 = pid0 * 64;
-            const int32_t s6 = 256 - s3;
-            const int32_t s8 = 128 - s4;
-            const int32_t s9 = s3 * 128;
+            const int32_t s6 = s3 * 128;
             LocalTensor<float> c_l0 = c_l0_q.AllocTensor<float>();
             bool k_first = true; // the first Mmad starts the accumulator from zero
-            for (int32_t i13 = 0; i13 < 128; i13 += 32) {
-                const int32_t s15 = 128 - i13;
-                const int32_t s16 = s9 + i13;
-                const int32_t s18 = i13 * 128;
-                const int32_t s19 = s4 + s18;
-                // %17 = load a [64, 32] strides [128, 1]: GM -> L1 (ND -> NZ)
-                const int32_t am = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-                const int32_t ak = (s15 < 0 ? 0 : (s15 > 32 ? 32 : s15));
+            for (int32_t i10 = 0; i10 < 128; i10 += 32) {
+                const int32_t s13 = s6 + i10;
+                const int32_t s15 = i10 * 128;
+                const int32_t s16 = s4 + s15;
+                // %14 = load a [64, 32] strides [128, 1]: GM -> L1 (ND -> NZ)
+                const int32_t am = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+                const int32_t ak = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
                 LocalTensor<float> a_l1 = a_l1_q.AllocTensor<float>();
                 if (am < 64 || ak < 32) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -75,12 +72,12 @@ extern "C" __global__ __aicore__ void matmul_bias_add_5(GM_ADDR permute_25, GM_A
                     nd.dstNzC0Stride = 64;
                     nd.dstNzNStride = 1;
                     nd.dstNzMatrixStride = 0;
-                    DataCopy(a_l1, permute_25_gm[s16], nd);
+                    DataCopy(a_l1, permute_25_gm[s13], nd);
                 }
                 a_l1_q.EnQue(a_l1);
-                // %20 = load b [32, 64] strides [128, 1]: GM -> L1 (ND -> NZ)
-                const int32_t bk = (s15 < 0 ? 0 : (s15 > 32 ? 32 : s15));
-                const int32_t bn = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
+                // %17 = load b [32, 64] strides [128, 1]: GM -> L1 (ND -> NZ)
+                const int32_t bk = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
+                const int32_t bn = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
                 LocalTensor<float> b_l1 = b_l1_q.AllocTensor<float>();
                 if (bk < 32 || bn < 64) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -99,7 +96,7 @@ extern "C" __global__ __aicore__ void matmul_bias_add_5(GM_ADDR permute_25, GM_A
                         nd.dstNzC0Stride = 16;
                         nd.dstNzNStride = 1;
                         nd.dstNzMatrixStride = 0;
-                        DataCopy(b_l1[kb * 1024], h_0_attn_proj_weight_gm[s19 + kb * 2048], nd);
+                        DataCopy(b_l1[kb * 1024], h_0_attn_proj_weight_gm[s16 + kb * 2048], nd);
                     }
                 }
                 b_l1_q.EnQue(b_l1);
@@ -167,15 +164,15 @@ extern "C" __global__ __aicore__ void matmul_bias_add_5(GM_ADDR permute_25, GM_A
     }
     if ASCEND_IS_AIV {
         // Unified Buffer: 4 queue(s) x 2 buffer(s), 1 scratch buffer(s): 147456 of 188416 bytes.
-        TQue<TPosition::VECIN, 1> in_q0; // %24 = load add_5 [64, 64]
+        TQue<TPosition::VECIN, 1> in_q0; // %21 = load add_5 [64, 64]
         pipe.InitBuffer(in_q0, 2, 16384);
-        TQue<TPosition::VECIN, 1> in_q1; // %25 = load h.0.attn.proj.bias [64, 64]
+        TQue<TPosition::VECIN, 1> in_q1; // %22 = load h.0.attn.proj.bias [64, 64]
         pipe.InitBuffer(in_q1, 2, 16384);
-        TQue<TPosition::VECOUT, 1> out_q0; // store %27 -> add_32 [64, 64]
+        TQue<TPosition::VECOUT, 1> out_q0; // store %24 -> add_32 [64, 64]
         pipe.InitBuffer(out_q0, 2, 16384);
-        TQue<TPosition::VECIN, 1> in_q2; // %22 = accumulator from the cube
+        TQue<TPosition::VECIN, 1> in_q2; // %19 = accumulator from the cube
         pipe.InitBuffer(in_q2, 2, 16384);
-        TBuf<TPosition::VECCALC> tmp0; // %26
+        TBuf<TPosition::VECCALC> tmp0; // %23
         pipe.InitBuffer(tmp0, 16384);
         // wait until this group's cube core has written every accumulator
         CrossCoreWaitFlag<2, PIPE_S>(kCubeDone);
@@ -193,80 +190,78 @@ extern "C" __global__ __aicore__ void matmul_bias_add_5(GM_ADDR permute_25, GM_A
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s3 = pid1 * 64; // %3 = imul
             const int32_t s4 = pid0 * 64; // %4 = imul
-            const int32_t s6 = 256 - s3; // %6 = isub
-            const int32_t s8 = 128 - s4; // %8 = isub
-            const int32_t s9 = s3 * 128; // %9 = imul
-            // %22 = the matmul accumulator, computed by the cube unit and read back from the workspace
-            LocalTensor<float> acc22 = in_q2.AllocTensor<float>();
+            const int32_t s6 = s3 * 128; // %6 = imul
+            // %19 = the matmul accumulator, computed by the cube unit and read back from the workspace
+            LocalTensor<float> acc19 = in_q2.AllocTensor<float>();
             if (0 < 128) {
-                DataCopy(acc22, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
+                DataCopy(acc19, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
             }
-            in_q2.EnQue(acc22);
-            acc22 = in_q2.DeQue<float>();
+            in_q2.EnQue(acc19);
+            acc19 = in_q2.DeQue<float>();
             if (!(0 < 128)) {
-                Duplicate(acc22, 0.0f, 4096);
+                Duplicate(acc19, 0.0f, 4096);
             }
-            const int32_t s23 = s9 + s4; // %23 = iadd
-            // %24 = load add_5[64, 64] at s23, strides [128, 1], valid s6 x s8 (others read 0)
-            const int32_t vr24 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-            const int32_t vc24 = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
-            LocalTensor<float> ld24 = in_q0.AllocTensor<float>();
-            const uint8_t pad24 = static_cast<uint8_t>((8 - vc24 % 8) % 8);
-            if (vr24 > 0 && vc24 > 0) {
-                DataCopyPad(ld24, add_5_gm[s23], DataCopyExtParams{static_cast<uint16_t>(vr24), static_cast<uint32_t>(vc24 * 4), static_cast<uint32_t>((128 - vc24) * 4), static_cast<uint32_t>(8 - (vc24 * 4 + 31) / 32), 0}, DataCopyPadExtParams<float>{true, 0, pad24, static_cast<float>(0.0f)});
+            const int32_t s20 = s6 + s4; // %20 = iadd
+            // %21 = load add_5[64, 64] at s20, strides [128, 1], valid 64 x 64 (others read 0)
+            const int32_t vr21 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t vc21 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            LocalTensor<float> ld21 = in_q0.AllocTensor<float>();
+            const uint8_t pad21 = static_cast<uint8_t>((8 - vc21 % 8) % 8);
+            if (vr21 > 0 && vc21 > 0) {
+                DataCopyPad(ld21, add_5_gm[s20], DataCopyExtParams{static_cast<uint16_t>(vr21), static_cast<uint32_t>(vc21 * 4), static_cast<uint32_t>((128 - vc21) * 4), static_cast<uint32_t>(8 - (vc21 * 4 + 31) / 32), 0}, DataCopyPadExtParams<float>{true, 0, pad21, static_cast<float>(0.0f)});
             }
-            in_q0.EnQue(ld24);
-            ld24 = in_q0.DeQue<float>();
-            if ((((vc24) + 7) / 8) * 8 < 64 && vr24 > 0) {
-                for (int32_t row = 0; row < vr24; ++row) {
+            in_q0.EnQue(ld21);
+            ld21 = in_q0.DeQue<float>();
+            if ((((vc21) + 7) / 8) * 8 < 64 && vr21 > 0) {
+                for (int32_t row = 0; row < vr21; ++row) {
                     PipeBarrier<PIPE_V>();
-                    Duplicate(ld24[row * 64 + (((vc24) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc24) + 7) / 8) * 8);
+                    Duplicate(ld21[row * 64 + (((vc21) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc21) + 7) / 8) * 8);
                 }
             }
-            if (vr24 < 64) {
+            if (vr21 < 64) {
                 PipeBarrier<PIPE_V>();
-                Duplicate(ld24[vr24 * 64], static_cast<float>(0.0f), (64 - vr24) * 64);
+                Duplicate(ld21[vr21 * 64], static_cast<float>(0.0f), (64 - vr21) * 64);
             }
-            // %25 = load h.0.attn.proj.bias[64, 64] at s4, strides [0, 1], valid s6 x s8 (others read 0)
-            const int32_t vr25 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-            const int32_t vc25 = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
-            LocalTensor<float> ld25 = in_q1.AllocTensor<float>();
-            const uint8_t pad25 = static_cast<uint8_t>((8 - vc25 % 8) % 8);
-            for (int32_t row = 0; row < vr25 && vc25 > 0; ++row) {
-                DataCopyPad(ld25[row * 64], h_0_attn_proj_bias_gm[s4 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc25 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad25, static_cast<float>(0.0f)});
+            // %22 = load h.0.attn.proj.bias[64, 64] at s4, strides [0, 1], valid 64 x 64 (others read 0)
+            const int32_t vr22 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t vc22 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            LocalTensor<float> ld22 = in_q1.AllocTensor<float>();
+            const uint8_t pad22 = static_cast<uint8_t>((8 - vc22 % 8) % 8);
+            for (int32_t row = 0; row < vr22 && vc22 > 0; ++row) {
+                DataCopyPad(ld22[row * 64], h_0_attn_proj_bias_gm[s4 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc22 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad22, static_cast<float>(0.0f)});
             }
-            in_q1.EnQue(ld25);
-            ld25 = in_q1.DeQue<float>();
-            if ((((vc25) + 7) / 8) * 8 < 64 && vr25 > 0) {
-                for (int32_t row = 0; row < vr25; ++row) {
+            in_q1.EnQue(ld22);
+            ld22 = in_q1.DeQue<float>();
+            if ((((vc22) + 7) / 8) * 8 < 64 && vr22 > 0) {
+                for (int32_t row = 0; row < vr22; ++row) {
                     PipeBarrier<PIPE_V>();
-                    Duplicate(ld25[row * 64 + (((vc25) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc25) + 7) / 8) * 8);
+                    Duplicate(ld22[row * 64 + (((vc22) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc22) + 7) / 8) * 8);
                 }
             }
-            if (vr25 < 64) {
+            if (vr22 < 64) {
                 PipeBarrier<PIPE_V>();
-                Duplicate(ld25[vr25 * 64], static_cast<float>(0.0f), (64 - vr25) * 64);
+                Duplicate(ld22[vr22 * 64], static_cast<float>(0.0f), (64 - vr22) * 64);
             }
-            // %26 = add %22, %25
-            LocalTensor<float> v26 = tmp0.Get<float>();
+            // %23 = add %19, %22
+            LocalTensor<float> v23 = tmp0.Get<float>();
             PipeBarrier<PIPE_V>();
-            Add(v26, acc22, ld25, 4096);
-            in_q2.FreeTensor(acc22);
-            in_q1.FreeTensor(ld25);
-            // %27 = add %24, %26
-            LocalTensor<float> v27 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
+            Add(v23, acc19, ld22, 4096);
+            in_q2.FreeTensor(acc19);
+            in_q1.FreeTensor(ld22);
+            // %24 = add %21, %23
+            LocalTensor<float> v24 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
             PipeBarrier<PIPE_V>();
-            Add(v27, ld24, v26, 4096);
-            in_q0.FreeTensor(ld24);
-            // store %27 -> add_32[64, 64] at s23, strides [128, 1], valid s6 x s8
-            const int32_t svr1 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-            const int32_t svc1 = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
-            out_q0.EnQue(v27);
-            v27 = out_q0.DeQue<float>();
+            Add(v24, ld21, v23, 4096);
+            in_q0.FreeTensor(ld21);
+            // store %24 -> add_32[64, 64] at s20, strides [128, 1], valid 64 x 64
+            const int32_t svr1 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t svc1 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            out_q0.EnQue(v24);
+            v24 = out_q0.DeQue<float>();
             if (svr1 > 0 && svc1 > 0) {
-                DataCopyPad(add_32_gm[s23], v27, DataCopyExtParams{static_cast<uint16_t>(svr1), static_cast<uint32_t>(svc1 * 4), static_cast<uint32_t>(8 - (svc1 * 4 + 31) / 32), static_cast<uint32_t>((128 - svc1) * 4), 0});
+                DataCopyPad(add_32_gm[s20], v24, DataCopyExtParams{static_cast<uint16_t>(svr1), static_cast<uint32_t>(svc1 * 4), static_cast<uint32_t>(8 - (svc1 * 4 + 31) / 32), static_cast<uint32_t>((128 - svc1) * 4), 0});
             }
-            out_q0.FreeTensor(v27);
+            out_q0.FreeTensor(v24);
         }
     }
 }

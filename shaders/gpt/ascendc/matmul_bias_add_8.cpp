@@ -28,7 +28,7 @@ extern "C" __global__ __aicore__ void matmul_bias_add_8(GM_ADDR gelu_41, GM_ADDR
     acc_ws.SetGlobalBuffer((__gm__ float*)(workspace + 65536), 32768);
     constexpr uint16_t kCubeDone = 0; // cross-core flag: cube results are in the workspace
     if ASCEND_IS_AIC {
-        // Cube unit: %23 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
+        // Cube unit: %20 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
         TQue<TPosition::A1, 1> a_l1_q; // a tile in L1 (NZ), 8192 bytes
         pipe.InitBuffer(a_l1_q, 2, 8192);
         TQue<TPosition::B1, 1> b_l1_q; // b tile in L1 (NZ), 8192 bytes
@@ -46,19 +46,16 @@ extern "C" __global__ __aicore__ void matmul_bias_add_8(GM_ADDR gelu_41, GM_ADDR
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s3 = pid1 * 64;
             const int32_t s4 = pid0 * 64;
-            const int32_t s6 = 256 - s3;
-            const int32_t s8 = 128 - s4;
-            const int32_t s10 = s3 * 512;
+            const int32_t s6 = s3 * 512;
             LocalTensor<float> c_l0 = c_l0_q.AllocTensor<float>();
             bool k_first = true; // the first Mmad starts the accumulator from zero
-            for (int32_t i14 = 0; i14 < 512; i14 += 32) {
-                const int32_t s16 = 512 - i14;
-                const int32_t s17 = s10 + i14;
-                const int32_t s19 = i14 * 128;
-                const int32_t s20 = s4 + s19;
-                // %18 = load a [64, 32] strides [512, 1]: GM -> L1 (ND -> NZ)
-                const int32_t am = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-                const int32_t ak = (s16 < 0 ? 0 : (s16 > 32 ? 32 : s16));
+            for (int32_t i10 = 0; i10 < 512; i10 += 32) {
+                const int32_t s13 = s6 + i10;
+                const int32_t s16 = i10 * 128;
+                const int32_t s17 = s4 + s16;
+                // %14 = load a [64, 32] strides [512, 1]: GM -> L1 (ND -> NZ)
+                const int32_t am = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+                const int32_t ak = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
                 LocalTensor<float> a_l1 = a_l1_q.AllocTensor<float>();
                 if (am < 64 || ak < 32) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -75,12 +72,12 @@ extern "C" __global__ __aicore__ void matmul_bias_add_8(GM_ADDR gelu_41, GM_ADDR
                     nd.dstNzC0Stride = 64;
                     nd.dstNzNStride = 1;
                     nd.dstNzMatrixStride = 0;
-                    DataCopy(a_l1, gelu_41_gm[s17], nd);
+                    DataCopy(a_l1, gelu_41_gm[s13], nd);
                 }
                 a_l1_q.EnQue(a_l1);
-                // %21 = load b [32, 64] strides [128, 1]: GM -> L1 (ND -> NZ)
-                const int32_t bk = (s16 < 0 ? 0 : (s16 > 32 ? 32 : s16));
-                const int32_t bn = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
+                // %18 = load b [32, 64] strides [128, 1]: GM -> L1 (ND -> NZ)
+                const int32_t bk = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
+                const int32_t bn = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
                 LocalTensor<float> b_l1 = b_l1_q.AllocTensor<float>();
                 if (bk < 32 || bn < 64) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -99,7 +96,7 @@ extern "C" __global__ __aicore__ void matmul_bias_add_8(GM_ADDR gelu_41, GM_ADDR
                         nd.dstNzC0Stride = 16;
                         nd.dstNzNStride = 1;
                         nd.dstNzMatrixStride = 0;
-                        DataCopy(b_l1[kb * 1024], h_0_mlp_proj_weight_gm[s20 + kb * 2048], nd);
+                        DataCopy(b_l1[kb * 1024], h_0_mlp_proj_weight_gm[s17 + kb * 2048], nd);
                     }
                 }
                 b_l1_q.EnQue(b_l1);
@@ -167,15 +164,15 @@ extern "C" __global__ __aicore__ void matmul_bias_add_8(GM_ADDR gelu_41, GM_ADDR
     }
     if ASCEND_IS_AIV {
         // Unified Buffer: 4 queue(s) x 2 buffer(s), 1 scratch buffer(s): 147456 of 188416 bytes.
-        TQue<TPosition::VECIN, 1> in_q0; // %26 = load add_32 [64, 64]
+        TQue<TPosition::VECIN, 1> in_q0; // %24 = load add_32 [64, 64]
         pipe.InitBuffer(in_q0, 2, 16384);
-        TQue<TPosition::VECIN, 1> in_q1; // %27 = load h.0.mlp.proj.bias [64, 64]
+        TQue<TPosition::VECIN, 1> in_q1; // %25 = load h.0.mlp.proj.bias [64, 64]
         pipe.InitBuffer(in_q1, 2, 16384);
-        TQue<TPosition::VECOUT, 1> out_q0; // store %29 -> add_47 [64, 64]
+        TQue<TPosition::VECOUT, 1> out_q0; // store %27 -> add_47 [64, 64]
         pipe.InitBuffer(out_q0, 2, 16384);
-        TQue<TPosition::VECIN, 1> in_q2; // %23 = accumulator from the cube
+        TQue<TPosition::VECIN, 1> in_q2; // %20 = accumulator from the cube
         pipe.InitBuffer(in_q2, 2, 16384);
-        TBuf<TPosition::VECCALC> tmp0; // %28
+        TBuf<TPosition::VECCALC> tmp0; // %26
         pipe.InitBuffer(tmp0, 16384);
         // wait until this group's cube core has written every accumulator
         CrossCoreWaitFlag<2, PIPE_S>(kCubeDone);
@@ -193,81 +190,79 @@ extern "C" __global__ __aicore__ void matmul_bias_add_8(GM_ADDR gelu_41, GM_ADDR
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s3 = pid1 * 64; // %3 = imul
             const int32_t s4 = pid0 * 64; // %4 = imul
-            const int32_t s6 = 256 - s3; // %6 = isub
-            const int32_t s8 = 128 - s4; // %8 = isub
-            const int32_t s10 = s3 * 512; // %10 = imul
-            // %23 = the matmul accumulator, computed by the cube unit and read back from the workspace
-            LocalTensor<float> acc23 = in_q2.AllocTensor<float>();
+            const int32_t s6 = s3 * 512; // %6 = imul
+            // %20 = the matmul accumulator, computed by the cube unit and read back from the workspace
+            LocalTensor<float> acc20 = in_q2.AllocTensor<float>();
             if (0 < 512) {
-                DataCopy(acc23, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
+                DataCopy(acc20, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
             }
-            in_q2.EnQue(acc23);
-            acc23 = in_q2.DeQue<float>();
+            in_q2.EnQue(acc20);
+            acc20 = in_q2.DeQue<float>();
             if (!(0 < 512)) {
-                Duplicate(acc23, 0.0f, 4096);
+                Duplicate(acc20, 0.0f, 4096);
             }
-            const int32_t s24 = s3 * 128; // %24 = imul
-            const int32_t s25 = s24 + s4; // %25 = iadd
-            // %26 = load add_32[64, 64] at s25, strides [128, 1], valid s6 x s8 (others read 0)
-            const int32_t vr26 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-            const int32_t vc26 = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
-            LocalTensor<float> ld26 = in_q0.AllocTensor<float>();
-            const uint8_t pad26 = static_cast<uint8_t>((8 - vc26 % 8) % 8);
-            if (vr26 > 0 && vc26 > 0) {
-                DataCopyPad(ld26, add_32_gm[s25], DataCopyExtParams{static_cast<uint16_t>(vr26), static_cast<uint32_t>(vc26 * 4), static_cast<uint32_t>((128 - vc26) * 4), static_cast<uint32_t>(8 - (vc26 * 4 + 31) / 32), 0}, DataCopyPadExtParams<float>{true, 0, pad26, static_cast<float>(0.0f)});
+            const int32_t s22 = s3 * 128; // %22 = imul
+            const int32_t s23 = s22 + s4; // %23 = iadd
+            // %24 = load add_32[64, 64] at s23, strides [128, 1], valid 64 x 64 (others read 0)
+            const int32_t vr24 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t vc24 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            LocalTensor<float> ld24 = in_q0.AllocTensor<float>();
+            const uint8_t pad24 = static_cast<uint8_t>((8 - vc24 % 8) % 8);
+            if (vr24 > 0 && vc24 > 0) {
+                DataCopyPad(ld24, add_32_gm[s23], DataCopyExtParams{static_cast<uint16_t>(vr24), static_cast<uint32_t>(vc24 * 4), static_cast<uint32_t>((128 - vc24) * 4), static_cast<uint32_t>(8 - (vc24 * 4 + 31) / 32), 0}, DataCopyPadExtParams<float>{true, 0, pad24, static_cast<float>(0.0f)});
             }
-            in_q0.EnQue(ld26);
-            ld26 = in_q0.DeQue<float>();
-            if ((((vc26) + 7) / 8) * 8 < 64 && vr26 > 0) {
-                for (int32_t row = 0; row < vr26; ++row) {
+            in_q0.EnQue(ld24);
+            ld24 = in_q0.DeQue<float>();
+            if ((((vc24) + 7) / 8) * 8 < 64 && vr24 > 0) {
+                for (int32_t row = 0; row < vr24; ++row) {
                     PipeBarrier<PIPE_V>();
-                    Duplicate(ld26[row * 64 + (((vc26) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc26) + 7) / 8) * 8);
+                    Duplicate(ld24[row * 64 + (((vc24) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc24) + 7) / 8) * 8);
                 }
             }
-            if (vr26 < 64) {
+            if (vr24 < 64) {
                 PipeBarrier<PIPE_V>();
-                Duplicate(ld26[vr26 * 64], static_cast<float>(0.0f), (64 - vr26) * 64);
+                Duplicate(ld24[vr24 * 64], static_cast<float>(0.0f), (64 - vr24) * 64);
             }
-            // %27 = load h.0.mlp.proj.bias[64, 64] at s4, strides [0, 1], valid s6 x s8 (others read 0)
-            const int32_t vr27 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-            const int32_t vc27 = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
-            LocalTensor<float> ld27 = in_q1.AllocTensor<float>();
-            const uint8_t pad27 = static_cast<uint8_t>((8 - vc27 % 8) % 8);
-            for (int32_t row = 0; row < vr27 && vc27 > 0; ++row) {
-                DataCopyPad(ld27[row * 64], h_0_mlp_proj_bias_gm[s4 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc27 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad27, static_cast<float>(0.0f)});
+            // %25 = load h.0.mlp.proj.bias[64, 64] at s4, strides [0, 1], valid 64 x 64 (others read 0)
+            const int32_t vr25 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t vc25 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            LocalTensor<float> ld25 = in_q1.AllocTensor<float>();
+            const uint8_t pad25 = static_cast<uint8_t>((8 - vc25 % 8) % 8);
+            for (int32_t row = 0; row < vr25 && vc25 > 0; ++row) {
+                DataCopyPad(ld25[row * 64], h_0_mlp_proj_bias_gm[s4 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc25 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad25, static_cast<float>(0.0f)});
             }
-            in_q1.EnQue(ld27);
-            ld27 = in_q1.DeQue<float>();
-            if ((((vc27) + 7) / 8) * 8 < 64 && vr27 > 0) {
-                for (int32_t row = 0; row < vr27; ++row) {
+            in_q1.EnQue(ld25);
+            ld25 = in_q1.DeQue<float>();
+            if ((((vc25) + 7) / 8) * 8 < 64 && vr25 > 0) {
+                for (int32_t row = 0; row < vr25; ++row) {
                     PipeBarrier<PIPE_V>();
-                    Duplicate(ld27[row * 64 + (((vc27) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc27) + 7) / 8) * 8);
+                    Duplicate(ld25[row * 64 + (((vc25) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc25) + 7) / 8) * 8);
                 }
             }
-            if (vr27 < 64) {
+            if (vr25 < 64) {
                 PipeBarrier<PIPE_V>();
-                Duplicate(ld27[vr27 * 64], static_cast<float>(0.0f), (64 - vr27) * 64);
+                Duplicate(ld25[vr25 * 64], static_cast<float>(0.0f), (64 - vr25) * 64);
             }
-            // %28 = add %23, %27
-            LocalTensor<float> v28 = tmp0.Get<float>();
+            // %26 = add %20, %25
+            LocalTensor<float> v26 = tmp0.Get<float>();
             PipeBarrier<PIPE_V>();
-            Add(v28, acc23, ld27, 4096);
-            in_q2.FreeTensor(acc23);
-            in_q1.FreeTensor(ld27);
-            // %29 = add %26, %28
-            LocalTensor<float> v29 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
+            Add(v26, acc20, ld25, 4096);
+            in_q2.FreeTensor(acc20);
+            in_q1.FreeTensor(ld25);
+            // %27 = add %24, %26
+            LocalTensor<float> v27 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
             PipeBarrier<PIPE_V>();
-            Add(v29, ld26, v28, 4096);
-            in_q0.FreeTensor(ld26);
-            // store %29 -> add_47[64, 64] at s25, strides [128, 1], valid s6 x s8
-            const int32_t svr1 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-            const int32_t svc1 = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
-            out_q0.EnQue(v29);
-            v29 = out_q0.DeQue<float>();
+            Add(v27, ld24, v26, 4096);
+            in_q0.FreeTensor(ld24);
+            // store %27 -> add_47[64, 64] at s23, strides [128, 1], valid 64 x 64
+            const int32_t svr1 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t svc1 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            out_q0.EnQue(v27);
+            v27 = out_q0.DeQue<float>();
             if (svr1 > 0 && svc1 > 0) {
-                DataCopyPad(add_47_gm[s25], v29, DataCopyExtParams{static_cast<uint16_t>(svr1), static_cast<uint32_t>(svc1 * 4), static_cast<uint32_t>(8 - (svc1 * 4 + 31) / 32), static_cast<uint32_t>((128 - svc1) * 4), 0});
+                DataCopyPad(add_47_gm[s23], v27, DataCopyExtParams{static_cast<uint16_t>(svr1), static_cast<uint32_t>(svc1 * 4), static_cast<uint32_t>(8 - (svc1 * 4 + 31) / 32), static_cast<uint32_t>((128 - svc1) * 4), 0});
             }
-            out_q0.FreeTensor(v29);
+            out_q0.FreeTensor(v27);
         }
     }
 }

@@ -26,7 +26,7 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_7(GM_ADDR layer_norm_35, 
     acc_ws.SetGlobalBuffer((__gm__ float*)(workspace + 65536), 131072);
     constexpr uint16_t kCubeDone = 0; // cross-core flag: cube results are in the workspace
     if ASCEND_IS_AIC {
-        // Cube unit: %23 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
+        // Cube unit: %20 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
         TQue<TPosition::A1, 1> a_l1_q; // a tile in L1 (NZ), 8192 bytes
         pipe.InitBuffer(a_l1_q, 2, 8192);
         TQue<TPosition::B1, 1> b_l1_q; // b tile in L1 (NZ), 8192 bytes
@@ -44,19 +44,16 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_7(GM_ADDR layer_norm_35, 
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s3 = pid1 * 64;
             const int32_t s4 = pid0 * 64;
-            const int32_t s6 = 256 - s3;
-            const int32_t s8 = 512 - s4;
-            const int32_t s10 = s3 * 128;
+            const int32_t s6 = s3 * 128;
             LocalTensor<float> c_l0 = c_l0_q.AllocTensor<float>();
             bool k_first = true; // the first Mmad starts the accumulator from zero
-            for (int32_t i14 = 0; i14 < 128; i14 += 32) {
-                const int32_t s16 = 128 - i14;
-                const int32_t s17 = s10 + i14;
-                const int32_t s19 = i14 * 512;
-                const int32_t s20 = s4 + s19;
-                // %18 = load a [64, 32] strides [128, 1]: GM -> L1 (ND -> NZ)
-                const int32_t am = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-                const int32_t ak = (s16 < 0 ? 0 : (s16 > 32 ? 32 : s16));
+            for (int32_t i10 = 0; i10 < 128; i10 += 32) {
+                const int32_t s13 = s6 + i10;
+                const int32_t s16 = i10 * 512;
+                const int32_t s17 = s4 + s16;
+                // %14 = load a [64, 32] strides [128, 1]: GM -> L1 (ND -> NZ)
+                const int32_t am = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+                const int32_t ak = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
                 LocalTensor<float> a_l1 = a_l1_q.AllocTensor<float>();
                 if (am < 64 || ak < 32) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -73,12 +70,12 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_7(GM_ADDR layer_norm_35, 
                     nd.dstNzC0Stride = 64;
                     nd.dstNzNStride = 1;
                     nd.dstNzMatrixStride = 0;
-                    DataCopy(a_l1, layer_norm_35_gm[s17], nd);
+                    DataCopy(a_l1, layer_norm_35_gm[s13], nd);
                 }
                 a_l1_q.EnQue(a_l1);
-                // %21 = load b [32, 64] strides [512, 1]: GM -> L1 (ND -> NZ)
-                const int32_t bk = (s16 < 0 ? 0 : (s16 > 32 ? 32 : s16));
-                const int32_t bn = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
+                // %18 = load b [32, 64] strides [512, 1]: GM -> L1 (ND -> NZ)
+                const int32_t bk = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
+                const int32_t bn = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
                 LocalTensor<float> b_l1 = b_l1_q.AllocTensor<float>();
                 if (bk < 32 || bn < 64) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -97,7 +94,7 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_7(GM_ADDR layer_norm_35, 
                         nd.dstNzC0Stride = 16;
                         nd.dstNzNStride = 1;
                         nd.dstNzMatrixStride = 0;
-                        DataCopy(b_l1[kb * 1024], h_0_mlp_fc_weight_gm[s20 + kb * 8192], nd);
+                        DataCopy(b_l1[kb * 1024], h_0_mlp_fc_weight_gm[s17 + kb * 8192], nd);
                     }
                 }
                 b_l1_q.EnQue(b_l1);
@@ -165,27 +162,27 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_7(GM_ADDR layer_norm_35, 
     }
     if ASCEND_IS_AIV {
         // Unified Buffer: 3 queue(s) x 1 buffer(s), 8 scratch buffer(s): 180224 of 188416 bytes.
-        TQue<TPosition::VECIN, 1> in_q0; // %24 = load h.0.mlp.fc.bias [64, 64]
+        TQue<TPosition::VECIN, 1> in_q0; // %21 = load h.0.mlp.fc.bias [64, 64]
         pipe.InitBuffer(in_q0, 1, 16384);
-        TQue<TPosition::VECOUT, 1> out_q0; // store %33 -> gelu_41 [64, 64]
+        TQue<TPosition::VECOUT, 1> out_q0; // store %30 -> gelu_41 [64, 64]
         pipe.InitBuffer(out_q0, 1, 16384);
-        TQue<TPosition::VECIN, 1> in_q1; // %23 = accumulator from the cube
+        TQue<TPosition::VECIN, 1> in_q1; // %20 = accumulator from the cube
         pipe.InitBuffer(in_q1, 1, 16384);
-        TBuf<TPosition::VECCALC> tmp0; // %25
+        TBuf<TPosition::VECCALC> tmp0; // %22
         pipe.InitBuffer(tmp0, 16384);
-        TBuf<TPosition::VECCALC> tmp1; // %27, %31
+        TBuf<TPosition::VECCALC> tmp1; // %24, %28
         pipe.InitBuffer(tmp1, 16384);
-        TBuf<TPosition::VECCALC> tmp2; // scratch: %28 erf |x|
+        TBuf<TPosition::VECCALC> tmp2; // scratch: %25 erf |x|
         pipe.InitBuffer(tmp2, 16384);
-        TBuf<TPosition::VECCALC> tmp3; // scratch: %28 erf t
+        TBuf<TPosition::VECCALC> tmp3; // scratch: %25 erf t
         pipe.InitBuffer(tmp3, 16384);
-        TBuf<TPosition::VECCALC> tmp4; // scratch: %28 erf sign
+        TBuf<TPosition::VECCALC> tmp4; // scratch: %25 erf sign
         pipe.InitBuffer(tmp4, 16384);
-        TBuf<TPosition::VECCALC> tmp5; // scratch: %28 erf series, %30
+        TBuf<TPosition::VECCALC> tmp5; // scratch: %25 erf series, %27
         pipe.InitBuffer(tmp5, 16384);
-        TBuf<TPosition::VECCALC> tmp6; // scratch: %28 erf mask
+        TBuf<TPosition::VECCALC> tmp6; // scratch: %25 erf mask
         pipe.InitBuffer(tmp6, 16384);
-        TBuf<TPosition::VECCALC> tmp7; // %28
+        TBuf<TPosition::VECCALC> tmp7; // %25
         pipe.InitBuffer(tmp7, 16384);
         // wait until this group's cube core has written every accumulator
         CrossCoreWaitFlag<2, PIPE_S>(kCubeDone);
@@ -203,62 +200,60 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_7(GM_ADDR layer_norm_35, 
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s3 = pid1 * 64; // %3 = imul
             const int32_t s4 = pid0 * 64; // %4 = imul
-            const int32_t s6 = 256 - s3; // %6 = isub
-            const int32_t s8 = 512 - s4; // %8 = isub
-            const int32_t s10 = s3 * 128; // %10 = imul
-            // %23 = the matmul accumulator, computed by the cube unit and read back from the workspace
-            LocalTensor<float> acc23 = in_q1.AllocTensor<float>();
+            const int32_t s6 = s3 * 128; // %6 = imul
+            // %20 = the matmul accumulator, computed by the cube unit and read back from the workspace
+            LocalTensor<float> acc20 = in_q1.AllocTensor<float>();
             if (0 < 128) {
-                DataCopy(acc23, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
+                DataCopy(acc20, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
             }
-            in_q1.EnQue(acc23);
-            acc23 = in_q1.DeQue<float>();
+            in_q1.EnQue(acc20);
+            acc20 = in_q1.DeQue<float>();
             if (!(0 < 128)) {
-                Duplicate(acc23, 0.0f, 4096);
+                Duplicate(acc20, 0.0f, 4096);
             }
-            // %24 = load h.0.mlp.fc.bias[64, 64] at s4, strides [0, 1], valid s6 x s8 (others read 0)
-            const int32_t vr24 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-            const int32_t vc24 = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
-            LocalTensor<float> ld24 = in_q0.AllocTensor<float>();
-            const uint8_t pad24 = static_cast<uint8_t>((8 - vc24 % 8) % 8);
-            for (int32_t row = 0; row < vr24 && vc24 > 0; ++row) {
-                DataCopyPad(ld24[row * 64], h_0_mlp_fc_bias_gm[s4 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc24 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad24, static_cast<float>(0.0f)});
+            // %21 = load h.0.mlp.fc.bias[64, 64] at s4, strides [0, 1], valid 64 x 64 (others read 0)
+            const int32_t vr21 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t vc21 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            LocalTensor<float> ld21 = in_q0.AllocTensor<float>();
+            const uint8_t pad21 = static_cast<uint8_t>((8 - vc21 % 8) % 8);
+            for (int32_t row = 0; row < vr21 && vc21 > 0; ++row) {
+                DataCopyPad(ld21[row * 64], h_0_mlp_fc_bias_gm[s4 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc21 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad21, static_cast<float>(0.0f)});
             }
-            in_q0.EnQue(ld24);
-            ld24 = in_q0.DeQue<float>();
-            if ((((vc24) + 7) / 8) * 8 < 64 && vr24 > 0) {
-                for (int32_t row = 0; row < vr24; ++row) {
+            in_q0.EnQue(ld21);
+            ld21 = in_q0.DeQue<float>();
+            if ((((vc21) + 7) / 8) * 8 < 64 && vr21 > 0) {
+                for (int32_t row = 0; row < vr21; ++row) {
                     PipeBarrier<PIPE_V>();
-                    Duplicate(ld24[row * 64 + (((vc24) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc24) + 7) / 8) * 8);
+                    Duplicate(ld21[row * 64 + (((vc21) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc21) + 7) / 8) * 8);
                 }
             }
-            if (vr24 < 64) {
+            if (vr21 < 64) {
                 PipeBarrier<PIPE_V>();
-                Duplicate(ld24[vr24 * 64], static_cast<float>(0.0f), (64 - vr24) * 64);
+                Duplicate(ld21[vr21 * 64], static_cast<float>(0.0f), (64 - vr21) * 64);
             }
-            // %25 = add %23, %24
-            LocalTensor<float> v25 = tmp0.Get<float>();
+            // %22 = add %20, %21
+            LocalTensor<float> v22 = tmp0.Get<float>();
             PipeBarrier<PIPE_V>();
-            Add(v25, acc23, ld24, 4096);
-            in_q1.FreeTensor(acc23);
-            in_q0.FreeTensor(ld24);
-            // %27 = mul %25, %26
-            LocalTensor<float> v27 = tmp1.Get<float>();
+            Add(v22, acc20, ld21, 4096);
+            in_q1.FreeTensor(acc20);
+            in_q0.FreeTensor(ld21);
+            // %24 = mul %22, %23
+            LocalTensor<float> v24 = tmp1.Get<float>();
             PipeBarrier<PIPE_V>();
-            Muls(v27, v25, static_cast<float>(0.70710677f), 4096);
-            // %28 = erf %27 (Abramowitz-Stegun 7.1.26, 1.5e-7 absolute)
+            Muls(v24, v22, static_cast<float>(0.70710677f), 4096);
+            // %25 = erf %24 (Abramowitz-Stegun 7.1.26, 1.5e-7 absolute)
             LocalTensor<float> scratch1 = tmp2.Get<float>();
             LocalTensor<float> scratch2 = tmp3.Get<float>();
             LocalTensor<float> scratch3 = tmp4.Get<float>();
             PipeBarrier<PIPE_V>();
-            Abs(scratch1, v27, 4096);
+            Abs(scratch1, v24, 4096);
             PipeBarrier<PIPE_V>();
             Adds(scratch3, scratch1, 1e-30f, 4096);
             PipeBarrier<PIPE_V>();
-            Div(scratch3, v27, scratch3, 4096);
+            Div(scratch3, v24, scratch3, 4096);
             LocalTensor<float> scratch4 = tmp5.Get<float>();
             LocalTensor<float> scratch5 = tmp6.Get<float>();
-            Mins(scratch4, v27, 0.5f, 4096);
+            Mins(scratch4, v24, 0.5f, 4096);
             PipeBarrier<PIPE_V>();
             Maxs(scratch4, scratch4, -0.5f, 4096);
             Adds(scratch5, scratch1, -0.5f, 4096);
@@ -268,102 +263,102 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_7(GM_ADDR layer_norm_35, 
             Mins(scratch5, scratch5, 1.0f, 4096);
             PipeBarrier<PIPE_V>();
             Maxs(scratch5, scratch5, 0.0f, 4096);
-            LocalTensor<float> v28 = tmp7.Get<float>();
+            LocalTensor<float> v25 = tmp7.Get<float>();
             Mul(scratch2, scratch4, scratch4, 4096);
             PipeBarrier<PIPE_V>();
-            Muls(v28, scratch2, 1.0683760683760684e-4f, 4096);
+            Muls(v25, scratch2, 1.0683760683760684e-4f, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v28, v28, -7.575757575757576e-4f, 4096);
+            Adds(v25, v25, -7.575757575757576e-4f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch2, 4096);
+            Mul(v25, v25, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v28, v28, 4.629629629629629e-3f, 4096);
+            Adds(v25, v25, 4.629629629629629e-3f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch2, 4096);
+            Mul(v25, v25, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v28, v28, -2.3809523809523808e-2f, 4096);
+            Adds(v25, v25, -2.3809523809523808e-2f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch2, 4096);
+            Mul(v25, v25, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v28, v28, 1e-1f, 4096);
+            Adds(v25, v25, 1e-1f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch2, 4096);
+            Mul(v25, v25, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v28, v28, -3.333333333333333e-1f, 4096);
+            Adds(v25, v25, -3.333333333333333e-1f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch2, 4096);
+            Mul(v25, v25, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v28, v28, 1.0f, 4096);
+            Adds(v25, v25, 1.0f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(scratch4, v28, scratch4, 4096);
+            Mul(scratch4, v25, scratch4, 4096);
             PipeBarrier<PIPE_V>();
             Muls(scratch4, scratch4, 1.1283791670955126e0f, 4096);
             Muls(scratch2, scratch1, 3.275911e-1f, 4096);
             PipeBarrier<PIPE_V>();
             Adds(scratch2, scratch2, 1.0f, 4096);
-            Duplicate(v28, 1.0f, 4096);
+            Duplicate(v25, 1.0f, 4096);
             PipeBarrier<PIPE_V>();
-            Div(scratch2, v28, scratch2, 4096);
+            Div(scratch2, v25, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Muls(v28, scratch2, 1.061405429e0f, 4096);
+            Muls(v25, scratch2, 1.061405429e0f, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v28, v28, -1.453152027e0f, 4096);
+            Adds(v25, v25, -1.453152027e0f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch2, 4096);
+            Mul(v25, v25, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v28, v28, 1.421413741e0f, 4096);
+            Adds(v25, v25, 1.421413741e0f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch2, 4096);
+            Mul(v25, v25, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v28, v28, -2.84496736e-1f, 4096);
+            Adds(v25, v25, -2.84496736e-1f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch2, 4096);
+            Mul(v25, v25, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v28, v28, 2.54829592e-1f, 4096);
+            Adds(v25, v25, 2.54829592e-1f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch2, 4096);
+            Mul(v25, v25, scratch2, 4096);
             Mul(scratch1, scratch1, scratch1, 4096);
             PipeBarrier<PIPE_V>();
             Muls(scratch1, scratch1, -1.0f, 4096);
             PipeBarrier<PIPE_V>();
             Exp(scratch1, scratch1, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch1, 4096);
+            Mul(v25, v25, scratch1, 4096);
             PipeBarrier<PIPE_V>();
-            Muls(v28, v28, -1.0f, 4096);
+            Muls(v25, v25, -1.0f, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v28, v28, 1.0f, 4096);
+            Adds(v25, v25, 1.0f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch3, 4096);
+            Mul(v25, v25, scratch3, 4096);
             PipeBarrier<PIPE_V>();
-            Sub(v28, v28, scratch4, 4096);
+            Sub(v25, v25, scratch4, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v28, v28, scratch5, 4096);
+            Mul(v25, v25, scratch5, 4096);
             PipeBarrier<PIPE_V>();
-            Add(v28, v28, scratch4, 4096);
-            // %30 = add %28, %29
-            LocalTensor<float> v30 = tmp5.Get<float>();
+            Add(v25, v25, scratch4, 4096);
+            // %27 = add %25, %26
+            LocalTensor<float> v27 = tmp5.Get<float>();
             PipeBarrier<PIPE_V>();
-            Adds(v30, v28, static_cast<float>(1.0f), 4096);
-            // %31 = mul %25, %30
-            LocalTensor<float> v31 = tmp1.Get<float>();
+            Adds(v27, v25, static_cast<float>(1.0f), 4096);
+            // %28 = mul %22, %27
+            LocalTensor<float> v28 = tmp1.Get<float>();
             PipeBarrier<PIPE_V>();
-            Mul(v31, v25, v30, 4096);
-            // %33 = mul %31, %32
-            LocalTensor<float> v33 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
+            Mul(v28, v22, v27, 4096);
+            // %30 = mul %28, %29
+            LocalTensor<float> v30 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
             PipeBarrier<PIPE_V>();
-            Muls(v33, v31, static_cast<float>(0.5f), 4096);
-            const int32_t s34 = s3 * 512; // %34 = imul
-            const int32_t s35 = s34 + s4; // %35 = iadd
-            // store %33 -> gelu_41[64, 64] at s35, strides [512, 1], valid s6 x s8
-            const int32_t svr6 = (s6 < 0 ? 0 : (s6 > 64 ? 64 : s6));
-            const int32_t svc6 = (s8 < 0 ? 0 : (s8 > 64 ? 64 : s8));
-            out_q0.EnQue(v33);
-            v33 = out_q0.DeQue<float>();
+            Muls(v30, v28, static_cast<float>(0.5f), 4096);
+            const int32_t s32 = s3 * 512; // %32 = imul
+            const int32_t s33 = s32 + s4; // %33 = iadd
+            // store %30 -> gelu_41[64, 64] at s33, strides [512, 1], valid 64 x 64
+            const int32_t svr6 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t svc6 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            out_q0.EnQue(v30);
+            v30 = out_q0.DeQue<float>();
             if (svr6 > 0 && svc6 > 0) {
-                DataCopyPad(gelu_41_gm[s35], v33, DataCopyExtParams{static_cast<uint16_t>(svr6), static_cast<uint32_t>(svc6 * 4), static_cast<uint32_t>(8 - (svc6 * 4 + 31) / 32), static_cast<uint32_t>((512 - svc6) * 4), 0});
+                DataCopyPad(gelu_41_gm[s33], v30, DataCopyExtParams{static_cast<uint16_t>(svr6), static_cast<uint32_t>(svc6 * 4), static_cast<uint32_t>(8 - (svc6 * 4 + 31) / 32), static_cast<uint32_t>((512 - svc6) * 4), 0});
             }
-            out_q0.FreeTensor(v33);
+            out_q0.FreeTensor(v30);
         }
     }
 }

@@ -22,11 +22,11 @@ fn matmul_10(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
     var r10: i32;
     var r11: i32;
     var r12: i32;
-    var r13: i32;
+    var r13: f32;
     var r14: f32;
     var r15: f32;
     var r16: f32;
-    var r17: f32;
+    var r17: i32;
     var r18: i32;
     var r19: i32;
     var r20: i32;
@@ -36,60 +36,44 @@ fn matmul_10(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
     var r24: i32;
     var r25: i32;
     var r26: i32;
-    var r27: i32;
+    var r27: f32;
     var r28: i32;
     var r29: i32;
-    var r30: bool;
-    var r31: bool;
-    var r32: bool;
-    var r33: f32;
+    var r30: i32;
+    var r31: i32;
+    var r32: i32;
+    var r33: i32;
     var r34: i32;
-    var r35: i32;
-    var r36: i32;
-    var r37: i32;
-    var r38: i32;
-    var r39: i32;
-    var r40: i32;
+    var r35: bool;
+    var r36: f32;
+    var r37: f32;
+    var r38: f32;
+    var r39: f32;
+    var r40: f32;
     var r41: i32;
-    var r42: bool;
-    var r43: bool;
-    var r44: bool;
-    var r45: f32;
+    var r42: i32;
+    var r43: i32;
+    var r44: i32;
+    var r45: i32;
     var r46: f32;
-    var r47: f32;
+    var r47: i32;
     var r48: f32;
-    var r49: f32;
+    var r49: i32;
     var r50: i32;
-    var r51: i32;
+    var r51: f32;
     var r52: i32;
-    var r53: i32;
+    var r53: f32;
     var r54: i32;
-    var r55: f32;
+    var r55: i32;
     var r56: i32;
-    var r57: f32;
+    var r57: i32;
     var r58: i32;
-    var r59: i32;
-    var r60: f32;
-    var r61: i32;
-    var r62: f32;
+    var r59: bool;
+    var r60: i32;
+    var r61: bool;
+    var r62: i32;
     var r63: i32;
     var r64: i32;
-    var r65: i32;
-    var r66: i32;
-    var r67: i32;
-    var r68: bool;
-    var r69: i32;
-    var r70: bool;
-    var r71: bool;
-    var r72: i32;
-    var r73: bool;
-    var r74: bool;
-    var r75: i32;
-    var r76: bool;
-    var r77: i32;
-    var r78: bool;
-    var r79: i32;
-    var r80: bool;
     r0 = lid.x;
     r1 = i32(r0);
     r2 = r1 / 16i;
@@ -100,109 +84,89 @@ fn matmul_10(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
     r7 = i32(r6);
     r8 = r7 * 32i;
     r9 = r5 * 32i;
-    r10 = 256i - r8;
-    r11 = 65i - r9;
-    r12 = r8 * 128i;
-    r13 = r9 * 128i;
+    r10 = 65i - r9;
+    r11 = r8 * 128i;
+    r12 = r9 * 128i;
+    r13 = 0.0f;
     r14 = 0.0f;
     r15 = 0.0f;
     r16 = 0.0f;
-    r17 = 0.0f;
-    for (r18 = 0i; r18 < 128i; r18 = r18 + 8i) {
-        r19 = 128i - r18;
-        r20 = r12 + r18;
-        r21 = r13 + r18;
-        r22 = min(r10, 32i);
-        r23 = r1 / 8i;
-        r24 = r1 % 8i;
-        r25 = r23 * 128i;
-        r26 = r20 + r25;
-        r27 = r26 + r24;
-        r28 = r23 * 8i;
-        r29 = r28 + r24;
-        r30 = r23 < r22;
-        r31 = r24 < r19;
-        r32 = r30 & r31;
-        if (r32) {
-            r33 = b0_layer_norm_50[r27];
+    for (r17 = 0i; r17 < 128i; r17 = r17 + 8i) {
+        r18 = r11 + r17;
+        r19 = r12 + r17;
+        r20 = r1 / 8i;
+        r21 = r1 % 8i;
+        r22 = r20 * 128i;
+        r23 = r18 + r22;
+        r24 = r23 + r21;
+        r25 = r20 * 8i;
+        r26 = r25 + r21;
+        r27 = b0_layer_norm_50[r24];
+        sh0[r26] = r27;
+        r28 = r1 / 32i;
+        r29 = r1 % 32i;
+        r30 = r29 * 128i;
+        r31 = r19 + r28;
+        r32 = r31 + r30;
+        r33 = r28 * 32i;
+        r34 = r33 + r29;
+        r35 = r29 < r10;
+        if (r35) {
+            r36 = b1_wte_weight[r32];
         } else {
-            r33 = 0.0f;
+            r36 = 0.0f;
         }
-        sh0[r29] = r33;
-        r34 = min(r19, 8i);
-        r35 = r1 / 32i;
-        r36 = r1 % 32i;
-        r37 = r36 * 128i;
-        r38 = r21 + r35;
-        r39 = r38 + r37;
-        r40 = r35 * 32i;
-        r41 = r40 + r36;
-        r42 = r35 < r34;
-        r43 = r36 < r11;
-        r44 = r42 & r43;
-        if (r44) {
-            r45 = b1_wte_weight[r39];
-        } else {
-            r45 = 0.0f;
-        }
-        sh1[r41] = r45;
+        sh1[r34] = r36;
         workgroupBarrier();
-        r46 = r14;
-        r47 = r15;
-        r48 = r16;
-        r49 = r17;
-        r50 = r2 * 8i;
-        r51 = r50 + 128i;
-        r52 = r3 + 16i;
-        for (r53 = 0i; r53 < 8i; r53 = r53 + 1i) {
-            r54 = r50 + r53;
-            r55 = sh0[r54];
-            r56 = r51 + r53;
-            r57 = sh0[r56];
-            r58 = r53 * 32i;
-            r59 = r58 + r3;
-            r60 = sh1[r59];
-            r61 = r58 + r52;
-            r62 = sh1[r61];
-            r46 = fma(r55, r60, r46);
-            r47 = fma(r55, r62, r47);
-            r48 = fma(r57, r60, r48);
-            r49 = fma(r57, r62, r49);
+        r37 = r13;
+        r38 = r14;
+        r39 = r15;
+        r40 = r16;
+        r41 = r2 * 8i;
+        r42 = r41 + 128i;
+        r43 = r3 + 16i;
+        for (r44 = 0i; r44 < 8i; r44 = r44 + 1i) {
+            r45 = r41 + r44;
+            r46 = sh0[r45];
+            r47 = r42 + r44;
+            r48 = sh0[r47];
+            r49 = r44 * 32i;
+            r50 = r49 + r3;
+            r51 = sh1[r50];
+            r52 = r49 + r43;
+            r53 = sh1[r52];
+            r37 = fma(r46, r51, r37);
+            r38 = fma(r46, r53, r38);
+            r39 = fma(r48, r51, r39);
+            r40 = fma(r48, r53, r40);
         }
         workgroupBarrier();
-        r14 = r46;
-        r15 = r47;
-        r16 = r48;
-        r17 = r49;
+        r13 = r37;
+        r14 = r38;
+        r15 = r39;
+        r16 = r40;
     }
-    r63 = r8 * 65i;
-    r64 = r63 + r9;
-    r65 = r2 * 65i;
-    r66 = r64 + r65;
-    r67 = r66 + r3;
-    r68 = r2 < r10;
-    r69 = r2 + 16i;
-    r70 = r69 < r10;
-    r71 = r3 < r11;
-    r72 = r3 + 16i;
-    r73 = r72 < r11;
-    r74 = r68 & r71;
-    r75 = r67 + 16i;
-    r76 = r68 & r73;
-    r77 = r67 + 1040i;
-    r78 = r70 & r71;
-    r79 = r67 + 1056i;
-    r80 = r70 & r73;
-    if (r74) {
-        b2_matmul_51[r67] = r14;
+    r54 = r8 * 65i;
+    r55 = r54 + r9;
+    r56 = r2 * 65i;
+    r57 = r55 + r56;
+    r58 = r57 + r3;
+    r59 = r3 < r10;
+    r60 = r3 + 16i;
+    r61 = r60 < r10;
+    r62 = r58 + 16i;
+    r63 = r58 + 1040i;
+    r64 = r58 + 1056i;
+    if (r59) {
+        b2_matmul_51[r58] = r13;
     }
-    if (r76) {
-        b2_matmul_51[r75] = r15;
+    if (r61) {
+        b2_matmul_51[r62] = r14;
     }
-    if (r78) {
-        b2_matmul_51[r77] = r16;
+    if (r59) {
+        b2_matmul_51[r63] = r15;
     }
-    if (r80) {
-        b2_matmul_51[r79] = r17;
+    if (r61) {
+        b2_matmul_51[r64] = r16;
     }
 }

@@ -16,59 +16,10 @@ extern "C" __global__ __aicore__ void gather_0(GM_ADDR embeddings_word_embedding
 extern "C" __global__ __aicore__ void add_1(GM_ADDR gather_103, GM_ADDR embeddings_position_embeddings_weight, GM_ADDR embeddings_token_type_embeddings_weight, GM_ADDR add_109);
 extern "C" __global__ __aicore__ void layer_norm_2(GM_ADDR add_109, GM_ADDR embeddings_LayerNorm_weight, GM_ADDR embeddings_LayerNorm_bias, GM_ADDR layer_norm_111);
 extern "C" __global__ __aicore__ void matmul_bias_3(GM_ADDR layer_norm_111, GM_ADDR encoder_layer_0_attention_self_query_weight, GM_ADDR encoder_layer_0_attention_self_query_bias, GM_ADDR add_114, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_4(GM_ADDR layer_norm_111, GM_ADDR encoder_layer_0_attention_self_key_weight, GM_ADDR encoder_layer_0_attention_self_key_bias, GM_ADDR add_119, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_5(GM_ADDR layer_norm_111, GM_ADDR encoder_layer_0_attention_self_value_weight, GM_ADDR encoder_layer_0_attention_self_value_bias, GM_ADDR add_124, GM_ADDR workspace);
 extern "C" __global__ __aicore__ void attention_fwd_6(GM_ADDR add_114, GM_ADDR add_119, GM_ADDR add_124, GM_ADDR attention_mask, GM_ADDR permute_128);
 extern "C" __global__ __aicore__ void matmul_bias_add_7(GM_ADDR permute_128, GM_ADDR encoder_layer_0_attention_output_dense_weight, GM_ADDR layer_norm_111, GM_ADDR encoder_layer_0_attention_output_dense_bias, GM_ADDR add_133, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_8(GM_ADDR add_133, GM_ADDR encoder_layer_0_attention_output_LayerNorm_weight, GM_ADDR encoder_layer_0_attention_output_LayerNorm_bias, GM_ADDR layer_norm_134);
 extern "C" __global__ __aicore__ void matmul_bias_gelu_9(GM_ADDR layer_norm_134, GM_ADDR encoder_layer_0_intermediate_dense_weight, GM_ADDR encoder_layer_0_intermediate_dense_bias, GM_ADDR gelu_138, GM_ADDR workspace);
 extern "C" __global__ __aicore__ void matmul_bias_add_10(GM_ADDR gelu_138, GM_ADDR encoder_layer_0_output_dense_weight, GM_ADDR layer_norm_134, GM_ADDR encoder_layer_0_output_dense_bias, GM_ADDR add_142, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_11(GM_ADDR add_142, GM_ADDR encoder_layer_0_output_LayerNorm_weight, GM_ADDR encoder_layer_0_output_LayerNorm_bias, GM_ADDR layer_norm_143);
-extern "C" __global__ __aicore__ void matmul_bias_12(GM_ADDR layer_norm_143, GM_ADDR encoder_layer_1_attention_self_query_weight, GM_ADDR encoder_layer_1_attention_self_query_bias, GM_ADDR add_146, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_13(GM_ADDR layer_norm_143, GM_ADDR encoder_layer_1_attention_self_key_weight, GM_ADDR encoder_layer_1_attention_self_key_bias, GM_ADDR add_151, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_14(GM_ADDR layer_norm_143, GM_ADDR encoder_layer_1_attention_self_value_weight, GM_ADDR encoder_layer_1_attention_self_value_bias, GM_ADDR add_156, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void attention_fwd_15(GM_ADDR add_146, GM_ADDR add_151, GM_ADDR add_156, GM_ADDR attention_mask, GM_ADDR permute_160);
-extern "C" __global__ __aicore__ void matmul_bias_add_16(GM_ADDR permute_160, GM_ADDR encoder_layer_1_attention_output_dense_weight, GM_ADDR layer_norm_143, GM_ADDR encoder_layer_1_attention_output_dense_bias, GM_ADDR add_165, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_17(GM_ADDR add_165, GM_ADDR encoder_layer_1_attention_output_LayerNorm_weight, GM_ADDR encoder_layer_1_attention_output_LayerNorm_bias, GM_ADDR layer_norm_166);
-extern "C" __global__ __aicore__ void matmul_bias_gelu_18(GM_ADDR layer_norm_166, GM_ADDR encoder_layer_1_intermediate_dense_weight, GM_ADDR encoder_layer_1_intermediate_dense_bias, GM_ADDR gelu_170, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_add_19(GM_ADDR gelu_170, GM_ADDR encoder_layer_1_output_dense_weight, GM_ADDR layer_norm_166, GM_ADDR encoder_layer_1_output_dense_bias, GM_ADDR add_174, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_20(GM_ADDR add_174, GM_ADDR encoder_layer_1_output_LayerNorm_weight, GM_ADDR encoder_layer_1_output_LayerNorm_bias, GM_ADDR layer_norm_175);
-extern "C" __global__ __aicore__ void matmul_bias_21(GM_ADDR layer_norm_175, GM_ADDR encoder_layer_2_attention_self_query_weight, GM_ADDR encoder_layer_2_attention_self_query_bias, GM_ADDR add_178, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_22(GM_ADDR layer_norm_175, GM_ADDR encoder_layer_2_attention_self_key_weight, GM_ADDR encoder_layer_2_attention_self_key_bias, GM_ADDR add_183, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_23(GM_ADDR layer_norm_175, GM_ADDR encoder_layer_2_attention_self_value_weight, GM_ADDR encoder_layer_2_attention_self_value_bias, GM_ADDR add_188, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void attention_fwd_24(GM_ADDR add_178, GM_ADDR add_183, GM_ADDR add_188, GM_ADDR attention_mask, GM_ADDR permute_192);
-extern "C" __global__ __aicore__ void matmul_bias_add_25(GM_ADDR permute_192, GM_ADDR encoder_layer_2_attention_output_dense_weight, GM_ADDR layer_norm_175, GM_ADDR encoder_layer_2_attention_output_dense_bias, GM_ADDR add_197, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_26(GM_ADDR add_197, GM_ADDR encoder_layer_2_attention_output_LayerNorm_weight, GM_ADDR encoder_layer_2_attention_output_LayerNorm_bias, GM_ADDR layer_norm_198);
-extern "C" __global__ __aicore__ void matmul_bias_gelu_27(GM_ADDR layer_norm_198, GM_ADDR encoder_layer_2_intermediate_dense_weight, GM_ADDR encoder_layer_2_intermediate_dense_bias, GM_ADDR gelu_202, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_add_28(GM_ADDR gelu_202, GM_ADDR encoder_layer_2_output_dense_weight, GM_ADDR layer_norm_198, GM_ADDR encoder_layer_2_output_dense_bias, GM_ADDR add_206, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_29(GM_ADDR add_206, GM_ADDR encoder_layer_2_output_LayerNorm_weight, GM_ADDR encoder_layer_2_output_LayerNorm_bias, GM_ADDR layer_norm_207);
-extern "C" __global__ __aicore__ void matmul_bias_30(GM_ADDR layer_norm_207, GM_ADDR encoder_layer_3_attention_self_query_weight, GM_ADDR encoder_layer_3_attention_self_query_bias, GM_ADDR add_210, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_31(GM_ADDR layer_norm_207, GM_ADDR encoder_layer_3_attention_self_key_weight, GM_ADDR encoder_layer_3_attention_self_key_bias, GM_ADDR add_215, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_32(GM_ADDR layer_norm_207, GM_ADDR encoder_layer_3_attention_self_value_weight, GM_ADDR encoder_layer_3_attention_self_value_bias, GM_ADDR add_220, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void attention_fwd_33(GM_ADDR add_210, GM_ADDR add_215, GM_ADDR add_220, GM_ADDR attention_mask, GM_ADDR permute_224);
-extern "C" __global__ __aicore__ void matmul_bias_add_34(GM_ADDR permute_224, GM_ADDR encoder_layer_3_attention_output_dense_weight, GM_ADDR layer_norm_207, GM_ADDR encoder_layer_3_attention_output_dense_bias, GM_ADDR add_229, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_35(GM_ADDR add_229, GM_ADDR encoder_layer_3_attention_output_LayerNorm_weight, GM_ADDR encoder_layer_3_attention_output_LayerNorm_bias, GM_ADDR layer_norm_230);
-extern "C" __global__ __aicore__ void matmul_bias_gelu_36(GM_ADDR layer_norm_230, GM_ADDR encoder_layer_3_intermediate_dense_weight, GM_ADDR encoder_layer_3_intermediate_dense_bias, GM_ADDR gelu_234, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_add_37(GM_ADDR gelu_234, GM_ADDR encoder_layer_3_output_dense_weight, GM_ADDR layer_norm_230, GM_ADDR encoder_layer_3_output_dense_bias, GM_ADDR add_238, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_38(GM_ADDR add_238, GM_ADDR encoder_layer_3_output_LayerNorm_weight, GM_ADDR encoder_layer_3_output_LayerNorm_bias, GM_ADDR layer_norm_239);
-extern "C" __global__ __aicore__ void matmul_bias_39(GM_ADDR layer_norm_239, GM_ADDR encoder_layer_4_attention_self_query_weight, GM_ADDR encoder_layer_4_attention_self_query_bias, GM_ADDR add_242, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_40(GM_ADDR layer_norm_239, GM_ADDR encoder_layer_4_attention_self_key_weight, GM_ADDR encoder_layer_4_attention_self_key_bias, GM_ADDR add_247, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_41(GM_ADDR layer_norm_239, GM_ADDR encoder_layer_4_attention_self_value_weight, GM_ADDR encoder_layer_4_attention_self_value_bias, GM_ADDR add_252, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void attention_fwd_42(GM_ADDR add_242, GM_ADDR add_247, GM_ADDR add_252, GM_ADDR attention_mask, GM_ADDR permute_256);
-extern "C" __global__ __aicore__ void matmul_bias_add_43(GM_ADDR permute_256, GM_ADDR encoder_layer_4_attention_output_dense_weight, GM_ADDR layer_norm_239, GM_ADDR encoder_layer_4_attention_output_dense_bias, GM_ADDR add_261, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_44(GM_ADDR add_261, GM_ADDR encoder_layer_4_attention_output_LayerNorm_weight, GM_ADDR encoder_layer_4_attention_output_LayerNorm_bias, GM_ADDR layer_norm_262);
-extern "C" __global__ __aicore__ void matmul_bias_gelu_45(GM_ADDR layer_norm_262, GM_ADDR encoder_layer_4_intermediate_dense_weight, GM_ADDR encoder_layer_4_intermediate_dense_bias, GM_ADDR gelu_266, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_add_46(GM_ADDR gelu_266, GM_ADDR encoder_layer_4_output_dense_weight, GM_ADDR layer_norm_262, GM_ADDR encoder_layer_4_output_dense_bias, GM_ADDR add_270, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_47(GM_ADDR add_270, GM_ADDR encoder_layer_4_output_LayerNorm_weight, GM_ADDR encoder_layer_4_output_LayerNorm_bias, GM_ADDR layer_norm_271);
-extern "C" __global__ __aicore__ void matmul_bias_48(GM_ADDR layer_norm_271, GM_ADDR encoder_layer_5_attention_self_query_weight, GM_ADDR encoder_layer_5_attention_self_query_bias, GM_ADDR add_274, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_49(GM_ADDR layer_norm_271, GM_ADDR encoder_layer_5_attention_self_key_weight, GM_ADDR encoder_layer_5_attention_self_key_bias, GM_ADDR add_279, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_50(GM_ADDR layer_norm_271, GM_ADDR encoder_layer_5_attention_self_value_weight, GM_ADDR encoder_layer_5_attention_self_value_bias, GM_ADDR add_284, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void attention_fwd_51(GM_ADDR add_274, GM_ADDR add_279, GM_ADDR add_284, GM_ADDR attention_mask, GM_ADDR permute_288);
-extern "C" __global__ __aicore__ void matmul_bias_add_52(GM_ADDR permute_288, GM_ADDR encoder_layer_5_attention_output_dense_weight, GM_ADDR layer_norm_271, GM_ADDR encoder_layer_5_attention_output_dense_bias, GM_ADDR add_293, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_53(GM_ADDR add_293, GM_ADDR encoder_layer_5_attention_output_LayerNorm_weight, GM_ADDR encoder_layer_5_attention_output_LayerNorm_bias, GM_ADDR layer_norm_294);
-extern "C" __global__ __aicore__ void matmul_bias_gelu_54(GM_ADDR layer_norm_294, GM_ADDR encoder_layer_5_intermediate_dense_weight, GM_ADDR encoder_layer_5_intermediate_dense_bias, GM_ADDR gelu_298, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_bias_add_55(GM_ADDR gelu_298, GM_ADDR encoder_layer_5_output_dense_weight, GM_ADDR layer_norm_294, GM_ADDR encoder_layer_5_output_dense_bias, GM_ADDR add_302, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void layer_norm_56(GM_ADDR add_302, GM_ADDR encoder_layer_5_output_LayerNorm_weight, GM_ADDR encoder_layer_5_output_LayerNorm_bias, GM_ADDR layer_norm_303);
 extern "C" __global__ __aicore__ void cast_57(GM_ADDR attention_mask, GM_ADDR cast_305);
 extern "C" __global__ __aicore__ void reduce_sum_max_58(GM_ADDR cast_305, GM_ADDR max_312);
 extern "C" __global__ __aicore__ void reduce_sum_mul_div_59(GM_ADDR layer_norm_303, GM_ADDR cast_305, GM_ADDR max_312, GM_ADDR div_314);
@@ -80,59 +31,10 @@ extern "C" void gather_0_do(uint32_t blockDim, void* stream, uint8_t* embeddings
 extern "C" void add_1_do(uint32_t blockDim, void* stream, uint8_t* gather_103, uint8_t* embeddings_position_embeddings_weight, uint8_t* embeddings_token_type_embeddings_weight, uint8_t* add_109);
 extern "C" void layer_norm_2_do(uint32_t blockDim, void* stream, uint8_t* add_109, uint8_t* embeddings_LayerNorm_weight, uint8_t* embeddings_LayerNorm_bias, uint8_t* layer_norm_111);
 extern "C" void matmul_bias_3_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_111, uint8_t* encoder_layer_0_attention_self_query_weight, uint8_t* encoder_layer_0_attention_self_query_bias, uint8_t* add_114, uint8_t* workspace);
-extern "C" void matmul_bias_4_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_111, uint8_t* encoder_layer_0_attention_self_key_weight, uint8_t* encoder_layer_0_attention_self_key_bias, uint8_t* add_119, uint8_t* workspace);
-extern "C" void matmul_bias_5_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_111, uint8_t* encoder_layer_0_attention_self_value_weight, uint8_t* encoder_layer_0_attention_self_value_bias, uint8_t* add_124, uint8_t* workspace);
 extern "C" void attention_fwd_6_do(uint32_t blockDim, void* stream, uint8_t* add_114, uint8_t* add_119, uint8_t* add_124, uint8_t* attention_mask, uint8_t* permute_128);
 extern "C" void matmul_bias_add_7_do(uint32_t blockDim, void* stream, uint8_t* permute_128, uint8_t* encoder_layer_0_attention_output_dense_weight, uint8_t* layer_norm_111, uint8_t* encoder_layer_0_attention_output_dense_bias, uint8_t* add_133, uint8_t* workspace);
-extern "C" void layer_norm_8_do(uint32_t blockDim, void* stream, uint8_t* add_133, uint8_t* encoder_layer_0_attention_output_LayerNorm_weight, uint8_t* encoder_layer_0_attention_output_LayerNorm_bias, uint8_t* layer_norm_134);
 extern "C" void matmul_bias_gelu_9_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_134, uint8_t* encoder_layer_0_intermediate_dense_weight, uint8_t* encoder_layer_0_intermediate_dense_bias, uint8_t* gelu_138, uint8_t* workspace);
 extern "C" void matmul_bias_add_10_do(uint32_t blockDim, void* stream, uint8_t* gelu_138, uint8_t* encoder_layer_0_output_dense_weight, uint8_t* layer_norm_134, uint8_t* encoder_layer_0_output_dense_bias, uint8_t* add_142, uint8_t* workspace);
-extern "C" void layer_norm_11_do(uint32_t blockDim, void* stream, uint8_t* add_142, uint8_t* encoder_layer_0_output_LayerNorm_weight, uint8_t* encoder_layer_0_output_LayerNorm_bias, uint8_t* layer_norm_143);
-extern "C" void matmul_bias_12_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_143, uint8_t* encoder_layer_1_attention_self_query_weight, uint8_t* encoder_layer_1_attention_self_query_bias, uint8_t* add_146, uint8_t* workspace);
-extern "C" void matmul_bias_13_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_143, uint8_t* encoder_layer_1_attention_self_key_weight, uint8_t* encoder_layer_1_attention_self_key_bias, uint8_t* add_151, uint8_t* workspace);
-extern "C" void matmul_bias_14_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_143, uint8_t* encoder_layer_1_attention_self_value_weight, uint8_t* encoder_layer_1_attention_self_value_bias, uint8_t* add_156, uint8_t* workspace);
-extern "C" void attention_fwd_15_do(uint32_t blockDim, void* stream, uint8_t* add_146, uint8_t* add_151, uint8_t* add_156, uint8_t* attention_mask, uint8_t* permute_160);
-extern "C" void matmul_bias_add_16_do(uint32_t blockDim, void* stream, uint8_t* permute_160, uint8_t* encoder_layer_1_attention_output_dense_weight, uint8_t* layer_norm_143, uint8_t* encoder_layer_1_attention_output_dense_bias, uint8_t* add_165, uint8_t* workspace);
-extern "C" void layer_norm_17_do(uint32_t blockDim, void* stream, uint8_t* add_165, uint8_t* encoder_layer_1_attention_output_LayerNorm_weight, uint8_t* encoder_layer_1_attention_output_LayerNorm_bias, uint8_t* layer_norm_166);
-extern "C" void matmul_bias_gelu_18_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_166, uint8_t* encoder_layer_1_intermediate_dense_weight, uint8_t* encoder_layer_1_intermediate_dense_bias, uint8_t* gelu_170, uint8_t* workspace);
-extern "C" void matmul_bias_add_19_do(uint32_t blockDim, void* stream, uint8_t* gelu_170, uint8_t* encoder_layer_1_output_dense_weight, uint8_t* layer_norm_166, uint8_t* encoder_layer_1_output_dense_bias, uint8_t* add_174, uint8_t* workspace);
-extern "C" void layer_norm_20_do(uint32_t blockDim, void* stream, uint8_t* add_174, uint8_t* encoder_layer_1_output_LayerNorm_weight, uint8_t* encoder_layer_1_output_LayerNorm_bias, uint8_t* layer_norm_175);
-extern "C" void matmul_bias_21_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_175, uint8_t* encoder_layer_2_attention_self_query_weight, uint8_t* encoder_layer_2_attention_self_query_bias, uint8_t* add_178, uint8_t* workspace);
-extern "C" void matmul_bias_22_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_175, uint8_t* encoder_layer_2_attention_self_key_weight, uint8_t* encoder_layer_2_attention_self_key_bias, uint8_t* add_183, uint8_t* workspace);
-extern "C" void matmul_bias_23_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_175, uint8_t* encoder_layer_2_attention_self_value_weight, uint8_t* encoder_layer_2_attention_self_value_bias, uint8_t* add_188, uint8_t* workspace);
-extern "C" void attention_fwd_24_do(uint32_t blockDim, void* stream, uint8_t* add_178, uint8_t* add_183, uint8_t* add_188, uint8_t* attention_mask, uint8_t* permute_192);
-extern "C" void matmul_bias_add_25_do(uint32_t blockDim, void* stream, uint8_t* permute_192, uint8_t* encoder_layer_2_attention_output_dense_weight, uint8_t* layer_norm_175, uint8_t* encoder_layer_2_attention_output_dense_bias, uint8_t* add_197, uint8_t* workspace);
-extern "C" void layer_norm_26_do(uint32_t blockDim, void* stream, uint8_t* add_197, uint8_t* encoder_layer_2_attention_output_LayerNorm_weight, uint8_t* encoder_layer_2_attention_output_LayerNorm_bias, uint8_t* layer_norm_198);
-extern "C" void matmul_bias_gelu_27_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_198, uint8_t* encoder_layer_2_intermediate_dense_weight, uint8_t* encoder_layer_2_intermediate_dense_bias, uint8_t* gelu_202, uint8_t* workspace);
-extern "C" void matmul_bias_add_28_do(uint32_t blockDim, void* stream, uint8_t* gelu_202, uint8_t* encoder_layer_2_output_dense_weight, uint8_t* layer_norm_198, uint8_t* encoder_layer_2_output_dense_bias, uint8_t* add_206, uint8_t* workspace);
-extern "C" void layer_norm_29_do(uint32_t blockDim, void* stream, uint8_t* add_206, uint8_t* encoder_layer_2_output_LayerNorm_weight, uint8_t* encoder_layer_2_output_LayerNorm_bias, uint8_t* layer_norm_207);
-extern "C" void matmul_bias_30_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_207, uint8_t* encoder_layer_3_attention_self_query_weight, uint8_t* encoder_layer_3_attention_self_query_bias, uint8_t* add_210, uint8_t* workspace);
-extern "C" void matmul_bias_31_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_207, uint8_t* encoder_layer_3_attention_self_key_weight, uint8_t* encoder_layer_3_attention_self_key_bias, uint8_t* add_215, uint8_t* workspace);
-extern "C" void matmul_bias_32_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_207, uint8_t* encoder_layer_3_attention_self_value_weight, uint8_t* encoder_layer_3_attention_self_value_bias, uint8_t* add_220, uint8_t* workspace);
-extern "C" void attention_fwd_33_do(uint32_t blockDim, void* stream, uint8_t* add_210, uint8_t* add_215, uint8_t* add_220, uint8_t* attention_mask, uint8_t* permute_224);
-extern "C" void matmul_bias_add_34_do(uint32_t blockDim, void* stream, uint8_t* permute_224, uint8_t* encoder_layer_3_attention_output_dense_weight, uint8_t* layer_norm_207, uint8_t* encoder_layer_3_attention_output_dense_bias, uint8_t* add_229, uint8_t* workspace);
-extern "C" void layer_norm_35_do(uint32_t blockDim, void* stream, uint8_t* add_229, uint8_t* encoder_layer_3_attention_output_LayerNorm_weight, uint8_t* encoder_layer_3_attention_output_LayerNorm_bias, uint8_t* layer_norm_230);
-extern "C" void matmul_bias_gelu_36_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_230, uint8_t* encoder_layer_3_intermediate_dense_weight, uint8_t* encoder_layer_3_intermediate_dense_bias, uint8_t* gelu_234, uint8_t* workspace);
-extern "C" void matmul_bias_add_37_do(uint32_t blockDim, void* stream, uint8_t* gelu_234, uint8_t* encoder_layer_3_output_dense_weight, uint8_t* layer_norm_230, uint8_t* encoder_layer_3_output_dense_bias, uint8_t* add_238, uint8_t* workspace);
-extern "C" void layer_norm_38_do(uint32_t blockDim, void* stream, uint8_t* add_238, uint8_t* encoder_layer_3_output_LayerNorm_weight, uint8_t* encoder_layer_3_output_LayerNorm_bias, uint8_t* layer_norm_239);
-extern "C" void matmul_bias_39_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_239, uint8_t* encoder_layer_4_attention_self_query_weight, uint8_t* encoder_layer_4_attention_self_query_bias, uint8_t* add_242, uint8_t* workspace);
-extern "C" void matmul_bias_40_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_239, uint8_t* encoder_layer_4_attention_self_key_weight, uint8_t* encoder_layer_4_attention_self_key_bias, uint8_t* add_247, uint8_t* workspace);
-extern "C" void matmul_bias_41_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_239, uint8_t* encoder_layer_4_attention_self_value_weight, uint8_t* encoder_layer_4_attention_self_value_bias, uint8_t* add_252, uint8_t* workspace);
-extern "C" void attention_fwd_42_do(uint32_t blockDim, void* stream, uint8_t* add_242, uint8_t* add_247, uint8_t* add_252, uint8_t* attention_mask, uint8_t* permute_256);
-extern "C" void matmul_bias_add_43_do(uint32_t blockDim, void* stream, uint8_t* permute_256, uint8_t* encoder_layer_4_attention_output_dense_weight, uint8_t* layer_norm_239, uint8_t* encoder_layer_4_attention_output_dense_bias, uint8_t* add_261, uint8_t* workspace);
-extern "C" void layer_norm_44_do(uint32_t blockDim, void* stream, uint8_t* add_261, uint8_t* encoder_layer_4_attention_output_LayerNorm_weight, uint8_t* encoder_layer_4_attention_output_LayerNorm_bias, uint8_t* layer_norm_262);
-extern "C" void matmul_bias_gelu_45_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_262, uint8_t* encoder_layer_4_intermediate_dense_weight, uint8_t* encoder_layer_4_intermediate_dense_bias, uint8_t* gelu_266, uint8_t* workspace);
-extern "C" void matmul_bias_add_46_do(uint32_t blockDim, void* stream, uint8_t* gelu_266, uint8_t* encoder_layer_4_output_dense_weight, uint8_t* layer_norm_262, uint8_t* encoder_layer_4_output_dense_bias, uint8_t* add_270, uint8_t* workspace);
-extern "C" void layer_norm_47_do(uint32_t blockDim, void* stream, uint8_t* add_270, uint8_t* encoder_layer_4_output_LayerNorm_weight, uint8_t* encoder_layer_4_output_LayerNorm_bias, uint8_t* layer_norm_271);
-extern "C" void matmul_bias_48_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_271, uint8_t* encoder_layer_5_attention_self_query_weight, uint8_t* encoder_layer_5_attention_self_query_bias, uint8_t* add_274, uint8_t* workspace);
-extern "C" void matmul_bias_49_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_271, uint8_t* encoder_layer_5_attention_self_key_weight, uint8_t* encoder_layer_5_attention_self_key_bias, uint8_t* add_279, uint8_t* workspace);
-extern "C" void matmul_bias_50_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_271, uint8_t* encoder_layer_5_attention_self_value_weight, uint8_t* encoder_layer_5_attention_self_value_bias, uint8_t* add_284, uint8_t* workspace);
-extern "C" void attention_fwd_51_do(uint32_t blockDim, void* stream, uint8_t* add_274, uint8_t* add_279, uint8_t* add_284, uint8_t* attention_mask, uint8_t* permute_288);
-extern "C" void matmul_bias_add_52_do(uint32_t blockDim, void* stream, uint8_t* permute_288, uint8_t* encoder_layer_5_attention_output_dense_weight, uint8_t* layer_norm_271, uint8_t* encoder_layer_5_attention_output_dense_bias, uint8_t* add_293, uint8_t* workspace);
-extern "C" void layer_norm_53_do(uint32_t blockDim, void* stream, uint8_t* add_293, uint8_t* encoder_layer_5_attention_output_LayerNorm_weight, uint8_t* encoder_layer_5_attention_output_LayerNorm_bias, uint8_t* layer_norm_294);
-extern "C" void matmul_bias_gelu_54_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_294, uint8_t* encoder_layer_5_intermediate_dense_weight, uint8_t* encoder_layer_5_intermediate_dense_bias, uint8_t* gelu_298, uint8_t* workspace);
-extern "C" void matmul_bias_add_55_do(uint32_t blockDim, void* stream, uint8_t* gelu_298, uint8_t* encoder_layer_5_output_dense_weight, uint8_t* layer_norm_294, uint8_t* encoder_layer_5_output_dense_bias, uint8_t* add_302, uint8_t* workspace);
-extern "C" void layer_norm_56_do(uint32_t blockDim, void* stream, uint8_t* add_302, uint8_t* encoder_layer_5_output_LayerNorm_weight, uint8_t* encoder_layer_5_output_LayerNorm_bias, uint8_t* layer_norm_303);
 extern "C" void cast_57_do(uint32_t blockDim, void* stream, uint8_t* attention_mask, uint8_t* cast_305);
 extern "C" void reduce_sum_max_58_do(uint32_t blockDim, void* stream, uint8_t* cast_305, uint8_t* max_312);
 extern "C" void reduce_sum_mul_div_59_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_303, uint8_t* cast_305, uint8_t* max_312, uint8_t* div_314);
@@ -653,22 +555,22 @@ int main(int argc, char** argv) {
     matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot5, (uint8_t*)slot6, (uint8_t*)slot105, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 4: matmul_bias_4 on 6 core(s)
+    // launch 4: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_4, 6, slot104, slot7, slot8, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot7, slot8, slot106, workspace);
     #else
-    matmul_bias_4_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot7, (uint8_t*)slot8, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot7, (uint8_t*)slot8, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 5: matmul_bias_5 on 6 core(s)
+    // launch 5: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_5, 6, slot104, slot9, slot10, slot107, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot9, slot10, slot107, workspace);
     #else
-    matmul_bias_5_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot9, (uint8_t*)slot10, (uint8_t*)slot107, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot9, (uint8_t*)slot10, (uint8_t*)slot107, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 6: attention_fwd_6 on 48 core(s)
@@ -688,12 +590,12 @@ int main(int argc, char** argv) {
     matmul_bias_add_7_do(6, stream, (uint8_t*)slot108, (uint8_t*)slot11, (uint8_t*)slot104, (uint8_t*)slot12, (uint8_t*)slot105, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 8: layer_norm_8 on 48 core(s)
+    // launch 8: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_8, 48, slot105, slot13, slot14, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot105, slot13, slot14, slot104);
     #else
-    layer_norm_8_do(48, stream, (uint8_t*)slot105, (uint8_t*)slot13, (uint8_t*)slot14, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot105, (uint8_t*)slot13, (uint8_t*)slot14, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 9: matmul_bias_gelu_9 on 24 core(s)
@@ -714,402 +616,402 @@ int main(int argc, char** argv) {
     matmul_bias_add_10_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot17, (uint8_t*)slot104, (uint8_t*)slot18, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 11: layer_norm_11 on 48 core(s)
+    // launch 11: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_11, 48, slot106, slot19, slot20, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot106, slot19, slot20, slot104);
     #else
-    layer_norm_11_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot19, (uint8_t*)slot20, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot19, (uint8_t*)slot20, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 12: matmul_bias_12 on 6 core(s)
+    // launch 12: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_12, 6, slot104, slot21, slot22, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot21, slot22, slot106, workspace);
     #else
-    matmul_bias_12_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot21, (uint8_t*)slot22, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot21, (uint8_t*)slot22, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 13: matmul_bias_13 on 6 core(s)
+    // launch 13: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_13, 6, slot104, slot23, slot24, slot107, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot23, slot24, slot107, workspace);
     #else
-    matmul_bias_13_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot23, (uint8_t*)slot24, (uint8_t*)slot107, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot23, (uint8_t*)slot24, (uint8_t*)slot107, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 14: matmul_bias_14 on 6 core(s)
+    // launch 14: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_14, 6, slot104, slot25, slot26, slot108, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot25, slot26, slot108, workspace);
     #else
-    matmul_bias_14_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot25, (uint8_t*)slot26, (uint8_t*)slot108, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot25, (uint8_t*)slot26, (uint8_t*)slot108, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 15: attention_fwd_15 on 48 core(s)
+    // launch 15: attention_fwd_6 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(attention_fwd_15, 48, slot106, slot107, slot108, slot102, slot105);
+    ICPU_RUN_KF(attention_fwd_6, 48, slot106, slot107, slot108, slot102, slot105);
     #else
-    attention_fwd_15_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107, (uint8_t*)slot108, (uint8_t*)slot102, (uint8_t*)slot105);
+    attention_fwd_6_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107, (uint8_t*)slot108, (uint8_t*)slot102, (uint8_t*)slot105);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 16: matmul_bias_add_16 on 6 core(s)
+    // launch 16: matmul_bias_add_7 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_16, 6, slot105, slot27, slot104, slot28, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_add_7, 6, slot105, slot27, slot104, slot28, slot106, workspace);
     #else
-    matmul_bias_add_16_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot27, (uint8_t*)slot104, (uint8_t*)slot28, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_add_7_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot27, (uint8_t*)slot104, (uint8_t*)slot28, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 17: layer_norm_17 on 48 core(s)
+    // launch 17: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_17, 48, slot106, slot29, slot30, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot106, slot29, slot30, slot104);
     #else
-    layer_norm_17_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot29, (uint8_t*)slot30, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot29, (uint8_t*)slot30, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 18: matmul_bias_gelu_18 on 24 core(s)
+    // launch 18: matmul_bias_gelu_9 on 24 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 393216));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_gelu_18, 24, slot104, slot31, slot32, slot105, workspace);
+    ICPU_RUN_KF(matmul_bias_gelu_9, 24, slot104, slot31, slot32, slot105, workspace);
     #else
-    matmul_bias_gelu_18_do(24, stream, (uint8_t*)slot104, (uint8_t*)slot31, (uint8_t*)slot32, (uint8_t*)slot105, (uint8_t*)workspace);
+    matmul_bias_gelu_9_do(24, stream, (uint8_t*)slot104, (uint8_t*)slot31, (uint8_t*)slot32, (uint8_t*)slot105, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 19: matmul_bias_add_19 on 6 core(s)
+    // launch 19: matmul_bias_add_10 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_19, 6, slot105, slot33, slot104, slot34, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_add_10, 6, slot105, slot33, slot104, slot34, slot106, workspace);
     #else
-    matmul_bias_add_19_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot33, (uint8_t*)slot104, (uint8_t*)slot34, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_add_10_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot33, (uint8_t*)slot104, (uint8_t*)slot34, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 20: layer_norm_20 on 48 core(s)
+    // launch 20: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_20, 48, slot106, slot35, slot36, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot106, slot35, slot36, slot104);
     #else
-    layer_norm_20_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot35, (uint8_t*)slot36, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot35, (uint8_t*)slot36, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 21: matmul_bias_21 on 6 core(s)
+    // launch 21: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_21, 6, slot104, slot37, slot38, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot37, slot38, slot106, workspace);
     #else
-    matmul_bias_21_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot37, (uint8_t*)slot38, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot37, (uint8_t*)slot38, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 22: matmul_bias_22 on 6 core(s)
+    // launch 22: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_22, 6, slot104, slot39, slot40, slot107, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot39, slot40, slot107, workspace);
     #else
-    matmul_bias_22_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot39, (uint8_t*)slot40, (uint8_t*)slot107, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot39, (uint8_t*)slot40, (uint8_t*)slot107, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 23: matmul_bias_23 on 6 core(s)
+    // launch 23: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_23, 6, slot104, slot41, slot42, slot108, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot41, slot42, slot108, workspace);
     #else
-    matmul_bias_23_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot41, (uint8_t*)slot42, (uint8_t*)slot108, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot41, (uint8_t*)slot42, (uint8_t*)slot108, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 24: attention_fwd_24 on 48 core(s)
+    // launch 24: attention_fwd_6 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(attention_fwd_24, 48, slot106, slot107, slot108, slot102, slot105);
+    ICPU_RUN_KF(attention_fwd_6, 48, slot106, slot107, slot108, slot102, slot105);
     #else
-    attention_fwd_24_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107, (uint8_t*)slot108, (uint8_t*)slot102, (uint8_t*)slot105);
+    attention_fwd_6_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107, (uint8_t*)slot108, (uint8_t*)slot102, (uint8_t*)slot105);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 25: matmul_bias_add_25 on 6 core(s)
+    // launch 25: matmul_bias_add_7 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_25, 6, slot105, slot43, slot104, slot44, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_add_7, 6, slot105, slot43, slot104, slot44, slot106, workspace);
     #else
-    matmul_bias_add_25_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot43, (uint8_t*)slot104, (uint8_t*)slot44, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_add_7_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot43, (uint8_t*)slot104, (uint8_t*)slot44, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 26: layer_norm_26 on 48 core(s)
+    // launch 26: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_26, 48, slot106, slot45, slot46, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot106, slot45, slot46, slot104);
     #else
-    layer_norm_26_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot45, (uint8_t*)slot46, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot45, (uint8_t*)slot46, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 27: matmul_bias_gelu_27 on 24 core(s)
+    // launch 27: matmul_bias_gelu_9 on 24 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 393216));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_gelu_27, 24, slot104, slot47, slot48, slot105, workspace);
+    ICPU_RUN_KF(matmul_bias_gelu_9, 24, slot104, slot47, slot48, slot105, workspace);
     #else
-    matmul_bias_gelu_27_do(24, stream, (uint8_t*)slot104, (uint8_t*)slot47, (uint8_t*)slot48, (uint8_t*)slot105, (uint8_t*)workspace);
+    matmul_bias_gelu_9_do(24, stream, (uint8_t*)slot104, (uint8_t*)slot47, (uint8_t*)slot48, (uint8_t*)slot105, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 28: matmul_bias_add_28 on 6 core(s)
+    // launch 28: matmul_bias_add_10 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_28, 6, slot105, slot49, slot104, slot50, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_add_10, 6, slot105, slot49, slot104, slot50, slot106, workspace);
     #else
-    matmul_bias_add_28_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot49, (uint8_t*)slot104, (uint8_t*)slot50, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_add_10_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot49, (uint8_t*)slot104, (uint8_t*)slot50, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 29: layer_norm_29 on 48 core(s)
+    // launch 29: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_29, 48, slot106, slot51, slot52, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot106, slot51, slot52, slot104);
     #else
-    layer_norm_29_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot51, (uint8_t*)slot52, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot51, (uint8_t*)slot52, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 30: matmul_bias_30 on 6 core(s)
+    // launch 30: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_30, 6, slot104, slot53, slot54, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot53, slot54, slot106, workspace);
     #else
-    matmul_bias_30_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot53, (uint8_t*)slot54, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot53, (uint8_t*)slot54, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 31: matmul_bias_31 on 6 core(s)
+    // launch 31: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_31, 6, slot104, slot55, slot56, slot107, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot55, slot56, slot107, workspace);
     #else
-    matmul_bias_31_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot55, (uint8_t*)slot56, (uint8_t*)slot107, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot55, (uint8_t*)slot56, (uint8_t*)slot107, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 32: matmul_bias_32 on 6 core(s)
+    // launch 32: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_32, 6, slot104, slot57, slot58, slot108, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot57, slot58, slot108, workspace);
     #else
-    matmul_bias_32_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot57, (uint8_t*)slot58, (uint8_t*)slot108, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot57, (uint8_t*)slot58, (uint8_t*)slot108, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 33: attention_fwd_33 on 48 core(s)
+    // launch 33: attention_fwd_6 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(attention_fwd_33, 48, slot106, slot107, slot108, slot102, slot105);
+    ICPU_RUN_KF(attention_fwd_6, 48, slot106, slot107, slot108, slot102, slot105);
     #else
-    attention_fwd_33_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107, (uint8_t*)slot108, (uint8_t*)slot102, (uint8_t*)slot105);
+    attention_fwd_6_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107, (uint8_t*)slot108, (uint8_t*)slot102, (uint8_t*)slot105);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 34: matmul_bias_add_34 on 6 core(s)
+    // launch 34: matmul_bias_add_7 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_34, 6, slot105, slot59, slot104, slot60, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_add_7, 6, slot105, slot59, slot104, slot60, slot106, workspace);
     #else
-    matmul_bias_add_34_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot59, (uint8_t*)slot104, (uint8_t*)slot60, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_add_7_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot59, (uint8_t*)slot104, (uint8_t*)slot60, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 35: layer_norm_35 on 48 core(s)
+    // launch 35: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_35, 48, slot106, slot61, slot62, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot106, slot61, slot62, slot104);
     #else
-    layer_norm_35_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot61, (uint8_t*)slot62, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot61, (uint8_t*)slot62, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 36: matmul_bias_gelu_36 on 24 core(s)
+    // launch 36: matmul_bias_gelu_9 on 24 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 393216));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_gelu_36, 24, slot104, slot63, slot64, slot105, workspace);
+    ICPU_RUN_KF(matmul_bias_gelu_9, 24, slot104, slot63, slot64, slot105, workspace);
     #else
-    matmul_bias_gelu_36_do(24, stream, (uint8_t*)slot104, (uint8_t*)slot63, (uint8_t*)slot64, (uint8_t*)slot105, (uint8_t*)workspace);
+    matmul_bias_gelu_9_do(24, stream, (uint8_t*)slot104, (uint8_t*)slot63, (uint8_t*)slot64, (uint8_t*)slot105, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 37: matmul_bias_add_37 on 6 core(s)
+    // launch 37: matmul_bias_add_10 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_37, 6, slot105, slot65, slot104, slot66, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_add_10, 6, slot105, slot65, slot104, slot66, slot106, workspace);
     #else
-    matmul_bias_add_37_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot65, (uint8_t*)slot104, (uint8_t*)slot66, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_add_10_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot65, (uint8_t*)slot104, (uint8_t*)slot66, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 38: layer_norm_38 on 48 core(s)
+    // launch 38: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_38, 48, slot106, slot67, slot68, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot106, slot67, slot68, slot104);
     #else
-    layer_norm_38_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot67, (uint8_t*)slot68, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot67, (uint8_t*)slot68, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 39: matmul_bias_39 on 6 core(s)
+    // launch 39: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_39, 6, slot104, slot69, slot70, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot69, slot70, slot106, workspace);
     #else
-    matmul_bias_39_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot69, (uint8_t*)slot70, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot69, (uint8_t*)slot70, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 40: matmul_bias_40 on 6 core(s)
+    // launch 40: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_40, 6, slot104, slot71, slot72, slot107, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot71, slot72, slot107, workspace);
     #else
-    matmul_bias_40_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot71, (uint8_t*)slot72, (uint8_t*)slot107, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot71, (uint8_t*)slot72, (uint8_t*)slot107, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 41: matmul_bias_41 on 6 core(s)
+    // launch 41: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_41, 6, slot104, slot73, slot74, slot108, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot73, slot74, slot108, workspace);
     #else
-    matmul_bias_41_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot73, (uint8_t*)slot74, (uint8_t*)slot108, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot73, (uint8_t*)slot74, (uint8_t*)slot108, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 42: attention_fwd_42 on 48 core(s)
+    // launch 42: attention_fwd_6 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(attention_fwd_42, 48, slot106, slot107, slot108, slot102, slot105);
+    ICPU_RUN_KF(attention_fwd_6, 48, slot106, slot107, slot108, slot102, slot105);
     #else
-    attention_fwd_42_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107, (uint8_t*)slot108, (uint8_t*)slot102, (uint8_t*)slot105);
+    attention_fwd_6_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107, (uint8_t*)slot108, (uint8_t*)slot102, (uint8_t*)slot105);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 43: matmul_bias_add_43 on 6 core(s)
+    // launch 43: matmul_bias_add_7 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_43, 6, slot105, slot75, slot104, slot76, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_add_7, 6, slot105, slot75, slot104, slot76, slot106, workspace);
     #else
-    matmul_bias_add_43_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot75, (uint8_t*)slot104, (uint8_t*)slot76, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_add_7_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot75, (uint8_t*)slot104, (uint8_t*)slot76, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 44: layer_norm_44 on 48 core(s)
+    // launch 44: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_44, 48, slot106, slot77, slot78, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot106, slot77, slot78, slot104);
     #else
-    layer_norm_44_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot77, (uint8_t*)slot78, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot77, (uint8_t*)slot78, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 45: matmul_bias_gelu_45 on 24 core(s)
+    // launch 45: matmul_bias_gelu_9 on 24 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 393216));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_gelu_45, 24, slot104, slot79, slot80, slot105, workspace);
+    ICPU_RUN_KF(matmul_bias_gelu_9, 24, slot104, slot79, slot80, slot105, workspace);
     #else
-    matmul_bias_gelu_45_do(24, stream, (uint8_t*)slot104, (uint8_t*)slot79, (uint8_t*)slot80, (uint8_t*)slot105, (uint8_t*)workspace);
+    matmul_bias_gelu_9_do(24, stream, (uint8_t*)slot104, (uint8_t*)slot79, (uint8_t*)slot80, (uint8_t*)slot105, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 46: matmul_bias_add_46 on 6 core(s)
+    // launch 46: matmul_bias_add_10 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_46, 6, slot105, slot81, slot104, slot82, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_add_10, 6, slot105, slot81, slot104, slot82, slot106, workspace);
     #else
-    matmul_bias_add_46_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot81, (uint8_t*)slot104, (uint8_t*)slot82, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_add_10_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot81, (uint8_t*)slot104, (uint8_t*)slot82, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 47: layer_norm_47 on 48 core(s)
+    // launch 47: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_47, 48, slot106, slot83, slot84, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot106, slot83, slot84, slot104);
     #else
-    layer_norm_47_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot83, (uint8_t*)slot84, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot83, (uint8_t*)slot84, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 48: matmul_bias_48 on 6 core(s)
+    // launch 48: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_48, 6, slot104, slot85, slot86, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot85, slot86, slot106, workspace);
     #else
-    matmul_bias_48_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot85, (uint8_t*)slot86, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot85, (uint8_t*)slot86, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 49: matmul_bias_49 on 6 core(s)
+    // launch 49: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_49, 6, slot104, slot87, slot88, slot107, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot87, slot88, slot107, workspace);
     #else
-    matmul_bias_49_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot87, (uint8_t*)slot88, (uint8_t*)slot107, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot87, (uint8_t*)slot88, (uint8_t*)slot107, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 50: matmul_bias_50 on 6 core(s)
+    // launch 50: matmul_bias_3 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_50, 6, slot104, slot89, slot90, slot108, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 6, slot104, slot89, slot90, slot108, workspace);
     #else
-    matmul_bias_50_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot89, (uint8_t*)slot90, (uint8_t*)slot108, (uint8_t*)workspace);
+    matmul_bias_3_do(6, stream, (uint8_t*)slot104, (uint8_t*)slot89, (uint8_t*)slot90, (uint8_t*)slot108, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 51: attention_fwd_51 on 48 core(s)
+    // launch 51: attention_fwd_6 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(attention_fwd_51, 48, slot106, slot107, slot108, slot102, slot105);
+    ICPU_RUN_KF(attention_fwd_6, 48, slot106, slot107, slot108, slot102, slot105);
     #else
-    attention_fwd_51_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107, (uint8_t*)slot108, (uint8_t*)slot102, (uint8_t*)slot105);
+    attention_fwd_6_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107, (uint8_t*)slot108, (uint8_t*)slot102, (uint8_t*)slot105);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 52: matmul_bias_add_52 on 6 core(s)
+    // launch 52: matmul_bias_add_7 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_52, 6, slot105, slot91, slot104, slot92, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_add_7, 6, slot105, slot91, slot104, slot92, slot106, workspace);
     #else
-    matmul_bias_add_52_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot91, (uint8_t*)slot104, (uint8_t*)slot92, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_add_7_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot91, (uint8_t*)slot104, (uint8_t*)slot92, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 53: layer_norm_53 on 48 core(s)
+    // launch 53: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_53, 48, slot106, slot93, slot94, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot106, slot93, slot94, slot104);
     #else
-    layer_norm_53_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot93, (uint8_t*)slot94, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot93, (uint8_t*)slot94, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 54: matmul_bias_gelu_54 on 24 core(s)
+    // launch 54: matmul_bias_gelu_9 on 24 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 393216));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_gelu_54, 24, slot104, slot95, slot96, slot105, workspace);
+    ICPU_RUN_KF(matmul_bias_gelu_9, 24, slot104, slot95, slot96, slot105, workspace);
     #else
-    matmul_bias_gelu_54_do(24, stream, (uint8_t*)slot104, (uint8_t*)slot95, (uint8_t*)slot96, (uint8_t*)slot105, (uint8_t*)workspace);
+    matmul_bias_gelu_9_do(24, stream, (uint8_t*)slot104, (uint8_t*)slot95, (uint8_t*)slot96, (uint8_t*)slot105, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 55: matmul_bias_add_55 on 6 core(s)
+    // launch 55: matmul_bias_add_10 on 6 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 393216, 0xFF, 98304));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_55, 6, slot105, slot97, slot104, slot98, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_add_10, 6, slot105, slot97, slot104, slot98, slot106, workspace);
     #else
-    matmul_bias_add_55_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot97, (uint8_t*)slot104, (uint8_t*)slot98, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_add_10_do(6, stream, (uint8_t*)slot105, (uint8_t*)slot97, (uint8_t*)slot104, (uint8_t*)slot98, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 56: layer_norm_56 on 48 core(s)
+    // launch 56: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_56, 48, slot106, slot99, slot100, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot106, slot99, slot100, slot104);
     #else
-    layer_norm_56_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot99, (uint8_t*)slot100, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot99, (uint8_t*)slot100, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 57: cast_57 on 1 core(s)

@@ -28,7 +28,7 @@ extern "C" __global__ __aicore__ void matmul_bias_add_7(GM_ADDR permute_128, GM_
     acc_ws.SetGlobalBuffer((__gm__ float*)(workspace + 65536), 24576);
     constexpr uint16_t kCubeDone = 0; // cross-core flag: cube results are in the workspace
     if ASCEND_IS_AIC {
-        // Cube unit: %16 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
+        // Cube unit: %15 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
         TQue<TPosition::A1, 1> a_l1_q; // a tile in L1 (NZ), 8192 bytes
         pipe.InitBuffer(a_l1_q, 2, 8192);
         TQue<TPosition::B1, 1> b_l1_q; // b tile in L1 (NZ), 8192 bytes
@@ -45,16 +45,14 @@ extern "C" __global__ __aicore__ void matmul_bias_add_7(GM_ADDR permute_128, GM_
             const int32_t pid2 = pid / 6;
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s2 = pid0 * 64;
-            const int32_t s4 = 384 - s2;
-            const int32_t s5 = s2 * 384;
+            const int32_t s4 = s2 * 384;
             LocalTensor<float> c_l0 = c_l0_q.AllocTensor<float>();
             bool k_first = true; // the first Mmad starts the accumulator from zero
-            for (int32_t i9 = 0; i9 < 384; i9 += 32) {
-                const int32_t s11 = 384 - i9;
-                const int32_t s13 = s5 + i9;
-                // %12 = load a [64, 32] strides [384, 1]: GM -> L1 (ND -> NZ)
+            for (int32_t i8 = 0; i8 < 384; i8 += 32) {
+                const int32_t s12 = s4 + i8;
+                // %11 = load a [64, 32] strides [384, 1]: GM -> L1 (ND -> NZ)
                 const int32_t am = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
-                const int32_t ak = (s11 < 0 ? 0 : (s11 > 32 ? 32 : s11));
+                const int32_t ak = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
                 LocalTensor<float> a_l1 = a_l1_q.AllocTensor<float>();
                 if (am < 64 || ak < 32) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -71,12 +69,12 @@ extern "C" __global__ __aicore__ void matmul_bias_add_7(GM_ADDR permute_128, GM_
                     nd.dstNzC0Stride = 64;
                     nd.dstNzNStride = 1;
                     nd.dstNzMatrixStride = 0;
-                    DataCopy(a_l1, permute_128_gm[i9], nd);
+                    DataCopy(a_l1, permute_128_gm[i8], nd);
                 }
                 a_l1_q.EnQue(a_l1);
-                // %14 = load b [32, 64] strides [1, 384]: GM -> L1 (ND -> NZ)
-                const int32_t bk = (s11 < 0 ? 0 : (s11 > 32 ? 32 : s11));
-                const int32_t bn = (s4 < 0 ? 0 : (s4 > 64 ? 64 : s4));
+                // %13 = load b [32, 64] strides [1, 384]: GM -> L1 (ND -> NZ)
+                const int32_t bk = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
+                const int32_t bn = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
                 LocalTensor<float> b_l1 = b_l1_q.AllocTensor<float>();
                 if (bk < 32 || bn < 64) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -93,7 +91,7 @@ extern "C" __global__ __aicore__ void matmul_bias_add_7(GM_ADDR permute_128, GM_
                     nd.dstNzC0Stride = 64;
                     nd.dstNzNStride = 1;
                     nd.dstNzMatrixStride = 0;
-                    DataCopy(b_l1, encoder_layer_0_attention_output_dense_weight_gm[s13], nd);
+                    DataCopy(b_l1, encoder_layer_0_attention_output_dense_weight_gm[s12], nd);
                 }
                 b_l1_q.EnQue(b_l1);
                 // L1 -> L0A (Zz: 16-row M blocks, each a row of K fractals)
@@ -159,15 +157,15 @@ extern "C" __global__ __aicore__ void matmul_bias_add_7(GM_ADDR permute_128, GM_
     }
     if ASCEND_IS_AIV {
         // Unified Buffer: 4 queue(s) x 2 buffer(s), 1 scratch buffer(s): 147456 of 188416 bytes.
-        TQue<TPosition::VECIN, 1> in_q0; // %17 = load layer_norm_111 [64, 64]
+        TQue<TPosition::VECIN, 1> in_q0; // %16 = load layer_norm_111 [64, 64]
         pipe.InitBuffer(in_q0, 2, 16384);
-        TQue<TPosition::VECIN, 1> in_q1; // %18 = load encoder.layer.0.attention.output.dense.bias [64, 64]
+        TQue<TPosition::VECIN, 1> in_q1; // %17 = load encoder.layer.0.attention.output.dense.bias [64, 64]
         pipe.InitBuffer(in_q1, 2, 16384);
-        TQue<TPosition::VECOUT, 1> out_q0; // store %20 -> add_133 [64, 64]
+        TQue<TPosition::VECOUT, 1> out_q0; // store %19 -> add_133 [64, 64]
         pipe.InitBuffer(out_q0, 2, 16384);
-        TQue<TPosition::VECIN, 1> in_q2; // %16 = accumulator from the cube
+        TQue<TPosition::VECIN, 1> in_q2; // %15 = accumulator from the cube
         pipe.InitBuffer(in_q2, 2, 16384);
-        TBuf<TPosition::VECCALC> tmp0; // %19
+        TBuf<TPosition::VECCALC> tmp0; // %18
         pipe.InitBuffer(tmp0, 16384);
         // wait until this group's cube core has written every accumulator
         CrossCoreWaitFlag<2, PIPE_S>(kCubeDone);
@@ -184,28 +182,47 @@ extern "C" __global__ __aicore__ void matmul_bias_add_7(GM_ADDR permute_128, GM_
             const int32_t pid2 = pid / 6;
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s2 = pid0 * 64; // %2 = imul
-            const int32_t s4 = 384 - s2; // %4 = isub
-            const int32_t s5 = s2 * 384; // %5 = imul
-            // %16 = the matmul accumulator, computed by the cube unit and read back from the workspace
-            LocalTensor<float> acc16 = in_q2.AllocTensor<float>();
+            const int32_t s4 = s2 * 384; // %4 = imul
+            // %15 = the matmul accumulator, computed by the cube unit and read back from the workspace
+            LocalTensor<float> acc15 = in_q2.AllocTensor<float>();
             if (0 < 384) {
-                DataCopy(acc16, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
+                DataCopy(acc15, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
             }
-            in_q2.EnQue(acc16);
-            acc16 = in_q2.DeQue<float>();
+            in_q2.EnQue(acc15);
+            acc15 = in_q2.DeQue<float>();
             if (!(0 < 384)) {
-                Duplicate(acc16, 0.0f, 4096);
+                Duplicate(acc15, 0.0f, 4096);
             }
-            // %17 = load layer_norm_111[64, 64] at s2, strides [384, 1], valid 64 x s4 (others read 0)
+            // %16 = load layer_norm_111[64, 64] at s2, strides [384, 1], valid 64 x 64 (others read 0)
+            const int32_t vr16 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t vc16 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            LocalTensor<float> ld16 = in_q0.AllocTensor<float>();
+            const uint8_t pad16 = static_cast<uint8_t>((8 - vc16 % 8) % 8);
+            if (vr16 > 0 && vc16 > 0) {
+                DataCopyPad(ld16, layer_norm_111_gm[s2], DataCopyExtParams{static_cast<uint16_t>(vr16), static_cast<uint32_t>(vc16 * 4), static_cast<uint32_t>((384 - vc16) * 4), static_cast<uint32_t>(8 - (vc16 * 4 + 31) / 32), 0}, DataCopyPadExtParams<float>{true, 0, pad16, static_cast<float>(0.0f)});
+            }
+            in_q0.EnQue(ld16);
+            ld16 = in_q0.DeQue<float>();
+            if ((((vc16) + 7) / 8) * 8 < 64 && vr16 > 0) {
+                for (int32_t row = 0; row < vr16; ++row) {
+                    PipeBarrier<PIPE_V>();
+                    Duplicate(ld16[row * 64 + (((vc16) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc16) + 7) / 8) * 8);
+                }
+            }
+            if (vr16 < 64) {
+                PipeBarrier<PIPE_V>();
+                Duplicate(ld16[vr16 * 64], static_cast<float>(0.0f), (64 - vr16) * 64);
+            }
+            // %17 = load encoder.layer.0.attention.output.dense.bias[64, 64] at s2, strides [0, 1], valid 64 x 64 (others read 0)
             const int32_t vr17 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
-            const int32_t vc17 = (s4 < 0 ? 0 : (s4 > 64 ? 64 : s4));
-            LocalTensor<float> ld17 = in_q0.AllocTensor<float>();
+            const int32_t vc17 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            LocalTensor<float> ld17 = in_q1.AllocTensor<float>();
             const uint8_t pad17 = static_cast<uint8_t>((8 - vc17 % 8) % 8);
-            if (vr17 > 0 && vc17 > 0) {
-                DataCopyPad(ld17, layer_norm_111_gm[s2], DataCopyExtParams{static_cast<uint16_t>(vr17), static_cast<uint32_t>(vc17 * 4), static_cast<uint32_t>((384 - vc17) * 4), static_cast<uint32_t>(8 - (vc17 * 4 + 31) / 32), 0}, DataCopyPadExtParams<float>{true, 0, pad17, static_cast<float>(0.0f)});
+            for (int32_t row = 0; row < vr17 && vc17 > 0; ++row) {
+                DataCopyPad(ld17[row * 64], encoder_layer_0_attention_output_dense_bias_gm[s2 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc17 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad17, static_cast<float>(0.0f)});
             }
-            in_q0.EnQue(ld17);
-            ld17 = in_q0.DeQue<float>();
+            in_q1.EnQue(ld17);
+            ld17 = in_q1.DeQue<float>();
             if ((((vc17) + 7) / 8) * 8 < 64 && vr17 > 0) {
                 for (int32_t row = 0; row < vr17; ++row) {
                     PipeBarrier<PIPE_V>();
@@ -216,46 +233,26 @@ extern "C" __global__ __aicore__ void matmul_bias_add_7(GM_ADDR permute_128, GM_
                 PipeBarrier<PIPE_V>();
                 Duplicate(ld17[vr17 * 64], static_cast<float>(0.0f), (64 - vr17) * 64);
             }
-            // %18 = load encoder.layer.0.attention.output.dense.bias[64, 64] at s2, strides [0, 1], valid 64 x s4 (others read 0)
-            const int32_t vr18 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
-            const int32_t vc18 = (s4 < 0 ? 0 : (s4 > 64 ? 64 : s4));
-            LocalTensor<float> ld18 = in_q1.AllocTensor<float>();
-            const uint8_t pad18 = static_cast<uint8_t>((8 - vc18 % 8) % 8);
-            for (int32_t row = 0; row < vr18 && vc18 > 0; ++row) {
-                DataCopyPad(ld18[row * 64], encoder_layer_0_attention_output_dense_bias_gm[s2 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc18 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad18, static_cast<float>(0.0f)});
-            }
-            in_q1.EnQue(ld18);
-            ld18 = in_q1.DeQue<float>();
-            if ((((vc18) + 7) / 8) * 8 < 64 && vr18 > 0) {
-                for (int32_t row = 0; row < vr18; ++row) {
-                    PipeBarrier<PIPE_V>();
-                    Duplicate(ld18[row * 64 + (((vc18) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc18) + 7) / 8) * 8);
-                }
-            }
-            if (vr18 < 64) {
-                PipeBarrier<PIPE_V>();
-                Duplicate(ld18[vr18 * 64], static_cast<float>(0.0f), (64 - vr18) * 64);
-            }
+            // %18 = add %15, %17
+            LocalTensor<float> v18 = tmp0.Get<float>();
+            PipeBarrier<PIPE_V>();
+            Add(v18, acc15, ld17, 4096);
+            in_q2.FreeTensor(acc15);
+            in_q1.FreeTensor(ld17);
             // %19 = add %16, %18
-            LocalTensor<float> v19 = tmp0.Get<float>();
+            LocalTensor<float> v19 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
             PipeBarrier<PIPE_V>();
-            Add(v19, acc16, ld18, 4096);
-            in_q2.FreeTensor(acc16);
-            in_q1.FreeTensor(ld18);
-            // %20 = add %17, %19
-            LocalTensor<float> v20 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
-            PipeBarrier<PIPE_V>();
-            Add(v20, ld17, v19, 4096);
-            in_q0.FreeTensor(ld17);
-            // store %20 -> add_133[64, 64] at s2, strides [384, 1], valid 64 x s4
+            Add(v19, ld16, v18, 4096);
+            in_q0.FreeTensor(ld16);
+            // store %19 -> add_133[64, 64] at s2, strides [384, 1], valid 64 x 64
             const int32_t svr1 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
-            const int32_t svc1 = (s4 < 0 ? 0 : (s4 > 64 ? 64 : s4));
-            out_q0.EnQue(v20);
-            v20 = out_q0.DeQue<float>();
+            const int32_t svc1 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            out_q0.EnQue(v19);
+            v19 = out_q0.DeQue<float>();
             if (svr1 > 0 && svc1 > 0) {
-                DataCopyPad(add_133_gm[s2], v20, DataCopyExtParams{static_cast<uint16_t>(svr1), static_cast<uint32_t>(svc1 * 4), static_cast<uint32_t>(8 - (svc1 * 4 + 31) / 32), static_cast<uint32_t>((384 - svc1) * 4), 0});
+                DataCopyPad(add_133_gm[s2], v19, DataCopyExtParams{static_cast<uint16_t>(svr1), static_cast<uint32_t>(svc1 * 4), static_cast<uint32_t>(8 - (svc1 * 4 + 31) / 32), static_cast<uint32_t>((384 - svc1) * 4), 0});
             }
-            out_q0.FreeTensor(v20);
+            out_q0.FreeTensor(v19);
         }
     }
 }

@@ -26,7 +26,7 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_9(GM_ADDR layer_norm_134,
     acc_ws.SetGlobalBuffer((__gm__ float*)(workspace + 65536), 98304);
     constexpr uint16_t kCubeDone = 0; // cross-core flag: cube results are in the workspace
     if ASCEND_IS_AIC {
-        // Cube unit: %17 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
+        // Cube unit: %15 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
         TQue<TPosition::A1, 1> a_l1_q; // a tile in L1 (NZ), 8192 bytes
         pipe.InitBuffer(a_l1_q, 2, 8192);
         TQue<TPosition::B1, 1> b_l1_q; // b tile in L1 (NZ), 8192 bytes
@@ -43,16 +43,14 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_9(GM_ADDR layer_norm_134,
             const int32_t pid2 = pid / 24;
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s2 = pid0 * 64;
-            const int32_t s4 = 1536 - s2;
-            const int32_t s6 = s2 * 384;
+            const int32_t s4 = s2 * 384;
             LocalTensor<float> c_l0 = c_l0_q.AllocTensor<float>();
             bool k_first = true; // the first Mmad starts the accumulator from zero
-            for (int32_t i10 = 0; i10 < 384; i10 += 32) {
-                const int32_t s12 = 384 - i10;
-                const int32_t s14 = s6 + i10;
-                // %13 = load a [64, 32] strides [384, 1]: GM -> L1 (ND -> NZ)
+            for (int32_t i8 = 0; i8 < 384; i8 += 32) {
+                const int32_t s12 = s4 + i8;
+                // %11 = load a [64, 32] strides [384, 1]: GM -> L1 (ND -> NZ)
                 const int32_t am = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
-                const int32_t ak = (s12 < 0 ? 0 : (s12 > 32 ? 32 : s12));
+                const int32_t ak = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
                 LocalTensor<float> a_l1 = a_l1_q.AllocTensor<float>();
                 if (am < 64 || ak < 32) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -69,12 +67,12 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_9(GM_ADDR layer_norm_134,
                     nd.dstNzC0Stride = 64;
                     nd.dstNzNStride = 1;
                     nd.dstNzMatrixStride = 0;
-                    DataCopy(a_l1, layer_norm_134_gm[i10], nd);
+                    DataCopy(a_l1, layer_norm_134_gm[i8], nd);
                 }
                 a_l1_q.EnQue(a_l1);
-                // %15 = load b [32, 64] strides [1, 384]: GM -> L1 (ND -> NZ)
-                const int32_t bk = (s12 < 0 ? 0 : (s12 > 32 ? 32 : s12));
-                const int32_t bn = (s4 < 0 ? 0 : (s4 > 64 ? 64 : s4));
+                // %13 = load b [32, 64] strides [1, 384]: GM -> L1 (ND -> NZ)
+                const int32_t bk = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
+                const int32_t bn = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
                 LocalTensor<float> b_l1 = b_l1_q.AllocTensor<float>();
                 if (bk < 32 || bn < 64) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -91,7 +89,7 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_9(GM_ADDR layer_norm_134,
                     nd.dstNzC0Stride = 64;
                     nd.dstNzNStride = 1;
                     nd.dstNzMatrixStride = 0;
-                    DataCopy(b_l1, encoder_layer_0_intermediate_dense_weight_gm[s14], nd);
+                    DataCopy(b_l1, encoder_layer_0_intermediate_dense_weight_gm[s12], nd);
                 }
                 b_l1_q.EnQue(b_l1);
                 // L1 -> L0A (Zz: 16-row M blocks, each a row of K fractals)
@@ -157,27 +155,27 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_9(GM_ADDR layer_norm_134,
     }
     if ASCEND_IS_AIV {
         // Unified Buffer: 3 queue(s) x 1 buffer(s), 8 scratch buffer(s): 180224 of 188416 bytes.
-        TQue<TPosition::VECIN, 1> in_q0; // %18 = load encoder.layer.0.intermediate.dense.bias [64, 64]
+        TQue<TPosition::VECIN, 1> in_q0; // %16 = load encoder.layer.0.intermediate.dense.bias [64, 64]
         pipe.InitBuffer(in_q0, 1, 16384);
-        TQue<TPosition::VECOUT, 1> out_q0; // store %27 -> gelu_138 [64, 64]
+        TQue<TPosition::VECOUT, 1> out_q0; // store %25 -> gelu_138 [64, 64]
         pipe.InitBuffer(out_q0, 1, 16384);
-        TQue<TPosition::VECIN, 1> in_q1; // %17 = accumulator from the cube
+        TQue<TPosition::VECIN, 1> in_q1; // %15 = accumulator from the cube
         pipe.InitBuffer(in_q1, 1, 16384);
-        TBuf<TPosition::VECCALC> tmp0; // %19
+        TBuf<TPosition::VECCALC> tmp0; // %17
         pipe.InitBuffer(tmp0, 16384);
-        TBuf<TPosition::VECCALC> tmp1; // %21, %25
+        TBuf<TPosition::VECCALC> tmp1; // %19, %23
         pipe.InitBuffer(tmp1, 16384);
-        TBuf<TPosition::VECCALC> tmp2; // scratch: %22 erf |x|
+        TBuf<TPosition::VECCALC> tmp2; // scratch: %20 erf |x|
         pipe.InitBuffer(tmp2, 16384);
-        TBuf<TPosition::VECCALC> tmp3; // scratch: %22 erf t
+        TBuf<TPosition::VECCALC> tmp3; // scratch: %20 erf t
         pipe.InitBuffer(tmp3, 16384);
-        TBuf<TPosition::VECCALC> tmp4; // scratch: %22 erf sign
+        TBuf<TPosition::VECCALC> tmp4; // scratch: %20 erf sign
         pipe.InitBuffer(tmp4, 16384);
-        TBuf<TPosition::VECCALC> tmp5; // scratch: %22 erf series, %24
+        TBuf<TPosition::VECCALC> tmp5; // scratch: %20 erf series, %22
         pipe.InitBuffer(tmp5, 16384);
-        TBuf<TPosition::VECCALC> tmp6; // scratch: %22 erf mask
+        TBuf<TPosition::VECCALC> tmp6; // scratch: %20 erf mask
         pipe.InitBuffer(tmp6, 16384);
-        TBuf<TPosition::VECCALC> tmp7; // %22
+        TBuf<TPosition::VECCALC> tmp7; // %20
         pipe.InitBuffer(tmp7, 16384);
         // wait until this group's cube core has written every accumulator
         CrossCoreWaitFlag<2, PIPE_S>(kCubeDone);
@@ -194,61 +192,60 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_9(GM_ADDR layer_norm_134,
             const int32_t pid2 = pid / 24;
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s2 = pid0 * 64; // %2 = imul
-            const int32_t s4 = 1536 - s2; // %4 = isub
-            const int32_t s6 = s2 * 384; // %6 = imul
-            // %17 = the matmul accumulator, computed by the cube unit and read back from the workspace
-            LocalTensor<float> acc17 = in_q1.AllocTensor<float>();
+            const int32_t s4 = s2 * 384; // %4 = imul
+            // %15 = the matmul accumulator, computed by the cube unit and read back from the workspace
+            LocalTensor<float> acc15 = in_q1.AllocTensor<float>();
             if (0 < 384) {
-                DataCopy(acc17, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
+                DataCopy(acc15, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
             }
-            in_q1.EnQue(acc17);
-            acc17 = in_q1.DeQue<float>();
+            in_q1.EnQue(acc15);
+            acc15 = in_q1.DeQue<float>();
             if (!(0 < 384)) {
-                Duplicate(acc17, 0.0f, 4096);
+                Duplicate(acc15, 0.0f, 4096);
             }
-            // %18 = load encoder.layer.0.intermediate.dense.bias[64, 64] at s2, strides [0, 1], valid 64 x s4 (others read 0)
-            const int32_t vr18 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
-            const int32_t vc18 = (s4 < 0 ? 0 : (s4 > 64 ? 64 : s4));
-            LocalTensor<float> ld18 = in_q0.AllocTensor<float>();
-            const uint8_t pad18 = static_cast<uint8_t>((8 - vc18 % 8) % 8);
-            for (int32_t row = 0; row < vr18 && vc18 > 0; ++row) {
-                DataCopyPad(ld18[row * 64], encoder_layer_0_intermediate_dense_bias_gm[s2 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc18 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad18, static_cast<float>(0.0f)});
+            // %16 = load encoder.layer.0.intermediate.dense.bias[64, 64] at s2, strides [0, 1], valid 64 x 64 (others read 0)
+            const int32_t vr16 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t vc16 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            LocalTensor<float> ld16 = in_q0.AllocTensor<float>();
+            const uint8_t pad16 = static_cast<uint8_t>((8 - vc16 % 8) % 8);
+            for (int32_t row = 0; row < vr16 && vc16 > 0; ++row) {
+                DataCopyPad(ld16[row * 64], encoder_layer_0_intermediate_dense_bias_gm[s2 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc16 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad16, static_cast<float>(0.0f)});
             }
-            in_q0.EnQue(ld18);
-            ld18 = in_q0.DeQue<float>();
-            if ((((vc18) + 7) / 8) * 8 < 64 && vr18 > 0) {
-                for (int32_t row = 0; row < vr18; ++row) {
+            in_q0.EnQue(ld16);
+            ld16 = in_q0.DeQue<float>();
+            if ((((vc16) + 7) / 8) * 8 < 64 && vr16 > 0) {
+                for (int32_t row = 0; row < vr16; ++row) {
                     PipeBarrier<PIPE_V>();
-                    Duplicate(ld18[row * 64 + (((vc18) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc18) + 7) / 8) * 8);
+                    Duplicate(ld16[row * 64 + (((vc16) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc16) + 7) / 8) * 8);
                 }
             }
-            if (vr18 < 64) {
+            if (vr16 < 64) {
                 PipeBarrier<PIPE_V>();
-                Duplicate(ld18[vr18 * 64], static_cast<float>(0.0f), (64 - vr18) * 64);
+                Duplicate(ld16[vr16 * 64], static_cast<float>(0.0f), (64 - vr16) * 64);
             }
-            // %19 = add %17, %18
-            LocalTensor<float> v19 = tmp0.Get<float>();
+            // %17 = add %15, %16
+            LocalTensor<float> v17 = tmp0.Get<float>();
             PipeBarrier<PIPE_V>();
-            Add(v19, acc17, ld18, 4096);
-            in_q1.FreeTensor(acc17);
-            in_q0.FreeTensor(ld18);
-            // %21 = mul %19, %20
-            LocalTensor<float> v21 = tmp1.Get<float>();
+            Add(v17, acc15, ld16, 4096);
+            in_q1.FreeTensor(acc15);
+            in_q0.FreeTensor(ld16);
+            // %19 = mul %17, %18
+            LocalTensor<float> v19 = tmp1.Get<float>();
             PipeBarrier<PIPE_V>();
-            Muls(v21, v19, static_cast<float>(0.70710677f), 4096);
-            // %22 = erf %21 (Abramowitz-Stegun 7.1.26, 1.5e-7 absolute)
+            Muls(v19, v17, static_cast<float>(0.70710677f), 4096);
+            // %20 = erf %19 (Abramowitz-Stegun 7.1.26, 1.5e-7 absolute)
             LocalTensor<float> scratch1 = tmp2.Get<float>();
             LocalTensor<float> scratch2 = tmp3.Get<float>();
             LocalTensor<float> scratch3 = tmp4.Get<float>();
             PipeBarrier<PIPE_V>();
-            Abs(scratch1, v21, 4096);
+            Abs(scratch1, v19, 4096);
             PipeBarrier<PIPE_V>();
             Adds(scratch3, scratch1, 1e-30f, 4096);
             PipeBarrier<PIPE_V>();
-            Div(scratch3, v21, scratch3, 4096);
+            Div(scratch3, v19, scratch3, 4096);
             LocalTensor<float> scratch4 = tmp5.Get<float>();
             LocalTensor<float> scratch5 = tmp6.Get<float>();
-            Mins(scratch4, v21, 0.5f, 4096);
+            Mins(scratch4, v19, 0.5f, 4096);
             PipeBarrier<PIPE_V>();
             Maxs(scratch4, scratch4, -0.5f, 4096);
             Adds(scratch5, scratch1, -0.5f, 4096);
@@ -258,100 +255,100 @@ extern "C" __global__ __aicore__ void matmul_bias_gelu_9(GM_ADDR layer_norm_134,
             Mins(scratch5, scratch5, 1.0f, 4096);
             PipeBarrier<PIPE_V>();
             Maxs(scratch5, scratch5, 0.0f, 4096);
-            LocalTensor<float> v22 = tmp7.Get<float>();
+            LocalTensor<float> v20 = tmp7.Get<float>();
             Mul(scratch2, scratch4, scratch4, 4096);
             PipeBarrier<PIPE_V>();
-            Muls(v22, scratch2, 1.0683760683760684e-4f, 4096);
+            Muls(v20, scratch2, 1.0683760683760684e-4f, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v22, v22, -7.575757575757576e-4f, 4096);
+            Adds(v20, v20, -7.575757575757576e-4f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch2, 4096);
+            Mul(v20, v20, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v22, v22, 4.629629629629629e-3f, 4096);
+            Adds(v20, v20, 4.629629629629629e-3f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch2, 4096);
+            Mul(v20, v20, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v22, v22, -2.3809523809523808e-2f, 4096);
+            Adds(v20, v20, -2.3809523809523808e-2f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch2, 4096);
+            Mul(v20, v20, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v22, v22, 1e-1f, 4096);
+            Adds(v20, v20, 1e-1f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch2, 4096);
+            Mul(v20, v20, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v22, v22, -3.333333333333333e-1f, 4096);
+            Adds(v20, v20, -3.333333333333333e-1f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch2, 4096);
+            Mul(v20, v20, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v22, v22, 1.0f, 4096);
+            Adds(v20, v20, 1.0f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(scratch4, v22, scratch4, 4096);
+            Mul(scratch4, v20, scratch4, 4096);
             PipeBarrier<PIPE_V>();
             Muls(scratch4, scratch4, 1.1283791670955126e0f, 4096);
             Muls(scratch2, scratch1, 3.275911e-1f, 4096);
             PipeBarrier<PIPE_V>();
             Adds(scratch2, scratch2, 1.0f, 4096);
-            Duplicate(v22, 1.0f, 4096);
+            Duplicate(v20, 1.0f, 4096);
             PipeBarrier<PIPE_V>();
-            Div(scratch2, v22, scratch2, 4096);
+            Div(scratch2, v20, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Muls(v22, scratch2, 1.061405429e0f, 4096);
+            Muls(v20, scratch2, 1.061405429e0f, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v22, v22, -1.453152027e0f, 4096);
+            Adds(v20, v20, -1.453152027e0f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch2, 4096);
+            Mul(v20, v20, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v22, v22, 1.421413741e0f, 4096);
+            Adds(v20, v20, 1.421413741e0f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch2, 4096);
+            Mul(v20, v20, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v22, v22, -2.84496736e-1f, 4096);
+            Adds(v20, v20, -2.84496736e-1f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch2, 4096);
+            Mul(v20, v20, scratch2, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v22, v22, 2.54829592e-1f, 4096);
+            Adds(v20, v20, 2.54829592e-1f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch2, 4096);
+            Mul(v20, v20, scratch2, 4096);
             Mul(scratch1, scratch1, scratch1, 4096);
             PipeBarrier<PIPE_V>();
             Muls(scratch1, scratch1, -1.0f, 4096);
             PipeBarrier<PIPE_V>();
             Exp(scratch1, scratch1, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch1, 4096);
+            Mul(v20, v20, scratch1, 4096);
             PipeBarrier<PIPE_V>();
-            Muls(v22, v22, -1.0f, 4096);
+            Muls(v20, v20, -1.0f, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v22, v22, 1.0f, 4096);
+            Adds(v20, v20, 1.0f, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch3, 4096);
+            Mul(v20, v20, scratch3, 4096);
             PipeBarrier<PIPE_V>();
-            Sub(v22, v22, scratch4, 4096);
+            Sub(v20, v20, scratch4, 4096);
             PipeBarrier<PIPE_V>();
-            Mul(v22, v22, scratch5, 4096);
+            Mul(v20, v20, scratch5, 4096);
             PipeBarrier<PIPE_V>();
-            Add(v22, v22, scratch4, 4096);
-            // %24 = add %22, %23
-            LocalTensor<float> v24 = tmp5.Get<float>();
+            Add(v20, v20, scratch4, 4096);
+            // %22 = add %20, %21
+            LocalTensor<float> v22 = tmp5.Get<float>();
             PipeBarrier<PIPE_V>();
-            Adds(v24, v22, static_cast<float>(1.0f), 4096);
-            // %25 = mul %19, %24
-            LocalTensor<float> v25 = tmp1.Get<float>();
+            Adds(v22, v20, static_cast<float>(1.0f), 4096);
+            // %23 = mul %17, %22
+            LocalTensor<float> v23 = tmp1.Get<float>();
             PipeBarrier<PIPE_V>();
-            Mul(v25, v19, v24, 4096);
-            // %27 = mul %25, %26
-            LocalTensor<float> v27 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
+            Mul(v23, v17, v22, 4096);
+            // %25 = mul %23, %24
+            LocalTensor<float> v25 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
             PipeBarrier<PIPE_V>();
-            Muls(v27, v25, static_cast<float>(0.5f), 4096);
-            // store %27 -> gelu_138[64, 64] at s2, strides [1536, 1], valid 64 x s4
+            Muls(v25, v23, static_cast<float>(0.5f), 4096);
+            // store %25 -> gelu_138[64, 64] at s2, strides [1536, 1], valid 64 x 64
             const int32_t svr6 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
-            const int32_t svc6 = (s4 < 0 ? 0 : (s4 > 64 ? 64 : s4));
-            out_q0.EnQue(v27);
-            v27 = out_q0.DeQue<float>();
+            const int32_t svc6 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            out_q0.EnQue(v25);
+            v25 = out_q0.DeQue<float>();
             if (svr6 > 0 && svc6 > 0) {
-                DataCopyPad(gelu_138_gm[s2], v27, DataCopyExtParams{static_cast<uint16_t>(svr6), static_cast<uint32_t>(svc6 * 4), static_cast<uint32_t>(8 - (svc6 * 4 + 31) / 32), static_cast<uint32_t>((1536 - svc6) * 4), 0});
+                DataCopyPad(gelu_138_gm[s2], v25, DataCopyExtParams{static_cast<uint16_t>(svr6), static_cast<uint32_t>(svc6 * 4), static_cast<uint32_t>(8 - (svc6 * 4 + 31) / 32), static_cast<uint32_t>((1536 - svc6) * 4), 0});
             }
-            out_q0.FreeTensor(v27);
+            out_q0.FreeTensor(v25);
         }
     }
 }

@@ -26,7 +26,7 @@ extern "C" __global__ __aicore__ void matmul_bias_tanh_0(GM_ADDR x, GM_ADDR w, G
     acc_ws.SetGlobalBuffer((__gm__ float*)(workspace + 65536), 16384);
     constexpr uint16_t kCubeDone = 0; // cross-core flag: cube results are in the workspace
     if ASCEND_IS_AIC {
-        // Cube unit: %17 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
+        // Cube unit: %16 = matmul of float [64 x 32] and [32 x 64] (f32), padded to M 64, K 32, N 64.
         TQue<TPosition::A1, 1> a_l1_q; // a tile in L1 (NZ), 8192 bytes
         pipe.InitBuffer(a_l1_q, 2, 8192);
         TQue<TPosition::B1, 1> b_l1_q; // b tile in L1 (NZ), 8192 bytes
@@ -43,16 +43,14 @@ extern "C" __global__ __aicore__ void matmul_bias_tanh_0(GM_ADDR x, GM_ADDR w, G
             const int32_t pid2 = pid / 4;
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s2 = pid0 * 64;
-            const int32_t s4 = 256 - s2;
             LocalTensor<float> c_l0 = c_l0_q.AllocTensor<float>();
             bool k_first = true; // the first Mmad starts the accumulator from zero
-            for (int32_t i9 = 0; i9 < 128; i9 += 32) {
-                const int32_t s11 = 128 - i9;
-                const int32_t s13 = i9 * 256;
-                const int32_t s14 = s2 + s13;
-                // %12 = load a [64, 32] strides [128, 1]: GM -> L1 (ND -> NZ)
+            for (int32_t i7 = 0; i7 < 128; i7 += 32) {
+                const int32_t s12 = i7 * 256;
+                const int32_t s13 = s2 + s12;
+                // %10 = load a [64, 32] strides [128, 1]: GM -> L1 (ND -> NZ)
                 const int32_t am = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
-                const int32_t ak = (s11 < 0 ? 0 : (s11 > 32 ? 32 : s11));
+                const int32_t ak = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
                 LocalTensor<float> a_l1 = a_l1_q.AllocTensor<float>();
                 if (am < 64 || ak < 32) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -69,12 +67,12 @@ extern "C" __global__ __aicore__ void matmul_bias_tanh_0(GM_ADDR x, GM_ADDR w, G
                     nd.dstNzC0Stride = 64;
                     nd.dstNzNStride = 1;
                     nd.dstNzMatrixStride = 0;
-                    DataCopy(a_l1, x_gm[i9], nd);
+                    DataCopy(a_l1, x_gm[i7], nd);
                 }
                 a_l1_q.EnQue(a_l1);
-                // %15 = load b [32, 64] strides [256, 1]: GM -> L1 (ND -> NZ)
-                const int32_t bk = (s11 < 0 ? 0 : (s11 > 32 ? 32 : s11));
-                const int32_t bn = (s4 < 0 ? 0 : (s4 > 64 ? 64 : s4));
+                // %14 = load b [32, 64] strides [256, 1]: GM -> L1 (ND -> NZ)
+                const int32_t bk = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
+                const int32_t bn = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
                 LocalTensor<float> b_l1 = b_l1_q.AllocTensor<float>();
                 if (bk < 32 || bn < 64) {
                     // partial or padded tile: start from zeros so the padding adds nothing
@@ -93,7 +91,7 @@ extern "C" __global__ __aicore__ void matmul_bias_tanh_0(GM_ADDR x, GM_ADDR w, G
                         nd.dstNzC0Stride = 16;
                         nd.dstNzNStride = 1;
                         nd.dstNzMatrixStride = 0;
-                        DataCopy(b_l1[kb * 1024], w_gm[s14 + kb * 4096], nd);
+                        DataCopy(b_l1[kb * 1024], w_gm[s13 + kb * 4096], nd);
                     }
                 }
                 b_l1_q.EnQue(b_l1);
@@ -161,15 +159,15 @@ extern "C" __global__ __aicore__ void matmul_bias_tanh_0(GM_ADDR x, GM_ADDR w, G
     }
     if ASCEND_IS_AIV {
         // Unified Buffer: 3 queue(s) x 2 buffer(s), 2 scratch buffer(s): 131072 of 188416 bytes.
-        TQue<TPosition::VECIN, 1> in_q0; // %18 = load b [64, 64]
+        TQue<TPosition::VECIN, 1> in_q0; // %17 = load b [64, 64]
         pipe.InitBuffer(in_q0, 2, 16384);
-        TQue<TPosition::VECOUT, 1> out_q0; // store %20 -> tanh_6 [64, 64]
+        TQue<TPosition::VECOUT, 1> out_q0; // store %19 -> tanh_6 [64, 64]
         pipe.InitBuffer(out_q0, 2, 16384);
-        TQue<TPosition::VECIN, 1> in_q1; // %17 = accumulator from the cube
+        TQue<TPosition::VECIN, 1> in_q1; // %16 = accumulator from the cube
         pipe.InitBuffer(in_q1, 2, 16384);
-        TBuf<TPosition::VECCALC> tmp0; // %19
+        TBuf<TPosition::VECCALC> tmp0; // %18
         pipe.InitBuffer(tmp0, 16384);
-        TBuf<TPosition::VECCALC> tmp1; // scratch: tanh %19
+        TBuf<TPosition::VECCALC> tmp1; // scratch: tanh %18
         pipe.InitBuffer(tmp1, 16384);
         // wait until this group's cube core has written every accumulator
         CrossCoreWaitFlag<2, PIPE_S>(kCubeDone);
@@ -186,67 +184,66 @@ extern "C" __global__ __aicore__ void matmul_bias_tanh_0(GM_ADDR x, GM_ADDR w, G
             const int32_t pid2 = pid / 4;
             (void)pid0; (void)pid1; (void)pid2;
             const int32_t s2 = pid0 * 64; // %2 = imul
-            const int32_t s4 = 256 - s2; // %4 = isub
-            // %17 = the matmul accumulator, computed by the cube unit and read back from the workspace
-            LocalTensor<float> acc17 = in_q1.AllocTensor<float>();
+            // %16 = the matmul accumulator, computed by the cube unit and read back from the workspace
+            LocalTensor<float> acc16 = in_q1.AllocTensor<float>();
             if (0 < 128) {
-                DataCopy(acc17, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
+                DataCopy(acc16, acc_ws[static_cast<int64_t>(pid) * 4096], 4096);
             }
-            in_q1.EnQue(acc17);
-            acc17 = in_q1.DeQue<float>();
+            in_q1.EnQue(acc16);
+            acc16 = in_q1.DeQue<float>();
             if (!(0 < 128)) {
-                Duplicate(acc17, 0.0f, 4096);
+                Duplicate(acc16, 0.0f, 4096);
             }
-            // %18 = load b[64, 64] at s2, strides [0, 1], valid 64 x s4 (others read 0)
-            const int32_t vr18 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
-            const int32_t vc18 = (s4 < 0 ? 0 : (s4 > 64 ? 64 : s4));
-            LocalTensor<float> ld18 = in_q0.AllocTensor<float>();
-            const uint8_t pad18 = static_cast<uint8_t>((8 - vc18 % 8) % 8);
-            for (int32_t row = 0; row < vr18 && vc18 > 0; ++row) {
-                DataCopyPad(ld18[row * 64], b_gm[s2 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc18 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad18, static_cast<float>(0.0f)});
+            // %17 = load b[64, 64] at s2, strides [0, 1], valid 64 x 64 (others read 0)
+            const int32_t vr17 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            const int32_t vc17 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            LocalTensor<float> ld17 = in_q0.AllocTensor<float>();
+            const uint8_t pad17 = static_cast<uint8_t>((8 - vc17 % 8) % 8);
+            for (int32_t row = 0; row < vr17 && vc17 > 0; ++row) {
+                DataCopyPad(ld17[row * 64], b_gm[s2 + row * 0], DataCopyExtParams{1, static_cast<uint32_t>(vc17 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad17, static_cast<float>(0.0f)});
             }
-            in_q0.EnQue(ld18);
-            ld18 = in_q0.DeQue<float>();
-            if ((((vc18) + 7) / 8) * 8 < 64 && vr18 > 0) {
-                for (int32_t row = 0; row < vr18; ++row) {
+            in_q0.EnQue(ld17);
+            ld17 = in_q0.DeQue<float>();
+            if ((((vc17) + 7) / 8) * 8 < 64 && vr17 > 0) {
+                for (int32_t row = 0; row < vr17; ++row) {
                     PipeBarrier<PIPE_V>();
-                    Duplicate(ld18[row * 64 + (((vc18) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc18) + 7) / 8) * 8);
+                    Duplicate(ld17[row * 64 + (((vc17) + 7) / 8) * 8], static_cast<float>(0.0f), 64 - (((vc17) + 7) / 8) * 8);
                 }
             }
-            if (vr18 < 64) {
+            if (vr17 < 64) {
                 PipeBarrier<PIPE_V>();
-                Duplicate(ld18[vr18 * 64], static_cast<float>(0.0f), (64 - vr18) * 64);
+                Duplicate(ld17[vr17 * 64], static_cast<float>(0.0f), (64 - vr17) * 64);
             }
-            // %19 = add %17, %18
-            LocalTensor<float> v19 = tmp0.Get<float>();
+            // %18 = add %16, %17
+            LocalTensor<float> v18 = tmp0.Get<float>();
             PipeBarrier<PIPE_V>();
-            Add(v19, acc17, ld18, 4096);
-            in_q1.FreeTensor(acc17);
-            in_q0.FreeTensor(ld18);
-            // %20 = tanh %19
-            LocalTensor<float> v20 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
+            Add(v18, acc16, ld17, 4096);
+            in_q1.FreeTensor(acc16);
+            in_q0.FreeTensor(ld17);
+            // %19 = tanh %18
+            LocalTensor<float> v19 = out_q0.AllocTensor<float>(); // computed straight into the store's tensor
             LocalTensor<float> scratch1 = tmp1.Get<float>();
             // tanh(x) = 2 / (1 + exp(-2x)) - 1 (no tanh instruction on the vector unit)
             PipeBarrier<PIPE_V>();
-            Muls(scratch1, v19, -2.0f, 4096);
+            Muls(scratch1, v18, -2.0f, 4096);
             PipeBarrier<PIPE_V>();
             Exp(scratch1, scratch1, 4096);
             PipeBarrier<PIPE_V>();
             Adds(scratch1, scratch1, 1.0f, 4096);
-            Duplicate(v20, 2.0f, 4096);
+            Duplicate(v19, 2.0f, 4096);
             PipeBarrier<PIPE_V>();
-            Div(v20, v20, scratch1, 4096);
+            Div(v19, v19, scratch1, 4096);
             PipeBarrier<PIPE_V>();
-            Adds(v20, v20, -1.0f, 4096);
-            // store %20 -> tanh_6[64, 64] at s2, strides [256, 1], valid 64 x s4
+            Adds(v19, v19, -1.0f, 4096);
+            // store %19 -> tanh_6[64, 64] at s2, strides [256, 1], valid 64 x 64
             const int32_t svr2 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
-            const int32_t svc2 = (s4 < 0 ? 0 : (s4 > 64 ? 64 : s4));
-            out_q0.EnQue(v20);
-            v20 = out_q0.DeQue<float>();
+            const int32_t svc2 = (64 < 0 ? 0 : (64 > 64 ? 64 : 64));
+            out_q0.EnQue(v19);
+            v19 = out_q0.DeQue<float>();
             if (svr2 > 0 && svc2 > 0) {
-                DataCopyPad(tanh_6_gm[s2], v20, DataCopyExtParams{static_cast<uint16_t>(svr2), static_cast<uint32_t>(svc2 * 4), static_cast<uint32_t>(8 - (svc2 * 4 + 31) / 32), static_cast<uint32_t>((256 - svc2) * 4), 0});
+                DataCopyPad(tanh_6_gm[s2], v19, DataCopyExtParams{static_cast<uint16_t>(svr2), static_cast<uint32_t>(svc2 * 4), static_cast<uint32_t>(8 - (svc2 * 4 + 31) / 32), static_cast<uint32_t>((256 - svc2) * 4), 0});
             }
-            out_q0.FreeTensor(v20);
+            out_q0.FreeTensor(v19);
         }
     }
 }

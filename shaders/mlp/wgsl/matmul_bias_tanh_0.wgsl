@@ -21,12 +21,12 @@ fn matmul_bias_tanh_0(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(wor
     var r8: i32;
     var r9: i32;
     var r10: i32;
-    var r11: i32;
-    var r12: i32;
+    var r11: f32;
+    var r12: f32;
     var r13: f32;
     var r14: f32;
-    var r15: f32;
-    var r16: f32;
+    var r15: i32;
+    var r16: i32;
     var r17: i32;
     var r18: i32;
     var r19: i32;
@@ -36,86 +36,55 @@ fn matmul_bias_tanh_0(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(wor
     var r23: i32;
     var r24: i32;
     var r25: i32;
-    var r26: i32;
+    var r26: f32;
     var r27: i32;
     var r28: i32;
     var r29: i32;
-    var r30: bool;
-    var r31: bool;
-    var r32: bool;
-    var r33: f32;
-    var r34: i32;
-    var r35: i32;
-    var r36: i32;
-    var r37: i32;
-    var r38: i32;
+    var r30: i32;
+    var r31: i32;
+    var r32: i32;
+    var r33: i32;
+    var r34: f32;
+    var r35: f32;
+    var r36: f32;
+    var r37: f32;
+    var r38: f32;
     var r39: i32;
     var r40: i32;
     var r41: i32;
-    var r42: bool;
-    var r43: bool;
-    var r44: bool;
-    var r45: f32;
+    var r42: i32;
+    var r43: i32;
+    var r44: f32;
+    var r45: i32;
     var r46: f32;
-    var r47: f32;
-    var r48: f32;
+    var r47: i32;
+    var r48: i32;
     var r49: f32;
     var r50: i32;
-    var r51: i32;
+    var r51: f32;
     var r52: i32;
     var r53: i32;
     var r54: i32;
     var r55: f32;
-    var r56: i32;
+    var r56: f32;
     var r57: f32;
-    var r58: i32;
-    var r59: i32;
+    var r58: f32;
+    var r59: f32;
     var r60: f32;
-    var r61: i32;
+    var r61: f32;
     var r62: f32;
-    var r63: i32;
-    var r64: bool;
-    var r65: i32;
-    var r66: bool;
-    var r67: bool;
+    var r63: f32;
+    var r64: f32;
+    var r65: f32;
+    var r66: f32;
+    var r67: i32;
     var r68: i32;
-    var r69: bool;
-    var r70: bool;
+    var r69: i32;
+    var r70: i32;
     var r71: i32;
-    var r72: bool;
-    var r73: bool;
+    var r72: i32;
+    var r73: i32;
     var r74: i32;
-    var r75: bool;
-    var r76: f32;
-    var r77: f32;
-    var r78: f32;
-    var r79: f32;
-    var r80: f32;
-    var r81: f32;
-    var r82: f32;
-    var r83: f32;
-    var r84: f32;
-    var r85: f32;
-    var r86: f32;
-    var r87: f32;
-    var r88: i32;
-    var r89: i32;
-    var r90: i32;
-    var r91: i32;
-    var r92: i32;
-    var r93: bool;
-    var r94: i32;
-    var r95: bool;
-    var r96: bool;
-    var r97: i32;
-    var r98: bool;
-    var r99: bool;
-    var r100: i32;
-    var r101: bool;
-    var r102: i32;
-    var r103: bool;
-    var r104: i32;
-    var r105: bool;
     r0 = lid.x;
     r1 = i32(r0);
     r2 = r1 / 16i;
@@ -126,150 +95,87 @@ fn matmul_bias_tanh_0(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(wor
     r7 = i32(r6);
     r8 = r7 * 32i;
     r9 = r5 * 32i;
-    r10 = 64i - r8;
-    r11 = 256i - r9;
-    r12 = r8 * 128i;
+    r10 = r8 * 128i;
+    r11 = 0.0f;
+    r12 = 0.0f;
     r13 = 0.0f;
     r14 = 0.0f;
-    r15 = 0.0f;
-    r16 = 0.0f;
-    for (r17 = 0i; r17 < 128i; r17 = r17 + 8i) {
-        r18 = 128i - r17;
-        r19 = r12 + r17;
-        r20 = r17 * 256i;
-        r21 = r9 + r20;
-        r22 = min(r10, 32i);
-        r23 = r1 / 8i;
-        r24 = r1 % 8i;
-        r25 = r23 * 128i;
-        r26 = r19 + r25;
-        r27 = r26 + r24;
-        r28 = r23 * 8i;
-        r29 = r28 + r24;
-        r30 = r23 < r22;
-        r31 = r24 < r18;
-        r32 = r30 & r31;
-        if (r32) {
-            r33 = b0_x[r27];
-        } else {
-            r33 = 0.0f;
-        }
-        sh0[r29] = r33;
-        r34 = min(r18, 8i);
-        r35 = r1 / 32i;
-        r36 = r1 % 32i;
-        r37 = r35 * 256i;
-        r38 = r21 + r37;
-        r39 = r38 + r36;
-        r40 = r35 * 32i;
-        r41 = r40 + r36;
-        r42 = r35 < r34;
-        r43 = r36 < r11;
-        r44 = r42 & r43;
-        if (r44) {
-            r45 = b1_w[r39];
-        } else {
-            r45 = 0.0f;
-        }
-        sh1[r41] = r45;
+    for (r15 = 0i; r15 < 128i; r15 = r15 + 8i) {
+        r16 = r10 + r15;
+        r17 = r15 * 256i;
+        r18 = r9 + r17;
+        r19 = r1 / 8i;
+        r20 = r1 % 8i;
+        r21 = r19 * 128i;
+        r22 = r16 + r21;
+        r23 = r22 + r20;
+        r24 = r19 * 8i;
+        r25 = r24 + r20;
+        r26 = b0_x[r23];
+        sh0[r25] = r26;
+        r27 = r1 / 32i;
+        r28 = r1 % 32i;
+        r29 = r27 * 256i;
+        r30 = r18 + r29;
+        r31 = r30 + r28;
+        r32 = r27 * 32i;
+        r33 = r32 + r28;
+        r34 = b1_w[r31];
+        sh1[r33] = r34;
         workgroupBarrier();
-        r46 = r13;
-        r47 = r14;
-        r48 = r15;
-        r49 = r16;
-        r50 = r2 * 8i;
-        r51 = r50 + 128i;
-        r52 = r3 + 16i;
-        for (r53 = 0i; r53 < 8i; r53 = r53 + 1i) {
-            r54 = r50 + r53;
-            r55 = sh0[r54];
-            r56 = r51 + r53;
-            r57 = sh0[r56];
-            r58 = r53 * 32i;
-            r59 = r58 + r3;
-            r60 = sh1[r59];
-            r61 = r58 + r52;
-            r62 = sh1[r61];
-            r46 = fma(r55, r60, r46);
-            r47 = fma(r55, r62, r47);
-            r48 = fma(r57, r60, r48);
-            r49 = fma(r57, r62, r49);
+        r35 = r11;
+        r36 = r12;
+        r37 = r13;
+        r38 = r14;
+        r39 = r2 * 8i;
+        r40 = r39 + 128i;
+        r41 = r3 + 16i;
+        for (r42 = 0i; r42 < 8i; r42 = r42 + 1i) {
+            r43 = r39 + r42;
+            r44 = sh0[r43];
+            r45 = r40 + r42;
+            r46 = sh0[r45];
+            r47 = r42 * 32i;
+            r48 = r47 + r3;
+            r49 = sh1[r48];
+            r50 = r47 + r41;
+            r51 = sh1[r50];
+            r35 = fma(r44, r49, r35);
+            r36 = fma(r44, r51, r36);
+            r37 = fma(r46, r49, r37);
+            r38 = fma(r46, r51, r38);
         }
         workgroupBarrier();
-        r13 = r46;
-        r14 = r47;
-        r15 = r48;
-        r16 = r49;
+        r11 = r35;
+        r12 = r36;
+        r13 = r37;
+        r14 = r38;
     }
-    r63 = r9 + r3;
-    r64 = r2 < r10;
-    r65 = r2 + 16i;
-    r66 = r65 < r10;
-    r67 = r3 < r11;
-    r68 = r3 + 16i;
-    r69 = r68 < r11;
-    r70 = r64 & r67;
-    r71 = r63 + 16i;
-    r72 = r64 & r69;
-    r73 = r66 & r67;
-    r74 = r63 + 16i;
-    r75 = r66 & r69;
-    if (r70) {
-        r76 = b2_b[r63];
-    } else {
-        r76 = 0.0f;
-    }
-    if (r72) {
-        r77 = b2_b[r71];
-    } else {
-        r77 = 0.0f;
-    }
-    if (r73) {
-        r78 = b2_b[r63];
-    } else {
-        r78 = 0.0f;
-    }
-    if (r75) {
-        r79 = b2_b[r74];
-    } else {
-        r79 = 0.0f;
-    }
-    r80 = r13 + r76;
-    r81 = r14 + r77;
-    r82 = r15 + r78;
-    r83 = r16 + r79;
-    r84 = tanh(clamp(r80, (-15.0f), 15.0f));
-    r85 = tanh(clamp(r81, (-15.0f), 15.0f));
-    r86 = tanh(clamp(r82, (-15.0f), 15.0f));
-    r87 = tanh(clamp(r83, (-15.0f), 15.0f));
-    r88 = r8 * 256i;
-    r89 = r88 + r9;
-    r90 = r2 * 256i;
-    r91 = r89 + r90;
-    r92 = r91 + r3;
-    r93 = r2 < r10;
-    r94 = r2 + 16i;
-    r95 = r94 < r10;
-    r96 = r3 < r11;
-    r97 = r3 + 16i;
-    r98 = r97 < r11;
-    r99 = r93 & r96;
-    r100 = r92 + 16i;
-    r101 = r93 & r98;
-    r102 = r92 + 4096i;
-    r103 = r95 & r96;
-    r104 = r92 + 4112i;
-    r105 = r95 & r98;
-    if (r99) {
-        b3_tanh_6[r92] = r84;
-    }
-    if (r101) {
-        b3_tanh_6[r100] = r85;
-    }
-    if (r103) {
-        b3_tanh_6[r102] = r86;
-    }
-    if (r105) {
-        b3_tanh_6[r104] = r87;
-    }
+    r52 = r9 + r3;
+    r53 = r52 + 16i;
+    r54 = r52 + 16i;
+    r55 = b2_b[r52];
+    r56 = b2_b[r53];
+    r57 = b2_b[r52];
+    r58 = b2_b[r54];
+    r59 = r11 + r55;
+    r60 = r12 + r56;
+    r61 = r13 + r57;
+    r62 = r14 + r58;
+    r63 = tanh(clamp(r59, (-15.0f), 15.0f));
+    r64 = tanh(clamp(r60, (-15.0f), 15.0f));
+    r65 = tanh(clamp(r61, (-15.0f), 15.0f));
+    r66 = tanh(clamp(r62, (-15.0f), 15.0f));
+    r67 = r8 * 256i;
+    r68 = r67 + r9;
+    r69 = r2 * 256i;
+    r70 = r68 + r69;
+    r71 = r70 + r3;
+    r72 = r71 + 16i;
+    r73 = r71 + 4096i;
+    r74 = r71 + 4112i;
+    b3_tanh_6[r71] = r63;
+    b3_tanh_6[r72] = r64;
+    b3_tanh_6[r73] = r65;
+    b3_tanh_6[r74] = r66;
 }
