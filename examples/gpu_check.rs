@@ -546,8 +546,10 @@ fn table(dir: &Path) -> Result<()> {
     files.sort();
     let mut results = Vec::new();
     for f in &files {
-        let text = std::fs::read_to_string(f)?;
-        match serde_json::from_str::<Value>(&text) {
+        // Bytes, not `read_to_string`: a file that is not UTF-8 is one failed row below,
+        // not the end of the table.
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        match serde_json::from_str::<Value>(&String::from_utf8_lossy(&bytes)) {
             Ok(v) => results.push(v),
             Err(e) => results.push(json!({
                 "check": f.file_name().map(|n| n.to_string_lossy().into_owned()),

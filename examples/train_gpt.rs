@@ -8,7 +8,7 @@
 //! cargo run --release --example train_gpt -- --device cpu --layers 1 --width 32 --steps 5
 //! ```
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 use tessera::compiler::optim::AdamW;
@@ -96,8 +96,19 @@ fn main() -> Result<()> {
         vocab_size: data.tokenizer().vocab_size(),
     };
     cfg.validate().context("invalid model size")?;
+    let sample_options = SampleOptions {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        seed: args.seed,
+    };
     if args.sample > 0 {
         // Fail before training, not after it.
+        if args.prompt.is_empty() {
+            bail!("--prompt is empty: sampling needs at least one character to start from");
+        }
+        sample_options
+            .validate()
+            .context("invalid sampling options")?;
         data.tokenizer()
             .encode(&args.prompt)
             .context("--prompt cannot be encoded")?;
@@ -160,11 +171,7 @@ fn main() -> Result<()> {
         args.out.join("loss.png").display()
     );
     if args.sample > 0 {
-        let opts = SampleOptions {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            seed: args.seed,
-        };
+        let opts = sample_options;
         let mut sampler = Sampler::new(
             device.as_ref(),
             &cfg,

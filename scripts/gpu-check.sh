@@ -15,7 +15,10 @@
 # without them that check is reported `missing` and the run INCOMPLETE (exit 3).
 #
 # Steps, each under a timeout within one overall budget (TESSERA_GPU_CHECK_BUDGET seconds,
-# default 470), each writing one JSON result into $OUT/results/:
+# default 470, counted from the first step to the end of the table; every command runs
+# under `timeout -k 10`, so one stuck in a driver call after SIGTERM is killed 10 s later,
+# and the budget keeps those 10 s and 15 s for the table; a step the budget has no time
+# left for is not run and fails), each writing one JSON result into $OUT/results/:
 #   1. the CUDA device (fails at once, clearly, when there is none);
 #   2. the conformance suite on the cuda device (tests/conformance.rs, conformance_cuda);
 #   3. tests/cuda.rs (MLP forward, GPT training steps and checkpoint resume vs f64);
@@ -33,6 +36,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUNDLE=${TESSERA_GPU_BUNDLE:-$ROOT/target/gpu-bundle}
 OUT=${TESSERA_GPU_CHECK_OUT:-$ROOT/target/gpu-check}
 BUDGET=${TESSERA_GPU_CHECK_BUDGET:-470}
+# Seconds between SIGTERM and SIGKILL of a command that overruns its limit.
+KILL=10
+# Seconds kept for the table at the end (its own limit plus its kill grace).
+TABLE=15
 export RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0
 
 die() {
@@ -84,10 +91,14 @@ bundle)
     ;;
 run) ;;
 -h | --help)
-    sed -n '2,30p' "${BASH_SOURCE[0]}"
+    sed -n '2,32p' "${BASH_SOURCE[0]}"
     exit 0
     ;;
 *) die "unknown command '$1' (expected: bundle, run)" ;;
+esac
+
+case $BUDGET in
+'' | *[!0-9]*) die "TESSERA_GPU_CHECK_BUDGET=$BUDGET is not a whole number of seconds" ;;
 esac
 
 mkdir -p "$OUT/results" || die "cannot create $OUT"
@@ -111,18 +122,54 @@ if [ ! -x "$BUNDLE/gpu_check" ]; then
 fi
 GPU=$BUNDLE/gpu_check
 
-# Seconds left of the budget, at most $1.
+# Seconds for the next step: at most $1 and what the budget has left after the kill
+# grace and the table's share; 0 when it has nothing left.
 left() {
-    local used=$(($(date +%s) - START)) max=$1
-    local rest=$((BUDGET - used))
+    local max=$1 rest
+    rest=$((BUDGET - ($(date +%s) - START) - KILL - TABLE))
     [ "$rest" -lt "$max" ] && max=$rest
-    [ "$max" -lt 1 ] && max=1
+    [ "$max" -lt 0 ] && max=0
     echo "$max"
 }
 
-# Writes a result file: name status detail.
+# Runs a command (from $2 on) under `timeout -k $KILL` with at most $1 seconds of the
+# budget. When the budget has less than a second left: not run, SPENT=1, status 124.
+SPENT=0
+bounded() {
+    local secs
+    secs=$(left "$1")
+    shift
+    if [ "$secs" -lt 1 ]; then
+        SPENT=1
+        echo "gpu-check: the budget of $BUDGET s is spent: not running $1" >&2
+        return 124
+    fi
+    SPENT=0
+    timeout -k "$KILL" "$secs" "$@"
+}
+
+# Why the last bounded command failed, in words, from its exit status $1.
+why() {
+    if [ "$SPENT" = 1 ]; then
+        echo "not run: the budget of $BUDGET s was spent"
+        return
+    fi
+    case $1 in
+    124 | 137) echo "timed out (exit status $1; see the log)" ;;
+    *) echo "exit status $1 (see the log)" ;;
+    esac
+}
+
+# Writes a result file: name status detail. The detail is kept to printable ASCII (each
+# control character, such as a newline or tab, and each byte of a non-ASCII character
+# becomes a space; runs of spaces are squeezed), with its \ and " escaped, so the file is
+# valid JSON whatever the detail held.
 result() {
-    local detail=${3//\\/\\\\}
+    local detail
+    detail=$(printf '%s' "$3" | LC_ALL=C tr -c '[:print:]' ' ' | tr -s ' ')
+    detail=${detail# }
+    detail=${detail% }
+    detail=${detail//\\/\\\\}
     detail=${detail//\"/\\\"}
     printf '{"check": "%s", "status": "%s", "detail": "%s"}\n' "$1" "$2" "$detail" \
         >"$OUT/results/$1.json"
@@ -130,29 +177,27 @@ result() {
 
 echo "== 1. CUDA device"
 command -v nvidia-smi >/dev/null &&
-    timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-if ! DEVICE=$(timeout 60 "$GPU" info 2>&1); then
-    result device fail "$(echo "$DEVICE" | tr '\n' ' ')"
+    bounded 20 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+if ! DEVICE=$(bounded 60 "$GPU" info 2>&1); then
+    result device fail "$DEVICE"
     echo "$DEVICE"
     die "no usable CUDA device (see above); nothing else was run"
 fi
 echo "$DEVICE"
 result device pass "$DEVICE"
 
-# Runs a test binary with TESSERA_REQUIRE_CUDA=1 (a skip is a failure): name, timeout, args.
+# Runs a test binary with TESSERA_REQUIRE_CUDA=1 (a skip is a failure): name, limit, args.
 run_tests() {
     local name=$1 limit=$2
     shift 2
-    local t0 rc
+    local t0 rc secs
     t0=$(date +%s)
-    TESSERA_REQUIRE_CUDA=1 timeout "$(left "$limit")" "$@"
+    TESSERA_REQUIRE_CUDA=1 bounded "$limit" "$@"
     rc=$?
-    local secs
     secs=$(($(date +%s) - t0))
     case $rc in
     0) result "$name" pass "all tests passed (${secs} s)" ;;
-    124) result "$name" fail "timed out after ${secs} s" ;;
-    *) result "$name" fail "exit status $rc after ${secs} s (failures above in the log)" ;;
+    *) result "$name" fail "$(why "$rc") after ${secs} s (failures above in the log)" ;;
     esac
 }
 
@@ -163,8 +208,9 @@ echo "== 3. tests/cuda.rs"
 run_tests cuda_tests 90 "$BUNDLE/cuda_tests" --nocapture --test-threads 1
 
 echo "== 4. small GPT, 20 steps vs the f64 interpreter"
-timeout "$(left 120)" "$GPU" train --steps 20 --out "$OUT/results/train.json" ||
-    [ -f "$OUT/results/train.json" ] || result train fail "timed out or crashed (see the log)"
+bounded 120 "$GPU" train --steps 20 --out "$OUT/results/train.json"
+rc=$?
+[ "$rc" = 0 ] || [ -f "$OUT/results/train.json" ] || result train fail "$(why "$rc")"
 
 echo "== 5. MiniLM embeddings vs the reference"
 MODEL=${TESSERA_MINILM_DIR:-}
@@ -176,16 +222,19 @@ REF=$BUNDLE/minilm-reference.json
 if [ -z "$MODEL" ]; then
     result minilm missing "not run: the all-MiniLM-L6-v2 files are missing (set TESSERA_MINILM_DIR, or bundle .cache/minilm)"
 else
-    timeout "$(left 60)" "$GPU" minilm --model "$MODEL" --reference "$REF" \
-        --out "$OUT/results/minilm.json" ||
-        [ -f "$OUT/results/minilm.json" ] || result minilm fail "timed out or crashed (see the log)"
+    bounded 60 "$GPU" minilm --model "$MODEL" --reference "$REF" --out "$OUT/results/minilm.json"
+    rc=$?
+    [ "$rc" = 0 ] || [ -f "$OUT/results/minilm.json" ] || result minilm fail "$(why "$rc")"
 fi
 
 echo "== 6. timings"
-timeout "$(left 120)" "$GPU" bench --out "$OUT/results/bench.json" ||
-    [ -f "$OUT/results/bench.json" ] || result bench fail "timed out or crashed (see the log)"
-if timeout 60 python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    timeout "$(left 90)" python3 - 4096 4096 10 "$OUT/results/torch.json" <<'PY' ||
+bounded 120 "$GPU" bench --out "$OUT/results/bench.json"
+rc=$?
+[ "$rc" = 0 ] || [ -f "$OUT/results/bench.json" ] || result bench fail "$(why "$rc")"
+if ! command -v python3 >/dev/null; then
+    result torch skip "python3 not available: no PyTorch column"
+elif bounded 60 python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    bounded 90 python3 - 4096 4096 10 "$OUT/results/torch.json" <<'PY'
 import json, sys
 import torch
 import torch.nn.functional as F
@@ -235,13 +284,16 @@ with open(out, "w") as f:
 for r in rows:
     print(f"torch {r['name']}: {r['ms']:.3f} ms")
 PY
-        result torch fail "the PyTorch timing failed or timed out (see the log)"
+    rc=$?
+    [ "$rc" = 0 ] || result torch fail "PyTorch timing: $(why "$rc")"
+elif [ "$SPENT" = 1 ]; then
+    result torch skip "no PyTorch column: $(why 124)"
 else
     result torch skip "python3 with torch (CUDA) not available: no PyTorch column"
 fi
 
 echo "== 7. summary ($(($(date +%s) - START)) s)"
-"$GPU" table --results "$OUT/results" | tee "$OUT/table.txt"
+timeout -k 5 $((TABLE - 5)) "$GPU" table --results "$OUT/results" | tee "$OUT/table.txt"
 echo "gpu-check: full log in $LOG, table in $OUT/table.txt"
 if grep -q '^overall: PASS' "$OUT/table.txt"; then
     return 0

@@ -3,7 +3,8 @@
 //! Without a GPU (or without the `cuda` feature): `CudaDevice::new()` returns a typed
 //! error, never a panic, and every test that needs the GPU reports itself as
 //! `SKIPPED: <test> (no CUDA driver: <reason>)` on stderr (a failure under
-//! `TESSERA_REQUIRE_CUDA=1`; see `tests/support/cuda.rs`).
+//! `TESSERA_REQUIRE_CUDA=1`; see `tests/support/cuda.rs`). A `TESSERA_CUDA_DEVICE` that
+//! is not a device ordinal fails those tests instead of skipping them.
 //!
 //! With a GPU:
 //! - the MLP block's forward matches the f64 interpreter (tolerance: `y` is a sum of
@@ -50,6 +51,66 @@ fn cuda_device_new_is_a_device_or_a_typed_error() {
     }
     #[cfg(not(feature = "cuda"))]
     let _ = cuda_support::device("cuda_device_new_is_a_device_or_a_typed_error");
+}
+
+/// A mistake in the setup is not a missing GPU: `CudaDevice::new`'s invalid-setting error
+/// fails a CUDA test (even without `TESSERA_REQUIRE_CUDA=1`) while the no-driver, old-GPU
+/// and driver-failure errors skip it.
+#[test]
+fn a_bad_device_setting_fails_while_a_missing_gpu_skips() {
+    use cuda_support::{outcome, Outcome};
+    use tessera::runtime::RuntimeError;
+    let bad = RuntimeError::InvalidSetting {
+        setting: "TESSERA_CUDA_DEVICE",
+        value: "abc".into(),
+        reason: "not a device ordinal".into(),
+    };
+    match outcome(&bad) {
+        Outcome::Fail(message) => {
+            assert!(message.contains("TESSERA_CUDA_DEVICE=\"abc\""), "{message}")
+        }
+        other => panic!("an invalid setting must fail, got {other:?}"),
+    }
+    let no_driver = RuntimeError::NoCudaDriver {
+        reason: "no libcuda".into(),
+    };
+    assert_eq!(outcome(&no_driver), Outcome::Skip("no libcuda".into()));
+    let old = RuntimeError::Unavailable("sm_75: Tessera's PTX needs sm_80".into());
+    assert!(matches!(outcome(&old), Outcome::Skip(r) if r.contains("sm_80")));
+    let busy = RuntimeError::Cuda {
+        during: "creating the CUDA context".into(),
+        message: "CUDA_ERROR_DEVICE_UNAVAILABLE".into(),
+    };
+    assert!(matches!(outcome(&busy), Outcome::Skip(r) if r.contains("context")));
+    let other = RuntimeError::ParamNotSet { name: "w".into() };
+    assert!(matches!(outcome(&other), Outcome::Fail(_)));
+}
+
+/// End to end: this test binary rerun on one GPU test with `TESSERA_CUDA_DEVICE=abc` (and
+/// without `TESSERA_REQUIRE_CUDA`, so a skip would pass) fails, naming the setting, on a
+/// machine with or without a GPU (the setting is refused before the driver is touched).
+#[cfg(feature = "cuda")]
+#[test]
+fn a_typo_in_tessera_cuda_device_fails_the_gpu_tests() {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(exe)
+        .args(["mlp_forward_matches_the_interpreter_on_cuda", "--exact"])
+        .env("TESSERA_CUDA_DEVICE", "abc")
+        .env_remove(cuda_support::REQUIRE_ENV)
+        .output()
+        .expect("rerunning the test binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "the rerun passed:\n{text}");
+    assert!(text.contains("1 failed"), "{text}");
+    assert!(
+        text.contains("invalid setting TESSERA_CUDA_DEVICE=\"abc\""),
+        "{text}"
+    );
+    assert!(!text.contains("SKIPPED:"), "{text}");
 }
 
 #[cfg(feature = "cuda")]

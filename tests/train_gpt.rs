@@ -119,7 +119,12 @@ fn run(device: &dyn Device) -> Run {
     let path = dir.path().join("init.safetensors");
     std::fs::write(&path, initial_checkpoint()).unwrap();
     let (tg, eval) = graphs();
-    let mut tr = Trainer::resume(device, tg, &path, options())
+    // Another seed than the checkpoint's: the batches come from the restored RNG state.
+    let resumed = TrainerOptions {
+        seed: 99,
+        ..options()
+    };
+    let mut tr = Trainer::resume(device, tg, &path, resumed)
         .unwrap()
         .with_eval_graph(device, &eval, "loss")
         .unwrap();

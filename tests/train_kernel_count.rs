@@ -1,12 +1,13 @@
-//! Kernel count of the demo-size GPT training graph (2 layers, 4 heads, width 64,
-//! context 64, vocabulary 65, batch 16) with and without the scheduler's multi-output
+//! Kernel count of the profile-size GPT training graph (2 layers, 4 heads, width 64,
+//! context 64, vocabulary 65, batch 16: `examples/profile_gpt.rs`) with and without the scheduler's multi-output
 //! elementwise kernels (`ScheduleOptions::multi_output`), which store several values per
 //! kernel (AdamW's `m'`, `v'`, `p'`: one kernel of 8 buffers per parameter on every
-//! target). Every kernel stays within the target's storage-buffer limit, every
-//! value the unmerged plan stores is stored by the merged one, and on every target the
-//! merged plan has fewer launches. `--nocapture` prints the counts.
+//! target). Every kernel stays within the target's storage-buffer limit, both plans have
+//! the same graph outputs and every output buffer is written by some launch of the
+//! merged plan, and on every target the merged plan has fewer launches. `--nocapture` prints the counts.
 
 use tessera::compiler::optim::AdamW;
+use tessera::compiler::schedule::plan::BufferRole;
 use tessera::compiler::schedule::{schedule_with_options, ScheduleOptions};
 use tessera::compiler::tile::Access;
 use tessera::compiler::{compile, Plan, Target};
@@ -55,7 +56,25 @@ fn demo_gpt_training_graph_kernel_count() {
                 k.params.len()
             );
         }
-        assert_eq!(plan.outputs.len(), unmerged.outputs.len());
+        let names = |p: &Plan| p.outputs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&plan), names(&unmerged));
+        for (name, id) in &plan.outputs {
+            let role = &plan.buffer(*id).role;
+            if matches!(role, BufferRole::Input { .. } | BufferRole::Param { .. }) {
+                continue;
+            }
+            let written = plan.launches.iter().any(|l| {
+                l.args
+                    .iter()
+                    .zip(&plan.kernels[l.kernel].params)
+                    .any(|(a, p)| a == id && p.access != Access::Read)
+            });
+            assert!(
+                written,
+                "{:?}: output `{name}` is never written",
+                target.kind
+            );
+        }
         let (after, before) = (plan.launches.len(), unmerged.launches.len());
         println!(
             "{:?}: {after} launches of {} kernels ({before} launches of {} kernels without \

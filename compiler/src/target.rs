@@ -157,7 +157,7 @@ impl Target {
     /// storage loads with per-invocation addresses done lane by lane): 64-thread
     /// workgroups (8 x 8 thread grid) and 64 x 64 matmul tiles, so each invocation
     /// accumulates an 8 x 8 micro-tile (16 shared loads per 64 FMAs instead of 4 per 4 at
-    /// 2 x 2). Measured with `examples/profile_gpt` on lavapipe (2 cores), the demo GPT
+    /// 2 x 2). Measured with `examples/profile_gpt` on lavapipe (2 cores), a 2-layer GPT's
     /// training step: about 3x faster than 256 threads and 32 x 32 tiles (matmuls ~4x,
     /// attention and row kernels ~3x). Limits are unchanged.
     pub fn for_cpu_adapter(mut self) -> Target {

@@ -257,6 +257,20 @@ fn emit_target(graph: &Graph, kind: TargetKind, out: &Path) -> Result<()> {
         .with_context(|| format!("compiling for {kind}"))?;
     let dir = out.join(kind.name());
     if dir.exists() {
+        // Only an earlier demo's output (it has a manifest) is replaced: a folder of the
+        // same name that is something else is left alone.
+        let ours = dir.join("manifest.json").is_file();
+        let empty = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .next()
+            .is_none();
+        if !ours && !empty {
+            bail!(
+                "{} exists and is not the output of an earlier demo (no manifest.json): \
+                 choose another --out",
+                dir.display()
+            );
+        }
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     write_artifact(&dir, &plan, &artifact)?;

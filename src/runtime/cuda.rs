@@ -29,6 +29,7 @@
 
 use super::error::{Result, RuntimeError};
 use super::executable::{Executable, Program, Signature};
+use super::plan_io::{self, OutputInfo, PlanSlots};
 use super::{Device, DeviceKind};
 use cudarc::driver::{
     sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DriverError,
@@ -40,7 +41,7 @@ use std::fmt;
 use std::sync::Arc;
 use tessera_compiler::backend::{self, Artifact};
 use tessera_compiler::interp::Tensor;
-use tessera_compiler::schedule::plan::{BufferRole, Plan};
+use tessera_compiler::schedule::plan::Plan;
 use tessera_compiler::{Graph, Target, TargetKind, TensorType};
 
 /// Driver entry points this device uses (directly or through cudarc), checked before any
@@ -238,20 +239,35 @@ impl fmt::Debug for CudaDevice {
     }
 }
 
+/// The environment variable that picks the GPU of [`CudaDevice::new`].
+const ORDINAL_ENV: &str = "TESSERA_CUDA_DEVICE";
+
+/// The device ordinal that [`ORDINAL_ENV`] asks for: 0 when unset or blank, the number
+/// (surrounding spaces allowed) otherwise; anything else is [`RuntimeError::InvalidSetting`].
+fn ordinal_setting(value: Option<&std::ffi::OsStr>) -> Result<usize> {
+    let invalid = |value: String| RuntimeError::InvalidSetting {
+        setting: ORDINAL_ENV,
+        value,
+        reason: "not a device ordinal (0, 1, ...); unset it for the first GPU".into(),
+    };
+    let Some(raw) = value else { return Ok(0) };
+    let text = raw
+        .to_str()
+        .ok_or_else(|| invalid(raw.to_string_lossy().into_owned()))?;
+    match text.trim() {
+        "" => Ok(0),
+        t => t.parse::<usize>().map_err(|_| invalid(text.to_string())),
+    }
+}
+
 impl CudaDevice {
     /// The first GPU (ordinal 0, or `TESSERA_CUDA_DEVICE` when set). Without a driver,
     /// a device or an sm_80+ GPU, a typed error ([`RuntimeError::NoCudaDriver`] or
-    /// [`RuntimeError::Unavailable`]) saying which; never a panic.
+    /// [`RuntimeError::Unavailable`]) saying which; a `TESSERA_CUDA_DEVICE` that is not
+    /// an ordinal is [`RuntimeError::InvalidSetting`]. Never a panic.
     pub fn new() -> Result<CudaDevice> {
-        let ordinal = match std::env::var("TESSERA_CUDA_DEVICE") {
-            Ok(v) if !v.trim().is_empty() => v.trim().parse::<usize>().map_err(|_| {
-                no_driver(format!(
-                    "TESSERA_CUDA_DEVICE={v:?} is not a device ordinal (0, 1, ...)"
-                ))
-            })?,
-            _ => 0,
-        };
-        CudaDevice::with_ordinal(ordinal)
+        let setting = std::env::var_os(ORDINAL_ENV);
+        CudaDevice::with_ordinal(ordinal_setting(setting.as_deref())?)
     }
 
     /// The GPU with the given ordinal.
@@ -339,10 +355,6 @@ impl Device for CudaDevice {
     }
 }
 
-fn round4(n: usize) -> usize {
-    n.div_ceil(4).max(1) * 4
-}
-
 /// One launch: the kernel and one device pointer per kernel parameter.
 struct Launch {
     kernel: usize,
@@ -354,13 +366,6 @@ struct Kernel {
     name: String,
     grid: [u32; 3],
     block: u32,
-}
-
-struct OutputSlot {
-    name: String,
-    ty: TensorType,
-    storage: usize,
-    bytes: usize,
 }
 
 /// A plan loaded on a GPU.
@@ -376,7 +381,7 @@ struct CudaProgram {
     launches: Vec<Launch>,
     inputs: HashMap<String, usize>,
     params: HashMap<String, usize>,
-    outputs: Vec<OutputSlot>,
+    outputs: Vec<OutputInfo>,
     /// `(source slot, parameter slot, bytes)` copied after the last launch of a run.
     updates: Vec<(usize, usize, usize)>,
 }
@@ -394,19 +399,13 @@ impl CudaProgram {
             .map_err(cuda_err("creating a CUDA stream"))?;
 
         // Storage slots: the largest buffer placed in each, rounded up to 4 bytes, zeroed.
-        let mut slot_bytes: Vec<usize> = plan.storage.iter().map(|s| s.bytes).collect();
-        for b in &plan.buffers {
-            slot_bytes[b.storage] = slot_bytes[b.storage].max(b.len * b.dtype.size_bytes());
-        }
-        let mut storage = Vec::with_capacity(slot_bytes.len());
-        let mut ptrs = Vec::with_capacity(slot_bytes.len());
-        for (i, &bytes) in slot_bytes.iter().enumerate() {
-            let slice = stream
-                .alloc_zeros::<u8>(round4(bytes))
-                .map_err(cuda_err(format!(
-                    "allocating storage slot {i} ({} bytes)",
-                    round4(bytes)
-                )))?;
+        let slot_sizes = plan_io::slot_sizes(plan);
+        let mut storage = Vec::with_capacity(slot_sizes.len());
+        let mut ptrs = Vec::with_capacity(slot_sizes.len());
+        for (i, &size) in slot_sizes.iter().enumerate() {
+            let slice = stream.alloc_zeros::<u8>(size).map_err(cuda_err(format!(
+                "allocating storage slot {i} ({size} bytes)"
+            )))?;
             // No event tracking (see `CudaDevice::with_ordinal`): the guard records nothing.
             let ptr = {
                 let (ptr, _sync) = slice.device_ptr(&stream);
@@ -501,6 +500,13 @@ impl CudaProgram {
             })
             .collect();
 
+        // Constants: filled once. Inputs and parameters: their slots by name.
+        let PlanSlots {
+            inputs,
+            params,
+            constants,
+            outputs,
+        } = PlanSlots::of(plan);
         let mut program = CudaProgram {
             stream,
             storage,
@@ -508,36 +514,13 @@ impl CudaProgram {
             kernels,
             _modules: modules.into_values().collect(),
             launches,
-            inputs: HashMap::new(),
-            params: HashMap::new(),
-            outputs: Vec::new(),
+            inputs,
+            params,
+            outputs,
             updates: Vec::new(),
         };
-
-        // Constants: filled once. Inputs and parameters: their slots by name.
-        for b in &plan.buffers {
-            match &b.role {
-                BufferRole::Constant { value } => {
-                    let bytes = Tensor::full(&b.shape, b.dtype, *value).to_bytes();
-                    program.upload(b.storage, &bytes, "filling a constant")?;
-                }
-                BufferRole::Input { name } => {
-                    program.inputs.insert(name.clone(), b.storage);
-                }
-                BufferRole::Param { name } => {
-                    program.params.insert(name.clone(), b.storage);
-                }
-                BufferRole::Output { .. } | BufferRole::Temp => {}
-            }
-        }
-        for (name, id) in &plan.outputs {
-            let b = plan.buffer(*id);
-            program.outputs.push(OutputSlot {
-                name: name.clone(),
-                ty: TensorType::new(b.shape.clone(), b.dtype),
-                storage: b.storage,
-                bytes: b.len * b.dtype.size_bytes(),
-            });
+        for (slot, bytes) in constants {
+            program.upload(slot, &bytes, "filling a constant")?;
         }
         program
             .stream
@@ -600,115 +583,19 @@ impl CudaProgram {
 }
 
 /// Consistency checks of a plan and its artifact, so that no launch reads or writes
-/// outside its buffers.
+/// outside its buffers ([`plan_io::check_plan`]).
 fn check_plan(plan: &Plan, artifact: &Artifact) -> Result<()> {
-    let invalid = |message: String| Err(RuntimeError::InvalidPlan { message });
-    if artifact.target != TargetKind::Ptx {
-        return invalid(format!(
-            "the artifact is for target {}, the CUDA device runs ptx",
-            artifact.target
-        ));
-    }
-    if artifact.kernels.len() != plan.kernels.len() {
-        return invalid(format!(
-            "{} kernels in the plan, {} in the artifact",
-            plan.kernels.len(),
-            artifact.kernels.len()
-        ));
-    }
-    for (i, b) in plan.buffers.iter().enumerate() {
-        if b.id.0 as usize != i {
-            return invalid(format!("buffer {i} has id {}", b.id.0));
-        }
-        if b.storage >= plan.storage.len() {
-            return invalid(format!(
-                "buffer {i} is in storage slot {} of {}",
-                b.storage,
-                plan.storage.len()
-            ));
-        }
-        if b.shape.iter().product::<usize>() != b.len {
-            return invalid(format!("buffer {i}: shape {:?} but len {}", b.shape, b.len));
-        }
-    }
-    // Parameters and constants must own their slot: anything else placed there would
-    // overwrite them between runs.
-    for b in &plan.buffers {
-        if matches!(
-            b.role,
-            BufferRole::Param { .. } | BufferRole::Constant { .. }
-        ) {
-            if let Some(other) = plan
-                .buffers
-                .iter()
-                .find(|o| o.id != b.id && o.storage == b.storage)
-            {
-                return invalid(format!(
-                    "{:?} buffer {} shares storage slot {} with buffer {}: it would be overwritten",
-                    b.role, b.id.0, b.storage, other.id.0
-                ));
-            }
-        }
-    }
-    for (name, id) in &plan.outputs {
-        if id.0 as usize >= plan.buffers.len() {
-            return invalid(format!("output `{name}` refers to missing buffer {}", id.0));
-        }
-    }
-    for (li, launch) in plan.launches.iter().enumerate() {
-        let Some(kernel) = plan.kernels.get(launch.kernel) else {
-            return invalid(format!("launch {li} runs missing kernel {}", launch.kernel));
-        };
-        if launch.args.len() != kernel.params.len() {
-            return invalid(format!(
-                "launch {li} of `{}` passes {} buffers for {} parameters",
-                kernel.name,
-                launch.args.len(),
-                kernel.params.len()
-            ));
-        }
-        for (arg, param) in launch.args.iter().zip(&kernel.params) {
-            let Some(b) = plan.buffers.get(arg.0 as usize) else {
-                return invalid(format!("launch {li} passes missing buffer {}", arg.0));
-            };
-            if b.dtype != param.dtype {
-                return invalid(format!(
-                    "launch {li} of `{}`: parameter `{}` is {} but buffer {} is {}",
-                    kernel.name, param.name, param.dtype, arg.0, b.dtype
-                ));
-            }
-            let slot = plan.storage[b.storage]
-                .bytes
-                .max(b.len * b.dtype.size_bytes());
-            if param.len * param.dtype.size_bytes() > round4(slot) {
-                return invalid(format!(
-                    "launch {li} of `{}`: parameter `{}` needs {} elements, buffer {} has {}",
-                    kernel.name, param.name, param.len, arg.0, b.len
-                ));
-            }
-        }
-    }
-    Ok(())
+    plan_io::check_plan(plan, artifact, TargetKind::Ptx, "CUDA device")
 }
 
 impl Program for CudaProgram {
     fn set_param(&mut self, name: &str, value: &Tensor) -> Result<()> {
-        let slot = *self
-            .params
-            .get(name)
-            .ok_or_else(|| RuntimeError::InvalidPlan {
-                message: format!("parameter `{name}` has no buffer"),
-            })?;
+        let slot = plan_io::param_slot(&self.params, name)?;
         self.upload(slot, &value.to_bytes(), "uploading a parameter")
     }
 
     fn get_param(&self, name: &str, ty: &TensorType) -> Result<Tensor> {
-        let slot = *self
-            .params
-            .get(name)
-            .ok_or_else(|| RuntimeError::InvalidPlan {
-                message: format!("parameter `{name}` has no buffer"),
-            })?;
+        let slot = plan_io::param_slot(&self.params, name)?;
         let bytes = self.download(slot, ty.size_bytes(), "reading a parameter back")?;
         self.sync("reading a parameter back")?;
         Ok(Tensor::from_bytes(&ty.shape, ty.dtype, &bytes)?)
@@ -769,39 +656,20 @@ impl Program for CudaProgram {
         self.sync("running the plan")?;
         let mut out = HashMap::with_capacity(self.outputs.len());
         for (o, b) in self.outputs.iter().zip(host) {
-            out.insert(
-                o.name.clone(),
-                Tensor::from_bytes(&o.ty.shape, o.ty.dtype, &b)?,
-            );
+            out.insert(o.name.clone(), o.tensor(&b)?);
         }
         Ok(out)
     }
 
     fn bind_update(&mut self, output: &str, param: &str) -> Result<()> {
-        let invalid = |reason: String| RuntimeError::InvalidUpdate {
-            output: output.to_string(),
-            param: param.to_string(),
-            reason,
-        };
-        let dst = *self
-            .params
-            .get(param)
-            .ok_or_else(|| invalid("the parameter has no buffer".into()))?;
-        let i = self
-            .outputs
-            .iter()
-            .position(|o| o.name == output)
-            .ok_or_else(|| invalid("the output has no buffer".into()))?;
-        let src = self.outputs[i].storage;
-        if src != dst && self.params.values().any(|&s| s == src) {
-            // The output is another parameter as such: an earlier copy of the same run
-            // could overwrite it before it is read.
-            return Err(invalid(
-                "the output is another parameter unchanged; compute a new value".into(),
-            ));
-        }
-        let o = self.outputs.remove(i);
-        if src != dst {
+        let update = plan_io::resolve_update(
+            output,
+            param,
+            &self.params,
+            self.outputs.iter().map(|o| (o.name.as_str(), o.storage)),
+        )?;
+        let o = self.outputs.remove(update.output);
+        if let Some((src, dst)) = update.copy {
             self.updates.push((src, dst, o.bytes));
         }
         Ok(())
@@ -817,13 +685,6 @@ impl Program for CudaProgram {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sizes_round_up_to_four_bytes() {
-        assert_eq!(round4(0), 4);
-        assert_eq!(round4(5), 8);
-        assert_eq!(round4(8), 8);
-    }
-
     /// Without a GPU this is the typed error; with one, a device whose target is the PTX
     /// record. Never a panic.
     #[test]
@@ -836,6 +697,43 @@ mod tests {
             Err(RuntimeError::NoCudaDriver { reason }) => assert!(!reason.is_empty()),
             Err(RuntimeError::Unavailable(reason)) => assert!(reason.contains("sm_")),
             Err(e) => panic!("unexpected error kind: {e}"),
+        }
+    }
+
+    /// `TESSERA_CUDA_DEVICE` (passed in, not read from the shared environment): unset or
+    /// blank is GPU 0, a number is that GPU, anything else a typed configuration error
+    /// (not `NoCudaDriver`, which tests treat as "no GPU here, skip").
+    #[test]
+    fn the_device_ordinal_setting_is_parsed_or_refused() {
+        use std::ffi::OsStr;
+        let ok = |v: Option<&str>| ordinal_setting(v.map(OsStr::new)).unwrap();
+        assert_eq!(ok(None), 0);
+        assert_eq!(ok(Some("")), 0);
+        assert_eq!(ok(Some("  ")), 0);
+        assert_eq!(ok(Some("0")), 0);
+        assert_eq!(ok(Some(" 3 ")), 3);
+        for bad in ["abc", "-1", "1.5", "0x1", "1,2", "GPU-0"] {
+            match ordinal_setting(Some(OsStr::new(bad))) {
+                Err(RuntimeError::InvalidSetting {
+                    setting,
+                    value,
+                    reason,
+                }) => {
+                    assert_eq!(setting, "TESSERA_CUDA_DEVICE");
+                    assert_eq!(value, bad);
+                    assert!(reason.contains("ordinal"), "{reason}");
+                }
+                other => panic!("{bad:?}: expected InvalidSetting, got {other:?}"),
+            }
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let not_utf8 = OsStr::from_bytes(b"\xff1");
+            assert!(matches!(
+                ordinal_setting(Some(not_utf8)),
+                Err(RuntimeError::InvalidSetting { .. })
+            ));
         }
     }
 

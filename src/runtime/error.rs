@@ -138,12 +138,25 @@ pub enum RuntimeError {
         /// The device's name.
         device: String,
     },
-    /// No usable CUDA driver or device for `CudaDevice` (feature `cuda`; no `libcuda`,
-    /// a driver without the needed entry points, no device, a GPU older than sm_80), or
-    /// a build without the `cuda` feature.
+    /// No usable CUDA driver or device for `CudaDevice` (feature `cuda`): no `libcuda`,
+    /// a driver without the needed entry points, a driver that finds no device, or no
+    /// device at the requested ordinal. (A GPU older than sm_80 is
+    /// [`RuntimeError::Unavailable`]; a build without the `cuda` feature has no
+    /// `CudaDevice` at all.)
     #[error("no CUDA driver: {reason}")]
     NoCudaDriver {
         /// What was missing, in words.
+        reason: String,
+    },
+    /// A setting (an environment variable such as `TESSERA_CUDA_DEVICE`) holds a value
+    /// that cannot be used: a mistake to correct, not a missing device.
+    #[error("invalid setting {setting}={value:?}: {reason}")]
+    InvalidSetting {
+        /// The setting's name.
+        setting: &'static str,
+        /// The value found.
+        value: String,
+        /// What is wrong and what is expected.
         reason: String,
     },
     /// The CUDA driver reported an error (module load, allocation, copy, launch).

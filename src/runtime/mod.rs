@@ -51,6 +51,7 @@ pub mod cpu;
 pub mod cuda;
 pub mod error;
 pub mod executable;
+pub(crate) mod plan_io;
 pub mod wgpu_device;
 
 pub use ascend_cpu::AscendCpuDevice;

@@ -22,13 +22,14 @@
 
 use super::error::{Result, RuntimeError};
 use super::executable::{Executable, LaunchTiming, Profile, Program, Signature};
+use super::plan_io::{self, round4, OutputInfo, PlanSlots};
 use super::{Device, DeviceKind};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{mpsc, Arc, Mutex};
 use tessera_compiler::backend::{self, Artifact};
 use tessera_compiler::interp::Tensor;
-use tessera_compiler::schedule::plan::{BufferRole, Plan};
+use tessera_compiler::schedule::plan::Plan;
 use tessera_compiler::{Graph, Target, TargetKind, TensorType};
 use wgpu::naga;
 
@@ -132,8 +133,8 @@ impl Context {
     }
 
     /// Copies the first `bytes` bytes of `src` back to the host (one submission).
-    fn read_buffer(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
-        let padded = round4(bytes);
+    fn read_buffer(&self, src: &wgpu::Buffer, bytes: usize) -> Result<Vec<u8>> {
+        let padded = round4(bytes) as u64;
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("tessera readback"),
             size: padded,
@@ -153,7 +154,7 @@ impl Context {
 }
 
 /// Maps staging buffers after the last submission and returns their first `len` bytes.
-fn map_read(ctx: &Context, buffers: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
+fn map_read(ctx: &Context, buffers: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<u8>>> {
     let (tx, rx) = mpsc::channel();
     for (i, (buf, _)) in buffers.iter().enumerate() {
         let tx = tx.clone();
@@ -211,7 +212,7 @@ fn map_read(ctx: &Context, buffers: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u
         }
         if error.is_none() {
             match buf.get_mapped_range(..) {
-                Ok(view) => out.push(view[..*len as usize].to_vec()),
+                Ok(view) => out.push(view[..*len].to_vec()),
                 Err(e) => {
                     error = Some(RuntimeError::Wgpu {
                         during: "reading a staging buffer",
@@ -228,13 +229,9 @@ fn map_read(ctx: &Context, buffers: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u
     }
 }
 
-fn round4(n: u64) -> u64 {
-    n.div_ceil(4).max(1) * 4
-}
-
 /// `bytes` padded with zeros to a multiple of 4 (wgpu's copy alignment).
 fn pad4(mut bytes: Vec<u8>) -> Vec<u8> {
-    bytes.resize(round4(bytes.len() as u64) as usize, 0);
+    bytes.resize(round4(bytes.len()), 0);
     bytes
 }
 
@@ -582,10 +579,8 @@ struct LaunchObjects {
 }
 
 struct OutputSlot {
-    name: String,
-    ty: TensorType,
-    storage: usize,
-    bytes: u64,
+    info: OutputInfo,
+    /// Mappable copy of the output, reused by every run.
     staging: wgpu::Buffer,
 }
 
@@ -606,7 +601,7 @@ struct WgpuProgram {
     outputs: Vec<OutputSlot>,
     /// Parameter updates bound by `bind_update`: `(source slot, parameter slot, bytes)`,
     /// copied after the last launch of every run, in the run's command encoder.
-    updates: Vec<(usize, usize, u64)>,
+    updates: Vec<(usize, usize, usize)>,
 }
 
 impl WgpuProgram {
@@ -623,17 +618,13 @@ impl WgpuProgram {
         let (mut module_s, mut pipeline_s) = (0.0, 0.0);
 
         // Storage slots: the largest buffer placed in each, rounded up to 4 bytes.
-        let mut slot_bytes: Vec<u64> = plan.storage.iter().map(|s| s.bytes as u64).collect();
-        for b in &plan.buffers {
-            let bytes = (b.len * b.dtype.size_bytes()) as u64;
-            slot_bytes[b.storage] = slot_bytes[b.storage].max(bytes);
-        }
+        let slot_sizes = plan_io::slot_sizes(plan);
         let max_binding = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
-        let mut storage = Vec::with_capacity(slot_bytes.len());
-        for (i, &bytes) in slot_bytes.iter().enumerate() {
-            let size = round4(bytes);
+        let mut storage = Vec::with_capacity(slot_sizes.len());
+        for (i, &size) in slot_sizes.iter().enumerate() {
+            let size = size as u64;
             if size > max_binding {
                 return Err(RuntimeError::DeviceLimit {
                     what: format!("storage slot {i} (max storage buffer binding size)"),
@@ -799,44 +790,30 @@ impl WgpuProgram {
             .map(|l| (l.kernel, artifact.kernels[l.kernel].name.clone()))
             .collect();
 
-        // Constants: filled once.
-        let mut inputs = HashMap::new();
-        let mut params = HashMap::new();
-        for b in &plan.buffers {
-            match &b.role {
-                BufferRole::Constant { value } => {
-                    let bytes = Tensor::full(&b.shape, b.dtype, *value).to_bytes();
-                    ctx.queue.write_buffer(&storage[b.storage], 0, &pad4(bytes));
-                }
-                BufferRole::Input { name } => {
-                    inputs.insert(name.clone(), b.storage);
-                }
-                BufferRole::Param { name } => {
-                    params.insert(name.clone(), b.storage);
-                }
-                BufferRole::Output { .. } | BufferRole::Temp => {}
-            }
+        // Constants: filled once. Inputs and parameters: their slots by name.
+        let PlanSlots {
+            inputs,
+            params,
+            constants,
+            outputs: output_infos,
+        } = PlanSlots::of(plan);
+        for (slot, bytes) in constants {
+            ctx.queue.write_buffer(&storage[slot], 0, &pad4(bytes));
         }
 
         // Outputs: one staging buffer each, reused by every run.
-        let mut outputs = Vec::with_capacity(plan.outputs.len());
-        for (name, id) in &plan.outputs {
-            let b = plan.buffer(*id);
-            let bytes = (b.len * b.dtype.size_bytes()) as u64;
-            let staging = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(&format!("tessera output {name}")),
-                size: round4(bytes),
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            outputs.push(OutputSlot {
-                name: name.clone(),
-                ty: TensorType::new(b.shape.clone(), b.dtype),
-                storage: b.storage,
-                bytes,
-                staging,
-            });
-        }
+        let outputs = output_infos
+            .into_iter()
+            .map(|info| OutputSlot {
+                staging: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&format!("tessera output {}", info.name)),
+                    size: round4(info.bytes) as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                info,
+            })
+            .collect();
         ctx.queue.submit([]);
         let total_s = started.elapsed().as_secs_f64();
         let load_phases = vec![
@@ -863,94 +840,13 @@ impl WgpuProgram {
     }
 }
 
-/// Consistency checks of a plan and its artifact, so that nothing fails inside wgpu.
+/// Consistency checks of a plan and its artifact, so that nothing fails inside wgpu: the
+/// shared checks ([`plan_io::check_plan`]) and WebGPU's aliasing rule.
 fn check_plan(plan: &Plan, artifact: &Artifact) -> Result<()> {
-    let invalid = |message: String| Err(RuntimeError::InvalidPlan { message });
-    if artifact.target != TargetKind::Wgsl {
-        return invalid(format!(
-            "the artifact is for target {}, the wgpu device runs wgsl",
-            artifact.target
-        ));
-    }
-    if artifact.kernels.len() != plan.kernels.len() {
-        return invalid(format!(
-            "{} kernels in the plan, {} in the artifact",
-            plan.kernels.len(),
-            artifact.kernels.len()
-        ));
-    }
-    for (i, b) in plan.buffers.iter().enumerate() {
-        if b.id.0 as usize != i {
-            return invalid(format!("buffer {i} has id {}", b.id.0));
-        }
-        if b.storage >= plan.storage.len() {
-            return invalid(format!(
-                "buffer {i} is in storage slot {} of {}",
-                b.storage,
-                plan.storage.len()
-            ));
-        }
-        if b.shape.iter().product::<usize>() != b.len {
-            return invalid(format!("buffer {i}: shape {:?} but len {}", b.shape, b.len));
-        }
-    }
-    // Parameters and constants must own their slot: anything else placed there would
-    // overwrite them between runs.
-    for b in &plan.buffers {
-        if matches!(
-            b.role,
-            BufferRole::Param { .. } | BufferRole::Constant { .. }
-        ) {
-            if let Some(other) = plan
-                .buffers
-                .iter()
-                .find(|o| o.id != b.id && o.storage == b.storage)
-            {
-                return invalid(format!(
-                    "{:?} buffer {} shares storage slot {} with buffer {}: it would be overwritten",
-                    b.role, b.id.0, b.storage, other.id.0
-                ));
-            }
-        }
-    }
-    for (name, id) in &plan.outputs {
-        if id.0 as usize >= plan.buffers.len() {
-            return invalid(format!("output `{name}` refers to missing buffer {}", id.0));
-        }
-    }
+    plan_io::check_plan(plan, artifact, TargetKind::Wgsl, "wgpu device")?;
+    // WebGPU forbids binding one buffer writable and bound again in the same dispatch.
     for (li, launch) in plan.launches.iter().enumerate() {
-        let Some(kernel) = plan.kernels.get(launch.kernel) else {
-            return invalid(format!("launch {li} runs missing kernel {}", launch.kernel));
-        };
-        if launch.args.len() != kernel.params.len() {
-            return invalid(format!(
-                "launch {li} of `{}` passes {} buffers for {} parameters",
-                kernel.name,
-                launch.args.len(),
-                kernel.params.len()
-            ));
-        }
-        for (arg, param) in launch.args.iter().zip(&kernel.params) {
-            let Some(b) = plan.buffers.get(arg.0 as usize) else {
-                return invalid(format!("launch {li} passes missing buffer {}", arg.0));
-            };
-            if b.dtype != param.dtype {
-                return invalid(format!(
-                    "launch {li} of `{}`: parameter `{}` is {} but buffer {} is {}",
-                    kernel.name, param.name, param.dtype, arg.0, b.dtype
-                ));
-            }
-            let slot = plan.storage[b.storage]
-                .bytes
-                .max(b.len * b.dtype.size_bytes());
-            if param.len * param.dtype.size_bytes() > round4(slot as u64) as usize {
-                return invalid(format!(
-                    "launch {li} of `{}`: parameter `{}` needs {} elements, buffer {} has {}",
-                    kernel.name, param.name, param.len, arg.0, b.len
-                ));
-            }
-        }
-        // WebGPU forbids binding one buffer writable and bound again in the same dispatch.
+        let kernel = &plan.kernels[launch.kernel];
         for (i, (a, pa)) in launch.args.iter().zip(&kernel.params).enumerate() {
             for (b, pb) in launch.args.iter().zip(&kernel.params).skip(i + 1) {
                 let (sa, sb) = (plan.buffer(*a).storage, plan.buffer(*b).storage);
@@ -958,10 +854,12 @@ fn check_plan(plan: &Plan, artifact: &Artifact) -> Result<()> {
                     p.access != tessera_compiler::tile::Access::Read
                 };
                 if sa == sb && (writes(pa) || writes(pb)) {
-                    return invalid(format!(
-                        "launch {li} of `{}` binds storage slot {sa} as `{}` and `{}`, and one is written",
-                        kernel.name, pa.name, pb.name
-                    ));
+                    return Err(RuntimeError::InvalidPlan {
+                        message: format!(
+                            "launch {li} of `{}` binds storage slot {sa} as `{}` and `{}`, and one is written",
+                            kernel.name, pa.name, pb.name
+                        ),
+                    });
                 }
             }
         }
@@ -969,14 +867,91 @@ fn check_plan(plan: &Plan, artifact: &Artifact) -> Result<()> {
     Ok(())
 }
 
+/// The steps of a run, shared by [`Program::run`] (one command encoder, one submission)
+/// and [`Program::profile`] (one submission per step, each waited for).
+impl WgpuProgram {
+    /// A new command encoder.
+    fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
+    /// Writes every input into its storage slot (queued; the next submission sees it).
+    fn upload_inputs(&self, inputs: &HashMap<String, Tensor>) -> Result<()> {
+        for (name, &slot) in &self.inputs {
+            let t = inputs
+                .get(name)
+                .ok_or_else(|| RuntimeError::MissingInput { name: name.clone() })?;
+            self.ctx
+                .queue
+                .write_buffer(&self.storage[slot], 0, &pad4(t.to_bytes()));
+        }
+        Ok(())
+    }
+
+    /// The launches that dispatch anything, in plan order: `(launch index, launch, its
+    /// pipeline)`. Launches with an empty grid are skipped.
+    fn live_launches(&self) -> impl Iterator<Item = (usize, &LaunchObjects, &Pipeline)> {
+        self.launches
+            .iter()
+            .enumerate()
+            .map(|(li, l)| (li, l, &self.pipelines[l.pipeline]))
+            .filter(|(_, _, p)| !p.grid.contains(&0))
+    }
+
+    /// Encodes one launch as its own compute pass, dispatched over the kernel's grid.
+    fn encode_launch(encoder: &mut wgpu::CommandEncoder, l: &LaunchObjects, p: &Pipeline) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(&l.name),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&p.pipeline);
+        pass.set_bind_group(0, &l.bind_group, &[]);
+        pass.dispatch_workgroups(p.grid[0], p.grid[1], p.grid[2]);
+    }
+
+    /// Encodes the parameter-update copies bound by `bind_update`.
+    fn encode_updates(&self, encoder: &mut wgpu::CommandEncoder) {
+        for &(src, dst, bytes) in &self.updates {
+            encoder.copy_buffer_to_buffer(
+                &self.storage[src],
+                0,
+                &self.storage[dst],
+                0,
+                round4(bytes) as u64,
+            );
+        }
+    }
+
+    /// Encodes the copies of the read-back outputs into their staging buffers.
+    fn encode_readback(&self, encoder: &mut wgpu::CommandEncoder) {
+        for o in &self.outputs {
+            encoder.copy_buffer_to_buffer(
+                &self.storage[o.info.storage],
+                0,
+                &o.staging,
+                0,
+                round4(o.info.bytes) as u64,
+            );
+        }
+    }
+
+    /// Maps the staging buffers after the submission holding [`Self::encode_readback`]'s
+    /// copies: each read-back output's bytes, in `self.outputs` order.
+    fn read_outputs(&self) -> Result<Vec<Vec<u8>>> {
+        let staging: Vec<(&wgpu::Buffer, usize)> = self
+            .outputs
+            .iter()
+            .map(|o| (&o.staging, o.info.bytes))
+            .collect();
+        map_read(&self.ctx, &staging)
+    }
+}
+
 impl Program for WgpuProgram {
     fn set_param(&mut self, name: &str, value: &Tensor) -> Result<()> {
-        let slot = *self
-            .params
-            .get(name)
-            .ok_or_else(|| RuntimeError::InvalidPlan {
-                message: format!("parameter `{name}` has no buffer"),
-            })?;
+        let slot = plan_io::param_slot(&self.params, name)?;
         let ctx = self.ctx.clone();
         ctx.scoped("uploading a parameter", || {
             ctx.queue
@@ -987,15 +962,9 @@ impl Program for WgpuProgram {
     }
 
     fn get_param(&self, name: &str, ty: &TensorType) -> Result<Tensor> {
-        let slot = *self
-            .params
-            .get(name)
-            .ok_or_else(|| RuntimeError::InvalidPlan {
-                message: format!("parameter `{name}` has no buffer"),
-            })?;
+        let slot = plan_io::param_slot(&self.params, name)?;
         let bytes = self.ctx.scoped("reading a parameter back", || {
-            self.ctx
-                .read_buffer(&self.storage[slot], ty.size_bytes() as u64)
+            self.ctx.read_buffer(&self.storage[slot], ty.size_bytes())
         })?;
         Ok(Tensor::from_bytes(&ty.shape, ty.dtype, &bytes)?)
     }
@@ -1003,97 +972,41 @@ impl Program for WgpuProgram {
     fn run(&mut self, inputs: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
         let ctx = self.ctx.clone();
         let bytes = ctx.scoped("running the plan", || {
-            for (name, &slot) in &self.inputs {
-                let t = inputs
-                    .get(name)
-                    .ok_or_else(|| RuntimeError::MissingInput { name: name.clone() })?;
-                ctx.queue
-                    .write_buffer(&self.storage[slot], 0, &pad4(t.to_bytes()));
+            self.upload_inputs(inputs)?;
+            let mut encoder = self.encoder("tessera run");
+            for (_, l, p) in self.live_launches() {
+                Self::encode_launch(&mut encoder, l, p);
             }
-            let mut encoder = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("tessera run"),
-                });
-            for l in &self.launches {
-                let p = &self.pipelines[l.pipeline];
-                if p.grid.contains(&0) {
-                    continue;
-                }
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(&l.name),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(&p.pipeline);
-                pass.set_bind_group(0, &l.bind_group, &[]);
-                pass.dispatch_workgroups(p.grid[0], p.grid[1], p.grid[2]);
-            }
-            for &(src, dst, bytes) in &self.updates {
-                encoder.copy_buffer_to_buffer(
-                    &self.storage[src],
-                    0,
-                    &self.storage[dst],
-                    0,
-                    round4(bytes),
-                );
-            }
-            for o in &self.outputs {
-                encoder.copy_buffer_to_buffer(
-                    &self.storage[o.storage],
-                    0,
-                    &o.staging,
-                    0,
-                    round4(o.bytes),
-                );
-            }
+            self.encode_updates(&mut encoder);
+            self.encode_readback(&mut encoder);
             ctx.queue.submit([encoder.finish()]);
-            let staging: Vec<(&wgpu::Buffer, u64)> =
-                self.outputs.iter().map(|o| (&o.staging, o.bytes)).collect();
-            map_read(&ctx, &staging)
+            self.read_outputs()
         })?;
         let mut out = HashMap::with_capacity(self.outputs.len());
         for (o, b) in self.outputs.iter().zip(bytes) {
-            out.insert(
-                o.name.clone(),
-                Tensor::from_bytes(&o.ty.shape, o.ty.dtype, &b)?,
-            );
+            out.insert(o.info.name.clone(), o.info.tensor(&b)?);
         }
         Ok(out)
     }
 
     fn bind_update(&mut self, output: &str, param: &str) -> Result<()> {
-        let invalid = |reason: String| RuntimeError::InvalidUpdate {
-            output: output.to_string(),
-            param: param.to_string(),
-            reason,
-        };
-        let dst = *self
-            .params
-            .get(param)
-            .ok_or_else(|| invalid("the parameter has no buffer".into()))?;
-        let i = self
-            .outputs
-            .iter()
-            .position(|o| o.name == output)
-            .ok_or_else(|| invalid("the output has no buffer".into()))?;
-        let src = self.outputs[i].storage;
-        if src != dst && self.params.values().any(|&s| s == src) {
-            // The output is another parameter as such: an earlier copy of the same run
-            // could overwrite it before it is read.
-            return Err(invalid(
-                "the output is another parameter unchanged; compute a new value".into(),
-            ));
-        }
-        let o = self.outputs.remove(i);
-        // An output that is the parameter itself needs no copy.
-        if src != dst {
-            self.updates.push((src, dst, o.bytes));
+        let update = plan_io::resolve_update(
+            output,
+            param,
+            &self.params,
+            self.outputs
+                .iter()
+                .map(|o| (o.info.name.as_str(), o.info.storage)),
+        )?;
+        let o = self.outputs.remove(update.output);
+        if let Some((src, dst)) = update.copy {
+            self.updates.push((src, dst, o.info.bytes));
         }
         Ok(())
     }
 
     fn discard_output(&mut self, output: &str) -> Result<()> {
-        self.outputs.retain(|o| o.name != output);
+        self.outputs.retain(|o| o.info.name != output);
         Ok(())
     }
 
@@ -1107,40 +1020,17 @@ impl Program for WgpuProgram {
             // Everything earlier (parameter uploads) finishes before the first timing.
             ctx.wait("waiting for the GPU")?;
             let t0 = std::time::Instant::now();
-            for (name, &slot) in &self.inputs {
-                let t = inputs
-                    .get(name)
-                    .ok_or_else(|| RuntimeError::MissingInput { name: name.clone() })?;
-                ctx.queue
-                    .write_buffer(&self.storage[slot], 0, &pad4(t.to_bytes()));
-            }
+            self.upload_inputs(inputs)?;
             ctx.queue.submit([]);
             ctx.wait("uploading the inputs")?;
             profile
                 .run_phases
                 .push(("input upload".into(), t0.elapsed().as_secs_f64()));
-            for (li, (l, (kernel, name))) in
-                self.launches.iter().zip(&self.launch_kernels).enumerate()
-            {
-                let p = &self.pipelines[l.pipeline];
-                if p.grid.contains(&0) {
-                    continue;
-                }
+            for (li, l, p) in self.live_launches() {
+                let (kernel, name) = &self.launch_kernels[li];
                 let t0 = std::time::Instant::now();
-                let mut encoder =
-                    ctx.device
-                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                            label: Some("tessera profile"),
-                        });
-                {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some(&l.name),
-                        timestamp_writes: None,
-                    });
-                    pass.set_pipeline(&p.pipeline);
-                    pass.set_bind_group(0, &l.bind_group, &[]);
-                    pass.dispatch_workgroups(p.grid[0], p.grid[1], p.grid[2]);
-                }
+                let mut encoder = self.encoder("tessera profile");
+                Self::encode_launch(&mut encoder, l, p);
                 ctx.queue.submit([encoder.finish()]);
                 ctx.wait("running a launch")?;
                 let threads =
@@ -1154,20 +1044,8 @@ impl Program for WgpuProgram {
                 });
             }
             let t0 = std::time::Instant::now();
-            let mut encoder = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("tessera profile"),
-                });
-            for &(src, dst, bytes) in &self.updates {
-                encoder.copy_buffer_to_buffer(
-                    &self.storage[src],
-                    0,
-                    &self.storage[dst],
-                    0,
-                    round4(bytes),
-                );
-            }
+            let mut encoder = self.encoder("tessera profile");
+            self.encode_updates(&mut encoder);
             ctx.queue.submit([encoder.finish()]);
             ctx.wait("copying parameter updates")?;
             profile.run_phases.push((
@@ -1175,24 +1053,10 @@ impl Program for WgpuProgram {
                 t0.elapsed().as_secs_f64(),
             ));
             let t0 = std::time::Instant::now();
-            let mut encoder = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("tessera profile"),
-                });
-            for o in &self.outputs {
-                encoder.copy_buffer_to_buffer(
-                    &self.storage[o.storage],
-                    0,
-                    &o.staging,
-                    0,
-                    round4(o.bytes),
-                );
-            }
+            let mut encoder = self.encoder("tessera profile");
+            self.encode_readback(&mut encoder);
             ctx.queue.submit([encoder.finish()]);
-            let staging: Vec<(&wgpu::Buffer, u64)> =
-                self.outputs.iter().map(|o| (&o.staging, o.bytes)).collect();
-            map_read(&ctx, &staging)?;
+            self.read_outputs()?;
             profile.run_phases.push((
                 format!("{} output readbacks", self.outputs.len()),
                 t0.elapsed().as_secs_f64(),
@@ -1207,11 +1071,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_round_up_to_four_bytes() {
-        assert_eq!(round4(0), 4);
-        assert_eq!(round4(1), 4);
-        assert_eq!(round4(4), 4);
-        assert_eq!(round4(6), 8);
+    fn bytes_pad_to_four() {
+        assert_eq!(pad4(vec![]), vec![0, 0, 0, 0]);
         assert_eq!(pad4(vec![1, 2]), vec![1, 2, 0, 0]);
         assert_eq!(pad4(vec![1, 2, 3, 4]), vec![1, 2, 3, 4]);
     }

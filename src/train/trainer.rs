@@ -8,8 +8,8 @@
 //! its gradients (hand-written ones, or another differentiation). That adds:
 //! - per parameter `p`, two parameters [`MOMENT_M_PREFIX`]`p` and [`MOMENT_V_PREFIX`]`p`
 //!   (same type, start at zero);
-//! - the scalar inputs of [`AdamWInputs`] named [`ADAMW_INPUT_PREFIX`]`lr`, `...bc1`,
-//!   `...bc2`, filled per step by [`AdamW::step_values`];
+//! - the input of [`AdamWInputs`] named [`ADAMW_INPUT_PREFIX`]`step` (`[lr, bc1, bc2]`),
+//!   filled per step by [`AdamW::step_values`];
 //! - the AdamW update ([`AdamW::step`]), whose outputs are named [`new_name`]`(p)`
 //!   (`new/<p>`, `new/adamw.m/<p>`, `new/adamw.v/<p>`);
 //! - outputs: the loss, then every new value. Gradients are intermediate values, not
@@ -18,7 +18,7 @@
 //! # The trainer
 //! [`Trainer::new`] loads the graph on a device and binds every `new/x` output to its
 //! parameter `x` ([`crate::runtime::Executable::bind_update`]): a step uploads the batch
-//! and three scalars, runs every kernel (one submission on wgpu, the updates copied in
+//! and the three AdamW scalars, runs every kernel (one submission on wgpu, the updates copied in
 //! the same command encoder) and reads back the loss alone. Evaluation runs a separate
 //! forward executable whose parameters are refreshed from the training executable (a
 //! read-back) before each evaluation. Checkpoints hold every parameter of the training
@@ -41,7 +41,7 @@ use tessera_models::data::{Batch, Dataset, Split};
 use tessera_models::gpt::{gpt_forward, GptConfig, GptOutput};
 use tessera_models::rng::Rng;
 
-/// Prefix of the AdamW scalar inputs (`adamw.lr`, `adamw.bc1`, `adamw.bc2`).
+/// Prefix of the AdamW per-step input (`adamw.step`: `[lr, bc1, bc2]`).
 pub const ADAMW_INPUT_PREFIX: &str = "adamw.";
 
 /// Name of the output holding the updated value of parameter `name`.
@@ -242,6 +242,9 @@ impl Trainer {
         ck: &Checkpoint,
         options: TrainerOptions,
     ) -> Result<Trainer, TrainError> {
+        // Checked before compiling (which takes minutes on some devices).
+        let expected = crate::runtime::Signature::of_graph(&tg.graph).params;
+        check_checkpoint(ck, &expected, &options.config)?;
         let mut exe = device.load(&tg.graph)?;
         for (out, param) in &tg.updates {
             exe.bind_update(out, param)?;
@@ -406,21 +409,7 @@ impl Trainer {
     /// Restores a checkpoint: its tensors must match the executable's parameters exactly
     /// (every mismatch reported at once) and its config must equal this trainer's.
     pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), TrainError> {
-        let expected = self.exe.signature().params.clone();
-        let problems = ck.mismatches(&expected);
-        if !problems.is_empty() {
-            return Err(super::CheckpointError::Mismatch {
-                path: Default::default(),
-                problems,
-            }
-            .into());
-        }
-        if ck.config != self.options.config {
-            return Err(TrainError::Invalid(format!(
-                "the checkpoint's model config {} differs from this trainer's {}",
-                ck.config, self.options.config
-            )));
-        }
+        check_checkpoint(ck, &self.exe.signature().params, &self.options.config)?;
         for (name, t) in &ck.tensors {
             self.exe.set_param(name, t)?;
         }
@@ -436,6 +425,30 @@ impl Trainer {
         let ck = Checkpoint::load_checked(path, &expected)?;
         self.restore(&ck)
     }
+}
+
+/// A checkpoint fits a training executable when its tensors are exactly the executable's
+/// parameters (every mismatch reported at once) and its model config equals `config`.
+fn check_checkpoint(
+    ck: &Checkpoint,
+    expected: &[(String, tessera_compiler::TensorType)],
+    config: &serde_json::Value,
+) -> Result<(), TrainError> {
+    let problems = ck.mismatches(expected);
+    if !problems.is_empty() {
+        return Err(super::CheckpointError::Mismatch {
+            path: Default::default(),
+            problems,
+        }
+        .into());
+    }
+    if ck.config != *config {
+        return Err(TrainError::Invalid(format!(
+            "the checkpoint's model config {} differs from this trainer's {}",
+            ck.config, config
+        )));
+    }
+    Ok(())
 }
 
 /// The GPT training graph for `batch x seq` token batches and the matching forward

@@ -6,9 +6,9 @@
 //!   + s` consumes `s`, `w = q / (p + 1)` consumes `q`;
 //! - `multi_output/adamw_...`: the AdamW update of one parameter (`tessera_compiler::optim`): `m'`,
 //!   `v'` and `p'` (which reads `m'` and `v'`), with weight decay, with the step scalars
-//!   `lr`, `bc1`, `bc2` as inputs in [0.1, 1.1) and `v` in [0.1, 1.1). Seven buffers
-//!   read and three written: more than WGSL's 8 storage buffers, so that target splits
-//!   it (`m'` and `v'`, then `p'`), the others store all three from one kernel.
+//!   `[lr, bc1, bc2]` as one input in [0.1, 1.1) and `v` in [0.1, 1.1). Five buffers
+//!   read and three written: within WGSL's 8 storage buffers, so every target stores all
+//!   three from one kernel.
 //!
 //! Tolerances (absolute unless said; `u` = 2^-24, f32 constants of the graph are
 //! rounded once, u relative; a fused multiply-add only drops roundings):

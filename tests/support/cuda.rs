@@ -8,6 +8,9 @@
 //!   tests), so the line shows in every `cargo test` log;
 //! - with `TESSERA_REQUIRE_CUDA=1` in the environment (set by `scripts/gpu-check.sh`), it
 //!   fails instead: on a machine that is meant to have a GPU, a skip is an error.
+//!
+//! An error that is a mistake rather than a missing GPU (a `TESSERA_CUDA_DEVICE` that is
+//! not a device ordinal: `RuntimeError::InvalidSetting`) fails the test in any case.
 #![allow(dead_code)]
 
 use std::io::Write as _;
@@ -30,24 +33,46 @@ pub fn skip(test: &str, reason: &str) {
     let _ = err.flush();
 }
 
-/// The shared CUDA device, or `None` after reporting `test` as skipped.
+/// What a test does when `CudaDevice::new` fails.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// This machine has no usable GPU: report the test as skipped for this reason.
+    Skip(String),
+    /// Something to fix (e.g. a `TESSERA_CUDA_DEVICE` that is not an ordinal, or an
+    /// unexpected error): fail the test with this message, even without
+    /// [`REQUIRE_ENV`].
+    Fail(String),
+}
+
+/// Sorts an error of `CudaDevice::new`: no driver or device
+/// ([`tessera::runtime::RuntimeError::NoCudaDriver`]), a GPU older than sm_80
+/// ([`tessera::runtime::RuntimeError::Unavailable`]) or a driver failure while opening it
+/// ([`tessera::runtime::RuntimeError::Cuda`]) is a skip; anything else, such as an invalid
+/// setting, a failure.
+pub fn outcome(e: &tessera::runtime::RuntimeError) -> Outcome {
+    use tessera::runtime::RuntimeError as E;
+    match e {
+        E::NoCudaDriver { reason } | E::Unavailable(reason) => Outcome::Skip(reason.clone()),
+        E::Cuda { .. } => Outcome::Skip(e.to_string()),
+        other => Outcome::Fail(format!("CudaDevice::new failed: {other}")),
+    }
+}
+
+/// The shared CUDA device, or `None` after reporting `test` as skipped; panics when the
+/// error is one to fix ([`outcome`]).
 #[cfg(feature = "cuda")]
 pub fn device(test: &str) -> Option<&'static tessera::runtime::CudaDevice> {
     use std::sync::OnceLock;
     use tessera::runtime::CudaDevice;
-    static DEVICE: OnceLock<Result<CudaDevice, String>> = OnceLock::new();
-    let found = DEVICE.get_or_init(|| {
-        CudaDevice::new().map_err(|e| match e {
-            tessera::runtime::RuntimeError::NoCudaDriver { reason } => reason,
-            other => other.to_string(),
-        })
-    });
+    static DEVICE: OnceLock<Result<CudaDevice, Outcome>> = OnceLock::new();
+    let found = DEVICE.get_or_init(|| CudaDevice::new().map_err(|e| outcome(&e)));
     match found {
         Ok(d) => Some(d),
-        Err(reason) => {
+        Err(Outcome::Skip(reason)) => {
             skip(test, reason);
             None
         }
+        Err(Outcome::Fail(message)) => panic!("{test}: {message}"),
     }
 }
 

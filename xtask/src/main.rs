@@ -783,24 +783,26 @@ fn test(repo: &Path, extra: &[String]) -> Result<()> {
     )? {
         failed.push("cargo clippy --features cuda");
     }
-    let mut u = cargo();
-    u.args([
-        "test",
-        "-p",
-        "tessera",
-        "--features",
-        "cuda",
-        "--lib",
-        "--test",
-        "cuda",
-    ]);
-    apply_env(&mut u, &env);
-    if !run_step(
-        repo,
-        "cargo test -p tessera --features cuda --lib --test cuda",
-        &mut u,
-    )? {
-        failed.push("cargo test --features cuda");
+    // The feature's own tests: all of `tests/cuda.rs`, and the library's `runtime::cuda`
+    // unit tests (the rest of the library's tests already ran without the feature).
+    let steps: [(&[&str], &str); 2] = [
+        (
+            &["--test", "cuda"],
+            "cargo test -p tessera --features cuda --test cuda",
+        ),
+        (
+            &["--lib", "--", "runtime::cuda"],
+            "cargo test -p tessera --features cuda --lib -- runtime::cuda",
+        ),
+    ];
+    for (args, what) in steps {
+        let mut u = cargo();
+        u.args(["test", "-p", "tessera", "--features", "cuda"])
+            .args(args);
+        apply_env(&mut u, &env);
+        if !run_step(repo, what, &mut u)? {
+            failed.push("cargo test --features cuda");
+        }
     }
 
     if failed.is_empty() {

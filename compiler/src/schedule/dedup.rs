@@ -98,20 +98,29 @@ mod tests {
     }
 
     /// Kernels that differ only in a constant (+inf vs -inf: equal once printed as JSON)
-    /// stay apart.
+    /// stay apart; the same kernels with equal constants are merged. Two inputs, so the
+    /// multi-output merge (which joins kernels sharing an input) leaves two kernels.
     #[test]
     fn kernels_differing_in_a_constant_stay_apart() {
-        let mut g = Graph::new();
-        let x = g.input("x", &[5], DType::F32).unwrap();
-        let hi = g.constant(f64::INFINITY, &[5], DType::F32).unwrap();
-        let lo = g.constant(f64::NEG_INFINITY, &[5], DType::F32).unwrap();
-        let a = g.min(x, hi).unwrap();
-        let b = g.min(x, lo).unwrap();
-        g.mark_output(a).unwrap();
-        g.mark_output(b).unwrap();
-        let plan = compile(&g, &Target::wgsl()).unwrap();
-        let distinct: std::collections::HashSet<usize> =
-            plan.launches.iter().map(|l| l.kernel).collect();
-        assert_eq!(distinct.len(), plan.launches.len());
+        let plan_for = |c0: f64, c1: f64| {
+            let mut g = Graph::new();
+            let x = g.input("x", &[5], DType::F32).unwrap();
+            let y = g.input("y", &[5], DType::F32).unwrap();
+            let k0 = g.constant(c0, &[5], DType::F32).unwrap();
+            let k1 = g.constant(c1, &[5], DType::F32).unwrap();
+            let a = g.min(x, k0).unwrap();
+            let b = g.min(y, k1).unwrap();
+            g.mark_output(a).unwrap();
+            g.mark_output(b).unwrap();
+            compile(&g, &Target::wgsl()).unwrap()
+        };
+        let apart = plan_for(f64::INFINITY, f64::NEG_INFINITY);
+        assert_eq!(apart.launches.len(), 2);
+        assert_ne!(apart.launches[0].kernel, apart.launches[1].kernel);
+        assert_eq!(apart.kernels.len(), 2);
+        let merged = plan_for(f64::INFINITY, f64::INFINITY);
+        assert_eq!(merged.launches.len(), 2);
+        assert_eq!(merged.launches[0].kernel, merged.launches[1].kernel);
+        assert_eq!(merged.kernels.len(), 1);
     }
 }

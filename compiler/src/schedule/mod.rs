@@ -9,7 +9,11 @@
 //! target allows, the offending intermediate is materialized and scheduling starts over
 //! (each round materializes one more node). Elementwise kernels of one iteration space
 //! are then merged into multi-output kernels ([`fuse::merge_elementwise`]); a merged
-//! kernel that does not build is taken apart and scheduling starts over.
+//! kernel that does not build is taken apart and scheduling starts over. A merged kernel
+//! that builds but exceeds a per-kernel resource of the target's lowering (Ascend C's
+//! queues and Unified Buffer, checked by [`crate::backend::ascendc::fits`]) loses its
+//! last root, which stays a kernel of its own, and the rest is merged again: merging
+//! never turns a plan whose single kernels compile into one that does not.
 
 pub mod composites;
 mod dedup;
@@ -113,6 +117,13 @@ pub fn fuse_graph_with_options(
                 spec.name = fuse::base_name_with_origins(graph, &fusion, g, origins);
             }
             spec.name = format!("{}_{}", spec.name, specs.len());
+            if merged && !merged_kernel_fits(&spec, target) {
+                // Over a per-kernel resource only the backend's lowering measures (Ascend
+                // C's queues and Unified Buffer): peel the last root off and merge again.
+                solo.insert(root);
+                unmerge = true;
+                break;
+            }
             if spec.buffers.len() > target.max_storage_buffers {
                 match split_candidate(graph, &fusion, g, target.max_storage_buffers) {
                     Some(n) => {
@@ -154,6 +165,22 @@ pub fn fuse_graph_with_options(
         stage: "schedule",
         message: "scheduling did not converge".into(),
     })
+}
+
+/// Whether a multi-output kernel (within [`over_merge_limits`]) also fits the per-kernel
+/// resources of the target's lowering. Ascend C: the tile kernel is built and its vector
+/// side lowered ([`crate::backend::ascendc::fits`]: at most 8 VECIN and 8 VECOUT queues,
+/// queues and scratch slots within `ub_bytes`); every value a merged kernel keeps live
+/// for a later output holds a scratch slot, so a merge of kernels that fit alone may not.
+/// WGSL and PTX need nothing more: a merged elementwise kernel has the grid and dtypes
+/// of its parts, no shared memory, and its bound buffers are counted already.
+fn merged_kernel_fits(spec: &KernelSpec, target: &Target) -> bool {
+    if target.kind != crate::target::TargetKind::AscendC {
+        return true;
+    }
+    build_kernel(spec, &spec.name, target)
+        .and_then(|k| crate::backend::ascendc::fits(&k, target))
+        .is_ok()
 }
 
 /// Schedules a validated graph.

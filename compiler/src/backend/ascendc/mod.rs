@@ -38,6 +38,7 @@ use cpp::Writer;
 use std::collections::HashSet;
 
 pub use host::{host_io, HostFile, HostIo};
+pub use vector::fits;
 
 /// How a kernel uses the AI cores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

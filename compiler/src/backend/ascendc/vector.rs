@@ -3816,3 +3816,28 @@ fn pitch_granule(k: &TileKernel) -> usize {
 pub(crate) fn kernel_pitch(k: &TileKernel, cols: usize) -> usize {
     round_up(cols.max(1), pitch_granule(k))
 }
+
+/// Whether `kernel`'s vector side fits one Ascend C kernel on `target`: at most 8 VECIN
+/// and 8 VECOUT queues, and queues, scratch slots and scratch buffers within the Unified
+/// Buffer (`ub_bytes`). `Err` is the [`CompileError`] emitting the kernel would report
+/// (a [`CompileError::Limit`] naming the buffers, or whatever else the vector or cube
+/// lowering rejects). Pure: runs the vector lowering (slot assignment included, as
+/// [`super::emit_kernel_named`] does) and discards the code. Always `Ok` for a target
+/// that is not Ascend C. The scheduler calls it on multi-output kernels, whose
+/// resource needs are only known once lowered, to take apart a merge that does not fit.
+pub fn fits(kernel: &TileKernel, target: &Target) -> Result<(), CompileError> {
+    if target.kind != crate::target::TargetKind::AscendC {
+        return Ok(());
+    }
+    let name = &kernel.name;
+    let pitch = kernel_pitch(kernel, super::kernel_acc_cols(kernel));
+    let plan = super::cube::plan(kernel, name, pitch, "acc_ws")?;
+    let (cube_result, skip) = match &plan {
+        Some(p) => (Some(p.result.clone()), p.vector_skip.clone()),
+        None => (None, HashSet::new()),
+    };
+    let gm = (0..kernel.params.len()).map(|i| format!("p{i}_gm")).collect();
+    let setup_indent = if plan.is_some() { 2 } else { 1 };
+    VectorEmitter::new(kernel, name, target, gm, cube_result, skip).emit(setup_indent)?;
+    Ok(())
+}
