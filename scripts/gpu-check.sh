@@ -197,7 +197,13 @@ run_tests() {
     secs=$(($(date +%s) - t0))
     case $rc in
     0) result "$name" pass "all tests passed (${secs} s)" ;;
-    *) result "$name" fail "$(why "$rc") after ${secs} s (failures above in the log)" ;;
+    *)
+        if [ "$SPENT" = 1 ]; then
+            result "$name" fail "$(why "$rc")"
+        else
+            result "$name" fail "$(why "$rc") after ${secs} s (failures above in the log)"
+        fi
+        ;;
     esac
 }
 

@@ -73,7 +73,12 @@
 //! written buffer per stored value (the root's last); its name lists each op once and the
 //! number of values stored (`mul_add_sqrt_div_x3`). A merged kernel that fails to build
 //! (a view needing a cut, more loads than estimated) is taken apart: the scheduler keeps
-//! its roots in kernels of their own and schedules again. Everything is decided in node
+//! its roots in kernels of their own and schedules again. What a merged kernel needs of
+//! a target's per-kernel resources beyond bound buffers and loads is only known once it
+//! is lowered (Ascend C: a Unified-Buffer slot for every value kept live for a later
+//! output, at most 8 VECIN / 8 VECOUT queues); the scheduler checks it
+//! ([`crate::backend::ascendc::fits`]) and, when it does not fit, keeps the merged
+//! kernel's last root in a kernel of its own and merges the rest again. Everything is decided in node
 //! order with ordered sets: the result is deterministic.
 
 use super::kernel::{Expr, ExprId, KernelKind, KernelSpec, SpecBuffer, SpecStore};
@@ -1268,6 +1273,10 @@ fn group_reads(graph: &Graph, fusion: &Fusion, g: usize) -> BTreeMap<NodeId, boo
         let through = via || graph.node(x).op.is_view();
         for &i in &graph.node(x).inputs {
             let op = &graph.node(i).op;
+            // Constants are left out even with a buffer of their own (a graph output, a
+            // matmul operand): elementwise kernels compute them inline (`Expr::Const`,
+            // see `SpecBuilder::build`) and never bind that buffer, and a constant is in
+            // no group, so it adds no dependency either.
             if matches!(op, Op::Constant { .. })
                 || (matches!(op, Op::Iota { .. }) && !fusion.has_buffer(graph, i))
                 || fusion.group_of[i.index()] == Some(g)

@@ -3836,7 +3836,9 @@ pub fn fits(kernel: &TileKernel, target: &Target) -> Result<(), CompileError> {
         Some(p) => (Some(p.result.clone()), p.vector_skip.clone()),
         None => (None, HashSet::new()),
     };
-    let gm = (0..kernel.params.len()).map(|i| format!("p{i}_gm")).collect();
+    let gm = (0..kernel.params.len())
+        .map(|i| format!("p{i}_gm"))
+        .collect();
     let setup_indent = if plan.is_some() { 2 } else { 1 };
     VectorEmitter::new(kernel, name, target, gm, cube_result, skip).emit(setup_indent)?;
     Ok(())
