@@ -124,7 +124,7 @@ fn run_gpt(args: &DemoArgs) -> Result<()> {
     }
     let (b, t) = (args.batch, args.context);
     println!(
-        "tessera demo: a GPT with {} layers, {} heads, width {}, context {}, vocabulary {} \
+        "tessera demo: a GPT with {} layer(s), {} heads, width {}, context {}, vocabulary {} \
          ({} parameters), batch {b} x {t} tokens of tiny-shakespeare",
         cfg.n_layer,
         cfg.n_head,

@@ -181,9 +181,15 @@ fn open(ordinal: usize) -> Result<(Arc<CudaContext>, CudaInfo)> {
         return Err(no_driver("the CUDA driver reports no device"));
     }
     if ordinal >= device_count {
-        return Err(no_driver(format!(
-            "no CUDA device {ordinal}: the driver reports {device_count}"
-        )));
+        // GPUs are there, the choice is wrong: a mistake to correct, not a missing device.
+        return Err(RuntimeError::InvalidSetting {
+            setting: "CUDA device ordinal (TESSERA_CUDA_DEVICE)",
+            value: ordinal.to_string(),
+            reason: format!(
+                "the driver reports {device_count} device(s): 0..={}",
+                device_count - 1
+            ),
+        });
     }
     let ctx = CudaContext::new(ordinal).map_err(cuda_err("creating the CUDA context"))?;
     let name = ctx.name().map_err(cuda_err("reading the device name"))?;

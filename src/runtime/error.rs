@@ -139,10 +139,10 @@ pub enum RuntimeError {
         device: String,
     },
     /// No usable CUDA driver or device for `CudaDevice` (feature `cuda`): no `libcuda`,
-    /// a driver without the needed entry points, a driver that finds no device, or no
-    /// device at the requested ordinal. (A GPU older than sm_80 is
-    /// [`RuntimeError::Unavailable`]; a build without the `cuda` feature has no
-    /// `CudaDevice` at all.)
+    /// a driver without the needed entry points, or a driver that finds no device. (A GPU
+    /// older than sm_80 is [`RuntimeError::Unavailable`]; an ordinal past the devices
+    /// there is [`RuntimeError::InvalidSetting`]; a build without the `cuda` feature has
+    /// no `CudaDevice` at all.)
     #[error("no CUDA driver: {reason}")]
     NoCudaDriver {
         /// What was missing, in words.
