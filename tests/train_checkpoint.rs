@@ -230,6 +230,14 @@ fn loss_curve_png_is_written() {
         let n = px.chunks_exact(3).filter(|p| p == &[*r, *g, *b]).count();
         assert!(n > 100, "colour ({r}, {g}, {b}) drawn on {n} pixels");
     }
+    // Text (title, axis labels, tick numbers, legend) is drawn with the embedded font:
+    // dark pixels (all channels < 100; the series colours and the grid have none) left
+    // of the plot area, where the y tick numbers and the y label are.
+    let dark = (0..h)
+        .flat_map(|y| (0..w / 8).map(move |x| 3 * (y * w + x) as usize))
+        .filter(|&i| px[i..i + 3].iter().all(|&c| c < 100))
+        .count();
+    assert!(dark > 150, "{dark} dark pixels left of the plot");
     let csv = dir.path().join("loss.csv");
     write_loss_csv(&csv, &series).unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();
