@@ -61,8 +61,12 @@
 //! relative (the issue asks 1e-3); it is tight enough to catch, e.g., `eps` moved under
 //! the square root.
 
-use burn::tensor::activation::{gelu, log_softmax, softmax};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+#[path = "support/burn_gpt.rs"]
+mod burn_gpt;
+
+use burn::tensor::activation::gelu;
+use burn::tensor::{Device, Tensor, TensorData};
+use burn_gpt::{gelu_erf, leaf, Params};
 use std::collections::HashMap;
 use tessera_compiler::autodiff::{grad, grad_name};
 use tessera_compiler::graph::{DType, Graph};
@@ -70,7 +74,7 @@ use tessera_compiler::interp::{run_graph, run_plan, Tensor as TTensor};
 use tessera_compiler::optim::{AdamW, AdamWInputs, ParamState};
 use tessera_compiler::Target;
 use tessera_models::data::{Batch, Dataset, Split};
-use tessera_models::gpt::{gpt_forward, GptConfig, GptOutput, IGNORE_INDEX, LN_EPS};
+use tessera_models::gpt::{gpt_forward, GptConfig, GptOutput, IGNORE_INDEX};
 use tessera_models::nn::ParamSpec;
 use tessera_models::rng::Rng;
 
@@ -125,25 +129,11 @@ fn batches() -> Vec<Batch> {
 }
 
 // ---------------------------------------------------------------------------------------
-// The Burn model.
+// The Burn model (`support/burn_gpt.rs`, shared with the benchmark's Burn peer).
 
 #[allow(deprecated)] // the ndarray backend is the one the issue asks for (no wgpu/cubecl)
 fn device() -> Device {
     Device::ndarray()
-}
-
-/// Parameters as Burn tensors, rank 2 (`[n]` parameters as `[1, n]`, which broadcast as
-/// row vectors), keyed by Tessera's names.
-type Params = HashMap<String, Tensor<2>>;
-
-fn to_burn(t: &TTensor, dev: &Device) -> Tensor<2> {
-    let shape = match t.shape.as_slice() {
-        [n] => [1, *n],
-        [r, c] => [*r, *c],
-        s => panic!("unexpected parameter shape {s:?}"),
-    };
-    let data: Vec<f32> = t.data.iter().map(|&v| v as f32).collect();
-    Tensor::<2>::from_data(TensorData::new(data, shape), dev)
 }
 
 fn to_vec(t: Tensor<2>) -> Vec<f64> {
@@ -155,101 +145,15 @@ fn to_vec(t: Tensor<2>) -> Vec<f64> {
         .collect()
 }
 
-fn leaf(t: Tensor<2>) -> Tensor<2> {
-    t.autodiff().require_grad()
-}
-
-fn p(params: &Params, name: &str) -> Tensor<2> {
-    params
-        .get(name)
-        .unwrap_or_else(|| panic!("no parameter {name}"))
-        .clone()
-}
-
-fn linear(params: &Params, prefix: &str, x: Tensor<2>) -> Tensor<2> {
-    x.matmul(p(params, &format!("{prefix}.weight"))) + p(params, &format!("{prefix}.bias"))
-}
-
-fn layer_norm(params: &Params, prefix: &str, x: Tensor<2>) -> Tensor<2> {
-    let (var, mean) = x.clone().var_mean_bias(1);
-    let xhat = (x - mean) / var.add_scalar(LN_EPS).sqrt();
-    xhat * p(params, &format!("{prefix}.weight")) + p(params, &format!("{prefix}.bias"))
-}
-
-/// The exact GELU composed from Burn's `erf` (see the module docs for why not `gelu`).
-fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let e = x.clone().div_scalar(std::f64::consts::SQRT_2).erf();
-    (x * e.add_scalar(1.0)).mul_scalar(0.5)
-}
-
-/// `[1, 1, T, T]` additive causal mask: 0 where key <= query, -1e30 above the diagonal
-/// (exp underflows to exactly 0 after the max subtraction; no infinities in the graph).
-fn causal_mask(t: usize, dev: &Device) -> Tensor<4> {
-    let data: Vec<f32> = (0..t * t)
-        .map(|i| if i % t > i / t { -1e30 } else { 0.0 })
-        .collect();
-    Tensor::<4>::from_data(TensorData::new(data, [1, 1, t, t]), dev)
-}
-
-fn attention(params: &Params, prefix: &str, x: Tensor<2>, cfg: &GptConfig) -> Tensor<2> {
-    let (b, t, c, h) = (BATCH, SEQ, cfg.n_embd, cfg.n_head);
-    let d = cfg.head_dim();
-    let n = b * t;
-    let qkv = linear(params, &format!("{prefix}.qkv"), x);
-    let head = |j: usize| -> Tensor<4> {
-        qkv.clone()
-            .slice([0..n, j * c..(j + 1) * c])
-            .reshape([b, t, h, d])
-            .swap_dims(1, 2)
-    };
-    let (q, k, v) = (head(0), head(1), head(2));
-    let dev = q.device();
-    let scores = q
-        .matmul(k.swap_dims(2, 3))
-        .mul_scalar(1.0 / (d as f64).sqrt());
-    let probs = softmax(scores + causal_mask(t, &dev), 3);
-    let y = probs.matmul(v).swap_dims(1, 2).reshape([n, c]);
-    linear(params, &format!("{prefix}.proj"), y)
-}
-
-/// Mean cross-entropy of `logits [N, V]` against `targets` (ids, -1 ignored).
-fn cross_entropy(logits: Tensor<2>, targets: &[f64], dev: &Device) -> Tensor<1> {
-    let n = targets.len();
-    let idx: Vec<i64> = targets.iter().map(|&t| (t as i64).max(0)).collect();
-    let keep: Vec<f32> = targets
-        .iter()
-        .map(|&t| if t as i64 == IGNORE_INDEX { 0.0 } else { 1.0 })
-        .collect();
-    let count = keep.iter().filter(|&&k| k > 0.0).count();
-    let idx = Tensor::<2, Int>::from_data(TensorData::new(idx, [n, 1]), dev);
-    let keep = Tensor::<2>::from_data(TensorData::new(keep, [n, 1]), dev);
-    let picked = log_softmax(logits, 1).gather(1, idx);
-    (picked * keep).sum().neg().div_scalar(count as f64)
-}
-
-/// The GPT forward pass and loss on Burn tensors.
+/// The GPT forward pass and loss of `batch` on Burn tensors.
 fn burn_loss(params: &Params, cfg: &GptConfig, batch: &Batch) -> Tensor<1> {
-    let dev = p(params, "wte.weight").device();
-    let (b, t, c) = (BATCH, SEQ, cfg.n_embd);
-    let n = b * t;
-    let ids: Vec<i64> = batch.tokens.data.iter().map(|&v| v as i64).collect();
-    let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [n]), &dev);
-    let tok = p(params, "wte.weight").select(0, ids).reshape([b, t, c]);
-    let pos = p(params, "wpe.weight")
-        .slice([0..t, 0..c])
-        .reshape([1, t, c]);
-    let mut x: Tensor<2> = (tok + pos).reshape([n, c]);
-    for i in 0..cfg.n_layer {
-        let pre = format!("h.{i}");
-        let a = layer_norm(params, &format!("{pre}.ln_1"), x.clone());
-        x = x + attention(params, &format!("{pre}.attn"), a, cfg);
-        let m = layer_norm(params, &format!("{pre}.ln_2"), x.clone());
-        let m = gelu_erf(linear(params, &format!("{pre}.mlp.fc"), m));
-        x = x + linear(params, &format!("{pre}.mlp.proj"), m);
-    }
-    let x = layer_norm(params, "ln_f", x);
-    let logits = x.matmul(p(params, "wte.weight").transpose());
-    cross_entropy(logits, &batch.targets.data, &dev)
+    burn_gpt::burn_loss(
+        params,
+        cfg,
+        (BATCH, SEQ),
+        &batch.tokens.data,
+        &batch.targets.data,
+    )
 }
 
 /// Loss and gradients (flat, by parameter name) of the Burn model.
@@ -274,10 +178,7 @@ fn burn_loss_and_grads(
 }
 
 fn burn_params(init: &HashMap<String, TTensor>) -> Params {
-    let dev = device().autodiff();
-    init.iter()
-        .map(|(n, t)| (n.clone(), leaf(to_burn(t, &dev))))
-        .collect()
+    burn_gpt::burn_params(init, &device().autodiff())
 }
 
 // ---------------------------------------------------------------------------------------

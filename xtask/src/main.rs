@@ -1,4 +1,4 @@
-//! `cargo xtask setup | test | demo | shaders [--check]`: the project's chores, in Rust
+//! `cargo xtask setup | test | demo | bench | shaders [--check]`: the project's chores, in Rust
 //! (the wgpu `cargo xtask` convention; the alias lives in `.cargo/config.toml`).
 //!
 //! - `setup` installs what the tests need and is missing, idempotently: Mesa lavapipe
@@ -12,6 +12,11 @@
 //!   compiled for every target into `target/demo/<target>/`, a small GPT trained on
 //!   tiny-shakespeare on wgpu, its validation loss, checkpoint, loss curve and a text
 //!   sample (arguments after `demo` go to `tessera demo`, e.g. `--mlp` or `--steps 50`).
+//! - `bench` runs `setup`, then the side-by-side benchmark (`bench/`, Criterion): Tessera
+//!   against Burn's wgpu backend on the same adapter, a table of ratios at the end
+//!   (arguments after `bench` go to Criterion, e.g. a case filter). The `tessera-bench`
+//!   crate is the only one that builds Burn's wgpu stack (~25 min on two cores), so `test`
+//!   leaves it out of the test build; `bench` also lints it.
 //! - `shaders` regenerates `shaders/` (the bundled models' kernels, the GPT training step
 //!   `gpt-train` included, for every target);
 //!   `shaders --check` fails when the checked-in copy is stale.
@@ -47,6 +52,10 @@ const MINILM_FILES: [&str; 4] = [
 const MINILM_SAFETENSORS_SHA256: &str =
     "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
 
+/// The benchmark crate (`bench/`): the only one that builds Burn's wgpu stack, so it is
+/// left out of `test` and built by `bench`.
+const BENCH_CRATE: &str = "tessera-bench";
+
 /// Targets whose kernels are kept in `shaders/`, as the CLI names them.
 const SHADER_TARGETS: [&str; 3] = ["wgsl", "ptx", "ascendc"];
 
@@ -63,6 +72,9 @@ commands:
   demo [ARGS..]     setup, then `tessera demo [ARGS..]` in release mode: compile a GPT
                     training step for every target, train a small GPT on wgpu, print its
                     validation loss and a sample (`demo --mlp`: the MLP block check)
+  bench [ARGS..]    setup, clippy on the benchmark crate, then Tessera vs Burn (wgpu) side
+                    by side with Criterion (ARGS: Criterion's, e.g. a case filter); the
+                    ratio table lands in target/bench/peer.md
   shaders           regenerate shaders/ (the bundled models' kernels for every target)
   shaders --check   fail if shaders/ differs from what the compiler emits now";
 
@@ -92,6 +104,7 @@ fn run(args: Vec<String>) -> Result<()> {
         }
         "test" => test(&repo, rest),
         "demo" => demo(&repo, rest),
+        "bench" => bench(&repo, rest),
         "shaders" => match rest {
             [] => shaders(&repo),
             [flag] if flag == "--check" => shaders_check(&repo),
@@ -724,13 +737,19 @@ fn test(repo: &Path, extra: &[String]) -> Result<()> {
     let mut failed = Vec::new();
 
     let mut t = cargo();
-    t.args(["test", "--workspace", "--no-fail-fast"])
-        .args(extra);
+    t.args([
+        "test",
+        "--workspace",
+        "--exclude",
+        BENCH_CRATE,
+        "--no-fail-fast",
+    ])
+    .args(extra);
     apply_env(&mut t, &env);
     if !run_step(
         repo,
         &format!(
-            "cargo test --workspace --no-fail-fast {} (TESSERA_PTXAS={})",
+            "cargo test --workspace --exclude {BENCH_CRATE} --no-fail-fast {} (TESSERA_PTXAS={})",
             extra.join(" "),
             env.ptxas.display()
         ),
@@ -749,6 +768,8 @@ fn test(repo: &Path, extra: &[String]) -> Result<()> {
     c.args([
         "clippy",
         "--workspace",
+        "--exclude",
+        BENCH_CRATE,
         "--all-targets",
         "--",
         "-D",
@@ -756,7 +777,7 @@ fn test(repo: &Path, extra: &[String]) -> Result<()> {
     ]);
     if !run_step(
         repo,
-        "cargo clippy --workspace --all-targets -- -D warnings",
+        &format!("cargo clippy --workspace --exclude {BENCH_CRATE} --all-targets -- -D warnings"),
         &mut c,
     )? {
         failed.push("cargo clippy");
@@ -842,6 +863,47 @@ fn demo(repo: &Path, extra: &[String]) -> Result<()> {
         &mut cmd,
     )? {
         bail!("the demo failed");
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------
+// bench
+// ------------------------------------------------------------------------------------------
+
+fn bench(repo: &Path, extra: &[String]) -> Result<()> {
+    let env = setup(repo)?;
+    let mut lint = cargo();
+    lint.args([
+        "clippy",
+        "--release",
+        "-p",
+        BENCH_CRATE,
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    if !run_step(
+        repo,
+        &format!("cargo clippy --release -p {BENCH_CRATE} --all-targets -- -D warnings"),
+        &mut lint,
+    )? {
+        bail!("clippy found problems in the benchmark crate");
+    }
+    let mut cmd = cargo();
+    cmd.args(["bench", "-p", BENCH_CRATE, "--bench", "peer", "--"])
+        .args(extra);
+    apply_env(&mut cmd, &env);
+    if !run_step(
+        repo,
+        &format!(
+            "cargo bench -p {BENCH_CRATE} --bench peer -- {}",
+            extra.join(" ")
+        ),
+        &mut cmd,
+    )? {
+        bail!("the benchmark failed");
     }
     Ok(())
 }

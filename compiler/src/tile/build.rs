@@ -56,10 +56,11 @@ pub struct TileSizes {
 ///
 /// WGSL and PTX run a program instance as one workgroup (256 invocations on GPUs):
 /// 256-element vectors; the matmul tile is the target record's `matmul_tile`: 32x32
-/// with BK = 8 on GPUs (4 outputs per invocation, A and B stages of 1 KiB each), 64x64
-/// on CPU adapters with 64 invocations ([`Target::for_cpu_adapter`]: 8x8 outputs per
-/// invocation, stages of 2 KiB). Ascend vector instructions want long vectors (2048 f32
-/// = 8 KiB per UB tile) and the cube unit 64x64 tiles with K steps of 32.
+/// with BK = 8 on GPUs (4 outputs per invocation, A and B stages of 1 KiB each), up to
+/// 256x128 on CPU adapters with 64 invocations ([`Target::for_cpu_adapter`]: up to 32x16
+/// outputs per invocation, stages of 8 + 4 KiB), shrunk for small problems by
+/// [`matmul_tile`]. Ascend vector instructions want long vectors (2048 f32 = 8 KiB per
+/// UB tile) and the cube unit 64x64 tiles with K steps of 32.
 pub fn tile_sizes(target: &Target) -> TileSizes {
     match target.kind {
         TargetKind::Wgsl | TargetKind::Ptx => TileSizes {
@@ -77,6 +78,46 @@ pub fn tile_sizes(target: &Target) -> TileSizes {
             bk: target.matmul_tile[2].max(1),
         },
     }
+}
+
+/// Fewest workgroups a matmul's grid should have before its tile is shrunk (see
+/// [`matmul_tile`]).
+const MATMUL_MIN_PROGRAMS: usize = 4;
+
+/// The output tile `(BM, BN)` of a `[m, k] @ [k, n]` matmul (`batch` of them) on WGSL and
+/// PTX: the target's `matmul_tile`, clamped to the problem (the next power of two of `m`
+/// and `n`: no work on padding), then halved along its larger side while the grid would
+/// have fewer than [`MATMUL_MIN_PROGRAMS`] workgroups (a CPU adapter spreads workgroups
+/// over its cores: one big tile would leave all but one idle). Neither step goes below
+/// two rows and two columns per thread (`2 TM x 2 TN`), which is exactly the GPU records'
+/// 32 x 32 tile at 256 threads: on GPUs the tile never changes. Ascend C keeps the
+/// target's tile (the cube unit's shape).
+pub fn matmul_tile(
+    target: &Target,
+    sizes: &TileSizes,
+    (m, n, batch): (usize, usize, usize),
+) -> Result<(usize, usize), CompileError> {
+    let (mut bm, mut bn) = (sizes.bm, sizes.bn);
+    if target.kind == TargetKind::AscendC {
+        return Ok((bm, bn));
+    }
+    let grid = crate::simt::lower::ThreadGrid::for_target(target)?;
+    let (min_m, min_n) = (2 * grid.rows as usize, 2 * grid.cols as usize);
+    bm = bm.min(m.max(1).next_power_of_two()).max(min_m.min(bm));
+    bn = bn.min(n.max(1).next_power_of_two()).max(min_n.min(bn));
+    let programs = |bm: usize, bn: usize| m.div_ceil(bm) * n.div_ceil(bn) * batch.max(1);
+    while programs(bm, bn) < MATMUL_MIN_PROGRAMS {
+        let can_m = bm / 2 >= min_m;
+        let can_n = bn / 2 >= min_n;
+        if can_m && (bm >= bn || !can_n) {
+            bm /= 2;
+        } else if can_n {
+            bn /= 2;
+        } else {
+            break;
+        }
+    }
+    Ok((bm, bn))
 }
 
 /// The dtype a graph dtype is computed in inside kernels (floats in f32).
@@ -855,8 +896,9 @@ impl<'a> KernelBuilder<'a> {
             return Err(self.internal("not a matmul".into()));
         };
         let (m, k, n) = (*m, *k, *n);
-        let (bm, bn, bk) = (sizes.bm, sizes.bn, sizes.bk);
         let nb: usize = batch.iter().product();
+        let (bm, bn) = matmul_tile(self.target, sizes, (m, n, nb))?;
+        let bk = sizes.bk;
         let (grid, pids) =
             self.programs(&[n.div_ceil(bn) as u64, m.div_ceil(bm) as u64, nb as u64])?;
         let row0 = self.em.mul(pids[1], bm as i64);
