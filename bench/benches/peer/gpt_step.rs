@@ -105,7 +105,7 @@ fn gpt_case(
         let t = trainer.step(&inputs)?;
         let u = burn.step()?;
         let rel = (t - u).abs() / u.abs();
-        if !(rel <= AGREE) {
+        if rel.is_nan() || rel > AGREE {
             bail!("{name}: step {step}: loss Tessera {t} Burn {u} (rel {rel:.2e} > {AGREE:.0e})");
         }
         println!("{name}: step {step}: loss Tessera {t:.9}, Burn {u:.9}");

@@ -108,7 +108,7 @@ fn agree(name: &str, tessera: &Tensor, burn: BurnTensor<4>) -> Result<String> {
         .zip(&b)
         .fold(0.0f64, |m, (&t, &v)| m.max((t - f64::from(v)).abs()));
     let rel = diff / scale.max(f64::MIN_POSITIVE);
-    if !(rel <= AGREE) {
+    if rel.is_nan() || rel > AGREE {
         bail!(
             "{name}: Tessera and Burn disagree: max |diff| / max |value| = {rel:.2e} > {AGREE:.0e}"
         );
@@ -116,13 +116,18 @@ fn agree(name: &str, tessera: &Tensor, burn: BurnTensor<4>) -> Result<String> {
     Ok(format!("{rel:.1e}"))
 }
 
+/// What a case is called and computes (see [`Case`]).
+struct Label {
+    name: String,
+    what: String,
+    flops: Option<f64>,
+}
+
 /// Builds a case from a Tessera graph and a Burn function of the same inputs.
 fn case<const D: usize>(
     device: &WgpuDevice,
     dev: &BurnDevice,
-    name: String,
-    what: String,
-    flops: Option<f64>,
+    Label { name, what, flops }: Label,
     specs: &[(&str, &[usize])],
     body: impl FnOnce(&mut Graph, &[NodeId]) -> Result<NodeId>,
     burn_fn: impl Fn(&[BurnTensor<D>]) -> BurnTensor<D> + 'static,
@@ -163,9 +168,11 @@ fn matmul(device: &WgpuDevice, dev: &BurnDevice, n: usize) -> Result<Case> {
     case::<2>(
         device,
         dev,
-        format!("matmul_f32_{n}"),
-        format!("matmul f32 {n}x{n} @ {n}x{n}"),
-        Some(2.0 * (n as f64).powi(3)),
+        Label {
+            name: format!("matmul_f32_{n}"),
+            what: format!("matmul f32 {n}x{n} @ {n}x{n}"),
+            flops: Some(2.0 * (n as f64).powi(3)),
+        },
         &[("a", &[n, n]), ("b", &[n, n])],
         |g, p| Ok(g.matmul(p[0], p[1])?),
         |t| t[0].clone().matmul(t[1].clone()),
@@ -176,9 +183,11 @@ fn softmax_rows(device: &WgpuDevice, dev: &BurnDevice, rows: usize, cols: usize)
     case::<2>(
         device,
         dev,
-        format!("softmax_{rows}x{cols}"),
-        format!("softmax over the last axis of {rows}x{cols}"),
-        None,
+        Label {
+            name: format!("softmax_{rows}x{cols}"),
+            what: format!("softmax over the last axis of {rows}x{cols}"),
+            flops: None,
+        },
         &[("x", &[rows, cols])],
         |g, p| Ok(g.softmax(p[0])?),
         |t| softmax(t[0].clone(), 1),
@@ -197,9 +206,11 @@ fn layer_norm_rows(
     case::<2>(
         device,
         dev,
-        format!("layer_norm_{rows}x{cols}"),
-        format!("layer norm (affine) over the last axis of {rows}x{cols}"),
-        None,
+        Label {
+            name: format!("layer_norm_{rows}x{cols}"),
+            what: format!("layer norm (affine) over the last axis of {rows}x{cols}"),
+            flops: None,
+        },
         &[
             ("x", &[rows, cols]),
             ("gamma", &[1, cols]),
@@ -222,9 +233,11 @@ fn gelu_elementwise(device: &WgpuDevice, dev: &BurnDevice, n: usize) -> Result<C
     case::<1>(
         device,
         dev,
-        format!("gelu_{n}"),
-        format!("GELU (erf) of {n} values"),
-        None,
+        Label {
+            name: format!("gelu_{n}"),
+            what: format!("GELU (erf) of {n} values"),
+            flops: None,
+        },
         &[("x", &[n])],
         |g, p| Ok(g.gelu(p[0], false)?),
         |t| gelu(t[0].clone()),
@@ -237,10 +250,12 @@ fn causal_attention(device: &WgpuDevice, dev: &BurnDevice, shape: [usize; 4]) ->
     case::<4>(
         device,
         dev,
-        format!("attention_causal_b{b}_h{h}_t{t}_d{d}"),
-        format!("causal attention, batch {b}, {h} heads, {t} tokens, head dim {d}"),
-        // Half of the T x T scores, two matmuls, 2 flops per multiply-add.
-        Some(2.0 * (b * h * t * t * d) as f64),
+        Label {
+            name: format!("attention_causal_b{b}_h{h}_t{t}_d{d}"),
+            what: format!("causal attention, batch {b}, {h} heads, {t} tokens, head dim {d}"),
+            // Half of the T x T scores, two matmuls, 2 flops per multiply-add.
+            flops: Some(2.0 * (b * h * t * t * d) as f64),
+        },
         &[("q", s), ("k", s), ("v", s)],
         |g, p| Ok(g.attention(p[0], p[1], p[2], None, true, None)?),
         |x| {

@@ -24,9 +24,10 @@ struct Estimate {
 /// The cargo target directory (as Criterion finds it: `CARGO_TARGET_DIR`, else the
 /// workspace's `target/`).
 fn target_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .unwrap_or_else(|| manifest.parent().unwrap_or(manifest).join("target"))
 }
 
 /// The median of `<case>/<side>` in ms, if this run wrote it (estimates older than
