@@ -15,9 +15,9 @@ use std::time::Instant;
 use tessera::compiler::optim::AdamW;
 use tessera::models::data::{Dataset, Split};
 use tessera::models::gpt::GptConfig;
-use tessera::models::rng::Rng;
 use tessera::runtime::{Device, Profile, Tensor, WgpuDevice};
-use tessera::train::trainer::{gpt_inputs, gpt_training_graph, ADAMW_INPUT_PREFIX};
+use tessera::train::trainer::{gpt_inputs, gpt_training_graph};
+use tessera::train::{LrSchedule, Trainer, TrainerOptions};
 
 /// Profile one GPT training step on wgpu, kernel by kernel.
 #[derive(Debug, Parser)]
@@ -97,60 +97,51 @@ fn main() -> Result<()> {
     }
     let (n_kernels, n_launches) = (plan.kernels.len(), plan.launches.len());
     let t0 = Instant::now();
-    let mut exe = device.load_plan(plan, artifact)?;
+    let exe = device.load_plan(plan, artifact)?;
     let load_s = t0.elapsed().as_secs_f64();
 
-    // The trainer's set-up: initial parameters, zero moments, updates bound.
-    let init = cfg.init_params(1234)?;
-    for (name, ty) in exe.signature().params.clone() {
-        match init.get(&name) {
-            Some(v) => exe.set_param(&name, v)?,
-            None => exe.set_param(&name, &Tensor::zeros(&ty.shape, ty.dtype))?,
-        }
-    }
-    for (out, param) in &tg.updates {
-        exe.bind_update(out, param)?;
-    }
-
-    let mut rng = Rng::for_stream(1234, "data");
-    let mut step_inputs = |step: u64| -> Result<HashMap<String, Tensor>> {
-        let batch = data.batch(Split::Train, b, t, &mut rng)?;
-        let mut inputs = gpt_inputs(&batch);
-        inputs.extend(adamw.step_values(ADAMW_INPUT_PREFIX, step, 1e-3));
-        Ok(inputs)
+    let options = TrainerOptions {
+        schedule: LrSchedule::constant(1e-3),
+        seed: 1234,
+        config: serde_json::to_value(&cfg)?,
     };
-    let mut step = 0;
+    let mut trainer = Trainer::with_executable(exe, tg, &cfg.init_params(1234)?, options)?;
+    let next_batch = |trainer: &mut Trainer| -> Result<HashMap<String, Tensor>> {
+        Ok(gpt_inputs(&data.batch(
+            Split::Train,
+            b,
+            t,
+            trainer.rng_mut(),
+        )?))
+    };
     let mut run_s = Vec::new();
     let mut run_cpu_s = Vec::new();
     // The first step is profiled too: each kernel's first launch includes the driver's
     // first-use work (lavapipe compiles a pipeline's machine code at its first dispatch).
-    step += 1;
-    let cold = exe.profile(&step_inputs(step)?)?;
+    let batch = next_batch(&mut trainer)?;
+    let cold = trainer.profile_step(&batch)?;
     let cold_s = cold.launch_seconds() + cold.run_phases.iter().map(|p| p.1).sum::<f64>();
     let mut first_launch: HashMap<usize, f64> = HashMap::new();
     for l in &cold.launches {
         first_launch.entry(l.kernel).or_insert(l.seconds);
     }
-    for _ in 0..args.warmup {
-        step += 1;
-        let inputs = step_inputs(step)?;
+    let mut timed_step = |trainer: &mut Trainer| -> Result<()> {
+        let batch = next_batch(trainer)?;
         let (t0, c0) = (Instant::now(), cpu_seconds());
-        exe.run(&inputs)?;
+        trainer.step(&batch)?;
         run_s.push(t0.elapsed().as_secs_f64());
         run_cpu_s.push(cpu_seconds() - c0);
+        Ok(())
+    };
+    for _ in 0..args.warmup {
+        timed_step(&mut trainer)?;
     }
     let mut profiles: Vec<Profile> = Vec::new();
     for _ in 0..args.steps.max(1) {
-        step += 1;
-        let inputs = step_inputs(step)?;
-        profiles.push(exe.profile(&inputs)?);
-        // A normal run after each profile: the step time without per-launch waits.
-        step += 1;
-        let inputs = step_inputs(step)?;
-        let (t0, c0) = (Instant::now(), cpu_seconds());
-        exe.run(&inputs)?;
-        run_s.push(t0.elapsed().as_secs_f64());
-        run_cpu_s.push(cpu_seconds() - c0);
+        let batch = next_batch(&mut trainer)?;
+        profiles.push(trainer.profile_step(&batch)?);
+        // A normal step after each profile: the step time without per-launch waits.
+        timed_step(&mut trainer)?;
     }
 
     println!(

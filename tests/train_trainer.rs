@@ -277,3 +277,42 @@ fn checkpoint_resumes_on_another_device() {
     let msg = resumed.restore(&ck).unwrap_err().to_string();
     assert!(msg.contains("adamw.v/b"), "{msg}");
 }
+
+/// A trainer built from an executable loaded separately ([`Trainer::with_executable`])
+/// whose odd steps are profiled ([`Trainer::profile_step`]) trains exactly like
+/// [`check`]'s: the profiled steps are real steps (the plain steps' losses and the final
+/// parameters match the host reference), each profile times the plan's launches, and
+/// only the plain steps' losses are recorded.
+#[test]
+fn profiled_steps_are_real_steps() {
+    let tg = hand_written();
+    let exe = wgpu().load(&tg.graph).unwrap();
+    let launches = exe.plan().map(|p| p.launches.len()).unwrap();
+    let mut tr = Trainer::with_executable(exe, tg, &init(), options()).unwrap();
+    let (want_losses, want_p) = reference();
+    let b = batch();
+    for (k, want) in want_losses.iter().enumerate() {
+        if k % 2 == 0 {
+            let profile = tr.profile_step(&b).unwrap();
+            assert!(!profile.launches.is_empty() && profile.launches.len() <= launches);
+            assert!(profile.launch_seconds() > 0.0);
+        } else {
+            let loss = tr.step(&b).unwrap();
+            let rel = (loss - want).abs() / want.abs();
+            assert!(rel <= 2e-5, "step {}: loss {loss}, reference {want}", k + 1);
+        }
+    }
+    assert_eq!(tr.step_count(), STEPS as u64);
+    let steps: Vec<u64> = tr.losses().iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, vec![2, 4, 6]);
+    let p = tr.params().unwrap();
+    let got: Vec<f64> = p["w"].data.iter().chain(&p["b"].data).copied().collect();
+    for (k, (g, w)) in got.iter().zip(&want_p).enumerate() {
+        assert!((g - w).abs() <= 1e-5, "parameter {k} = {g}, reference {w}");
+    }
+    // A device that cannot time launches refuses, and the step is not taken.
+    let cpu = CpuDevice::reference();
+    let mut on_cpu = Trainer::new(&cpu, hand_written(), &init(), options()).unwrap();
+    assert!(on_cpu.profile_step(&b).is_err());
+    assert_eq!(on_cpu.step_count(), 0);
+}

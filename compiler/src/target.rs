@@ -155,18 +155,20 @@ impl Target {
     /// The record tuned for a CPU adapter running WGSL (lavapipe / llvmpipe: each
     /// workgroup runs on one CPU thread, 8 invocations per SIMD instruction, shared and
     /// storage loads with per-invocation addresses done lane by lane): 64-thread
-    /// workgroups (8 x 8 thread grid) and matmul tiles of up to 256 x 128, so each
-    /// invocation accumulates a micro-tile of up to 32 x 16 (the more outputs per shared
-    /// load, the better: 16 loads per 64 FMAs at 8 x 8, 48 per 512 at 32 x 16). The
-    /// tile shrinks for small matmuls so that their grids keep a few workgroups
-    /// (`tile::build::matmul_tile`). Measured on lavapipe (2 cores): 64 x 64 tiles
-    /// instead of 256 threads and 32 x 32 made a 2-layer GPT's training step about 3x
-    /// faster (`examples/profile_gpt`); 256 x 128 instead of 64 x 64 made a 512^3 matmul
-    /// 1.8x faster and the same GPT step another 1.14x (`cargo xtask bench`). Limits are
-    /// unchanged.
+    /// workgroups (8 x 8 thread grid) and matmul tiles of up to 128 x 64, so each
+    /// invocation accumulates a micro-tile of up to 16 x 8 (the more outputs per shared
+    /// load, the faster the loop: 16 loads per 64 FMAs at 8 x 8, 24 per 128 at 16 x 8).
+    /// The tile shrinks for small matmuls so that their grids keep a few workgroups
+    /// (`tile::build::matmul_tile`). Measured on lavapipe (2 cores): 64 x 64 tiles instead
+    /// of 256 threads and 32 x 32 made a 2-layer GPT's training step about 3x faster
+    /// (`examples/profile_gpt`). Larger tiles run matmuls faster still (512^3: 4.6 GFLOP/s
+    /// at 64 x 64, 5.8 at 128 x 64, 10.2 at 256 x 128) but the micro-tile is unrolled, so
+    /// kernels grow with it and lavapipe compiles them slowly: loading that GPT step's 58
+    /// kernels took 1.9 s at 64 x 64, 5.4 s at 128 x 64, 17 s at 128 x 128 and 60 s at
+    /// 256 x 128, for steps 9%, 8% and 17% faster than at 64 x 64. Limits are unchanged.
     pub fn for_cpu_adapter(mut self) -> Target {
         self.workgroup_size = 64;
-        self.matmul_tile = [256, 128, 8];
+        self.matmul_tile = [128, 64, 8];
         self
     }
 
@@ -236,15 +238,15 @@ mod tests {
         let cpu = Target::wgsl().for_cpu_adapter();
         let s = tile_sizes(&cpu);
         let tile = |m, n, b| matmul_tile(&cpu, &s, (m, n, b)).unwrap();
-        // Big enough: the record's tile (2 x 4 = 8 workgroups).
-        assert_eq!(tile(512, 512, 1), (256, 128));
+        // Big enough: the record's tile (4 x 8 = 32 workgroups).
+        assert_eq!(tile(512, 512, 1), (128, 64));
+        assert_eq!(tile(1024, 64, 1), (128, 64));
         // Clamped to the problem, then halved (larger side first) to 4 workgroups.
-        assert_eq!(tile(256, 256, 1), (128, 128));
+        assert_eq!(tile(128, 128, 1), (64, 64));
         assert_eq!(tile(64, 64, 1), (32, 32));
-        assert_eq!(tile(1024, 64, 1), (256, 64));
         // Never below 2 x 2 outputs per thread (8 x 8 threads: 16 x 16).
         assert_eq!(tile(8, 8, 1), (16, 16));
-        assert_eq!(tile(1, 1000, 1), (16, 128));
+        assert_eq!(tile(1, 1000, 1), (16, 64));
         // A batch counts: 8 matrices of 64 x 64 are 8 workgroups already.
         assert_eq!(tile(64, 64, 8), (64, 64));
         // GPU records and Ascend C keep their tile whatever the size.
@@ -276,7 +278,7 @@ mod tests {
         let g = ThreadGrid::for_target(&cpu).unwrap();
         assert_eq!((g.threads, g.rows, g.cols), (64, 8, 8));
         let s = tile_sizes(&cpu);
-        assert_eq!((s.bm, s.bn, s.bk), (256, 128, 8));
+        assert_eq!((s.bm, s.bn, s.bk), (128, 64, 8));
         // GPU records are unchanged: 256 threads (16 x 16), 32 x 32 tiles.
         for t in [Target::wgsl(), Target::ptx()] {
             let g = ThreadGrid::for_target(&t).unwrap();

@@ -378,7 +378,7 @@ impl WgpuDevice {
 
     /// The WGSL target record clamped to this device's limits, tuned for CPUs on a CPU
     /// adapter such as lavapipe ([`Target::for_cpu_adapter`]: 64-thread workgroups,
-    /// matmul tiles of up to 256x128), with f16 storage when the device has `shader-f16`
+    /// matmul tiles of up to 128x64), with f16 storage when the device has `shader-f16`
     /// ([`Target::wgsl_f16`]), and bf16 storage (element pairs
     /// in u32 words, written with atomics: see `tessera_compiler::backend::wgsl`; this
     /// runtime binds buffers by bytes, so the packing is the host's bf16 layout).

@@ -31,7 +31,7 @@
 use super::checkpoint::{Checkpoint, MOMENT_M_PREFIX, MOMENT_V_PREFIX};
 use super::schedule::LrSchedule;
 use super::TrainError;
-use crate::runtime::{Device, Executable};
+use crate::runtime::{Device, Executable, Profile};
 use std::collections::HashMap;
 use std::path::Path;
 use tessera_compiler::graph::{Graph, NodeId};
@@ -202,7 +202,19 @@ impl Trainer {
         init: &HashMap<String, Tensor>,
         options: TrainerOptions,
     ) -> Result<Trainer, TrainError> {
-        let mut exe = device.load(&tg.graph)?;
+        let exe = device.load(&tg.graph)?;
+        Trainer::with_executable(exe, tg, init, options)
+    }
+
+    /// [`Trainer::new`] for `tg.graph` already loaded as `exe` (say, from a plan compiled
+    /// and emitted separately, to time or inspect those stages): sets the parameters from
+    /// `init`, zeroes the moments, binds the updates and seeds the data RNG.
+    pub fn with_executable(
+        mut exe: Executable,
+        tg: TrainGraph,
+        init: &HashMap<String, Tensor>,
+        options: TrainerOptions,
+    ) -> Result<Trainer, TrainError> {
         for (name, _) in &tg.params {
             let t = init
                 .get(name)
@@ -300,10 +312,7 @@ impl Trainer {
     /// batch before the update.
     pub fn step(&mut self, batch: &HashMap<String, Tensor>) -> Result<f64, TrainError> {
         let t = self.step + 1;
-        let lr = self.options.schedule.lr(t);
-        let mut inputs = batch.clone();
-        inputs.extend(self.tg.adamw.step_values(ADAMW_INPUT_PREFIX, t, lr));
-        let out = self.exe.run(&inputs)?;
+        let out = self.exe.run(&self.step_inputs(batch, t))?;
         let loss = out
             .get(&self.tg.loss)
             .and_then(|l| l.data.first().copied())
@@ -311,6 +320,26 @@ impl Trainer {
         self.step = t;
         self.losses.push((t, loss));
         Ok(loss)
+    }
+
+    /// One optimizer step on `batch`, exactly as [`Trainer::step`], run with
+    /// [`Executable::profile`]: every launch timed on its own. The step counts (the
+    /// schedule and the bias corrections move on), but its loss is not read back, so it
+    /// is not in [`Trainer::losses`]. Devices that cannot time launches refuse
+    /// ([`crate::runtime::RuntimeError::Unsupported`]) and the step is not taken.
+    pub fn profile_step(&mut self, batch: &HashMap<String, Tensor>) -> Result<Profile, TrainError> {
+        let t = self.step + 1;
+        let profile = self.exe.profile(&self.step_inputs(batch, t))?;
+        self.step = t;
+        Ok(profile)
+    }
+
+    /// `batch` plus the AdamW scalars of step `t`.
+    fn step_inputs(&self, batch: &HashMap<String, Tensor>, t: u64) -> HashMap<String, Tensor> {
+        let lr = self.options.schedule.lr(t);
+        let mut inputs = batch.clone();
+        inputs.extend(self.tg.adamw.step_values(ADAMW_INPUT_PREFIX, t, lr));
+        inputs
     }
 
     /// Mean loss of the evaluation graph over `batches` with the current parameters.

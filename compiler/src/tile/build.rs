@@ -57,8 +57,8 @@ pub struct TileSizes {
 /// WGSL and PTX run a program instance as one workgroup (256 invocations on GPUs):
 /// 256-element vectors; the matmul tile is the target record's `matmul_tile`: 32x32
 /// with BK = 8 on GPUs (4 outputs per invocation, A and B stages of 1 KiB each), up to
-/// 256x128 on CPU adapters with 64 invocations ([`Target::for_cpu_adapter`]: up to 32x16
-/// outputs per invocation, stages of 8 + 4 KiB), shrunk for small problems by
+/// 128x64 on CPU adapters with 64 invocations ([`Target::for_cpu_adapter`]: up to 16x8
+/// outputs per invocation, stages of 4 + 2 KiB), shrunk for small problems by
 /// [`matmul_tile`]. Ascend vector instructions want long vectors (2048 f32 = 8 KiB per
 /// UB tile) and the cube unit 64x64 tiles with K steps of 32.
 pub fn tile_sizes(target: &Target) -> TileSizes {
