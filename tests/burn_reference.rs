@@ -66,7 +66,7 @@ mod burn_gpt;
 
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor, TensorData};
-use burn_gpt::{gelu_erf, leaf, Params};
+use burn_gpt::{adamw_update, gelu_erf, leaf, Params};
 use std::collections::HashMap;
 use tessera_compiler::autodiff::{grad, grad_name};
 use tessera_compiler::graph::{DType, Graph};
@@ -407,17 +407,12 @@ fn burn_adamw(
     let bc2 = 1.0 - opt.beta2.powi(step);
     for s in specs {
         let g = g_t.remove(&s.name).expect("grad").mul_scalar(clip);
-        let m1 = m[&s.name].clone().mul_scalar(opt.beta1) + g.clone().mul_scalar(1.0 - opt.beta1);
-        let v1 = v[&s.name].clone().mul_scalar(opt.beta2) + g.square().mul_scalar(1.0 - opt.beta2);
-        let p0 = params[&s.name].clone().inner();
-        let p0 = if s.decay {
-            p0.mul_scalar(1.0 - LR * opt.weight_decay)
-        } else {
-            p0
-        };
-        let upd =
-            m1.clone().div_scalar(bc1) / v1.clone().div_scalar(bc2).sqrt().add_scalar(opt.eps);
-        let p1 = p0 - upd.mul_scalar(LR);
+        let state = (
+            params[&s.name].clone().inner(),
+            m[&s.name].clone(),
+            v[&s.name].clone(),
+        );
+        let (p1, m1, v1) = adamw_update(opt, LR, (bc1, bc2), s.decay, g, state);
         params.insert(s.name.clone(), leaf(p1));
         m.insert(s.name.clone(), m1);
         v.insert(s.name.clone(), v1);

@@ -14,6 +14,7 @@ use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::collections::HashMap;
 use tessera_compiler::interp::Tensor as TTensor;
+use tessera_compiler::optim::AdamW;
 use tessera_models::gpt::{GptConfig, IGNORE_INDEX, LN_EPS};
 
 /// Parameters as Burn tensors, keyed by Tessera's names.
@@ -147,4 +148,27 @@ pub fn burn_loss(
     let x = layer_norm(params, "ln_f", x);
     let logits = x.matmul(p(params, "wte.weight").transpose());
     cross_entropy(logits, targets, &dev)
+}
+
+/// One AdamW update of a parameter, in Burn tensor ops, as `tessera_compiler::optim`
+/// defines it: `g` already clipped, decoupled weight decay when `decay`, bias
+/// corrections `bc = (1 - beta1^t, 1 - beta2^t)`. Takes `(p, m, v)` (inner, non-autodiff
+/// tensors) and returns `(p', m', v')`.
+pub fn adamw_update(
+    opt: &AdamW,
+    lr: f64,
+    (bc1, bc2): (f64, f64),
+    decay: bool,
+    g: Tensor<2>,
+    (p, m, v): (Tensor<2>, Tensor<2>, Tensor<2>),
+) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
+    let m1 = m.mul_scalar(opt.beta1) + g.clone().mul_scalar(1.0 - opt.beta1);
+    let v1 = v.mul_scalar(opt.beta2) + g.square().mul_scalar(1.0 - opt.beta2);
+    let p = if decay {
+        p.mul_scalar(1.0 - lr * opt.weight_decay)
+    } else {
+        p
+    };
+    let upd = m1.clone().div_scalar(bc1) / v1.clone().div_scalar(bc2).sqrt().add_scalar(opt.eps);
+    (p - upd.mul_scalar(lr), m1, v1)
 }

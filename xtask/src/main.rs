@@ -723,6 +723,23 @@ fn run_step(repo: &Path, what: &str, cmd: &mut Command) -> Result<bool> {
     Ok(status.success())
 }
 
+/// `cargo clippy <selection> --all-targets -- -D warnings`, echoed; `Ok(false)` when it
+/// finds something.
+fn run_clippy(repo: &Path, selection: &[&str]) -> Result<bool> {
+    let mut c = cargo();
+    c.arg("clippy")
+        .args(selection)
+        .args(["--all-targets", "--", "-D", "warnings"]);
+    run_step(
+        repo,
+        &format!(
+            "cargo clippy {} --all-targets -- -D warnings",
+            selection.join(" ")
+        ),
+        &mut c,
+    )
+}
+
 /// Sets the environment the tests and the demo run in.
 fn apply_env(cmd: &mut Command, env: &Env) {
     cmd.env("TESSERA_PTXAS", &env.ptxas);
@@ -764,44 +781,13 @@ fn test(repo: &Path, extra: &[String]) -> Result<()> {
         failed.push("cargo fmt --check (run `cargo fmt --all`)");
     }
 
-    let mut c = cargo();
-    c.args([
-        "clippy",
-        "--workspace",
-        "--exclude",
-        BENCH_CRATE,
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]);
-    if !run_step(
-        repo,
-        &format!("cargo clippy --workspace --exclude {BENCH_CRATE} --all-targets -- -D warnings"),
-        &mut c,
-    )? {
+    if !run_clippy(repo, &["--workspace", "--exclude", BENCH_CRATE])? {
         failed.push("cargo clippy");
     }
 
     // The CUDA device (feature `cuda`, cudarc with dynamic loading): it builds and lints
     // without CUDA; without a driver its tests print `SKIPPED: <test> (...)` lines.
-    let mut k = cargo();
-    k.args([
-        "clippy",
-        "-p",
-        "tessera",
-        "--features",
-        "cuda",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]);
-    if !run_step(
-        repo,
-        "cargo clippy -p tessera --features cuda --all-targets -- -D warnings",
-        &mut k,
-    )? {
+    if !run_clippy(repo, &["-p", "tessera", "--features", "cuda"])? {
         failed.push("cargo clippy --features cuda");
     }
     // The feature's own tests: all of `tests/cuda.rs`, and the library's `runtime::cuda`
@@ -873,22 +859,7 @@ fn demo(repo: &Path, extra: &[String]) -> Result<()> {
 
 fn bench(repo: &Path, extra: &[String]) -> Result<()> {
     let env = setup(repo)?;
-    let mut lint = cargo();
-    lint.args([
-        "clippy",
-        "--release",
-        "-p",
-        BENCH_CRATE,
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]);
-    if !run_step(
-        repo,
-        &format!("cargo clippy --release -p {BENCH_CRATE} --all-targets -- -D warnings"),
-        &mut lint,
-    )? {
+    if !run_clippy(repo, &["--release", "-p", BENCH_CRATE])? {
         bail!("clippy found problems in the benchmark crate");
     }
     let mut cmd = cargo();

@@ -14,7 +14,7 @@ mod burn_gpt;
 use crate::Case;
 use anyhow::{anyhow, bail, Context, Result};
 use burn::tensor::{Device as BurnDevice, Tensor as BurnTensor};
-use burn_gpt::{burn_loss, burn_params, leaf, Params};
+use burn_gpt::{adamw_update, burn_loss, burn_params, leaf, Params};
 use std::collections::HashMap;
 use tessera::compiler::optim::{AdamW, CLIP_EPS};
 use tessera::models::data::{Dataset, Split};
@@ -191,17 +191,8 @@ impl BurnTrainer {
             let p0 = self.params[name].clone().inner();
             let m0 = self.m.remove(name).unwrap_or_else(|| p0.zeros_like());
             let v0 = self.v.remove(name).unwrap_or_else(|| p0.zeros_like());
-            let m1 = m0.mul_scalar(opt.beta1) + g.clone().mul_scalar(1.0 - opt.beta1);
-            let v1 = v0.mul_scalar(opt.beta2) + g.square().mul_scalar(1.0 - opt.beta2);
-            let p0 = if *decay {
-                p0.mul_scalar(1.0 - LR * opt.weight_decay)
-            } else {
-                p0
-            };
-            let upd =
-                m1.clone().div_scalar(bc1) / v1.clone().div_scalar(bc2).sqrt().add_scalar(opt.eps);
-            self.params
-                .insert(name.clone(), leaf(p0 - upd.mul_scalar(LR)));
+            let (p1, m1, v1) = adamw_update(opt, LR, (bc1, bc2), *decay, g, (p0, m0, v0));
+            self.params.insert(name.clone(), leaf(p1));
             self.m.insert(name.clone(), m1);
             self.v.insert(name.clone(), v1);
         }

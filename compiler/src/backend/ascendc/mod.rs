@@ -202,13 +202,7 @@ pub fn emit_kernel_named(
     }
     let block_dim = (programs.min(cores as u64)).max(1) as u32;
 
-    let (cube_result, skip) = match &plan {
-        Some(p) => (Some(p.result.clone()), p.vector_skip.clone()),
-        None => (None, HashSet::new()),
-    };
-    let setup_indent = if plan.is_some() { 2 } else { 1 };
-    let vcode = vector::VectorEmitter::new(kernel, name, target, gm.clone(), cube_result, skip)
-        .emit(setup_indent)?;
+    let vcode = vector::lower_vector_side(kernel, name, target, gm.clone(), plan.as_ref())?;
 
     let [g0, g1, g2] = kernel.grid;
     let unflatten = vec![

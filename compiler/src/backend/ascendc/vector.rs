@@ -3832,14 +3832,28 @@ pub fn fits(kernel: &TileKernel, target: &Target) -> Result<(), CompileError> {
     let name = &kernel.name;
     let pitch = kernel_pitch(kernel, super::kernel_acc_cols(kernel));
     let plan = super::cube::plan(kernel, name, pitch, "acc_ws")?;
-    let (cube_result, skip) = match &plan {
-        Some(p) => (Some(p.result.clone()), p.vector_skip.clone()),
-        None => (None, HashSet::new()),
-    };
     let gm = (0..kernel.params.len())
         .map(|i| format!("p{i}_gm"))
         .collect();
-    let setup_indent = if plan.is_some() { 2 } else { 1 };
-    VectorEmitter::new(kernel, name, target, gm, cube_result, skip).emit(setup_indent)?;
+    lower_vector_side(kernel, name, target, gm, plan.as_ref())?;
     Ok(())
+}
+
+/// The vector side of `kernel` beside its cube plan, if any (the cube's result is an
+/// input of the vector code, the nodes the cube computes are skipped, and a MIX kernel's
+/// setup sits one level deeper): what [`super::emit_kernel_named`] writes out and
+/// [`fits`] only checks.
+pub(crate) fn lower_vector_side(
+    kernel: &TileKernel,
+    name: &str,
+    target: &Target,
+    gm: Vec<String>,
+    plan: Option<&super::cube::CubePlan>,
+) -> R<VectorCode> {
+    let (cube_result, skip) = match plan {
+        Some(p) => (Some(p.result.clone()), p.vector_skip.clone()),
+        None => (None, HashSet::new()),
+    };
+    let setup_indent = if plan.is_some() { 2 } else { 1 };
+    VectorEmitter::new(kernel, name, target, gm, cube_result, skip).emit(setup_indent)
 }
