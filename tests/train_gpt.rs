@@ -1,6 +1,7 @@
 //! Cross-backend training (issue 4): from the same initial checkpoint and the same batches,
 //! 20 steps of a small GPT on the f64 graph interpreter (the oracle), the f32 tile
-//! interpreter, wgpu and the Ascend C CPU build give per-step losses that agree within
+//! interpreter, wgpu, the Ascend C CPU build and the PTX VM (the emitted PTX on the host)
+//! give per-step losses that agree within
 //! 1e-4 relative. Each test prints its worst relative difference (`--nocapture`).
 //!
 //! The model is small but has every piece of the real one: 2 pre-LN blocks with 2-head
@@ -39,7 +40,7 @@ use tessera::compiler::Graph;
 use tessera::models::data::{Dataset, Split};
 use tessera::models::gpt::{gpt_forward, GptConfig, GptOutput};
 use tessera::models::rng::Rng;
-use tessera::runtime::{AscendCpuDevice, CpuDevice, Device, WgpuDevice};
+use tessera::runtime::{AscendCpuDevice, CpuDevice, Device, PtxVmDevice, WgpuDevice};
 use tessera::train::trainer::{gpt_eval_batches, gpt_inputs, gpt_training_graph, TrainGraph};
 use tessera::train::{Checkpoint, LrSchedule, Trainer, TrainerOptions};
 
@@ -271,6 +272,13 @@ fn small_gpt_learns_on_the_f64_interpreter() {
 #[test]
 fn small_gpt_trains_alike_on_the_tile_interpreter() {
     check_against_reference(&CpuDevice::tile());
+}
+
+/// The emitted PTX (what the CUDA device loads) run by the PTX VM, with its bounds,
+/// race and barrier checks on every access of all 20 steps.
+#[test]
+fn small_gpt_trains_alike_on_the_ptx_vm() {
+    check_against_reference(&PtxVmDevice::new());
 }
 
 #[test]

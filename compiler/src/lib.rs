@@ -13,6 +13,7 @@ pub mod error;
 pub mod graph;
 pub mod interp;
 pub mod optim;
+pub mod ptxvm;
 pub mod schedule;
 pub mod simt;
 pub mod target;

@@ -110,6 +110,10 @@ pub enum RuntimeError {
         /// wgpu's message.
         message: String,
     },
+    /// The PTX virtual machine refused a module or a launch faulted (out of bounds, a
+    /// data race, barrier divergence ...); the message names kernel, thread and PTX line.
+    #[error("PTX VM: {0}")]
+    PtxVm(#[from] tessera_compiler::ptxvm::VmError),
     /// A reference interpreter failed.
     #[error(transparent)]
     Interp(#[from] InterpError),

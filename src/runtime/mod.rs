@@ -19,6 +19,9 @@
 //!   CUDA driver (loaded at run time: without one, `CudaDevice::new` returns
 //!   [`RuntimeError::NoCudaDriver`]). One device buffer per storage slot, launches in
 //!   order on one stream per executable.
+//! - [`PtxVmDevice`]: the same PTX, the same plan handling, run on the host CPU by the
+//!   PTX virtual machine (`tessera_compiler::ptxvm`), which also checks every access's
+//!   bounds, data races and barrier convergence: the PTX path tested without a GPU.
 //!
 //! Training state stays on the device: [`Executable::bind_update`] declares that a graph
 //! output (e.g. `p_new`) replaces a parameter (`p`) after every run, so parameters,
@@ -52,6 +55,7 @@ pub mod cuda;
 pub mod error;
 pub mod executable;
 pub(crate) mod plan_io;
+pub mod ptx_vm;
 pub mod wgpu_device;
 
 pub use ascend_cpu::AscendCpuDevice;
@@ -60,6 +64,7 @@ pub use cpu::{CpuDevice, CpuMode};
 pub use cuda::CudaDevice;
 pub use error::{Result, RuntimeError};
 pub use executable::{Executable, KernelTiming, LaunchTiming, Profile, Signature};
+pub use ptx_vm::PtxVmDevice;
 pub use tessera_compiler::interp::Tensor;
 pub use wgpu_device::{AdapterSummary, WgpuDevice, WgpuOptions};
 
@@ -78,6 +83,9 @@ pub enum DeviceKind {
     AscendCpu,
     /// An Nvidia GPU running the emitted PTX through the CUDA driver (feature `cuda`).
     Cuda,
+    /// The emitted PTX run on the host CPU by the PTX virtual machine
+    /// ([`ptx_vm::PtxVmDevice`]).
+    PtxVm,
 }
 
 impl fmt::Display for DeviceKind {
@@ -87,6 +95,7 @@ impl fmt::Display for DeviceKind {
             DeviceKind::Cpu => "cpu",
             DeviceKind::AscendCpu => "ascend-cpu",
             DeviceKind::Cuda => "cuda",
+            DeviceKind::PtxVm => "ptx-vm",
         })
     }
 }
