@@ -1,6 +1,7 @@
 //! Checkpoint migration (issue 4): train a small GPT 30 steps on wgpu, save, resume on the
-//! Ascend C CPU build for 10 more; the losses of steps 31–40 equal, within 1e-4 relative,
-//! those of 40 uninterrupted steps on wgpu.
+//! Ascend C CPU build for 10 more, and on the PTX VM (the CUDA device's PTX on the host)
+//! for 10 more; the losses of steps 31–40 equal, within 1e-4 relative, those of 40
+//! uninterrupted steps on wgpu.
 //!
 //! What makes the two runs comparable is the checkpoint alone: the resumed trainer is built
 //! from the file ([`Trainer::resume`], with a *different* seed in its options, so a data
@@ -25,7 +26,7 @@ use std::sync::OnceLock;
 use tessera::compiler::optim::AdamW;
 use tessera::models::data::{Dataset, Split};
 use tessera::models::gpt::GptConfig;
-use tessera::runtime::{AscendCpuDevice, CpuDevice, WgpuDevice};
+use tessera::runtime::{AscendCpuDevice, CpuDevice, PtxVmDevice, WgpuDevice};
 use tessera::train::trainer::{gpt_inputs, gpt_training_graph, TrainGraph};
 use tessera::train::{
     Checkpoint, CheckpointError, LrSchedule, TrainError, Trainer, TrainerOptions,
@@ -202,22 +203,32 @@ fn wgpu_checkpoint_resumes_on_ascend_cpu() {
     );
 
     // Steps 31..40 on Ascend equal those of the uninterrupted wgpu run.
-    let tail = train(&mut resumed, THEN);
-    let mut worst = 0.0f64;
-    for (k, (got, want)) in tail.iter().zip(&all[FIRST..]).enumerate() {
-        let rel = (got - want).abs() / want.abs();
-        worst = worst.max(rel);
-        assert!(
-            rel <= 1e-4,
-            "step {}: resumed on ascend-cpu {got}, uninterrupted on wgpu {want} (rel {rel:.2e})",
-            FIRST + k + 1
+    let check_tail = |device: &str, tail: &[f64]| {
+        let mut worst = 0.0f64;
+        for (k, (got, want)) in tail.iter().zip(&all[FIRST..]).enumerate() {
+            let rel = (got - want).abs() / want.abs();
+            worst = worst.max(rel);
+            assert!(
+                rel <= 1e-4,
+                "step {}: resumed on {device} {got}, uninterrupted on wgpu {want} (rel {rel:.2e})",
+                FIRST + k + 1
+            );
+        }
+        eprintln!(
+            "steps {}..{}: worst relative difference {device} (resumed) vs wgpu (uninterrupted): {worst:.2e}",
+            FIRST + 1,
+            FIRST + THEN
         );
-    }
-    eprintln!(
-        "steps {}..{}: worst relative difference ascend-cpu (resumed) vs wgpu (uninterrupted): {worst:.2e}",
-        FIRST + 1,
-        FIRST + THEN
-    );
+    };
+    let tail = train(&mut resumed, THEN);
+    check_tail("ascend-cpu", &tail);
+
+    // The same checkpoint resumed on the PTX VM (the PTX the CUDA device runs, executed
+    // on the host with every access checked): the move to Nvidia.
+    let mut on_ptx =
+        Trainer::resume(&PtxVmDevice::new(), graph(&cfg), &path, options(&cfg, 6)).unwrap();
+    let tail = train(&mut on_ptx, THEN);
+    check_tail("ptx-vm", &tail);
     assert_eq!(resumed.step_count(), (FIRST + THEN) as u64);
 
     // Negative controls: a checkpoint that lost its step (schedule and bias corrections

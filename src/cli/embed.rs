@@ -33,6 +33,12 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
             let device = WgpuDevice::new().context("opening a wgpu adapter")?;
             run_device(&device, &model, &graph, &tokens)?
         }
+        EmbedDevice::PtxVm => run_device(
+            &tessera::runtime::PtxVmDevice::new(),
+            &model,
+            &graph,
+            &tokens,
+        )?,
         #[cfg(feature = "cuda")]
         EmbedDevice::Cuda => {
             let device = tessera::runtime::CudaDevice::new().context("opening the CUDA device")?;

@@ -173,6 +173,8 @@ pub enum EmbedDevice {
     Wgpu,
     /// The emitted Ascend C on its CPU build.
     AscendCpu,
+    /// The emitted PTX on the host CPU (the PTX VM: slow, checks every access).
+    PtxVm,
     /// The emitted PTX on an Nvidia GPU (builds with the `cuda` feature).
     #[cfg(feature = "cuda")]
     Cuda,

@@ -246,13 +246,23 @@ impl Program for VmProgram {
             launches,
             ..
         } = self;
+        let start = std::time::Instant::now();
+        let mut instructions = 0u64;
         for l in launches.iter() {
             let k = &kernels[l.kernel];
             if k.grid.contains(&0) {
                 continue;
             }
-            machine.launch(&k.kernel, k.grid, k.block, &l.args)?;
+            instructions += machine
+                .launch(&k.kernel, k.grid, k.block, &l.args)?
+                .instructions;
         }
+        let secs = start.elapsed().as_secs_f64();
+        log::debug!(
+            "PTX VM: {} launches, {instructions} instructions in {secs:.2} s ({:.0} M/s)",
+            launches.len(),
+            instructions as f64 / secs.max(1e-9) / 1e6
+        );
         for (src, dst, bytes) in self.updates.clone() {
             let value = self.download(src, bytes, "updating a parameter")?;
             self.upload(dst, &value, "updating a parameter")?;

@@ -347,6 +347,10 @@ impl BlockRun<'_> {
         self.undef.fill(UNSET);
         self.shared_undef.fill(0);
         for t in 0..n {
+            for &(r, bits) in &self.kernel.consts {
+                self.regs[t * self.nregs + r as usize] = bits;
+                self.undef[t * self.nregs + r as usize] = 0;
+            }
             for &(r, s) in &self.kernel.specials {
                 self.undef[t * self.nregs + r as usize] = 0;
                 let v = match s {
@@ -403,11 +407,9 @@ impl BlockRun<'_> {
         }
     }
 
+    #[inline]
     fn undef_of(&self, base: usize, s: Src) -> u32 {
-        match s {
-            Src::Reg(r) => self.undef[base + r as usize],
-            Src::Imm(_) => 0,
-        }
+        self.undef[base + s as usize]
     }
 
     /// The error for an undefined value used where it matters.
@@ -427,11 +429,9 @@ impl BlockRun<'_> {
         }
     }
 
+    #[inline]
     fn val(&self, base: usize, s: Src) -> u64 {
-        match s {
-            Src::Reg(r) => self.regs[base + r as usize],
-            Src::Imm(v) => v,
-        }
+        self.regs[base + s as usize]
     }
 
     /// Runs thread `t` from `*pc` to its next barrier or its end.
@@ -840,21 +840,22 @@ fn space_name(space: Space) -> &'static str {
     }
 }
 
-/// Reads (and, with `store`, then writes) little-endian bytes.
+/// Reads (and, with `store`, then writes) little-endian bytes (2, 4 or 8 of them).
 #[inline]
 fn rw(mem: &mut [u8], store: Option<u64>) -> u64 {
-    match store {
-        Some(v) => {
-            let le = v.to_le_bytes();
-            mem.copy_from_slice(&le[..mem.len()]);
-            0
-        }
-        None => {
+    match (store, mem.len()) {
+        (Some(v), 2) => mem.copy_from_slice(&(v as u16).to_le_bytes()),
+        (Some(v), 4) => mem.copy_from_slice(&(v as u32).to_le_bytes()),
+        (Some(v), _) => mem.copy_from_slice(&v.to_le_bytes()[..mem.len()]),
+        (None, 2) => return u64::from(u16::from_le_bytes([mem[0], mem[1]])),
+        (None, 4) => return u64::from(u32::from_le_bytes([mem[0], mem[1], mem[2], mem[3]])),
+        (None, n) => {
             let mut le = [0u8; 8];
-            le[..mem.len()].copy_from_slice(mem);
-            u64::from_le_bytes(le)
+            le[..n].copy_from_slice(mem);
+            return u64::from_le_bytes(le);
         }
     }
+    0
 }
 
 fn fbin(f: FBin, ty: Ty, ftz: bool, a: u64, b: u64) -> u64 {

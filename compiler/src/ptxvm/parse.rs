@@ -228,12 +228,10 @@ pub(crate) enum Op {
     Ret,
 }
 
-/// A source operand: a register or an immediate (bits).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Src {
-    Reg(u32),
-    Imm(u64),
-}
+/// A source operand: a register index. Immediates and symbols are registers too, each
+/// holding its constant (filled when a block starts: [`Kernel::consts`]), so reading an
+/// operand never branches on its kind.
+pub(crate) type Src = u32;
 
 /// One decoded instruction.
 #[derive(Clone, Debug)]
@@ -273,6 +271,8 @@ pub struct Kernel {
     pub(crate) code: Vec<Inst>,
     /// Register indices of the special registers the code reads, with what they hold.
     pub(crate) specials: Vec<(u32, Special)>,
+    /// Register indices holding the immediates and symbol addresses, with their bits.
+    pub(crate) consts: Vec<(u32, u64)>,
     /// The module text's lines, for messages.
     pub(crate) lines: std::sync::Arc<Vec<String>>,
 }
@@ -471,6 +471,8 @@ fn parse_entry(
         shared: Vec::new(),
         params: params.clone(),
         specials: Vec::new(),
+        consts: Vec::new(),
+        const_index: HashMap::new(),
         labels: HashMap::new(),
         pending: Vec::new(),
         code: Vec::new(),
@@ -524,6 +526,7 @@ fn parse_entry(
             shared: b.shared,
             code: b.code,
             specials: b.specials,
+            consts: b.consts,
             lines: lines.clone(),
         },
         end,
@@ -536,6 +539,8 @@ struct BodyBuilder {
     shared: Vec<SharedArray>,
     params: Vec<String>,
     specials: Vec<(u32, Special)>,
+    consts: Vec<(u32, u64)>,
+    const_index: HashMap<u64, u32>,
     labels: HashMap<String, usize>,
     /// Branches whose label is resolved at the end: (instruction, label, line).
     pending: Vec<(usize, String, u32)>,
@@ -610,6 +615,18 @@ impl BodyBuilder {
         Ok(())
     }
 
+    /// The register holding constant `bits` (one per distinct value).
+    fn constant(&mut self, bits: u64) -> u32 {
+        if let Some(&r) = self.const_index.get(&bits) {
+            return r;
+        }
+        let r = self.regs as u32;
+        self.regs += 1;
+        self.consts.push((r, bits));
+        self.const_index.insert(bits, r);
+        r
+    }
+
     fn reg(&self, tok: &str, line: u32) -> Result<u32, VmError> {
         self.reg_index
             .get(tok)
@@ -622,27 +639,27 @@ impl BodyBuilder {
         let tok = tok.trim();
         if let Some(special) = parse_special(tok) {
             if let Some(&(r, _)) = self.specials.iter().find(|(_, s)| *s == special) {
-                return Ok(Src::Reg(r));
+                return Ok(r);
             }
             let r = self.add_reg(tok.to_string(), line)?;
             self.specials.push((r, special));
-            return Ok(Src::Reg(r));
+            return Ok(r);
         }
         if tok.starts_with('%') {
-            return Ok(Src::Reg(self.reg(tok, line)?));
+            return self.reg(tok, line);
         }
         if let Some(hex) = tok.strip_prefix("0f").or_else(|| tok.strip_prefix("0F")) {
             let bits = u32::from_str_radix(hex, 16)
                 .map_err(|_| parse_err(line, format!("bad f32 immediate `{tok}`")))?;
-            return Ok(Src::Imm(u64::from(bits)));
+            return Ok(self.constant(u64::from(bits)));
         }
         if let Some(hex) = tok.strip_prefix("0d").or_else(|| tok.strip_prefix("0D")) {
             let bits = u64::from_str_radix(hex, 16)
                 .map_err(|_| parse_err(line, format!("bad f64 immediate `{tok}`")))?;
-            return Ok(Src::Imm(bits));
+            return Ok(self.constant(bits));
         }
         if let Some(i) = self.shared.iter().position(|a| a.name == tok) {
-            return Ok(Src::Imm(SHARED_TAG | (i as u64 + 1) << REGION_SHIFT));
+            return Ok(self.constant(SHARED_TAG | (i as u64 + 1) << REGION_SHIFT));
         }
         let (neg, digits) = match tok.strip_prefix('-') {
             Some(d) => (true, d),
@@ -666,7 +683,7 @@ impl BodyBuilder {
                     .into(),
             });
         }
-        Ok(Src::Imm(v))
+        Ok(self.constant(v))
     }
 
     /// `[%rd5]`, `[%rd5+8]`, `[name]`: (base, offset).
@@ -734,11 +751,12 @@ impl BodyBuilder {
                 ))
             }
         };
+        let zero = self.constant(0);
         let mut inst = Inst {
             op: Op::Ret,
             guard,
             dst: None,
-            srcs: [Src::Imm(0); 3],
+            srcs: [zero; 3],
             offset: 0,
             line,
         };
