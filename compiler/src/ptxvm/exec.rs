@@ -45,6 +45,14 @@ struct Shadow {
 
 const MANY: u32 = u32::MAX;
 
+/// One register: its bits and its definedness (0 = defined, otherwise where the undefined
+/// value came from: [`UNSET`] or the PTX line of a read of unwritten shared memory).
+#[derive(Clone, Copy, Debug, Default)]
+struct Cell {
+    value: u64,
+    undef: u32,
+}
+
 /// The origin of a register no instruction has written yet.
 const UNSET: u32 = u32::MAX;
 
@@ -199,8 +207,7 @@ impl Machine {
             shared_base,
             shared_w: vec![Shadow::default(); (shared_len as usize).div_ceil(2)],
             shared_r: vec![Shadow::default(); (shared_len as usize).div_ceil(2)],
-            regs: vec![0u64; nregs * block as usize],
-            undef: vec![UNSET; nregs * block as usize],
+            regs: vec![Cell::default(); nregs * block as usize],
             shared_undef: vec![0; (shared_len as usize).div_ceil(2)],
             nregs,
             steps: 0,
@@ -248,10 +255,8 @@ struct BlockRun<'a> {
     shared_base: Vec<u64>,
     shared_w: Vec<Shadow>,
     shared_r: Vec<Shadow>,
-    regs: Vec<u64>,
-    /// Definedness of each register: 0 = defined, otherwise where the undefined value
-    /// came from ([`UNSET`] or the PTX line of a read of unwritten shared memory).
-    undef: Vec<u32>,
+    /// Every thread's registers, thread after thread.
+    regs: Vec<Cell>,
     /// The same per 2-byte unit of shared memory (set by stores of undefined values).
     shared_undef: Vec<u32>,
     nregs: usize,
@@ -343,16 +348,19 @@ impl BlockRun<'_> {
         self.epoch = 0;
         self.shared.fill(0);
         let n = self.ntid as usize;
-        self.regs.fill(0);
-        self.undef.fill(UNSET);
+        self.regs.fill(Cell {
+            value: 0,
+            undef: UNSET,
+        });
         self.shared_undef.fill(0);
         for t in 0..n {
             for &(r, bits) in &self.kernel.consts {
-                self.regs[t * self.nregs + r as usize] = bits;
-                self.undef[t * self.nregs + r as usize] = 0;
+                self.regs[t * self.nregs + r as usize] = Cell {
+                    value: bits,
+                    undef: 0,
+                };
             }
             for &(r, s) in &self.kernel.specials {
-                self.undef[t * self.nregs + r as usize] = 0;
                 let v = match s {
                     Special::Tid(0) => t as u32,
                     Special::Tid(_) => 0,
@@ -361,7 +369,10 @@ impl BlockRun<'_> {
                     Special::Ctaid(a) => self.block_id[a as usize],
                     Special::Nctaid(a) => self.grid[a as usize],
                 };
-                self.regs[t * self.nregs + r as usize] = u64::from(v);
+                self.regs[t * self.nregs + r as usize] = Cell {
+                    value: u64::from(v),
+                    undef: 0,
+                };
             }
         }
         let mut pcs = vec![0usize; n];
@@ -409,7 +420,7 @@ impl BlockRun<'_> {
 
     #[inline]
     fn undef_of(&self, base: usize, s: Src) -> u32 {
-        self.undef[base + s as usize]
+        self.regs[base + s as usize].undef
     }
 
     /// The error for an undefined value used where it matters.
@@ -431,7 +442,7 @@ impl BlockRun<'_> {
 
     #[inline]
     fn val(&self, base: usize, s: Src) -> u64 {
-        self.regs[base + s as usize]
+        self.regs[base + s as usize].value
     }
 
     /// Runs thread `t` from `*pc` to its next barrier or its end.
@@ -443,19 +454,13 @@ impl BlockRun<'_> {
                 return Ok(Stop::Exit);
             };
             self.steps += 1;
-            if self.steps > self.step_limit {
-                return Err(VmError::StepLimit {
-                    kernel: self.kernel.name.clone(),
-                    limit: self.step_limit,
-                });
-            }
             *pc += 1;
             if let Some((p, neg)) = inst.guard {
-                let origin = self.undef[base + p as usize];
+                let origin = self.regs[base + p as usize].undef;
                 if origin != 0 {
                     return Err(self.undefined(t as u32, inst, "the guard predicate", origin));
                 }
-                if (self.regs[base + p as usize] != 0) == neg {
+                if (self.regs[base + p as usize].value != 0) == neg {
                     continue;
                 }
             }
@@ -468,14 +473,34 @@ impl BlockRun<'_> {
                 self.undef_of(base, inst.srcs[2]),
             );
             // Definedness of the result: the first undefined source's origin.
-            let mut undef = first_nonzero(&[ua, ub, uc]);
+            let mut undef = if ua != 0 {
+                ua
+            } else if ub != 0 {
+                ub
+            } else {
+                uc
+            };
             let result: u64 = match inst.op {
                 Op::Ret => return Ok(Stop::Exit),
                 Op::Bar => return Ok(Stop::Barrier(*pc - 1)),
                 Op::Bra { target } => {
+                    // Only a branch can loop: the limit is checked here.
+                    if self.steps > self.step_limit {
+                        return Err(VmError::StepLimit {
+                            kernel: self.kernel.name.clone(),
+                            limit: self.step_limit,
+                        });
+                    }
                     *pc = target;
                     continue;
                 }
+                Op::AddI32 => u64::from((a as u32).wrapping_add(b as u32)),
+                Op::MulLoI32 => u64::from((a as u32).wrapping_mul(b as u32)),
+                Op::AddI64 => a.wrapping_add(b),
+                Op::AddF32 => put32(f32v(a) + f32v(b)),
+                Op::MulF32 => put32(f32v(a) * f32v(b)),
+                Op::FmaF32 => put32(f32v(a).mul_add(f32v(b), f32v(c))),
+                Op::SetpS32(cmp) => u64::from(setp(cmp, Ty::S32, a, b)),
                 Op::Mov(ty) => a & mask(ty),
                 Op::LdParam { param } => (param as u64 + 1) << REGION_SHIFT,
                 Op::Cvta => a,
@@ -552,8 +577,10 @@ impl BlockRun<'_> {
                 }
             };
             if let Some(d) = inst.dst {
-                self.regs[base + d as usize] = result;
-                self.undef[base + d as usize] = undef;
+                self.regs[base + d as usize] = Cell {
+                    value: result,
+                    undef,
+                };
             }
         }
     }

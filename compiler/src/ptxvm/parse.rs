@@ -190,6 +190,16 @@ pub(crate) enum Special {
 pub(crate) enum Op {
     /// `mov`: copies the source's bits (masked to the type's width).
     Mov(Ty),
+    /// Fast paths of the commonest instructions (the general forms below give the same
+    /// results): 32-bit integer add and low multiply, 64-bit add, f32 `add.rn`,
+    /// `mul.rn`, `fma.rn` (no `.ftz`), `setp` on s32.
+    AddI32,
+    MulLoI32,
+    AddI64,
+    AddF32,
+    MulF32,
+    FmaF32,
+    SetpS32(Cmp),
     FBin(FBin, Ty, bool),
     FFma(Ty, bool),
     FUn(FUn, Ty, bool),
@@ -883,7 +893,11 @@ impl BodyBuilder {
                 inst.dst = Some(self.reg(ops[0], line)?);
                 inst.srcs[0] = self.src(ops[1], Some(ty), line)?;
                 inst.srcs[1] = self.src(ops[2], Some(ty), line)?;
-                inst.op = Op::Setp(cmp, ty);
+                inst.op = if ty == Ty::S32 {
+                    Op::SetpS32(cmp)
+                } else {
+                    Op::Setp(cmp, ty)
+                };
             }
             "selp" => {
                 need(4)?;
@@ -967,6 +981,7 @@ impl BodyBuilder {
                     }
                 };
                 need(n)?;
+                let op = fast_path(op);
                 inst.dst = Some(self.reg(ops[0], line)?);
                 // Shift amounts are u32 whatever the shifted type.
                 for (k, o) in ops[1..].iter().enumerate() {
@@ -977,6 +992,21 @@ impl BodyBuilder {
         }
         self.code.push(inst);
         Ok(())
+    }
+}
+
+/// The fast-path form of an operation, where there is one.
+fn fast_path(op: Op) -> Op {
+    let int32 = |ty| matches!(ty, Ty::S32 | Ty::U32 | Ty::B32);
+    let int64 = |ty| matches!(ty, Ty::S64 | Ty::U64 | Ty::B64);
+    match op {
+        Op::IBin(IBin::Add, ty) if int32(ty) => Op::AddI32,
+        Op::IBin(IBin::MulLo, ty) if int32(ty) => Op::MulLoI32,
+        Op::IBin(IBin::Add, ty) if int64(ty) => Op::AddI64,
+        Op::FBin(FBin::Add, Ty::F32, false) => Op::AddF32,
+        Op::FBin(FBin::Mul, Ty::F32, false) => Op::MulF32,
+        Op::FFma(Ty::F32, false) => Op::FmaF32,
+        other => other,
     }
 }
 
