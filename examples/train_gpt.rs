@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use tessera::compiler::optim::AdamW;
 use tessera::models::data::{Dataset, Split};
 use tessera::models::gpt::GptConfig;
-use tessera::runtime::{AscendCpuDevice, CpuDevice, Device, WgpuDevice};
+use tessera::runtime::{AscendCpuDevice, CpuDevice, Device, PtxVmDevice, WgpuDevice};
 use tessera::train::plot::{plot_loss_curve, write_loss_csv};
 use tessera::train::progress::Progress;
 use tessera::train::sample::{SampleOptions, Sampler};
@@ -32,6 +32,8 @@ enum DeviceArg {
     Tile,
     /// The emitted Ascend C on its CPU build (one g++ build, one process per step).
     AscendCpu,
+    /// The emitted PTX on the host CPU (the PTX VM: slow, checks every access).
+    PtxVm,
     /// The emitted PTX on an Nvidia GPU (builds with the `cuda` feature).
     #[cfg(feature = "cuda")]
     Cuda,
@@ -118,6 +120,7 @@ fn main() -> Result<()> {
         DeviceArg::Cpu => Box::new(CpuDevice::reference()),
         DeviceArg::Tile => Box::new(CpuDevice::tile()),
         DeviceArg::AscendCpu => Box::new(AscendCpuDevice::new()),
+        DeviceArg::PtxVm => Box::new(PtxVmDevice::new()),
         #[cfg(feature = "cuda")]
         DeviceArg::Cuda => {
             Box::new(tessera::runtime::CudaDevice::new().context("opening the CUDA device")?)
