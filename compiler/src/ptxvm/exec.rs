@@ -55,6 +55,8 @@ struct Cell {
 
 /// The origin of a register no instruction has written yet.
 const UNSET: u32 = u32::MAX;
+/// The origin of the result of an integer division by zero (or `MIN / -1`).
+const DIV_ZERO: u32 = u32::MAX - 1;
 
 /// Global memory: one byte vector per storage slot, with the race checker's shadows.
 #[derive(Debug, Default)]
@@ -148,6 +150,10 @@ impl Machine {
                 args.len(),
                 kernel.params.len()
             )));
+        }
+        let blocks = grid.iter().map(|&g| u64::from(g)).product::<u64>();
+        if blocks > u64::from(u32::MAX) {
+            return Err(bad(format!("grid {grid:?}: more than 2^32 blocks")));
         }
         if block == 0 || block > 1024 {
             return Err(bad(format!("block size {block} (1..=1024)")));
@@ -418,6 +424,30 @@ impl BlockRun<'_> {
         }
     }
 
+    /// A `from`-bit value written to the destination register of `inst`: extended to
+    /// the register's width, with the sign when the instruction's type is signed (PTX's
+    /// rule for loads and conversions into wider registers).
+    #[inline]
+    fn widen(&self, inst: &Inst, v: u64, from: u32, is_signed: bool) -> u64 {
+        let to = inst
+            .dst
+            .and_then(|d| self.kernel.reg_bits.get(d as usize))
+            .map_or(64, |&b| u32::from(b));
+        if to <= from || from == 0 || from >= 64 {
+            return v;
+        }
+        let wide = if is_signed {
+            sext(v, from) as u64
+        } else {
+            v & ((1u64 << from) - 1)
+        };
+        if to >= 64 {
+            wide
+        } else {
+            wide & ((1u64 << to) - 1)
+        }
+    }
+
     #[inline]
     fn undef_of(&self, base: usize, s: Src) -> u32 {
         self.regs[base + s as usize].undef
@@ -427,6 +457,8 @@ impl BlockRun<'_> {
     fn undefined(&self, thread: u32, inst: &Inst, what: &'static str, origin: u32) -> VmError {
         let origin = if origin == UNSET {
             "a register no instruction wrote".to_string()
+        } else if origin == DIV_ZERO {
+            "an integer division by zero or overflow (unspecified in PTX)".to_string()
         } else {
             format!(
                 "a read of shared memory no thread of the block wrote, on line {origin}: `{}`",
@@ -514,7 +546,19 @@ impl BlockRun<'_> {
                     _ => from_f64(to_f64(a, ty) * to_f64(b, ty) + to_f64(c, ty), ty),
                 },
                 Op::FUn(f, ty, ftz) => fun(f, ty, ftz, a),
-                Op::IBin(f, ty) => ibin(f, ty, a, b),
+                Op::IBin(f, ty) => {
+                    if matches!(f, IBin::Div | IBin::Rem)
+                        && (int(b, ty) == 0
+                            || (signed(ty)
+                                && int(b, ty) == -1
+                                && int(a, ty) == -(1i128 << (bits(ty) - 1))))
+                    {
+                        // PTX leaves the result unspecified: an undefined value (an error
+                        // only if it reaches memory, an address or a branch).
+                        undef = DIV_ZERO;
+                    }
+                    ibin(f, ty, a, b)
+                }
                 Op::IMadLo(ty) => {
                     (int(a, ty).wrapping_mul(int(b, ty)).wrapping_add(int(c, ty))) as u64 & mask(ty)
                 }
@@ -550,7 +594,10 @@ impl BlockRun<'_> {
                         b & mask(ty)
                     }
                 }
-                Op::Cvt { dst, src, rnd, ftz } => cvt(dst, src, rnd, ftz, a),
+                Op::Cvt { dst, src, rnd, ftz } => {
+                    let v = cvt(dst, src, rnd, ftz, a);
+                    self.widen(inst, v, bits(dst), signed(dst))
+                }
                 Op::Ld(space, ty) => {
                     if ua != 0 {
                         return Err(self.undefined(t as u32, inst, "the address", ua));
@@ -559,10 +606,7 @@ impl BlockRun<'_> {
                     let (raw, origin) =
                         self.access(t as u32, inst, space, addr, ty.bytes(), None)?;
                     undef = origin;
-                    match ty {
-                        Ty::S16 => (sext(raw, 16) as u64) & 0xFFFF_FFFF,
-                        _ => raw,
-                    }
+                    self.widen(inst, raw, bits(ty), signed(ty))
                 }
                 Op::St(space, ty) => {
                     if ua != 0 {
@@ -610,7 +654,11 @@ impl BlockRun<'_> {
             ),
             _ => return Err(self.bad_access(thread, inst, space, addr, bytes)),
         };
-        if offset + bytes > limit || !offset.is_multiple_of(bytes) {
+        let base_aligned = match space {
+            Space::Shared => self.kernel.shared[region - 1].align >= bytes,
+            Space::Global => true,
+        };
+        if offset + bytes > limit || !offset.is_multiple_of(bytes) || !base_aligned {
             return Err(self.bad_access(thread, inst, space, addr, bytes));
         }
         let start = (mem_start + offset) as usize;
@@ -943,6 +991,11 @@ fn fmin(x: f64, y: f64, nan: bool) -> f64 {
 
 fn fun(f: FUn, ty: Ty, ftz: bool, a: u64) -> u64 {
     let sign = 1u64 << (bits(ty) - 1);
+    let a = if ftz && ty == Ty::F32 {
+        put32(flush(f32v(a)))
+    } else {
+        a
+    };
     match f {
         FUn::Neg => return a ^ sign,
         FUn::Abs => return a & !sign,
@@ -1064,6 +1117,14 @@ fn cvt(dst: Ty, src: Ty, rnd: Rnd, ftz: bool, a: u64) -> u64 {
             if ftz && src == Ty::F32 {
                 x = f64::from(flush(x as f32));
             }
+            // `cvt.rni.f32.f32` and friends: round to an integer, keep the float type.
+            x = match rnd {
+                Rnd::Rni => x.round_ties_even(),
+                Rnd::Rzi => x.trunc(),
+                Rnd::Rmi => x.floor(),
+                Rnd::Rpi => x.ceil(),
+                Rnd::None | Rnd::Rn => x,
+            };
             let out = from_f64(x, dst);
             if ftz && dst == Ty::F32 {
                 put32(flush(f32v(out)))
@@ -1072,8 +1133,12 @@ fn cvt(dst: Ty, src: Ty, rnd: Rnd, ftz: bool, a: u64) -> u64 {
             }
         }
         (false, true) => {
-            let x = int(a, src) as f64;
-            from_f64(x, dst)
+            // Rust's integer-to-float `as` rounds once, to nearest even; through f64 a
+            // 64-bit integer would round twice.
+            match dst {
+                Ty::F32 => put32(int(a, src) as f32),
+                _ => from_f64(int(a, src) as f64, dst),
+            }
         }
         (true, false) => {
             let x = to_f64(a, src);

@@ -15,11 +15,21 @@
 //! threads of a block one at a time between barriers; `.approx` instructions
 //! (`ex2`, `lg2`, `rcp.approx`) are computed in f64 and rounded once, so they are more
 //! accurate here than on a GPU (Tessera's math sequences are designed around the
-//! documented error bounds, which the conformance tolerances cover); no warps, no
-//! timing, no caches. The language is the subset Tessera's printer writes (see
+//! documented error bounds, which the conformance tolerances cover); a NaN result has
+//! the host's sign and payload, which may differ from a GPU's (NaN-ness does not); no
+//! warps, no timing, no caches. The language is the subset Tessera's printer writes (see
 //! `backend::ptx`): 64-bit addresses, `.u64` pointer parameters, static `.shared`
-//! arrays, `bar.sync 0`, scalar loads and stores. Anything else is refused by name
-//! ([`VmError::Unsupported`]).
+//! arrays, `bar.sync 0`, scalar loads and stores, and the modifiers it implements
+//! (`.rn`, `.ftz`, `.NaN`, `.approx`, integer roundings of `cvt` ...). Anything else
+//! (`.sat`, `.rz`, vector or volatile accesses, `0d` immediates ...) is refused by name
+//! ([`VmError::Unsupported`]) rather than run with other semantics.
+//!
+//! Stricter than the hardware, on purpose: every thread of a block must reach the same
+//! `bar.sync` instruction, and none may have exited while others wait (sm_70+ GPUs count
+//! only non-exited threads and accept different `bar.sync 0` sites); Tessera's kernels
+//! keep every barrier in uniform control flow, and this check holds them to it. Integer
+//! division by zero (or `MIN / -1`), unspecified in PTX, gives an undefined value, an
+//! error only where undefined values are.
 //!
 //! Addresses: parameter `i` points to `(i + 1) << 40`, shared array `j` lives at
 //! `1 << 63 | (j + 1) << 40`; the region of an address tells which buffer it may touch.

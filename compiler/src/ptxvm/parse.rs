@@ -277,6 +277,9 @@ pub struct Kernel {
     pub reqntid: Option<u32>,
     /// Number of registers (declared ones, then one per special register read).
     pub(crate) regs: usize,
+    /// Width in bits of each register (1 for predicates): loads and conversions into a
+    /// wider register are extended to it.
+    pub(crate) reg_bits: Vec<u8>,
     pub(crate) shared: Vec<SharedArray>,
     pub(crate) code: Vec<Inst>,
     /// Register indices of the special registers the code reads, with what they hold.
@@ -324,6 +327,20 @@ impl Module {
 /// parameter `i`'s pointer is `(i + 1) << REGION_SHIFT`.
 pub(crate) const REGION_SHIFT: u32 = 40;
 pub(crate) const SHARED_TAG: u64 = 1 << 63;
+
+/// Registers one kernel may declare (the hardware has 255 per thread; PTX's virtual
+/// registers are more, but not millions).
+const MAX_REGISTERS: usize = 1 << 20;
+/// Static shared memory one kernel may declare (sm_90 offers 227 KiB per block).
+const MAX_SHARED_BYTES: u64 = 1 << 20;
+
+/// Instruction modifiers this machine implements (besides types and, for `setp`, the
+/// comparison); any other (`.sat`, `.rz`, `.rm`, `.rp`, `.relu`, `.cc`, `.volatile` ...)
+/// is refused rather than ignored.
+const KNOWN_MODIFIERS: &[&str] = &[
+    "rn", "ftz", "NaN", "wide", "lo", "hi", "approx", "rzi", "rni", "rmi", "rpi", "to", "global",
+    "shared", "param", "sync", "uni", "cta",
+];
 
 /// Parses a PTX module.
 pub fn parse(text: &str) -> Result<Module, VmError> {
@@ -477,6 +494,7 @@ fn parse_entry(
 
     let mut b = BodyBuilder {
         regs: 0,
+        reg_bits: Vec::new(),
         reg_index: HashMap::new(),
         shared: Vec::new(),
         params: params.clone(),
@@ -533,6 +551,7 @@ fn parse_entry(
             params,
             reqntid,
             regs: b.regs,
+            reg_bits: b.reg_bits,
             shared: b.shared,
             code: b.code,
             specials: b.specials,
@@ -545,6 +564,7 @@ fn parse_entry(
 
 struct BodyBuilder {
     regs: usize,
+    reg_bits: Vec<u8>,
     reg_index: HashMap<String, u32>,
     shared: Vec<SharedArray>,
     params: Vec<String>,
@@ -558,12 +578,19 @@ struct BodyBuilder {
 }
 
 impl BodyBuilder {
-    fn add_reg(&mut self, name: String, line: u32) -> Result<u32, VmError> {
+    fn add_reg(&mut self, name: String, bits: u8, line: u32) -> Result<u32, VmError> {
+        if self.regs >= MAX_REGISTERS {
+            return Err(parse_err(
+                line,
+                format!("more than {MAX_REGISTERS} registers in one kernel"),
+            ));
+        }
         let idx = self.regs as u32;
         if self.reg_index.insert(name.clone(), idx).is_some() {
             return Err(parse_err(line, format!("register `{name}` declared twice")));
         }
         self.regs += 1;
+        self.reg_bits.push(bits);
         Ok(idx)
     }
 
@@ -571,23 +598,33 @@ impl BodyBuilder {
     fn declare_regs(&mut self, stmt: &str, line: u32) -> Result<(), VmError> {
         let mut words = stmt.split_whitespace();
         words.next();
-        words
+        let ty = words
             .next()
             .and_then(|t| t.strip_prefix('.'))
             .and_then(Ty::parse)
             .ok_or_else(|| parse_err(line, format!("bad register type in `{stmt}`")))?;
+        let bits = match ty {
+            Ty::Pred => 1,
+            t => (t.bytes() * 8) as u8,
+        };
         let rest: String = words.collect::<Vec<_>>().join(" ");
         for decl in rest.split(',').map(str::trim) {
             if let Some((prefix, count)) = decl.split_once('<') {
-                let count: u32 = count
+                let count: usize = count
                     .trim_end_matches('>')
                     .parse()
                     .map_err(|_| parse_err(line, format!("bad register count in `{decl}`")))?;
+                if count > MAX_REGISTERS {
+                    return Err(parse_err(
+                        line,
+                        format!("more than {MAX_REGISTERS} registers in one kernel"),
+                    ));
+                }
                 for k in 0..count {
-                    self.add_reg(format!("{prefix}{k}"), line)?;
+                    self.add_reg(format!("{prefix}{k}"), bits, line)?;
                 }
             } else {
-                self.add_reg(decl.to_string(), line)?;
+                self.add_reg(decl.to_string(), bits, line)?;
             }
         }
         Ok(())
@@ -617,9 +654,25 @@ impl BodyBuilder {
             .trim_end_matches(']')
             .parse()
             .map_err(|_| parse_err(line, "bad shared array length"))?;
+        if !align.is_power_of_two() || align > 1024 {
+            return Err(parse_err(
+                line,
+                format!(".align {align}: not a power of two up to 1024"),
+            ));
+        }
+        let total = self.shared.iter().map(|a| a.bytes + a.align).sum::<u64>();
+        let bytes = len
+            .checked_mul(ty.bytes().max(1))
+            .filter(|b| b.saturating_add(total) <= MAX_SHARED_BYTES)
+            .ok_or_else(|| {
+                parse_err(
+                    line,
+                    format!("more than {MAX_SHARED_BYTES} bytes of shared memory"),
+                )
+            })?;
         self.shared.push(SharedArray {
             name: name.to_string(),
-            bytes: len * ty.bytes().max(1),
+            bytes,
             align: align.max(ty.bytes()),
         });
         Ok(())
@@ -632,6 +685,7 @@ impl BodyBuilder {
         }
         let r = self.regs as u32;
         self.regs += 1;
+        self.reg_bits.push(64);
         self.consts.push((r, bits));
         self.const_index.insert(bits, r);
         r
@@ -651,7 +705,7 @@ impl BodyBuilder {
             if let Some(&(r, _)) = self.specials.iter().find(|(_, s)| *s == special) {
                 return Ok(r);
             }
-            let r = self.add_reg(tok.to_string(), line)?;
+            let r = self.add_reg(tok.to_string(), 32, line)?;
             self.specials.push((r, special));
             return Ok(r);
         }
@@ -663,10 +717,14 @@ impl BodyBuilder {
                 .map_err(|_| parse_err(line, format!("bad f32 immediate `{tok}`")))?;
             return Ok(self.constant(u64::from(bits)));
         }
-        if let Some(hex) = tok.strip_prefix("0d").or_else(|| tok.strip_prefix("0D")) {
-            let bits = u64::from_str_radix(hex, 16)
-                .map_err(|_| parse_err(line, format!("bad f64 immediate `{tok}`")))?;
-            return Ok(self.constant(bits));
+        if tok.starts_with("0d") || tok.starts_with("0D") {
+            // A 0d constant is converted to the instruction's float type; no instruction
+            // here takes f64, and the printer writes 0f constants.
+            return Err(VmError::Unsupported {
+                line,
+                text: tok.to_string(),
+                what: "a 0d (f64) immediate".into(),
+            });
         }
         if let Some(i) = self.shared.iter().position(|a| a.name == tok) {
             return Ok(self.constant(SHARED_TAG | (i as u64 + 1) << REGION_SHIFT));
@@ -675,13 +733,22 @@ impl BodyBuilder {
             Some(d) => (true, d),
             None => (false, tok),
         };
+        let digits = digits.trim_end_matches('U');
         let v = if let Some(h) = digits
             .strip_prefix("0x")
             .or_else(|| digits.strip_prefix("0X"))
         {
-            u64::from_str_radix(h.trim_end_matches('U'), 16)
+            u64::from_str_radix(h, 16)
+        } else if let Some(b) = digits
+            .strip_prefix("0b")
+            .or_else(|| digits.strip_prefix("0B"))
+        {
+            u64::from_str_radix(b, 2)
+        } else if digits.len() > 1 && digits.starts_with('0') {
+            // PTX, like C: a leading zero means octal.
+            u64::from_str_radix(&digits[1..], 8)
         } else {
-            digits.trim_end_matches('U').parse::<u64>()
+            digits.parse::<u64>()
         }
         .map_err(|_| parse_err(line, format!("bad operand `{tok}`")))?;
         let v = if neg { v.wrapping_neg() } else { v };
@@ -750,6 +817,17 @@ impl BodyBuilder {
         let base = parts[0];
         let mods = &parts[1..];
         let has = |m: &str| mods.contains(&m);
+        if let Some(m) = mods.iter().find(|m| {
+            !KNOWN_MODIFIERS.contains(m)
+                && Ty::parse(m).is_none()
+                && !(base == "setp" && Cmp::parse(m).is_some())
+        }) {
+            return Err(VmError::Unsupported {
+                line,
+                text: stmt.to_string(),
+                what: format!("the modifier `.{m}`"),
+            });
+        }
         let last_ty = || mods.last().and_then(|t| Ty::parse(t));
         let need = |n: usize| -> Result<(), VmError> {
             if ops.len() == n {
@@ -793,9 +871,7 @@ impl BodyBuilder {
                 if ty == Ty::Pred {
                     return Err(unsupported("a predicate load or store"));
                 }
-                if mods.iter().any(|m| m.starts_with('v')) {
-                    return Err(unsupported("vector loads and stores"));
-                }
+
                 need(2)?;
                 if has("param") {
                     if base != "ld" {
@@ -862,7 +938,8 @@ impl BodyBuilder {
                 let narrowing_float = dst.is_float()
                     && (!src.is_float() || dst.bytes() < src.bytes())
                     && !matches!(src, Ty::Pred);
-                if narrowing_float && rnd != Rnd::Rn {
+                let int_rounding = matches!(rnd, Rnd::Rzi | Rnd::Rni | Rnd::Rmi | Rnd::Rpi);
+                if narrowing_float && rnd != Rnd::Rn && !(int_rounding && dst == src) {
                     return Err(unsupported("a rounding float conversion other than .rn"));
                 }
                 if has("sat") {

@@ -115,7 +115,14 @@ fn shifts_clamp_at_the_width() {
 fn integer_division_and_wide_multiplication() {
     let div = |x: i32, y: i32| one("\tdiv.s32 %r2, %r0, %r1;", x as u32, y as u32, false) as i32;
     assert_eq!(div(-7, 2), -3);
-    assert_eq!(div(7, 0), -1);
+    // Division by zero is unspecified in PTX: storing its result is an error.
+    let body = "\tld.global.s32 %r0, [%rd0];\n\tld.global.s32 %r1, [%rd0+4];\n\
+                \tdiv.s32 %r2, %r0, %r1;\n\tst.global.s32 [%rd1], %r2;";
+    let err = run(&kernel(1, body, ""), [1, 1, 1], 1, &[7, 0], 1).unwrap_err();
+    assert!(
+        matches!(&err, VmError::Undefined { origin, .. } if origin.contains("division by zero")),
+        "{err:?}"
+    );
     let rem = |x: i32, y: i32| one("\trem.s32 %r2, %r0, %r1;", x as u32, y as u32, false) as i32;
     assert_eq!(rem(-7, 2), -1);
     // mul.wide.s32 of a negative index stays negative in 64 bits: -1 * 4 = -4.
@@ -398,6 +405,81 @@ fn launches_that_do_not_match_the_entry_are_refused() {
         .launch(&module.kernels[0], [1, 1, 1], 8, &args)
         .unwrap_err();
     assert!(err.to_string().contains(".reqntid 4"), "{err}");
+}
+
+#[test]
+fn narrow_values_widen_to_their_register_and_roundings_are_honoured() {
+    // cvt to s16 into a 32-bit register sign-extends; an integer rounding of a float
+    // keeps the float type; a leading zero is octal.
+    let sx = one("\tcvt.s16.s32 %r2, %r0;", (-1i32) as u32, 0, false);
+    assert_eq!(sx as i32, -1);
+    let zx = one(
+        "\tcvt.u16.u32 %u2, %r0;\n\tmov.b32 %r2, %u2;",
+        0x1_FFFF,
+        0,
+        false,
+    );
+    assert_eq!(zx, 0xFFFF);
+    let rni = one("\tcvt.rni.f32.f32 %f2, %f0;", f(2.5), 0, true);
+    assert_eq!(f32::from_bits(rni), 2.0);
+    let oct = one("\tadd.s32 %r2, %r0, 010;", 0, 0, false);
+    assert_eq!(oct, 8);
+    let ld = run(
+        &kernel(
+            1,
+            "\tld.global.s16 %r2, [%rd0];\n\tst.global.s32 [%rd1], %r2;",
+            "",
+        ),
+        [1, 1, 1],
+        1,
+        &[0xFFFE],
+        1,
+    )
+    .unwrap();
+    assert_eq!(ld[0] as i32, -2);
+}
+
+#[test]
+fn modifiers_it_does_not_implement_are_refused_not_ignored() {
+    for ins in [
+        "add.sat.f32 %f0, %f0, %f0",
+        "add.rz.f32 %f0, %f0, %f0",
+        "max.relu.s32 %r0, %r0, %r0",
+        "ld.volatile.global.f32 %f0, [%rd0]",
+        "ld.global.v2.f32 %f0, [%rd0]",
+        "add.f32 %f0, %f0, 0d3FF0000000000000",
+    ] {
+        let text = kernel(1, &format!("\t{ins};"), "");
+        assert!(
+            matches!(parse(&text), Err(VmError::Unsupported { .. })),
+            "{ins}: {:?}",
+            parse(&text).map(|_| ())
+        );
+    }
+}
+
+#[test]
+fn absurd_declarations_are_errors_not_panics() {
+    for decl in [
+        "\t.shared .f32 a[9223372036854775807];",
+        "\t.shared .align 16 .f32 a[200000];\n\t.shared .align 16 .f32 b[200000];",
+        "\t.shared .align 3 .f32 a[4];",
+        "\t.reg .b32 %big<4000000000>;",
+    ] {
+        let text = kernel(1, "", decl);
+        assert!(matches!(parse(&text), Err(VmError::Parse { .. })), "{decl}");
+    }
+    // An 8-byte access in an array only 4-aligned: the hardware address may not be.
+    let body = "\tmov.u64 %rd5, smem0;\n\tst.shared.u64 [%rd5+8], %rd0;";
+    let err = run(
+        &kernel(1, body, "\t.shared .align 4 .f32 smem0[4];"),
+        [1, 1, 1],
+        1,
+        &[0],
+        1,
+    )
+    .unwrap_err();
+    assert!(matches!(err, VmError::Misaligned { .. }), "{err:?}");
 }
 
 #[test]
