@@ -15,7 +15,8 @@
 //!   `target/ptxas-conformance-report.json`. (This backend checks code generation only.)
 //! - `ptx_vm`: the same emitted PTX executed on the host by the PTX virtual machine
 //!   (`tessera_compiler::ptxvm`), which also checks bounds, alignment, data races and
-//!   barrier convergence on every access: the PTX's numbers, without a GPU;
+//!   barrier convergence on every access: the PTX's numbers, without a GPU; and
+//!   `ptx_vm_approx2`, the same with 2 ulps of error on every approximate instruction;
 //! - `cuda` (feature `cuda`): the emitted PTX run on an Nvidia GPU by `CudaDevice`
 //!   (`conformance/cuda.rs`); without a GPU it reports itself as skipped, by name.
 //!
@@ -970,8 +971,18 @@ fn conformance(backend: &str, threads: usize, run: &Runner<'_>) {
 /// CUDA device runs T = 1024. `TESSERA_PTX_VM_FULL=1` runs them on the VM too.
 fn skipped_on(backend: &str, case: &Case) -> Option<&'static str> {
     let full = std::env::var("TESSERA_PTX_VM_FULL").is_ok_and(|v| v == "1");
-    (backend == "ptx_vm" && !full && case.name.contains("tq1024"))
-        .then_some("T = 1024 is too slow to interpret; T = 257 covers its code paths; TESSERA_PTX_VM_FULL=1 runs it")
+    if full {
+        return None;
+    }
+    match backend {
+        "ptx_vm" if case.name.contains("tq1024") => Some(
+            "T = 1024 is too slow to interpret; T = 257 covers its code paths; TESSERA_PTX_VM_FULL=1 runs it",
+        ),
+        "ptx_vm_approx2" if case.name.contains("tq1024") || case.name.contains("tq257") => {
+            Some("long attention runs in conformance_ptx_vm; TESSERA_PTX_VM_FULL=1 runs it here")
+        }
+        _ => None,
+    }
 }
 
 /// The summary key of an output: its case family (`matmul`, `unary`, ...) and its name
@@ -1035,6 +1046,20 @@ fn conformance_ptx_vm() {
     let device = PtxVmDevice::new();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     conformance("ptx_vm", threads, &|c, i| run_on_device(&device, c, i));
+}
+
+/// The PTX VM with 2 ulps of pseudo-random error on every approximate instruction
+/// (`ex2.approx`, `lg2.approx`, `rcp.approx` ...), the size of the hardware's documented
+/// error: the tolerances must hold with it, not only with exactly rounded
+/// approximations. (The long attention cases are left to `conformance_ptx_vm`; the
+/// approximate instructions of attention run at T <= 100 here.)
+#[test]
+fn conformance_ptx_vm_approx_error() {
+    let device = PtxVmDevice::new().with_approx_error(2);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    conformance("ptx_vm_approx2", threads, &|c, i| {
+        run_on_device(&device, c, i)
+    });
 }
 
 /// The CUDA device (feature `cuda`): the table on the GPU; without one, a visible

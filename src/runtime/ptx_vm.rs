@@ -28,24 +28,42 @@ use tessera_compiler::{Graph, Target, TargetKind, TensorType};
 #[derive(Clone, Debug, Default)]
 pub struct PtxVmDevice {
     check_races: bool,
+    approx_ulps: u32,
 }
 
 impl PtxVmDevice {
-    /// The device, with race checking on.
+    /// The device, with race checking on and exactly rounded approximate instructions.
     pub fn new() -> PtxVmDevice {
-        PtxVmDevice { check_races: true }
+        PtxVmDevice {
+            check_races: true,
+            approx_ulps: 0,
+        }
     }
 
-    /// The device without the data-race checker (about twice as fast, 16x less memory
-    /// for shadows; bounds, alignment and barrier checks stay on).
+    /// The device without the data-race checker (about 1.4x as fast, no shadow memory
+    /// (16 bytes per 2 bytes of each buffer); bounds, alignment, barrier and
+    /// definedness checks stay on).
     pub fn without_race_checks() -> PtxVmDevice {
-        PtxVmDevice { check_races: false }
+        PtxVmDevice {
+            check_races: false,
+            approx_ulps: 0,
+        }
+    }
+
+    /// This device with up to `ulps` f32 ulps of error added to every approximate
+    /// instruction (`ex2`, `lg2`, `rsqrt`, `rcp.approx`, `sqrt.approx`; see
+    /// `tessera_compiler::ptxvm::Machine::approx_ulps`), as a GPU's would be.
+    pub fn with_approx_error(self, ulps: u32) -> PtxVmDevice {
+        PtxVmDevice {
+            approx_ulps: ulps,
+            ..self
+        }
     }
 
     /// Loads an already compiled plan and its emitted PTX.
     pub fn load_plan(&self, plan: Plan, artifact: Artifact) -> Result<Executable> {
         let signature = Signature::of_plan(&plan)?;
-        let program = VmProgram::new(&plan, &artifact, self.check_races)?;
+        let program = VmProgram::new(&plan, &artifact, self.check_races, self.approx_ulps)?;
         Ok(Executable::from_parts(
             signature,
             Some(plan),
@@ -101,10 +119,16 @@ struct VmProgram {
 }
 
 impl VmProgram {
-    fn new(plan: &Plan, artifact: &Artifact, check_races: bool) -> Result<VmProgram> {
+    fn new(
+        plan: &Plan,
+        artifact: &Artifact,
+        check_races: bool,
+        approx_ulps: u32,
+    ) -> Result<VmProgram> {
         plan_io::check_plan(plan, artifact, TargetKind::Ptx, "PTX VM")?;
         let mut machine = Machine::new(&plan_io::slot_sizes(plan));
         machine.check_races = check_races;
+        machine.approx_ulps = approx_ulps;
         let mut modules: HashMap<&str, ptxvm::Module> = HashMap::new();
         let mut kernels = Vec::with_capacity(plan.kernels.len());
         for (kernel, info) in plan.kernels.iter().zip(&artifact.kernels) {

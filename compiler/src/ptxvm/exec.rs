@@ -115,6 +115,12 @@ pub struct Machine {
     pub check_races: bool,
     /// Instructions one launch may execute before it is stopped as endless.
     pub step_limit: u64,
+    /// Error added to the approximate instructions (`ex2`, `lg2`, `rsqrt`, `rcp.approx`,
+    /// `sqrt.approx`), in f32 ulps: 0 (the default) computes them exactly rounded; `n`
+    /// moves each result by a pseudo-random whole number of ulps in `-n..=n`, a
+    /// deterministic function of the operation and its input, to test that a kernel's
+    /// accuracy survives the hardware's documented error (about 2 ulp).
+    pub approx_ulps: u32,
     launches: u32,
     blocks: u32,
 }
@@ -126,6 +132,7 @@ impl Machine {
             memory: Memory::new(slot_sizes),
             check_races: true,
             step_limit: 1 << 40,
+            approx_ulps: 0,
             launches: 0,
             blocks: 0,
         }
@@ -218,6 +225,7 @@ impl Machine {
             nregs,
             steps: 0,
             step_limit: self.step_limit,
+            approx_ulps: self.approx_ulps,
             barriers: 0,
         };
         for z in 0..grid[2] {
@@ -268,6 +276,7 @@ struct BlockRun<'a> {
     nregs: usize,
     steps: u64,
     step_limit: u64,
+    approx_ulps: u32,
     barriers: u64,
 }
 
@@ -545,7 +554,14 @@ impl BlockRun<'_> {
                     }
                     _ => from_f64(to_f64(a, ty) * to_f64(b, ty) + to_f64(c, ty), ty),
                 },
-                Op::FUn(f, ty, ftz) => fun(f, ty, ftz, a),
+                Op::FUn(f, ty, ftz) => {
+                    let r = fun(f, ty, ftz, a);
+                    if self.approx_ulps > 0 && ty == Ty::F32 && f.is_approx() {
+                        perturb(r, a, f as u64, self.approx_ulps)
+                    } else {
+                        r
+                    }
+                }
                 Op::IBin(f, ty) => {
                     if matches!(f, IBin::Div | IBin::Rem)
                         && (int(b, ty) == 0
@@ -861,6 +877,25 @@ impl BlockRun<'_> {
     }
 }
 
+/// `r` (f32 bits) moved by a pseudo-random number of ulps in `-n..=n` chosen by hashing
+/// the input bits and the operation; zeros, infinities and NaNs are left alone, and a
+/// result never changes sign or becomes infinite.
+fn perturb(r: u64, input: u64, op: u64, n: u32) -> u64 {
+    let x = f32v(r);
+    if x == 0.0 || !x.is_finite() {
+        return r;
+    }
+    // SplitMix64 of (input, op).
+    let mut z = (input ^ (op << 32)).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let k = (z % (2 * u64::from(n) + 1)) as i64 - i64::from(n);
+    let magnitude = i64::from(r as u32 & 0x7FFF_FFFF) + k;
+    let magnitude = magnitude.clamp(1, 0x7F7F_FFFF) as u64;
+    (r & 0x8000_0000) | magnitude
+}
+
 /// The first non-zero entry (0 when all are).
 fn first_nonzero(v: &[u32]) -> u32 {
     v.iter().copied().find(|&x| x != 0).unwrap_or(0)
@@ -1007,9 +1042,9 @@ fn fun(f: FUn, ty: Ty, ftz: bool, a: u64) -> u64 {
         to_f64(a, ty)
     };
     let out = match f {
-        FUn::Sqrt => x.sqrt(),
+        FUn::Sqrt | FUn::SqrtApprox => x.sqrt(),
         FUn::Rsqrt => 1.0 / x.sqrt(),
-        FUn::Rcp => 1.0 / x,
+        FUn::Rcp | FUn::RcpApprox => 1.0 / x,
         FUn::Ex2 => x.exp2(),
         FUn::Lg2 => x.log2(),
         FUn::Neg | FUn::Abs => unreachable!("handled above"),

@@ -89,12 +89,27 @@ pub(crate) enum FBin {
 pub(crate) enum FUn {
     Neg,
     Abs,
-    /// `sqrt.rn` (correctly rounded) or `sqrt.approx`.
+    /// `sqrt.rn` (correctly rounded).
     Sqrt,
+    /// The approximate ones ([`FUn::is_approx`]): `sqrt.approx`, `rsqrt.approx`,
+    /// `rcp.approx`, `ex2.approx`, `lg2.approx`.
+    SqrtApprox,
     Rsqrt,
+    /// `rcp.rn` (correctly rounded).
     Rcp,
+    RcpApprox,
     Ex2,
     Lg2,
+}
+
+impl FUn {
+    /// Whether PTX specifies the operation as approximate (only error bounds).
+    pub(crate) fn is_approx(self) -> bool {
+        matches!(
+            self,
+            FUn::SqrtApprox | FUn::Rsqrt | FUn::RcpApprox | FUn::Ex2 | FUn::Lg2
+        )
+    }
 }
 
 /// Integer binary operations.
@@ -1001,6 +1016,7 @@ impl BodyBuilder {
                         "add" => fb(FBin::Add),
                         "sub" => fb(FBin::Sub),
                         "mul" => fb(FBin::Mul),
+                        "div" if has("approx") => return Err(unsupported("div.approx")),
                         "div" => fb(FBin::Div),
                         "max" => fb(FBin::Max { nan: has("NaN") }),
                         "min" => fb(FBin::Min { nan: has("NaN") }),
@@ -1008,8 +1024,10 @@ impl BodyBuilder {
                         "fma" | "mad" => (Op::FFma(ty, ftz), 4),
                         "neg" => fu(FUn::Neg),
                         "abs" => fu(FUn::Abs),
+                        "sqrt" if has("approx") => fu(FUn::SqrtApprox),
                         "sqrt" => fu(FUn::Sqrt),
                         "rsqrt" => fu(FUn::Rsqrt),
+                        "rcp" if has("approx") => fu(FUn::RcpApprox),
                         "rcp" => fu(FUn::Rcp),
                         "ex2" => fu(FUn::Ex2),
                         "lg2" => fu(FUn::Lg2),

@@ -500,3 +500,63 @@ fn text_outside_the_subset_is_refused_by_line() {
     );
     assert!(matches!(parse(HEAD), Err(VmError::Parse { .. })));
 }
+
+/// The approximate-instruction error: within the asked ulps, deterministic, and zero by
+/// default.
+#[test]
+fn approximate_instructions_err_by_at_most_the_asked_ulps() {
+    let text = kernel(
+        64,
+        "\tmov.u32 %u0, %tid.x;\n\tmul.wide.u32 %rd2, %u0, 4;\n\tadd.s64 %rd3, %rd0, %rd2;\n\
+         \tld.global.f32 %f0, [%rd3];\n\tex2.approx.f32 %f1, %f0;\n\tadd.s64 %rd4, %rd1, %rd2;\n\
+         \tst.global.f32 [%rd4], %f1;",
+        "",
+    );
+    let module = parse(&text).unwrap();
+    let input: Vec<u32> = (0..64).map(|i| f(i as f32 * 0.37 - 11.0)).collect();
+    let go = |ulps: u32| {
+        let mut m = Machine::new(&[256, 256]);
+        m.approx_ulps = ulps;
+        m.memory
+            .slot_mut(0)
+            .unwrap()
+            .copy_from_slice(&bytemuck_cast(&input));
+        let args = [
+            Arg {
+                slot: 0,
+                bytes: 256,
+                name: "in".into(),
+            },
+            Arg {
+                slot: 1,
+                bytes: 256,
+                name: "out".into(),
+            },
+        ];
+        m.launch(&module.kernels[0], [1, 1, 1], 64, &args).unwrap();
+        m.memory
+            .slot(1)
+            .unwrap()
+            .chunks(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect::<Vec<u32>>()
+    };
+    let exact = go(0);
+    for (x, e) in input.iter().zip(&exact) {
+        let want = (f64::from(f32::from_bits(*x)).exp2() as f32).to_bits();
+        assert_eq!(*e, want, "ex2 of {}", f32::from_bits(*x));
+    }
+    let noisy = go(2);
+    assert_eq!(noisy, go(2), "not deterministic");
+    let moved: Vec<i64> = noisy
+        .iter()
+        .zip(&exact)
+        .map(|(a, b)| *a as i64 - *b as i64)
+        .collect();
+    assert!(moved.iter().all(|d| d.abs() <= 2), "{moved:?}");
+    assert!(moved.iter().any(|d| *d != 0), "nothing moved");
+    assert!(
+        moved.iter().any(|d| d.abs() == 2),
+        "never the full 2 ulps: {moved:?}"
+    );
+}
