@@ -14,8 +14,8 @@
 //! What it is not: a model of the hardware. It runs blocks one after another and the
 //! threads of a block one at a time between barriers; `.approx` instructions
 //! (`ex2`, `lg2`, `rcp.approx`) are computed in f64 and rounded once, so they are more
-//! accurate here than on a GPU (Tessera's math sequences are designed around the
-//! documented error bounds, which the conformance tolerances cover); a NaN result has
+//! accurate here than on a GPU, unless [`Machine::approx_ulps`] adds a GPU-sized error
+//! to each; a NaN result has
 //! the host's sign and payload, which may differ from a GPU's (NaN-ness does not); no
 //! warps, no timing, no caches. The language is the subset Tessera's printer writes (see
 //! `backend::ptx`): 64-bit addresses, `.u64` pointer parameters, static `.shared`
