@@ -668,17 +668,13 @@ impl Program for CudaProgram {
     }
 
     fn bind_update(&mut self, output: &str, param: &str) -> Result<()> {
-        let update = plan_io::resolve_update(
+        plan_io::bind_update(
+            &mut self.outputs,
+            &mut self.updates,
+            &self.params,
             output,
             param,
-            &self.params,
-            self.outputs.iter().map(|o| (o.name.as_str(), o.storage)),
-        )?;
-        let o = self.outputs.remove(update.output);
-        if let Some((src, dst)) = update.copy {
-            self.updates.push((src, dst, o.bytes));
-        }
-        Ok(())
+        )
     }
 
     fn discard_output(&mut self, output: &str) -> Result<()> {

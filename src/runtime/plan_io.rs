@@ -1,5 +1,5 @@
 //! Device-independent bookkeeping shared by the devices that run a compiled [`Plan`] with
-//! one device buffer per storage slot (wgpu and CUDA).
+//! one device buffer per storage slot (wgpu, CUDA and the PTX VM).
 //!
 //! - [`slot_sizes`]: the size of each storage slot's allocation (the largest buffer
 //!   placed in the slot, rounded up to 4 bytes).
@@ -8,7 +8,9 @@
 //! - [`PlanSlots`]: which slot each input, parameter and output lives in, and the bytes
 //!   each constant slot is filled with once.
 //! - [`resolve_update`]: the slot-level half of `Program::bind_update` (which output is
-//!   bound, and which device-to-device copy applies it after each run).
+//!   bound, and which device-to-device copy applies it after each run), and
+//!   [`bind_update`], the whole of it for devices that keep a list of read-back outputs
+//!   and of copies (wgpu, CUDA, the PTX VM).
 
 use super::error::{Result, RuntimeError};
 use std::collections::HashMap;
@@ -147,6 +149,12 @@ pub(crate) struct OutputInfo {
     pub(crate) bytes: usize,
 }
 
+impl AsRef<OutputInfo> for OutputInfo {
+    fn as_ref(&self) -> &OutputInfo {
+        self
+    }
+}
+
 impl OutputInfo {
     /// Decodes the bytes read back from the output's slot.
     pub(crate) fn tensor(&self, bytes: &[u8]) -> Result<Tensor> {
@@ -260,6 +268,32 @@ pub(crate) fn resolve_update<'a>(
         // An output that is the parameter itself needs no copy.
         copy: (src != dst).then_some((src, dst)),
     })
+}
+
+/// `Program::bind_update` of a device that reads back `outputs` (anything holding an
+/// [`OutputInfo`]) and applies `updates`, `(source slot, parameter slot, bytes)` copies,
+/// after every run: [`resolve_update`], then the bound output stops being read back and
+/// its copy (if it needs one) joins `updates`.
+pub(crate) fn bind_update<O: AsRef<OutputInfo>>(
+    outputs: &mut Vec<O>,
+    updates: &mut Vec<(usize, usize, usize)>,
+    params: &HashMap<String, usize>,
+    output: &str,
+    param: &str,
+) -> Result<()> {
+    let update = resolve_update(
+        output,
+        param,
+        params,
+        outputs
+            .iter()
+            .map(|o| (o.as_ref().name.as_str(), o.as_ref().storage)),
+    )?;
+    let o = outputs.remove(update.output);
+    if let Some((src, dst)) = update.copy {
+        updates.push((src, dst, o.as_ref().bytes));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

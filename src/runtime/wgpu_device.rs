@@ -584,6 +584,12 @@ struct OutputSlot {
     staging: wgpu::Buffer,
 }
 
+impl AsRef<OutputInfo> for OutputSlot {
+    fn as_ref(&self) -> &OutputInfo {
+        &self.info
+    }
+}
+
 /// A plan loaded on a wgpu device.
 struct WgpuProgram {
     ctx: Arc<Context>,
@@ -990,19 +996,13 @@ impl Program for WgpuProgram {
     }
 
     fn bind_update(&mut self, output: &str, param: &str) -> Result<()> {
-        let update = plan_io::resolve_update(
+        plan_io::bind_update(
+            &mut self.outputs,
+            &mut self.updates,
+            &self.params,
             output,
             param,
-            &self.params,
-            self.outputs
-                .iter()
-                .map(|o| (o.info.name.as_str(), o.info.storage)),
-        )?;
-        let o = self.outputs.remove(update.output);
-        if let Some((src, dst)) = update.copy {
-            self.updates.push((src, dst, o.info.bytes));
-        }
-        Ok(())
+        )
     }
 
     fn discard_output(&mut self, output: &str) -> Result<()> {
