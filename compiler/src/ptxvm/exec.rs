@@ -794,13 +794,7 @@ impl BlockRun<'_> {
         for u in start / 2..(start + bytes as usize).div_ceil(2) {
             let w = self.mem.writes[slot][u];
             let r = self.mem.reads[slot][u];
-            let conflict = conflicts(w, me).map(|o| (o, true)).or_else(|| {
-                if write {
-                    conflicts(r, me).map(|o| (o, false))
-                } else {
-                    None
-                }
-            });
+            let conflict = access_conflict(w, r, me, write);
             if let Some((other, was_write)) = conflict {
                 return Err(VmError::Race {
                     at: self.at(thread, inst),
@@ -846,13 +840,7 @@ impl BlockRun<'_> {
                 continue;
             }
             let r = self.shared_r[u];
-            let conflict = conflicts(w, me).map(|o| (o, true)).or_else(|| {
-                if write {
-                    conflicts(r, me).map(|o| (o, false))
-                } else {
-                    None
-                }
-            });
+            let conflict = access_conflict(w, r, me, write);
             if let Some((other, was_write)) = conflict {
                 return Err(VmError::Race {
                     at: self.at(thread, inst),
@@ -907,6 +895,18 @@ fn conflicts(prev: Shadow, me: Shadow) -> Option<Shadow> {
     (prev.seq == me.seq
         && (prev.block != me.block || (prev.thread != me.thread && prev.epoch == me.epoch)))
         .then_some(prev)
+}
+
+/// The earlier access that `me` (a write when `write`) conflicts with, given the last
+/// writer `w` and reader record `r` of a unit, and whether that access was a write. A
+/// read conflicts only with a write; a write with either.
+fn access_conflict(w: Shadow, r: Shadow, me: Shadow, write: bool) -> Option<(Shadow, bool)> {
+    conflicts(w, me).map(|o| (o, true)).or_else(|| {
+        write
+            .then(|| conflicts(r, me))
+            .flatten()
+            .map(|o| (o, false))
+    })
 }
 
 /// The reader record after `me` reads.
