@@ -378,7 +378,8 @@ impl WgpuDevice {
 
     /// The WGSL target record clamped to this device's limits, tuned for CPUs on a CPU
     /// adapter such as lavapipe ([`Target::for_cpu_adapter`]: 64-thread workgroups,
-    /// matmul tiles of up to 128x64), with f16 storage when the device has `shader-f16`
+    /// matmul tiles of up to 128x64, attention blocks of up to 64, and all the workgroup
+    /// memory the device has rather than WebGPU's default 16 KiB), with f16 storage when the device has `shader-f16`
     /// ([`Target::wgsl_f16`]), and bf16 storage (element pairs
     /// in u32 words, written with atomics: see `tessera_compiler::backend::wgsl`; this
     /// runtime binds buffers by bytes, so the packing is the host's bf16 layout).
@@ -392,6 +393,10 @@ impl WgpuDevice {
         t.storage_dtypes.push(tessera_compiler::DType::BF16);
         if self.ctx.cpu_adapter {
             t = t.for_cpu_adapter();
+            // The device was opened with the adapter's limits; on a CPU adapter workgroup
+            // memory is ordinary memory, and lavapipe's 32 KiB (instead of WebGPU's
+            // default 16 KiB) lets attention use 64 x 64 blocks.
+            t.shared_memory_bytes = l.max_compute_workgroup_storage_size as usize;
         }
         t.max_workgroup_size = t
             .max_workgroup_size

@@ -40,8 +40,10 @@
 //! `Q @ K^T` runs over column chunks of `D` (`Q [BM, cd] @ K^T [cd, BN]`, accumulated
 //! into `S`) and `P @ V` over column chunks of `Dv` (one accumulator tile per chunk),
 //! with the fewest chunks whose staging fits `shared_memory_bytes` minus a reserve for
-//! the row reductions (WebGPU's default 16 KiB: head dims up to 48 in one chunk, 64 and
-//! 80 in two).
+//! the row reductions (WebGPU's default 16 KiB with 32 x 32 blocks: head dims up to 48
+//! in one chunk, 64 and 80 in two). `BM` and `BN` are the powers of two covering `Tq`
+//! and `Tk` up to the target's `attention_block` (32 on GPUs, 64 on CPU adapters),
+//! halved while no chunking fits ([`choose_tiling`], shared with the backward kernels).
 //!
 //! Ascend C gets a vector-only form of the same algorithm (`build_vector`): one program
 //! per query row, `q . K_blk^T` as a row sum of an elementwise product, `P @ V_blk` as a
@@ -62,8 +64,9 @@ use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
 /// The score given to masked (query, key) pairs: finite, far below any real score.
 pub const NEG: f64 = -1.0e30;
 
-/// Largest query / key block (rows of `S`, columns of `S`).
-pub(super) const MAX_BLOCK: usize = 32;
+/// Smallest query / key block tried when the target's [`Target::attention_block`] leaves
+/// no chunking that fits its shared memory (blocks are halved down to this).
+pub(super) const MIN_BLOCK: usize = 16;
 
 /// Shared-memory bytes kept free for the row reductions and expansions of the SIMT
 /// lowering (the `Dot` staging arrays get the rest).
@@ -73,18 +76,23 @@ pub(super) const SHARED_RESERVE: usize = 4 * 1024;
 /// column count, so that a staged `[BN, chunk]` tile needs no pitch padding).
 pub(super) const CHUNK_QUANTUM: usize = 16;
 
-/// The tiling chosen for one attention kernel.
+/// The tiling chosen for one attention's kernels (the forward, or the four backward
+/// kernels together).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttentionTiling {
-    /// Query rows per program.
+    /// Query rows per block.
     pub bm: usize,
-    /// Keys per loop step.
+    /// Keys per block.
     pub bn: usize,
     /// Column chunks `(offset, width)` of the head dimension `D` (for `Q @ K^T`).
     pub d_chunks: Vec<(usize, usize)>,
     /// Column chunks `(offset, width)` of the value dimension `Dv` (for `P @ V`).
     pub dv_chunks: Vec<(usize, usize)>,
 }
+
+/// The `Dot`s `(M, K, N)` a family of attention kernels stages, given its query block
+/// `bm`, key block `bn` and widest column chunks `cd` (of `D`) and `cv` (of `Dv`).
+pub(super) type DotShapes = fn(usize, usize, usize, usize) -> Vec<(usize, usize, usize)>;
 
 /// Smallest power of two `>= n` (1 for 0).
 pub(super) fn pow2_at_least(n: usize) -> usize {
@@ -102,56 +110,100 @@ pub(super) fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
     (0..n).step_by(w).map(|off| (off, w.min(n - off))).collect()
 }
 
-/// Chooses the tiling for `q [.., Tq, D]`, `k [.., Tk, D]`, `v [.., Tk, Dv]` on a SIMT
-/// target: `BM`, `BN` the powers of two covering `Tq`, `Tk` up to 32, and the fewest
-/// column chunks whose `Dot` staging (as [`crate::simt::lower`] lays it out) fits the
-/// target's shared memory. `None` when not even 16-column chunks fit.
+/// Chooses the tiling of a family of attention kernels over `q [.., Tq, D]`, `k [.., Tk,
+/// D]`, `v [.., Tk, Dv]` on a SIMT target, whose `Dot`s are `dots`:
+///
+/// - blocks `BM`, `BN`: the powers of two covering `Tq`, `Tk`, at most the target's
+///   [`Target::attention_block`] (rounded down to a power of two), halved down to
+///   [`MIN_BLOCK`] while no chunking fits;
+/// - for those blocks, the fewest column chunks of `D` and `Dv` such that every `Dot`
+///   stages within the target's shared memory less [`SHARED_RESERVE`], as
+///   [`crate::simt::lower`] lays staging out: A `[M, K]` with rows padded to the thread
+///   rows, B `[K, N]` with its pitch padded to the thread columns, one array per operand
+///   side sized to its largest use.
+///
+/// `Err(bytes)`: nothing fits; `bytes` is the shared memory the smallest candidate needs.
+pub(super) fn choose_tiling(
+    target: &Target,
+    (tq, tk, d, dv): (usize, usize, usize, usize),
+    dots: DotShapes,
+) -> Result<AttentionTiling, usize> {
+    let g = ThreadGrid::for_target(target).map_err(|_| usize::MAX)?;
+    let (tm, tn) = (g.rows as usize, g.cols as usize);
+    let budget = target.shared_memory_bytes.saturating_sub(SHARED_RESERVE) / 4;
+    let max_parts = |n: usize| n.div_ceil(CHUNK_QUANTUM).max(1);
+    let block = target.attention_block.max(1);
+    let mut cap = 1 << (usize::BITS - 1 - block.leading_zeros());
+    let mut least = usize::MAX;
+    loop {
+        let (bm, bn) = (pow2_at_least(tq).min(cap), pow2_at_least(tk).min(cap));
+        // Floats of the A and B staging arrays for widest chunks (cd, cv).
+        let staging = |cd: usize, cv: usize| {
+            let shapes = dots(bm, bn, cd, cv);
+            let a = shapes.iter().map(|&(m, k, _)| m.div_ceil(tm) * tm * k);
+            let b = shapes.iter().map(|&(_, k, n)| k * (n.div_ceil(tn) * tn));
+            a.max().unwrap_or(0) + b.max().unwrap_or(0)
+        };
+        let mut best: Option<(usize, AttentionTiling)> = None;
+        for nd in 1..=max_parts(d) {
+            let dc = chunks(d, nd);
+            let cd = dc.iter().map(|c| c.1).max().unwrap_or(1);
+            for nv in 1..=max_parts(dv) {
+                let vc = chunks(dv, nv);
+                let cv = vc.iter().map(|c| c.1).max().unwrap_or(1);
+                let floats = staging(cd, cv);
+                least = least.min(4 * floats + SHARED_RESERVE);
+                let cost = dc.len() + vc.len();
+                if floats <= budget && best.as_ref().is_none_or(|(c, _)| cost < *c) {
+                    best = Some((
+                        cost,
+                        AttentionTiling {
+                            bm,
+                            bn,
+                            d_chunks: dc.clone(),
+                            dv_chunks: vc,
+                        },
+                    ));
+                }
+            }
+        }
+        if let Some((_, t)) = best {
+            return Ok(t);
+        }
+        if cap <= MIN_BLOCK {
+            return Err(least);
+        }
+        cap /= 2;
+    }
+}
+
+/// The forward kernel's `Dot`s: `Q @ K^T` per chunk of `D`, `P @ V` per chunk of `Dv`.
+fn forward_dots(bm: usize, bn: usize, cd: usize, cv: usize) -> Vec<(usize, usize, usize)> {
+    vec![(bm, cd, bn), (bm, bn, cv)]
+}
+
+/// Chooses the forward kernel's tiling for `q [.., Tq, D]`, `k [.., Tk, D]`, `v [.., Tk,
+/// Dv]` on a SIMT target (see [`choose_tiling`]); `Err(bytes)` as there.
 pub fn tiling(
     target: &Target,
     tq: usize,
     tk: usize,
     d: usize,
     dv: usize,
-) -> Option<AttentionTiling> {
-    let bm = pow2_at_least(tq).min(MAX_BLOCK);
-    let bn = pow2_at_least(tk).min(MAX_BLOCK);
-    // A target without a usable thread grid has no tiling (the SIMT lowering reports
-    // its limit).
-    let g = ThreadGrid::for_target(target).ok()?;
-    let (tm, tn) = (g.rows as usize, g.cols as usize);
-    let budget = target.shared_memory_bytes.saturating_sub(SHARED_RESERVE) / 4;
-    let a_rows = bm.div_ceil(tm) * tm;
-    let pitch = |n: usize| n.div_ceil(tn) * tn;
-    // (floats of the A stage, floats of the B stage): A is [BM, K] with rows padded to
-    // the thread rows, B is [K, N] with its pitch padded to the thread columns.
-    let fits = |cd: usize, cv: usize| {
-        let a = (a_rows * cd).max(a_rows * bn);
-        let b = (cd * pitch(bn)).max(bn * pitch(cv));
-        a + b <= budget
-    };
-    let max_parts = |n: usize| n.div_ceil(CHUNK_QUANTUM).max(1);
-    let mut best: Option<(usize, AttentionTiling)> = None;
-    for nd in 1..=max_parts(d) {
-        let dc = chunks(d, nd);
-        let cd = dc.iter().map(|c| c.1).max().unwrap_or(1);
-        for nv in 1..=max_parts(dv) {
-            let vc = chunks(dv, nv);
-            let cv = vc.iter().map(|c| c.1).max().unwrap_or(1);
-            let cost = dc.len() + vc.len();
-            if fits(cd, cv) && best.as_ref().is_none_or(|(c, _)| cost < *c) {
-                best = Some((
-                    cost,
-                    AttentionTiling {
-                        bm,
-                        bn,
-                        d_chunks: dc.clone(),
-                        dv_chunks: vc,
-                    },
-                ));
-            }
-        }
+) -> Result<AttentionTiling, usize> {
+    choose_tiling(target, (tq, tk, d, dv), forward_dots)
+}
+
+/// The error of an attention kernel whose tiling found no fit (`needed` bytes of shared
+/// memory for the smallest candidate, from [`choose_tiling`]).
+pub(super) fn no_fit(name: &str, target: &Target, needed: usize) -> CompileError {
+    CompileError::Limit {
+        kernel: name.to_string(),
+        target: target.kind.to_string(),
+        limit: "shared_memory_bytes",
+        needed,
+        available: target.shared_memory_bytes,
     }
-    best.map(|(_, t)| t)
 }
 
 /// Builds the kernel of `c` over its operands (`(buffer index, view)` per node input).
@@ -242,13 +294,7 @@ pub fn build(
         };
         return build_vector(spec, name, target, &a);
     }
-    let t = tiling(target, tq, tk, d, dv).ok_or_else(|| CompileError::Limit {
-        kernel: name.to_string(),
-        target: target.kind.to_string(),
-        limit: "shared_memory_bytes",
-        needed: 4 * (2 * MAX_BLOCK * CHUNK_QUANTUM) + SHARED_RESERVE,
-        available: target.shared_memory_bytes,
-    })?;
+    let t = tiling(target, tq, tk, d, dv).map_err(|needed| no_fit(name, target, needed))?;
     let (bm, bn) = (t.bm, t.bn);
     let group = (hq / hkv) as i64;
     let f32t = DType::F32;
@@ -768,5 +814,39 @@ mod tests {
         // PTX has room for whole head dims.
         let tl = tiling(&Target::ptx(), 1024, 1024, 80, 80).expect("a tiling");
         assert_eq!(tl.d_chunks.len() + tl.dv_chunks.len(), 2);
+    }
+
+    #[test]
+    fn blocks_follow_the_target_and_shrink_to_fit() {
+        let cpu = Target::wgsl().for_cpu_adapter();
+        // WebGPU's default 16 KiB: 64 x 64 blocks do not fit ([64, 64] P alone is 16
+        // KiB), so the blocks halve to 32.
+        let tl = tiling(&cpu, 256, 256, 64, 64).expect("a tiling");
+        assert_eq!((tl.bm, tl.bn, tl.d_chunks.len()), (32, 32, 2));
+        // lavapipe's 32 KiB: 64 x 64 in two chunks of 32 per head dim.
+        let big = Target {
+            shared_memory_bytes: 32 * 1024,
+            ..cpu.clone()
+        };
+        let tl = tiling(&big, 256, 256, 64, 64).expect("a tiling");
+        assert_eq!((tl.bm, tl.bn), (64, 64));
+        assert_eq!(tl.d_chunks, vec![(0, 32), (32, 32)]);
+        // Short sequences keep their power-of-two blocks.
+        let tl = tiling(&big, 5, 40, 64, 64).expect("a tiling");
+        assert_eq!((tl.bm, tl.bn), (8, 64));
+        // A block that is not a power of two is rounded down.
+        let odd = Target {
+            attention_block: 48,
+            ..big.clone()
+        };
+        assert_eq!(tiling(&odd, 256, 256, 64, 64).map(|t| t.bm), Ok(32));
+        // Nothing fits: the error gives what the smallest candidate needs (16 x 16
+        // blocks, 16-column chunks).
+        let tiny = Target {
+            shared_memory_bytes: SHARED_RESERVE + 1024,
+            ..cpu
+        };
+        // A [16, 16] (rows padded to 8) + B [16, 16] = 512 floats = 2048 bytes.
+        assert_eq!(tiling(&tiny, 256, 256, 64, 64), Err(2048 + SHARED_RESERVE));
     }
 }

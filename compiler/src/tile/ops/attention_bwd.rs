@@ -50,15 +50,12 @@
 //! query blocks of its group's heads). Streaming and linear in `T`, not Cube-fast.
 
 use super::attention::NEG;
-use super::attention::{
-    chunks, out_store, pow2_at_least, CHUNK_QUANTUM, MAX_BLOCK, SHARED_RESERVE,
-};
+use super::attention::{choose_tiling, no_fit, out_store, pow2_at_least, AttentionTiling};
 use super::{params, unsupported};
 use crate::error::CompileError;
 use crate::graph::{AttentionWrt, BinaryOp, CompareOp, CompositeOp, DType, ReduceOp, UnaryOp};
 use crate::schedule::kernel::KernelSpec;
 use crate::schedule::view::StridedView;
-use crate::simt::lower::ThreadGrid;
 use crate::target::{Target, TargetKind};
 use crate::tile::build::{programs, Em, Ix};
 use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
@@ -66,79 +63,32 @@ use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
 /// `L` read for queries past `Tq` in the key-block kernels: `exp(S - L) = 0`.
 const FAR: f64 = 1.0e30;
 
-/// The tiling shared by the four backward kernels of one attention.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BwdTiling {
-    /// Query rows per block.
-    pub bm: usize,
-    /// Keys per block.
-    pub bn: usize,
-    /// Column chunks `(offset, width)` of the head dimension `D`.
-    pub d_chunks: Vec<(usize, usize)>,
-    /// Column chunks `(offset, width)` of the value dimension `Dv`.
-    pub dv_chunks: Vec<(usize, usize)>,
+/// The `Dot`s of the four backward kernels: stats and dq over query rows (`Q K^T`,
+/// `d_out V^T`, `dS K`), dk and dv over key rows (`K Q^T`, `V d_out^T`, `dS^T Q`,
+/// `P^T d_out`).
+fn backward_dots(bm: usize, bn: usize, cd: usize, cv: usize) -> Vec<(usize, usize, usize)> {
+    vec![
+        (bm, cd, bn),
+        (bm, cv, bn),
+        (bm, bn, cd),
+        (bn, cd, bm),
+        (bn, cv, bm),
+        (bn, bm, cd),
+        (bn, bm, cv),
+    ]
 }
 
-/// Chooses the tiling of the backward kernels on a SIMT target: `BM`, `BN` the powers of
-/// two covering `Tq`, `Tk` up to 32, and the fewest column chunks of `D` and `Dv` such
-/// that every `Dot` of the four kernels stages within the target's shared memory (A
-/// `[M, K]` with rows padded to the thread rows, B `[K, N]` with its pitch padded to the
-/// thread columns; one array per operand side, sized to its largest use). `None` when
-/// not even 16-column chunks fit.
-pub fn tiling(target: &Target, tq: usize, tk: usize, d: usize, dv: usize) -> Option<BwdTiling> {
-    let bm = pow2_at_least(tq).min(MAX_BLOCK);
-    let bn = pow2_at_least(tk).min(MAX_BLOCK);
-    // A target without a usable thread grid has no tiling (the SIMT lowering reports
-    // its limit).
-    let g = ThreadGrid::for_target(target).ok()?;
-    let (tm, tn) = (g.rows as usize, g.cols as usize);
-    let budget = target.shared_memory_bytes.saturating_sub(SHARED_RESERVE) / 4;
-    let fits = |cd: usize, cv: usize| {
-        // (M, K, N) of every Dot: stats/dq (query rows), dk/dv (key rows).
-        let dots = [
-            (bm, cd, bn),
-            (bm, cv, bn),
-            (bm, bn, cd),
-            (bn, cd, bm),
-            (bn, cv, bm),
-            (bn, bm, cd),
-            (bn, bm, cv),
-        ];
-        let a = dots
-            .iter()
-            .map(|&(m, k, _)| m.div_ceil(tm) * tm * k)
-            .max()
-            .unwrap_or(0);
-        let b = dots
-            .iter()
-            .map(|&(_, k, n)| k * (n.div_ceil(tn) * tn))
-            .max()
-            .unwrap_or(0);
-        a + b <= budget
-    };
-    let max_parts = |n: usize| n.div_ceil(CHUNK_QUANTUM).max(1);
-    let mut best: Option<(usize, BwdTiling)> = None;
-    for nd in 1..=max_parts(d) {
-        let dc = chunks(d, nd);
-        let cd = dc.iter().map(|c| c.1).max().unwrap_or(1);
-        for nv in 1..=max_parts(dv) {
-            let vc = chunks(dv, nv);
-            let cv = vc.iter().map(|c| c.1).max().unwrap_or(1);
-            let cost = dc.len() + vc.len();
-            if fits(cd, cv) && best.as_ref().is_none_or(|(c, _)| cost < *c) {
-                best = Some((
-                    cost,
-                    BwdTiling {
-                        bm,
-                        bn,
-                        d_chunks: dc.clone(),
-                        dv_chunks: vc,
-                    },
-                ));
-            }
-        }
-    }
-    best.map(|(_, t)| t)
+/// Chooses the tiling shared by the four backward kernels of one attention (see
+/// [`super::attention::choose_tiling`]: every `Dot` of the four stages within the
+/// target's shared memory); `Err(bytes)` as there.
+pub fn tiling(
+    target: &Target,
+    tq: usize,
+    tk: usize,
+    d: usize,
+    dv: usize,
+) -> Result<AttentionTiling, usize> {
+    choose_tiling(target, (tq, tk, d, dv), backward_dots)
 }
 
 /// The checked operands of one backward kernel.
@@ -296,13 +246,7 @@ pub fn build(
         };
         return Ok(em.b.finish(name.to_string(), params(spec), grid));
     }
-    let t = tiling(target, tq, tk, d, dv).ok_or_else(|| CompileError::Limit {
-        kernel: name.to_string(),
-        target: target.kind.to_string(),
-        limit: "shared_memory_bytes",
-        needed: 4 * (2 * MAX_BLOCK * CHUNK_QUANTUM) + SHARED_RESERVE,
-        available: target.shared_memory_bytes,
-    })?;
+    let t = tiling(target, tq, tk, d, dv).map_err(|needed| no_fit(name, target, needed))?;
     let a = Ops {
         q,
         k,
@@ -467,7 +411,7 @@ fn query_side(
     name: &str,
     target: &Target,
     a: &Ops<'_>,
-    t: &BwdTiling,
+    t: &AttentionTiling,
     store: &StridedView,
     which: Which,
 ) -> Result<[u32; 3], CompileError> {
@@ -764,7 +708,7 @@ fn key_side(
     name: &str,
     target: &Target,
     a: &Ops<'_>,
-    t: &BwdTiling,
+    t: &AttentionTiling,
     store: &StridedView,
     wrt: AttentionWrt,
 ) -> Result<[u32; 3], CompileError> {
