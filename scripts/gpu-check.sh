@@ -26,7 +26,10 @@
 #   5. MiniLM embeddings against models/tests/data/minilm-reference.json (1e-5);
 #   6. matmul 4096^3 f32 and bf16, causal attention T = 4096: tessera timings (checked on
 #      sampled outputs) and PyTorch's (TF32 off) when torch is there;
-#   7. the table of everything, printed last.
+#   7. the same timings for the PTX record's tuning alternatives (other matmul tiles,
+#      attention blocks: Target::tuning_variants), each checked the same way; skipped,
+#      not failed, when the budget has no time left for it;
+#   8. the table of everything, printed last.
 # The whole log goes to $OUT/gpu-check.log (OUT defaults to target/gpu-check). Exit status:
 # 0 every check passed; 1 a check failed; 2 no GPU / no binaries (nothing run); 3 nothing
 # failed but a check could not run (MiniLM files missing).
@@ -298,7 +301,20 @@ else
     result torch skip "python3 with torch (CUDA) not available: no PyTorch column"
 fi
 
-echo "== 7. summary ($(($(date +%s) - START)) s)"
+echo "== 7. tuning sweep: the PTX record's alternatives (Target::tuning_variants)"
+# Last, and optional: a sweep the budget has no time left for is skipped, not failed (one
+# that ran and computed wrong numbers fails).
+bounded 90 "$GPU" bench --sweep --out "$OUT/results/sweep.json"
+rc=$?
+if [ "$rc" != 0 ] && [ ! -f "$OUT/results/sweep.json" ]; then
+    if [ "$SPENT" = 1 ]; then
+        result sweep skip "$(why "$rc")"
+    else
+        result sweep fail "$(why "$rc")"
+    fi
+fi
+
+echo "== 8. summary ($(($(date +%s) - START)) s)"
 timeout -k 5 $((TABLE - 5)) "$GPU" table --results "$OUT/results" | tee "$OUT/table.txt"
 echo "gpu-check: full log in $LOG, table in $OUT/table.txt"
 if grep -q '^overall: PASS' "$OUT/table.txt"; then

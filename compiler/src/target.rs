@@ -235,6 +235,40 @@ impl Target {
         }
     }
 
+    /// Alternatives to this record's tuning choices for a benchmark sweep, each with a
+    /// label: other matmul tiles (`64x64x8`, `64x64x16`, `128x64x8`, `128x128x8`) and
+    /// attention blocks (64), every other field as in this record; the ones equal to it
+    /// are left out. Empty for Ascend C (its tiles are the cube unit's shape). The GPU
+    /// check (`examples/gpu_check.rs sweep`) times them beside the record, so one run on
+    /// a GPU gives the figures a tuning change needs; `tests/ptx_tuning.rs` runs each on
+    /// the PTX VM.
+    pub fn tuning_variants(&self) -> Vec<(String, Target)> {
+        if self.kind == TargetKind::AscendC {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for tile in [[64, 64, 8], [64, 64, 16], [128, 64, 8], [128, 128, 8]] {
+            if tile != self.matmul_tile {
+                let label = format!("tile {}x{}x{}", tile[0], tile[1], tile[2]);
+                let t = Target {
+                    matmul_tile: tile,
+                    ..self.clone()
+                };
+                out.push((label, t));
+            }
+        }
+        for block in [64] {
+            if block != self.attention_block {
+                let t = Target {
+                    attention_block: block,
+                    ..self.clone()
+                };
+                out.push((format!("attention block {block}"), t));
+            }
+        }
+        out
+    }
+
     /// The default record for a target kind.
     pub fn of(kind: TargetKind) -> Target {
         match kind {
@@ -280,6 +314,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn tuning_variants_change_one_choice_each() {
+        let ptx = Target::ptx();
+        let v = ptx.tuning_variants();
+        let labels: Vec<&str> = v.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "tile 64x64x8",
+                "tile 64x64x16",
+                "tile 128x64x8",
+                "tile 128x128x8",
+                "attention block 64"
+            ]
+        );
+        for (label, t) in &v {
+            assert_ne!(t, &ptx, "{label}");
+            let tuning_only = Target {
+                matmul_tile: ptx.matmul_tile,
+                attention_block: ptx.attention_block,
+                ..t.clone()
+            };
+            assert_eq!(tuning_only, ptx, "{label}");
+        }
+        // Choices equal to the record's are left out (the CPU record's 128 x 64 tile and
+        // 64 block).
+        let cpu = Target::wgsl().for_cpu_adapter();
+        let labels: Vec<String> = cpu.tuning_variants().into_iter().map(|v| v.0).collect();
+        assert_eq!(labels, ["tile 64x64x8", "tile 64x64x16", "tile 128x128x8"]);
+        assert!(Target::ascend_910b().tuning_variants().is_empty());
     }
 
     #[test]

@@ -790,9 +790,10 @@ fn test(repo: &Path, extra: &[String]) -> Result<()> {
     if !run_clippy(repo, &["-p", "tessera", "--features", "cuda"])? {
         failed.push("cargo clippy --features cuda");
     }
-    // The feature's own tests: all of `tests/cuda.rs`, and the library's `runtime::cuda`
-    // unit tests (the rest of the library's tests already ran without the feature).
-    let steps: [(&[&str], &str); 2] = [
+    // The feature's own tests: all of `tests/cuda.rs`, the library's `runtime::cuda` unit
+    // tests (the rest of the library's tests already ran without the feature), and the
+    // GPU check's dry runs on the PTX VM (`examples/gpu_check.rs`).
+    let steps: [(&[&str], &str); 3] = [
         (
             &["--test", "cuda"],
             "cargo test -p tessera --features cuda --test cuda",
@@ -800,6 +801,10 @@ fn test(repo: &Path, extra: &[String]) -> Result<()> {
         (
             &["--lib", "--", "runtime::cuda"],
             "cargo test -p tessera --features cuda --lib -- runtime::cuda",
+        ),
+        (
+            &["--example", "gpu_check"],
+            "cargo test -p tessera --features cuda --example gpu_check",
         ),
     ];
     for (args, what) in steps {
