@@ -78,6 +78,15 @@ pub struct Target {
     /// choice: 32 on GPUs, 64 on CPU adapters.
     #[serde(default = "default_attention_block")]
     pub attention_block: usize,
+    /// Whether a `Dot` stages its operands in workgroup memory (SIMT targets): on GPUs the
+    /// threads of a workgroup share every element loaded (true); on CPU adapters
+    /// (false), a `Dot` whose operands are both block loads has each thread read its own
+    /// rows and columns straight from the buffers, with no shared memory and no barrier
+    /// (`simt::lower`; lavapipe runs a kernel that has any barrier as coroutines, about
+    /// 2.4x slower for a 512^3 matmul). Operands computed in registers are staged either
+    /// way.
+    #[serde(default = "default_true")]
+    pub stage_dot_operands: bool,
     /// Maximum workgroups per grid axis.
     pub max_grid_dim: u32,
     /// Bytes of workgroup / shared memory per workgroup.
@@ -116,6 +125,10 @@ fn default_attention_block() -> usize {
     32
 }
 
+fn default_true() -> bool {
+    true
+}
+
 impl Target {
     /// WebGPU with default limits (software Vulkan included).
     pub fn wgsl() -> Target {
@@ -125,6 +138,7 @@ impl Target {
             workgroup_size: 256,
             matmul_tile: [32, 32, 8],
             attention_block: 32,
+            stage_dot_operands: true,
             max_grid_dim: 65535,
             shared_memory_bytes: 16 * 1024,
             max_storage_buffers: 8,
@@ -186,6 +200,7 @@ impl Target {
         self.workgroup_size = 64;
         self.matmul_tile = [128, 64, 8];
         self.attention_block = 64;
+        self.stage_dot_operands = false;
         self
     }
 
@@ -197,6 +212,7 @@ impl Target {
             workgroup_size: 256,
             matmul_tile: [32, 32, 8],
             attention_block: 32,
+            stage_dot_operands: true,
             max_grid_dim: 65535,
             shared_memory_bytes: 48 * 1024,
             max_storage_buffers: 64,
@@ -220,6 +236,7 @@ impl Target {
             workgroup_size: 1,
             matmul_tile: [64, 64, 32],
             attention_block: 32,
+            stage_dot_operands: true,
             max_grid_dim: 65535,
             shared_memory_bytes: 0,
             max_storage_buffers: 64,
@@ -357,6 +374,7 @@ mod tests {
                 workgroup_size: gpu.workgroup_size,
                 matmul_tile: gpu.matmul_tile,
                 attention_block: gpu.attention_block,
+                stage_dot_operands: gpu.stage_dot_operands,
                 ..cpu.clone()
             },
             gpu
@@ -378,6 +396,7 @@ mod tests {
         o.remove("workgroup_size");
         o.remove("matmul_tile");
         o.remove("attention_block");
+        o.remove("stage_dot_operands");
         let back: Target = serde_json::from_value(v).unwrap();
         assert_eq!(back, Target::wgsl());
     }

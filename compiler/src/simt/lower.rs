@@ -69,7 +69,12 @@
 //! memory by the threads that own its elements. Then a barrier, a loop over `k` in
 //! which each thread does
 //! `(M/TM) x (N/TN)` `Fma`s from shared memory, and a barrier before the arrays are
-//! reused.
+//! reused. On a target whose `stage_dot_operands` is false (CPU adapters), a `Dot` whose
+//! operands are both such loads skips shared memory: in the loop over `k` each thread
+//! loads its own `M/TM` elements of A's column and `N/TN` of B's row from the buffers
+//! (guarded as the cooperative load, fill value outside) for the same `Fma`s in the same
+//! order, so the kernel has no barrier at all (lavapipe runs kernels with barriers as
+//! coroutines, at about half the speed).
 //!
 //! Every use of shared memory ends with a barrier, so consecutive uses never race; this
 //! is also why f32 reductions and layout moves reuse the array that stages `dot`'s A
@@ -331,6 +336,24 @@ enum SharedUse {
     Reduce(SType),
     DotA,
     DotB,
+}
+
+/// One `Dot` operand read in place by each thread ([`Lower::dot_direct`]).
+struct DirectOperand {
+    /// Kernel parameter read.
+    buffer: usize,
+    /// Register type of its elements.
+    t: SType,
+    /// Fill value of elements outside the tile or the access's limits.
+    other: Operand,
+    /// The access's limit along the contraction axis.
+    k_lim: Operand,
+    /// The access's stride along the contraction axis.
+    k_stride: i64,
+    /// Per slot: whether this thread's row (column) is inside the tile and the limit.
+    valid: Vec<Operand>,
+    /// Per slot: the element index at `k = 0`.
+    addr: Vec<Operand>,
 }
 
 struct Lower<'a> {
@@ -1709,6 +1732,14 @@ impl<'a> Lower<'a> {
                 return Err(self.unsupported(format!("dot on {d}")));
             }
         }
+        if !self.target.stage_dot_operands {
+            if let (Some(da), Some(db)) = (self.deferred.get(&a), self.deferred.get(&b)) {
+                if matches!(self.val(a)?, Val::Deferred) && matches!(self.val(b)?, Val::Deferred) {
+                    let (da, db) = (da.clone(), db.clone());
+                    return self.dot_direct(acc, (bm, bk, bn), &da, &db);
+                }
+            }
+        }
         let g = self.g;
         let (tm, tn) = (g.rows as usize, g.cols as usize);
         let (sr, sc) = (bm.div_ceil(tm), bn.div_ceil(tn));
@@ -1784,6 +1815,136 @@ impl<'a> Lower<'a> {
             Lay::Lin,
             rs.into_iter().map(Operand::Reg).collect(),
         ))
+    }
+
+    /// `acc + A @ B` with both operands block loads (`a`, `b`: their accesses and fill
+    /// values) read straight from the buffers, without shared memory or barriers: in a
+    /// loop over `k` each thread loads `A[r, k]` for its `M/TM` rows and `B[k, c]` for its
+    /// `N/TN` columns (an element outside the tile or its access's limits takes the fill
+    /// value) and does the same `Fma`s as the staged form, in the same order.
+    fn dot_direct(
+        &mut self,
+        acc: ValueId,
+        (bm, bk, bn): (usize, usize, usize),
+        a: &(BlockAccess, f64),
+        b: &(BlockAccess, f64),
+    ) -> Result<Val, CompileError> {
+        let g = self.g;
+        let (tm, tn) = (g.rows as i64, g.cols as i64);
+        let (sr, sc) = (bm.div_ceil(tm as usize), bn.div_ceil(tn as usize));
+        let accs = self.elems(acc, Lay::Lin, sr * sc)?;
+        let mut rs = Vec::with_capacity(accs.len());
+        for o in accs {
+            let o = self.convert(o, SType::F32);
+            rs.push(self.mov_new(o, SType::F32));
+        }
+        // A's rows (this thread's `ty + i TM`) and B's columns (`tx + j TN`): whether each
+        // is inside the tile and the access's limit, and its address at k = 0.
+        let a_op = self.direct_operand(a, bm, self.ty, tm, sr, 0)?;
+        let b_op = self.direct_operand(b, bn, self.tx, tn, sc, 1)?;
+        let k = self.reg(SType::I32);
+        self.push_block();
+        let av = self.direct_loads(&a_op, Operand::Reg(k), bk)?;
+        let bv = self.direct_loads(&b_op, Operand::Reg(k), bk)?;
+        for i in 0..sr {
+            for j in 0..sc {
+                let r = rs[i * sc + j];
+                self.emit(Stmt::Fma {
+                    dst: r,
+                    a: av[i],
+                    b: bv[j],
+                    c: Operand::Reg(r),
+                });
+            }
+        }
+        let body = self.pop_block();
+        self.emit(Stmt::Loop {
+            var: k,
+            start: Operand::Int(0),
+            end: Operand::Int(bk as i64),
+            step: 1,
+            body,
+        });
+        Ok(Val::Tile(
+            Lay::Lin,
+            rs.into_iter().map(Operand::Reg).collect(),
+        ))
+    }
+
+    /// The per-thread side of one `Dot` operand read in place ([`Lower::dot_direct`]):
+    /// `axis` is the operand's axis this thread owns (0: A's rows, 1: B's columns) of
+    /// extent `extent` in the tile, `coord + s * step` for `s < slots`.
+    fn direct_operand(
+        &mut self,
+        (acc, other): &(BlockAccess, f64),
+        extent: usize,
+        coord: Operand,
+        step: i64,
+        slots: usize,
+        axis: usize,
+    ) -> Result<DirectOperand, CompileError> {
+        let d = self.buffer_dtype(acc.buffer)?;
+        if !d.is_float() || acc.strides.len() != 2 || acc.limits.len() != 2 {
+            return Err(self.internal("direct dot operand of a non-float or non-2-D access"));
+        }
+        let base = self.scalar(acc.base)?;
+        let own_lim = self.scalar(acc.limits[axis])?;
+        let k_lim = self.scalar(acc.limits[1 - axis])?;
+        // A constant limit at least the tile's extent needs no check.
+        let covers = |lim: Operand, e: usize| matches!(lim, Operand::Int(l) if l >= e as i64);
+        let own_eff = self.iop(IntOp::Min, own_lim, Operand::Int(extent as i64));
+        let mut valid = Vec::with_capacity(slots);
+        let mut addr = Vec::with_capacity(slots);
+        for s in 0..slots as i64 {
+            let c = self.iop(IntOp::Add, coord, Operand::Int(s * step));
+            let inside = (s + 1) * step <= extent as i64 && covers(own_eff, extent);
+            valid.push(if inside {
+                Operand::Bool(true)
+            } else {
+                self.iop(IntOp::Lt, c, own_eff)
+            });
+            let off = self.iop(IntOp::Mul, c, Operand::Int(acc.strides[axis]));
+            addr.push(self.iop(IntOp::Add, base, off));
+        }
+        Ok(DirectOperand {
+            buffer: acc.buffer,
+            t: register_type(d),
+            other: imm(*other, d),
+            k_lim,
+            k_stride: acc.strides[1 - axis],
+            valid,
+            addr,
+        })
+    }
+
+    /// The loads of one `Dot` operand at contraction index `k` ([`Lower::dot_direct`]),
+    /// as f32 operands.
+    fn direct_loads(
+        &mut self,
+        o: &DirectOperand,
+        k: Operand,
+        bk: usize,
+    ) -> Result<Vec<Operand>, CompileError> {
+        let k_ok = match o.k_lim {
+            Operand::Int(l) if l >= bk as i64 => Operand::Bool(true),
+            lim => self.iop(IntOp::Lt, k, lim),
+        };
+        let k_off = self.iop(IntOp::Mul, k, Operand::Int(o.k_stride));
+        let mut out = Vec::with_capacity(o.addr.len());
+        for (&valid, &addr) in o.valid.iter().zip(&o.addr) {
+            let ok = self.iop(IntOp::And, valid, k_ok);
+            let index = self.iop(IntOp::Add, addr, k_off);
+            let dst = self.reg(o.t);
+            let ld = Stmt::LoadGlobal {
+                dst,
+                buffer: o.buffer,
+                index,
+            };
+            let mv = Stmt::Mov { dst, src: o.other };
+            self.guarded(ok, vec![ld], vec![mv]);
+            out.push(self.convert(Operand::Reg(dst), SType::F32));
+        }
+        Ok(out)
     }
 
     /// Writes a rank-2 tile `[R, C]` into shared array `arr` as `arr[r*pitch + c]`.
