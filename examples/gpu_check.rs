@@ -612,8 +612,9 @@ fn row_name(case: String, label: Option<&str>) -> String {
 }
 
 /// The timings of the record (`sweep` false: check `bench`) or of its tuning variants
-/// (`Target::tuning_variants`; `sweep` true: check `sweep`): matmul variants differ in the
-/// tile, attention variants in the block.
+/// (`Target::tuning_variants`; `sweep` true: check `sweep`): the matmuls on the variants
+/// that keep the record's attention block (other tiles, operands in place), the attention
+/// on the others.
 fn bench(device: DeviceArg, n: usize, t: usize, reps: usize, sweep: bool) -> Result<Value> {
     let runner = Runner::open(device)?;
     println!("{}", runner.name());
@@ -627,7 +628,7 @@ fn bench(device: DeviceArg, n: usize, t: usize, reps: usize, sweep: bool) -> Res
                 .collect::<Vec<_>>()
         };
         (
-            pick(&|t| t.matmul_tile != record.matmul_tile),
+            pick(&|t| t.attention_block == record.attention_block),
             pick(&|t| t.attention_block != record.attention_block),
         )
     } else {
@@ -814,12 +815,13 @@ mod tests {
         let s = bench(DeviceArg::PtxVm, 96, 80, 1, true).expect("sweep");
         assert_eq!(s["status"], "pass", "{s}");
         let variants = Target::ptx().tuning_variants();
-        let tiles = variants
+        let blocks = variants
             .iter()
-            .filter(|(l, _)| l.starts_with("tile"))
+            .filter(|(l, _)| l.starts_with("attention"))
             .count();
         let sweep_rows = names(&s);
-        assert_eq!(sweep_rows.len(), 2 * tiles + variants.len() - tiles);
+        assert_eq!(sweep_rows.len(), 2 * (variants.len() - blocks) + blocks);
+        assert!(sweep_rows.contains(&"matmul_f32_96 (dot operands in place)".to_string()));
         assert!(sweep_rows.contains(&"matmul_bf16_96 (tile 128x128x8)".to_string()));
         let t = train(DeviceArg::PtxVm, 2, 1e-4).expect("train");
         assert_eq!(t["status"], "pass", "{t}");

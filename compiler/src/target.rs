@@ -253,7 +253,8 @@ impl Target {
     }
 
     /// Alternatives to this record's tuning choices for a benchmark sweep, each with a
-    /// label: other matmul tiles (`64x64x8`, `64x64x16`, `128x64x8`, `128x128x8`) and
+    /// label: other matmul tiles (`64x64x8`, `64x64x16`, `128x64x8`, `128x128x8`), `Dot`
+    /// operands read in place instead of staged ([`Target::stage_dot_operands`]) and
     /// attention blocks (64), every other field as in this record; the ones equal to it
     /// are left out. Empty for Ascend C (its tiles are the cube unit's shape). The GPU
     /// check (`examples/gpu_check.rs sweep`) times them beside the record, so one run on
@@ -273,6 +274,13 @@ impl Target {
                 };
                 out.push((label, t));
             }
+        }
+        if self.stage_dot_operands {
+            let t = Target {
+                stage_dot_operands: false,
+                ..self.clone()
+            };
+            out.push(("dot operands in place".to_string(), t));
         }
         for block in [64] {
             if block != self.attention_block {
@@ -345,6 +353,7 @@ mod tests {
                 "tile 64x64x16",
                 "tile 128x64x8",
                 "tile 128x128x8",
+                "dot operands in place",
                 "attention block 64"
             ]
         );
@@ -353,12 +362,13 @@ mod tests {
             let tuning_only = Target {
                 matmul_tile: ptx.matmul_tile,
                 attention_block: ptx.attention_block,
+                stage_dot_operands: ptx.stage_dot_operands,
                 ..t.clone()
             };
             assert_eq!(tuning_only, ptx, "{label}");
         }
-        // Choices equal to the record's are left out (the CPU record's 128 x 64 tile and
-        // 64 block).
+        // Choices equal to the record's are left out (the CPU record's 128 x 64 tile, 64
+        // block and in-place operands).
         let cpu = Target::wgsl().for_cpu_adapter();
         let labels: Vec<String> = cpu.tuning_variants().into_iter().map(|v| v.0).collect();
         assert_eq!(labels, ["tile 64x64x8", "tile 64x64x16", "tile 128x128x8"]);

@@ -631,11 +631,16 @@ fn matmul_ref(p: Mm, a: &[f32], b: &[f32], bias: &[f32]) -> (Vec<f64>, Vec<f64>)
 fn check_matmul(p: Mm, target: &Target) {
     let k = matmul(p);
     let (simt, text) = compile(&k, target);
-    assert!(
+    // GPU records stage the tiles in workgroup memory; CPU adapters read two plain loads
+    // in place (no workgroup memory, no barrier), but an operand computed in registers
+    // (`scale_a`) is staged either way.
+    let staged = target.stage_dot_operands || p.scale_a;
+    assert_eq!(
         text.contains("var<workgroup>"),
-        "matmul stages tiles in workgroup memory"
+        staged,
+        "workgroup memory iff staged"
     );
-    assert!(text.contains("workgroupBarrier()"));
+    assert_eq!(text.contains("workgroupBarrier()"), staged);
     assert!(text.contains("fma("), "micro-tile accumulates with fma");
     assert!(text.contains(&format!("@workgroup_size({})", simt.workgroup_size)));
     assert!(text.contains("var<storage, read> b0_a: array<f32>;"));
@@ -878,6 +883,34 @@ fn matmul_runs() {
         },
         &target,
     );
+}
+
+#[test]
+fn matmul_on_cpu_adapters_reads_operands_in_place() {
+    // The CPU record (`stage_dot_operands` false, 64 threads): ragged sizes, a transposed
+    // `b`, a 1x1x1 problem in a 16x16 tile, and an `a` computed in registers (staged).
+    let target = Target::wgsl().for_cpu_adapter();
+    assert!(!target.stage_dot_operands);
+    for (m, n, k, bm, bn, bk, trans_b, scale_a) in [
+        (70, 45, 37, 32, 32, 16, false, false),
+        (17, 129, 64, 64, 64, 32, true, false),
+        (1, 1, 1, 16, 16, 8, false, false),
+        (33, 20, 29, 24, 40, 12, true, true),
+    ] {
+        check_matmul(
+            Mm {
+                m,
+                n,
+                k,
+                bm,
+                bn,
+                bk,
+                trans_b,
+                scale_a,
+            },
+            &target,
+        );
+    }
 }
 
 #[test]
