@@ -1750,13 +1750,7 @@ impl<'a> Lower<'a> {
         self.stage(a, sa, bk)?;
         self.stage(b, sb, b_pitch)?;
         self.emit(Stmt::Barrier);
-        // Accumulators (fresh registers: the loop updates them in place).
-        let accs = self.elems(acc, Lay::Lin, sr * sc)?;
-        let mut rs = Vec::with_capacity(accs.len());
-        for o in accs {
-            let o = self.convert(o, SType::F32);
-            rs.push(self.mov_new(o, SType::F32));
-        }
+        let rs = self.dot_accumulators(acc, sr * sc)?;
         let ty_bk = self.iop(IntOp::Mul, self.ty, Operand::Int(bk as i64));
         let mut arow = Vec::with_capacity(sr);
         for i in 0..sr {
@@ -1766,50 +1760,32 @@ impl<'a> Lower<'a> {
         for j in 0..sc {
             bcol.push(self.iop(IntOp::Add, self.tx, Operand::Int((j * tn) as i64)));
         }
-        let k = self.reg(SType::I32);
-        self.push_block();
-        let mut av = Vec::with_capacity(sr);
-        for &row in &arow {
-            let index = self.iop(IntOp::Add, row, Operand::Reg(k));
-            let dst = self.reg(SType::F32);
-            self.emit(Stmt::LoadShared {
-                dst,
-                array: sa,
-                index,
-            });
-            av.push(Operand::Reg(dst));
-        }
-        let kb = self.iop(IntOp::Mul, Operand::Reg(k), Operand::Int(b_pitch as i64));
-        let mut bv = Vec::with_capacity(sc);
-        for &col in &bcol {
-            let index = self.iop(IntOp::Add, kb, col);
-            let dst = self.reg(SType::F32);
-            self.emit(Stmt::LoadShared {
-                dst,
-                array: sb,
-                index,
-            });
-            bv.push(Operand::Reg(dst));
-        }
-        for i in 0..sr {
-            for j in 0..sc {
-                let r = rs[i * sc + j];
-                self.emit(Stmt::Fma {
-                    dst: r,
-                    a: av[i],
-                    b: bv[j],
-                    c: Operand::Reg(r),
+        self.micro_tile_loop(&rs, bk, |this, k| {
+            let mut av = Vec::with_capacity(sr);
+            for &row in &arow {
+                let index = this.iop(IntOp::Add, row, k);
+                let dst = this.reg(SType::F32);
+                this.emit(Stmt::LoadShared {
+                    dst,
+                    array: sa,
+                    index,
                 });
+                av.push(Operand::Reg(dst));
             }
-        }
-        let body = self.pop_block();
-        self.emit(Stmt::Loop {
-            var: k,
-            start: Operand::Int(0),
-            end: Operand::Int(bk as i64),
-            step: 1,
-            body,
-        });
+            let kb = this.iop(IntOp::Mul, k, Operand::Int(b_pitch as i64));
+            let mut bv = Vec::with_capacity(sc);
+            for &col in &bcol {
+                let index = this.iop(IntOp::Add, kb, col);
+                let dst = this.reg(SType::F32);
+                this.emit(Stmt::LoadShared {
+                    dst,
+                    array: sb,
+                    index,
+                });
+                bv.push(Operand::Reg(dst));
+            }
+            Ok((av, bv))
+        })?;
         self.emit(Stmt::Barrier);
         Ok(Val::Tile(
             Lay::Lin,
@@ -1832,27 +1808,54 @@ impl<'a> Lower<'a> {
         let g = self.g;
         let (tm, tn) = (g.rows as i64, g.cols as i64);
         let (sr, sc) = (bm.div_ceil(tm as usize), bn.div_ceil(tn as usize));
-        let accs = self.elems(acc, Lay::Lin, sr * sc)?;
+        let rs = self.dot_accumulators(acc, sr * sc)?;
+        // A's rows (this thread's `ty + i TM`) and B's columns (`tx + j TN`): whether each
+        // is inside the tile and the access's limit, and its address at k = 0.
+        let a_op = self.direct_operand(a, bm, self.ty, tm, sr, 0)?;
+        let b_op = self.direct_operand(b, bn, self.tx, tn, sc, 1)?;
+        self.micro_tile_loop(&rs, bk, |this, k| {
+            let av = this.direct_loads(&a_op, k, bk)?;
+            let bv = this.direct_loads(&b_op, k, bk)?;
+            Ok((av, bv))
+        })?;
+        Ok(Val::Tile(
+            Lay::Lin,
+            rs.into_iter().map(Operand::Reg).collect(),
+        ))
+    }
+
+    /// Fresh f32 registers holding `acc`'s `n` elements in the thread-grid layout (a
+    /// `Dot`'s loop updates them in place).
+    fn dot_accumulators(&mut self, acc: ValueId, n: usize) -> Result<Vec<Reg>, CompileError> {
+        let accs = self.elems(acc, Lay::Lin, n)?;
         let mut rs = Vec::with_capacity(accs.len());
         for o in accs {
             let o = self.convert(o, SType::F32);
             rs.push(self.mov_new(o, SType::F32));
         }
-        // A's rows (this thread's `ty + i TM`) and B's columns (`tx + j TN`): whether each
-        // is inside the tile and the access's limit, and its address at k = 0.
-        let a_op = self.direct_operand(a, bm, self.ty, tm, sr, 0)?;
-        let b_op = self.direct_operand(b, bn, self.tx, tn, sc, 1)?;
+        Ok(rs)
+    }
+
+    /// A `Dot`'s loop `for k in 0..bk`: `operands(k)` emits the loads of this thread's
+    /// elements of A's column `k` (one per micro-row) and of B's row `k` (one per
+    /// micro-column), then `rs[i * SC + j] += a[i] * b[j]`.
+    fn micro_tile_loop(
+        &mut self,
+        rs: &[Reg],
+        bk: usize,
+        operands: impl FnOnce(&mut Self, Operand) -> Result<(Vec<Operand>, Vec<Operand>), CompileError>,
+    ) -> Result<(), CompileError> {
         let k = self.reg(SType::I32);
         self.push_block();
-        let av = self.direct_loads(&a_op, Operand::Reg(k), bk)?;
-        let bv = self.direct_loads(&b_op, Operand::Reg(k), bk)?;
-        for i in 0..sr {
-            for j in 0..sc {
+        let (av, bv) = operands(self, Operand::Reg(k))?;
+        let sc = bv.len();
+        for (i, &a) in av.iter().enumerate() {
+            for (j, &b) in bv.iter().enumerate() {
                 let r = rs[i * sc + j];
                 self.emit(Stmt::Fma {
                     dst: r,
-                    a: av[i],
-                    b: bv[j],
+                    a,
+                    b,
                     c: Operand::Reg(r),
                 });
             }
@@ -1865,10 +1868,7 @@ impl<'a> Lower<'a> {
             step: 1,
             body,
         });
-        Ok(Val::Tile(
-            Lay::Lin,
-            rs.into_iter().map(Operand::Reg).collect(),
-        ))
+        Ok(())
     }
 
     /// The per-thread side of one `Dot` operand read in place ([`Lower::dot_direct`]):
