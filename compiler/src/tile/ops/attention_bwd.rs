@@ -63,7 +63,9 @@ use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
 /// `L` read for queries past `Tq` in the key-block kernels: `exp(S - L) = 0`.
 const FAR: f64 = 1.0e30;
 
-/// The `Dot`s of the four backward kernels: stats and dq over query rows (`Q K^T`,
+/// The `Dot`s of the four backward kernels, which share one tiling
+/// ([`super::attention::choose_tiling`]: every `Dot` of the four stages within the
+/// target's shared memory): stats and dq over query rows (`Q K^T`,
 /// `d_out V^T`, `dS K`), dk and dv over key rows (`K Q^T`, `V d_out^T`, `dS^T Q`,
 /// `P^T d_out`).
 fn backward_dots(bm: usize, bn: usize, cd: usize, cv: usize) -> Vec<(usize, usize, usize)> {
@@ -76,19 +78,6 @@ fn backward_dots(bm: usize, bn: usize, cd: usize, cv: usize) -> Vec<(usize, usiz
         (bn, bm, cd),
         (bn, bm, cv),
     ]
-}
-
-/// Chooses the tiling shared by the four backward kernels of one attention (see
-/// [`super::attention::choose_tiling`]: every `Dot` of the four stages within the
-/// target's shared memory); `Err(bytes)` as there.
-pub fn tiling(
-    target: &Target,
-    tq: usize,
-    tk: usize,
-    d: usize,
-    dv: usize,
-) -> Result<AttentionTiling, usize> {
-    choose_tiling(target, (tq, tk, d, dv), backward_dots)
 }
 
 /// The checked operands of one backward kernel.
@@ -246,7 +235,8 @@ pub fn build(
         };
         return Ok(em.b.finish(name.to_string(), params(spec), grid));
     }
-    let t = tiling(target, tq, tk, d, dv).map_err(|needed| no_fit(name, target, needed))?;
+    let t = choose_tiling(target, (tq, tk, d, dv), backward_dots)
+        .map_err(|needed| no_fit(name, target, needed))?;
     let a = Ops {
         q,
         k,
@@ -1323,13 +1313,14 @@ mod tests {
     fn tiling_fits_webgpu_shared_memory() {
         let t = Target::wgsl();
         for (d, parts) in [(32, 1), (64, 2), (80, 2)] {
-            let tl = tiling(&t, 1024, 1024, d, d).expect("a tiling");
+            let tl = choose_tiling(&t, (1024, 1024, d, d), backward_dots).expect("a tiling");
             assert_eq!((tl.bm, tl.bn), (32, 32));
             assert_eq!(tl.d_chunks.len(), parts, "d {d}: {tl:?}");
             assert_eq!(tl.d_chunks.iter().map(|c| c.1).sum::<usize>(), d);
             assert_eq!(tl.dv_chunks.iter().map(|c| c.1).sum::<usize>(), d);
         }
-        let tl = tiling(&Target::ptx(), 1024, 1024, 80, 80).expect("a tiling");
+        let tl =
+            choose_tiling(&Target::ptx(), (1024, 1024, 80, 80), backward_dots).expect("a tiling");
         assert_eq!(tl.d_chunks.len() + tl.dv_chunks.len(), 2);
     }
 }
