@@ -82,12 +82,26 @@ fn run_family(family: fn(&Case) -> bool) {
     let dev = wgpu();
     let cases: Vec<Case> = kernels::all().into_iter().filter(family).collect();
     assert!(!cases.is_empty());
-    for threads in [256, 64, 32] {
+    // With the device's subgroups (lavapipe: 8, the column count of the 8x8 and 4x8
+    // grids, so row reductions and register `Dot` operands move by shuffles) and
+    // without (through workgroup memory): the same operations in the same order, so
+    // the outputs must agree to the bit.
+    let own = dev.wgsl_target().subgroup_size;
+    let mut variants = vec![own];
+    if own.is_some() {
+        variants.push(None);
+    }
+    let mut first: HashMap<(String, u32), Vec<u32>> = HashMap::new();
+    for (threads, subgroup_size) in [256, 64, 32]
+        .into_iter()
+        .flat_map(|t| variants.iter().map(move |&s| (t, s)))
+    {
         // Both the preferred and the largest size: on a CPU adapter `wgsl_target()`
         // prefers 64 threads, which would otherwise hide the 256-thread shape.
         let target = Target {
             max_workgroup_size: threads,
             workgroup_size: threads,
+            subgroup_size,
             ..dev.wgsl_target()
         };
         for c in &cases {
@@ -114,11 +128,30 @@ fn run_family(family: fn(&Case) -> bool) {
                 .unwrap_or_else(|e| panic!("{} on the interpreter: {e}", k.name));
             for e in c.expected(&bufs) {
                 let name = &k.params[e.buffer].name;
-                let what = format!("{} `{name}` @{threads}", k.name);
+                let what = format!("{} `{name}` @{threads} subgroups {subgroup_size:?}", k.name);
                 let dv = got
                     .get(name)
                     .unwrap_or_else(|| panic!("{what}: no output"))
                     .to_f32();
+                let bits: Vec<u32> = dv.iter().map(|v| v.to_bits()).collect();
+                match first.entry((
+                    what.split(" subgroups").next().unwrap_or("").to_string(),
+                    threads,
+                )) {
+                    std::collections::hash_map::Entry::Occupied(o) => {
+                        if let Some(i) = (0..bits.len()).find(|&i| bits[i] != o.get()[i]) {
+                            panic!(
+                                "{what}: element {i} is {} with subgroups {own:?} and {} \
+                                 without (must be bit-identical)",
+                                f32::from_bits(o.get()[i]),
+                                dv[i]
+                            );
+                        }
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(bits);
+                    }
+                }
                 kernels::check(&format!("{what} wgpu vs f64"), &dv, &e.want, &e.tol);
                 let iv: Vec<f64> = interp
                     .get(name)

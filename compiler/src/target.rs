@@ -87,6 +87,17 @@ pub struct Target {
     /// way.
     #[serde(default = "default_true")]
     pub stage_dot_operands: bool,
+    /// The size of the device's subgroups when the SIMT lowering may exchange registers
+    /// within them (subgroup shuffles; WGSL only): every subgroup is that many
+    /// consecutive invocations of a workgroup, starting at a multiple of it. `None`
+    /// (the default, and every built-in record): no subgroup operations. Set by
+    /// `WgpuDevice::wgsl_target` after checking the device (lavapipe: 8). Used where it
+    /// equals the thread grid's column count (8 for 64-thread workgroups): a row of
+    /// the thread grid is then one subgroup, and row reductions and `Dot` operands
+    /// computed in registers (attention's `P`) move by shuffles instead of through
+    /// shared memory, without barriers (`simt::lower`).
+    #[serde(default)]
+    pub subgroup_size: Option<u32>,
     /// Maximum workgroups per grid axis.
     pub max_grid_dim: u32,
     /// Bytes of workgroup / shared memory per workgroup.
@@ -139,6 +150,7 @@ impl Target {
             matmul_tile: [32, 32, 8],
             attention_block: 32,
             stage_dot_operands: true,
+            subgroup_size: None,
             max_grid_dim: 65535,
             shared_memory_bytes: 16 * 1024,
             max_storage_buffers: 8,
@@ -213,6 +225,7 @@ impl Target {
             matmul_tile: [32, 32, 8],
             attention_block: 32,
             stage_dot_operands: true,
+            subgroup_size: None,
             max_grid_dim: 65535,
             shared_memory_bytes: 48 * 1024,
             max_storage_buffers: 64,
@@ -237,6 +250,7 @@ impl Target {
             matmul_tile: [64, 64, 32],
             attention_block: 32,
             stage_dot_operands: true,
+            subgroup_size: None,
             max_grid_dim: 65535,
             shared_memory_bytes: 0,
             max_storage_buffers: 64,

@@ -1301,6 +1301,9 @@ fn hand_built_kernels_cover_every_statement() {
                 Stmt::LoadShared { .. } => "LoadShared",
                 Stmt::StoreShared { .. } => "StoreShared",
                 Stmt::Barrier => "Barrier",
+                // WGSL only: the lowering refuses a PTX record with a `subgroup_size`
+                // and the printer refuses the statement (tested below).
+                Stmt::Shuffle { .. } => "Shuffle",
                 Stmt::If { then, els, .. } => {
                     walk(then, seen);
                     walk(els, seen);
@@ -1319,6 +1322,22 @@ fn hand_built_kernels_cover_every_statement() {
         walk(&k.body, &mut seen);
     }
     assert_eq!(seen.len(), 16, "statements covered: {seen:?}");
+}
+
+#[test]
+fn subgroup_shuffles_are_refused() {
+    let mut k = unary_kernel(SType::F32);
+    let dst = Reg(k.regs.len() as u32);
+    k.regs.push(SType::F32);
+    k.body.push(Stmt::Shuffle {
+        dst,
+        src: Operand::Float(1.0, SType::F32),
+        lane: Operand::Int(0),
+    });
+    match print_kernel(&k, 80) {
+        Err(e) => assert!(e.to_string().contains("shuffle"), "{e}"),
+        Ok(_) => panic!("a shuffle printed as PTX"),
+    }
 }
 
 #[test]

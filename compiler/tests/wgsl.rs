@@ -1192,3 +1192,79 @@ fn scheduled_graphs_emit_valid_wgsl() {
     assert!(matmul.contents.contains("var<workgroup>"));
     assert!(matmul.contents.contains("workgroupBarrier()"));
 }
+
+#[test]
+fn subgroup_rows_make_attention_barrier_free() {
+    use tessera_compiler::graph::Graph;
+    // The CPU record with subgroups of 8 (lavapipe's; `WgpuDevice::wgsl_target` sets it
+    // after probing the device): 64 threads as 8 x 8, so a thread-grid row is one
+    // subgroup. Attention forward and backward (head dim 40: ragged tiles, causal, T =
+    // 45): every kernel's row reductions and register `Dot` operands (`P`, `dS`) move
+    // by `subgroupShuffle`, and none has a barrier or workgroup memory.
+    let mut target = Target::wgsl().for_cpu_adapter();
+    target.subgroup_size = Some(8);
+    let mut g = Graph::new();
+    let s = [2, 3, 45, 40];
+    let q = g.param("q", &s, DType::F32).unwrap();
+    let k = g.param("k", &s, DType::F32).unwrap();
+    let v = g.param("v", &s, DType::F32).unwrap();
+    let w = g.input("w", &s, DType::F32).unwrap();
+    let out = g.attention(q, k, v, None, true, None).unwrap();
+    let [dq, dk, dv] = g
+        .attention_backward(q, k, v, out, w, None, true, 40f64.powf(-0.5), [true; 3])
+        .unwrap();
+    for (i, x) in [Some(out), dq, dk, dv].into_iter().enumerate() {
+        let x = x.unwrap();
+        g.set_name(x, &format!("o{i}")).unwrap();
+        g.mark_output(x).unwrap();
+    }
+    let (plan, art) = tessera_compiler::compile_and_emit(&g, &target)
+        .unwrap_or_else(|e| panic!("compile_and_emit: {e}"));
+    let mut shuffled = Vec::new();
+    for (f, k) in art.files.iter().zip(&plan.kernels) {
+        if !k.name.starts_with("attention") {
+            continue;
+        }
+        assert!(
+            !f.contents.contains("workgroupBarrier()") && !f.contents.contains("var<workgroup>"),
+            "{}: a barrier or workgroup memory with subgroup rows",
+            k.name
+        );
+        if f.contents.contains("subgroupShuffle(") {
+            shuffled.push(k.name.clone());
+        }
+    }
+    for want in [
+        "attention_fwd",
+        "attention_bwd_stats",
+        "attention_bwd_dq",
+        "attention_bwd_dk",
+        "attention_bwd_dv",
+    ] {
+        assert!(
+            shuffled.iter().any(|n| n.starts_with(want)),
+            "no `{want}` kernel shuffles; shuffling kernels: {shuffled:?}"
+        );
+    }
+    // Without subgroups the same record stages attention's `P` in workgroup memory.
+    target.subgroup_size = None;
+    let (_, art) = tessera_compiler::compile_and_emit(&g, &target).unwrap();
+    assert!(art
+        .files
+        .iter()
+        .any(|f| f.name.starts_with("attention_fwd") && f.contents.contains("workgroupBarrier()")));
+    assert!(art.files.iter().all(|f| !f.contents.contains("subgroup")));
+}
+
+#[test]
+fn subgroups_are_wgsl_only() {
+    let mut target = Target::ptx();
+    target.subgroup_size = Some(32);
+    let k = reduction(3, 100, 64, Red::Max);
+    match simt::lower::lower_kernel(&k, &target) {
+        Err(CompileError::Unsupported { what, .. }) => {
+            assert!(what.contains("subgroup"), "{what}")
+        }
+        other => panic!("want Unsupported, got {other:?}"),
+    }
+}

@@ -30,6 +30,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use tessera_compiler::backend::{self, Artifact};
 use tessera_compiler::interp::Tensor;
 use tessera_compiler::schedule::plan::Plan;
+use tessera_compiler::simt::lower::ThreadGrid;
 use tessera_compiler::{Graph, Target, TargetKind, TensorType};
 use wgpu::naga;
 
@@ -92,6 +93,10 @@ struct Context {
     shader_f16: bool,
     /// The adapter is a CPU (lavapipe / llvmpipe): kernels get CPU-tuned tiles.
     cpu_adapter: bool,
+    /// The subgroup size kernels may shuffle within (`Target::subgroup_size`): set when
+    /// the device has the `subgroups` feature, one fixed subgroup size, and
+    /// [`Context::probe_subgroups`] found the layout the lowering assumes.
+    subgroup_size: Option<u32>,
     /// Errors that escaped every error scope (recorded instead of panicking).
     uncaptured: Arc<Mutex<Vec<String>>>,
 }
@@ -119,6 +124,114 @@ impl Context {
             });
         }
         out
+    }
+
+    /// The WGSL target record for this device (see [`WgpuDevice::wgsl_target`]).
+    fn wgsl_target(&self) -> Target {
+        let l = &self.limits;
+        let mut t = if self.shader_f16 {
+            Target::wgsl_f16()
+        } else {
+            Target::wgsl()
+        };
+        t.storage_dtypes.push(tessera_compiler::DType::BF16);
+        if self.cpu_adapter {
+            t = t.for_cpu_adapter();
+            // The device was opened with the adapter's limits; on a CPU adapter workgroup
+            // memory is ordinary memory, and lavapipe's 32 KiB (instead of WebGPU's
+            // default 16 KiB) lets attention use 64 x 64 blocks.
+            t.shared_memory_bytes = l.max_compute_workgroup_storage_size as usize;
+        }
+        t.max_workgroup_size = t
+            .max_workgroup_size
+            .min(l.max_compute_invocations_per_workgroup)
+            .min(l.max_compute_workgroup_size_x);
+        t.max_grid_dim = t.max_grid_dim.min(l.max_compute_workgroups_per_dimension);
+        t.shared_memory_bytes = t
+            .shared_memory_bytes
+            .min(l.max_compute_workgroup_storage_size as usize);
+        t.subgroup_size = self.subgroup_size;
+        t.max_storage_buffers = t
+            .max_storage_buffers
+            .min(l.max_storage_buffers_per_shader_stage as usize);
+        t
+    }
+
+    /// Whether every subgroup of a `threads`-invocation workgroup is `size` consecutive
+    /// invocations starting at a multiple of `size`, and `subgroupShuffle` reads the lane
+    /// asked for: the layout `Target::subgroup_size` promises the lowering (thread-grid
+    /// rows as subgroups). One dispatch of a probe kernel.
+    fn probe_subgroups(&self, size: u32, threads: u32) -> Result<bool> {
+        if size < 2 || threads == 0 || !threads.is_multiple_of(size) {
+            return Ok(false);
+        }
+        let source = format!(
+            "@group(0) @binding(0) var<storage, read_write> ok: array<u32>;\n\
+             @compute @workgroup_size({threads})\n\
+             fn probe(@builtin(local_invocation_index) li: u32,\n\
+                      @builtin(subgroup_invocation_id) lane: u32,\n\
+                      @builtin(subgroup_size) size: u32) {{\n\
+                 let first = subgroupShuffle(li, 0u);\n\
+                 let last = subgroupShuffle(li, {last}u);\n\
+                 ok[li] = select(0u, 1u, size == {size}u && lane == li % {size}u\n\
+                     && first == li - lane && last == first + {last}u);\n\
+             }}\n",
+            last = size - 1
+        );
+        let bytes = threads as usize * 4;
+        let buffer = self.scoped("probing subgroups", || {
+            let module = self
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some("tessera subgroup probe"),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                });
+            let pipeline = self
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("tessera subgroup probe"),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("probe"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("tessera subgroup probe"),
+                size: bytes as u64,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("tessera subgroup probe"),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: buffer.as_entire_binding(),
+                }],
+            });
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("tessera subgroup probe"),
+                });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("tessera subgroup probe"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &group, &[]);
+                pass.dispatch_workgroups(1, 1, 1);
+            }
+            self.queue.submit([encoder.finish()]);
+            Ok(buffer)
+        })?;
+        let out = self.read_buffer(&buffer, bytes)?;
+        Ok(out.len() == bytes
+            && out
+                .chunks_exact(4)
+                .all(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) == 1))
     }
 
     /// Blocks until all submitted work is done.
@@ -321,11 +434,18 @@ impl WgpuDevice {
         // f16 storage in WGSL needs `shader-f16`: requested whenever the adapter offers it
         // (lavapipe does), and reported by `wgsl_target`.
         let shader_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
-        let required_features = if shader_f16 {
-            wgpu::Features::SHADER_F16
-        } else {
-            wgpu::Features::empty()
-        };
+        // Subgroup shuffles (row reductions and attention's `P @ V` without barriers)
+        // need the `subgroups` feature and one fixed subgroup size.
+        let subgroups = adapter.features().contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size == info.subgroup_max_size
+            && info.subgroup_min_size > 1;
+        let mut required_features = wgpu::Features::empty();
+        if shader_f16 {
+            required_features |= wgpu::Features::SHADER_F16;
+        }
+        if subgroups {
+            required_features |= wgpu::Features::SUBGROUP;
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("tessera"),
             required_features,
@@ -347,17 +467,31 @@ impl WgpuDevice {
             }
         }));
         log::info!("wgpu adapter: {summary}");
-        Ok(WgpuDevice {
-            ctx: Arc::new(Context {
-                device,
-                queue,
-                limits,
-                summary,
-                shader_f16,
-                cpu_adapter: info.device_type == wgpu::DeviceType::Cpu,
-                uncaptured,
-            }),
-        })
+        let mut ctx = Context {
+            device,
+            queue,
+            limits,
+            summary,
+            shader_f16,
+            cpu_adapter: info.device_type == wgpu::DeviceType::Cpu,
+            subgroup_size: None,
+            uncaptured,
+        };
+        if subgroups {
+            let size = info.subgroup_min_size;
+            let threads = ThreadGrid::for_target(&ctx.wgsl_target())
+                .map(|g| g.threads)
+                .unwrap_or(0);
+            match ctx.probe_subgroups(size, threads) {
+                Ok(true) => ctx.subgroup_size = Some(size),
+                Ok(false) => log::info!(
+                    "subgroups of {size} are not consecutive invocations: kernels use no \
+                     subgroup operations"
+                ),
+                Err(e) => log::info!("subgroup probe failed ({e}): no subgroup operations"),
+            }
+        }
+        Ok(WgpuDevice { ctx: Arc::new(ctx) })
     }
 
     /// What the chosen adapter is.
@@ -379,37 +513,15 @@ impl WgpuDevice {
     /// The WGSL target record clamped to this device's limits, tuned for CPUs on a CPU
     /// adapter such as lavapipe ([`Target::for_cpu_adapter`]: 64-thread workgroups,
     /// matmul tiles of up to 128x64, attention blocks of up to 64, and all the workgroup
-    /// memory the device has rather than WebGPU's default 16 KiB), with f16 storage when the device has `shader-f16`
-    /// ([`Target::wgsl_f16`]), and bf16 storage (element pairs
-    /// in u32 words, written with atomics: see `tessera_compiler::backend::wgsl`; this
-    /// runtime binds buffers by bytes, so the packing is the host's bf16 layout).
+    /// memory the device has rather than WebGPU's default 16 KiB), with f16 storage when
+    /// the device has `shader-f16` ([`Target::wgsl_f16`]), bf16 storage (element pairs in
+    /// u32 words, written with atomics: see `tessera_compiler::backend::wgsl`; this
+    /// runtime binds buffers by bytes, so the packing is the host's bf16 layout), and the
+    /// subgroup size when the device has subgroups of one fixed size laid out as the
+    /// lowering assumes (checked by a probe kernel when the device is opened; lavapipe:
+    /// 8, see `Target::subgroup_size`).
     pub fn wgsl_target(&self) -> Target {
-        let l = &self.ctx.limits;
-        let mut t = if self.ctx.shader_f16 {
-            Target::wgsl_f16()
-        } else {
-            Target::wgsl()
-        };
-        t.storage_dtypes.push(tessera_compiler::DType::BF16);
-        if self.ctx.cpu_adapter {
-            t = t.for_cpu_adapter();
-            // The device was opened with the adapter's limits; on a CPU adapter workgroup
-            // memory is ordinary memory, and lavapipe's 32 KiB (instead of WebGPU's
-            // default 16 KiB) lets attention use 64 x 64 blocks.
-            t.shared_memory_bytes = l.max_compute_workgroup_storage_size as usize;
-        }
-        t.max_workgroup_size = t
-            .max_workgroup_size
-            .min(l.max_compute_invocations_per_workgroup)
-            .min(l.max_compute_workgroup_size_x);
-        t.max_grid_dim = t.max_grid_dim.min(l.max_compute_workgroups_per_dimension);
-        t.shared_memory_bytes = t
-            .shared_memory_bytes
-            .min(l.max_compute_workgroup_storage_size as usize);
-        t.max_storage_buffers = t
-            .max_storage_buffers
-            .min(l.max_storage_buffers_per_shader_stage as usize);
-        t
+        self.ctx.wgsl_target()
     }
 
     /// Loads an already compiled plan and its emitted WGSL (from
@@ -1090,6 +1202,29 @@ fn k(@builtin(global_invocation_id) gid: vec3<u32>) {
     y[gid.x] = x[gid.x];
 }
 ";
+
+    #[test]
+    fn subgroup_probe_accepts_only_the_real_layout() {
+        let dev = WgpuDevice::new().unwrap_or_else(|e| panic!("no wgpu device: {e}"));
+        let ctx = &dev.ctx;
+        if dev.adapter().name.contains("llvmpipe") {
+            // lavapipe: subgroups of 8 consecutive invocations, the 8 x 8 grid's rows.
+            assert_eq!(ctx.subgroup_size, Some(8));
+            assert_eq!(dev.wgsl_target().subgroup_size, Some(8));
+        }
+        let Some(size) = ctx.subgroup_size else {
+            panic!(
+                "adapter `{}` has no usable subgroups: this test needs one that has (lavapipe)",
+                dev.adapter()
+            );
+        };
+        assert!(ctx.probe_subgroups(size, 64).unwrap());
+        assert!(ctx.probe_subgroups(size, 8 * size).unwrap());
+        // A wrong size, or a workgroup that is not whole subgroups, is refused.
+        assert!(!ctx.probe_subgroups(size / 2, 64).unwrap());
+        assert!(!ctx.probe_subgroups(size * 2, 64).unwrap());
+        assert!(!ctx.probe_subgroups(size, 60).unwrap());
+    }
 
     #[test]
     fn bindings_are_reflected_from_wgsl() {

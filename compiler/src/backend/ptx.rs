@@ -882,6 +882,13 @@ impl<'k> Printer<'k> {
                 self.ins(&format!("st.shared{spelling} {addr}, {v}"));
             }
             Stmt::Barrier => self.ins("bar.sync 0"),
+            Stmt::Shuffle { .. } => {
+                return Err(self.bug(
+                    "a subgroup shuffle: the PTX printer has none (PTX records have no \
+                     `subgroup_size`)"
+                        .to_string(),
+                ))
+            }
             Stmt::If { cond, then, els } => self.if_(cond, then, els)?,
             Stmt::Loop {
                 var,

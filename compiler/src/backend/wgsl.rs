@@ -74,12 +74,16 @@ pub fn emit_kernel(
     ))
 }
 
-/// naga capabilities a target record allows (f16 only where it stores f16).
+/// naga capabilities a target record allows (f16 only where it stores f16, subgroup
+/// operations only where it has a `subgroup_size`).
 pub fn capabilities(target: &Target) -> naga::valid::Capabilities {
     use naga::valid::Capabilities;
     let mut caps = Capabilities::empty();
     if target.storage_dtypes.contains(&DType::F16) {
         caps |= Capabilities::SHADER_FLOAT16;
+    }
+    if target.subgroup_size.is_some() {
+        caps |= Capabilities::SUBGROUP;
     }
     caps
 }
@@ -403,6 +407,12 @@ impl Printer<'_> {
                 )
             }
             Stmt::Barrier => "workgroupBarrier();".to_string(),
+            Stmt::Shuffle { dst, src, lane } => format!(
+                "r{} = subgroupShuffle({}, {});",
+                dst.0,
+                self.op(*src, self.reg_t(*dst)),
+                self.op(*lane, SType::U32)
+            ),
             Stmt::If { cond, then, els } => {
                 let c = self.op(*cond, SType::Bool);
                 self.line(depth, &format!("if ({c}) {{"));

@@ -255,6 +255,19 @@ pub enum Stmt {
     },
     /// Workgroup barrier (also orders shared-memory accesses).
     Barrier,
+    /// `dst = src` as held by invocation `lane` of this invocation's subgroup (a
+    /// subgroup shuffle; 32-bit types). Only emitted for a target whose
+    /// `Target::subgroup_size` is the thread grid's column count, in uniform control
+    /// flow (every invocation of the subgroup executes it).
+    Shuffle {
+        /// Destination (F32, I32 or U32).
+        dst: Reg,
+        /// The value each invocation offers (the destination's type).
+        src: Operand,
+        /// Index of the invocation read, within the subgroup (I32, below the subgroup
+        /// size).
+        lane: Operand,
+    },
     /// Structured conditional.
     If {
         /// Predicate (Bool).

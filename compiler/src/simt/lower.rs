@@ -171,6 +171,12 @@ fn check_kernel(k: &TileKernel, target: &Target) -> Result<(), CompileError> {
         kernel: k.name.clone(),
         what,
     };
+    if target.subgroup_size.is_some() && target.kind != TargetKind::Wgsl {
+        return Err(unsupported(format!(
+            "subgroup operations (`subgroup_size` {:?}) on {tname}: only WGSL has them",
+            target.subgroup_size
+        )));
+    }
     for p in &k.params {
         if let Some(why) = target.missing_storage(p.dtype) {
             return Err(unsupported(format!("{why} (buffer `{}`)", p.name)));
@@ -371,6 +377,9 @@ struct Lower<'a> {
     tid: Operand,
     ty: Operand,
     tx: Operand,
+    /// Whether a thread-grid row is one subgroup (the target's `subgroup_size` is the
+    /// grid's column count), so its threads exchange registers by [`Stmt::Shuffle`].
+    rows_are_subgroups: bool,
 }
 
 impl<'a> Lower<'a> {
@@ -391,6 +400,7 @@ impl<'a> Lower<'a> {
             tid: Operand::Int(0),
             ty: Operand::Int(0),
             tx: Operand::Int(0),
+            rows_are_subgroups: g.cols > 1 && target.subgroup_size == Some(g.cols),
         }
     }
 
@@ -1501,7 +1511,29 @@ impl<'a> Lower<'a> {
         }
         // 2. Combine the partials of the `inner_t` threads sharing a row (column).
         let mut out = parts;
-        if inner_t > 1 {
+        let used = inner_t.min(inner_ext as i64);
+        if axis == 1 && self.rows_are_subgroups && t != SType::Bool {
+            // The row's threads are the lanes of one subgroup: read each lane's partial
+            // by a shuffle and combine them in the same (column) order.
+            let mut res = Vec::with_capacity(out.len());
+            for &part in &out {
+                let mut acc: Option<Operand> = None;
+                for c in 0..used {
+                    let dst = self.reg(t);
+                    self.emit(Stmt::Shuffle {
+                        dst,
+                        src: part,
+                        lane: Operand::Int(c),
+                    });
+                    acc = Some(match acc {
+                        None => Operand::Reg(dst),
+                        Some(a) => self.combine(op, a, Operand::Reg(dst), t),
+                    });
+                }
+                res.push(acc.ok_or_else(|| self.internal("reduce of an empty axis"))?);
+            }
+            out = res;
+        } else if inner_t > 1 {
             let arr = self.shared_array(
                 SharedUse::Reduce(t),
                 t,
@@ -1518,7 +1550,6 @@ impl<'a> Lower<'a> {
                 });
             }
             self.emit(Stmt::Barrier);
-            let used = inner_t.min(inner_ext as i64);
             let mut res = Vec::with_capacity(out.len());
             for o in 0..out.len() as i64 {
                 let row0 = self.iop(IntOp::Add, ob, Operand::Int(o * outer_t * inner_t));
@@ -1733,11 +1764,18 @@ impl<'a> Lower<'a> {
             }
         }
         if !self.target.stage_dot_operands {
-            if let (Some(da), Some(db)) = (self.deferred.get(&a), self.deferred.get(&b)) {
-                if matches!(self.val(a)?, Val::Deferred) && matches!(self.val(b)?, Val::Deferred) {
-                    let (da, db) = (da.clone(), db.clone());
-                    return self.dot_direct(acc, (bm, bk, bn), &da, &db);
+            let in_place = |this: &Self, v: ValueId| -> Result<_, CompileError> {
+                Ok(match this.val(v)? {
+                    Val::Deferred => this.deferred.get(&v).cloned(),
+                    _ => None,
+                })
+            };
+            match (in_place(self, a)?, in_place(self, b)?) {
+                (Some(da), Some(db)) => return self.dot_direct(acc, (bm, bk, bn), &da, &db),
+                (None, Some(db)) if self.rows_are_subgroups => {
+                    return self.dot_shuffled(acc, (bm, bk, bn), a, &db)
                 }
+                _ => {}
             }
         }
         let g = self.g;
@@ -1824,6 +1862,82 @@ impl<'a> Lower<'a> {
         ))
     }
 
+    /// `acc + A @ B` with A in registers and B a block load read in place, on a target
+    /// whose thread-grid rows are subgroups: `A[r, k]` lives in thread `(r % TM, k %
+    /// TN)`, slot `(r / TM, k / TN)`, so the thread needing it for its row `r` finds it
+    /// in lane `k % TN` of its own subgroup. For each slot column `s` (unrolled), a loop
+    /// over the lanes `l` shuffles this thread's `M/TM` elements of A's column `k = s TN
+    /// + l` out of lane `l`, loads its `N/TN` elements of B's row `k` (as
+    /// [`Lower::dot_direct`]) and does the staged form's `Fma`s in the same order
+    /// (increasing `k`): no shared memory, no barrier.
+    fn dot_shuffled(
+        &mut self,
+        acc: ValueId,
+        (bm, bk, bn): (usize, usize, usize),
+        a: ValueId,
+        b: &(BlockAccess, f64),
+    ) -> Result<Val, CompileError> {
+        let g = self.g;
+        let (tm, tn) = (g.rows as usize, g.cols as usize);
+        let (sr, sc, sk) = (bm.div_ceil(tm), bn.div_ceil(tn), bk.div_ceil(tn));
+        let mut av = Vec::with_capacity(sr * sk);
+        for o in self.elems(a, Lay::Lin, sr * sk)? {
+            av.push(self.convert(o, SType::F32));
+        }
+        let rs = self.dot_accumulators(acc, sr * sc)?;
+        let b_op = self.direct_operand(b, bn, self.tx, tn as i64, sc, 1)?;
+        for s in 0..sk {
+            let lanes = tn.min(bk - s * tn);
+            let lane = self.reg(SType::I32);
+            self.push_block();
+            let k = self.iop(
+                IntOp::Add,
+                Operand::Reg(lane),
+                Operand::Int((s * tn) as i64),
+            );
+            let mut ak = Vec::with_capacity(sr);
+            for i in 0..sr {
+                let dst = self.reg(SType::F32);
+                self.emit(Stmt::Shuffle {
+                    dst,
+                    src: av[i * sk + s],
+                    lane: Operand::Reg(lane),
+                });
+                ak.push(Operand::Reg(dst));
+            }
+            let bv = self.direct_loads(&b_op, k, bk)?;
+            self.fmas(&rs, &ak, &bv);
+            let body = self.pop_block();
+            self.emit(Stmt::Loop {
+                var: lane,
+                start: Operand::Int(0),
+                end: Operand::Int(lanes as i64),
+                step: 1,
+                body,
+            });
+        }
+        Ok(Val::Tile(
+            Lay::Lin,
+            rs.into_iter().map(Operand::Reg).collect(),
+        ))
+    }
+
+    /// `rs[i * SC + j] += a[i] * b[j]` (one step of a `Dot`'s micro-tile).
+    fn fmas(&mut self, rs: &[Reg], av: &[Operand], bv: &[Operand]) {
+        let sc = bv.len();
+        for (i, &a) in av.iter().enumerate() {
+            for (j, &b) in bv.iter().enumerate() {
+                let r = rs[i * sc + j];
+                self.emit(Stmt::Fma {
+                    dst: r,
+                    a,
+                    b,
+                    c: Operand::Reg(r),
+                });
+            }
+        }
+    }
+
     /// Fresh f32 registers holding `acc`'s `n` elements in the thread-grid layout (a
     /// `Dot`'s loop updates them in place).
     fn dot_accumulators(&mut self, acc: ValueId, n: usize) -> Result<Vec<Reg>, CompileError> {
@@ -1848,18 +1962,7 @@ impl<'a> Lower<'a> {
         let k = self.reg(SType::I32);
         self.push_block();
         let (av, bv) = operands(self, Operand::Reg(k))?;
-        let sc = bv.len();
-        for (i, &a) in av.iter().enumerate() {
-            for (j, &b) in bv.iter().enumerate() {
-                let r = rs[i * sc + j];
-                self.emit(Stmt::Fma {
-                    dst: r,
-                    a,
-                    b,
-                    c: Operand::Reg(r),
-                });
-            }
-        }
+        self.fmas(rs, &av, &bv);
         let body = self.pop_block();
         self.emit(Stmt::Loop {
             var: k,
