@@ -58,7 +58,11 @@
 //! a barrier, then every thread combines the `min(TN, N)` partials of each of its rows
 //! in column order (all `TN` threads of a row compute the same value: the row layout),
 //! a barrier. Along axis 0 the same with rows and columns exchanged. Two barriers per
-//! reduction, no dependence on subgroup operations.
+//! reduction, no dependence on subgroup operations unless the target offers them: where
+//! the target's `subgroup_size` equals `TN` (lavapipe: 8, the 8 x 8 grid of 64 threads),
+//! a thread-grid row is one subgroup, and an axis-1 reduction reads the row's `min(TN,
+//! N)` partials by subgroup shuffles ([`Stmt::Shuffle`]) and combines them in the same
+//! column order: the same result, bit for bit, without shared memory or barrier.
 //!
 //! `Dot`: the `A [BM,BK]` and `B [BK,BN]` tiles are staged in workgroup memory (A with
 //! its rows padded to a multiple of `TM`, B with its row pitch padded to a multiple of
@@ -74,7 +78,11 @@
 //! loads its own `M/TM` elements of A's column and `N/TN` of B's row from the buffers
 //! (guarded as the cooperative load, fill value outside) for the same `Fma`s in the same
 //! order, so the kernel has no barrier at all (lavapipe runs kernels with barriers as
-//! coroutines, at about half the speed).
+//! coroutines, at about half the speed). With subgroup rows (above) the same holds for
+//! a `Dot` whose A is computed in registers (attention's `P`, `dS`) and whose B is such
+//! a load: `A[r, k]` is in lane `k % TN` of the subgroup of the threads that need it,
+//! so each step of the loop over `k` takes it by a shuffle (`dot_shuffled`). Then
+//! every attention kernel is free of barriers and workgroup memory.
 //!
 //! Every use of shared memory ends with a barrier, so consecutive uses never race; this
 //! is also why f32 reductions and layout moves reuse the array that stages `dot`'s A

@@ -44,6 +44,10 @@
 //! in one chunk, 64 and 80 in two). `BM` and `BN` are the powers of two covering `Tq`
 //! and `Tk` up to the target's `attention_block` (32 on GPUs, 64 on CPU adapters),
 //! halved while no chunking fits ([`choose_tiling`], shared with the backward kernels).
+//! On a CPU adapter with subgroups (`Target::subgroup_size`) nothing is staged: `Q`
+//! and `K` are read in place, `P` reaches the threads that need it by subgroup
+//! shuffles and the row reductions combine by shuffles too (`simt::lower`), so the
+//! kernel has no barrier; the chunks are then only a loop split, the same sums.
 //!
 //! Ascend C gets a vector-only form of the same algorithm (`build_vector`): one program
 //! per query row, `q . K_blk^T` as a row sum of an elementwise product, `P @ V_blk` as a
