@@ -1268,3 +1268,66 @@ fn subgroups_are_wgsl_only() {
         other => panic!("want Unsupported, got {other:?}"),
     }
 }
+
+#[test]
+fn subgroup_rows_reduce_several_outputs_per_workgroup_without_barriers() {
+    use tessera_compiler::graph::Graph;
+    // With subgroup rows, a reduction computes 8 outputs per workgroup (one per
+    // thread-grid row) as an axis-1 reduction of `[8, ch]` tiles: no barrier. Sums over
+    // the last axis (pure and with a fused body), a mean over a middle axis (strided
+    // rows) with a fused epilogue, and a max over the first axis. The mean's outputs do
+    // not walk its input with one stride (kept axes [5, 300] at strides [2100, 1]), so
+    // it keeps one output per workgroup, reduced through workgroup memory.
+    let mut target = Target::wgsl().for_cpu_adapter();
+    target.subgroup_size = Some(8);
+    let mut g = Graph::new();
+    let x = g.input("x", &[5, 7, 300], DType::F32).unwrap();
+    let y = g.input("y", &[5, 7, 300], DType::F32).unwrap();
+    let s = g.sum(x, 2, false).unwrap();
+    let xy = g.mul(x, y).unwrap();
+    let t = g.sum(xy, 2, false).unwrap();
+    let m = g.mean(x, 1, false).unwrap();
+    let m = g.exp(m).unwrap();
+    let mx = g.reduce_max(y, 0, false).unwrap();
+    for (i, v) in [s, t, m, mx].into_iter().enumerate() {
+        g.set_name(v, &format!("r{i}")).unwrap();
+        g.mark_output(v).unwrap();
+    }
+    let (plan, art) = tessera_compiler::compile_and_emit(&g, &target)
+        .unwrap_or_else(|e| panic!("compile_and_emit: {e}"));
+    let mut reductions = 0;
+    for (f, k) in art.files.iter().zip(&plan.kernels) {
+        if !k.name.starts_with("reduce") {
+            continue;
+        }
+        reductions += 1;
+        if k.name.starts_with("reduce_mean") {
+            assert_eq!(k.grid, [1500, 1, 1], "{}: one output per workgroup", k.name);
+            assert!(f.contents.contains("workgroupBarrier()"));
+            continue;
+        }
+        assert!(
+            !f.contents.contains("workgroupBarrier()") && f.contents.contains("subgroupShuffle("),
+            "{}: want a shuffled reduction without barriers:\n{}",
+            k.name,
+            f.contents
+        );
+        let outputs: u32 = if k.name.starts_with("reduce_max") {
+            2100
+        } else {
+            35
+        };
+        assert_eq!(
+            k.grid[0],
+            outputs.div_ceil(8),
+            "{}: 8 outputs per workgroup",
+            k.name
+        );
+    }
+    assert_eq!(
+        reductions,
+        4,
+        "kernels: {:?}",
+        plan.kernels.iter().map(|k| &k.name).collect::<Vec<_>>()
+    );
+}

@@ -144,6 +144,15 @@ impl ThreadGrid {
     }
 }
 
+/// The thread grid of `target` when its rows are subgroups (the target's
+/// `subgroup_size` is the grid's column count, above 1): then row reductions of rank-2
+/// tiles and register `Dot` operands move by subgroup shuffles, without barriers, and
+/// kernel builders may prefer tiles of one row per thread-grid row.
+pub fn subgroup_rows(target: &Target) -> Option<ThreadGrid> {
+    let g = ThreadGrid::for_target(target).ok()?;
+    (g.cols > 1 && target.subgroup_size == Some(g.cols)).then_some(g)
+}
+
 /// Lowers one tile kernel for a SIMT target (WGSL or PTX).
 pub fn lower_kernel(kernel: &TileKernel, target: &Target) -> Result<SimtKernel, CompileError> {
     let grid = ThreadGrid::for_target(target).map_err(|e| match e {
@@ -408,7 +417,7 @@ impl<'a> Lower<'a> {
             tid: Operand::Int(0),
             ty: Operand::Int(0),
             tx: Operand::Int(0),
-            rows_are_subgroups: g.cols > 1 && target.subgroup_size == Some(g.cols),
+            rows_are_subgroups: subgroup_rows(target) == Some(g),
         }
     }
 

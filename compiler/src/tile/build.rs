@@ -11,7 +11,12 @@
 //!   axis in chunks of rank-1 tiles accumulates a tile, which `Reduce` turns into a scalar;
 //!   `mean` multiplies by `1/n`; the fused epilogue runs on scalars; a rank-0 store. A body that
 //!   is a plain load uses masked loads with `other` = the identity; a fused body (whose
-//!   masked lanes would not be the identity) runs full chunks and a static tail tile;
+//!   masked lanes would not be the identity) runs full chunks and a static tail tile. On
+//!   a target whose thread-grid rows are subgroups (CPU adapters with subgroups:
+//!   `simt::lower::subgroup_rows`) a program computes one output per thread-grid row
+//!   instead (`[rows, chunk]` tiles reduced along axis 1 by subgroup shuffles, the
+//!   epilogue on `[rows]` tiles: no barrier), wherever every leaf and the store walk the
+//!   outputs with one stride ([`affine_stride`]);
 //! - **matmul**: `[BM, BN]` f32 accumulator from `Splat`, a `For` over K in `BK` steps of
 //!   `Dot` on masked `[BM, BK]` and `[BK, BN]` loads (transposes are swapped strides), the
 //!   epilogue on `[BM, BN]` tiles, a masked store; batch index on grid axis 2.
@@ -390,6 +395,58 @@ struct KernelBuilder<'a> {
     target: &'a Target,
 }
 
+/// A reduction kernel's parameters ([`KernelBuilder::reduction_rows`]).
+struct Reduction {
+    op: ReduceOp,
+    /// Extent of the reduced axis.
+    r: usize,
+    /// Output elements.
+    outputs: usize,
+    body: ExprId,
+    epilogue: ExprId,
+    /// Chunk of the reduced axis per loop step.
+    chunk: usize,
+}
+
+/// One leaf of a reduction as output elements advance ([`KernelBuilder::output_walk`]).
+struct WalkLeaf {
+    leaf: ExprId,
+    buffer: usize,
+    /// Offset of output element 0's first element.
+    offset: i64,
+    /// Stride from one output element to the next.
+    step: i64,
+    /// Stride along the reduced axis (body leaves; 0 for epilogue leaves).
+    along: i64,
+}
+
+/// Every leaf of a reduction, and its store, as affine walks over the output elements.
+#[derive(Default)]
+struct OutputWalk {
+    body: Vec<WalkLeaf>,
+    epilogue: Vec<WalkLeaf>,
+    /// The store's `(offset, step)`.
+    store: (i64, i64),
+}
+
+/// The stride between consecutive positions of a row-major walk over `shape` (with
+/// `strides`), when the walk is affine: each non-trivial axis's stride is the next
+/// one's times its extent (extent-1 axes ignored). `Some(0)` for at most one position.
+fn affine_stride(shape: &[usize], strides: &[i64]) -> Option<i64> {
+    let axes: Vec<(usize, i64)> = shape
+        .iter()
+        .zip(strides)
+        .filter(|(&n, _)| n > 1)
+        .map(|(&n, &s)| (n, s))
+        .collect();
+    for w in axes.windows(2) {
+        if w[0].1 != w[1].1 * w[1].0 as i64 {
+            return None;
+        }
+    }
+    Some(axes.last().map_or(0, |&(_, s)| s))
+}
+
 /// Smallest power of two `>= n` (1 for 0).
 fn pow2_at_least(n: usize) -> usize {
     n.max(1).next_power_of_two()
@@ -717,6 +774,20 @@ impl<'a> KernelBuilder<'a> {
         let mut kept: Vec<usize> = in_shape.to_vec();
         kept.remove(axis);
         let programs: usize = kept.iter().product();
+        if let Some(g) = crate::simt::lower::subgroup_rows(self.target) {
+            if let Some(walk) = self.output_walk(in_shape, axis, body, epilogue)? {
+                let rows = g.rows as usize;
+                let red = Reduction {
+                    op,
+                    r,
+                    outputs: programs,
+                    body,
+                    epilogue,
+                    chunk,
+                };
+                return self.reduction_rows(&red, rows, &walk);
+            }
+        }
         let (grid, pids) = self.programs(&[programs as u64])?;
         let o = pids[0];
 
@@ -859,6 +930,197 @@ impl<'a> KernelBuilder<'a> {
             v,
         );
         Ok(grid)
+    }
+
+    /// How the leaves of a reduction and its store move from one output element to the
+    /// next, when every one moves by a fixed stride (the kept axes walk each view
+    /// row-major and affinely: [`affine_stride`]); `None` when one does not.
+    fn output_walk(
+        &self,
+        in_shape: &[usize],
+        axis: usize,
+        body: ExprId,
+        epilogue: ExprId,
+    ) -> Result<Option<OutputWalk>, CompileError> {
+        let spec = self.spec;
+        let mut walk = OutputWalk::default();
+        for l in self.leaves(body) {
+            let (buffer, view) = self.leaf_view(l)?;
+            let Some(pos) = piece_groups(in_shape, &view.shape)
+                .map(|g| g[axis].clone())
+                .filter(|g| g.len() == 1)
+                .map(|g| g.start)
+            else {
+                return Ok(None);
+            };
+            let mut kept_shape = view.shape.clone();
+            let mut kept_strides = view.strides.clone();
+            kept_shape.remove(pos);
+            kept_strides.remove(pos);
+            let Some(step) = affine_stride(&kept_shape, &kept_strides) else {
+                return Ok(None);
+            };
+            walk.body.push(WalkLeaf {
+                leaf: l,
+                buffer,
+                offset: view.offset,
+                step,
+                along: view.strides[pos],
+            });
+        }
+        for l in self.leaves(epilogue) {
+            let (buffer, view) = self.leaf_view(l)?;
+            if piece_groups(&spec.out_shape, &view.shape).is_none() {
+                return Ok(None);
+            }
+            let Some(step) = affine_stride(&view.shape, &view.strides) else {
+                return Ok(None);
+            };
+            walk.epilogue.push(WalkLeaf {
+                leaf: l,
+                buffer,
+                offset: view.offset,
+                step,
+                along: 0,
+            });
+        }
+        walk.store = if spec.store.is_contiguous() {
+            (0, 1)
+        } else {
+            if piece_groups(&spec.out_shape, &spec.store.shape).is_none() {
+                return Ok(None);
+            }
+            match affine_stride(&spec.store.shape, &spec.store.strides) {
+                Some(step) => (spec.store.offset, step),
+                None => return Ok(None),
+            }
+        };
+        Ok(Some(walk))
+    }
+
+    /// A reduction with `rows` output elements per program, for targets whose thread-grid
+    /// rows are subgroups ([`crate::simt::lower::subgroup_rows`]; `rows` = the grid's row
+    /// count): the body is evaluated on `[rows, ch]` tiles (row `i` is output element
+    /// `o0 + i`, rows past the last output masked), reduced along axis 1 (by subgroup
+    /// shuffles: no barrier), and the epilogue runs on `[rows]` tiles, stored with the
+    /// output's stride. Chunks, tail and fill values as the one-output-per-program form.
+    fn reduction_rows(
+        &mut self,
+        red: &Reduction,
+        rows: usize,
+        walk: &OutputWalk,
+    ) -> Result<[u32; 3], CompileError> {
+        let spec = self.spec;
+        let r = red.r;
+        let (grid, pids) = self.programs(&[red.outputs.div_ceil(rows) as u64])?;
+        let o0 = self.em.mul(pids[0], rows as i64);
+        let left = self.em.op(IndexOp::Sub, Ix::C(red.outputs as i64), o0);
+        let lim_rows = self.em.val(left);
+        let identity = red.op.identity();
+        let combiner = red.op.combiner();
+        let reducer = match red.op {
+            ReduceOp::Mean => ReduceOp::Sum,
+            o => o,
+        };
+        let pure = matches!(spec.expr(red.body), Expr::Load { .. });
+        let (ch, main_end, tail) = if pure {
+            (red.chunk.min(pow2_at_least(r)), r, 0)
+        } else {
+            let ch = red.chunk.min(pow2_at_most(r));
+            (ch, r / ch * ch, r - r / ch * ch)
+        };
+        let other = if pure { identity } else { 0.0 };
+        // The accesses of the body's leaves for the columns `from ..` (`width` of them,
+        // `limit` valid).
+        let body_ctx = |this: &mut Self, from: Ix, width: usize, limit: ValueId, fill: f64| {
+            let mut ctx = Ctx::new(None);
+            for w in &walk.body {
+                let first = this.em.mul(o0, w.step);
+                let first = this.em.add(first, Ix::C(w.offset));
+                let col = this.em.mul(from, w.along);
+                let base = this.em.add(first, col);
+                let access = BlockAccess {
+                    buffer: w.buffer,
+                    base: this.em.val(base),
+                    strides: vec![w.step, w.along],
+                    limits: vec![lim_rows, limit],
+                    shape: vec![rows, width],
+                };
+                ctx.accesses.insert(w.leaf, (access, fill));
+            }
+            ctx
+        };
+        let idv = self.em.b.float(identity, DType::F32);
+        let acc0 = self.em.b.splat(idv, &[rows, ch]);
+        let start = self.em.val(Ix::C(0));
+        let end = self.em.val(Ix::C(main_end as i64));
+        let args = self.em.begin_for(&[acc0]);
+        let (kv, acc) = (args[0], args[1]);
+        let lim = self.em.op(IndexOp::Sub, Ix::C(r as i64), Ix::V(kv));
+        let lim = self.em.val(lim);
+        let mut ctx = body_ctx(self, Ix::V(kv), ch, lim, other);
+        let v = self.eval(red.body, &mut ctx)?;
+        let v = self.tile_f32_shape(v, &[rows, ch]);
+        let next = self.em.b.binary(combiner, acc, v);
+        let res = self.em.end_for(start, end, ch as i64, &[acc0], &[next]);
+        let mut s = self.em.b.reduce(reducer, res[0], 1);
+        if tail > 0 {
+            let lim = self.em.val(Ix::C(tail as i64));
+            let mut ctx = body_ctx(self, Ix::C(main_end as i64), tail, lim, 0.0);
+            let v = self.eval(red.body, &mut ctx)?;
+            let v = self.tile_f32_shape(v, &[rows, tail]);
+            let t = self.em.b.reduce(reducer, v, 1);
+            s = self.em.b.binary(combiner, s, t);
+        }
+        if red.op == ReduceOp::Mean {
+            let inv = self.em.b.float(1.0 / r as f64, DType::F32);
+            s = self.em.b.binary(BinaryOp::Mul, s, inv);
+        }
+        // Epilogue on `[rows]` tiles.
+        let mut ctx = Ctx::new(Some(s));
+        for w in &walk.epilogue {
+            let first = self.em.mul(o0, w.step);
+            let base = self.em.add(first, Ix::C(w.offset));
+            let access = BlockAccess {
+                buffer: w.buffer,
+                base: self.em.val(base),
+                strides: vec![w.step],
+                limits: vec![lim_rows],
+                shape: vec![rows],
+            };
+            ctx.accesses.insert(w.leaf, (access, 0.0));
+        }
+        let v = self.eval(red.epilogue, &mut ctx)?;
+        let v = self.finish_value(v, &[rows]);
+        let (offset, step) = walk.store;
+        let first = self.em.mul(o0, step);
+        let base = self.em.add(first, Ix::C(offset));
+        let base = self.em.val(base);
+        self.em.b.store(
+            BlockAccess {
+                buffer: spec.out,
+                base,
+                strides: vec![step],
+                limits: vec![lim_rows],
+                shape: vec![rows],
+            },
+            v,
+        );
+        Ok(grid)
+    }
+
+    /// A body value as an f32 tile of `shape`.
+    fn tile_f32_shape(&mut self, v: ValueId, shape: &[usize]) -> ValueId {
+        let v = if self.em.b.ty(v).shape().is_none() {
+            self.em.b.splat(v, shape)
+        } else {
+            v
+        };
+        if self.em.b.ty(v).dtype() != DType::F32 {
+            self.em.b.cast(v, DType::F32)
+        } else {
+            v
+        }
     }
 
     /// A body value as an f32 tile of `n` elements.
@@ -1051,5 +1313,26 @@ impl<'a> KernelBuilder<'a> {
         } else {
             v
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::affine_stride;
+
+    #[test]
+    fn affine_walks_are_recognised() {
+        // Row-major contiguous [5, 7] (a reduction over the last axis of [5, 7, 300]).
+        assert_eq!(affine_stride(&[5, 7], &[2100, 300]), Some(300));
+        // Extent-1 axes do not matter; one position or none walks with stride 0.
+        assert_eq!(affine_stride(&[1, 7, 1], &[9, 4, 123]), Some(4));
+        assert_eq!(affine_stride(&[1, 1], &[3, 5]), Some(0));
+        assert_eq!(affine_stride(&[], &[]), Some(0));
+        // A column walk (sum over axis 0 of [300, 35]).
+        assert_eq!(affine_stride(&[35], &[1]), Some(1));
+        // Kept axes [5, 300] of a middle-axis reduction: not one stride.
+        assert_eq!(affine_stride(&[5, 300], &[2100, 1]), None);
+        // A permuted view.
+        assert_eq!(affine_stride(&[4, 3], &[1, 4]), None);
     }
 }
