@@ -961,7 +961,7 @@ fn base_name(graph: &Graph, fusion: &Fusion, g: usize) -> String {
     base_name_with_origins(graph, fusion, g, &[])
 }
 
-/// [`base_name`] for a graph rewritten by [`super::composites::lower_composites`]: a node
+/// `base_name` for a graph rewritten by [`super::composites::lower_composites`]: a node
 /// expanded from a composite contributes the composite's name (`origins[node]`, e.g.
 /// `gelu`: `matmul_bias_gelu`) instead of its own op's, once per kernel.
 pub fn base_name_with_origins(

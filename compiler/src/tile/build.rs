@@ -16,7 +16,7 @@
 //!   `simt::lower::subgroup_rows`) a program computes one output per thread-grid row
 //!   instead (`[rows, chunk]` tiles reduced along axis 1 by subgroup shuffles, the
 //!   epilogue on `[rows]` tiles: no barrier), wherever every leaf and the store walk the
-//!   outputs with one stride ([`affine_stride`]);
+//!   outputs with one stride (`affine_stride`);
 //! - **matmul**: `[BM, BN]` f32 accumulator from `Splat`, a `For` over K in `BK` steps of
 //!   `Dot` on masked `[BM, BK]` and `[BK, BN]` loads (transposes are swapped strides), the
 //!   epilogue on `[BM, BN]` tiles, a masked store; batch index on grid axis 2.
@@ -92,7 +92,7 @@ const MATMUL_MIN_PROGRAMS: usize = 4;
 /// The output tile `(BM, BN)` of a `[m, k] @ [k, n]` matmul (`batch` of them) on WGSL and
 /// PTX: the target's `matmul_tile`, clamped to the problem (the next power of two of `m`
 /// and `n`: no work on padding), then halved along its larger side while the grid would
-/// have fewer than [`MATMUL_MIN_PROGRAMS`] workgroups (a CPU adapter spreads workgroups
+/// have fewer than `MATMUL_MIN_PROGRAMS` workgroups (a CPU adapter spreads workgroups
 /// over its cores: one big tile would leave all but one idle). Neither step goes below
 /// two rows and two columns per thread (`2 TM x 2 TN`), which is exactly the GPU records'
 /// 32 x 32 tile at 256 threads: on GPUs the tile never changes. Ascend C keeps the
@@ -934,7 +934,7 @@ impl<'a> KernelBuilder<'a> {
 
     /// How the leaves of a reduction and its store move from one output element to the
     /// next, when every one moves by a fixed stride (the kept axes walk each view
-    /// row-major and affinely: [`affine_stride`]); `None` when one does not.
+    /// row-major and affinely: `affine_stride`); `None` when one does not.
     fn output_walk(
         &self,
         in_shape: &[usize],

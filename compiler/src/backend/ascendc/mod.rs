@@ -6,10 +6,10 @@
 //!   `for (pid = GetBlockIdx(); pid < programs; pid += GetBlockNum())`, `pid` unflattened
 //!   to the three grid axes (axis 0 fastest); `blockDim` = min(programs, vector cores) for
 //!   vector kernels, min(programs, cube cores) for kernels with a `dot`;
-//! - tiles are `LocalTensor`s in the Unified Buffer ([`vector`]): loads and stores are
+//! - tiles are `LocalTensor`s in the Unified Buffer (`vector`): loads and stores are
 //!   `DataCopyPad` between GM and UB through `TQue`s, other tiles live in `TBuf<VECCALC>`
 //!   slots, elementwise ops and reductions are vector instructions in count form;
-//! - a `dot` makes the kernel MIX ([`cube`]): the AIC runs the matmul loop on the Cube
+//! - a `dot` makes the kernel MIX (`cube`): the AIC runs the matmul loop on the Cube
 //!   unit and writes each accumulator to a GM workspace, then releases the AIVs with a
 //!   cross-core flag; the AIVs run the rest of the program (the epilogue) on it;
 //! - the workspace (a MIX kernel's last argument, one GM buffer the host shares between

@@ -43,7 +43,7 @@
 //! the row reductions (WebGPU's default 16 KiB with 32 x 32 blocks: head dims up to 48
 //! in one chunk, 64 and 80 in two). `BM` and `BN` are the powers of two covering `Tq`
 //! and `Tk` up to the target's `attention_block` (32 on GPUs, 64 on CPU adapters),
-//! halved while no chunking fits ([`choose_tiling`], shared with the backward kernels).
+//! halved while no chunking fits (`choose_tiling`, shared with the backward kernels).
 //! On a CPU adapter with subgroups (`Target::subgroup_size`) nothing is staged: `Q`
 //! and `K` are read in place, `P` reaches the threads that need it by subgroup
 //! shuffles and the row reductions combine by shuffles too (`simt::lower`), so the
@@ -187,7 +187,7 @@ fn forward_dots(bm: usize, bn: usize, cd: usize, cv: usize) -> Vec<(usize, usize
 }
 
 /// Chooses the forward kernel's tiling for `q [.., Tq, D]`, `k [.., Tk, D]`, `v [.., Tk,
-/// Dv]` on a SIMT target (see [`choose_tiling`]); `Err(bytes)` as there.
+/// Dv]` on a SIMT target (see `choose_tiling`); `Err(bytes)` as there.
 pub fn tiling(
     target: &Target,
     tq: usize,
@@ -199,7 +199,7 @@ pub fn tiling(
 }
 
 /// The error of an attention kernel whose tiling found no fit (`needed` bytes of shared
-/// memory for the smallest candidate, from [`choose_tiling`]).
+/// memory for the smallest candidate, from `choose_tiling`).
 pub(super) fn no_fit(name: &str, target: &Target, needed: usize) -> CompileError {
     CompileError::Limit {
         kernel: name.to_string(),

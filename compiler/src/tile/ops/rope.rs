@@ -15,7 +15,7 @@
 //! interleaved), and the output is written through the kernel's store view. Masking: rows
 //! past `T`, columns past `D/2`.
 //!
-//! Tile shapes (see [`tiling`]): on the SIMT targets `[16, C]` with `C` the frequencies
+//! Tile shapes (see `tiling`): on the SIMT targets `[16, C]` with `C` the frequencies
 //! rounded up to a multiple of 16 and at most 64 (every thread of the 16 x 16 thread grid
 //! holds at most 4 elements per tile), or, below 16 frequencies (`D < 32`), rank-1 tiles of
 //! up to 256 rows, one per frequency; on Ascend `[R, C]` with `C` a multiple of 8 (a 32-byte
