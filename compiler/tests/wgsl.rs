@@ -1331,3 +1331,42 @@ fn subgroup_rows_reduce_several_outputs_per_workgroup_without_barriers() {
         plan.kernels.iter().map(|k| &k.name).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn subgroup_rows_run_row_kernels_several_rows_per_workgroup() {
+    use tessera_compiler::graph::Graph;
+    // With subgroup rows, softmax, log-softmax, layer norm (affine) and RMS norm take one
+    // row per thread-grid row (8 per workgroup): statistics by shuffles, no barrier, for
+    // kept rows (n = 40), streamed rows (n = 700 > 256: a loop, a tail, a masked store
+    // pass) and 21 rows (the last workgroup's rows 5..8 masked).
+    let mut target = Target::wgsl().for_cpu_adapter();
+    target.subgroup_size = Some(8);
+    for n in [40, 700] {
+        let mut g = Graph::new();
+        let x = g.input("x", &[3, 7, n], DType::F32).unwrap();
+        let gamma = g.param("gamma", &[n], DType::F32).unwrap();
+        let beta = g.param("beta", &[n], DType::F32).unwrap();
+        let outs = [
+            g.softmax(x).unwrap(),
+            g.log_softmax(x).unwrap(),
+            g.layer_norm(x, Some((gamma, beta)), 1e-5).unwrap(),
+            g.rms_norm(x, Some(gamma), 1e-6).unwrap(),
+        ];
+        for (i, o) in outs.into_iter().enumerate() {
+            g.set_name(o, &format!("o{i}")).unwrap();
+            g.mark_output(o).unwrap();
+        }
+        let (plan, art) = tessera_compiler::compile_and_emit(&g, &target)
+            .unwrap_or_else(|e| panic!("compile_and_emit: {e}"));
+        assert_eq!(plan.kernels.len(), 4);
+        for (f, k) in art.files.iter().zip(&plan.kernels) {
+            assert_eq!(k.grid, [3, 1, 1], "{}: 21 rows, 8 per workgroup", k.name);
+            assert!(
+                !f.contents.contains("workgroupBarrier()")
+                    && f.contents.contains("subgroupShuffle("),
+                "{} (n = {n}): want shuffled statistics without barriers",
+                k.name
+            );
+        }
+    }
+}

@@ -432,7 +432,7 @@ struct OutputWalk {
 /// The stride between consecutive positions of a row-major walk over `shape` (with
 /// `strides`), when the walk is affine: each non-trivial axis's stride is the next
 /// one's times its extent (extent-1 axes ignored). `Some(0)` for at most one position.
-fn affine_stride(shape: &[usize], strides: &[i64]) -> Option<i64> {
+pub(crate) fn affine_stride(shape: &[usize], strides: &[i64]) -> Option<i64> {
     let axes: Vec<(usize, i64)> = shape
         .iter()
         .zip(strides)
