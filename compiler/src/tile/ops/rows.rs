@@ -18,6 +18,13 @@
 //!   neutral lanes: it is one `For` over the whole row whose last chunk is masked (masked
 //!   lanes are computed but never stored), so every operand has one load site there (the
 //!   Ascend C lowering gives each load site a VECIN queue, 8 at most).
+//! - On a target whose thread-grid rows are subgroups (CPU adapters with subgroups,
+//!   `simt::lower::subgroup_rows`) a program takes one row per thread-grid row (8 on
+//!   lavapipe's 8 x 8 grid) when every operand's rows, and the output's, follow one
+//!   stride: pieces are `[rows, len]` tiles, statistics `[rows]` tiles reduced along
+//!   axis 1 by subgroup shuffles and expanded over the columns where used, rows past
+//!   the last masked: no barrier. Per-token cross-entropy keeps one row per program
+//!   (its target gather is scalar index math).
 //! - On Ascend C a row read with a non-unit stride (a permuted input) is staged through
 //!   UB at one 32-byte block per element and load site: such kernels use chunks of at
 //!   most 512 elements.
