@@ -1125,16 +1125,7 @@ impl<'a> KernelBuilder<'a> {
 
     /// A body value as an f32 tile of `n` elements.
     fn tile_f32(&mut self, v: ValueId, n: usize) -> ValueId {
-        let v = if self.em.b.ty(v).shape().is_none() {
-            self.em.b.splat(v, &[n])
-        } else {
-            v
-        };
-        if self.em.b.ty(v).dtype() != DType::F32 {
-            self.em.b.cast(v, DType::F32)
-        } else {
-            v
-        }
+        self.tile_f32_shape(v, &[n])
     }
 
     // ---------------------------------------------------------------- matmul
