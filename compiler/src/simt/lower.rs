@@ -153,6 +153,11 @@ pub fn subgroup_rows(target: &Target) -> Option<ThreadGrid> {
     (g.cols > 1 && target.subgroup_size == Some(g.cols)).then_some(g)
 }
 
+/// A `Dot`'s value: its accumulator registers, in the thread-grid layout.
+fn dot_result(rs: Vec<Reg>) -> Val {
+    Val::Tile(Lay::Lin, rs.into_iter().map(Operand::Reg).collect())
+}
+
 /// Lowers one tile kernel for a SIMT target (WGSL or PTX).
 pub fn lower_kernel(kernel: &TileKernel, target: &Target) -> Result<SimtKernel, CompileError> {
     let grid = ThreadGrid::for_target(target).map_err(|e| match e {
@@ -1842,10 +1847,7 @@ impl<'a> Lower<'a> {
             Ok((av, bv))
         })?;
         self.emit(Stmt::Barrier);
-        Ok(Val::Tile(
-            Lay::Lin,
-            rs.into_iter().map(Operand::Reg).collect(),
-        ))
+        Ok(dot_result(rs))
     }
 
     /// `acc + A @ B` with both operands block loads (`a`, `b`: their accesses and fill
@@ -1873,10 +1875,7 @@ impl<'a> Lower<'a> {
             let bv = this.direct_loads(&b_op, k, bk)?;
             Ok((av, bv))
         })?;
-        Ok(Val::Tile(
-            Lay::Lin,
-            rs.into_iter().map(Operand::Reg).collect(),
-        ))
+        Ok(dot_result(rs))
     }
 
     /// `acc + A @ B` with A in registers and B a block load read in place, on a target
@@ -1933,10 +1932,7 @@ impl<'a> Lower<'a> {
                 body,
             });
         }
-        Ok(Val::Tile(
-            Lay::Lin,
-            rs.into_iter().map(Operand::Reg).collect(),
-        ))
+        Ok(dot_result(rs))
     }
 
     /// `rs[i * SC + j] += a[i] * b[j]` (one step of a `Dot`'s micro-tile).
