@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 use tessera_compiler::backend::wgsl;
 use tessera_compiler::schedule::plan::Plan;
-use tessera_compiler::simt::{self, SimtKernel, Stmt};
+use tessera_compiler::simt::{self, Operand, SimtKernel, Stmt};
 use tessera_compiler::tile::{
     Access, BinaryOp, BlockAccess, BufferParam, IndexOp, ReduceOp, TileBuilder, TileKernel,
     UnaryOp, ValueId,
@@ -177,9 +177,14 @@ fn gpu() -> &'static Gpu {
                 )
             })?;
         eprintln!("wgpu adapter: {:?}", adapter.get_info());
-        let (device, queue) =
-            pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default()))
-                .map_err(|e| format!("wgpu request_device failed: {e}"))?;
+        // Subgroup operations where the adapter has them (lavapipe does), for the
+        // kernels of targets with `subgroup_size`.
+        let desc = wgpu::DeviceDescriptor {
+            required_features: adapter.features() & wgpu::Features::SUBGROUP,
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| format!("wgpu request_device failed: {e}"))?;
         Ok(Gpu { device, queue })
     }) {
         Ok(g) => g,
@@ -911,6 +916,76 @@ fn matmul_on_cpu_adapters_reads_operands_in_place() {
             &target,
         );
     }
+}
+
+/// How many times one thread executes statements matching `f` (loops with constant
+/// bounds multiply their bodies; both branches of an `If` are counted).
+fn executed_stmts(body: &[Stmt], f: &dyn Fn(&Stmt) -> bool) -> usize {
+    body.iter()
+        .map(|s| {
+            let inner = match s {
+                Stmt::If { then, els, .. } => executed_stmts(then, f) + executed_stmts(els, f),
+                Stmt::Loop {
+                    start: Operand::Int(a),
+                    end: Operand::Int(b),
+                    step,
+                    body,
+                    ..
+                } => ((b - a).max(0) as usize).div_ceil(*step as usize) * executed_stmts(body, f),
+                Stmt::Loop { .. } => panic!("a loop with bounds that are not constants"),
+                _ => 0,
+            };
+            inner + f(s) as usize
+        })
+        .sum()
+}
+
+#[test]
+fn subgroup_rows_load_a_matmul_operand_once_per_dot() {
+    // On the CPU record with subgroups of 8 (lavapipe's), a matmul's `Dot` holds its A
+    // tile in registers, one element per thread and slot (loaded once per `Dot`), and
+    // takes A's column `k` from lane `k % 8` by a shuffle, instead of each thread
+    // reading the whole column `k` of its rows (8 times the loads). B is read in place
+    // either way, and neither form has a barrier. The numbers are the same (the run and
+    // the bit-for-bit comparison with the other form: `tests/tile_ops_wgpu.rs`).
+    let p = Mm {
+        m: 70,
+        n: 45,
+        k: 37,
+        bm: 32,
+        bn: 32,
+        bk: 16,
+        trans_b: true,
+        scale_a: false,
+    };
+    let mut target = Target::wgsl().for_cpu_adapter();
+    let (tm, tn) = (8, 8);
+    let k_blocks = p.k.div_ceil(p.bk);
+    let a_loads = |simt: &SimtKernel| {
+        executed_stmts(&simt.body, &|s| {
+            matches!(s, Stmt::LoadGlobal { buffer: 0, .. })
+        })
+    };
+    let b_loads = |simt: &SimtKernel| {
+        executed_stmts(&simt.body, &|s| {
+            matches!(s, Stmt::LoadGlobal { buffer: 1, .. })
+        })
+    };
+    let without = simt::lower_kernel(&matmul(p), &target).expect("lowers");
+    target.subgroup_size = Some(8);
+    let with = simt::lower_kernel(&matmul(p), &target).expect("lowers");
+    assert_eq!(a_loads(&without), k_blocks * (p.bm / tm) * p.bk);
+    assert_eq!(a_loads(&with), k_blocks * (p.bm / tm) * (p.bk / tn));
+    assert_eq!(b_loads(&with), b_loads(&without));
+    assert_eq!(b_loads(&with), k_blocks * p.bk * (p.bn / tn));
+    let shuffles = executed_stmts(&with.body, &|s| matches!(s, Stmt::Shuffle { .. }));
+    assert_eq!(shuffles, k_blocks * p.bk * (p.bm / tm));
+    for simt in [&with, &without] {
+        let barriers = count_stmts(&simt.body, &|s| matches!(s, Stmt::Barrier));
+        assert_eq!((barriers, simt.shared.len()), (0, 0), "{}", simt.name);
+    }
+    // And it runs: ragged sizes, transposed B, against the f64 reference.
+    check_matmul(p, &target);
 }
 
 #[test]

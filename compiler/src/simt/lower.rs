@@ -78,11 +78,15 @@
 //! loads its own `M/TM` elements of A's column and `N/TN` of B's row from the buffers
 //! (guarded as the cooperative load, fill value outside) for the same `Fma`s in the same
 //! order, so the kernel has no barrier at all (lavapipe runs kernels with barriers as
-//! coroutines, at about half the speed). With subgroup rows (above) the same holds for
-//! a `Dot` whose A is computed in registers (attention's `P`, `dS`) and whose B is such
-//! a load: `A[r, k]` is in lane `k % TN` of the subgroup of the threads that need it,
-//! so each step of the loop over `k` takes it by a shuffle (`dot_shuffled`). Then
-//! every attention kernel is free of barriers and workgroup memory.
+//! coroutines, at about half the speed). With subgroup rows (above), a `Dot` whose B is
+//! such a load holds A in registers in the thread-grid layout instead, computed there
+//! (attention's `P`, `dS`) or loaded there once (each thread reads `(M/TM) x (K/TN)`
+//! elements, not `(M/TM) x K`): `A[r, k]` is in lane `k % TN` of the subgroup of the
+//! threads that need it, so each step of the loop over `k` takes it by a shuffle
+//! (`dot_shuffled`), with the same `Fma`s in the same order. Then every attention
+//! kernel is free of barriers and workgroup memory, and a matmul reads A with a
+//! `TN`-th of the loads (on lavapipe, twice the speed: the loads of A were gathers of
+//! one address per lane).
 //!
 //! Every use of shared memory ends with a barrier, so consecutive uses never race; this
 //! is also why f32 reductions and layout moves reuse the array that stages `dot`'s A
@@ -1793,10 +1797,24 @@ impl<'a> Lower<'a> {
                 })
             };
             match (in_place(self, a)?, in_place(self, b)?) {
-                (Some(da), Some(db)) => return self.dot_direct(acc, (bm, bk, bn), &da, &db),
-                (None, Some(db)) if self.rows_are_subgroups => {
-                    return self.dot_shuffled(acc, (bm, bk, bn), a, &db)
+                (a_in_place, Some(db)) if self.rows_are_subgroups => {
+                    // A in registers in the thread-grid layout: already there, or loaded
+                    // once per `Dot` (a subgroup's lanes read consecutive `k`), instead
+                    // of every thread reading its rows' whole columns.
+                    let av = match a_in_place {
+                        Some((acc_a, other)) => match self.load(&acc_a, other, Lay::Lin)? {
+                            Val::Tile(_, av) => av,
+                            _ => return Err(self.internal("a rank-2 load is not a tile")),
+                        },
+                        None => {
+                            let n = bm.div_ceil(self.g.rows as usize)
+                                * bk.div_ceil(self.g.cols as usize);
+                            self.elems(a, Lay::Lin, n)?
+                        }
+                    };
+                    return self.dot_shuffled(acc, (bm, bk, bn), av, &db);
                 }
+                (Some(da), Some(db)) => return self.dot_direct(acc, (bm, bk, bn), &da, &db),
                 _ => {}
             }
         }
@@ -1878,8 +1896,9 @@ impl<'a> Lower<'a> {
         Ok(dot_result(rs))
     }
 
-    /// `acc + A @ B` with A in registers and B a block load read in place, on a target
-    /// whose thread-grid rows are subgroups: `A[r, k]` lives in thread `(r % TM, k %
+    /// `acc + A @ B` with A in registers (`a`: its elements in the thread-grid layout)
+    /// and B a block load read in place, on a target whose thread-grid rows are
+    /// subgroups: `A[r, k]` lives in thread `(r % TM, k %
     /// TN)`, slot `(r / TM, k / TN)`, so the thread needing it for its row `r` finds it
     /// in lane `k % TN` of its own subgroup. For each slot column `s` (unrolled), a loop
     /// over the lanes `l` shuffles this thread's `M/TM` elements of A's column `k = s TN
@@ -1890,14 +1909,14 @@ impl<'a> Lower<'a> {
         &mut self,
         acc: ValueId,
         (bm, bk, bn): (usize, usize, usize),
-        a: ValueId,
+        a: Vec<Operand>,
         b: &(BlockAccess, f64),
     ) -> Result<Val, CompileError> {
         let g = self.g;
         let (tm, tn) = (g.rows as usize, g.cols as usize);
         let (sr, sc, sk) = (bm.div_ceil(tm), bn.div_ceil(tn), bk.div_ceil(tn));
         let mut av = Vec::with_capacity(sr * sk);
-        for o in self.elems(a, Lay::Lin, sr * sk)? {
+        for o in a {
             av.push(self.convert(o, SType::F32));
         }
         let rs = self.dot_accumulators(acc, sr * sc)?;
