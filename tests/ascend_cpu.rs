@@ -1663,3 +1663,25 @@ fn kernel_expand_many_rows() {
     check_kernel(expand_rows_kernel(2100, 8), 73, 0.0, 0.0);
     check_kernel(expand_rows_kernel(3, 20), 74, 0.0, 0.0);
 }
+
+#[test]
+fn graph_with_node_names_that_mean_something_in_cpp() {
+    // Node names become C++ identifiers (kernel arguments, their global tensors, the
+    // host's buffers): a keyword or literal, a macro of the API, a type name, an Ascend C
+    // function visible through `using namespace AscendC`, and a non-ASCII name must all
+    // still compile and compute.
+    let mut g = Graph::new();
+    let a = g.input("nullptr", &[5, 33], DType::F32).unwrap();
+    let b = g.param("GM_ADDR", &[5, 33], DType::F32).unwrap();
+    let s = g.add(a, b).unwrap();
+    g.set_name(s, "uint8_t").unwrap();
+    let e = g.unary(UnaryOp::Exp, s).unwrap();
+    g.set_name(e, "Exp").unwrap();
+    let t = g.binary(BinaryOp::Mul, e, a).unwrap();
+    g.set_name(t, "true").unwrap();
+    g.mark_output(t).unwrap();
+    let r = g.reduce(ReduceOp::Sum, t, 1, false).unwrap();
+    g.set_name(r, "größe").unwrap();
+    g.mark_output(r).unwrap();
+    check_graph(&g, &inputs_for(&g, 5), 1e-5, 1e-5);
+}

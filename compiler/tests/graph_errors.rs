@@ -716,3 +716,163 @@ mod new_ops {
         ));
     }
 }
+
+#[test]
+fn shapes_whose_element_count_overflows_are_refused() {
+    // 2^63 + 1 rows of 2 wrap to 2 elements in 64-bit arithmetic; 2^32 x 2^32 x 16
+    // wraps to 0. Both are refused by name instead of compiling a 2- or 0-element
+    // kernel.
+    for shape in ["[9223372036854775809, 2]", "[4294967296, 4294967296, 16]"] {
+        let r = json(
+            &format!(
+                r#"{{"name": "x", "op": "input", "shape": {shape}}},
+                   {{"name": "y", "op": "unary", "fn": "exp", "inputs": ["x"]}}"#
+            ),
+            r#""y""#,
+        );
+        match r {
+            Err(e @ GraphError::TooLarge { op: "input", .. }) => {
+                assert!(e.to_string().contains("`x`"), "{e}")
+            }
+            other => panic!("{shape}: expected TooLarge, got {other:?}"),
+        }
+    }
+    // An empty tensor's non-zero extents count: [2^40, 2^40, 0] has sub-products that
+    // overflow.
+    let mut g = Graph::new();
+    assert!(matches!(
+        g.input("e", &[1 << 40, 1 << 40, 0], DType::F32),
+        Err(GraphError::TooLarge { .. })
+    ));
+    // The largest allowed count passes; a reshape (or broadcast) to a wrapping shape is
+    // refused, not compared after wrapping.
+    let x = g.input("x", &[2], DType::F32).unwrap();
+    assert!(g.input("big", &[1 << 27, 1 << 26], DType::F32).is_ok());
+    assert!(matches!(
+        g.reshape(x, &[(1usize << 63) + 1, 2]),
+        Err(GraphError::TooLarge { op: "reshape", .. })
+    ));
+    assert!(matches!(
+        g.broadcast(x, &[1 << 52, 4, 2]),
+        Err(GraphError::TooLarge {
+            op: "broadcast",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn unknown_json_keys_are_refused() {
+    let reduce = |extra: &str| {
+        json(
+            &format!(
+                r#"{X23}, {{"name": "r", "op": "reduce", "fn": "sum", "axis": 1{extra},
+                   "inputs": ["x"]}}"#
+            ),
+            r#""r""#,
+        )
+    };
+    // The real key works; a misspelt one is an error naming it and the node's keys.
+    assert_eq!(
+        reduce(r#", "keep_dims": true"#)
+            .unwrap()
+            .ty(NodeId(1))
+            .shape,
+        [2, 1]
+    );
+    match reduce(r#", "keepdims": true"#) {
+        Err(
+            e @ GraphError::Invalid {
+                op: "reduce_sum", ..
+            },
+        ) => {
+            let s = e.to_string();
+            assert!(s.contains("`r`") && s.contains("`keepdims`"), "{s}");
+            assert!(s.contains("keep_dims") && s.contains("inputs"), "{s}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    // `dtype` misspelt on a leaf, `shape` / `dtype` on a node that does not read them,
+    // a key at the top level.
+    for (nodes, what) in [
+        (
+            r#"{"name": "x", "op": "input", "shape": [2], "dype": "i32"}"#.to_string(),
+            "`dype`",
+        ),
+        (
+            format!(
+                r#"{X23}, {{"name": "e", "op": "unary", "fn": "exp", "inputs": ["x"], "shape": [9, 9]}}"#
+            ),
+            "`shape`",
+        ),
+        (
+            format!(
+                r#"{X23}, {{"name": "e", "op": "unary", "fn": "exp", "inputs": ["x"], "dtype": "i32"}}"#
+            ),
+            "`dtype`",
+        ),
+    ] {
+        let out = if nodes.contains("\"e\"") {
+            r#""e""#
+        } else {
+            r#""x""#
+        };
+        match json(&nodes, out) {
+            Err(e @ GraphError::Invalid { .. }) => {
+                assert!(e.to_string().contains(what), "{e}")
+            }
+            other => panic!("{what}: expected Invalid, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        Graph::from_json(&format!(
+            r#"{{"nodes": [{X23}], "outputs": ["x"], "extra": 1}}"#
+        )),
+        Err(GraphError::Json(_))
+    ));
+    // `shape` stays the key of broadcast and reshape.
+    let ok = json(
+        &format!(r#"{X23}, {{"name": "r", "op": "reshape", "shape": [3, 2], "inputs": ["x"]}}"#),
+        r#""r""#,
+    );
+    assert_eq!(ok.unwrap().ty(NodeId(1)).shape, [3, 2]);
+}
+
+#[test]
+fn constants_must_fit_their_dtype() {
+    let constant = |value: &str, dtype: &str| {
+        json(
+            &format!(
+                r#"{{"name": "c", "op": "constant", "value": {value}, "shape": [2], "dtype": "{dtype}"}}"#
+            ),
+            r#""c""#,
+        )
+    };
+    for (value, dtype) in [
+        ("1.5", "i32"),
+        ("1e20", "i32"),
+        ("-3", "u32"),
+        ("2", "bool"),
+        ("1e300", "f32"),
+        ("70000", "f16"),
+    ] {
+        match constant(value, dtype) {
+            Err(e @ GraphError::Invalid { op: "constant", .. }) => {
+                assert!(e.to_string().contains(dtype), "{e}")
+            }
+            other => panic!("{value} as {dtype}: expected Invalid, got {other:?}"),
+        }
+    }
+    for (value, dtype) in [
+        ("-7", "i32"),
+        ("4294967295", "u32"),
+        ("1", "bool"),
+        ("0.1", "f16"),
+        ("3e38", "f32"),
+    ] {
+        assert!(constant(value, dtype).is_ok(), "{value} as {dtype}");
+    }
+    // Infinities (the builder's masks) stay allowed.
+    let mut g = Graph::new();
+    assert!(g.constant(f64::NEG_INFINITY, &[2], DType::F32).is_ok());
+}

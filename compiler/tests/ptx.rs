@@ -1792,3 +1792,33 @@ fn emit_plan_respects_target_limits() {
         other => panic!("expected a limit error, got {other:?}"),
     }
 }
+
+#[test]
+fn node_names_stay_inside_comments() {
+    // Node names appear in each kernel's header comments: a non-ASCII letter (which
+    // ptxas refuses anywhere in a file), a newline and a trailing backslash must not
+    // reach the file raw. The same graph goes through WGSL (validated by naga when
+    // emitted) and Ascend C.
+    let mut g = Graph::new();
+    let x = g.input("größe", &[70], DType::F32).unwrap();
+    let y = g.input("a\nexit;", &[70], DType::F32).unwrap();
+    let s = g.add(x, y).unwrap();
+    g.set_name(s, "sum\\").unwrap();
+    g.mark_output(s).unwrap();
+    for target in [Target::ptx(), Target::wgsl(), Target::ascend_910b()] {
+        let (_, art) = tessera_compiler::compile_and_emit(&g, &target)
+            .unwrap_or_else(|e| panic!("{:?}: {e}", target.kind));
+        for f in &art.files {
+            assert!(f.contents.is_ascii(), "{}: non-ASCII text", f.name);
+            assert!(
+                !f.contents.contains("\nexit;"),
+                "{}: a name broke out",
+                f.name
+            );
+            assert!(!f.contents.contains("sum\\"), "{}: a raw backslash", f.name);
+            if target.kind == tessera_compiler::TargetKind::Ptx {
+                assemble_checked(&f.name, &f.contents, 80);
+            }
+        }
+    }
+}

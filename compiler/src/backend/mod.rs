@@ -53,3 +53,31 @@ pub fn emit(plan: &Plan, target: &Target) -> Result<Artifact, CompileError> {
         TargetKind::AscendC => ascendc::emit_plan(plan, target),
     }
 }
+
+/// `text` (a user's node name) made safe inside a `//` comment of any emitted language:
+/// printable ASCII is kept, anything else (a non-ASCII letter, which `ptxas` refuses
+/// anywhere in a file; a newline, which would end the comment; a backslash, which would
+/// splice a C++ comment with the next line) becomes `<U+XXXX>`.
+pub(crate) fn comment_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if (' '..='~').contains(&c) && c != '\\' {
+            out.push(c);
+        } else {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn comment_text_is_printable_ascii() {
+        assert_eq!(super::comment_safe("w_q.1 [x]"), "w_q.1 [x]");
+        assert_eq!(
+            super::comment_safe("größe\n\\"),
+            "gr<U+00F6><U+00DF>e<U+000A><U+005C>"
+        );
+    }
+}

@@ -707,7 +707,7 @@ impl<'k> Printer<'k> {
                 w,
                 "// {}: {} {}[{}] ({})",
                 param_name(i, &b.name),
-                b.name,
+                super::comment_safe(&b.name),
                 b.dtype,
                 b.len,
                 if b.writable {

@@ -541,7 +541,11 @@ pub fn print_kernel(k: &SimtKernel) -> String {
         let _ = writeln!(
             o,
             "@group(0) @binding({i}) var<storage, {mode}> {}: array<{}>; // {}: {}[{}]",
-            p.bufs[i], elem, b.name, b.dtype, b.len
+            p.bufs[i],
+            elem,
+            super::comment_safe(&b.name),
+            b.dtype,
+            b.len
         );
     }
     for (i, a) in k.shared.iter().enumerate() {

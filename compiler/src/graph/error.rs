@@ -155,6 +155,19 @@ pub enum GraphError {
     /// A graph with no outputs.
     #[error("the graph has no outputs")]
     NoOutputs,
+    /// A shape with more than [`super::MAX_ELEMENTS`] elements (counting only its
+    /// non-zero extents).
+    #[error(
+        "{op} `{node}`: shape {shape:?} has more than 2^53 elements (the most a tensor may have)"
+    )]
+    TooLarge {
+        /// Op name.
+        op: &'static str,
+        /// Node name.
+        node: String,
+        /// The shape.
+        shape: Vec<usize>,
+    },
     /// Any other invalid construction.
     #[error("{op} `{node}`: {reason}")]
     Invalid {

@@ -26,6 +26,7 @@ pub struct NodeJson {
 
 /// A whole graph in JSON form.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GraphJson {
     /// The nodes, in any order.
     pub nodes: Vec<NodeJson>,
@@ -35,9 +36,19 @@ pub struct GraphJson {
 
 impl Graph {
     /// Parses and validates a graph from JSON text.
+    ///
+    /// Keys the format does not have are errors, not ignored (a misspelt `keep_dims`
+    /// would otherwise silently keep its default), and so are `shape` and `dtype` on a
+    /// node that does not read them.
     pub fn from_json(text: &str) -> Result<Graph, GraphError> {
-        let spec: GraphJson =
-            serde_json::from_str(text).map_err(|e| GraphError::Json(e.to_string()))?;
+        let json_err = |e: serde_json::Error| GraphError::Json(e.to_string());
+        let spec: GraphJson = serde_json::from_str(text).map_err(json_err)?;
+        let raw: serde_json::Value = serde_json::from_str(text).map_err(json_err)?;
+        if let Some(nodes) = raw.get("nodes").and_then(|n| n.as_array()) {
+            for (node, given) in spec.nodes.iter().zip(nodes) {
+                check_keys(node, given)?;
+            }
+        }
         Graph::from_spec(&spec)
     }
 
@@ -167,4 +178,64 @@ impl Graph {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(&self.to_spec()).unwrap_or_default()
     }
+}
+
+/// Refuses a key of the JSON object `given` that its parsed form `node` does not have
+/// (serde ignores unknown keys of a struct with a flattened enum), and `shape` / `dtype`
+/// where the op does not read them (`shape` on leaves, broadcast and reshape; `dtype` on
+/// leaves).
+fn check_keys(node: &NodeJson, given: &serde_json::Value) -> Result<(), GraphError> {
+    let Some(given) = given.as_object() else {
+        return Ok(());
+    };
+    let known = serde_json::to_value(node).map_err(|e| GraphError::Json(e.to_string()))?;
+    let known: Vec<&str> = known
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let op = &node.op;
+    let invalid = |reason: String| GraphError::Invalid {
+        op: op.name(),
+        node: node.name.clone(),
+        reason,
+    };
+    for key in given.keys() {
+        let reads_shape = op.is_leaf() || matches!(op, Op::Broadcast { .. } | Op::Reshape { .. });
+        match key.as_str() {
+            "shape" if !reads_shape => {
+                return Err(invalid(
+                    "`shape` is only for leaves (input, param, constant, iota), broadcast and \
+                     reshape; the type of this node follows from its inputs"
+                        .into(),
+                ))
+            }
+            "dtype" if !op.is_leaf() => {
+                return Err(invalid(
+                    "`dtype` is only for leaves (input, param, constant, iota); use a `cast` \
+                     node to change a dtype"
+                        .into(),
+                ))
+            }
+            "inputs" | "shape" | "dtype" => {}
+            k if known.contains(&k) => {}
+            k => {
+                let mut keys = known.clone();
+                let optional = [
+                    ("inputs", !op.is_leaf()),
+                    ("shape", reads_shape),
+                    ("dtype", op.is_leaf()),
+                ];
+                for (extra, applies) in optional {
+                    if applies && !keys.contains(&extra) {
+                        keys.push(extra);
+                    }
+                }
+                return Err(invalid(format!(
+                    "unknown key `{k}` (the keys of this node: {})",
+                    keys.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ pub use composite::{AttentionWrt, CompositeOp};
 pub use error::GraphError;
 pub use json::{GraphJson, NodeJson};
 pub use op::{cast_value, matmul_dims, BinaryOp, CompareOp, MatMulDims, Op, ReduceOp, UnaryOp};
-pub use types::{bf16_from_f64, contiguous_strides, f16_from_f64, DType, TensorType};
+pub use types::{bf16_from_f64, contiguous_strides, f16_from_f64, DType, TensorType, MAX_ELEMENTS};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -209,6 +209,13 @@ impl Graph {
             let tys: Vec<&TensorType> = inputs.iter().map(|&i| self.ty(i)).collect();
             op.infer(&name, &tys)?
         };
+        if TensorType::checked_numel(&ty.shape).is_none() {
+            return Err(GraphError::TooLarge {
+                op: op.name(),
+                node: name,
+                shape: ty.shape,
+            });
+        }
         self.nodes.push(Node {
             op,
             inputs,

@@ -493,9 +493,31 @@ impl Op {
         )
     }
 
-    /// Checks the type a leaf node carries (only `iota` constrains it: an `i32` or `f32`
-    /// tensor with the counted axis in range).
+    /// Checks the type a leaf node carries: an `iota` is an `i32` or `f32` tensor with
+    /// the counted axis in range; a constant's value is representable in its dtype (an
+    /// integer in range for `i32` / `u32`, 0 or 1 for `bool`, not finite beyond the
+    /// largest float of a float dtype).
     pub fn check_leaf(&self, node: &str, ty: &TensorType) -> Result<(), GraphError> {
+        if let Op::Constant { value } = *self {
+            let cast = cast_value(value, ty.dtype);
+            let fits = if ty.dtype.is_float() {
+                !(value.is_finite() && cast.is_infinite())
+            } else {
+                cast == value
+            };
+            if !fits {
+                let what = match ty.dtype {
+                    DType::Bool => "0 or 1",
+                    DType::I32 | DType::U32 => "an integer in its range",
+                    _ => "within its finite range",
+                };
+                return Err(GraphError::Invalid {
+                    op: "constant",
+                    node: node.to_string(),
+                    reason: format!("value {value} does not fit {}: must be {what}", ty.dtype),
+                });
+            }
+        }
         if let Op::Iota { axis } = self {
             if *axis >= ty.rank() {
                 return Err(GraphError::AxisOutOfRange {
@@ -687,7 +709,11 @@ impl Op {
             }
             Op::Reshape { shape } => {
                 let x = inputs[0];
-                let to: usize = shape.iter().product();
+                let to = TensorType::checked_numel(shape).ok_or_else(|| GraphError::TooLarge {
+                    op: "reshape",
+                    node: node.to_string(),
+                    shape: shape.clone(),
+                })?;
                 if to != x.numel() {
                     return Err(GraphError::ReshapeElementCount {
                         node: node.to_string(),

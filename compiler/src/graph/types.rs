@@ -69,6 +69,12 @@ impl fmt::Display for DType {
     }
 }
 
+/// The most elements a tensor type may have (2^53, so that every element count and
+/// index is exact in an f64 too): graph construction refuses larger shapes, counting the
+/// non-zero extents of an empty one, by [`TensorType::checked_numel`]. Each target has
+/// its own, smaller limits on what it compiles.
+pub const MAX_ELEMENTS: usize = 1 << 53;
+
 /// A static tensor type: shape (row-major, outermost first) and element type.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TensorType {
@@ -85,6 +91,17 @@ impl TensorType {
             shape: shape.into(),
             dtype,
         }
+    }
+
+    /// The element count of `shape` (1 for a scalar), or `None` when the product of its
+    /// non-zero extents exceeds [`MAX_ELEMENTS`]. Every type in a [`crate::Graph`] passes
+    /// this check, so no product of some of its extents overflows.
+    pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+        let mut nonzero: usize = 1;
+        for &e in shape.iter().filter(|&&e| e != 0) {
+            nonzero = nonzero.checked_mul(e).filter(|&n| n <= MAX_ELEMENTS)?;
+        }
+        Some(if shape.contains(&0) { 0 } else { nonzero })
     }
 
     /// Number of elements (1 for a scalar).

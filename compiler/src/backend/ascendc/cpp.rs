@@ -28,7 +28,9 @@ impl Writer {
         }
     }
 
-    /// Appends one line at the current indentation (an empty line stays empty).
+    /// Appends one line at the current indentation (an empty line stays empty). A `//`
+    /// comment at its end (outside string literals) may quote node names: it is made
+    /// printable ASCII by [`crate::backend::comment_safe`].
     pub(crate) fn line(&mut self, text: impl AsRef<str>) {
         let text = text.as_ref();
         if text.is_empty() {
@@ -38,7 +40,13 @@ impl Writer {
         for _ in 0..self.indent {
             self.out.push_str("    ");
         }
-        self.out.push_str(text);
+        match comment_start(text) {
+            Some(i) => {
+                self.out.push_str(&text[..i]);
+                self.out.push_str(&crate::backend::comment_safe(&text[i..]));
+            }
+            None => self.out.push_str(text),
+        }
         self.out.push('\n');
     }
 
@@ -75,8 +83,35 @@ impl Writer {
     }
 }
 
+/// The byte offset of the `//` that starts a comment in a line of C++, if any: the first
+/// one outside a string literal.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut in_string = false;
+    let mut escaped = false;
+    let bytes = line.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            return Some(i);
+        }
+    }
+    None
+}
+
 /// A valid C identifier made from `name`: non-alphanumerics become `_`, a leading digit
-/// gets a `_` prefix, an empty name becomes `_`.
+/// gets a `_` prefix, an empty name becomes `_`, and a spelling that could mean something
+/// else in the emitted code gets a `_` suffix: a C++ keyword or literal (`nullptr`,
+/// `true`), a name starting with a capital (the Ascend C API, `using namespace AscendC`
+/// in every kernel, and macros such as `GM_ADDR`), a `..._t` type name (`uint8_t`), a
+/// kernel's `..._do` helper, or a C library macro (`stdout`, `errno`, `assert`).
 pub(crate) fn ident(name: &str) -> String {
     let mut s: String = name
         .chars()
@@ -86,7 +121,11 @@ pub(crate) fn ident(name: &str) -> String {
         s.insert(0, '_');
     }
     // Reserved spellings (`__x`, `_X`) are legal but confusing; keep them readable.
-    if is_cpp_keyword(&s) {
+    if is_cpp_keyword(&s)
+        || s.starts_with(|c: char| c.is_ascii_uppercase())
+        || s.ends_with("_t")
+        || s.ends_with("_do")
+    {
         s.push('_');
     }
     s
@@ -139,6 +178,63 @@ fn is_cpp_keyword(s: &str) -> bool {
             | "half"
             | "pipe"
             | "main"
+            // Literals, alternative tokens and the other C++ keywords.
+            | "nullptr"
+            | "true"
+            | "false"
+            | "alignas"
+            | "alignof"
+            | "and"
+            | "and_eq"
+            | "asm"
+            | "bitand"
+            | "bitor"
+            | "catch"
+            | "compl"
+            | "concept"
+            | "consteval"
+            | "constexpr"
+            | "constinit"
+            | "const_cast"
+            | "co_await"
+            | "co_return"
+            | "co_yield"
+            | "decltype"
+            | "dynamic_cast"
+            | "explicit"
+            | "export"
+            | "friend"
+            | "inline"
+            | "mutable"
+            | "namespace"
+            | "noexcept"
+            | "not"
+            | "not_eq"
+            | "or"
+            | "or_eq"
+            | "protected"
+            | "reinterpret_cast"
+            | "requires"
+            | "static_assert"
+            | "static_cast"
+            | "thread_local"
+            | "throw"
+            | "try"
+            | "typeid"
+            | "typename"
+            | "using"
+            | "virtual"
+            | "xor"
+            | "xor_eq"
+            | "restrict"
+            // C library macros and the namespace of the standard library.
+            | "stdin"
+            | "stdout"
+            | "stderr"
+            | "errno"
+            | "assert"
+            | "offsetof"
+            | "std"
     )
 }
 
@@ -261,7 +357,26 @@ mod tests {
     fn identifiers_are_sanitised() {
         assert_eq!(ident("x.1"), "x_1");
         assert_eq!(ident("1abc"), "_1abc");
+        assert_eq!(comment_start(r#"f("a//b\"//c"); // x"#), Some(16));
+        assert_eq!(comment_start("int x; // y"), Some(7));
+        assert_eq!(comment_start(r#"g("//");"#), None);
+        let mut w = Writer::new(0);
+        w.line("x = 1; // größe\\");
+        w.line(r#"f("é");"#);
+        assert_eq!(w.out, "x = 1; // gr<U+00F6><U+00DF>e<U+005C>\nf(\"é\");\n");
         assert_eq!(ident("float"), "float_");
         assert_eq!(ident(""), "_");
+        for (name, want) in [
+            ("nullptr", "nullptr_"),
+            ("true", "true_"),
+            ("GM_ADDR", "GM_ADDR_"),
+            ("Exp", "Exp_"),
+            ("uint8_t", "uint8_t_"),
+            ("add_1_do", "add_1_do_"),
+            ("stdout", "stdout_"),
+            ("w_q", "w_q"),
+        ] {
+            assert_eq!(ident(name), want);
+        }
     }
 }
