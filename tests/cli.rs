@@ -282,6 +282,31 @@ fn usage_errors_are_one_line() {
     // Unknown subcommand.
     let out = tessera(&["launch-rockets"]);
     assert_one_line_error(&out, "unknown subcommand");
+    // --out with --emit tile (which writes nothing).
+    let out = tessera(&[
+        "compile",
+        fixture("mlp.json").to_str().unwrap(),
+        "--target",
+        "wgsl",
+        "--emit",
+        "tile",
+        "--out",
+        "/tmp/never-written",
+    ]);
+    let line = assert_one_line_error(&out, "--out with --emit tile");
+    assert!(line.contains("--emit source"), "{line}");
+    // --out naming a file.
+    let file = fixture("mlp.json");
+    let out = tessera(&[
+        "compile",
+        file.to_str().unwrap(),
+        "--target",
+        "wgsl",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    let line = assert_one_line_error(&out, "--out is a file");
+    assert!(line.contains("is a file, not a folder"), "{line}");
 }
 
 #[test]
@@ -334,4 +359,38 @@ fn demo_rejects_bad_arguments_in_one_line() {
     let out = tessera(&["demo", "--width", "30", "--heads", "4"]);
     let line = assert_one_line_error(&out, "width not a multiple of heads");
     assert!(line.contains("n_embd"), "{line}");
+    // MLP sizes of zero, and too large to fill in host memory (not an allocation abort).
+    let out = tessera(&["demo", "--mlp", "--mlp-batch", "0"]);
+    let line = assert_one_line_error(&out, "zero MLP batch");
+    assert!(line.contains("--mlp-batch"), "{line}");
+    let out = tessera(&[
+        "demo",
+        "--mlp",
+        "--mlp-batch",
+        "1000000",
+        "--d-in",
+        "1000000",
+    ]);
+    let line = assert_one_line_error(&out, "huge MLP input");
+    assert!(line.contains("2^28"), "{line}");
+    // A GPT too large for every target stops before its 120 billion parameters are
+    // allocated (the per-target failures are on stdout).
+    let dir = tempfile::tempdir().unwrap();
+    let out = tessera(&[
+        "demo",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--width",
+        "100000",
+        "--heads",
+        "1",
+        "--steps",
+        "2",
+        "--sample",
+        "0",
+    ]);
+    let line = assert_one_line_error(&out, "GPT too large for wgsl");
+    assert!(line.contains("cannot train on wgpu"), "{line}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("i32 element index range"), "{stdout}");
 }

@@ -1380,3 +1380,52 @@ fn random_graphs_agree_with_the_oracle() {
         }
     }
 }
+
+#[test]
+fn a_chain_of_twenty_thousand_ops_compiles_in_bounded_stack() {
+    // A machine-made graph may chain thousands of elementwise ops. Fusion cuts such a
+    // chain every `MAX_FUSED_DEPTH` ops (the kernel builders recurse over a kernel's
+    // expression), so it compiles for every target on a test thread's 2 MiB stack, and
+    // the cut kernels (merged again into multi-output kernels) compute the chain.
+    use tessera_compiler::schedule::fuse::MAX_FUSED_DEPTH;
+    let mut g = Graph::new();
+    let x = g.input("x", &[37], DType::F32).unwrap();
+    let mut y = x;
+    for i in 0..20_000 {
+        let op = if i % 2 == 0 {
+            UnaryOp::Tanh
+        } else {
+            UnaryOp::Neg
+        };
+        y = g.unary(op, y).unwrap();
+    }
+    g.mark_output(y).unwrap();
+    let data: Vec<f32> = (0..37).map(|i| i as f32 / 9.0 - 2.0).collect();
+    let inputs = HashMap::from([(
+        "x".to_string(),
+        Tensor::from_f32(&[37], DType::F32, &data).unwrap(),
+    )]);
+    let want = run_graph(&g, &inputs).expect("graph interpreter");
+    for target in targets() {
+        let (plan, art) = tessera_compiler::compile_and_emit(&g, &target)
+            .unwrap_or_else(|e| panic!("{:?}: {e}", target.kind));
+        assert!(
+            plan.launches.len() >= 20_000 / (8 * MAX_FUSED_DEPTH),
+            "{:?}: {} launches",
+            target.kind,
+            plan.launches.len()
+        );
+        assert!(!art.files.is_empty());
+        let got = run_plan(&plan, &inputs).expect("tile interpreter");
+        let (name, w) = want.iter().next().unwrap();
+        // Each tanh contracts errors (|tanh'| <= 1) and neg is exact: the f32 chain
+        // stays within a few ulps of the f64 one.
+        for (i, (a, b)) in got[name].to_f32().iter().zip(&w.data).enumerate() {
+            assert!(
+                (*a as f64 - b).abs() <= 1e-6 + 1e-5 * b.abs(),
+                "{:?} [{i}]: {a} vs {b}",
+                target.kind
+            );
+        }
+    }
+}

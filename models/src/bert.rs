@@ -151,6 +151,18 @@ pub enum BertError {
         /// The dtype in the file.
         dtype: String,
     },
+    /// A tensor holds a NaN or an infinity (a corrupt or diverged checkpoint).
+    #[error(
+        "tensor `{name}` holds {value} at element {index}: the checkpoint is corrupt or diverged"
+    )]
+    NonFinite {
+        /// Its name.
+        name: String,
+        /// The first non-finite element (row-major).
+        index: usize,
+        /// Its value (`NaN`, `inf` or `-inf`).
+        value: f64,
+    },
     /// The tokenizer could not be loaded or failed on an input.
     #[error("tokenizer: {reason}")]
     Tokenizer {
@@ -516,6 +528,9 @@ pub fn load_safetensors(
             }
         };
         let mut t = Tensor::from_bytes(&shape, dtype, view.data())?;
+        if let Some((index, &value)) = t.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(BertError::NonFinite { name, index, value });
+        }
         // F16 and BF16 values are exact in f32: the graph's parameters are f32.
         t.dtype = DType::F32;
         out.insert(name, t);
@@ -573,11 +588,24 @@ impl std::fmt::Debug for MiniLm {
     }
 }
 
-/// `dir/file`, or [`BertError::MissingFile`].
+/// `dir/file`, or [`BertError::MissingFile`] (or [`BertError::Io`] when `dir` is a file
+/// or `dir/file` is a folder).
 fn require(dir: &Path, file: &'static str) -> Result<PathBuf, BertError> {
     let path = dir.join(file);
     if path.is_file() {
         Ok(path)
+    } else if dir.exists() && !dir.is_dir() {
+        Err(BertError::Io {
+            path: dir.to_path_buf(),
+            message: "this is a file, not a model folder (give the folder that holds \
+                      config.json, tokenizer.json and model.safetensors)"
+                .into(),
+        })
+    } else if path.exists() {
+        Err(BertError::Io {
+            path,
+            message: "not a regular file (a folder?)".into(),
+        })
     } else {
         Err(BertError::MissingFile {
             dir: dir.to_path_buf(),
@@ -630,6 +658,22 @@ impl MiniLm {
             .get_post_processor()
             .map(|p| tokenizers::PostProcessor::added_tokens(p, false))
             .unwrap_or(0);
+        // Every id the tokenizer can produce must have a row in the word embeddings.
+        if let Some((token, &id)) = tokenizer
+            .get_vocab(true)
+            .iter()
+            .max_by_key(|(_, &id)| id)
+            .filter(|(_, &id)| id as usize >= config.vocab_size)
+        {
+            return Err(BertError::Tokenizer {
+                reason: format!(
+                    "{} maps `{token}` to id {id}, but config.json's vocab_size is {}: the \
+                     tokenizer does not belong to this model",
+                    tokenizer_path.display(),
+                    config.vocab_size
+                ),
+            });
+        }
         if max_seq_length <= added {
             return Err(BertError::Config {
                 field: "max_seq_length",

@@ -216,6 +216,23 @@ fn missing_files_are_named() {
         }
         other => panic!("expected MissingFile(tokenizer.json), got {other:?}"),
     }
+    // A folder where tokenizer.json should be, and a file given as the model folder.
+    std::fs::create_dir(dir.join("tokenizer.json")).expect("mkdir");
+    match MiniLm::load(&dir) {
+        Err(e @ BertError::Io { .. }) => {
+            assert!(
+                e.to_string().contains("tokenizer.json: not a regular file"),
+                "{e}"
+            )
+        }
+        other => panic!("expected Io(tokenizer.json), got {other:?}"),
+    }
+    match MiniLm::load(dir.join("config.json")) {
+        Err(e @ BertError::Io { .. }) => {
+            assert!(e.to_string().contains("not a model folder"), "{e}")
+        }
+        other => panic!("expected Io(not a model folder), got {other:?}"),
+    }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(matches!(
         MiniLm::load(src.join("no-such-folder")),
@@ -395,4 +412,59 @@ fn a_wrong_layer_norm_eps_fails_the_tolerance() {
         .fold(0.0, f64::max);
     eprintln!("eps 1e-5 instead of 1e-12: max |diff| vs reference = {worst:.3e}");
     assert!(worst > EMBED_TOL, "a wrong eps went unnoticed: {worst:e}");
+}
+
+#[test]
+fn non_finite_weights_and_a_foreign_tokenizer_are_refused() {
+    let src = model_dir();
+    let bytes = std::fs::read(src.join("model.safetensors")).expect("read weights");
+    let dir = temp_model_dir(&src, "nonfinite");
+    let path = dir.join("model.safetensors");
+
+    // A NaN in a bias: named, with its element, instead of NaN embeddings.
+    let target = "encoder.layer.1.output.dense.bias";
+    let mut bias = vec![0u8; 384 * 4];
+    bias[7 * 4..8 * 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(
+        &path,
+        rewrite_weights(&bytes, |t| {
+            for (n, v) in t.iter_mut() {
+                if n == target {
+                    *v = safetensors::tensor::TensorView::new(
+                        safetensors::Dtype::F32,
+                        vec![384],
+                        &bias,
+                    )
+                    .expect("view");
+                }
+            }
+        }),
+    )
+    .expect("write");
+    match MiniLm::load(&dir) {
+        Err(BertError::NonFinite { name, index, value }) => {
+            assert_eq!((name.as_str(), index), (target, 7));
+            assert!(value.is_nan());
+        }
+        other => panic!("expected NonFinite({target}), got {other:?}"),
+    }
+
+    // The real weights with a tokenizer whose ids run past config.json's vocab_size.
+    std::fs::copy(src.join("model.safetensors"), &path).expect("copy weights");
+    assert!(MiniLm::load(&dir).is_ok());
+    let tokenizer = std::fs::read_to_string(src.join("tokenizer.json")).expect("read");
+    let foreign = tokenizer.replacen("\"hello\":7592", "\"hello\":50000", 1);
+    assert_ne!(foreign, tokenizer, "the vocabulary entry to edit is there");
+    std::fs::write(dir.join("tokenizer.json"), foreign).expect("write");
+    match MiniLm::load(&dir) {
+        Err(e @ BertError::Tokenizer { .. }) => {
+            let s = e.to_string();
+            assert!(
+                s.contains("50000") && s.contains("vocab_size is 30522"),
+                "{s}"
+            );
+        }
+        other => panic!("expected a tokenizer error, got {other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,7 @@ use super::{CompileArgs, Emit, Model};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::fs;
+use std::io::Write;
 use std::path::{Component, Path};
 use tessera_compiler::backend::{Artifact, KernelInfo};
 use tessera_compiler::graph::DType;
@@ -39,10 +40,23 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     log::info!("compiling {} nodes for {}", graph.len(), args.target);
     match args.emit {
         Emit::Tile => {
+            if let Some(out) = &args.out {
+                bail!(
+                    "--emit tile prints the tile IR and writes no files: drop --out {} (or \
+                     use --emit source to write the kernels there)",
+                    out.display()
+                );
+            }
             let plan = tessera_compiler::compile(&graph, &target)
                 .with_context(|| format!("compiling for {}", args.target))?;
-            print!("{}", tessera_compiler::tile::print_plan(&plan));
-            Ok(())
+            let text = tessera_compiler::tile::print_plan(&plan);
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                // A reader that stops early (`| head`) is not an error.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(e).context("writing the tile IR to stdout")
+                }
+                _ => Ok(()),
+            }
         }
         Emit::Source => {
             let Some(out) = &args.out else {
@@ -222,6 +236,9 @@ fn kernel_entry(
 
 /// Writes every emitted file and `manifest.json` into `out` (created if needed).
 pub fn write_artifact(out: &Path, plan: &Plan, artifact: &Artifact) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("--out {} is a file, not a folder", out.display());
+    }
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for f in &artifact.files {
         let mut comps = Path::new(&f.name).components();

@@ -151,6 +151,13 @@ fn run_gpt(args: &DemoArgs) -> Result<()> {
         }
     }
     println!();
+    if failures.contains(&TargetKind::Wgsl.name()) {
+        bail!(
+            "the training step does not compile for wgsl (above), so it cannot train on wgpu; \
+             the demo failed for: {}",
+            failures.join(", ")
+        );
+    }
 
     // 2. Training on wgpu.
     let device = WgpuDevice::new().context("opening a wgpu adapter")?;
@@ -376,6 +383,20 @@ const W_SCALE: f64 = 1.0 / 16.0;
 
 /// `tessera demo --mlp`: the MLP block on every target against the f64 interpreter.
 fn run_mlp(args: &DemoArgs) -> Result<()> {
+    let (batch, d_in, d_hidden) = (args.mlp_batch, args.d_in, args.d_hidden);
+    if batch == 0 || d_in == 0 || d_hidden == 0 {
+        bail!("--mlp-batch, --d-in and --d-hidden must be at least 1 (got {batch}, {d_in}, {d_hidden})");
+    }
+    // The demo fills x and w with random values in host memory before any target runs.
+    const MAX_DEMO_ELEMENTS: usize = 1 << 28;
+    for (what, n) in [
+        ("x [mlp-batch, d-in]", batch.checked_mul(d_in)),
+        ("w [d-in, d-hidden]", d_in.checked_mul(d_hidden)),
+    ] {
+        if n.is_none_or(|n| n > MAX_DEMO_ELEMENTS) {
+            bail!("{what} would have more than 2^28 elements: choose smaller sizes for the demo");
+        }
+    }
     let graph = tessera_models::mlp::mlp_block(args.mlp_batch, args.d_in, args.d_hidden)
         .context("building the MLP block")?;
     println!(

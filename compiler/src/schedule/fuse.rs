@@ -175,7 +175,16 @@ struct Grouper<'g> {
     /// Member of its group's "output index space": reached from the root through
     /// elementwise nodes only, without views.
     aligned: Vec<bool>,
+    /// Per node in a group: the longest chain of members from it to its group's root
+    /// (0 at the root), bounded by [`MAX_FUSED_DEPTH`].
+    depth: Vec<usize>,
 }
+
+/// The longest chain of elementwise nodes fused into one kernel; a longer chain is cut
+/// into several kernels. The kernel builders walk a kernel's expression recursively, so
+/// this bounds their stack use (a machine-made graph of 20,000 chained ops is valid), and
+/// a kernel of more ops than this gains nothing from fusion in memory traffic.
+pub const MAX_FUSED_DEPTH: usize = 256;
 
 impl<'g> Grouper<'g> {
     fn consumers(&self, n: NodeId) -> Vec<Consumer> {
@@ -378,11 +387,18 @@ impl<'g> Grouper<'g> {
                     // behind a broadcast) an anchor chain would be recomputed per element
                     // or would leave its anchor unfused: it becomes its own kernel, the
                     // epilogue of that anchor, at no extra kernel.
-                    if !aligned && self.heads_anchor_chain(n) {
+                    let depth = 1 + consumers
+                        .iter()
+                        .filter(|c| self.fusion.group_of[c.node.index()] == Some(g))
+                        .map(|c| self.depth[c.node.index()])
+                        .max()
+                        .unwrap_or(0);
+                    if (!aligned && self.heads_anchor_chain(n)) || depth > MAX_FUSED_DEPTH {
                         self.new_group(n);
                     } else {
                         self.join(n, g);
                         self.aligned[n.index()] = aligned;
+                        self.depth[n.index()] = depth;
                     }
                 }
                 Op::Reduce { .. } | Op::MatMul { .. } => {
@@ -449,6 +465,7 @@ pub fn group_nodes(graph: &Graph, forced: &HashSet<NodeId>) -> Fusion {
             live: is_output,
         },
         aligned: vec![false; len],
+        depth: vec![0; len],
     };
     for n in graph.ids().collect::<Vec<_>>().into_iter().rev() {
         gr.place(n);
