@@ -351,6 +351,11 @@ fn demo_rejects_bad_arguments_in_one_line() {
     let line = assert_one_line_error(&out, "prompt outside the vocabulary");
     assert!(line.contains('\u{e9}'), "{line}");
     assert_eq!(out.status.code(), Some(1));
+    // A negative learning rate written with a space is a value, not an unknown flag.
+    let out = tessera(&["demo", "--lr", "-1"]);
+    let line = assert_one_line_error(&out, "negative learning rate");
+    assert!(line.contains("--lr"), "{line}");
+    assert_eq!(out.status.code(), Some(1));
     // A negative temperature.
     let out = tessera(&["demo", "--temperature=-1"]);
     let line = assert_one_line_error(&out, "negative temperature");

@@ -876,3 +876,34 @@ fn constants_must_fit_their_dtype() {
     let mut g = Graph::new();
     assert!(g.constant(f64::NEG_INFINITY, &[2], DType::F32).is_ok());
 }
+
+#[test]
+fn empty_names_and_twice_listed_outputs_are_refused() {
+    let r = json(r#"{"name": "", "op": "input", "shape": [2]}"#, r#""""#);
+    match r {
+        Err(e @ GraphError::Invalid { .. }) => assert!(e.to_string().contains("empty"), "{e}"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    let mut g = Graph::new();
+    let x = g.input("x", &[2], DType::F32).unwrap();
+    assert!(matches!(g.set_name(x, ""), Err(GraphError::Invalid { .. })));
+    match json(X23, r#""x", "x""#) {
+        Err(e @ GraphError::Invalid { .. }) => {
+            assert!(e.to_string().contains("listed twice"), "{e}")
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    // Renaming keeps lookups right: the old name is free again, the new one found.
+    let y = g.unary(UnaryOp::Exp, x).unwrap();
+    g.set_name(y, "y").unwrap();
+    g.set_name(x, "x2").unwrap();
+    assert_eq!(
+        (g.find("x2"), g.find("y"), g.find("x")),
+        (Some(x), Some(y), None)
+    );
+    assert!(g.input("x", &[3], DType::F32).is_ok());
+    assert!(matches!(
+        g.set_name(y, "x2"),
+        Err(GraphError::DuplicateName { .. })
+    ));
+}

@@ -99,6 +99,8 @@ pub struct CompileArgs {
 /// validation loss, a checkpoint, the loss curve and a text sample. `--mlp` runs the
 /// MLP-block cross-target check instead.
 #[derive(Debug, clap::Args)]
+// `--lr -1` is a value (refused with its reason), not an unknown flag `-1`.
+#[command(allow_negative_numbers = true)]
 pub struct DemoArgs {
     /// Run the MLP block `sum(tanh(x @ w + b), axis 1)` on every target against the f64
     /// interpreter instead of training a GPT.

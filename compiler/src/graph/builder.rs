@@ -442,6 +442,13 @@ impl Graph {
 
     /// Renames a node (names must stay unique).
     pub fn set_name(&mut self, id: NodeId, name: &str) -> Result<(), GraphError> {
+        if name.is_empty() {
+            return Err(GraphError::Invalid {
+                op: "rename",
+                node: String::new(),
+                reason: "a node name must not be empty".into(),
+            });
+        }
         if let Some(other) = self.find(name) {
             if other != id {
                 return Err(GraphError::DuplicateName {
@@ -457,7 +464,9 @@ impl Graph {
                 node: name.to_string(),
                 input: id.to_string(),
             })?;
-        node.name = name.to_string();
+        let old = std::mem::replace(&mut node.name, name.to_string());
+        self.names.remove(&old);
+        self.names.insert(name.to_string(), id);
         Ok(())
     }
 

@@ -135,7 +135,15 @@ impl Graph {
             }
             ids[i] = Some(g.push(op, inputs, leaf_ty, Some(&n.name))?);
         }
+        let mut listed = std::collections::HashSet::new();
         for o in &spec.outputs {
+            if !listed.insert(o.as_str()) {
+                return Err(GraphError::Invalid {
+                    op: "output",
+                    node: o.clone(),
+                    reason: "listed twice in `outputs`".into(),
+                });
+            }
             let &j = by_name
                 .get(o.as_str())
                 .ok_or_else(|| GraphError::UnknownInput {

@@ -53,6 +53,8 @@ pub struct Node {
 pub struct Graph {
     nodes: Vec<Node>,
     outputs: Vec<NodeId>,
+    /// Every node by name (names are unique), so lookups and pushes stay O(1).
+    names: std::collections::HashMap<String, NodeId>,
 }
 
 impl Graph {
@@ -115,10 +117,7 @@ impl Graph {
 
     /// Looks a node up by name.
     pub fn find(&self, name: &str) -> Option<NodeId> {
-        self.nodes
-            .iter()
-            .position(|n| n.name == name)
-            .map(|i| NodeId(i as u32))
+        self.names.get(name).copied()
     }
 
     /// Input nodes (`Op::Input`) in order.
@@ -167,6 +166,13 @@ impl Graph {
         name: Option<&str>,
     ) -> Result<NodeId, GraphError> {
         let name = match name {
+            Some("") => {
+                return Err(GraphError::Invalid {
+                    op: op.name(),
+                    node: String::new(),
+                    reason: "a node name must not be empty".into(),
+                })
+            }
             Some(n) => {
                 if self.find(n).is_some() {
                     return Err(GraphError::DuplicateName {
@@ -216,13 +222,15 @@ impl Graph {
                 shape: ty.shape,
             });
         }
+        let id = NodeId(self.nodes.len() as u32);
+        self.names.insert(name.clone(), id);
         self.nodes.push(Node {
             op,
             inputs,
             ty,
             name,
         });
-        Ok(NodeId(self.nodes.len() as u32 - 1))
+        Ok(id)
     }
 
     /// Re-checks the whole graph: topological order, arities, every type rule, outputs.
