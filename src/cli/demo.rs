@@ -153,8 +153,8 @@ fn run_gpt(args: &DemoArgs) -> Result<()> {
     println!();
     if failures.contains(&TargetKind::Wgsl.name()) {
         bail!(
-            "the training step does not compile for wgsl (above), so it cannot train on wgpu; \
-             the demo failed for: {}",
+            "the training step failed for wgsl (above), so it cannot train on wgpu; the demo \
+             failed for: {}",
             failures.join(", ")
         );
     }
