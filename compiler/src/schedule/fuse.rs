@@ -8,8 +8,10 @@
 //! Every other node either gets a buffer (it is *materialized*: the root of a kernel, or a
 //! leaf) or is fused into the single kernel that consumes it. A node is materialized when
 //! it is a graph output, a matmul operand, an elementwise node read by more than one
-//! kernel, a reduction or matmul that cannot become the anchor of its consumer's kernel, or
-//! a node the scheduler *forces* (see below, and a kernel over the storage-buffer limit).
+//! kernel, a reduction or matmul that cannot become the anchor of its consumer's kernel,
+//! an elementwise node [`MAX_FUSED_DEPTH`] nodes away from its kernel's root (a longer
+//! chain is cut; multi-output merging may join the pieces again), or a node the scheduler
+//! *forces* (see below, and a kernel over the storage-buffer limit).
 //!
 //! A view costs a kernel of its own (a `copy`) only when it is:
 //! - a graph output that is a view of a value living in a buffer anyway: an input,
