@@ -14,6 +14,14 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `tessera compile tests/data/mlp.json ARGS..`.
+fn compile_mlp(args: &[&str]) -> Output {
+    let graph = fixture("mlp.json");
+    let mut all = vec!["compile", graph.to_str().expect("UTF-8 path")];
+    all.extend_from_slice(args);
+    tessera(&all)
+}
+
 /// Runs the binary with `RUST_BACKTRACE` unset (so a panic would show only our hook's
 /// single line, which the checks below also reject) and `RUST_LOG` unset.
 fn tessera(args: &[&str]) -> Output {
@@ -249,14 +257,7 @@ fn invalid_graphs_are_one_line_errors() {
 
 #[test]
 fn unknown_target_is_one_line_error() {
-    let out = tessera(&[
-        "compile",
-        fixture("mlp.json").to_str().unwrap(),
-        "--target",
-        "cuda-sass",
-        "--out",
-        "/tmp/never-written",
-    ]);
+    let out = compile_mlp(&["--target", "cuda-sass", "--out", "/tmp/never-written"]);
     let line = assert_one_line_error(&out, "unknown target");
     assert!(line.contains("cuda-sass"), "{line}");
     assert_eq!(out.status.code(), Some(2));
@@ -265,12 +266,7 @@ fn unknown_target_is_one_line_error() {
 #[test]
 fn usage_errors_are_one_line() {
     // No --out and no --emit tile.
-    let out = tessera(&[
-        "compile",
-        fixture("mlp.json").to_str().unwrap(),
-        "--target",
-        "wgsl",
-    ]);
+    let out = compile_mlp(&["--target", "wgsl"]);
     let line = assert_one_line_error(&out, "missing --out");
     assert!(line.contains("--out"), "{line}");
     // No graph at all.
@@ -283,9 +279,7 @@ fn usage_errors_are_one_line() {
     let out = tessera(&["launch-rockets"]);
     assert_one_line_error(&out, "unknown subcommand");
     // --out with --emit tile (which writes nothing).
-    let out = tessera(&[
-        "compile",
-        fixture("mlp.json").to_str().unwrap(),
+    let out = compile_mlp(&[
         "--target",
         "wgsl",
         "--emit",
@@ -297,14 +291,7 @@ fn usage_errors_are_one_line() {
     assert!(line.contains("--emit source"), "{line}");
     // --out naming a file.
     let file = fixture("mlp.json");
-    let out = tessera(&[
-        "compile",
-        file.to_str().unwrap(),
-        "--target",
-        "wgsl",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
+    let out = compile_mlp(&["--target", "wgsl", "--out", file.to_str().unwrap()]);
     let line = assert_one_line_error(&out, "--out is a file");
     assert!(line.contains("is a file, not a folder"), "{line}");
 }
