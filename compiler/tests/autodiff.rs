@@ -380,6 +380,51 @@ fn slice_and_concat() {
 }
 
 #[test]
+fn slices_of_one_tensor_get_one_concat_gradient() {
+    // A qkv-style split: the adjoints of disjoint slices (each its part padded with
+    // zeros) merge into one concat, not padded copies summed by adds; a gap between the
+    // slices stays zeros. Overlapping slices still add. Checked against central
+    // differences either way.
+    for (case, slices) in [
+        ("qkv split", vec![(0, 4), (4, 4), (8, 4)]),
+        ("gap in the middle", vec![(8, 4), (0, 3)]),
+        ("overlap", vec![(0, 6), (4, 4), (9, 3)]),
+    ] {
+        let mut c = Case::new(case, 720);
+        let x = c.x("x", &[3, 12, 2]);
+        let mut y = None;
+        for (k, &(start, len)) in slices.iter().enumerate() {
+            let s = c.g.slice(x, 1, start, len).expect("slice");
+            let f = if k % 2 == 0 {
+                c.g.mul(s, s).expect("square")
+            } else {
+                c.g.unary(UnaryOp::Exp, s).expect("exp")
+            };
+            let r = c.g.sum(f, 1, false).expect("sum");
+            y = Some(match y {
+                Some(acc) => c.g.add(acc, r).expect("add"),
+                None => r,
+            });
+        }
+        let y = y.expect("a slice");
+        // The structure: x's adjoint is built without adding padded slices.
+        let mut probe = c.g.clone();
+        let flat = probe.reshape(y, &[6]).expect("reshape");
+        let loss = probe.sum(flat, 0, false).expect("sum");
+        let gg = grad(&probe, loss, &[x]).expect("grad");
+        let gx = gg.graph.node(gg.grads[0]);
+        let overlapping = case == "overlap";
+        assert_eq!(
+            matches!(gx.op, Op::Concat { .. }),
+            !overlapping,
+            "{case}: x's adjoint is {:?}",
+            gx.op
+        );
+        c.check_weighted(y);
+    }
+}
+
+#[test]
 fn gather_and_scatter_add() {
     // Embedding lookup with repeated ids (their gradients add up), rank-2 ids.
     let mut c = Case::new("gather axis 0 (embedding)", 800);

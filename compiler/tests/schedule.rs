@@ -1007,6 +1007,56 @@ fn views_of_matmul_and_reduce_results_are_stored_through() {
 }
 
 #[test]
+fn attention_gradients_are_stored_into_one_concat() {
+    // A GPT block's qkv split: `qkv [B, T, 3C]` sliced into q, k, v, each reshaped to
+    // heads and permuted to `[B, H, T, D]`. The backward's dq, dk and dv kernels store
+    // through the inverse permute and one concat assembles `d qkv` (autodiff merges the
+    // slices' padded adjoints): no copy kernel in the backward, one concat, no add of
+    // padded gradients.
+    let (bsz, t, h, d) = (2, 5, 2, 4);
+    let c = h * d;
+    let mut g = Graph::new();
+    let qkv = g.input("qkv", &[bsz, t, 3 * c], DType::F32).unwrap();
+    let mut heads = Vec::new();
+    for k in 0..3 {
+        let s = g.slice(qkv, 2, k * c, c).unwrap();
+        let s = g.reshape(s, &[bsz, t, h, d]).unwrap();
+        heads.push(g.permute(s, &[0, 2, 1, 3]).unwrap());
+    }
+    let o = g
+        .attention(heads[0], heads[1], heads[2], None, true, None)
+        .unwrap();
+    let o = g.permute(o, &[0, 2, 1, 3]).unwrap();
+    let o = g.reshape(o, &[bsz * t * c]).unwrap();
+    let w = g.input("w", &[bsz * t * c], DType::F32).unwrap();
+    let o = g.mul(o, w).unwrap();
+    let loss = g.sum(o, 0, false).unwrap();
+    // The gradient graph outputs `grad/qkv` (and the loss).
+    let gg = tessera_compiler::grad(&g, loss, &[qkv]).unwrap().graph;
+    assert!(gg
+        .outputs()
+        .contains(&gg.find("grad/qkv").expect("named gradient")));
+    let plan = compare_all(&gg, 990, Domain::Signed, 1e-5, 1e-4);
+    let names = kernel_names(&plan);
+    // (The forward's output is read by its permute and by the backward, so its permute
+    // stays a copy kernel of its own, before the backward.)
+    let bwd = names
+        .iter()
+        .position(|n| n.starts_with("attention_bwd"))
+        .expect("a backward kernel");
+    assert!(
+        names[bwd..].iter().all(|n| !n.starts_with("copy")),
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("concat")).count(),
+        1,
+        "{names:?}"
+    );
+    assert!(names.iter().all(|n| !n.starts_with("add")), "{names:?}");
+}
+
+#[test]
 fn constant_output_and_dead_nodes() {
     let mut g = Graph::new();
     let x = g.input("x", &[7], DType::F32).unwrap();

@@ -351,11 +351,86 @@ impl Ad {
             .into());
         }
         let sum = match adj.get(&x) {
-            Some(&prev) => self.g.add(prev, c)?,
+            Some(&prev) => match self.merge_pads(prev, c)? {
+                Some(merged) => merged,
+                None => self.g.add(prev, c)?,
+            },
             None => c,
         };
         adj.insert(x, sum);
         Ok(())
+    }
+
+    /// The segments of a zero-padded value along `axis`: `(extent, Some(part))` for a part,
+    /// `(extent, None)` for zeros; `Some` only when `n` is a concat.
+    fn pad_segments(&self, n: NodeId) -> Option<(usize, Vec<(usize, Option<NodeId>)>)> {
+        let node = self.g.node(n);
+        let Op::Concat { axis } = node.op else {
+            return None;
+        };
+        let segs = node
+            .inputs
+            .iter()
+            .map(|&i| {
+                let len = self.g.ty(i).shape[axis];
+                let zero = matches!(self.g.node(i).op, Op::Constant { value } if value == 0.0);
+                (len, (!zero).then_some(i))
+            })
+            .collect();
+        Some((axis, segs))
+    }
+
+    /// `a + b` as one concat when both are concats along one axis (the adjoints of slices:
+    /// the part and zeros on either side) whose parts cover disjoint ranges: the qkv split
+    /// of attention then gets one concat of its three gradients instead of three padded
+    /// copies and two adds. Exact: every element is one part's value or zero. `None` when
+    /// the two are not such concats.
+    fn merge_pads(&mut self, a: NodeId, b: NodeId) -> Result<Option<NodeId>, GraphError> {
+        let (Some((axis, sa)), Some((axis_b, sb))) = (self.pad_segments(a), self.pad_segments(b))
+        else {
+            return Ok(None);
+        };
+        if axis != axis_b {
+            return Ok(None);
+        }
+        // Each part as (start, len, node) along the axis; they must not overlap.
+        let parts_of = |segs: &[(usize, Option<NodeId>)]| {
+            let mut at = 0;
+            let mut out = Vec::new();
+            for &(len, part) in segs {
+                if let Some(p) = part {
+                    out.push((at, len, p));
+                }
+                at += len;
+            }
+            out
+        };
+        let mut parts = parts_of(&sa);
+        parts.extend(parts_of(&sb));
+        parts.sort_by_key(|p| p.0);
+        if parts.windows(2).any(|w| w[0].0 + w[0].1 > w[1].0) {
+            return Ok(None);
+        }
+        let ty = self.g.ty(a).clone();
+        let total = ty.shape[axis];
+        let mut inputs = Vec::with_capacity(2 * parts.len() + 1);
+        let mut at = 0;
+        for (start, len, p) in parts.into_iter().chain([(total, 0, a)]) {
+            if start > at {
+                let mut shape = ty.shape.clone();
+                shape[axis] = start - at;
+                inputs.push(self.zeros(&shape, ty.dtype)?);
+            }
+            if len > 0 {
+                inputs.push(p);
+            }
+            at = start + len;
+        }
+        Ok(Some(if inputs.len() == 1 {
+            inputs[0]
+        } else {
+            self.g.concat(&inputs, axis)?
+        }))
     }
 
     /// A scalar constant `[]` (broadcast by the binary builders).

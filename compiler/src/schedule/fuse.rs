@@ -284,8 +284,11 @@ impl<'g> Grouper<'g> {
         }
         let wanted = match self.graph.node(n).op {
             Op::Reduce { .. } | Op::MatMul { .. } => true,
-            // Its builder writes through `KernelSpec::store` (any strided view).
-            Op::Composite(crate::graph::CompositeOp::Attention { .. }) => true,
+            // Their builders write through `KernelSpec::store` (any strided view).
+            Op::Composite(
+                crate::graph::CompositeOp::Attention { .. }
+                | crate::graph::CompositeOp::AttentionGrad { .. },
+            ) => true,
             ref op if op.is_elementwise() => self.heads_anchor_chain(n),
             _ => false,
         };

@@ -3,7 +3,7 @@
 // Program instance `pid` is one iteration of the loop over GetBlockIdx(), GetBlockIdx() + GetBlockNum(), ...
 #include "kernel_operator.h"
 
-extern "C" __global__ __aicore__ void attention_bwd_dk_53(GM_ADDR add_14, GM_ADDR matmul_160, GM_ADDR attention_bwd_stats_164, GM_ADDR attention_bwd_dk_166)
+extern "C" __global__ __aicore__ void attention_bwd_dk_53(GM_ADDR add_14, GM_ADDR matmul_160, GM_ADDR attention_bwd_stats_164, GM_ADDR permute_172)
 {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
     using namespace AscendC;
@@ -14,8 +14,8 @@ extern "C" __global__ __aicore__ void attention_bwd_dk_53(GM_ADDR add_14, GM_ADD
     matmul_160_gm.SetGlobalBuffer((__gm__ float*)matmul_160, 32768);
     GlobalTensor<float> attention_bwd_stats_164_gm; // attention_bwd_stats_164 : f32[2048], Read
     attention_bwd_stats_164_gm.SetGlobalBuffer((__gm__ float*)attention_bwd_stats_164, 2048);
-    GlobalTensor<float> attention_bwd_dk_166_gm; // attention_bwd_dk_166 : f32[32768], Write
-    attention_bwd_dk_166_gm.SetGlobalBuffer((__gm__ float*)attention_bwd_dk_166, 32768);
+    GlobalTensor<float> permute_172_gm; // permute_172 : f32[32768], Write
+    permute_172_gm.SetGlobalBuffer((__gm__ float*)permute_172, 32768);
     TPipe pipe;
     constexpr int32_t kPrograms = 1024;
     // Unified Buffer: 8 queue(s) x 1 buffer(s), 10 scratch buffer(s): 63296 of 188416 bytes.
@@ -33,7 +33,7 @@ extern "C" __global__ __aicore__ void attention_bwd_dk_53(GM_ADDR add_14, GM_ADD
     pipe.InitBuffer(in_q5, 1, 2048);
     TQue<TPosition::VECIN, 1> in_q6; // %72 = load add_14 [64, 32]
     pipe.InitBuffer(in_q6, 1, 8192);
-    TQue<TPosition::VECOUT, 1> out_q0; // store %76 -> attention_bwd_dk_166 [32]
+    TQue<TPosition::VECOUT, 1> out_q0; // store %76 -> permute_172 [32]
     pipe.InitBuffer(out_q0, 1, 256);
     TBuf<TPosition::VECCALC> tmp0; // %14
     pipe.InitBuffer(tmp0, 8192);
@@ -346,11 +346,10 @@ extern "C" __global__ __aicore__ void attention_bwd_dk_53(GM_ADDR add_14, GM_ADD
         }
         LocalTensor<float> v76 = tmp3.Get<float>(); // %76: final carried value
         const int32_t s78 = pid2 * 8192; // %78 = imul
-        const int32_t s80 = pid1 * 2048; // %80 = imul
-        const int32_t s81 = s78 + s80; // %81 = iadd
-        const int32_t s82 = pid0 * 32; // %82 = imul
-        const int32_t s83 = s81 + s82; // %83 = iadd
-        // store %76 -> attention_bwd_dk_166[32] at s83, strides [1], valid 32
+        const int32_t s79 = s78 + s8; // %79 = iadd
+        const int32_t s80 = pid0 * 128; // %80 = imul
+        const int32_t s81 = s79 + s80; // %81 = iadd
+        // store %76 -> permute_172[32] at s81, strides [1], valid 32
         const int32_t svc7 = (32 < 0 ? 0 : (32 > 32 ? 32 : 32));
         LocalTensor<float> st_out7 = out_q0.AllocTensor<float>();
         PipeBarrier<PIPE_V>();
@@ -358,14 +357,14 @@ extern "C" __global__ __aicore__ void attention_bwd_dk_53(GM_ADDR add_14, GM_ADD
         out_q0.EnQue(st_out7);
         st_out7 = out_q0.DeQue<float>();
         if (svc7 > 0) {
-            DataCopyPad(attention_bwd_dk_166_gm[s83], st_out7, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc7 * 4), 0, 0, 0});
+            DataCopyPad(permute_172_gm[s81], st_out7, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc7 * 4), 0, 0, 0});
         }
         out_q0.FreeTensor(st_out7);
     }
 }
 
 #ifndef ASCENDC_CPU_DEBUG
-extern "C" void attention_bwd_dk_53_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* matmul_160, uint8_t* attention_bwd_stats_164, uint8_t* attention_bwd_dk_166) {
-    attention_bwd_dk_53<<<blockDim, nullptr, stream>>>(add_14, matmul_160, attention_bwd_stats_164, attention_bwd_dk_166);
+extern "C" void attention_bwd_dk_53_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* matmul_160, uint8_t* attention_bwd_stats_164, uint8_t* permute_172) {
+    attention_bwd_dk_53<<<blockDim, nullptr, stream>>>(add_14, matmul_160, attention_bwd_stats_164, permute_172);
 }
 #endif

@@ -50,27 +50,24 @@ extern "C" __global__ __aicore__ void mul_sub_mul_add_47(GM_ADDR mul_101, GM_ADD
 extern "C" __global__ __aicore__ void matmul_49(GM_ADDR add_158, GM_ADDR h_0_attn_proj_weight, GM_ADDR matmul_160, GM_ADDR workspace);
 extern "C" __global__ __aicore__ void matmul_50(GM_ADDR permute_25, GM_ADDR add_158, GM_ADDR grad_h_0_attn_proj_weight, GM_ADDR workspace);
 extern "C" __global__ __aicore__ void attention_bwd_stats_51(GM_ADDR add_14, GM_ADDR attention_24, GM_ADDR matmul_160, GM_ADDR attention_bwd_stats_164);
-extern "C" __global__ __aicore__ void attention_bwd_dq_52(GM_ADDR add_14, GM_ADDR matmul_160, GM_ADDR attention_bwd_stats_164, GM_ADDR attention_bwd_dq_165);
-extern "C" __global__ __aicore__ void attention_bwd_dk_53(GM_ADDR add_14, GM_ADDR matmul_160, GM_ADDR attention_bwd_stats_164, GM_ADDR attention_bwd_dk_166);
-extern "C" __global__ __aicore__ void attention_bwd_dv_54(GM_ADDR add_14, GM_ADDR matmul_160, GM_ADDR attention_bwd_stats_164, GM_ADDR attention_bwd_dv_167);
-extern "C" __global__ __aicore__ void concat_56(GM_ADDR constant_170, GM_ADDR permute_168, GM_ADDR concat_171);
-extern "C" __global__ __aicore__ void concat_58(GM_ADDR constant_174, GM_ADDR permute_172, GM_ADDR constant_175, GM_ADDR concat_176);
-extern "C" __global__ __aicore__ void concat_60(GM_ADDR permute_178, GM_ADDR constant_180, GM_ADDR concat_181);
-extern "C" __global__ __aicore__ void add_61(GM_ADDR concat_171, GM_ADDR concat_176, GM_ADDR concat_181, GM_ADDR add_182);
-extern "C" __global__ __aicore__ void reduce_sum_62(GM_ADDR add_182, GM_ADDR grad_h_0_attn_qkv_bias);
-extern "C" __global__ __aicore__ void matmul_63(GM_ADDR add_182, GM_ADDR h_0_attn_qkv_weight, GM_ADDR matmul_184, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void matmul_64(GM_ADDR layer_norm_9, GM_ADDR add_182, GM_ADDR grad_h_0_attn_qkv_weight, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void reduce_sum_75(GM_ADDR add_212, GM_ADDR grad_wpe_weight);
-extern "C" __global__ __aicore__ void scatter_add_76(GM_ADDR add_212, GM_ADDR tokens, GM_ADDR scatter_add_215);
-extern "C" __global__ __aicore__ void matmul_add_77(GM_ADDR mul_76, GM_ADDR layer_norm_50, GM_ADDR scatter_add_215, GM_ADDR grad_wte_weight, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_78(GM_ADDR adamw_m_wte_weight, GM_ADDR grad_wte_weight, GM_ADDR adamw_v_wte_weight, GM_ADDR wte_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_wte_weight, GM_ADDR new_adamw_v_wte_weight, GM_ADDR new_wte_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_79(GM_ADDR adamw_m_wpe_weight, GM_ADDR grad_wpe_weight, GM_ADDR adamw_v_wpe_weight, GM_ADDR wpe_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_wpe_weight, GM_ADDR new_adamw_v_wpe_weight, GM_ADDR new_wpe_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_80(GM_ADDR adamw_m_h_0_ln_1_weight, GM_ADDR grad_h_0_ln_1_weight, GM_ADDR adamw_v_h_0_ln_1_weight, GM_ADDR h_0_ln_1_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_ln_1_weight, GM_ADDR new_adamw_v_h_0_ln_1_weight, GM_ADDR new_h_0_ln_1_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_82(GM_ADDR adamw_m_h_0_attn_qkv_weight, GM_ADDR grad_h_0_attn_qkv_weight, GM_ADDR adamw_v_h_0_attn_qkv_weight, GM_ADDR h_0_attn_qkv_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_qkv_weight, GM_ADDR new_adamw_v_h_0_attn_qkv_weight, GM_ADDR new_h_0_attn_qkv_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_83(GM_ADDR adamw_m_h_0_attn_qkv_bias, GM_ADDR grad_h_0_attn_qkv_bias, GM_ADDR adamw_v_h_0_attn_qkv_bias, GM_ADDR h_0_attn_qkv_bias, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_qkv_bias, GM_ADDR new_adamw_v_h_0_attn_qkv_bias, GM_ADDR new_h_0_attn_qkv_bias);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_84(GM_ADDR adamw_m_h_0_attn_proj_weight, GM_ADDR grad_h_0_attn_proj_weight, GM_ADDR adamw_v_h_0_attn_proj_weight, GM_ADDR h_0_attn_proj_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_proj_weight, GM_ADDR new_adamw_v_h_0_attn_proj_weight, GM_ADDR new_h_0_attn_proj_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_88(GM_ADDR adamw_m_h_0_mlp_fc_weight, GM_ADDR grad_h_0_mlp_fc_weight, GM_ADDR adamw_v_h_0_mlp_fc_weight, GM_ADDR h_0_mlp_fc_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_mlp_fc_weight, GM_ADDR new_adamw_v_h_0_mlp_fc_weight, GM_ADDR new_h_0_mlp_fc_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_89(GM_ADDR adamw_m_h_0_mlp_fc_bias, GM_ADDR grad_h_0_mlp_fc_bias, GM_ADDR adamw_v_h_0_mlp_fc_bias, GM_ADDR h_0_mlp_fc_bias, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_mlp_fc_bias, GM_ADDR new_adamw_v_h_0_mlp_fc_bias, GM_ADDR new_h_0_mlp_fc_bias);
+extern "C" __global__ __aicore__ void attention_bwd_dv_52(GM_ADDR add_14, GM_ADDR matmul_160, GM_ADDR attention_bwd_stats_164, GM_ADDR permute_168);
+extern "C" __global__ __aicore__ void attention_bwd_dk_53(GM_ADDR add_14, GM_ADDR matmul_160, GM_ADDR attention_bwd_stats_164, GM_ADDR permute_172);
+extern "C" __global__ __aicore__ void attention_bwd_dq_54(GM_ADDR add_14, GM_ADDR matmul_160, GM_ADDR attention_bwd_stats_164, GM_ADDR permute_179);
+extern "C" __global__ __aicore__ void concat_55(GM_ADDR permute_179, GM_ADDR permute_172, GM_ADDR permute_168, GM_ADDR concat_183);
+extern "C" __global__ __aicore__ void reduce_sum_56(GM_ADDR concat_183, GM_ADDR grad_h_0_attn_qkv_bias);
+extern "C" __global__ __aicore__ void matmul_57(GM_ADDR concat_183, GM_ADDR h_0_attn_qkv_weight, GM_ADDR matmul_185, GM_ADDR workspace);
+extern "C" __global__ __aicore__ void matmul_58(GM_ADDR layer_norm_9, GM_ADDR concat_183, GM_ADDR grad_h_0_attn_qkv_weight, GM_ADDR workspace);
+extern "C" __global__ __aicore__ void reduce_sum_69(GM_ADDR add_213, GM_ADDR grad_wpe_weight);
+extern "C" __global__ __aicore__ void scatter_add_70(GM_ADDR add_213, GM_ADDR tokens, GM_ADDR scatter_add_216);
+extern "C" __global__ __aicore__ void matmul_add_71(GM_ADDR mul_76, GM_ADDR layer_norm_50, GM_ADDR scatter_add_216, GM_ADDR grad_wte_weight, GM_ADDR workspace);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_72(GM_ADDR adamw_m_wte_weight, GM_ADDR grad_wte_weight, GM_ADDR adamw_v_wte_weight, GM_ADDR wte_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_wte_weight, GM_ADDR new_adamw_v_wte_weight, GM_ADDR new_wte_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_73(GM_ADDR adamw_m_wpe_weight, GM_ADDR grad_wpe_weight, GM_ADDR adamw_v_wpe_weight, GM_ADDR wpe_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_wpe_weight, GM_ADDR new_adamw_v_wpe_weight, GM_ADDR new_wpe_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_74(GM_ADDR adamw_m_h_0_ln_1_weight, GM_ADDR grad_h_0_ln_1_weight, GM_ADDR adamw_v_h_0_ln_1_weight, GM_ADDR h_0_ln_1_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_ln_1_weight, GM_ADDR new_adamw_v_h_0_ln_1_weight, GM_ADDR new_h_0_ln_1_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_76(GM_ADDR adamw_m_h_0_attn_qkv_weight, GM_ADDR grad_h_0_attn_qkv_weight, GM_ADDR adamw_v_h_0_attn_qkv_weight, GM_ADDR h_0_attn_qkv_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_qkv_weight, GM_ADDR new_adamw_v_h_0_attn_qkv_weight, GM_ADDR new_h_0_attn_qkv_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_77(GM_ADDR adamw_m_h_0_attn_qkv_bias, GM_ADDR grad_h_0_attn_qkv_bias, GM_ADDR adamw_v_h_0_attn_qkv_bias, GM_ADDR h_0_attn_qkv_bias, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_qkv_bias, GM_ADDR new_adamw_v_h_0_attn_qkv_bias, GM_ADDR new_h_0_attn_qkv_bias);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_78(GM_ADDR adamw_m_h_0_attn_proj_weight, GM_ADDR grad_h_0_attn_proj_weight, GM_ADDR adamw_v_h_0_attn_proj_weight, GM_ADDR h_0_attn_proj_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_proj_weight, GM_ADDR new_adamw_v_h_0_attn_proj_weight, GM_ADDR new_h_0_attn_proj_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_82(GM_ADDR adamw_m_h_0_mlp_fc_weight, GM_ADDR grad_h_0_mlp_fc_weight, GM_ADDR adamw_v_h_0_mlp_fc_weight, GM_ADDR h_0_mlp_fc_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_mlp_fc_weight, GM_ADDR new_adamw_v_h_0_mlp_fc_weight, GM_ADDR new_h_0_mlp_fc_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_83(GM_ADDR adamw_m_h_0_mlp_fc_bias, GM_ADDR grad_h_0_mlp_fc_bias, GM_ADDR adamw_v_h_0_mlp_fc_bias, GM_ADDR h_0_mlp_fc_bias, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_mlp_fc_bias, GM_ADDR new_adamw_v_h_0_mlp_fc_bias, GM_ADDR new_h_0_mlp_fc_bias);
 #else
 // launchers defined beside each kernel (`<kernel><<<blockDim, nullptr, stream>>>`)
 extern "C" void gather_0_do(uint32_t blockDim, void* stream, uint8_t* wte_weight, uint8_t* tokens, uint8_t* gather_2);
@@ -111,27 +108,24 @@ extern "C" void mul_sub_mul_add_47_do(uint32_t blockDim, void* stream, uint8_t* 
 extern "C" void matmul_49_do(uint32_t blockDim, void* stream, uint8_t* add_158, uint8_t* h_0_attn_proj_weight, uint8_t* matmul_160, uint8_t* workspace);
 extern "C" void matmul_50_do(uint32_t blockDim, void* stream, uint8_t* permute_25, uint8_t* add_158, uint8_t* grad_h_0_attn_proj_weight, uint8_t* workspace);
 extern "C" void attention_bwd_stats_51_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* attention_24, uint8_t* matmul_160, uint8_t* attention_bwd_stats_164);
-extern "C" void attention_bwd_dq_52_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* matmul_160, uint8_t* attention_bwd_stats_164, uint8_t* attention_bwd_dq_165);
-extern "C" void attention_bwd_dk_53_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* matmul_160, uint8_t* attention_bwd_stats_164, uint8_t* attention_bwd_dk_166);
-extern "C" void attention_bwd_dv_54_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* matmul_160, uint8_t* attention_bwd_stats_164, uint8_t* attention_bwd_dv_167);
-extern "C" void concat_56_do(uint32_t blockDim, void* stream, uint8_t* constant_170, uint8_t* permute_168, uint8_t* concat_171);
-extern "C" void concat_58_do(uint32_t blockDim, void* stream, uint8_t* constant_174, uint8_t* permute_172, uint8_t* constant_175, uint8_t* concat_176);
-extern "C" void concat_60_do(uint32_t blockDim, void* stream, uint8_t* permute_178, uint8_t* constant_180, uint8_t* concat_181);
-extern "C" void add_61_do(uint32_t blockDim, void* stream, uint8_t* concat_171, uint8_t* concat_176, uint8_t* concat_181, uint8_t* add_182);
-extern "C" void reduce_sum_62_do(uint32_t blockDim, void* stream, uint8_t* add_182, uint8_t* grad_h_0_attn_qkv_bias);
-extern "C" void matmul_63_do(uint32_t blockDim, void* stream, uint8_t* add_182, uint8_t* h_0_attn_qkv_weight, uint8_t* matmul_184, uint8_t* workspace);
-extern "C" void matmul_64_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_9, uint8_t* add_182, uint8_t* grad_h_0_attn_qkv_weight, uint8_t* workspace);
-extern "C" void reduce_sum_75_do(uint32_t blockDim, void* stream, uint8_t* add_212, uint8_t* grad_wpe_weight);
-extern "C" void scatter_add_76_do(uint32_t blockDim, void* stream, uint8_t* add_212, uint8_t* tokens, uint8_t* scatter_add_215);
-extern "C" void matmul_add_77_do(uint32_t blockDim, void* stream, uint8_t* mul_76, uint8_t* layer_norm_50, uint8_t* scatter_add_215, uint8_t* grad_wte_weight, uint8_t* workspace);
-extern "C" void mul_add_sqrt_div_x3_78_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_wte_weight, uint8_t* grad_wte_weight, uint8_t* adamw_v_wte_weight, uint8_t* wte_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_wte_weight, uint8_t* new_adamw_v_wte_weight, uint8_t* new_wte_weight);
-extern "C" void mul_add_sqrt_div_x3_79_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_wpe_weight, uint8_t* grad_wpe_weight, uint8_t* adamw_v_wpe_weight, uint8_t* wpe_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_wpe_weight, uint8_t* new_adamw_v_wpe_weight, uint8_t* new_wpe_weight);
-extern "C" void mul_add_sqrt_div_x3_80_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_ln_1_weight, uint8_t* grad_h_0_ln_1_weight, uint8_t* adamw_v_h_0_ln_1_weight, uint8_t* h_0_ln_1_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_ln_1_weight, uint8_t* new_adamw_v_h_0_ln_1_weight, uint8_t* new_h_0_ln_1_weight);
-extern "C" void mul_add_sqrt_div_x3_82_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_qkv_weight, uint8_t* grad_h_0_attn_qkv_weight, uint8_t* adamw_v_h_0_attn_qkv_weight, uint8_t* h_0_attn_qkv_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_qkv_weight, uint8_t* new_adamw_v_h_0_attn_qkv_weight, uint8_t* new_h_0_attn_qkv_weight);
-extern "C" void mul_add_sqrt_div_x3_83_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_qkv_bias, uint8_t* grad_h_0_attn_qkv_bias, uint8_t* adamw_v_h_0_attn_qkv_bias, uint8_t* h_0_attn_qkv_bias, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_qkv_bias, uint8_t* new_adamw_v_h_0_attn_qkv_bias, uint8_t* new_h_0_attn_qkv_bias);
-extern "C" void mul_add_sqrt_div_x3_84_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_proj_weight, uint8_t* grad_h_0_attn_proj_weight, uint8_t* adamw_v_h_0_attn_proj_weight, uint8_t* h_0_attn_proj_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_proj_weight, uint8_t* new_adamw_v_h_0_attn_proj_weight, uint8_t* new_h_0_attn_proj_weight);
-extern "C" void mul_add_sqrt_div_x3_88_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_mlp_fc_weight, uint8_t* grad_h_0_mlp_fc_weight, uint8_t* adamw_v_h_0_mlp_fc_weight, uint8_t* h_0_mlp_fc_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_mlp_fc_weight, uint8_t* new_adamw_v_h_0_mlp_fc_weight, uint8_t* new_h_0_mlp_fc_weight);
-extern "C" void mul_add_sqrt_div_x3_89_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_mlp_fc_bias, uint8_t* grad_h_0_mlp_fc_bias, uint8_t* adamw_v_h_0_mlp_fc_bias, uint8_t* h_0_mlp_fc_bias, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_mlp_fc_bias, uint8_t* new_adamw_v_h_0_mlp_fc_bias, uint8_t* new_h_0_mlp_fc_bias);
+extern "C" void attention_bwd_dv_52_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* matmul_160, uint8_t* attention_bwd_stats_164, uint8_t* permute_168);
+extern "C" void attention_bwd_dk_53_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* matmul_160, uint8_t* attention_bwd_stats_164, uint8_t* permute_172);
+extern "C" void attention_bwd_dq_54_do(uint32_t blockDim, void* stream, uint8_t* add_14, uint8_t* matmul_160, uint8_t* attention_bwd_stats_164, uint8_t* permute_179);
+extern "C" void concat_55_do(uint32_t blockDim, void* stream, uint8_t* permute_179, uint8_t* permute_172, uint8_t* permute_168, uint8_t* concat_183);
+extern "C" void reduce_sum_56_do(uint32_t blockDim, void* stream, uint8_t* concat_183, uint8_t* grad_h_0_attn_qkv_bias);
+extern "C" void matmul_57_do(uint32_t blockDim, void* stream, uint8_t* concat_183, uint8_t* h_0_attn_qkv_weight, uint8_t* matmul_185, uint8_t* workspace);
+extern "C" void matmul_58_do(uint32_t blockDim, void* stream, uint8_t* layer_norm_9, uint8_t* concat_183, uint8_t* grad_h_0_attn_qkv_weight, uint8_t* workspace);
+extern "C" void reduce_sum_69_do(uint32_t blockDim, void* stream, uint8_t* add_213, uint8_t* grad_wpe_weight);
+extern "C" void scatter_add_70_do(uint32_t blockDim, void* stream, uint8_t* add_213, uint8_t* tokens, uint8_t* scatter_add_216);
+extern "C" void matmul_add_71_do(uint32_t blockDim, void* stream, uint8_t* mul_76, uint8_t* layer_norm_50, uint8_t* scatter_add_216, uint8_t* grad_wte_weight, uint8_t* workspace);
+extern "C" void mul_add_sqrt_div_x3_72_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_wte_weight, uint8_t* grad_wte_weight, uint8_t* adamw_v_wte_weight, uint8_t* wte_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_wte_weight, uint8_t* new_adamw_v_wte_weight, uint8_t* new_wte_weight);
+extern "C" void mul_add_sqrt_div_x3_73_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_wpe_weight, uint8_t* grad_wpe_weight, uint8_t* adamw_v_wpe_weight, uint8_t* wpe_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_wpe_weight, uint8_t* new_adamw_v_wpe_weight, uint8_t* new_wpe_weight);
+extern "C" void mul_add_sqrt_div_x3_74_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_ln_1_weight, uint8_t* grad_h_0_ln_1_weight, uint8_t* adamw_v_h_0_ln_1_weight, uint8_t* h_0_ln_1_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_ln_1_weight, uint8_t* new_adamw_v_h_0_ln_1_weight, uint8_t* new_h_0_ln_1_weight);
+extern "C" void mul_add_sqrt_div_x3_76_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_qkv_weight, uint8_t* grad_h_0_attn_qkv_weight, uint8_t* adamw_v_h_0_attn_qkv_weight, uint8_t* h_0_attn_qkv_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_qkv_weight, uint8_t* new_adamw_v_h_0_attn_qkv_weight, uint8_t* new_h_0_attn_qkv_weight);
+extern "C" void mul_add_sqrt_div_x3_77_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_qkv_bias, uint8_t* grad_h_0_attn_qkv_bias, uint8_t* adamw_v_h_0_attn_qkv_bias, uint8_t* h_0_attn_qkv_bias, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_qkv_bias, uint8_t* new_adamw_v_h_0_attn_qkv_bias, uint8_t* new_h_0_attn_qkv_bias);
+extern "C" void mul_add_sqrt_div_x3_78_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_proj_weight, uint8_t* grad_h_0_attn_proj_weight, uint8_t* adamw_v_h_0_attn_proj_weight, uint8_t* h_0_attn_proj_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_proj_weight, uint8_t* new_adamw_v_h_0_attn_proj_weight, uint8_t* new_h_0_attn_proj_weight);
+extern "C" void mul_add_sqrt_div_x3_82_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_mlp_fc_weight, uint8_t* grad_h_0_mlp_fc_weight, uint8_t* adamw_v_h_0_mlp_fc_weight, uint8_t* h_0_mlp_fc_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_mlp_fc_weight, uint8_t* new_adamw_v_h_0_mlp_fc_weight, uint8_t* new_h_0_mlp_fc_weight);
+extern "C" void mul_add_sqrt_div_x3_83_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_mlp_fc_bias, uint8_t* grad_h_0_mlp_fc_bias, uint8_t* adamw_v_h_0_mlp_fc_bias, uint8_t* h_0_mlp_fc_bias, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_mlp_fc_bias, uint8_t* new_adamw_v_h_0_mlp_fc_bias, uint8_t* new_h_0_mlp_fc_bias);
 #endif
 
 #define CHECK_ACL(expr)                                                                  \
@@ -220,222 +214,214 @@ int main(int argc, char** argv) {
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot17), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
     uint8_t* slot18 = nullptr; // loss
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot18), 32, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot19 = nullptr; // const 0
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot19), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot20 = nullptr; // const 0
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot20), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot21 = nullptr; // const 0
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot21), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot22 = nullptr; // const 0
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot22), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot23 = nullptr; // adamw.step
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot23), 32, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot24 = nullptr; // adamw.m/wte.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot24), 33280, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot25 = nullptr; // adamw.v/wte.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot25), 33280, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot26 = nullptr; // adamw.m/wpe.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot26), 32768, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot27 = nullptr; // adamw.v/wpe.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot27), 32768, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot28 = nullptr; // adamw.m/h.0.ln_1.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot28), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot29 = nullptr; // adamw.v/h.0.ln_1.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot29), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot30 = nullptr; // adamw.m/h.0.ln_1.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot30), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot31 = nullptr; // adamw.v/h.0.ln_1.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot31), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot32 = nullptr; // adamw.m/h.0.attn.qkv.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot32), 196608, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot33 = nullptr; // adamw.v/h.0.attn.qkv.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot33), 196608, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot34 = nullptr; // adamw.m/h.0.attn.qkv.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot34), 1536, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot35 = nullptr; // adamw.v/h.0.attn.qkv.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot35), 1536, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot36 = nullptr; // adamw.m/h.0.attn.proj.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot36), 65536, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot37 = nullptr; // adamw.v/h.0.attn.proj.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot37), 65536, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot38 = nullptr; // adamw.m/h.0.attn.proj.bias
+    uint8_t* slot19 = nullptr; // adamw.step
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot19), 32, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot20 = nullptr; // adamw.m/wte.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot20), 33280, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot21 = nullptr; // adamw.v/wte.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot21), 33280, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot22 = nullptr; // adamw.m/wpe.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot22), 32768, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot23 = nullptr; // adamw.v/wpe.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot23), 32768, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot24 = nullptr; // adamw.m/h.0.ln_1.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot24), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot25 = nullptr; // adamw.v/h.0.ln_1.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot25), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot26 = nullptr; // adamw.m/h.0.ln_1.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot26), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot27 = nullptr; // adamw.v/h.0.ln_1.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot27), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot28 = nullptr; // adamw.m/h.0.attn.qkv.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot28), 196608, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot29 = nullptr; // adamw.v/h.0.attn.qkv.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot29), 196608, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot30 = nullptr; // adamw.m/h.0.attn.qkv.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot30), 1536, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot31 = nullptr; // adamw.v/h.0.attn.qkv.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot31), 1536, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot32 = nullptr; // adamw.m/h.0.attn.proj.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot32), 65536, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot33 = nullptr; // adamw.v/h.0.attn.proj.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot33), 65536, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot34 = nullptr; // adamw.m/h.0.attn.proj.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot34), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot35 = nullptr; // adamw.v/h.0.attn.proj.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot35), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot36 = nullptr; // adamw.m/h.0.ln_2.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot36), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot37 = nullptr; // adamw.v/h.0.ln_2.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot37), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot38 = nullptr; // adamw.m/h.0.ln_2.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot38), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot39 = nullptr; // adamw.v/h.0.attn.proj.bias
+    uint8_t* slot39 = nullptr; // adamw.v/h.0.ln_2.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot39), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot40 = nullptr; // adamw.m/h.0.ln_2.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot40), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot41 = nullptr; // adamw.v/h.0.ln_2.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot41), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot42 = nullptr; // adamw.m/h.0.ln_2.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot42), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot43 = nullptr; // adamw.v/h.0.ln_2.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot43), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot44 = nullptr; // adamw.m/h.0.mlp.fc.weight
+    uint8_t* slot40 = nullptr; // adamw.m/h.0.mlp.fc.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot40), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot41 = nullptr; // adamw.v/h.0.mlp.fc.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot41), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot42 = nullptr; // adamw.m/h.0.mlp.fc.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot42), 2048, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot43 = nullptr; // adamw.v/h.0.mlp.fc.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot43), 2048, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot44 = nullptr; // adamw.m/h.0.mlp.proj.weight
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot44), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot45 = nullptr; // adamw.v/h.0.mlp.fc.weight
+    uint8_t* slot45 = nullptr; // adamw.v/h.0.mlp.proj.weight
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot45), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot46 = nullptr; // adamw.m/h.0.mlp.fc.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot46), 2048, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot47 = nullptr; // adamw.v/h.0.mlp.fc.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot47), 2048, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot48 = nullptr; // adamw.m/h.0.mlp.proj.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot48), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot49 = nullptr; // adamw.v/h.0.mlp.proj.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot49), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot50 = nullptr; // adamw.m/h.0.mlp.proj.bias
+    uint8_t* slot46 = nullptr; // adamw.m/h.0.mlp.proj.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot46), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot47 = nullptr; // adamw.v/h.0.mlp.proj.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot47), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot48 = nullptr; // adamw.m/ln_f.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot48), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot49 = nullptr; // adamw.v/ln_f.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot49), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot50 = nullptr; // adamw.m/ln_f.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot50), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot51 = nullptr; // adamw.v/h.0.mlp.proj.bias
+    uint8_t* slot51 = nullptr; // adamw.v/ln_f.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot51), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot52 = nullptr; // adamw.m/ln_f.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot52), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot53 = nullptr; // adamw.v/ln_f.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot53), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot54 = nullptr; // adamw.m/ln_f.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot54), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot55 = nullptr; // adamw.v/ln_f.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot55), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot56 = nullptr; // new/adamw.m/wte.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot56), 33280, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot57 = nullptr; // new/adamw.v/wte.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot57), 33280, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot58 = nullptr; // new/wte.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot58), 33280, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot59 = nullptr; // new/adamw.m/wpe.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot59), 32768, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot60 = nullptr; // new/adamw.v/wpe.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot60), 32768, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot61 = nullptr; // new/wpe.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot61), 32768, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot62 = nullptr; // new/adamw.m/h.0.ln_1.weight
+    uint8_t* slot52 = nullptr; // new/adamw.m/wte.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot52), 33280, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot53 = nullptr; // new/adamw.v/wte.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot53), 33280, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot54 = nullptr; // new/wte.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot54), 33280, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot55 = nullptr; // new/adamw.m/wpe.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot55), 32768, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot56 = nullptr; // new/adamw.v/wpe.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot56), 32768, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot57 = nullptr; // new/wpe.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot57), 32768, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot58 = nullptr; // new/adamw.m/h.0.ln_1.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot58), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot59 = nullptr; // new/adamw.v/h.0.ln_1.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot59), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot60 = nullptr; // new/h.0.ln_1.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot60), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot61 = nullptr; // new/adamw.m/h.0.ln_1.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot61), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot62 = nullptr; // new/adamw.v/h.0.ln_1.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot62), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot63 = nullptr; // new/adamw.v/h.0.ln_1.weight
+    uint8_t* slot63 = nullptr; // new/h.0.ln_1.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot63), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot64 = nullptr; // new/h.0.ln_1.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot64), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot65 = nullptr; // new/adamw.m/h.0.ln_1.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot65), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot66 = nullptr; // new/adamw.v/h.0.ln_1.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot66), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot67 = nullptr; // new/h.0.ln_1.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot67), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot68 = nullptr; // new/adamw.m/h.0.attn.qkv.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot68), 196608, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot69 = nullptr; // new/adamw.v/h.0.attn.qkv.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot69), 196608, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot70 = nullptr; // new/h.0.attn.qkv.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot70), 196608, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot71 = nullptr; // new/adamw.m/h.0.attn.qkv.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot71), 1536, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot72 = nullptr; // new/adamw.v/h.0.attn.qkv.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot72), 1536, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot73 = nullptr; // new/h.0.attn.qkv.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot73), 1536, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot74 = nullptr; // new/adamw.m/h.0.attn.proj.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot74), 65536, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot75 = nullptr; // new/adamw.v/h.0.attn.proj.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot75), 65536, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot76 = nullptr; // new/h.0.attn.proj.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot76), 65536, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot77 = nullptr; // new/adamw.m/h.0.attn.proj.bias
+    uint8_t* slot64 = nullptr; // new/adamw.m/h.0.attn.qkv.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot64), 196608, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot65 = nullptr; // new/adamw.v/h.0.attn.qkv.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot65), 196608, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot66 = nullptr; // new/h.0.attn.qkv.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot66), 196608, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot67 = nullptr; // new/adamw.m/h.0.attn.qkv.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot67), 1536, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot68 = nullptr; // new/adamw.v/h.0.attn.qkv.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot68), 1536, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot69 = nullptr; // new/h.0.attn.qkv.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot69), 1536, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot70 = nullptr; // new/adamw.m/h.0.attn.proj.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot70), 65536, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot71 = nullptr; // new/adamw.v/h.0.attn.proj.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot71), 65536, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot72 = nullptr; // new/h.0.attn.proj.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot72), 65536, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot73 = nullptr; // new/adamw.m/h.0.attn.proj.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot73), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot74 = nullptr; // new/adamw.v/h.0.attn.proj.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot74), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot75 = nullptr; // new/h.0.attn.proj.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot75), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot76 = nullptr; // new/adamw.m/h.0.ln_2.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot76), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot77 = nullptr; // new/adamw.v/h.0.ln_2.weight
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot77), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot78 = nullptr; // new/adamw.v/h.0.attn.proj.bias
+    uint8_t* slot78 = nullptr; // new/h.0.ln_2.weight
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot78), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot79 = nullptr; // new/h.0.attn.proj.bias
+    uint8_t* slot79 = nullptr; // new/adamw.m/h.0.ln_2.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot79), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot80 = nullptr; // new/adamw.m/h.0.ln_2.weight
+    uint8_t* slot80 = nullptr; // new/adamw.v/h.0.ln_2.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot80), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot81 = nullptr; // new/adamw.v/h.0.ln_2.weight
+    uint8_t* slot81 = nullptr; // new/h.0.ln_2.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot81), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot82 = nullptr; // new/h.0.ln_2.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot82), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot83 = nullptr; // new/adamw.m/h.0.ln_2.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot83), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot84 = nullptr; // new/adamw.v/h.0.ln_2.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot84), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot85 = nullptr; // new/h.0.ln_2.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot85), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot86 = nullptr; // new/adamw.m/h.0.mlp.fc.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot86), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot87 = nullptr; // new/adamw.v/h.0.mlp.fc.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot87), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot88 = nullptr; // new/h.0.mlp.fc.weight
+    uint8_t* slot82 = nullptr; // new/adamw.m/h.0.mlp.fc.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot82), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot83 = nullptr; // new/adamw.v/h.0.mlp.fc.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot83), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot84 = nullptr; // new/h.0.mlp.fc.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot84), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot85 = nullptr; // new/adamw.m/h.0.mlp.fc.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot85), 2048, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot86 = nullptr; // new/adamw.v/h.0.mlp.fc.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot86), 2048, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot87 = nullptr; // new/h.0.mlp.fc.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot87), 2048, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot88 = nullptr; // new/adamw.m/h.0.mlp.proj.weight
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot88), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot89 = nullptr; // new/adamw.m/h.0.mlp.fc.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot89), 2048, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot90 = nullptr; // new/adamw.v/h.0.mlp.fc.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot90), 2048, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot91 = nullptr; // new/h.0.mlp.fc.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot91), 2048, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot92 = nullptr; // new/adamw.m/h.0.mlp.proj.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot92), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot93 = nullptr; // new/adamw.v/h.0.mlp.proj.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot93), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot94 = nullptr; // new/h.0.mlp.proj.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot94), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot95 = nullptr; // new/adamw.m/h.0.mlp.proj.bias
+    uint8_t* slot89 = nullptr; // new/adamw.v/h.0.mlp.proj.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot89), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot90 = nullptr; // new/h.0.mlp.proj.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot90), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot91 = nullptr; // new/adamw.m/h.0.mlp.proj.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot91), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot92 = nullptr; // new/adamw.v/h.0.mlp.proj.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot92), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot93 = nullptr; // new/h.0.mlp.proj.bias
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot93), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot94 = nullptr; // new/adamw.m/ln_f.weight
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot94), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot95 = nullptr; // new/adamw.v/ln_f.weight
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot95), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot96 = nullptr; // new/adamw.v/h.0.mlp.proj.bias
+    uint8_t* slot96 = nullptr; // new/ln_f.weight
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot96), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot97 = nullptr; // new/h.0.mlp.proj.bias
+    uint8_t* slot97 = nullptr; // new/adamw.m/ln_f.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot97), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot98 = nullptr; // new/adamw.m/ln_f.weight
+    uint8_t* slot98 = nullptr; // new/adamw.v/ln_f.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot98), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot99 = nullptr; // new/adamw.v/ln_f.weight
+    uint8_t* slot99 = nullptr; // new/ln_f.bias
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot99), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot100 = nullptr; // new/ln_f.weight
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot100), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot101 = nullptr; // new/adamw.m/ln_f.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot101), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot102 = nullptr; // new/adamw.v/ln_f.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot102), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot103 = nullptr; // new/ln_f.bias
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot103), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot104 = nullptr; // temp 2, temp 7, temp 88, temp 91, temp 97
+    uint8_t* slot100 = nullptr; // temp 2, temp 7, temp 78, temp 81, temp 87
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot100), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot101 = nullptr; // temp 4, temp 80, temp 88
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot101), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot102 = nullptr; // temp 10, temp 73, temp 84
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot102), 393216, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot103 = nullptr; // temp 11, temp 70, temp 74
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot103), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot104 = nullptr; // temp 12, temp 69, temp 75, temp 86, temp 89
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot104), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot105 = nullptr; // temp 4, temp 90, temp 98
+    uint8_t* slot105 = nullptr; // temp 15, temp 58, temp 67, temp 82
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot105), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot106 = nullptr; // temp 10, temp 75, temp 86
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot106), 393216, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot107 = nullptr; // temp 11, temp 70, temp 82, temp 92
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot107), 393216, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot108 = nullptr; // temp 12, temp 69, temp 73, temp 76, temp 80, temp 83, temp 93
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot108), 393216, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot109 = nullptr; // temp 15, temp 58, temp 67, temp 84
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot109), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot110 = nullptr; // temp 18, temp 56, temp 59, temp 68
+    uint8_t* slot106 = nullptr; // temp 18, temp 56, temp 59, temp 68
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot106), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot107 = nullptr; // temp 21, temp 55
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot107), 524288, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot108 = nullptr; // temp 22, temp 52, temp 57, temp 60, temp 72, temp 76
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot108), 524288, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot109 = nullptr; // temp 25, temp 43, temp 51
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot109), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot110 = nullptr; // temp 28
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot110), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot111 = nullptr; // temp 21, temp 55
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot111), 524288, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot112 = nullptr; // temp 22, temp 52, temp 57, temp 60, temp 72, temp 79, temp 94
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot112), 524288, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot113 = nullptr; // temp 25, temp 43, temp 51
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot113), 262144, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot114 = nullptr; // temp 28
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot114), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot115 = nullptr; // temp 29, temp 37, temp 39, temp 53
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot115), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot116 = nullptr; // temp 31, temp 34, temp 41, temp 44, temp 54, temp 65, temp 99
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot116), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot117 = nullptr; // temp 32, temp 35, temp 40, temp 42, temp 48
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot117), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot118 = nullptr; // temp 36, temp 45, temp 50
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot118), 66560, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot119 = nullptr; // temp 38
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot119), 66560, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot120 = nullptr; // temp 46, temp 49
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot120), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot121 = nullptr; // temp 47, temp 71, temp 85, temp 96
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot121), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot122 = nullptr; // temp 61, temp 66
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot122), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot123 = nullptr; // temp 62, temp 87, temp 89
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot123), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot124 = nullptr; // temp 63
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot124), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot125 = nullptr; // temp 64
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot125), 512, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot126 = nullptr; // temp 95
-    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot126), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot111 = nullptr; // temp 29, temp 37, temp 39, temp 53
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot111), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot112 = nullptr; // temp 31, temp 34, temp 41, temp 44, temp 54, temp 65
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot112), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot113 = nullptr; // temp 32, temp 35, temp 40, temp 42, temp 48
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot113), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot114 = nullptr; // temp 36, temp 45, temp 50
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot114), 66560, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot115 = nullptr; // temp 38
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot115), 66560, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot116 = nullptr; // temp 46, temp 49
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot116), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot117 = nullptr; // temp 47, temp 71, temp 83
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot117), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot118 = nullptr; // temp 61, temp 66
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot118), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot119 = nullptr; // temp 62, temp 77, temp 79
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot119), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot120 = nullptr; // temp 63
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot120), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot121 = nullptr; // temp 64
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot121), 512, ACL_MEM_MALLOC_HUGE_FIRST));
+    uint8_t* slot122 = nullptr; // temp 85
+    CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot122), 512, ACL_MEM_MALLOC_HUGE_FIRST));
     // Workspace shared by the matmul kernels: a zero region every kernel reads its padding from ([0, 8192) used, no kernel writes it), then each kernel's accumulators.
     uint8_t* workspace = nullptr;
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&workspace), 589824, ACL_MEM_MALLOC_HUGE_FIRST));
@@ -480,946 +466,889 @@ int main(int argc, char** argv) {
     ReadInput(dir + "/in_targets.bin", host_buf, 1024); // targets : i32[4, 64]
     CHECK_ACL(aclrtMemcpy(slot17, 1024, host_buf, 1024, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/in_adamw_step.bin", host_buf, 12); // adamw.step : f32[3]
-    CHECK_ACL(aclrtMemcpy(slot23, 12, host_buf, 12, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot19, 12, host_buf, 12, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_wte_weight.bin", host_buf, 33280); // adamw.m/wte.weight : f32[65, 128]
-    CHECK_ACL(aclrtMemcpy(slot24, 33280, host_buf, 33280, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot20, 33280, host_buf, 33280, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_wte_weight.bin", host_buf, 33280); // adamw.v/wte.weight : f32[65, 128]
-    CHECK_ACL(aclrtMemcpy(slot25, 33280, host_buf, 33280, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot21, 33280, host_buf, 33280, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_wpe_weight.bin", host_buf, 32768); // adamw.m/wpe.weight : f32[64, 128]
-    CHECK_ACL(aclrtMemcpy(slot26, 32768, host_buf, 32768, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot22, 32768, host_buf, 32768, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_wpe_weight.bin", host_buf, 32768); // adamw.v/wpe.weight : f32[64, 128]
-    CHECK_ACL(aclrtMemcpy(slot27, 32768, host_buf, 32768, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot23, 32768, host_buf, 32768, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_ln_1_weight.bin", host_buf, 512); // adamw.m/h.0.ln_1.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot28, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot24, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_ln_1_weight.bin", host_buf, 512); // adamw.v/h.0.ln_1.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot29, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot25, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_ln_1_bias.bin", host_buf, 512); // adamw.m/h.0.ln_1.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot30, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot26, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_ln_1_bias.bin", host_buf, 512); // adamw.v/h.0.ln_1.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot31, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot27, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_attn_qkv_weight.bin", host_buf, 196608); // adamw.m/h.0.attn.qkv.weight : f32[128, 384]
-    CHECK_ACL(aclrtMemcpy(slot32, 196608, host_buf, 196608, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot28, 196608, host_buf, 196608, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_attn_qkv_weight.bin", host_buf, 196608); // adamw.v/h.0.attn.qkv.weight : f32[128, 384]
-    CHECK_ACL(aclrtMemcpy(slot33, 196608, host_buf, 196608, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot29, 196608, host_buf, 196608, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_attn_qkv_bias.bin", host_buf, 1536); // adamw.m/h.0.attn.qkv.bias : f32[384]
-    CHECK_ACL(aclrtMemcpy(slot34, 1536, host_buf, 1536, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot30, 1536, host_buf, 1536, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_attn_qkv_bias.bin", host_buf, 1536); // adamw.v/h.0.attn.qkv.bias : f32[384]
-    CHECK_ACL(aclrtMemcpy(slot35, 1536, host_buf, 1536, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot31, 1536, host_buf, 1536, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_attn_proj_weight.bin", host_buf, 65536); // adamw.m/h.0.attn.proj.weight : f32[128, 128]
-    CHECK_ACL(aclrtMemcpy(slot36, 65536, host_buf, 65536, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot32, 65536, host_buf, 65536, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_attn_proj_weight.bin", host_buf, 65536); // adamw.v/h.0.attn.proj.weight : f32[128, 128]
-    CHECK_ACL(aclrtMemcpy(slot37, 65536, host_buf, 65536, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot33, 65536, host_buf, 65536, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_attn_proj_bias.bin", host_buf, 512); // adamw.m/h.0.attn.proj.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot38, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot34, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_attn_proj_bias.bin", host_buf, 512); // adamw.v/h.0.attn.proj.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot39, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot35, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_ln_2_weight.bin", host_buf, 512); // adamw.m/h.0.ln_2.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot40, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot36, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_ln_2_weight.bin", host_buf, 512); // adamw.v/h.0.ln_2.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot41, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot37, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_ln_2_bias.bin", host_buf, 512); // adamw.m/h.0.ln_2.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot42, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot38, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_ln_2_bias.bin", host_buf, 512); // adamw.v/h.0.ln_2.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot43, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot39, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_mlp_fc_weight.bin", host_buf, 262144); // adamw.m/h.0.mlp.fc.weight : f32[128, 512]
-    CHECK_ACL(aclrtMemcpy(slot44, 262144, host_buf, 262144, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot40, 262144, host_buf, 262144, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_mlp_fc_weight.bin", host_buf, 262144); // adamw.v/h.0.mlp.fc.weight : f32[128, 512]
-    CHECK_ACL(aclrtMemcpy(slot45, 262144, host_buf, 262144, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot41, 262144, host_buf, 262144, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_mlp_fc_bias.bin", host_buf, 2048); // adamw.m/h.0.mlp.fc.bias : f32[512]
-    CHECK_ACL(aclrtMemcpy(slot46, 2048, host_buf, 2048, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot42, 2048, host_buf, 2048, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_mlp_fc_bias.bin", host_buf, 2048); // adamw.v/h.0.mlp.fc.bias : f32[512]
-    CHECK_ACL(aclrtMemcpy(slot47, 2048, host_buf, 2048, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot43, 2048, host_buf, 2048, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_mlp_proj_weight.bin", host_buf, 262144); // adamw.m/h.0.mlp.proj.weight : f32[512, 128]
-    CHECK_ACL(aclrtMemcpy(slot48, 262144, host_buf, 262144, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot44, 262144, host_buf, 262144, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_mlp_proj_weight.bin", host_buf, 262144); // adamw.v/h.0.mlp.proj.weight : f32[512, 128]
-    CHECK_ACL(aclrtMemcpy(slot49, 262144, host_buf, 262144, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot45, 262144, host_buf, 262144, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_h_0_mlp_proj_bias.bin", host_buf, 512); // adamw.m/h.0.mlp.proj.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot50, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot46, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_h_0_mlp_proj_bias.bin", host_buf, 512); // adamw.v/h.0.mlp.proj.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot51, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot47, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_ln_f_weight.bin", host_buf, 512); // adamw.m/ln_f.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot52, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot48, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_ln_f_weight.bin", host_buf, 512); // adamw.v/ln_f.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot53, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot49, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_m_ln_f_bias.bin", host_buf, 512); // adamw.m/ln_f.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot54, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot50, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     ReadInput(dir + "/param_adamw_v_ln_f_bias.bin", host_buf, 512); // adamw.v/ln_f.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(slot55, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
-    // Constants.
-    Fill(host_buf, 65536, 0x00000000u, 4); // 0 as f32
-    CHECK_ACL(aclrtMemcpy(slot19, 262144, host_buf, 262144, ACL_MEMCPY_HOST_TO_DEVICE));
-    Fill(host_buf, 32768, 0x00000000u, 4); // 0 as f32
-    CHECK_ACL(aclrtMemcpy(slot20, 131072, host_buf, 131072, ACL_MEMCPY_HOST_TO_DEVICE));
-    Fill(host_buf, 32768, 0x00000000u, 4); // 0 as f32
-    CHECK_ACL(aclrtMemcpy(slot21, 131072, host_buf, 131072, ACL_MEMCPY_HOST_TO_DEVICE));
-    Fill(host_buf, 65536, 0x00000000u, 4); // 0 as f32
-    CHECK_ACL(aclrtMemcpy(slot22, 262144, host_buf, 262144, ACL_MEMCPY_HOST_TO_DEVICE));
+    CHECK_ACL(aclrtMemcpy(slot51, 512, host_buf, 512, ACL_MEMCPY_HOST_TO_DEVICE));
     // Launches, in plan order.
     // launch 0: gather_0 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(gather_0, 48, slot1, slot0, slot104);
+    ICPU_RUN_KF(gather_0, 48, slot1, slot0, slot100);
     #else
-    gather_0_do(48, stream, (uint8_t*)slot1, (uint8_t*)slot0, (uint8_t*)slot104);
+    gather_0_do(48, stream, (uint8_t*)slot1, (uint8_t*)slot0, (uint8_t*)slot100);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 1: add_1 on 16 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(add_1, 16, slot104, slot2, slot105);
+    ICPU_RUN_KF(add_1, 16, slot100, slot2, slot101);
     #else
-    add_1_do(16, stream, (uint8_t*)slot104, (uint8_t*)slot2, (uint8_t*)slot105);
+    add_1_do(16, stream, (uint8_t*)slot100, (uint8_t*)slot2, (uint8_t*)slot101);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 2: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_2, 48, slot105, slot3, slot4, slot104);
+    ICPU_RUN_KF(layer_norm_2, 48, slot101, slot3, slot4, slot100);
     #else
-    layer_norm_2_do(48, stream, (uint8_t*)slot105, (uint8_t*)slot3, (uint8_t*)slot4, (uint8_t*)slot104);
+    layer_norm_2_do(48, stream, (uint8_t*)slot101, (uint8_t*)slot3, (uint8_t*)slot4, (uint8_t*)slot100);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 3: matmul_bias_3 on 24 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 393216));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_3, 24, slot104, slot5, slot6, slot106, workspace);
+    ICPU_RUN_KF(matmul_bias_3, 24, slot100, slot5, slot6, slot102, workspace);
     #else
-    matmul_bias_3_do(24, stream, (uint8_t*)slot104, (uint8_t*)slot5, (uint8_t*)slot6, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_bias_3_do(24, stream, (uint8_t*)slot100, (uint8_t*)slot5, (uint8_t*)slot6, (uint8_t*)slot102, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 4: attention_fwd_4 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(attention_fwd_4, 48, slot106, slot107);
+    ICPU_RUN_KF(attention_fwd_4, 48, slot102, slot103);
     #else
-    attention_fwd_4_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107);
+    attention_fwd_4_do(48, stream, (uint8_t*)slot102, (uint8_t*)slot103);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 5: copy_5 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(copy_5, 48, slot107, slot108);
+    ICPU_RUN_KF(copy_5, 48, slot103, slot104);
     #else
-    copy_5_do(48, stream, (uint8_t*)slot107, (uint8_t*)slot108);
+    copy_5_do(48, stream, (uint8_t*)slot103, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 6: matmul_bias_add_6 on 8 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 131072));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_6, 8, slot108, slot7, slot105, slot8, slot109, workspace);
+    ICPU_RUN_KF(matmul_bias_add_6, 8, slot104, slot7, slot101, slot8, slot105, workspace);
     #else
-    matmul_bias_add_6_do(8, stream, (uint8_t*)slot108, (uint8_t*)slot7, (uint8_t*)slot105, (uint8_t*)slot8, (uint8_t*)slot109, (uint8_t*)workspace);
+    matmul_bias_add_6_do(8, stream, (uint8_t*)slot104, (uint8_t*)slot7, (uint8_t*)slot101, (uint8_t*)slot8, (uint8_t*)slot105, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 7: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_2, 48, slot109, slot9, slot10, slot110);
+    ICPU_RUN_KF(layer_norm_2, 48, slot105, slot9, slot10, slot106);
     #else
-    layer_norm_2_do(48, stream, (uint8_t*)slot109, (uint8_t*)slot9, (uint8_t*)slot10, (uint8_t*)slot110);
+    layer_norm_2_do(48, stream, (uint8_t*)slot105, (uint8_t*)slot9, (uint8_t*)slot10, (uint8_t*)slot106);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 8: matmul_bias_8 on 24 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 524288));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_8, 24, slot110, slot11, slot12, slot111, workspace);
+    ICPU_RUN_KF(matmul_bias_8, 24, slot106, slot11, slot12, slot107, workspace);
     #else
-    matmul_bias_8_do(24, stream, (uint8_t*)slot110, (uint8_t*)slot11, (uint8_t*)slot12, (uint8_t*)slot111, (uint8_t*)workspace);
+    matmul_bias_8_do(24, stream, (uint8_t*)slot106, (uint8_t*)slot11, (uint8_t*)slot12, (uint8_t*)slot107, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 9: gelu_9 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(gelu_9, 48, slot111, slot112);
+    ICPU_RUN_KF(gelu_9, 48, slot107, slot108);
     #else
-    gelu_9_do(48, stream, (uint8_t*)slot111, (uint8_t*)slot112);
+    gelu_9_do(48, stream, (uint8_t*)slot107, (uint8_t*)slot108);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 10: matmul_bias_add_10 on 8 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 131072));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_bias_add_10, 8, slot112, slot13, slot109, slot14, slot113, workspace);
+    ICPU_RUN_KF(matmul_bias_add_10, 8, slot108, slot13, slot105, slot14, slot109, workspace);
     #else
-    matmul_bias_add_10_do(8, stream, (uint8_t*)slot112, (uint8_t*)slot13, (uint8_t*)slot109, (uint8_t*)slot14, (uint8_t*)slot113, (uint8_t*)workspace);
+    matmul_bias_add_10_do(8, stream, (uint8_t*)slot108, (uint8_t*)slot13, (uint8_t*)slot105, (uint8_t*)slot14, (uint8_t*)slot109, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 11: layer_norm_2 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(layer_norm_2, 48, slot113, slot15, slot16, slot114);
+    ICPU_RUN_KF(layer_norm_2, 48, slot109, slot15, slot16, slot110);
     #else
-    layer_norm_2_do(48, stream, (uint8_t*)slot113, (uint8_t*)slot15, (uint8_t*)slot16, (uint8_t*)slot114);
+    layer_norm_2_do(48, stream, (uint8_t*)slot109, (uint8_t*)slot15, (uint8_t*)slot16, (uint8_t*)slot110);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 12: matmul_12 on 8 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 131072));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_12, 8, slot114, slot1, slot115, workspace);
+    ICPU_RUN_KF(matmul_12, 8, slot110, slot1, slot111, workspace);
     #else
-    matmul_12_do(8, stream, (uint8_t*)slot114, (uint8_t*)slot1, (uint8_t*)slot115, (uint8_t*)workspace);
+    matmul_12_do(8, stream, (uint8_t*)slot110, (uint8_t*)slot1, (uint8_t*)slot111, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 13: cross_entropy_tokens_13 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(cross_entropy_tokens_13, 48, slot115, slot17, slot116);
+    ICPU_RUN_KF(cross_entropy_tokens_13, 48, slot111, slot17, slot112);
     #else
-    cross_entropy_tokens_13_do(48, stream, (uint8_t*)slot115, (uint8_t*)slot17, (uint8_t*)slot116);
+    cross_entropy_tokens_13_do(48, stream, (uint8_t*)slot111, (uint8_t*)slot17, (uint8_t*)slot112);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 14: cross_entropy_count_14 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(cross_entropy_count_14, 1, slot17, slot117);
+    ICPU_RUN_KF(cross_entropy_count_14, 1, slot17, slot113);
     #else
-    cross_entropy_count_14_do(1, stream, (uint8_t*)slot17, (uint8_t*)slot117);
+    cross_entropy_count_14_do(1, stream, (uint8_t*)slot17, (uint8_t*)slot113);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 15: cross_entropy_mean_15 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(cross_entropy_mean_15, 1, slot116, slot117, slot18);
+    ICPU_RUN_KF(cross_entropy_mean_15, 1, slot112, slot113, slot18);
     #else
-    cross_entropy_mean_15_do(1, stream, (uint8_t*)slot116, (uint8_t*)slot117, (uint8_t*)slot18);
+    cross_entropy_mean_15_do(1, stream, (uint8_t*)slot112, (uint8_t*)slot113, (uint8_t*)slot18);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 16: eq_select_16 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(eq_select_16, 48, slot17, slot116);
+    ICPU_RUN_KF(eq_select_16, 48, slot17, slot112);
     #else
-    eq_select_16_do(48, stream, (uint8_t*)slot17, (uint8_t*)slot116);
+    eq_select_16_do(48, stream, (uint8_t*)slot17, (uint8_t*)slot112);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 17: reduce_sum_17 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_17, 48, slot116, slot117);
+    ICPU_RUN_KF(reduce_sum_17, 48, slot112, slot113);
     #else
-    reduce_sum_17_do(48, stream, (uint8_t*)slot116, (uint8_t*)slot117);
+    reduce_sum_17_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot113);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 18: softmax_18 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(softmax_18, 48, slot115, slot118);
+    ICPU_RUN_KF(softmax_18, 48, slot111, slot114);
     #else
-    softmax_18_do(48, stream, (uint8_t*)slot115, (uint8_t*)slot118);
+    softmax_18_do(48, stream, (uint8_t*)slot111, (uint8_t*)slot114);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 19: reduce_sum_max_div_19 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_max_div_19, 1, slot117, slot115);
+    ICPU_RUN_KF(reduce_sum_max_div_19, 1, slot113, slot111);
     #else
-    reduce_sum_max_div_19_do(1, stream, (uint8_t*)slot117, (uint8_t*)slot115);
+    reduce_sum_max_div_19_do(1, stream, (uint8_t*)slot113, (uint8_t*)slot111);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 20: sub_mul_20 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(sub_mul_20, 48, slot118, slot116, slot117, slot115, slot119);
+    ICPU_RUN_KF(sub_mul_20, 48, slot114, slot112, slot113, slot111, slot115);
     #else
-    sub_mul_20_do(48, stream, (uint8_t*)slot118, (uint8_t*)slot116, (uint8_t*)slot117, (uint8_t*)slot115, (uint8_t*)slot119);
+    sub_mul_20_do(48, stream, (uint8_t*)slot114, (uint8_t*)slot112, (uint8_t*)slot113, (uint8_t*)slot111, (uint8_t*)slot115);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 21: matmul_21 on 8 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 131072));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_21, 8, slot119, slot1, slot115, workspace);
+    ICPU_RUN_KF(matmul_21, 8, slot115, slot1, slot111, workspace);
     #else
-    matmul_21_do(8, stream, (uint8_t*)slot119, (uint8_t*)slot1, (uint8_t*)slot115, (uint8_t*)workspace);
+    matmul_21_do(8, stream, (uint8_t*)slot115, (uint8_t*)slot1, (uint8_t*)slot111, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 22: reduce_mean_22 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_22, 48, slot113, slot117);
+    ICPU_RUN_KF(reduce_mean_22, 48, slot109, slot113);
     #else
-    reduce_mean_22_do(48, stream, (uint8_t*)slot113, (uint8_t*)slot117);
+    reduce_mean_22_do(48, stream, (uint8_t*)slot109, (uint8_t*)slot113);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 23: sub_23 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(sub_23, 48, slot113, slot117, slot116);
+    ICPU_RUN_KF(sub_23, 48, slot109, slot113, slot112);
     #else
-    sub_23_do(48, stream, (uint8_t*)slot113, (uint8_t*)slot117, (uint8_t*)slot116);
+    sub_23_do(48, stream, (uint8_t*)slot109, (uint8_t*)slot113, (uint8_t*)slot112);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 24: reduce_mean_mul_add_rsqrt_24 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_mul_add_rsqrt_24, 48, slot116, slot117);
+    ICPU_RUN_KF(reduce_mean_mul_add_rsqrt_24, 48, slot112, slot113);
     #else
-    reduce_mean_mul_add_rsqrt_24_do(48, stream, (uint8_t*)slot116, (uint8_t*)slot117);
+    reduce_mean_mul_add_rsqrt_24_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot113);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 25: mul_25 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_25, 48, slot116, slot117, slot113);
+    ICPU_RUN_KF(mul_25, 48, slot112, slot113, slot109);
     #else
-    mul_25_do(48, stream, (uint8_t*)slot116, (uint8_t*)slot117, (uint8_t*)slot113);
+    mul_25_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot113, (uint8_t*)slot109);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 26: mul_26 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_26, 48, slot115, slot15, slot116);
+    ICPU_RUN_KF(mul_26, 48, slot111, slot15, slot112);
     #else
-    mul_26_do(48, stream, (uint8_t*)slot115, (uint8_t*)slot15, (uint8_t*)slot116);
+    mul_26_do(48, stream, (uint8_t*)slot111, (uint8_t*)slot15, (uint8_t*)slot112);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 27: reduce_mean_22 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_22, 48, slot116, slot118);
+    ICPU_RUN_KF(reduce_mean_22, 48, slot112, slot114);
     #else
-    reduce_mean_22_do(48, stream, (uint8_t*)slot116, (uint8_t*)slot118);
+    reduce_mean_22_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot114);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 28: reduce_mean_mul_28 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_mul_28, 48, slot116, slot113, slot120);
+    ICPU_RUN_KF(reduce_mean_mul_28, 48, slot112, slot109, slot116);
     #else
-    reduce_mean_mul_28_do(48, stream, (uint8_t*)slot116, (uint8_t*)slot113, (uint8_t*)slot120);
+    reduce_mean_mul_28_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot109, (uint8_t*)slot116);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 29: mul_sub_mul_29 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_sub_mul_29, 48, slot116, slot118, slot113, slot120, slot117, slot121);
+    ICPU_RUN_KF(mul_sub_mul_29, 48, slot112, slot114, slot109, slot116, slot113, slot117);
     #else
-    mul_sub_mul_29_do(48, stream, (uint8_t*)slot116, (uint8_t*)slot118, (uint8_t*)slot113, (uint8_t*)slot120, (uint8_t*)slot117, (uint8_t*)slot121);
+    mul_sub_mul_29_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot114, (uint8_t*)slot109, (uint8_t*)slot116, (uint8_t*)slot113, (uint8_t*)slot117);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 30: reduce_sum_mul_30 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_mul_30, 48, slot115, slot113, slot117);
+    ICPU_RUN_KF(reduce_sum_mul_30, 48, slot111, slot109, slot113);
     #else
-    reduce_sum_mul_30_do(48, stream, (uint8_t*)slot115, (uint8_t*)slot113, (uint8_t*)slot117);
+    reduce_sum_mul_30_do(48, stream, (uint8_t*)slot111, (uint8_t*)slot109, (uint8_t*)slot113);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 31: reduce_sum_31 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_31, 48, slot115, slot120);
+    ICPU_RUN_KF(reduce_sum_31, 48, slot111, slot116);
     #else
-    reduce_sum_31_do(48, stream, (uint8_t*)slot115, (uint8_t*)slot120);
+    reduce_sum_31_do(48, stream, (uint8_t*)slot111, (uint8_t*)slot116);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 32: reduce_sum_31 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_31, 48, slot121, slot118);
+    ICPU_RUN_KF(reduce_sum_31, 48, slot117, slot114);
     #else
-    reduce_sum_31_do(48, stream, (uint8_t*)slot121, (uint8_t*)slot118);
+    reduce_sum_31_do(48, stream, (uint8_t*)slot117, (uint8_t*)slot114);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 33: matmul_33 on 16 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 262144));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_33, 16, slot112, slot121, slot113, workspace);
+    ICPU_RUN_KF(matmul_33, 16, slot108, slot117, slot109, workspace);
     #else
-    matmul_33_do(16, stream, (uint8_t*)slot112, (uint8_t*)slot121, (uint8_t*)slot113, (uint8_t*)workspace);
+    matmul_33_do(16, stream, (uint8_t*)slot108, (uint8_t*)slot117, (uint8_t*)slot109, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 34: matmul_mul_erf_bias_34 on 24 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 524288));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_mul_erf_bias_34, 24, slot121, slot13, slot111, slot112, workspace);
+    ICPU_RUN_KF(matmul_mul_erf_bias_34, 24, slot117, slot13, slot107, slot108, workspace);
     #else
-    matmul_mul_erf_bias_34_do(24, stream, (uint8_t*)slot121, (uint8_t*)slot13, (uint8_t*)slot111, (uint8_t*)slot112, (uint8_t*)workspace);
+    matmul_mul_erf_bias_34_do(24, stream, (uint8_t*)slot117, (uint8_t*)slot13, (uint8_t*)slot107, (uint8_t*)slot108, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 35: reduce_sum_35 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_35, 48, slot112, slot115);
+    ICPU_RUN_KF(reduce_sum_35, 48, slot108, slot111);
     #else
-    reduce_sum_35_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot115);
+    reduce_sum_35_do(48, stream, (uint8_t*)slot108, (uint8_t*)slot111);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 36: matmul_36 on 8 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 131072));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_36, 8, slot112, slot11, slot116, workspace);
+    ICPU_RUN_KF(matmul_36, 8, slot108, slot11, slot112, workspace);
     #else
-    matmul_36_do(8, stream, (uint8_t*)slot112, (uint8_t*)slot11, (uint8_t*)slot116, (uint8_t*)workspace);
+    matmul_36_do(8, stream, (uint8_t*)slot108, (uint8_t*)slot11, (uint8_t*)slot112, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 37: matmul_37 on 16 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 262144));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_37, 16, slot110, slot112, slot111, workspace);
+    ICPU_RUN_KF(matmul_37, 16, slot106, slot108, slot107, workspace);
     #else
-    matmul_37_do(16, stream, (uint8_t*)slot110, (uint8_t*)slot112, (uint8_t*)slot111, (uint8_t*)workspace);
+    matmul_37_do(16, stream, (uint8_t*)slot106, (uint8_t*)slot108, (uint8_t*)slot107, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 38: reduce_mean_22 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_22, 48, slot109, slot110);
+    ICPU_RUN_KF(reduce_mean_22, 48, slot105, slot106);
     #else
-    reduce_mean_22_do(48, stream, (uint8_t*)slot109, (uint8_t*)slot110);
+    reduce_mean_22_do(48, stream, (uint8_t*)slot105, (uint8_t*)slot106);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 39: sub_23 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(sub_23, 48, slot109, slot110, slot112);
+    ICPU_RUN_KF(sub_23, 48, slot105, slot106, slot108);
     #else
-    sub_23_do(48, stream, (uint8_t*)slot109, (uint8_t*)slot110, (uint8_t*)slot112);
+    sub_23_do(48, stream, (uint8_t*)slot105, (uint8_t*)slot106, (uint8_t*)slot108);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 40: reduce_mean_mul_add_rsqrt_24 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_mul_add_rsqrt_24, 48, slot112, slot109);
+    ICPU_RUN_KF(reduce_mean_mul_add_rsqrt_24, 48, slot108, slot105);
     #else
-    reduce_mean_mul_add_rsqrt_24_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot109);
+    reduce_mean_mul_add_rsqrt_24_do(48, stream, (uint8_t*)slot108, (uint8_t*)slot105);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 41: mul_25 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_25, 48, slot112, slot109, slot110);
+    ICPU_RUN_KF(mul_25, 48, slot108, slot105, slot106);
     #else
-    mul_25_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot109, (uint8_t*)slot110);
+    mul_25_do(48, stream, (uint8_t*)slot108, (uint8_t*)slot105, (uint8_t*)slot106);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 42: mul_26 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_26, 48, slot116, slot9, slot112);
+    ICPU_RUN_KF(mul_26, 48, slot112, slot9, slot108);
     #else
-    mul_26_do(48, stream, (uint8_t*)slot116, (uint8_t*)slot9, (uint8_t*)slot112);
+    mul_26_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot9, (uint8_t*)slot108);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 43: reduce_mean_22 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_22, 48, slot112, slot122);
+    ICPU_RUN_KF(reduce_mean_22, 48, slot108, slot118);
     #else
-    reduce_mean_22_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot122);
+    reduce_mean_22_do(48, stream, (uint8_t*)slot108, (uint8_t*)slot118);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 44: reduce_mean_mul_28 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_mul_28, 48, slot112, slot110, slot123);
+    ICPU_RUN_KF(reduce_mean_mul_28, 48, slot108, slot106, slot119);
     #else
-    reduce_mean_mul_28_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot110, (uint8_t*)slot123);
+    reduce_mean_mul_28_do(48, stream, (uint8_t*)slot108, (uint8_t*)slot106, (uint8_t*)slot119);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 45: reduce_sum_mul_30 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_mul_30, 48, slot116, slot110, slot124);
+    ICPU_RUN_KF(reduce_sum_mul_30, 48, slot112, slot106, slot120);
     #else
-    reduce_sum_mul_30_do(48, stream, (uint8_t*)slot116, (uint8_t*)slot110, (uint8_t*)slot124);
+    reduce_sum_mul_30_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot106, (uint8_t*)slot120);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 46: reduce_sum_31 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_31, 48, slot116, slot125);
+    ICPU_RUN_KF(reduce_sum_31, 48, slot112, slot121);
     #else
-    reduce_sum_31_do(48, stream, (uint8_t*)slot116, (uint8_t*)slot125);
+    reduce_sum_31_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot121);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 47: mul_sub_mul_add_47 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_sub_mul_add_47, 48, slot121, slot112, slot122, slot110, slot123, slot109, slot116);
+    ICPU_RUN_KF(mul_sub_mul_add_47, 48, slot117, slot108, slot118, slot106, slot119, slot105, slot112);
     #else
-    mul_sub_mul_add_47_do(48, stream, (uint8_t*)slot121, (uint8_t*)slot112, (uint8_t*)slot122, (uint8_t*)slot110, (uint8_t*)slot123, (uint8_t*)slot109, (uint8_t*)slot116);
+    mul_sub_mul_add_47_do(48, stream, (uint8_t*)slot117, (uint8_t*)slot108, (uint8_t*)slot118, (uint8_t*)slot106, (uint8_t*)slot119, (uint8_t*)slot105, (uint8_t*)slot112);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 48: reduce_sum_31 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_31, 48, slot116, slot122);
+    ICPU_RUN_KF(reduce_sum_31, 48, slot112, slot118);
     #else
-    reduce_sum_31_do(48, stream, (uint8_t*)slot116, (uint8_t*)slot122);
+    reduce_sum_31_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot118);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 49: matmul_49 on 8 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 131072));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_49, 8, slot116, slot7, slot109, workspace);
+    ICPU_RUN_KF(matmul_49, 8, slot112, slot7, slot105, workspace);
     #else
-    matmul_49_do(8, stream, (uint8_t*)slot116, (uint8_t*)slot7, (uint8_t*)slot109, (uint8_t*)workspace);
+    matmul_49_do(8, stream, (uint8_t*)slot112, (uint8_t*)slot7, (uint8_t*)slot105, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 50: matmul_50 on 4 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 65536));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_50, 4, slot108, slot116, slot110, workspace);
+    ICPU_RUN_KF(matmul_50, 4, slot104, slot112, slot106, workspace);
     #else
-    matmul_50_do(4, stream, (uint8_t*)slot108, (uint8_t*)slot116, (uint8_t*)slot110, (uint8_t*)workspace);
+    matmul_50_do(4, stream, (uint8_t*)slot104, (uint8_t*)slot112, (uint8_t*)slot106, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 51: attention_bwd_stats_51 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(attention_bwd_stats_51, 48, slot106, slot107, slot109, slot108);
+    ICPU_RUN_KF(attention_bwd_stats_51, 48, slot102, slot103, slot105, slot104);
     #else
-    attention_bwd_stats_51_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot107, (uint8_t*)slot109, (uint8_t*)slot108);
+    attention_bwd_stats_51_do(48, stream, (uint8_t*)slot102, (uint8_t*)slot103, (uint8_t*)slot105, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 52: attention_bwd_dq_52 on 48 core(s)
+    // launch 52: attention_bwd_dv_52 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(attention_bwd_dq_52, 48, slot106, slot109, slot108, slot107);
+    ICPU_RUN_KF(attention_bwd_dv_52, 48, slot102, slot105, slot104, slot103);
     #else
-    attention_bwd_dq_52_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot109, (uint8_t*)slot108, (uint8_t*)slot107);
+    attention_bwd_dv_52_do(48, stream, (uint8_t*)slot102, (uint8_t*)slot105, (uint8_t*)slot104, (uint8_t*)slot103);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 53: attention_bwd_dk_53 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(attention_bwd_dk_53, 48, slot106, slot109, slot108, slot121);
+    ICPU_RUN_KF(attention_bwd_dk_53, 48, slot102, slot105, slot104, slot117);
     #else
-    attention_bwd_dk_53_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot109, (uint8_t*)slot108, (uint8_t*)slot121);
+    attention_bwd_dk_53_do(48, stream, (uint8_t*)slot102, (uint8_t*)slot105, (uint8_t*)slot104, (uint8_t*)slot117);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 54: attention_bwd_dv_54 on 48 core(s)
+    // launch 54: attention_bwd_dq_54 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(attention_bwd_dv_54, 48, slot106, slot109, slot108, slot112);
+    ICPU_RUN_KF(attention_bwd_dq_54, 48, slot102, slot105, slot104, slot108);
     #else
-    attention_bwd_dv_54_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot109, (uint8_t*)slot108, (uint8_t*)slot112);
+    attention_bwd_dq_54_do(48, stream, (uint8_t*)slot102, (uint8_t*)slot105, (uint8_t*)slot104, (uint8_t*)slot108);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 55: copy_5 on 48 core(s)
+    // launch 55: concat_55 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(copy_5, 48, slot112, slot108);
+    ICPU_RUN_KF(concat_55, 48, slot108, slot117, slot103, slot102);
     #else
-    copy_5_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot108);
+    concat_55_do(48, stream, (uint8_t*)slot108, (uint8_t*)slot117, (uint8_t*)slot103, (uint8_t*)slot102);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 56: concat_56 on 48 core(s)
+    // launch 56: reduce_sum_56 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(concat_56, 48, slot19, slot108, slot106);
+    ICPU_RUN_KF(reduce_sum_56, 48, slot102, slot103);
     #else
-    concat_56_do(48, stream, (uint8_t*)slot19, (uint8_t*)slot108, (uint8_t*)slot106);
+    reduce_sum_56_do(48, stream, (uint8_t*)slot102, (uint8_t*)slot103);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 57: copy_5 on 48 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(copy_5, 48, slot121, slot108);
-    #else
-    copy_5_do(48, stream, (uint8_t*)slot121, (uint8_t*)slot108);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 58: concat_58 on 48 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(concat_58, 48, slot20, slot108, slot21, slot112);
-    #else
-    concat_58_do(48, stream, (uint8_t*)slot20, (uint8_t*)slot108, (uint8_t*)slot21, (uint8_t*)slot112);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 59: copy_5 on 48 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(copy_5, 48, slot107, slot108);
-    #else
-    copy_5_do(48, stream, (uint8_t*)slot107, (uint8_t*)slot108);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 60: concat_60 on 48 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(concat_60, 48, slot108, slot22, slot107);
-    #else
-    concat_60_do(48, stream, (uint8_t*)slot108, (uint8_t*)slot22, (uint8_t*)slot107);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 61: add_61 on 48 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(add_61, 48, slot106, slot112, slot107, slot108);
-    #else
-    add_61_do(48, stream, (uint8_t*)slot106, (uint8_t*)slot112, (uint8_t*)slot107, (uint8_t*)slot108);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 62: reduce_sum_62 on 48 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_62, 48, slot108, slot109);
-    #else
-    reduce_sum_62_do(48, stream, (uint8_t*)slot108, (uint8_t*)slot109);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 63: matmul_63 on 8 core(s)
+    // launch 57: matmul_57 on 8 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 131072));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_63, 8, slot108, slot5, slot121, workspace);
+    ICPU_RUN_KF(matmul_57, 8, slot102, slot5, slot104, workspace);
     #else
-    matmul_63_do(8, stream, (uint8_t*)slot108, (uint8_t*)slot5, (uint8_t*)slot121, (uint8_t*)workspace);
+    matmul_57_do(8, stream, (uint8_t*)slot102, (uint8_t*)slot5, (uint8_t*)slot104, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 64: matmul_64 on 12 core(s)
+    // launch 58: matmul_58 on 12 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 196608));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_64, 12, slot104, slot108, slot106, workspace);
+    ICPU_RUN_KF(matmul_58, 12, slot100, slot102, slot108, workspace);
     #else
-    matmul_64_do(12, stream, (uint8_t*)slot104, (uint8_t*)slot108, (uint8_t*)slot106, (uint8_t*)workspace);
+    matmul_58_do(12, stream, (uint8_t*)slot100, (uint8_t*)slot102, (uint8_t*)slot108, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 65: reduce_mean_22 on 48 core(s)
+    // launch 59: reduce_mean_22 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_22, 48, slot105, slot123);
+    ICPU_RUN_KF(reduce_mean_22, 48, slot101, slot119);
     #else
-    reduce_mean_22_do(48, stream, (uint8_t*)slot105, (uint8_t*)slot123);
+    reduce_mean_22_do(48, stream, (uint8_t*)slot101, (uint8_t*)slot119);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 66: sub_23 on 48 core(s)
+    // launch 60: sub_23 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(sub_23, 48, slot105, slot123, slot104);
+    ICPU_RUN_KF(sub_23, 48, slot101, slot119, slot100);
     #else
-    sub_23_do(48, stream, (uint8_t*)slot105, (uint8_t*)slot123, (uint8_t*)slot104);
+    sub_23_do(48, stream, (uint8_t*)slot101, (uint8_t*)slot119, (uint8_t*)slot100);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 67: reduce_mean_mul_add_rsqrt_24 on 48 core(s)
+    // launch 61: reduce_mean_mul_add_rsqrt_24 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_mul_add_rsqrt_24, 48, slot104, slot123);
+    ICPU_RUN_KF(reduce_mean_mul_add_rsqrt_24, 48, slot100, slot119);
     #else
-    reduce_mean_mul_add_rsqrt_24_do(48, stream, (uint8_t*)slot104, (uint8_t*)slot123);
+    reduce_mean_mul_add_rsqrt_24_do(48, stream, (uint8_t*)slot100, (uint8_t*)slot119);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 68: mul_25 on 48 core(s)
+    // launch 62: mul_25 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_25, 48, slot104, slot123, slot105);
+    ICPU_RUN_KF(mul_25, 48, slot100, slot119, slot101);
     #else
-    mul_25_do(48, stream, (uint8_t*)slot104, (uint8_t*)slot123, (uint8_t*)slot105);
+    mul_25_do(48, stream, (uint8_t*)slot100, (uint8_t*)slot119, (uint8_t*)slot101);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 69: mul_26 on 48 core(s)
+    // launch 63: mul_26 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_26, 48, slot121, slot3, slot104);
+    ICPU_RUN_KF(mul_26, 48, slot104, slot3, slot100);
     #else
-    mul_26_do(48, stream, (uint8_t*)slot121, (uint8_t*)slot3, (uint8_t*)slot104);
+    mul_26_do(48, stream, (uint8_t*)slot104, (uint8_t*)slot3, (uint8_t*)slot100);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 70: reduce_mean_22 on 48 core(s)
+    // launch 64: reduce_mean_22 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_22, 48, slot104, slot107);
+    ICPU_RUN_KF(reduce_mean_22, 48, slot100, slot105);
     #else
-    reduce_mean_22_do(48, stream, (uint8_t*)slot104, (uint8_t*)slot107);
+    reduce_mean_22_do(48, stream, (uint8_t*)slot100, (uint8_t*)slot105);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 71: reduce_mean_mul_28 on 48 core(s)
+    // launch 65: reduce_mean_mul_28 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_mean_mul_28, 48, slot104, slot105, slot108);
+    ICPU_RUN_KF(reduce_mean_mul_28, 48, slot100, slot101, slot117);
     #else
-    reduce_mean_mul_28_do(48, stream, (uint8_t*)slot104, (uint8_t*)slot105, (uint8_t*)slot108);
+    reduce_mean_mul_28_do(48, stream, (uint8_t*)slot100, (uint8_t*)slot101, (uint8_t*)slot117);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 72: reduce_sum_mul_30 on 48 core(s)
+    // launch 66: reduce_sum_mul_30 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_mul_30, 48, slot121, slot105, slot112);
+    ICPU_RUN_KF(reduce_sum_mul_30, 48, slot104, slot101, slot102);
     #else
-    reduce_sum_mul_30_do(48, stream, (uint8_t*)slot121, (uint8_t*)slot105, (uint8_t*)slot112);
+    reduce_sum_mul_30_do(48, stream, (uint8_t*)slot104, (uint8_t*)slot101, (uint8_t*)slot102);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 73: reduce_sum_31 on 48 core(s)
+    // launch 67: reduce_sum_31 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_31, 48, slot121, slot126);
+    ICPU_RUN_KF(reduce_sum_31, 48, slot104, slot122);
     #else
-    reduce_sum_31_do(48, stream, (uint8_t*)slot121, (uint8_t*)slot126);
+    reduce_sum_31_do(48, stream, (uint8_t*)slot104, (uint8_t*)slot122);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 74: mul_sub_mul_add_47 on 48 core(s)
+    // launch 68: mul_sub_mul_add_47 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_sub_mul_add_47, 48, slot116, slot104, slot107, slot105, slot108, slot123, slot121);
+    ICPU_RUN_KF(mul_sub_mul_add_47, 48, slot112, slot100, slot105, slot101, slot117, slot119, slot104);
     #else
-    mul_sub_mul_add_47_do(48, stream, (uint8_t*)slot116, (uint8_t*)slot104, (uint8_t*)slot107, (uint8_t*)slot105, (uint8_t*)slot108, (uint8_t*)slot123, (uint8_t*)slot121);
+    mul_sub_mul_add_47_do(48, stream, (uint8_t*)slot112, (uint8_t*)slot100, (uint8_t*)slot105, (uint8_t*)slot101, (uint8_t*)slot117, (uint8_t*)slot119, (uint8_t*)slot104);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 75: reduce_sum_75 on 48 core(s)
+    // launch 69: reduce_sum_69 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(reduce_sum_75, 48, slot121, slot104);
+    ICPU_RUN_KF(reduce_sum_69, 48, slot104, slot100);
     #else
-    reduce_sum_75_do(48, stream, (uint8_t*)slot121, (uint8_t*)slot104);
+    reduce_sum_69_do(48, stream, (uint8_t*)slot104, (uint8_t*)slot100);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 76: scatter_add_76 on 48 core(s)
+    // launch 70: scatter_add_70 on 48 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(scatter_add_76, 48, slot121, slot0, slot105);
+    ICPU_RUN_KF(scatter_add_70, 48, slot104, slot0, slot101);
     #else
-    scatter_add_76_do(48, stream, (uint8_t*)slot121, (uint8_t*)slot0, (uint8_t*)slot105);
+    scatter_add_70_do(48, stream, (uint8_t*)slot104, (uint8_t*)slot0, (uint8_t*)slot101);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 77: matmul_add_77 on 4 core(s)
+    // launch 71: matmul_add_71 on 4 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 65536));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_add_77, 4, slot119, slot114, slot105, slot116, workspace);
+    ICPU_RUN_KF(matmul_add_71, 4, slot115, slot110, slot101, slot104, workspace);
     #else
-    matmul_add_77_do(4, stream, (uint8_t*)slot119, (uint8_t*)slot114, (uint8_t*)slot105, (uint8_t*)slot116, (uint8_t*)workspace);
+    matmul_add_71_do(4, stream, (uint8_t*)slot115, (uint8_t*)slot110, (uint8_t*)slot101, (uint8_t*)slot104, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 78: mul_add_sqrt_div_x3_78 on 5 core(s)
+    // launch 72: mul_add_sqrt_div_x3_72 on 5 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_78, 5, slot24, slot116, slot25, slot1, slot23, slot56, slot57, slot58);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_72, 5, slot20, slot104, slot21, slot1, slot19, slot52, slot53, slot54);
     #else
-    mul_add_sqrt_div_x3_78_do(5, stream, (uint8_t*)slot24, (uint8_t*)slot116, (uint8_t*)slot25, (uint8_t*)slot1, (uint8_t*)slot23, (uint8_t*)slot56, (uint8_t*)slot57, (uint8_t*)slot58);
+    mul_add_sqrt_div_x3_72_do(5, stream, (uint8_t*)slot20, (uint8_t*)slot104, (uint8_t*)slot21, (uint8_t*)slot1, (uint8_t*)slot19, (uint8_t*)slot52, (uint8_t*)slot53, (uint8_t*)slot54);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 79: mul_add_sqrt_div_x3_79 on 4 core(s)
+    // launch 73: mul_add_sqrt_div_x3_73 on 4 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_79, 4, slot26, slot104, slot27, slot2, slot23, slot59, slot60, slot61);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_73, 4, slot22, slot100, slot23, slot2, slot19, slot55, slot56, slot57);
     #else
-    mul_add_sqrt_div_x3_79_do(4, stream, (uint8_t*)slot26, (uint8_t*)slot104, (uint8_t*)slot27, (uint8_t*)slot2, (uint8_t*)slot23, (uint8_t*)slot59, (uint8_t*)slot60, (uint8_t*)slot61);
+    mul_add_sqrt_div_x3_73_do(4, stream, (uint8_t*)slot22, (uint8_t*)slot100, (uint8_t*)slot23, (uint8_t*)slot2, (uint8_t*)slot19, (uint8_t*)slot55, (uint8_t*)slot56, (uint8_t*)slot57);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 80: mul_add_sqrt_div_x3_80 on 1 core(s)
+    // launch 74: mul_add_sqrt_div_x3_74 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_80, 1, slot28, slot112, slot29, slot3, slot23, slot62, slot63, slot64);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_74, 1, slot24, slot102, slot25, slot3, slot19, slot58, slot59, slot60);
     #else
-    mul_add_sqrt_div_x3_80_do(1, stream, (uint8_t*)slot28, (uint8_t*)slot112, (uint8_t*)slot29, (uint8_t*)slot3, (uint8_t*)slot23, (uint8_t*)slot62, (uint8_t*)slot63, (uint8_t*)slot64);
+    mul_add_sqrt_div_x3_74_do(1, stream, (uint8_t*)slot24, (uint8_t*)slot102, (uint8_t*)slot25, (uint8_t*)slot3, (uint8_t*)slot19, (uint8_t*)slot58, (uint8_t*)slot59, (uint8_t*)slot60);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 81: mul_add_sqrt_div_x3_80 on 1 core(s)
+    // launch 75: mul_add_sqrt_div_x3_74 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_80, 1, slot30, slot126, slot31, slot4, slot23, slot65, slot66, slot67);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_74, 1, slot26, slot122, slot27, slot4, slot19, slot61, slot62, slot63);
     #else
-    mul_add_sqrt_div_x3_80_do(1, stream, (uint8_t*)slot30, (uint8_t*)slot126, (uint8_t*)slot31, (uint8_t*)slot4, (uint8_t*)slot23, (uint8_t*)slot65, (uint8_t*)slot66, (uint8_t*)slot67);
+    mul_add_sqrt_div_x3_74_do(1, stream, (uint8_t*)slot26, (uint8_t*)slot122, (uint8_t*)slot27, (uint8_t*)slot4, (uint8_t*)slot19, (uint8_t*)slot61, (uint8_t*)slot62, (uint8_t*)slot63);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 82: mul_add_sqrt_div_x3_82 on 24 core(s)
+    // launch 76: mul_add_sqrt_div_x3_76 on 24 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_82, 24, slot32, slot106, slot33, slot5, slot23, slot68, slot69, slot70);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_76, 24, slot28, slot108, slot29, slot5, slot19, slot64, slot65, slot66);
     #else
-    mul_add_sqrt_div_x3_82_do(24, stream, (uint8_t*)slot32, (uint8_t*)slot106, (uint8_t*)slot33, (uint8_t*)slot5, (uint8_t*)slot23, (uint8_t*)slot68, (uint8_t*)slot69, (uint8_t*)slot70);
+    mul_add_sqrt_div_x3_76_do(24, stream, (uint8_t*)slot28, (uint8_t*)slot108, (uint8_t*)slot29, (uint8_t*)slot5, (uint8_t*)slot19, (uint8_t*)slot64, (uint8_t*)slot65, (uint8_t*)slot66);
+    #endif
+    CHECK_ACL(aclrtSynchronizeStream(stream));
+    // launch 77: mul_add_sqrt_div_x3_77 on 1 core(s)
+    #ifdef ASCENDC_CPU_DEBUG
+    AscendC::SetKernelMode(KernelMode::AIV_MODE);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_77, 1, slot30, slot103, slot31, slot6, slot19, slot67, slot68, slot69);
+    #else
+    mul_add_sqrt_div_x3_77_do(1, stream, (uint8_t*)slot30, (uint8_t*)slot103, (uint8_t*)slot31, (uint8_t*)slot6, (uint8_t*)slot19, (uint8_t*)slot67, (uint8_t*)slot68, (uint8_t*)slot69);
+    #endif
+    CHECK_ACL(aclrtSynchronizeStream(stream));
+    // launch 78: mul_add_sqrt_div_x3_78 on 8 core(s)
+    #ifdef ASCENDC_CPU_DEBUG
+    AscendC::SetKernelMode(KernelMode::AIV_MODE);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_78, 8, slot32, slot106, slot33, slot7, slot19, slot70, slot71, slot72);
+    #else
+    mul_add_sqrt_div_x3_78_do(8, stream, (uint8_t*)slot32, (uint8_t*)slot106, (uint8_t*)slot33, (uint8_t*)slot7, (uint8_t*)slot19, (uint8_t*)slot70, (uint8_t*)slot71, (uint8_t*)slot72);
+    #endif
+    CHECK_ACL(aclrtSynchronizeStream(stream));
+    // launch 79: mul_add_sqrt_div_x3_74 on 1 core(s)
+    #ifdef ASCENDC_CPU_DEBUG
+    AscendC::SetKernelMode(KernelMode::AIV_MODE);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_74, 1, slot34, slot118, slot35, slot8, slot19, slot73, slot74, slot75);
+    #else
+    mul_add_sqrt_div_x3_74_do(1, stream, (uint8_t*)slot34, (uint8_t*)slot118, (uint8_t*)slot35, (uint8_t*)slot8, (uint8_t*)slot19, (uint8_t*)slot73, (uint8_t*)slot74, (uint8_t*)slot75);
+    #endif
+    CHECK_ACL(aclrtSynchronizeStream(stream));
+    // launch 80: mul_add_sqrt_div_x3_74 on 1 core(s)
+    #ifdef ASCENDC_CPU_DEBUG
+    AscendC::SetKernelMode(KernelMode::AIV_MODE);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_74, 1, slot36, slot120, slot37, slot9, slot19, slot76, slot77, slot78);
+    #else
+    mul_add_sqrt_div_x3_74_do(1, stream, (uint8_t*)slot36, (uint8_t*)slot120, (uint8_t*)slot37, (uint8_t*)slot9, (uint8_t*)slot19, (uint8_t*)slot76, (uint8_t*)slot77, (uint8_t*)slot78);
+    #endif
+    CHECK_ACL(aclrtSynchronizeStream(stream));
+    // launch 81: mul_add_sqrt_div_x3_74 on 1 core(s)
+    #ifdef ASCENDC_CPU_DEBUG
+    AscendC::SetKernelMode(KernelMode::AIV_MODE);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_74, 1, slot38, slot121, slot39, slot10, slot19, slot79, slot80, slot81);
+    #else
+    mul_add_sqrt_div_x3_74_do(1, stream, (uint8_t*)slot38, (uint8_t*)slot121, (uint8_t*)slot39, (uint8_t*)slot10, (uint8_t*)slot19, (uint8_t*)slot79, (uint8_t*)slot80, (uint8_t*)slot81);
+    #endif
+    CHECK_ACL(aclrtSynchronizeStream(stream));
+    // launch 82: mul_add_sqrt_div_x3_82 on 32 core(s)
+    #ifdef ASCENDC_CPU_DEBUG
+    AscendC::SetKernelMode(KernelMode::AIV_MODE);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_82, 32, slot40, slot107, slot41, slot11, slot19, slot82, slot83, slot84);
+    #else
+    mul_add_sqrt_div_x3_82_do(32, stream, (uint8_t*)slot40, (uint8_t*)slot107, (uint8_t*)slot41, (uint8_t*)slot11, (uint8_t*)slot19, (uint8_t*)slot82, (uint8_t*)slot83, (uint8_t*)slot84);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // launch 83: mul_add_sqrt_div_x3_83 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_83, 1, slot34, slot109, slot35, slot6, slot23, slot71, slot72, slot73);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_83, 1, slot42, slot111, slot43, slot12, slot19, slot85, slot86, slot87);
     #else
-    mul_add_sqrt_div_x3_83_do(1, stream, (uint8_t*)slot34, (uint8_t*)slot109, (uint8_t*)slot35, (uint8_t*)slot6, (uint8_t*)slot23, (uint8_t*)slot71, (uint8_t*)slot72, (uint8_t*)slot73);
+    mul_add_sqrt_div_x3_83_do(1, stream, (uint8_t*)slot42, (uint8_t*)slot111, (uint8_t*)slot43, (uint8_t*)slot12, (uint8_t*)slot19, (uint8_t*)slot85, (uint8_t*)slot86, (uint8_t*)slot87);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 84: mul_add_sqrt_div_x3_84 on 8 core(s)
+    // launch 84: mul_add_sqrt_div_x3_82 on 32 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_84, 8, slot36, slot110, slot37, slot7, slot23, slot74, slot75, slot76);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_82, 32, slot44, slot109, slot45, slot13, slot19, slot88, slot89, slot90);
     #else
-    mul_add_sqrt_div_x3_84_do(8, stream, (uint8_t*)slot36, (uint8_t*)slot110, (uint8_t*)slot37, (uint8_t*)slot7, (uint8_t*)slot23, (uint8_t*)slot74, (uint8_t*)slot75, (uint8_t*)slot76);
+    mul_add_sqrt_div_x3_82_do(32, stream, (uint8_t*)slot44, (uint8_t*)slot109, (uint8_t*)slot45, (uint8_t*)slot13, (uint8_t*)slot19, (uint8_t*)slot88, (uint8_t*)slot89, (uint8_t*)slot90);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 85: mul_add_sqrt_div_x3_80 on 1 core(s)
+    // launch 85: mul_add_sqrt_div_x3_74 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_80, 1, slot38, slot122, slot39, slot8, slot23, slot77, slot78, slot79);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_74, 1, slot46, slot114, slot47, slot14, slot19, slot91, slot92, slot93);
     #else
-    mul_add_sqrt_div_x3_80_do(1, stream, (uint8_t*)slot38, (uint8_t*)slot122, (uint8_t*)slot39, (uint8_t*)slot8, (uint8_t*)slot23, (uint8_t*)slot77, (uint8_t*)slot78, (uint8_t*)slot79);
+    mul_add_sqrt_div_x3_74_do(1, stream, (uint8_t*)slot46, (uint8_t*)slot114, (uint8_t*)slot47, (uint8_t*)slot14, (uint8_t*)slot19, (uint8_t*)slot91, (uint8_t*)slot92, (uint8_t*)slot93);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 86: mul_add_sqrt_div_x3_80 on 1 core(s)
+    // launch 86: mul_add_sqrt_div_x3_74 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_80, 1, slot40, slot124, slot41, slot9, slot23, slot80, slot81, slot82);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_74, 1, slot48, slot113, slot49, slot15, slot19, slot94, slot95, slot96);
     #else
-    mul_add_sqrt_div_x3_80_do(1, stream, (uint8_t*)slot40, (uint8_t*)slot124, (uint8_t*)slot41, (uint8_t*)slot9, (uint8_t*)slot23, (uint8_t*)slot80, (uint8_t*)slot81, (uint8_t*)slot82);
+    mul_add_sqrt_div_x3_74_do(1, stream, (uint8_t*)slot48, (uint8_t*)slot113, (uint8_t*)slot49, (uint8_t*)slot15, (uint8_t*)slot19, (uint8_t*)slot94, (uint8_t*)slot95, (uint8_t*)slot96);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 87: mul_add_sqrt_div_x3_80 on 1 core(s)
+    // launch 87: mul_add_sqrt_div_x3_74 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_80, 1, slot42, slot125, slot43, slot10, slot23, slot83, slot84, slot85);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_74, 1, slot50, slot116, slot51, slot16, slot19, slot97, slot98, slot99);
     #else
-    mul_add_sqrt_div_x3_80_do(1, stream, (uint8_t*)slot42, (uint8_t*)slot125, (uint8_t*)slot43, (uint8_t*)slot10, (uint8_t*)slot23, (uint8_t*)slot83, (uint8_t*)slot84, (uint8_t*)slot85);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 88: mul_add_sqrt_div_x3_88 on 32 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_88, 32, slot44, slot111, slot45, slot11, slot23, slot86, slot87, slot88);
-    #else
-    mul_add_sqrt_div_x3_88_do(32, stream, (uint8_t*)slot44, (uint8_t*)slot111, (uint8_t*)slot45, (uint8_t*)slot11, (uint8_t*)slot23, (uint8_t*)slot86, (uint8_t*)slot87, (uint8_t*)slot88);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 89: mul_add_sqrt_div_x3_89 on 1 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_89, 1, slot46, slot115, slot47, slot12, slot23, slot89, slot90, slot91);
-    #else
-    mul_add_sqrt_div_x3_89_do(1, stream, (uint8_t*)slot46, (uint8_t*)slot115, (uint8_t*)slot47, (uint8_t*)slot12, (uint8_t*)slot23, (uint8_t*)slot89, (uint8_t*)slot90, (uint8_t*)slot91);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 90: mul_add_sqrt_div_x3_88 on 32 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_88, 32, slot48, slot113, slot49, slot13, slot23, slot92, slot93, slot94);
-    #else
-    mul_add_sqrt_div_x3_88_do(32, stream, (uint8_t*)slot48, (uint8_t*)slot113, (uint8_t*)slot49, (uint8_t*)slot13, (uint8_t*)slot23, (uint8_t*)slot92, (uint8_t*)slot93, (uint8_t*)slot94);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 91: mul_add_sqrt_div_x3_80 on 1 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_80, 1, slot50, slot118, slot51, slot14, slot23, slot95, slot96, slot97);
-    #else
-    mul_add_sqrt_div_x3_80_do(1, stream, (uint8_t*)slot50, (uint8_t*)slot118, (uint8_t*)slot51, (uint8_t*)slot14, (uint8_t*)slot23, (uint8_t*)slot95, (uint8_t*)slot96, (uint8_t*)slot97);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 92: mul_add_sqrt_div_x3_80 on 1 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_80, 1, slot52, slot117, slot53, slot15, slot23, slot98, slot99, slot100);
-    #else
-    mul_add_sqrt_div_x3_80_do(1, stream, (uint8_t*)slot52, (uint8_t*)slot117, (uint8_t*)slot53, (uint8_t*)slot15, (uint8_t*)slot23, (uint8_t*)slot98, (uint8_t*)slot99, (uint8_t*)slot100);
-    #endif
-    CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 93: mul_add_sqrt_div_x3_80 on 1 core(s)
-    #ifdef ASCENDC_CPU_DEBUG
-    AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_80, 1, slot54, slot120, slot55, slot16, slot23, slot101, slot102, slot103);
-    #else
-    mul_add_sqrt_div_x3_80_do(1, stream, (uint8_t*)slot54, (uint8_t*)slot120, (uint8_t*)slot55, (uint8_t*)slot16, (uint8_t*)slot23, (uint8_t*)slot101, (uint8_t*)slot102, (uint8_t*)slot103);
+    mul_add_sqrt_div_x3_74_do(1, stream, (uint8_t*)slot50, (uint8_t*)slot116, (uint8_t*)slot51, (uint8_t*)slot16, (uint8_t*)slot19, (uint8_t*)slot97, (uint8_t*)slot98, (uint8_t*)slot99);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // Outputs.
     CHECK_ACL(aclrtMemcpy(host_buf, 4, slot18, 4, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_loss.bin", host_buf, 4); // loss : f32[]
-    CHECK_ACL(aclrtMemcpy(host_buf, 33280, slot58, 33280, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 33280, slot54, 33280, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_wte_weight.bin", host_buf, 33280); // new/wte.weight : f32[65, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 33280, slot56, 33280, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 33280, slot52, 33280, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_wte_weight.bin", host_buf, 33280); // new/adamw.m/wte.weight : f32[65, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 33280, slot57, 33280, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 33280, slot53, 33280, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_wte_weight.bin", host_buf, 33280); // new/adamw.v/wte.weight : f32[65, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 32768, slot61, 32768, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 32768, slot57, 32768, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_wpe_weight.bin", host_buf, 32768); // new/wpe.weight : f32[64, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 32768, slot59, 32768, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 32768, slot55, 32768, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_wpe_weight.bin", host_buf, 32768); // new/adamw.m/wpe.weight : f32[64, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 32768, slot60, 32768, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 32768, slot56, 32768, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_wpe_weight.bin", host_buf, 32768); // new/adamw.v/wpe.weight : f32[64, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot64, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot60, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_ln_1_weight.bin", host_buf, 512); // new/h.0.ln_1.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot62, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot58, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_ln_1_weight.bin", host_buf, 512); // new/adamw.m/h.0.ln_1.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot63, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot59, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_ln_1_weight.bin", host_buf, 512); // new/adamw.v/h.0.ln_1.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot67, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot63, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_ln_1_bias.bin", host_buf, 512); // new/h.0.ln_1.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot65, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot61, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_ln_1_bias.bin", host_buf, 512); // new/adamw.m/h.0.ln_1.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot66, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot62, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_ln_1_bias.bin", host_buf, 512); // new/adamw.v/h.0.ln_1.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 196608, slot70, 196608, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 196608, slot66, 196608, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_attn_qkv_weight.bin", host_buf, 196608); // new/h.0.attn.qkv.weight : f32[128, 384]
-    CHECK_ACL(aclrtMemcpy(host_buf, 196608, slot68, 196608, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 196608, slot64, 196608, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_attn_qkv_weight.bin", host_buf, 196608); // new/adamw.m/h.0.attn.qkv.weight : f32[128, 384]
-    CHECK_ACL(aclrtMemcpy(host_buf, 196608, slot69, 196608, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 196608, slot65, 196608, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_attn_qkv_weight.bin", host_buf, 196608); // new/adamw.v/h.0.attn.qkv.weight : f32[128, 384]
-    CHECK_ACL(aclrtMemcpy(host_buf, 1536, slot73, 1536, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 1536, slot69, 1536, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_attn_qkv_bias.bin", host_buf, 1536); // new/h.0.attn.qkv.bias : f32[384]
-    CHECK_ACL(aclrtMemcpy(host_buf, 1536, slot71, 1536, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 1536, slot67, 1536, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_attn_qkv_bias.bin", host_buf, 1536); // new/adamw.m/h.0.attn.qkv.bias : f32[384]
-    CHECK_ACL(aclrtMemcpy(host_buf, 1536, slot72, 1536, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 1536, slot68, 1536, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_attn_qkv_bias.bin", host_buf, 1536); // new/adamw.v/h.0.attn.qkv.bias : f32[384]
-    CHECK_ACL(aclrtMemcpy(host_buf, 65536, slot76, 65536, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 65536, slot72, 65536, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_attn_proj_weight.bin", host_buf, 65536); // new/h.0.attn.proj.weight : f32[128, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 65536, slot74, 65536, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 65536, slot70, 65536, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_attn_proj_weight.bin", host_buf, 65536); // new/adamw.m/h.0.attn.proj.weight : f32[128, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 65536, slot75, 65536, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 65536, slot71, 65536, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_attn_proj_weight.bin", host_buf, 65536); // new/adamw.v/h.0.attn.proj.weight : f32[128, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot79, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot75, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_attn_proj_bias.bin", host_buf, 512); // new/h.0.attn.proj.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot77, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot73, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_attn_proj_bias.bin", host_buf, 512); // new/adamw.m/h.0.attn.proj.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot78, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot74, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_attn_proj_bias.bin", host_buf, 512); // new/adamw.v/h.0.attn.proj.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot82, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot78, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_ln_2_weight.bin", host_buf, 512); // new/h.0.ln_2.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot80, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot76, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_ln_2_weight.bin", host_buf, 512); // new/adamw.m/h.0.ln_2.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot81, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot77, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_ln_2_weight.bin", host_buf, 512); // new/adamw.v/h.0.ln_2.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot85, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot81, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_ln_2_bias.bin", host_buf, 512); // new/h.0.ln_2.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot83, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot79, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_ln_2_bias.bin", host_buf, 512); // new/adamw.m/h.0.ln_2.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot84, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot80, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_ln_2_bias.bin", host_buf, 512); // new/adamw.v/h.0.ln_2.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot88, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot84, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_mlp_fc_weight.bin", host_buf, 262144); // new/h.0.mlp.fc.weight : f32[128, 512]
-    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot86, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot82, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_mlp_fc_weight.bin", host_buf, 262144); // new/adamw.m/h.0.mlp.fc.weight : f32[128, 512]
-    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot87, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot83, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_mlp_fc_weight.bin", host_buf, 262144); // new/adamw.v/h.0.mlp.fc.weight : f32[128, 512]
-    CHECK_ACL(aclrtMemcpy(host_buf, 2048, slot91, 2048, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 2048, slot87, 2048, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_mlp_fc_bias.bin", host_buf, 2048); // new/h.0.mlp.fc.bias : f32[512]
-    CHECK_ACL(aclrtMemcpy(host_buf, 2048, slot89, 2048, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 2048, slot85, 2048, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_mlp_fc_bias.bin", host_buf, 2048); // new/adamw.m/h.0.mlp.fc.bias : f32[512]
-    CHECK_ACL(aclrtMemcpy(host_buf, 2048, slot90, 2048, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 2048, slot86, 2048, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_mlp_fc_bias.bin", host_buf, 2048); // new/adamw.v/h.0.mlp.fc.bias : f32[512]
-    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot94, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot90, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_mlp_proj_weight.bin", host_buf, 262144); // new/h.0.mlp.proj.weight : f32[512, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot92, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot88, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_mlp_proj_weight.bin", host_buf, 262144); // new/adamw.m/h.0.mlp.proj.weight : f32[512, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot93, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 262144, slot89, 262144, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_mlp_proj_weight.bin", host_buf, 262144); // new/adamw.v/h.0.mlp.proj.weight : f32[512, 128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot97, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot93, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_h_0_mlp_proj_bias.bin", host_buf, 512); // new/h.0.mlp.proj.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot95, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot91, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_h_0_mlp_proj_bias.bin", host_buf, 512); // new/adamw.m/h.0.mlp.proj.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot96, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot92, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_h_0_mlp_proj_bias.bin", host_buf, 512); // new/adamw.v/h.0.mlp.proj.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot100, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot96, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_ln_f_weight.bin", host_buf, 512); // new/ln_f.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot98, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot94, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_ln_f_weight.bin", host_buf, 512); // new/adamw.m/ln_f.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot99, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot95, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_ln_f_weight.bin", host_buf, 512); // new/adamw.v/ln_f.weight : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot103, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot99, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_ln_f_bias.bin", host_buf, 512); // new/ln_f.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot101, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot97, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_m_ln_f_bias.bin", host_buf, 512); // new/adamw.m/ln_f.bias : f32[128]
-    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot102, 512, ACL_MEMCPY_DEVICE_TO_HOST));
+    CHECK_ACL(aclrtMemcpy(host_buf, 512, slot98, 512, ACL_MEMCPY_DEVICE_TO_HOST));
     WriteOutput(dir + "/out_new_adamw_v_ln_f_bias.bin", host_buf, 512); // new/adamw.v/ln_f.bias : f32[128]
     CHECK_ACL(aclrtFreeHost(host_buf));
     CHECK_ACL(aclrtFree(workspace));
@@ -1546,10 +1475,6 @@ int main(int argc, char** argv) {
     CHECK_ACL(aclrtFree(slot120));
     CHECK_ACL(aclrtFree(slot121));
     CHECK_ACL(aclrtFree(slot122));
-    CHECK_ACL(aclrtFree(slot123));
-    CHECK_ACL(aclrtFree(slot124));
-    CHECK_ACL(aclrtFree(slot125));
-    CHECK_ACL(aclrtFree(slot126));
     CHECK_ACL(aclrtDestroyStream(stream));
     CHECK_ACL(aclrtResetDevice(0));
     CHECK_ACL(aclFinalize());

@@ -3,43 +3,43 @@
 // Program instance `pid` is one iteration of the loop over GetBlockIdx(), GetBlockIdx() + GetBlockNum(), ...
 #include "kernel_operator.h"
 
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_83(GM_ADDR adamw_m_h_0_attn_qkv_bias, GM_ADDR grad_h_0_attn_qkv_bias, GM_ADDR adamw_v_h_0_attn_qkv_bias, GM_ADDR h_0_attn_qkv_bias, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_qkv_bias, GM_ADDR new_adamw_v_h_0_attn_qkv_bias, GM_ADDR new_h_0_attn_qkv_bias)
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_83(GM_ADDR adamw_m_h_0_mlp_fc_bias, GM_ADDR grad_h_0_mlp_fc_bias, GM_ADDR adamw_v_h_0_mlp_fc_bias, GM_ADDR h_0_mlp_fc_bias, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_mlp_fc_bias, GM_ADDR new_adamw_v_h_0_mlp_fc_bias, GM_ADDR new_h_0_mlp_fc_bias)
 {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
     using namespace AscendC;
     // Global memory: the kernel's buffers.
-    GlobalTensor<float> adamw_m_h_0_attn_qkv_bias_gm; // adamw.m/h.0.attn.qkv.bias : f32[384], Read
-    adamw_m_h_0_attn_qkv_bias_gm.SetGlobalBuffer((__gm__ float*)adamw_m_h_0_attn_qkv_bias, 384);
-    GlobalTensor<float> grad_h_0_attn_qkv_bias_gm; // grad/h.0.attn.qkv.bias : f32[384], Read
-    grad_h_0_attn_qkv_bias_gm.SetGlobalBuffer((__gm__ float*)grad_h_0_attn_qkv_bias, 384);
-    GlobalTensor<float> adamw_v_h_0_attn_qkv_bias_gm; // adamw.v/h.0.attn.qkv.bias : f32[384], Read
-    adamw_v_h_0_attn_qkv_bias_gm.SetGlobalBuffer((__gm__ float*)adamw_v_h_0_attn_qkv_bias, 384);
-    GlobalTensor<float> h_0_attn_qkv_bias_gm; // h.0.attn.qkv.bias : f32[384], Read
-    h_0_attn_qkv_bias_gm.SetGlobalBuffer((__gm__ float*)h_0_attn_qkv_bias, 384);
+    GlobalTensor<float> adamw_m_h_0_mlp_fc_bias_gm; // adamw.m/h.0.mlp.fc.bias : f32[512], Read
+    adamw_m_h_0_mlp_fc_bias_gm.SetGlobalBuffer((__gm__ float*)adamw_m_h_0_mlp_fc_bias, 512);
+    GlobalTensor<float> grad_h_0_mlp_fc_bias_gm; // grad/h.0.mlp.fc.bias : f32[512], Read
+    grad_h_0_mlp_fc_bias_gm.SetGlobalBuffer((__gm__ float*)grad_h_0_mlp_fc_bias, 512);
+    GlobalTensor<float> adamw_v_h_0_mlp_fc_bias_gm; // adamw.v/h.0.mlp.fc.bias : f32[512], Read
+    adamw_v_h_0_mlp_fc_bias_gm.SetGlobalBuffer((__gm__ float*)adamw_v_h_0_mlp_fc_bias, 512);
+    GlobalTensor<float> h_0_mlp_fc_bias_gm; // h.0.mlp.fc.bias : f32[512], Read
+    h_0_mlp_fc_bias_gm.SetGlobalBuffer((__gm__ float*)h_0_mlp_fc_bias, 512);
     GlobalTensor<float> adamw_step_gm; // adamw.step : f32[3], Read
     adamw_step_gm.SetGlobalBuffer((__gm__ float*)adamw_step, 3);
-    GlobalTensor<float> new_adamw_m_h_0_attn_qkv_bias_gm; // new/adamw.m/h.0.attn.qkv.bias : f32[384], Write
-    new_adamw_m_h_0_attn_qkv_bias_gm.SetGlobalBuffer((__gm__ float*)new_adamw_m_h_0_attn_qkv_bias, 384);
-    GlobalTensor<float> new_adamw_v_h_0_attn_qkv_bias_gm; // new/adamw.v/h.0.attn.qkv.bias : f32[384], Write
-    new_adamw_v_h_0_attn_qkv_bias_gm.SetGlobalBuffer((__gm__ float*)new_adamw_v_h_0_attn_qkv_bias, 384);
-    GlobalTensor<float> new_h_0_attn_qkv_bias_gm; // new/h.0.attn.qkv.bias : f32[384], Write
-    new_h_0_attn_qkv_bias_gm.SetGlobalBuffer((__gm__ float*)new_h_0_attn_qkv_bias, 384);
+    GlobalTensor<float> new_adamw_m_h_0_mlp_fc_bias_gm; // new/adamw.m/h.0.mlp.fc.bias : f32[512], Write
+    new_adamw_m_h_0_mlp_fc_bias_gm.SetGlobalBuffer((__gm__ float*)new_adamw_m_h_0_mlp_fc_bias, 512);
+    GlobalTensor<float> new_adamw_v_h_0_mlp_fc_bias_gm; // new/adamw.v/h.0.mlp.fc.bias : f32[512], Write
+    new_adamw_v_h_0_mlp_fc_bias_gm.SetGlobalBuffer((__gm__ float*)new_adamw_v_h_0_mlp_fc_bias, 512);
+    GlobalTensor<float> new_h_0_mlp_fc_bias_gm; // new/h.0.mlp.fc.bias : f32[512], Write
+    new_h_0_mlp_fc_bias_gm.SetGlobalBuffer((__gm__ float*)new_h_0_mlp_fc_bias, 512);
     TPipe pipe;
     constexpr int32_t kPrograms = 1;
     // Unified Buffer: 7 queue(s) x 2 buffer(s), 4 scratch buffer(s): 36864 of 188416 bytes.
-    TQue<TPosition::VECIN, 1> in_q0; // %4 = load adamw.m/h.0.attn.qkv.bias [512]
+    TQue<TPosition::VECIN, 1> in_q0; // %4 = load adamw.m/h.0.mlp.fc.bias [512]
     pipe.InitBuffer(in_q0, 2, 2048);
-    TQue<TPosition::VECIN, 1> in_q1; // %7 = load grad/h.0.attn.qkv.bias [512]
+    TQue<TPosition::VECIN, 1> in_q1; // %7 = load grad/h.0.mlp.fc.bias [512]
     pipe.InitBuffer(in_q1, 2, 2048);
-    TQue<TPosition::VECOUT, 1> out_q0; // store %10 -> new/adamw.m/h.0.attn.qkv.bias [512]
+    TQue<TPosition::VECOUT, 1> out_q0; // store %10 -> new/adamw.m/h.0.mlp.fc.bias [512]
     pipe.InitBuffer(out_q0, 2, 2048);
-    TQue<TPosition::VECIN, 1> in_q2; // %11 = load adamw.v/h.0.attn.qkv.bias [512]
+    TQue<TPosition::VECIN, 1> in_q2; // %11 = load adamw.v/h.0.mlp.fc.bias [512]
     pipe.InitBuffer(in_q2, 2, 2048);
-    TQue<TPosition::VECOUT, 1> out_q1; // store %17 -> new/adamw.v/h.0.attn.qkv.bias [512]
+    TQue<TPosition::VECOUT, 1> out_q1; // store %17 -> new/adamw.v/h.0.mlp.fc.bias [512]
     pipe.InitBuffer(out_q1, 2, 2048);
-    TQue<TPosition::VECIN, 1> in_q3; // %18 = load h.0.attn.qkv.bias [512]
+    TQue<TPosition::VECIN, 1> in_q3; // %18 = load h.0.mlp.fc.bias [512]
     pipe.InitBuffer(in_q3, 2, 2048);
-    TQue<TPosition::VECOUT, 1> out_q2; // store %29 -> new/h.0.attn.qkv.bias [512]
+    TQue<TPosition::VECOUT, 1> out_q2; // store %29 -> new/h.0.mlp.fc.bias [512]
     pipe.InitBuffer(out_q2, 2, 2048);
     TBuf<TPosition::VECCALC> tmp0; // %6, %13, %19, %22, %26
     pipe.InitBuffer(tmp0, 2048);
@@ -54,12 +54,12 @@ extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_83(GM_ADDR adamw_m_h_0
         const int32_t pid1 = (pid / 1) % 1;
         const int32_t pid2 = pid / 1;
         (void)pid0; (void)pid1; (void)pid2;
-        // %4 = load adamw.m/h.0.attn.qkv.bias[512] at 0, strides [1], valid 384 (others read 0)
-        const int32_t vc4 = (384 < 0 ? 0 : (384 > 512 ? 512 : 384));
+        // %4 = load adamw.m/h.0.mlp.fc.bias[512] at 0, strides [1], valid 512 (others read 0)
+        const int32_t vc4 = (512 < 0 ? 0 : (512 > 512 ? 512 : 512));
         LocalTensor<float> ld4 = in_q0.AllocTensor<float>();
         const uint8_t pad4 = static_cast<uint8_t>((8 - vc4 % 8) % 8);
         if (vc4 > 0) {
-            DataCopyPad(ld4, adamw_m_h_0_attn_qkv_bias_gm[0], DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(vc4 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad4, static_cast<float>(0.0f)});
+            DataCopyPad(ld4, adamw_m_h_0_mlp_fc_bias_gm[0], DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(vc4 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad4, static_cast<float>(0.0f)});
         }
         in_q0.EnQue(ld4);
         ld4 = in_q0.DeQue<float>();
@@ -71,12 +71,12 @@ extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_83(GM_ADDR adamw_m_h_0
         PipeBarrier<PIPE_V>();
         Muls(v6, ld4, static_cast<float>(0.9f), 512);
         in_q0.FreeTensor(ld4);
-        // %7 = load grad/h.0.attn.qkv.bias[512] at 0, strides [1], valid 384 (others read 0)
-        const int32_t vc7 = (384 < 0 ? 0 : (384 > 512 ? 512 : 384));
+        // %7 = load grad/h.0.mlp.fc.bias[512] at 0, strides [1], valid 512 (others read 0)
+        const int32_t vc7 = (512 < 0 ? 0 : (512 > 512 ? 512 : 512));
         LocalTensor<float> ld7 = in_q1.AllocTensor<float>();
         const uint8_t pad7 = static_cast<uint8_t>((8 - vc7 % 8) % 8);
         if (vc7 > 0) {
-            DataCopyPad(ld7, grad_h_0_attn_qkv_bias_gm[0], DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(vc7 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad7, static_cast<float>(0.0f)});
+            DataCopyPad(ld7, grad_h_0_mlp_fc_bias_gm[0], DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(vc7 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad7, static_cast<float>(0.0f)});
         }
         in_q1.EnQue(ld7);
         ld7 = in_q1.DeQue<float>();
@@ -91,23 +91,23 @@ extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_83(GM_ADDR adamw_m_h_0
         LocalTensor<float> v10 = tmp2.Get<float>();
         PipeBarrier<PIPE_V>();
         Add(v10, v6, v9, 512);
-        // store %10 -> new/adamw.m/h.0.attn.qkv.bias[512] at 0, strides [1], valid 384
-        const int32_t svc1 = (384 < 0 ? 0 : (384 > 512 ? 512 : 384));
+        // store %10 -> new/adamw.m/h.0.mlp.fc.bias[512] at 0, strides [1], valid 512
+        const int32_t svc1 = (512 < 0 ? 0 : (512 > 512 ? 512 : 512));
         LocalTensor<float> st_out1 = out_q0.AllocTensor<float>();
         PipeBarrier<PIPE_V>();
         Muls(st_out1, v10, 1.0f, 512); // copy
         out_q0.EnQue(st_out1);
         st_out1 = out_q0.DeQue<float>();
         if (svc1 > 0) {
-            DataCopyPad(new_adamw_m_h_0_attn_qkv_bias_gm[0], st_out1, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc1 * 4), 0, 0, 0});
+            DataCopyPad(new_adamw_m_h_0_mlp_fc_bias_gm[0], st_out1, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc1 * 4), 0, 0, 0});
         }
         out_q0.FreeTensor(st_out1);
-        // %11 = load adamw.v/h.0.attn.qkv.bias[512] at 0, strides [1], valid 384 (others read 0)
-        const int32_t vc11 = (384 < 0 ? 0 : (384 > 512 ? 512 : 384));
+        // %11 = load adamw.v/h.0.mlp.fc.bias[512] at 0, strides [1], valid 512 (others read 0)
+        const int32_t vc11 = (512 < 0 ? 0 : (512 > 512 ? 512 : 512));
         LocalTensor<float> ld11 = in_q2.AllocTensor<float>();
         const uint8_t pad11 = static_cast<uint8_t>((8 - vc11 % 8) % 8);
         if (vc11 > 0) {
-            DataCopyPad(ld11, adamw_v_h_0_attn_qkv_bias_gm[0], DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(vc11 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad11, static_cast<float>(0.0f)});
+            DataCopyPad(ld11, adamw_v_h_0_mlp_fc_bias_gm[0], DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(vc11 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad11, static_cast<float>(0.0f)});
         }
         in_q2.EnQue(ld11);
         ld11 = in_q2.DeQue<float>();
@@ -131,31 +131,31 @@ extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_83(GM_ADDR adamw_m_h_0
         LocalTensor<float> v17 = tmp1.Get<float>();
         PipeBarrier<PIPE_V>();
         Add(v17, v13, v16, 512);
-        // store %17 -> new/adamw.v/h.0.attn.qkv.bias[512] at 0, strides [1], valid 384
-        const int32_t svc2 = (384 < 0 ? 0 : (384 > 512 ? 512 : 384));
+        // store %17 -> new/adamw.v/h.0.mlp.fc.bias[512] at 0, strides [1], valid 512
+        const int32_t svc2 = (512 < 0 ? 0 : (512 > 512 ? 512 : 512));
         LocalTensor<float> st_out2 = out_q1.AllocTensor<float>();
         PipeBarrier<PIPE_V>();
         Muls(st_out2, v17, 1.0f, 512); // copy
         out_q1.EnQue(st_out2);
         st_out2 = out_q1.DeQue<float>();
         if (svc2 > 0) {
-            DataCopyPad(new_adamw_v_h_0_attn_qkv_bias_gm[0], st_out2, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc2 * 4), 0, 0, 0});
+            DataCopyPad(new_adamw_v_h_0_mlp_fc_bias_gm[0], st_out2, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc2 * 4), 0, 0, 0});
         }
         out_q1.FreeTensor(st_out2);
-        // %18 = load h.0.attn.qkv.bias[512] at 0, strides [1], valid 384 (others read 0)
-        const int32_t vc18 = (384 < 0 ? 0 : (384 > 512 ? 512 : 384));
+        // %18 = load h.0.mlp.fc.bias[512] at 0, strides [1], valid 512 (others read 0)
+        const int32_t vc18 = (512 < 0 ? 0 : (512 > 512 ? 512 : 512));
         LocalTensor<float> ld18 = in_q3.AllocTensor<float>();
         const uint8_t pad18 = static_cast<uint8_t>((8 - vc18 % 8) % 8);
         if (vc18 > 0) {
-            DataCopyPad(ld18, h_0_attn_qkv_bias_gm[0], DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(vc18 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad18, static_cast<float>(0.0f)});
+            DataCopyPad(ld18, h_0_mlp_fc_bias_gm[0], DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(vc18 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad18, static_cast<float>(0.0f)});
         }
         in_q3.EnQue(ld18);
         ld18 = in_q3.DeQue<float>();
         if ((((vc18) + 7) / 8) * 8 < 512) {
             Duplicate(ld18[(((vc18) + 7) / 8) * 8], static_cast<float>(0.0f), 512 - (((vc18) + 7) / 8) * 8);
         }
-        // %19 = load adamw.step[512] at 1, strides [0], valid 384 (others read 0)
-        const int32_t vc19 = (384 < 0 ? 0 : (384 > 512 ? 512 : 384));
+        // %19 = load adamw.step[512] at 1, strides [0], valid 512 (others read 0)
+        const int32_t vc19 = (512 < 0 ? 0 : (512 > 512 ? 512 : 512));
         LocalTensor<float> v19 = tmp0.Get<float>();
         const float b19 = vc19 > 0 ? adamw_step_gm.GetValue(1) : static_cast<float>(0.0f);
         PipeBarrier<PIPE_V>();
@@ -166,8 +166,8 @@ extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_83(GM_ADDR adamw_m_h_0
         LocalTensor<float> v20 = tmp3.Get<float>();
         PipeBarrier<PIPE_V>();
         Mul(v20, v10, v19, 512);
-        // %21 = load adamw.step[512] at 2, strides [0], valid 384 (others read 0)
-        const int32_t vc21 = (384 < 0 ? 0 : (384 > 512 ? 512 : 384));
+        // %21 = load adamw.step[512] at 2, strides [0], valid 512 (others read 0)
+        const int32_t vc21 = (512 < 0 ? 0 : (512 > 512 ? 512 : 512));
         LocalTensor<float> v21 = tmp2.Get<float>();
         const float b21 = vc21 > 0 ? adamw_step_gm.GetValue(2) : static_cast<float>(0.0f);
         PipeBarrier<PIPE_V>();
@@ -190,8 +190,8 @@ extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_83(GM_ADDR adamw_m_h_0
         LocalTensor<float> v26 = tmp0.Get<float>();
         PipeBarrier<PIPE_V>();
         Div(v26, v20, v25, 512);
-        // %27 = load adamw.step[512] at 0, strides [0], valid 384 (others read 0)
-        const int32_t vc27 = (384 < 0 ? 0 : (384 > 512 ? 512 : 384));
+        // %27 = load adamw.step[512] at 0, strides [0], valid 512 (others read 0)
+        const int32_t vc27 = (512 < 0 ? 0 : (512 > 512 ? 512 : 512));
         LocalTensor<float> v27 = tmp1.Get<float>();
         const float b27 = vc27 > 0 ? adamw_step_gm.GetValue(0) : static_cast<float>(0.0f);
         Duplicate(v27, static_cast<float>(0.0f), 512);
@@ -206,19 +206,19 @@ extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_83(GM_ADDR adamw_m_h_0
         PipeBarrier<PIPE_V>();
         Sub(v29, ld18, v28, 512);
         in_q3.FreeTensor(ld18);
-        // store %29 -> new/h.0.attn.qkv.bias[512] at 0, strides [1], valid 384
-        const int32_t svc3 = (384 < 0 ? 0 : (384 > 512 ? 512 : 384));
+        // store %29 -> new/h.0.mlp.fc.bias[512] at 0, strides [1], valid 512
+        const int32_t svc3 = (512 < 0 ? 0 : (512 > 512 ? 512 : 512));
         out_q2.EnQue(v29);
         v29 = out_q2.DeQue<float>();
         if (svc3 > 0) {
-            DataCopyPad(new_h_0_attn_qkv_bias_gm[0], v29, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc3 * 4), 0, 0, 0});
+            DataCopyPad(new_h_0_mlp_fc_bias_gm[0], v29, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc3 * 4), 0, 0, 0});
         }
         out_q2.FreeTensor(v29);
     }
 }
 
 #ifndef ASCENDC_CPU_DEBUG
-extern "C" void mul_add_sqrt_div_x3_83_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_qkv_bias, uint8_t* grad_h_0_attn_qkv_bias, uint8_t* adamw_v_h_0_attn_qkv_bias, uint8_t* h_0_attn_qkv_bias, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_qkv_bias, uint8_t* new_adamw_v_h_0_attn_qkv_bias, uint8_t* new_h_0_attn_qkv_bias) {
-    mul_add_sqrt_div_x3_83<<<blockDim, nullptr, stream>>>(adamw_m_h_0_attn_qkv_bias, grad_h_0_attn_qkv_bias, adamw_v_h_0_attn_qkv_bias, h_0_attn_qkv_bias, adamw_step, new_adamw_m_h_0_attn_qkv_bias, new_adamw_v_h_0_attn_qkv_bias, new_h_0_attn_qkv_bias);
+extern "C" void mul_add_sqrt_div_x3_83_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_mlp_fc_bias, uint8_t* grad_h_0_mlp_fc_bias, uint8_t* adamw_v_h_0_mlp_fc_bias, uint8_t* h_0_mlp_fc_bias, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_mlp_fc_bias, uint8_t* new_adamw_v_h_0_mlp_fc_bias, uint8_t* new_h_0_mlp_fc_bias) {
+    mul_add_sqrt_div_x3_83<<<blockDim, nullptr, stream>>>(adamw_m_h_0_mlp_fc_bias, grad_h_0_mlp_fc_bias, adamw_v_h_0_mlp_fc_bias, h_0_mlp_fc_bias, adamw_step, new_adamw_m_h_0_mlp_fc_bias, new_adamw_v_h_0_mlp_fc_bias, new_h_0_mlp_fc_bias);
 }
 #endif

@@ -4,7 +4,7 @@
 @group(0) @binding(0) var<storage, read> b0_add_14: array<f32>; // add_14: f32[98304]
 @group(0) @binding(1) var<storage, read> b1_matmul_160: array<f32>; // matmul_160: f32[32768]
 @group(0) @binding(2) var<storage, read> b2_attention_bwd_stats_164: array<f32>; // attention_bwd_stats_164: f32[2048]
-@group(0) @binding(3) var<storage, read_write> b3_attention_bwd_dk_166: array<f32>; // attention_bwd_dk_166: f32[32768]
+@group(0) @binding(3) var<storage, read_write> b3_permute_172: array<f32>; // permute_172: f32[32768]
 var<workgroup> sh0: array<f32, 1024>;
 var<workgroup> sh1: array<f32, 1024>;
 
@@ -285,13 +285,12 @@ fn attention_bwd_dk_53(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(wo
     var r272: i32;
     var r273: i32;
     var r274: i32;
-    var r275: i32;
-    var r276: bool;
-    var r277: i32;
-    var r278: bool;
+    var r275: bool;
+    var r276: i32;
+    var r277: bool;
+    var r278: i32;
     var r279: i32;
     var r280: i32;
-    var r281: i32;
     r0 = lid.x;
     r1 = i32(r0);
     r2 = r1 / 16i;
@@ -707,29 +706,28 @@ fn attention_bwd_dk_53(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(wo
         r63 = r254;
     }
     r268 = r9 * 8192i;
-    r269 = r7 * 2048i;
-    r270 = r268 + r269;
-    r271 = r10 * 32i;
-    r272 = r270 + r271;
-    r273 = r2 * 32i;
-    r274 = r272 + r273;
-    r275 = r274 + r3;
-    r276 = r2 < r11;
-    r277 = r2 + 16i;
-    r278 = r277 < r11;
-    r279 = r275 + 16i;
-    r280 = r275 + 512i;
-    r281 = r275 + 528i;
-    if (r276) {
-        b3_attention_bwd_dk_166[r275] = r60;
+    r269 = r268 + r14;
+    r270 = r10 * 128i;
+    r271 = r269 + r270;
+    r272 = r2 * 128i;
+    r273 = r271 + r272;
+    r274 = r273 + r3;
+    r275 = r2 < r11;
+    r276 = r2 + 16i;
+    r277 = r276 < r11;
+    r278 = r274 + 16i;
+    r279 = r274 + 2048i;
+    r280 = r274 + 2064i;
+    if (r275) {
+        b3_permute_172[r274] = r60;
     }
-    if (r276) {
-        b3_attention_bwd_dk_166[r279] = r61;
+    if (r275) {
+        b3_permute_172[r278] = r61;
     }
-    if (r278) {
-        b3_attention_bwd_dk_166[r280] = r62;
+    if (r277) {
+        b3_permute_172[r279] = r62;
     }
-    if (r278) {
-        b3_attention_bwd_dk_166[r281] = r63;
+    if (r277) {
+        b3_permute_172[r280] = r63;
     }
 }

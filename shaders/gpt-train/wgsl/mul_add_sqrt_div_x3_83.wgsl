@@ -1,14 +1,14 @@
 // Tessera kernel `mul_add_sqrt_div_x3_83` (generated; do not edit).
 // grid [2, 1, 1] workgroups of 256 threads.
 
-@group(0) @binding(0) var<storage, read> b0_adamw_m_h_0_attn_qkv_bias: array<f32>; // adamw.m/h.0.attn.qkv.bias: f32[384]
-@group(0) @binding(1) var<storage, read> b1_grad_h_0_attn_qkv_bias: array<f32>; // grad/h.0.attn.qkv.bias: f32[384]
-@group(0) @binding(2) var<storage, read> b2_adamw_v_h_0_attn_qkv_bias: array<f32>; // adamw.v/h.0.attn.qkv.bias: f32[384]
-@group(0) @binding(3) var<storage, read> b3_h_0_attn_qkv_bias: array<f32>; // h.0.attn.qkv.bias: f32[384]
+@group(0) @binding(0) var<storage, read> b0_adamw_m_h_0_mlp_fc_bias: array<f32>; // adamw.m/h.0.mlp.fc.bias: f32[512]
+@group(0) @binding(1) var<storage, read> b1_grad_h_0_mlp_fc_bias: array<f32>; // grad/h.0.mlp.fc.bias: f32[512]
+@group(0) @binding(2) var<storage, read> b2_adamw_v_h_0_mlp_fc_bias: array<f32>; // adamw.v/h.0.mlp.fc.bias: f32[512]
+@group(0) @binding(3) var<storage, read> b3_h_0_mlp_fc_bias: array<f32>; // h.0.mlp.fc.bias: f32[512]
 @group(0) @binding(4) var<storage, read> b4_adamw_step: array<f32>; // adamw.step: f32[3]
-@group(0) @binding(5) var<storage, read_write> b5_new_adamw_m_h_0_attn_qkv_bias: array<f32>; // new/adamw.m/h.0.attn.qkv.bias: f32[384]
-@group(0) @binding(6) var<storage, read_write> b6_new_adamw_v_h_0_attn_qkv_bias: array<f32>; // new/adamw.v/h.0.attn.qkv.bias: f32[384]
-@group(0) @binding(7) var<storage, read_write> b7_new_h_0_attn_qkv_bias: array<f32>; // new/h.0.attn.qkv.bias: f32[384]
+@group(0) @binding(5) var<storage, read_write> b5_new_adamw_m_h_0_mlp_fc_bias: array<f32>; // new/adamw.m/h.0.mlp.fc.bias: f32[512]
+@group(0) @binding(6) var<storage, read_write> b6_new_adamw_v_h_0_mlp_fc_bias: array<f32>; // new/adamw.v/h.0.mlp.fc.bias: f32[512]
+@group(0) @binding(7) var<storage, read_write> b7_new_h_0_mlp_fc_bias: array<f32>; // new/h.0.mlp.fc.bias: f32[512]
 
 @compute @workgroup_size(256)
 fn mul_add_sqrt_div_x3_83(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -61,11 +61,11 @@ fn mul_add_sqrt_div_x3_83(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r2 = wid.x;
     r3 = i32(r2);
     r4 = r3 * 256i;
-    r5 = 384i - r4;
+    r5 = 512i - r4;
     r6 = r4 + r1;
     r7 = r1 < r5;
     if (r7) {
-        r8 = b0_adamw_m_h_0_attn_qkv_bias[r6];
+        r8 = b0_adamw_m_h_0_mlp_fc_bias[r6];
     } else {
         r8 = 0.0f;
     }
@@ -73,7 +73,7 @@ fn mul_add_sqrt_div_x3_83(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r10 = r4 + r1;
     r11 = r1 < r5;
     if (r11) {
-        r12 = b1_grad_h_0_attn_qkv_bias[r10];
+        r12 = b1_grad_h_0_mlp_fc_bias[r10];
     } else {
         r12 = 0.0f;
     }
@@ -82,12 +82,12 @@ fn mul_add_sqrt_div_x3_83(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r15 = r4 + r1;
     r16 = r1 < r5;
     if (r16) {
-        b5_new_adamw_m_h_0_attn_qkv_bias[r15] = r14;
+        b5_new_adamw_m_h_0_mlp_fc_bias[r15] = r14;
     }
     r17 = r4 + r1;
     r18 = r1 < r5;
     if (r18) {
-        r19 = b2_adamw_v_h_0_attn_qkv_bias[r17];
+        r19 = b2_adamw_v_h_0_mlp_fc_bias[r17];
     } else {
         r19 = 0.0f;
     }
@@ -98,12 +98,12 @@ fn mul_add_sqrt_div_x3_83(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r24 = r4 + r1;
     r25 = r1 < r5;
     if (r25) {
-        b6_new_adamw_v_h_0_attn_qkv_bias[r24] = r23;
+        b6_new_adamw_v_h_0_mlp_fc_bias[r24] = r23;
     }
     r26 = r4 + r1;
     r27 = r1 < r5;
     if (r27) {
-        r28 = b3_h_0_attn_qkv_bias[r26];
+        r28 = b3_h_0_mlp_fc_bias[r26];
     } else {
         r28 = 0.0f;
     }
@@ -135,6 +135,6 @@ fn mul_add_sqrt_div_x3_83(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r42 = r4 + r1;
     r43 = r1 < r5;
     if (r43) {
-        b7_new_h_0_attn_qkv_bias[r42] = r41;
+        b7_new_h_0_mlp_fc_bias[r42] = r41;
     }
 }

@@ -1,0 +1,150 @@
+// Tessera kernel `matmul_58` (generated; do not edit).
+// grid [12, 4, 1] workgroups of 256 threads.
+
+@group(0) @binding(0) var<storage, read> b0_layer_norm_9: array<f32>; // layer_norm_9: f32[32768]
+@group(0) @binding(1) var<storage, read> b1_concat_183: array<f32>; // concat_183: f32[98304]
+@group(0) @binding(2) var<storage, read_write> b2_grad_h_0_attn_qkv_weight: array<f32>; // grad/h.0.attn.qkv.weight: f32[49152]
+var<workgroup> sh0: array<f32, 256>;
+var<workgroup> sh1: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn matmul_58(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    var r0: u32;
+    var r1: i32;
+    var r2: i32;
+    var r3: i32;
+    var r4: u32;
+    var r5: i32;
+    var r6: u32;
+    var r7: i32;
+    var r8: i32;
+    var r9: i32;
+    var r10: f32;
+    var r11: f32;
+    var r12: f32;
+    var r13: f32;
+    var r14: i32;
+    var r15: i32;
+    var r16: i32;
+    var r17: i32;
+    var r18: i32;
+    var r19: i32;
+    var r20: i32;
+    var r21: i32;
+    var r22: i32;
+    var r23: i32;
+    var r24: i32;
+    var r25: i32;
+    var r26: f32;
+    var r27: i32;
+    var r28: i32;
+    var r29: i32;
+    var r30: i32;
+    var r31: i32;
+    var r32: i32;
+    var r33: i32;
+    var r34: f32;
+    var r35: f32;
+    var r36: f32;
+    var r37: f32;
+    var r38: f32;
+    var r39: i32;
+    var r40: i32;
+    var r41: i32;
+    var r42: i32;
+    var r43: i32;
+    var r44: f32;
+    var r45: i32;
+    var r46: f32;
+    var r47: i32;
+    var r48: i32;
+    var r49: f32;
+    var r50: i32;
+    var r51: f32;
+    var r52: i32;
+    var r53: i32;
+    var r54: i32;
+    var r55: i32;
+    var r56: i32;
+    var r57: i32;
+    var r58: i32;
+    var r59: i32;
+    r0 = lid.x;
+    r1 = i32(r0);
+    r2 = r1 / 16i;
+    r3 = r1 % 16i;
+    r4 = wid.x;
+    r5 = i32(r4);
+    r6 = wid.y;
+    r7 = i32(r6);
+    r8 = r7 * 32i;
+    r9 = r5 * 32i;
+    r10 = 0.0f;
+    r11 = 0.0f;
+    r12 = 0.0f;
+    r13 = 0.0f;
+    for (r14 = 0i; r14 < 256i; r14 = r14 + 8i) {
+        r15 = r14 * 128i;
+        r16 = r8 + r15;
+        r17 = r14 * 384i;
+        r18 = r9 + r17;
+        r19 = r1 / 8i;
+        r20 = r1 % 8i;
+        r21 = r20 * 128i;
+        r22 = r16 + r19;
+        r23 = r22 + r21;
+        r24 = r19 * 8i;
+        r25 = r24 + r20;
+        r26 = b0_layer_norm_9[r23];
+        sh0[r25] = r26;
+        r27 = r1 / 32i;
+        r28 = r1 % 32i;
+        r29 = r27 * 384i;
+        r30 = r18 + r29;
+        r31 = r30 + r28;
+        r32 = r27 * 32i;
+        r33 = r32 + r28;
+        r34 = b1_concat_183[r31];
+        sh1[r33] = r34;
+        workgroupBarrier();
+        r35 = r10;
+        r36 = r11;
+        r37 = r12;
+        r38 = r13;
+        r39 = r2 * 8i;
+        r40 = r39 + 128i;
+        r41 = r3 + 16i;
+        for (r42 = 0i; r42 < 8i; r42 = r42 + 1i) {
+            r43 = r39 + r42;
+            r44 = sh0[r43];
+            r45 = r40 + r42;
+            r46 = sh0[r45];
+            r47 = r42 * 32i;
+            r48 = r47 + r3;
+            r49 = sh1[r48];
+            r50 = r47 + r41;
+            r51 = sh1[r50];
+            r35 = fma(r44, r49, r35);
+            r36 = fma(r44, r51, r36);
+            r37 = fma(r46, r49, r37);
+            r38 = fma(r46, r51, r38);
+        }
+        workgroupBarrier();
+        r10 = r35;
+        r11 = r36;
+        r12 = r37;
+        r13 = r38;
+    }
+    r52 = r8 * 384i;
+    r53 = r52 + r9;
+    r54 = r2 * 384i;
+    r55 = r53 + r54;
+    r56 = r55 + r3;
+    r57 = r56 + 16i;
+    r58 = r56 + 6144i;
+    r59 = r56 + 6160i;
+    b2_grad_h_0_attn_qkv_weight[r56] = r10;
+    b2_grad_h_0_attn_qkv_weight[r57] = r11;
+    b2_grad_h_0_attn_qkv_weight[r58] = r12;
+    b2_grad_h_0_attn_qkv_weight[r59] = r13;
+}
