@@ -299,6 +299,10 @@ pub(crate) struct Ad {
     pub(crate) dep: Vec<bool>,
 }
 
+/// A concat's inputs along its axis: `(extent, Some(part))` for a part, `(extent, None)`
+/// for a constant zero.
+type PadSegments = Vec<(usize, Option<NodeId>)>;
+
 impl Ad {
     /// Whether input `id` takes a gradient (float and dependent on `wrt`).
     fn wants(&self, id: NodeId) -> bool {
@@ -361,9 +365,9 @@ impl Ad {
         Ok(())
     }
 
-    /// The segments of a zero-padded value along `axis`: `(extent, Some(part))` for a part,
-    /// `(extent, None)` for zeros; `Some` only when `n` is a concat.
-    fn pad_segments(&self, n: NodeId) -> Option<(usize, Vec<(usize, Option<NodeId>)>)> {
+    /// The axis and segments of a zero-padded value ([`PadSegments`]); `Some` only when
+    /// `n` is a concat.
+    fn pad_segments(&self, n: NodeId) -> Option<(usize, PadSegments)> {
         let node = self.g.node(n);
         let Op::Concat { axis } = node.op else {
             return None;
