@@ -397,11 +397,11 @@ fn run_mlp(args: &DemoArgs) -> Result<()> {
             bail!("{what} would have more than 2^28 elements: choose smaller sizes for the demo");
         }
     }
-    let graph = tessera_models::mlp::mlp_block(args.mlp_batch, args.d_in, args.d_hidden)
-        .context("building the MLP block")?;
+    let graph =
+        tessera_models::mlp::mlp_block(batch, d_in, d_hidden).context("building the MLP block")?;
     println!(
-        "tessera demo --mlp: y = sum(tanh(x @ w + b), axis 1) with x [{}, {}], w [{}, {}], b [{}]",
-        args.mlp_batch, args.d_in, args.d_in, args.d_hidden, args.d_hidden
+        "tessera demo --mlp: y = sum(tanh(x @ w + b), axis 1) with x [{batch}, {d_in}], w \
+         [{d_in}, {d_hidden}], b [{d_hidden}]"
     );
     let inputs = demo_inputs(&graph)?;
     let reference = run_graph(&graph, &inputs).context("running the f64 interpreter")?;

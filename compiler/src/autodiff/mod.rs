@@ -398,7 +398,7 @@ impl Ad {
             return Ok(None);
         }
         // Each part as (start, len, node) along the axis; they must not overlap.
-        let parts_of = |segs: &[(usize, Option<NodeId>)]| {
+        let parts_of = |segs: &PadSegments| {
             let mut at = 0;
             let mut out = Vec::new();
             for &(len, part) in segs {
@@ -417,18 +417,22 @@ impl Ad {
         }
         let ty = self.g.ty(a).clone();
         let total = ty.shape[axis];
+        // Zeros before each part, and after the last up to the end (`None`).
         let mut inputs = Vec::with_capacity(2 * parts.len() + 1);
         let mut at = 0;
-        for (start, len, p) in parts.into_iter().chain([(total, 0, a)]) {
+        let pieces = parts
+            .into_iter()
+            .map(|(start, len, p)| (start, Some((p, start + len))));
+        for (start, part) in pieces.chain([(total, None)]) {
             if start > at {
                 let mut shape = ty.shape.clone();
                 shape[axis] = start - at;
                 inputs.push(self.zeros(&shape, ty.dtype)?);
             }
-            if len > 0 {
+            if let Some((p, end)) = part {
                 inputs.push(p);
+                at = end;
             }
-            at = start + len;
         }
         Ok(Some(if inputs.len() == 1 {
             inputs[0]

@@ -42,6 +42,8 @@ impl Graph {
     /// node that does not read them.
     pub fn from_json(text: &str) -> Result<Graph, GraphError> {
         let json_err = |e: serde_json::Error| GraphError::Json(e.to_string());
+        // Parsed from the text (not from the `Value`) so that a type error keeps its line
+        // and column; the `Value` gives the keys as written.
         let spec: GraphJson = serde_json::from_str(text).map_err(json_err)?;
         let raw: serde_json::Value = serde_json::from_str(text).map_err(json_err)?;
         if let Some(nodes) = raw.get("nodes").and_then(|n| n.as_array()) {
@@ -207,8 +209,8 @@ fn check_keys(node: &NodeJson, given: &serde_json::Value) -> Result<(), GraphErr
         node: node.name.clone(),
         reason,
     };
+    let reads_shape = op.is_leaf() || matches!(op, Op::Broadcast { .. } | Op::Reshape { .. });
     for key in given.keys() {
-        let reads_shape = op.is_leaf() || matches!(op, Op::Broadcast { .. } | Op::Reshape { .. });
         match key.as_str() {
             "shape" if !reads_shape => {
                 return Err(invalid(

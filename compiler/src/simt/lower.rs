@@ -1797,22 +1797,8 @@ impl<'a> Lower<'a> {
                 })
             };
             match (in_place(self, a)?, in_place(self, b)?) {
-                (a_in_place, Some(db)) if self.rows_are_subgroups => {
-                    // A in registers in the thread-grid layout: already there, or loaded
-                    // once per `Dot` (a subgroup's lanes read consecutive `k`), instead
-                    // of every thread reading its rows' whole columns.
-                    let av = match a_in_place {
-                        Some((acc_a, other)) => match self.load(&acc_a, other, Lay::Lin)? {
-                            Val::Tile(_, av) => av,
-                            _ => return Err(self.internal("a rank-2 load is not a tile")),
-                        },
-                        None => {
-                            let n = bm.div_ceil(self.g.rows as usize)
-                                * bk.div_ceil(self.g.cols as usize);
-                            self.elems(a, Lay::Lin, n)?
-                        }
-                    };
-                    return self.dot_shuffled(acc, (bm, bk, bn), av, &db);
+                (a_load, Some(db)) if self.rows_are_subgroups => {
+                    return self.dot_shuffled(acc, (bm, bk, bn), a, a_load, &db);
                 }
                 (Some(da), Some(db)) => return self.dot_direct(acc, (bm, bk, bn), &da, &db),
                 _ => {}
@@ -1896,9 +1882,11 @@ impl<'a> Lower<'a> {
         Ok(dot_result(rs))
     }
 
-    /// `acc + A @ B` with A in registers (`a`: its elements in the thread-grid layout)
-    /// and B a block load read in place, on a target whose thread-grid rows are
-    /// subgroups: `A[r, k]` lives in thread `(r % TM, k %
+    /// `acc + A @ B` with A in registers and B a block load read in place, on a target
+    /// whose thread-grid rows are subgroups. A is `a`'s registers, or, when `a` is a
+    /// block load (`a_load`: its access and fill value), loaded into them once (a
+    /// subgroup's lanes read consecutive `k`) instead of every thread reading its rows'
+    /// whole columns: `A[r, k]` lives in thread `(r % TM, k %
     /// TN)`, slot `(r / TM, k / TN)`, so the thread needing it for its row `r` finds it
     /// in lane `k % TN` of its own subgroup. For each slot column `s` (unrolled), a loop
     /// over the lanes `l` shuffles this thread's `M/TM` elements of A's column `k = s TN
@@ -1909,14 +1897,22 @@ impl<'a> Lower<'a> {
         &mut self,
         acc: ValueId,
         (bm, bk, bn): (usize, usize, usize),
-        a: Vec<Operand>,
+        a: ValueId,
+        a_load: Option<(BlockAccess, f64)>,
         b: &(BlockAccess, f64),
     ) -> Result<Val, CompileError> {
         let g = self.g;
         let (tm, tn) = (g.rows as usize, g.cols as usize);
         let (sr, sc, sk) = (bm.div_ceil(tm), bn.div_ceil(tn), bk.div_ceil(tn));
+        let a_regs = match a_load {
+            Some((access, other)) => match self.load(&access, other, Lay::Lin)? {
+                Val::Tile(_, regs) if regs.len() == sr * sk => regs,
+                _ => return Err(self.internal("a rank-2 load is not a thread-grid tile")),
+            },
+            None => self.elems(a, Lay::Lin, sr * sk)?,
+        };
         let mut av = Vec::with_capacity(sr * sk);
-        for o in a {
+        for o in a_regs {
             av.push(self.convert(o, SType::F32));
         }
         let rs = self.dot_accumulators(acc, sr * sc)?;
