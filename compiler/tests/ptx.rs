@@ -116,8 +116,16 @@ impl Kb {
             dtype,
             len,
             writable,
+            vector: false,
         });
         self.buffers.len() - 1
+    }
+
+    /// A buffer bound as 4-element vectors.
+    fn vbuf(&mut self, name: &str, dtype: DType, len: usize, writable: bool) -> usize {
+        let b = self.buf(name, dtype, len, writable);
+        self.buffers[b].vector = true;
+        b
     }
 
     fn reg(&mut self, t: SType) -> Reg {
@@ -438,6 +446,78 @@ fn dtype_io_kernel() -> SimtKernel {
         els: vec![],
     });
     kb.finish(grid_for(N), body)
+}
+
+/// 16-byte vector loads and stores of every 32-bit dtype (f32, i32, u32), a vector store
+/// of immediates, and element accesses of a vector-bound buffer: `out[4i..4i+4] =
+/// x[4i..4i+4]` per thread, guarded by `4i + 3 < n`.
+fn vector_io_kernel() -> SimtKernel {
+    let mut kb = Kb::new("vector_io");
+    let mut body = vec![];
+    let (i, _) = kb.global_index(&mut body, N);
+    let i4 = kb.reg(SType::I32);
+    let last = kb.reg(SType::I32);
+    let ok = kb.reg(SType::Bool);
+    body.extend([
+        Stmt::Int {
+            dst: i4,
+            op: IntOp::Mul,
+            a: r(i),
+            b: Operand::Int(4),
+        },
+        Stmt::Int {
+            dst: last,
+            op: IntOp::Add,
+            a: r(i4),
+            b: Operand::Int(3),
+        },
+        Stmt::Int {
+            dst: ok,
+            op: IntOp::Lt,
+            a: r(last),
+            b: Operand::Int(N as i64),
+        },
+    ]);
+    let mut then = vec![];
+    for d in [DType::F32, DType::I32, DType::U32] {
+        let x = kb.vbuf(&format!("x_{d}"), d, N, false);
+        let out = kb.vbuf(&format!("out_{d}"), d, N, true);
+        let dst: [Reg; 4] = std::array::from_fn(|_| kb.reg(SType::of(d)));
+        then.push(Stmt::LoadGlobal4 {
+            dst,
+            buffer: x,
+            index: r(i4),
+        });
+        then.push(Stmt::StoreGlobal4 {
+            buffer: out,
+            index: r(i4),
+            values: dst.map(r),
+        });
+        // One element read and written singly through the vector binding.
+        let e = kb.reg(SType::of(d));
+        then.push(Stmt::LoadGlobal {
+            dst: e,
+            buffer: x,
+            index: r(last),
+        });
+        then.push(Stmt::StoreGlobal {
+            buffer: out,
+            index: r(last),
+            value: r(e),
+        });
+    }
+    let f = kb.vbuf("imm_f32", DType::F32, N, true);
+    then.push(Stmt::StoreGlobal4 {
+        buffer: f,
+        index: r(i4),
+        values: [f32c(1.0), f32c(-2.5), Operand::Int(3), f32c(0.0)],
+    });
+    body.push(Stmt::If {
+        cond: r(ok),
+        then,
+        els: vec![],
+    });
+    kb.finish(grid_for(N.div_ceil(4)), body)
 }
 
 const ALL_STYPES: [SType; 5] = [SType::F32, SType::F16, SType::I32, SType::U32, SType::Bool];
@@ -1274,6 +1354,7 @@ fn all_hand_built() -> Vec<SimtKernel> {
         unary_kernel(SType::F16),
         binary_int_kernel(),
         dtype_io_kernel(),
+        vector_io_kernel(),
         cast_select_kernel(),
         shared_reduce_kernel(),
         control_flow_kernel(),
@@ -1298,6 +1379,8 @@ fn hand_built_kernels_cover_every_statement() {
                 Stmt::Select { .. } => "Select",
                 Stmt::LoadGlobal { .. } => "LoadGlobal",
                 Stmt::StoreGlobal { .. } => "StoreGlobal",
+                Stmt::LoadGlobal4 { .. } => "LoadGlobal4",
+                Stmt::StoreGlobal4 { .. } => "StoreGlobal4",
                 Stmt::LoadShared { .. } => "LoadShared",
                 Stmt::StoreShared { .. } => "StoreShared",
                 Stmt::Barrier => "Barrier",
@@ -1321,7 +1404,7 @@ fn hand_built_kernels_cover_every_statement() {
     for k in all_hand_built() {
         walk(&k.body, &mut seen);
     }
-    assert_eq!(seen.len(), 16, "statements covered: {seen:?}");
+    assert_eq!(seen.len(), 18, "statements covered: {seen:?}");
 }
 
 #[test]
@@ -1410,6 +1493,21 @@ fn every_dtype_loads_and_stores() {
 }
 
 #[test]
+fn vector_loads_and_stores_assemble() {
+    let text = print_and_assemble(&vector_io_kernel());
+    for ins in [
+        "ld.global.v4.f32",
+        "ld.global.v4.s32",
+        "ld.global.v4.u32",
+        "st.global.v4.f32",
+        "st.global.v4.s32",
+        "st.global.v4.u32",
+    ] {
+        assert!(text.contains(ins), "missing {ins}");
+    }
+}
+
+#[test]
 fn casts_selects_and_fma_assemble() {
     let text = print_and_assemble(&cast_select_kernel());
     for ins in [
@@ -1485,6 +1583,7 @@ fn tiny(body: Vec<Stmt>, regs: Vec<SType>) -> SimtKernel {
             dtype: DType::F32,
             len: 4,
             writable: true,
+            vector: false,
         }],
         workgroup_size: 32,
         grid: [1, 1, 1],

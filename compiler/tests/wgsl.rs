@@ -210,6 +210,17 @@ fn run(simt: &SimtKernel, text: &str, data: &[Vec<u8>]) -> Vec<Vec<u8>> {
             cache: None,
         });
     assert_eq!(data.len(), simt.buffers.len(), "one data vector per buffer");
+    // Bindings in multiples of 16 bytes, as the runtime's storage slots: a buffer bound
+    // as vectors (`SimtBuffer::vector`) must hold its last vector whole.
+    let lens: Vec<usize> = data.iter().map(Vec::len).collect();
+    let data: Vec<Vec<u8>> = data
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            d.resize(d.len().div_ceil(16).max(1) * 16, 0);
+            d
+        })
+        .collect();
     let bufs: Vec<wgpu::Buffer> = data
         .iter()
         .map(|d| {
@@ -274,9 +285,11 @@ fn run(simt: &SimtKernel, text: &str, data: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .expect("wgpu poll");
     staging
         .iter()
-        .map(|s| {
-            let v = s.slice(..).get_mapped_range().expect("mapped").to_vec();
+        .zip(lens)
+        .map(|(s, len)| {
+            let mut v = s.slice(..).get_mapped_range().expect("mapped").to_vec();
             s.unmap();
+            v.truncate(len);
             v
         })
         .collect()
@@ -393,6 +406,35 @@ fn bool_kernel(n: usize, block: usize) -> TileKernel {
             param("y", DType::Bool, n, Access::Write),
             param("z", DType::Bool, n, Access::Read),
             param("w", DType::F32, n, Access::Write),
+        ],
+        [n.div_ceil(block) as u32, 1, 1],
+    )
+}
+
+/// `y[i] = 2 x[i + shift] + i` for `i < n` (an iota for the index; `x` has `n + shift`
+/// elements): a contiguous load whose base is a multiple of 4 only when `shift` is.
+fn shifted_axpy(n: usize, block: usize, shift: usize) -> TileKernel {
+    let mut b = TileBuilder::new();
+    let pid = b.program_id(0);
+    let bs = b.index(block as i64);
+    let base = b.iop(IndexOp::Mul, pid, bs);
+    let sh = b.index(shift as i64);
+    let xbase = b.iop(IndexOp::Add, base, sh);
+    let nn = b.index(n as i64);
+    let lim = b.iop(IndexOp::Sub, nn, base);
+    let x = b.load(access(0, xbase, &[1], &[lim], &[block]), DType::F32, 0.0);
+    let two = b.float(2.0, DType::F32);
+    let x2 = b.binary(BinaryOp::Mul, x, two);
+    let io = b.iota(&[block], 0);
+    let i = b.binary(BinaryOp::Add, io, base);
+    let fi = b.cast(i, DType::F32);
+    let y = b.binary(BinaryOp::Add, x2, fi);
+    b.store(access(1, base, &[1], &[lim], &[block]), y);
+    b.finish(
+        format!("axpy_{n}_{block}_{shift}"),
+        vec![
+            param("x", DType::F32, n + shift, Access::Read),
+            param("y", DType::F32, n, Access::Write),
         ],
         [n.div_ceil(block) as u32, 1, 1],
     )
@@ -685,8 +727,14 @@ fn elementwise_masked_runs() {
         let (simt, text) = compile(&k, &target);
         assert_eq!(simt.workgroup_size, 256);
         assert!(text.contains("@workgroup_size(256)"));
-        assert!(text.contains("var<storage, read> b0_x: array<f32>;"));
-        assert!(text.contains("var<storage, read_write> b2_y: array<f32>;"));
+        // Four or more elements per thread: the vector layout (4 contiguous each).
+        let elem = if block % 1024 == 0 {
+            "vec4<f32>"
+        } else {
+            "f32"
+        };
+        assert!(text.contains(&format!("var<storage, read> b0_x: array<{elem}>;")));
+        assert!(text.contains(&format!("var<storage, read_write> b2_y: array<{elem}>;")));
         assert!(text.contains("fn ew_"));
         // Large |x| checks the stable tanh (and exp up to e^40).
         let mut x = inputs(n, 1, -3.0, 3.0);
@@ -714,6 +762,86 @@ fn elementwise_masked_runs() {
         let data = [x, vec![s], vec![f32::NAN; n]];
         check_against_interp(&k, &data, 2, &got, &scale, 1e-5, 1e-5);
     }
+}
+
+#[test]
+fn cpu_adapters_move_elementwise_tiles_as_vectors() {
+    // 64 threads and 256-element tiles: each thread holds 4 contiguous elements, moved
+    // by one 16-byte load or store where the access is contiguous and its base a
+    // multiple of 4; a limit that is not a multiple of 4 cuts the last group, whose
+    // elements then go one by one; a broadcast or misaligned operand is read element by
+    // element in the same layout. All against f64, at ragged sizes.
+    let target = Target::wgsl().for_cpu_adapter();
+    let vec_loads = |simt: &SimtKernel, buf: usize| {
+        executed_stmts(
+            &simt.body,
+            &|s| matches!(s, Stmt::LoadGlobal4 { buffer, .. } if *buffer == buf),
+        )
+    };
+    let vec_stores = |simt: &SimtKernel, buf: usize| {
+        executed_stmts(
+            &simt.body,
+            &|s| matches!(s, Stmt::StoreGlobal4 { buffer, .. } if *buffer == buf),
+        )
+    };
+    for (n, shift) in [(4096, 0), (1001, 0), (7, 0), (300, 4), (1000, 1), (257, 3)] {
+        let k = shifted_axpy(n, 256, shift);
+        let (simt, text) = compile(&k, &target);
+        assert_eq!(simt.workgroup_size, 64);
+        let aligned = shift % 4 == 0;
+        assert_eq!(simt.buffers[0].vector, aligned, "{}", simt.name);
+        assert!(simt.buffers[1].vector, "{}", simt.name);
+        assert_eq!(vec_loads(&simt, 0), aligned as usize, "{}", simt.name);
+        assert_eq!(vec_stores(&simt, 1), 1, "{}", simt.name);
+        let scalar_x = executed_stmts(&simt.body, &|s| {
+            matches!(s, Stmt::LoadGlobal { buffer: 0, .. })
+        });
+        // Misaligned: element by element; aligned, a limit that is not a multiple of 4
+        // cuts the last group, which has an element-wise fallback (one per element).
+        let fallback = if !aligned || n % 4 != 0 { 4 } else { 0 };
+        assert_eq!(scalar_x, fallback, "{}", simt.name);
+        if aligned {
+            assert!(text.contains("array<vec4<f32>>"), "{text}");
+        }
+        let x = inputs(n + shift, 3, -2.0, 2.0);
+        let out = run(
+            &simt,
+            &text,
+            &[f32_bytes(&x), f32_bytes(&vec![f32::NAN; n])],
+        );
+        let got = to_f32(&out[1]);
+        for (i, &g) in got.iter().enumerate() {
+            let want = 2.0 * x[i + shift] + i as f32;
+            assert_eq!(g, want, "{}: y[{i}]", simt.name);
+        }
+        let data = [x, vec![f32::NAN; n]];
+        let scale = vec![1.0; n];
+        check_against_interp(&k, &data, 1, &got, &scale, 0.0, 0.0);
+    }
+    // The mixed kernel: its broadcast operand stays scalar, results as on the GPU record.
+    let n = 1003;
+    let k = elementwise(n, 256);
+    let (simt, text) = compile(&k, &target);
+    assert!(simt.buffers[0].vector && !simt.buffers[1].vector && simt.buffers[2].vector);
+    let x = inputs(n, 1, -3.0, 3.0);
+    let data = [
+        f32_bytes(&x),
+        f32_bytes(&[1.5]),
+        f32_bytes(&vec![f32::NAN; n]),
+    ];
+    let got = to_f32(&run(&simt, &text, &data)[2]);
+    let (gsimt, gtext) = compile(&k, &Target::wgsl());
+    assert!(
+        gsimt.buffers.iter().all(|b| !b.vector),
+        "GPU record: one element per thread"
+    );
+    assert_eq!(got, to_f32(&run(&gsimt, &gtext, &data)[2]));
+    // i32 buffers move as vectors too, and a kernel with a reduction never does.
+    let k = int_kernel(301, 256);
+    let (simt, _) = compile(&k, &target);
+    assert!(simt.buffers.iter().all(|b| b.vector), "{:?}", simt.buffers);
+    let (simt, _) = compile(&reduction(3, 1000, 256, Red::Rms), &target);
+    assert!(simt.buffers.iter().all(|b| !b.vector));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! one device buffer per storage slot (wgpu, CUDA and the PTX VM).
 //!
 //! - [`slot_sizes`]: the size of each storage slot's allocation (the largest buffer
-//!   placed in the slot, rounded up to 4 bytes).
+//!   placed in the slot, rounded up to 16 bytes).
 //! - [`check_plan`]: the consistency checks of a plan against its emitted kernels that
 //!   keep every launch inside its buffers (a device adds its own limits).
 //! - [`PlanSlots`]: which slot each input, parameter and output lives in, and the bytes
@@ -26,14 +26,19 @@ pub(crate) fn round4(n: usize) -> usize {
 }
 
 /// The allocation size of every storage slot of `plan`: the largest of the slot's
-/// planned size and the buffers placed in it, rounded up to 4 bytes ([`round4`]).
-/// `plan` must have passed [`check_plan`] (every buffer's slot exists).
+/// planned size and the buffers placed in it, rounded up to 16 bytes (at least 16): a
+/// kernel may bind a buffer as 4-element vectors
+/// ([`tessera_compiler::simt::SimtBuffer::vector`]), whose last vector must lie inside
+/// the binding. `plan` must have passed [`check_plan`] (every buffer's slot exists).
 pub(crate) fn slot_sizes(plan: &Plan) -> Vec<usize> {
     let mut bytes: Vec<usize> = plan.storage.iter().map(|s| s.bytes).collect();
     for b in &plan.buffers {
         bytes[b.storage] = bytes[b.storage].max(b.len * b.dtype.size_bytes());
     }
-    bytes.into_iter().map(round4).collect()
+    bytes
+        .into_iter()
+        .map(|b| b.div_ceil(16).max(1) * 16)
+        .collect()
 }
 
 /// Consistency checks of a plan and its artifact for a device that runs `runs` code

@@ -4,7 +4,7 @@
 //! kernel (with an explicit bind-group layout reflected from the WGSL's storage bindings:
 //! `@group(0) @binding(i)` is kernel parameter `i`), one wgpu buffer per storage slot of the
 //! memory plan (buffers that share a slot share the wgpu buffer; its size is the largest
-//! buffer placed in it, rounded up to 4 bytes), one bind group per launch, and one staging
+//! buffer placed in it, rounded up to 16 bytes), one bind group per launch, and one staging
 //! buffer per output. Constants are filled once; parameters stay on the device until set
 //! again. A run uploads the inputs, encodes every launch (one compute pass each, dispatched
 //! over the kernel's grid) and the output copies into one command encoder, submits once,
@@ -740,7 +740,8 @@ impl WgpuProgram {
         let started = std::time::Instant::now();
         let (mut module_s, mut pipeline_s) = (0.0, 0.0);
 
-        // Storage slots: the largest buffer placed in each, rounded up to 4 bytes.
+        // Storage slots: the largest buffer placed in each, rounded up to 16 bytes
+        // (`plan_io::slot_sizes`).
         let slot_sizes = plan_io::slot_sizes(plan);
         let max_binding = limits
             .max_storage_buffer_binding_size

@@ -348,6 +348,17 @@ fn cvt_spelling(from: SType, to: SType) -> Option<&'static str> {
     })
 }
 
+/// The PTX type suffix and register type of a 16-byte vector access of a buffer dtype
+/// (`ld.global.v4` / `st.global.v4`): f32, s32 or u32; `None` for other dtypes.
+fn vector_elem(d: DType) -> Option<(&'static str, SType)> {
+    match d {
+        DType::F32 => Some(("f32", SType::F32)),
+        DType::I32 => Some(("s32", SType::I32)),
+        DType::U32 => Some(("u32", SType::U32)),
+        _ => None,
+    }
+}
+
 /// Shared-memory element spelling and size for a register type (bool as a u32 word).
 fn shared_elem(t: SType) -> (&'static str, usize) {
     match t {
@@ -845,6 +856,44 @@ impl<'k> Printer<'k> {
                 let v = self.src_reg(value, vt)?;
                 let addr = self.address(&base, index, dtype.size_bytes())?;
                 self.store_global(dtype, &addr, v, vt)?;
+            }
+            Stmt::LoadGlobal4 { dst, buffer, index } => {
+                let (dtype, base) = self.buffer(*buffer)?;
+                let (spelling, mem) = vector_elem(dtype)
+                    .ok_or_else(|| self.bug(format!("a vector load of a {dtype} buffer")))?;
+                let addr = self.address(&base, index, 4)?;
+                let mut ds = Vec::with_capacity(4);
+                for r in dst {
+                    let (d, t) = self.dst(*r)?;
+                    if !compatible(mem, t) {
+                        return Err(self.bug(format!("a vector load of {dtype} into {t:?}")));
+                    }
+                    ds.push(d);
+                }
+                self.ins(&format!(
+                    "ld.global.v4.{spelling} {{{}}}, {addr}",
+                    ds.join(", ")
+                ));
+            }
+            Stmt::StoreGlobal4 {
+                buffer,
+                index,
+                values,
+            } => {
+                let (dtype, base) = self.buffer(*buffer)?;
+                let (spelling, mem) = vector_elem(dtype)
+                    .ok_or_else(|| self.bug(format!("a vector store to a {dtype} buffer")))?;
+                let mut vs = Vec::with_capacity(4);
+                for value in values {
+                    let vt = self.operand_type(value)?.unwrap_or(mem);
+                    let v = self.src_reg(value, vt)?;
+                    vs.push(self.convert(v, vt, mem)?);
+                }
+                let addr = self.address(&base, index, 4)?;
+                self.ins(&format!(
+                    "st.global.v4.{spelling} {addr}, {{{}}}",
+                    vs.join(", ")
+                ));
             }
             Stmt::LoadShared { dst, array, index } => {
                 let (d, t) = self.dst(*dst)?;

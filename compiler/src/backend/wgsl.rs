@@ -13,7 +13,10 @@
 //! half and an `atomicOr` setting it: neighbouring elements written by other threads
 //! share the word, and each atomic touches disjoint bits, so no write is lost (loads of
 //! such a buffer use `atomicLoad`). bf16 values are computed in f32 registers, as f16
-//! ones. Registers become function-scope `var`s, shared
+//! ones. A buffer the program moves four elements at a time
+//! ([`crate::simt::SimtBuffer::vector`]) is an `array<vec4<T>>`: a vector statement
+//! reads or writes `b[i >> 2]` whole, an element access `b[i >> 2][i & 3]`.
+//! Registers become function-scope `var`s, shared
 //! arrays `var<workgroup>` arrays. Every module is parsed and validated by naga before
 //! it is returned: a failure is a [`CompileError::Validation`].
 
@@ -228,6 +231,17 @@ impl Printer<'_> {
         format!("{}[({i}) >> 1u]", self.buf(buffer))
     }
 
+    /// Element `index` of a buffer as a WGSL reference: `b[i]`, or `b[i >> 2][i & 3]` in
+    /// a buffer bound as vectors.
+    fn element(&self, buffer: usize, index: Operand) -> String {
+        let i = self.op(index, SType::I32);
+        if self.k.buffers.get(buffer).is_some_and(|b| b.vector) {
+            format!("{}[({i}) >> 2u][({i}) & 3i]", self.buf(buffer))
+        } else {
+            format!("{}[{i}]", self.buf(buffer))
+        }
+    }
+
     fn buf(&self, i: usize) -> &str {
         self.bufs.get(i).map_or("missing_buffer", |s| s.as_str())
     }
@@ -349,7 +363,7 @@ impl Printer<'_> {
                     self.line(depth, &line);
                     return;
                 }
-                let x = format!("{}[{}]", self.buf(*buffer), self.op(*index, SType::I32));
+                let x = self.element(*buffer, *index);
                 let v = match (d, t) {
                     (DType::Bool, SType::Bool) => format!("({x} != 0u)"),
                     _ if storage_type(d) == reg_type(t) => x,
@@ -388,8 +402,34 @@ impl Printer<'_> {
                     _ if storage_type(d) == reg_type(vt) => v,
                     _ => format!("{}({v})", storage_type(d)),
                 };
+                format!("{} = {v};", self.element(*buffer, *index))
+            }
+            Stmt::LoadGlobal4 { dst, buffer, index } => {
+                // One vector of the buffer's element type, into registers of that type
+                // (the lowering only moves f32, i32 and u32 buffers this way).
                 let i = self.op(*index, SType::I32);
-                format!("{}[{i}] = {v};", self.buf(*buffer))
+                let mut line = format!("{{ let v4 = {}[({i}) >> 2u];", self.buf(*buffer));
+                for (r, c) in dst.iter().zip(["x", "y", "z", "w"]) {
+                    let _ = write!(line, " r{} = v4.{c};", r.0);
+                }
+                line.push_str(" }");
+                line
+            }
+            Stmt::StoreGlobal4 {
+                buffer,
+                index,
+                values,
+            } => {
+                let d = self.k.buffers.get(*buffer).map_or(DType::F32, |b| b.dtype);
+                let t = crate::simt::lower::register_type(d);
+                let vs: Vec<String> = values.iter().map(|v| self.op(*v, t)).collect();
+                let i = self.op(*index, SType::I32);
+                format!(
+                    "{}[({i}) >> 2u] = vec4<{}>({});",
+                    self.buf(*buffer),
+                    storage_type(d),
+                    vs.join(", ")
+                )
             }
             Stmt::LoadShared { dst, array, index } => {
                 format!("r{} = sh{array}[{}];", dst.0, self.op(*index, SType::I32))
@@ -535,8 +575,9 @@ pub fn print_kernel(k: &SimtKernel) -> String {
     for (i, b) in k.buffers.iter().enumerate() {
         let mode = if b.writable { "read_write" } else { "read" };
         let elem = match b.dtype {
-            DType::BF16 if b.writable => "atomic<u32>",
-            d => storage_type(d),
+            DType::BF16 if b.writable => "atomic<u32>".to_string(),
+            d if b.vector => format!("vec4<{}>", storage_type(d)),
+            d => storage_type(d).to_string(),
         };
         let _ = writeln!(
             o,

@@ -624,6 +624,22 @@ impl BlockRun<'_> {
                     undef = origin;
                     self.widen(inst, raw, bits(ty), signed(ty))
                 }
+                Op::Align(bytes) => {
+                    if ua != 0 {
+                        return Err(self.undefined(t as u32, inst, "the address", ua));
+                    }
+                    let addr = a.wrapping_add(inst.offset as u64);
+                    let offset = addr & ((1u64 << REGION_SHIFT) - 1);
+                    if !offset.is_multiple_of(bytes) {
+                        return Err(VmError::Misaligned {
+                            at: self.at(t as u32, inst),
+                            space: "global",
+                            bytes,
+                            offset,
+                        });
+                    }
+                    continue;
+                }
                 Op::St(space, ty) => {
                     if ua != 0 {
                         return Err(self.undefined(t as u32, inst, "the address", ua));

@@ -246,6 +246,10 @@ pub(crate) enum Op {
     Cvta,
     Ld(Space, Ty),
     St(Space, Ty),
+    /// Checks that the address `[srcs[0] + offset]` is a multiple of this many bytes
+    /// (the first instruction of an `ld` / `st` `.v4`, which is decoded as this check
+    /// and one scalar access per element).
+    Align(u64),
     Bra {
         target: usize,
     },
@@ -354,7 +358,7 @@ const MAX_SHARED_BYTES: u64 = 1 << 20;
 /// is refused rather than ignored.
 const KNOWN_MODIFIERS: &[&str] = &[
     "rn", "ftz", "NaN", "wide", "lo", "hi", "approx", "rzi", "rni", "rmi", "rpi", "to", "global",
-    "shared", "param", "sync", "uni", "cta",
+    "shared", "param", "sync", "uni", "cta", "v4",
 ];
 
 /// Parses a PTX module.
@@ -800,6 +804,66 @@ impl BodyBuilder {
         Ok((self.src(base, None, line)?, off))
     }
 
+    /// `ld.global.v4.T {a, b, c, d}, [addr]` / `st.global.v4.T [addr], {a, b, c, d}`
+    /// (`ops` split at commas, so the braces are on the first and last register):
+    /// decoded as an alignment check of the address to the vector's size, then one
+    /// scalar access per element at offsets of the element size. `inst` carries the
+    /// guard and the line.
+    fn vector_access(
+        &mut self,
+        load: bool,
+        ty: Ty,
+        ops: &[&str],
+        inst: Inst,
+    ) -> Result<(), VmError> {
+        let line = inst.line;
+        let [first, rest @ ..] = ops else {
+            return Err(parse_err(line, "a vector access without operands"));
+        };
+        let (addr, regs) = if load {
+            (
+                ops.last().copied().unwrap_or(""),
+                &ops[..ops.len().saturating_sub(1)],
+            )
+        } else {
+            (*first, rest)
+        };
+        let joined = regs.join(",");
+        let inner = joined
+            .trim()
+            .strip_prefix('{')
+            .and_then(|r| r.strip_suffix('}'))
+            .ok_or_else(|| parse_err(line, format!("`{joined}` is not a vector {{..}}")))?;
+        let regs: Vec<&str> = inner.split(',').map(str::trim).collect();
+        if regs.len() != 4 || ops.len() != 5 {
+            return Err(parse_err(
+                line,
+                "a .v4 access takes four registers and an address",
+            ));
+        }
+        let (a, off) = self.address(addr, line)?;
+        let size = ty.bytes();
+        let mut check = inst.clone();
+        check.srcs[0] = a;
+        check.offset = off;
+        check.op = Op::Align(4 * size);
+        self.code.push(check);
+        for (i, r) in regs.iter().enumerate() {
+            let mut e = inst.clone();
+            e.srcs[0] = a;
+            e.offset = off + (i as u64 * size) as i64;
+            if load {
+                e.dst = Some(self.reg(r, line)?);
+                e.op = Op::Ld(Space::Global, ty);
+            } else {
+                e.srcs[1] = self.src(r, Some(ty), line)?;
+                e.op = Op::St(Space::Global, ty);
+            }
+            self.code.push(e);
+        }
+        Ok(())
+    }
+
     fn instruction(&mut self, stmt: &str, line: u32) -> Result<(), VmError> {
         let unsupported = |what: &str| VmError::Unsupported {
             line,
@@ -887,6 +951,12 @@ impl BodyBuilder {
                     return Err(unsupported("a predicate load or store"));
                 }
 
+                if has("v4") {
+                    if !has("global") {
+                        return Err(unsupported("a vector access outside .global"));
+                    }
+                    return self.vector_access(base == "ld", ty, &ops, inst);
+                }
                 need(2)?;
                 if has("param") {
                     if base != "ld" {

@@ -212,6 +212,47 @@ fn out_of_bounds_accesses_name_the_buffer_and_line() {
     assert!(matches!(err, VmError::Misaligned { .. }), "{err:?}");
 }
 
+#[test]
+fn vector_accesses_move_four_elements_and_must_be_aligned() {
+    // Thread t reverses the vector at in[4t..4t+4] into out[4t..4t+4] (a guarded load,
+    // a store of registers in another order).
+    let body = "\tmov.u32 %u0, %tid.x;\n\tmul.wide.u32 %rd2, %u0, 16;\n\
+                \tadd.s64 %rd3, %rd0, %rd2;\n\tadd.s64 %rd4, %rd1, %rd2;\n\
+                \tsetp.lt.u32 %p0, %u0, 2;\n\
+                \t@%p0 ld.global.v4.f32 {%f0, %f1, %f2, %f3}, [%rd3];\n\
+                \t@%p0 st.global.v4.f32 [%rd4], {%f3, %f2, %f1, %f0};";
+    let input: Vec<u32> = (0..8).map(|i| f(i as f32)).collect();
+    let out = run(&kernel(3, body, ""), [1, 1, 1], 3, &input, 8).unwrap();
+    let want: Vec<u32> = [3, 2, 1, 0, 7, 6, 5, 4].map(|i| f(i as f32)).to_vec();
+    assert_eq!(out, want);
+    // Four-byte aligned is not enough for a 16-byte vector.
+    let body = "\tld.global.v4.u32 {%u0, %u1, %u2, %u3}, [%rd0+4];\n\
+                \tst.global.u32 [%rd1], %u0;";
+    let err = run(&kernel(1, body, ""), [1, 1, 1], 1, &[0; 8], 1).unwrap_err();
+    match &err {
+        VmError::Misaligned {
+            bytes, offset, at, ..
+        } => {
+            assert_eq!((*bytes, *offset), (16, 4));
+            assert!(at.text.starts_with("ld.global.v4.u32"), "{}", at.text);
+        }
+        other => panic!("expected Misaligned, got {other:?}"),
+    }
+    // A vector reaching past the buffer (6 words: the second vector's last two).
+    let body = "\tld.global.v4.s32 {%r0, %r1, %r2, %r3}, [%rd0+16];\n\
+                \tst.global.s32 [%rd1], %r0;";
+    let err = run(&kernel(1, body, ""), [1, 1, 1], 1, &[0; 6], 1).unwrap_err();
+    assert!(matches!(err, VmError::OutOfBounds { .. }), "{err:?}");
+    // Malformed vectors are parse errors, vectors in shared memory unsupported.
+    for bad in [
+        "\tld.global.v4.f32 {%f0, %f1, %f2}, [%rd0];",
+        "\tld.global.v4.f32 %f0, %f1, %f2, %f3, [%rd0];",
+        "\tld.shared.v4.f32 {%f0, %f1, %f2, %f3}, [%rd0];",
+    ] {
+        assert!(parse(&kernel(1, bad, "")).is_err(), "{bad}");
+    }
+}
+
 const SMEM: &str = "\t.shared .align 16 .f32 smem0[4];";
 
 /// Thread t writes smem[t], then reads smem[3 - t]: with the barrier that is the

@@ -235,6 +235,29 @@ pub enum Stmt {
         /// Value.
         value: Operand,
     },
+    /// `dst[i] = buffer[index + i]` for `i` in `0..4`: one 16-byte load. `index` is a
+    /// multiple of 4 and all four elements lie inside the buffer (the lowering guards
+    /// the statement); the buffer holds a 32-bit dtype (f32, i32 or u32, loaded into
+    /// registers of that type) and is bound as 4-element vectors
+    /// ([`SimtBuffer::vector`]).
+    LoadGlobal4 {
+        /// Destinations, in element order.
+        dst: [Reg; 4],
+        /// Kernel parameter index.
+        buffer: usize,
+        /// Element index of the first element (I32, a multiple of 4).
+        index: Operand,
+    },
+    /// `buffer[index + i] = values[i]` for `i` in `0..4`: one 16-byte store, under the
+    /// conditions of [`Stmt::LoadGlobal4`] (values converted to the buffer's dtype).
+    StoreGlobal4 {
+        /// Kernel parameter index.
+        buffer: usize,
+        /// Element index of the first element (I32, a multiple of 4).
+        index: Operand,
+        /// Values, in element order.
+        values: [Operand; 4],
+    },
     /// `dst = shared[array][index]`
     LoadShared {
         /// Destination.
@@ -303,6 +326,13 @@ pub struct SimtBuffer {
     pub len: usize,
     /// Written by the kernel.
     pub writable: bool,
+    /// Bound as 4-element vectors (`array<vec4<T>>` in WGSL) because the program moves
+    /// some of its elements four at a time ([`Stmt::LoadGlobal4`],
+    /// [`Stmt::StoreGlobal4`]); element accesses still index single elements. The
+    /// buffer's binding must then be a multiple of 16 bytes (the runtimes round every
+    /// storage slot up to that).
+    #[serde(default)]
+    pub vector: bool,
 }
 
 /// A workgroup-shared array.

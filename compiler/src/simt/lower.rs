@@ -148,6 +148,51 @@ impl ThreadGrid {
     }
 }
 
+/// Greatest common divisor (`gcd(0, x) = x`).
+fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.abs(), b.abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Contiguous elements per run of a thread's slots in the linear layout of `k`: 4 (the
+/// *vector layout*: slot `s` of thread `tid` holds element `(s / 4) * 4T + 4 tid + s % 4`,
+/// so contiguous accesses move 16-byte vectors, [`Stmt::LoadGlobal4`]) for a kernel
+/// that is elementwise on rank-1 tiles, every one of which spans a multiple of `4T`
+/// elements (no rank-2 tile, `Reduce`, `Dot`, `Expand` or loop, so no value ever
+/// changes layout); 1 (the plain linear layout) otherwise. On GPU records an
+/// elementwise tile has one element per thread (1); on CPU adapters (64 threads,
+/// 256-element tiles) it is 4: there each scalar load is a gather across the SIMD
+/// lanes and a vector load one wide load per lane.
+fn vector_width(k: &TileKernel, g: ThreadGrid) -> i64 {
+    const V: usize = 4;
+    let run = V * g.threads as usize;
+    let mut tiles = false;
+    for t in &k.values {
+        match t.shape() {
+            Some([n]) if n % run == 0 => tiles = true,
+            Some(_) => return 1,
+            None => {}
+        }
+    }
+    let elementwise = k.body.insts.iter().all(|i| {
+        !matches!(
+            i.kind,
+            InstKind::For { .. }
+                | InstKind::Reduce { .. }
+                | InstKind::Dot { .. }
+                | InstKind::Expand { .. }
+        )
+    });
+    if tiles && elementwise {
+        V as i64
+    } else {
+        1
+    }
+}
+
 /// The thread grid of `target` when its rows are subgroups (the target's
 /// `subgroup_size` is the grid's column count, above 1): then row reductions of rank-2
 /// tiles and register `Dot` operands move by subgroup shuffles, without barriers, and
@@ -352,14 +397,35 @@ impl Lay {
 /// One tile axis as the threads cover it.
 #[derive(Clone, Copy, Debug)]
 struct AxisSlots {
-    /// The thread's coordinate on this axis (`tid`, `ty` or `tx`).
+    /// The thread's coordinate on this axis (`tid`, `ty` or `tx`; `tid * V` in the
+    /// vector layout).
     thread: Operand,
-    /// Distance between consecutive slots (`T`, `TM` or `TN`).
+    /// Distance between consecutive slots (`T`, `TM` or `TN`), or between consecutive
+    /// runs of `vec` slots (`V * T`).
     step: i64,
     /// Number of slots.
     count: usize,
     /// Tile extent.
     extent: usize,
+    /// Slots per run of contiguous elements: `V` for the linear layout of a vector
+    /// kernel ([`vector_width`]), 1 otherwise.
+    vec: i64,
+}
+
+impl AxisSlots {
+    /// Position of slot `s` along the axis, less the thread coordinate.
+    fn offset(&self, s: i64) -> i64 {
+        (s / self.vec) * self.step + s % self.vec
+    }
+
+    /// One more than the largest thread coordinate.
+    fn span(&self) -> i64 {
+        if self.vec == 1 {
+            self.step
+        } else {
+            self.step - self.vec + 1
+        }
+    }
 }
 
 /// Purposes of shared arrays (each purpose reuses one array, sized to its largest use).
@@ -368,6 +434,20 @@ enum SharedUse {
     Reduce(SType),
     DotA,
     DotB,
+}
+
+/// A rank-1 access moved in groups of 4 contiguous elements ([`Lower::vector_access`]).
+struct VectorAccess {
+    /// Per group: index of its first element, whether all four are in range, and the
+    /// first element's position past the thread's coordinate.
+    groups: Vec<(Operand, Operand, i64)>,
+    /// The access's limit.
+    lim: Operand,
+    /// Whether the limit is a multiple of 4, so that a group is in range whole or not at
+    /// all (no element-wise fallback).
+    whole: bool,
+    /// The thread's coordinate (`tid * 4`).
+    thread: Operand,
 }
 
 /// One `Dot` operand read in place by each thread ([`Lower::dot_direct`]).
@@ -406,6 +486,15 @@ struct Lower<'a> {
     /// Whether a thread-grid row is one subgroup (the target's `subgroup_size` is the
     /// grid's column count), so its threads exchange registers by [`Stmt::Shuffle`].
     rows_are_subgroups: bool,
+    /// Contiguous elements per run of a thread's slots in the linear layout
+    /// ([`vector_width`]: 4 or 1).
+    vec: i64,
+    /// `tid * vec`: the thread's coordinate in the linear layout.
+    tid_v: Operand,
+    /// A known divisor of each integer register computed by [`Lower::iop`] (absent: 1).
+    divisors: HashMap<Reg, i64>,
+    /// Buffers moved by [`Stmt::LoadGlobal4`] / [`Stmt::StoreGlobal4`].
+    vector_buffers: std::collections::BTreeSet<usize>,
 }
 
 impl<'a> Lower<'a> {
@@ -427,6 +516,10 @@ impl<'a> Lower<'a> {
             ty: Operand::Int(0),
             tx: Operand::Int(0),
             rows_are_subgroups: subgroup_rows(target) == Some(g),
+            vec: vector_width(k, g),
+            tid_v: Operand::Int(0),
+            divisors: HashMap::new(),
+            vector_buffers: Default::default(),
         }
     }
 
@@ -536,7 +629,31 @@ impl<'a> Lower<'a> {
         };
         let dst = self.reg(t);
         self.emit(Stmt::Int { dst, op, a, b });
+        if matches!(t, SType::I32 | SType::U32) {
+            let (da, db) = (self.divisor(a), self.divisor(b));
+            let d = match (op, b) {
+                (IntOp::Add | IntOp::Sub | IntOp::Min | IntOp::Max, _) => gcd(da, db),
+                (IntOp::Mul, _) => da.checked_mul(db).unwrap_or(1),
+                (IntOp::Rem, Operand::Int(m)) => gcd(da, m.abs()),
+                (IntOp::Shl, Operand::Int(k @ 0..=31)) => da.checked_mul(1 << k).unwrap_or(1),
+                _ => 1,
+            };
+            if d != 1 {
+                self.divisors.insert(dst, d);
+            }
+        }
         Operand::Reg(dst)
+    }
+
+    /// A known divisor of an integer operand's value (0 for the constant 0, which every
+    /// number divides; 1 when nothing is known). Values are i32 and wrap modulo 2^32,
+    /// which keeps divisibility by powers of two (all this is asked about).
+    fn divisor(&self, o: Operand) -> i64 {
+        match o {
+            Operand::Int(v) => v.checked_abs().unwrap_or(1),
+            Operand::Reg(r) => self.divisors.get(&r).copied().unwrap_or(1),
+            _ => 1,
+        }
     }
 
     fn mov_new(&mut self, src: Operand, t: SType) -> Reg {
@@ -639,6 +756,28 @@ impl<'a> Lower<'a> {
         }
     }
 
+    /// The slots of a rank-1 tile of `n` elements in a layout.
+    fn rank1_axis(&self, n: usize, lay: Lay) -> AxisSlots {
+        let (thread, step) = self.lay_axis(lay);
+        if self.vec > 1 && matches!(lay, Lay::Any | Lay::Lin) {
+            // `vector_width` made `n` a multiple of `V * T`.
+            return AxisSlots {
+                thread: self.tid_v,
+                step: step * self.vec,
+                count: n.div_ceil(step as usize),
+                extent: n,
+                vec: self.vec,
+            };
+        }
+        AxisSlots {
+            thread,
+            step,
+            count: n.div_ceil(step as usize),
+            extent: n,
+            vec: 1,
+        }
+    }
+
     /// Number of register slots of a tile shape in a layout.
     fn count(&self, shape: &[usize], lay: Lay) -> usize {
         match shape {
@@ -679,6 +818,9 @@ impl<'a> Lower<'a> {
                 .into_iter()
                 .map(|o| self.iop(IntOp::Gt, o, Operand::Int(0)))
                 .collect());
+        }
+        if self.vec > 1 {
+            return Err(self.internal("a layout move in a vector kernel"));
         }
         let arr = self.shared_array(SharedUse::Reduce(t), t, extent);
         let (c, step) = self.lay_axis(from);
@@ -744,24 +886,21 @@ impl<'a> Lower<'a> {
     fn axes(&self, shape: &[usize]) -> Vec<AxisSlots> {
         let g = self.g;
         match shape {
-            [n] => vec![AxisSlots {
-                thread: self.tid,
-                step: g.threads as i64,
-                count: n.div_ceil(g.threads as usize),
-                extent: *n,
-            }],
+            [n] => vec![self.rank1_axis(*n, Lay::Lin)],
             [m, n] => vec![
                 AxisSlots {
                     thread: self.ty,
                     step: g.rows as i64,
                     count: m.div_ceil(g.rows as usize),
                     extent: *m,
+                    vec: 1,
                 },
                 AxisSlots {
                     thread: self.tx,
                     step: g.cols as i64,
                     count: n.div_ceil(g.cols as usize),
                     extent: *n,
+                    vec: 1,
                 },
             ],
             _ => vec![],
@@ -777,6 +916,7 @@ impl<'a> Lower<'a> {
             which: Special::LocalId,
         });
         self.tid = self.convert(Operand::Reg(lid), SType::I32);
+        self.tid_v = self.iop(IntOp::Mul, self.tid, Operand::Int(self.vec));
         let has_rank2 = self
             .k
             .values
@@ -817,11 +957,13 @@ impl<'a> Lower<'a> {
                 .k
                 .params
                 .iter()
-                .map(|p| SimtBuffer {
+                .enumerate()
+                .map(|(i, p)| SimtBuffer {
                     name: p.name.clone(),
                     dtype: p.dtype,
                     len: p.len,
                     writable: p.access != Access::Read,
+                    vector: self.vector_buffers.contains(&i),
                 })
                 .collect(),
             workgroup_size: self.g.threads,
@@ -1283,13 +1425,7 @@ impl<'a> Lower<'a> {
         }
         let mut axes = self.axes(&acc.shape);
         if let ([n], [ax]) = (acc.shape.as_slice(), axes.as_mut_slice()) {
-            let (thread, step) = self.lay_axis(lay);
-            *ax = AxisSlots {
-                thread,
-                step,
-                count: n.div_ceil(step as usize),
-                extent: *n,
-            };
+            *ax = self.rank1_axis(*n, lay);
         }
         let base = self.scalar(acc.base)?;
         let mut addr0 = base;
@@ -1301,7 +1437,7 @@ impl<'a> Lower<'a> {
         for (d, ax) in axes.iter().enumerate() {
             let lim = self.scalar(acc.limits[d])?;
             let ext = ax.extent as i64;
-            let beyond_tile = ax.count as i64 * ax.step > ext;
+            let beyond_tile = ax.offset(ax.count as i64 - 1) + ax.span() > ext;
             let eff = if beyond_tile {
                 self.iop(IntOp::Min, lim, Operand::Int(ext))
             } else {
@@ -1309,11 +1445,12 @@ impl<'a> Lower<'a> {
             };
             let mut p = Vec::with_capacity(ax.count);
             for s in 0..ax.count as i64 {
+                let off = ax.offset(s);
                 let pred = match eff {
-                    Operand::Int(e) if (s + 1) * ax.step <= e => Operand::Bool(true),
-                    Operand::Int(e) if s * ax.step >= e => Operand::Bool(false),
+                    Operand::Int(e) if off + ax.span() <= e => Operand::Bool(true),
+                    Operand::Int(e) if off >= e => Operand::Bool(false),
                     _ => {
-                        let c = self.iop(IntOp::Add, ax.thread, Operand::Int(s * ax.step));
+                        let c = self.iop(IntOp::Add, ax.thread, Operand::Int(off));
                         self.iop(IntOp::Lt, c, eff)
                     }
                 };
@@ -1325,7 +1462,7 @@ impl<'a> Lower<'a> {
         match axes.len() {
             1 => {
                 for (s, &p) in preds[0].iter().enumerate() {
-                    let off = s as i64 * axes[0].step * acc.strides[0];
+                    let off = axes[0].offset(s as i64) * acc.strides[0];
                     let addr = self.iop(IntOp::Add, addr0, Operand::Int(off));
                     out.push((addr, p));
                 }
@@ -1344,6 +1481,78 @@ impl<'a> Lower<'a> {
             _ => return Err(self.internal("access of unsupported rank")),
         }
         Ok(out)
+    }
+
+    /// The groups of 4 contiguous elements of a rank-1 access in the vector layout
+    /// ([`vector_width`]), when the access can move them by [`Stmt::LoadGlobal4`] /
+    /// [`Stmt::StoreGlobal4`]: a contiguous access (stride 1) of a 32-bit buffer whose
+    /// base is a known multiple of 4, so that every group starts at a multiple of 4.
+    /// `None` otherwise (the access is done element by element in the same layout).
+    fn vector_access(
+        &mut self,
+        acc: &BlockAccess,
+        lay: Lay,
+    ) -> Result<Option<VectorAccess>, CompileError> {
+        let v = self.vec;
+        let d = self.buffer_dtype(acc.buffer)?;
+        let ([n], [1], [lim]) = (
+            acc.shape.as_slice(),
+            acc.strides.as_slice(),
+            acc.limits.as_slice(),
+        ) else {
+            return Ok(None);
+        };
+        if v != 4
+            || !matches!(lay, Lay::Any | Lay::Lin)
+            || !matches!(d, DType::F32 | DType::I32 | DType::U32)
+        {
+            return Ok(None);
+        }
+        let base = self.scalar(acc.base)?;
+        if self.divisor(base) % v != 0 {
+            return Ok(None);
+        }
+        let lim = self.scalar(*lim)?;
+        let ax = self.rank1_axis(*n, lay);
+        let addr0 = self.iop(IntOp::Add, base, ax.thread);
+        let mut groups = Vec::with_capacity(ax.count / v as usize);
+        for s in (0..ax.count as i64).step_by(v as usize) {
+            // The group's last element is in range (so all are: they increase).
+            let first = ax.offset(s);
+            let all = match lim {
+                Operand::Int(e) if first + ax.span() + v - 1 <= e => Operand::Bool(true),
+                Operand::Int(e) if first + v > e => Operand::Bool(false),
+                _ => {
+                    let c = self.iop(IntOp::Add, ax.thread, Operand::Int(first + v - 1));
+                    self.iop(IntOp::Lt, c, lim)
+                }
+            };
+            let index = self.iop(IntOp::Add, addr0, Operand::Int(first));
+            groups.push((index, all, first));
+        }
+        self.vector_buffers.insert(acc.buffer);
+        Ok(Some(VectorAccess {
+            groups,
+            lim,
+            // A limit that is a multiple of 4 never cuts a group.
+            whole: self.divisor(lim) % v == 0,
+            thread: ax.thread,
+        }))
+    }
+
+    /// Index and predicate of element `i` of the vector group at `index` whose first
+    /// element is `first` past the thread's coordinate (the element-wise fallback of a
+    /// group the limit cuts).
+    fn vector_element(
+        &mut self,
+        va: &VectorAccess,
+        index: Operand,
+        first: i64,
+        i: i64,
+    ) -> (Operand, Operand) {
+        let c = self.iop(IntOp::Add, va.thread, Operand::Int(first + i));
+        let pred = self.iop(IntOp::Lt, c, va.lim);
+        (self.iop(IntOp::Add, index, Operand::Int(i)), pred)
     }
 
     fn buffer_dtype(&self, buffer: usize) -> Result<DType, CompileError> {
@@ -1368,6 +1577,36 @@ impl<'a> Lower<'a> {
             return Ok(Val::Scalar(Operand::Reg(dst)));
         }
         let other = imm(other, d);
+        if let Some(va) = self.vector_access(acc, lay)? {
+            let mut outs = Vec::with_capacity(va.groups.len() * 4);
+            for (index, all, first) in va.groups.clone() {
+                let dst: [Reg; 4] = std::array::from_fn(|_| self.reg(t));
+                let ld = Stmt::LoadGlobal4 {
+                    dst,
+                    buffer: acc.buffer,
+                    index,
+                };
+                self.push_block();
+                for (i, &dst) in dst.iter().enumerate() {
+                    let mv = Stmt::Mov { dst, src: other };
+                    if va.whole {
+                        self.emit(mv);
+                        continue;
+                    }
+                    let (index, pred) = self.vector_element(&va, index, first, i as i64);
+                    let ld = Stmt::LoadGlobal {
+                        dst,
+                        buffer: acc.buffer,
+                        index,
+                    };
+                    self.guarded(pred, vec![ld], vec![mv]);
+                }
+                let tail = self.pop_block();
+                self.guarded(all, vec![ld], tail);
+                outs.extend(dst.map(Operand::Reg));
+            }
+            return Ok(Val::Tile(lay, outs));
+        }
         let slots = self.access_slots(acc, lay)?;
         let mut outs = Vec::with_capacity(slots.len());
         for (index, pred) in slots {
@@ -1410,6 +1649,32 @@ impl<'a> Lower<'a> {
             }
             _ => (Lay::Lin, Operand::Bool(true)),
         };
+        if let Some(va) = self.vector_access(acc, lay)? {
+            let vals = self.elems(value, lay, va.groups.len() * 4)?;
+            for ((index, all, first), vs) in va.groups.clone().into_iter().zip(vals.chunks(4)) {
+                let values: [Operand; 4] = std::array::from_fn(|i| self.convert(vs[i], t));
+                let st = Stmt::StoreGlobal4 {
+                    buffer: acc.buffer,
+                    index,
+                    values,
+                };
+                self.push_block();
+                if !va.whole {
+                    for (i, &value) in values.iter().enumerate() {
+                        let (index, pred) = self.vector_element(&va, index, first, i as i64);
+                        let st = Stmt::StoreGlobal {
+                            buffer: acc.buffer,
+                            index,
+                            value,
+                        };
+                        self.guarded(pred, vec![st], vec![]);
+                    }
+                }
+                let tail = self.pop_block();
+                self.guarded(all, vec![st], tail);
+            }
+            return Ok(());
+        }
         let slots = self.access_slots(acc, lay)?;
         let vals = self.elems(value, lay, slots.len())?;
         for ((index, pred), v) in slots.into_iter().zip(vals) {
@@ -1615,6 +1880,9 @@ impl<'a> Lower<'a> {
             _ => return Err(self.internal("reduce1 of a non-rank-1 value")),
         };
         let (t, identity) = self.reduce_kind(op, d)?;
+        if self.vec > 1 {
+            return Err(self.internal("a rank-1 reduction in a vector kernel"));
+        }
         let tt = self.g.threads as i64;
         let ax = self.axes(&[n])[0];
         let xs = self.elems(x, Lay::Lin, ax.count)?;
@@ -1713,10 +1981,9 @@ impl<'a> Lower<'a> {
         match (shape, axis) {
             ([n], 0) => {
                 let lay = self.lay_of(r);
-                let (c, step) = self.lay_axis(lay);
-                let count = n.div_ceil(step as usize);
-                let ops = (0..count as i64)
-                    .map(|s| self.iop(IntOp::Add, c, Operand::Int(s * step)))
+                let ax = self.rank1_axis(*n, lay);
+                let ops = (0..ax.count as i64)
+                    .map(|s| self.iop(IntOp::Add, ax.thread, Operand::Int(ax.offset(s))))
                     .collect();
                 Ok(Val::Tile(lay, ops))
             }
