@@ -784,21 +784,43 @@ fn cpu_adapters_move_elementwise_tiles_as_vectors() {
             &|s| matches!(s, Stmt::StoreGlobal4 { buffer, .. } if *buffer == buf),
         )
     };
-    for (n, shift) in [(4096, 0), (1001, 0), (7, 0), (300, 4), (1000, 1), (257, 3)] {
-        let k = shifted_axpy(n, 256, shift);
+    // 256-element tiles (one group of 4 per thread) and 512 (two: the second group at
+    // 4 tid + 256).
+    for (n, block, shift) in [
+        (4096, 256, 0),
+        (1001, 256, 0),
+        (7, 256, 0),
+        (300, 256, 4),
+        (1000, 256, 1),
+        (257, 256, 3),
+        (2000, 512, 0),
+        (1537, 512, 0),
+        (700, 512, 2),
+    ] {
+        let groups = block / 256;
+        let k = shifted_axpy(n, block, shift);
         let (simt, text) = compile(&k, &target);
         assert_eq!(simt.workgroup_size, 64);
         let aligned = shift % 4 == 0;
         assert_eq!(simt.buffers[0].vector, aligned, "{}", simt.name);
         assert!(simt.buffers[1].vector, "{}", simt.name);
-        assert_eq!(vec_loads(&simt, 0), aligned as usize, "{}", simt.name);
-        assert_eq!(vec_stores(&simt, 1), 1, "{}", simt.name);
+        assert_eq!(
+            vec_loads(&simt, 0),
+            aligned as usize * groups,
+            "{}",
+            simt.name
+        );
+        assert_eq!(vec_stores(&simt, 1), groups, "{}", simt.name);
         let scalar_x = executed_stmts(&simt.body, &|s| {
             matches!(s, Stmt::LoadGlobal { buffer: 0, .. })
         });
         // Misaligned: element by element; aligned, a limit that is not a multiple of 4
         // cuts the last group, which has an element-wise fallback (one per element).
-        let fallback = if !aligned || n % 4 != 0 { 4 } else { 0 };
+        let fallback = if !aligned || n % 4 != 0 {
+            4 * groups
+        } else {
+            0
+        };
         assert_eq!(scalar_x, fallback, "{}", simt.name);
         if aligned {
             assert!(text.contains("array<vec4<f32>>"), "{text}");

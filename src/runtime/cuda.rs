@@ -404,7 +404,7 @@ impl CudaProgram {
             .new_stream()
             .map_err(cuda_err("creating a CUDA stream"))?;
 
-        // Storage slots: the largest buffer placed in each, rounded up to 4 bytes, zeroed.
+        // Storage slots: the largest buffer placed in each, rounded up to 16 bytes, zeroed.
         let slot_sizes = plan_io::slot_sizes(plan);
         let mut storage = Vec::with_capacity(slot_sizes.len());
         let mut ptrs = Vec::with_capacity(slot_sizes.len());

@@ -416,7 +416,19 @@ fn backends() -> Vec<(&'static str, Run)> {
 #[test]
 fn out_of_range_ids_are_clamped_or_dropped() {
     let (v, d) = (5usize, 3usize);
-    let ids_v = [-7.0, 0.0, 4.0, 5.0, 123.0, 2.0, -1.0];
+    // Beyond i32's f32-exact range too: 2^24 + 1 (16777216 as f32) and i32::MIN.
+    let ids_v = [
+        -7.0,
+        0.0,
+        4.0,
+        5.0,
+        123.0,
+        2.0,
+        -1.0,
+        16_777_217.0,
+        -2_147_483_648.0,
+        3.0,
+    ];
     let n = ids_v.len();
     let mut g = Graph::new();
     let table = g.input("table", &[v, d], F).expect("input");
@@ -459,6 +471,80 @@ fn out_of_range_ids_are_clamped_or_dropped() {
         assert_eq!(got["gathered"].data, want_g, "{name}: gather clamps");
         // Sums of quarter-integers below 2^10: exact in f32.
         assert_eq!(got["scattered"].data, want_s, "{name}: scatter-add drops");
+    }
+}
+
+/// The two scatter-add kernels give the same bits: ids that are one strided run walk
+/// their matches (`tile::ops::index`, `scatter_walk`), ids read through a transpose scan
+/// every id (`scatter_scan`); both sum each output element's matches in increasing
+/// position. The same logical ids (`[m, k]`, 5 rows, the first heavily repeated), given
+/// once contiguous and once as the transpose of a `[k, m]` input; on each backend.
+#[test]
+fn scatter_add_walk_and_scan_agree_bitwise() {
+    let (m, k, d, v) = (37usize, 23usize, 45usize, 5usize);
+    let mut g = Graph::new();
+    let src = g.input("src", &[m, k, d], F).expect("input");
+    let ids = g.input("ids", &[m, k], I32).expect("input");
+    let ids_t = g.input("ids_t", &[k, m], I32).expect("input");
+    let view = g.permute(ids_t, &[1, 0]).expect("permute");
+    let walked = g.scatter_add(src, ids, 0, v).expect("scatter_add");
+    let scanned = g.scatter_add(src, view, 0, v).expect("scatter_add");
+    g.set_name(walked, "walked").expect("name");
+    g.set_name(scanned, "scanned").expect("name");
+    g.mark_output(walked).expect("output");
+    g.mark_output(scanned).expect("output");
+    let ids_v: Vec<f64> = (0..m * k)
+        .map(|i| {
+            if i % 3 == 0 {
+                0.0
+            } else {
+                ((i * 7) % v) as f64
+            }
+        })
+        .collect();
+    let ids_t_v: Vec<f64> = (0..k * m).map(|i| ids_v[(i % m) * k + i / m]).collect();
+    let src_v = Tensor::random(&[m, k, d], F, 7);
+    let inputs = HashMap::from([
+        ("src".to_string(), src_v),
+        ("ids".to_string(), tensor(&[m, k], I32, ids_v)),
+        ("ids_t".to_string(), tensor(&[k, m], I32, ids_t_v)),
+    ]);
+    let want = tessera::compiler::interp::run_graph(&g, &inputs).expect("oracle");
+    assert_eq!(
+        want["walked"].data, want["scanned"].data,
+        "the logical ids differ"
+    );
+    // One kernel of each kind: the walk's loop over id chunks holds the loop over the
+    // matches; the scan is one loop (the transposed ids are read in place, no copy).
+    use tessera::compiler::tile::{Block, InstKind};
+    fn depth(b: &Block) -> usize {
+        b.insts
+            .iter()
+            .map(|i| match &i.kind {
+                InstKind::For { body, .. } => 1 + depth(body),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    let plan = tessera::compiler::compile(&g, &tessera::compiler::Target::wgsl()).expect("plan");
+    let mut depths: Vec<usize> = plan.kernels.iter().map(|k| depth(&k.body)).collect();
+    depths.sort();
+    let names: Vec<&str> = plan.kernels.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(depths, [1, 2], "kernels: {names:?}");
+    let case = fixed_case("scatter_add_walk_scan", g);
+    let bits = |t: &Tensor| t.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for (name, run) in backends() {
+        let got = run(&case, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            bits(&got["walked"]),
+            bits(&got["scanned"]),
+            "{name}: walk and scan differ"
+        );
+        let tol = sum_tol(m * k).atol;
+        for (x, y) in got["walked"].data.iter().zip(&want["walked"].data) {
+            assert!((x - y).abs() <= tol, "{name}: {x} vs {y}");
+        }
     }
 }
 

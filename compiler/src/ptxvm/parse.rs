@@ -843,6 +843,12 @@ impl BodyBuilder {
         }
         let (a, off) = self.address(addr, line)?;
         let size = ty.bytes();
+        if size != 4 {
+            return Err(parse_err(
+                line,
+                "a .v4 access of other than 32-bit elements",
+            ));
+        }
         let mut check = inst.clone();
         check.srcs[0] = a;
         check.offset = off;
@@ -853,7 +859,12 @@ impl BodyBuilder {
             e.srcs[0] = a;
             e.offset = off + (i as u64 * size) as i64;
             if load {
-                e.dst = Some(self.reg(r, line)?);
+                let d = self.reg(r, line)?;
+                if d == a {
+                    // The decoded loads would read the later addresses from it.
+                    return Err(parse_err(line, "a .v4 load into its own address register"));
+                }
+                e.dst = Some(d);
                 e.op = Op::Ld(Space::Global, ty);
             } else {
                 e.srcs[1] = self.src(r, Some(ty), line)?;
@@ -928,6 +939,9 @@ impl BodyBuilder {
             line,
         };
         let ftz = has("ftz");
+        if has("v4") && !matches!(base, "ld" | "st") {
+            return Err(unsupported("`.v4` outside ld / st"));
+        }
         match base {
             "ret" | "exit" => inst.op = Op::Ret,
             "bra" => {

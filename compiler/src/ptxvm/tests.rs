@@ -248,6 +248,9 @@ fn vector_accesses_move_four_elements_and_must_be_aligned() {
         "\tld.global.v4.f32 {%f0, %f1, %f2}, [%rd0];",
         "\tld.global.v4.f32 %f0, %f1, %f2, %f3, [%rd0];",
         "\tld.shared.v4.f32 {%f0, %f1, %f2, %f3}, [%rd0];",
+        "\tld.global.v4.u64 {%rd2, %rd3, %rd4, %rd5}, [%rd0];",
+        "\tld.global.v4.u32 {%u0, %u1, %u2, %u3}, [%u1];",
+        "\tadd.v4.f32 %f0, %f1, %f2;",
     ] {
         assert!(parse(&kernel(1, bad, "")).is_err(), "{bad}");
     }

@@ -8,7 +8,15 @@
 //! Layouts (see [`ThreadGrid`]):
 //! - rank-1 tile `[B]`, *linear* layout (the default): element `i` lives in thread
 //!   `i % T`, register slot `i / T`. Threads whose element index is `>= B` own nothing
-//!   in that slot (masked).
+//!   in that slot (masked). In an elementwise kernel whose rank-1 tiles span a multiple
+//!   of `4T` (`vector_width`: CPU adapters, 64 threads over 256-element tiles) the
+//!   linear layout is the *vector* one instead: slot `s` of thread `tid` holds element
+//!   `(s / 4) 4T + 4 tid + s % 4`, so a contiguous access whose base is a known
+//!   multiple of 4 (`Lower::divisor` tracks divisibility through the index math) moves
+//!   each run of 4 slots by one 16-byte [`Stmt::LoadGlobal4`] / [`Stmt::StoreGlobal4`],
+//!   guarded by its last element being in range; when the limit is not a known
+//!   multiple of 4 the other branch moves the run element by element. Other accesses
+//!   of such a kernel go element by element in the same layout.
 //! - rank-2 tile `[M, N]`: the threads form a `TM x TN` grid (`ty = tid / TN`,
 //!   `tx = tid % TN`; 16 x 16 for 256 threads, 4 x 8 for 32). Slot `(sr, sc)` of thread
 //!   `(ty, tx)` holds element `(sr*TM + ty, sc*TN + tx)` (the *cyclic* micro-tile:

@@ -16,63 +16,198 @@ extern "C" __global__ __aicore__ void scatter_add_70(GM_ADDR add_213, GM_ADDR to
     scatter_add_216_gm.SetGlobalBuffer((__gm__ float*)scatter_add_216, 8320);
     TPipe pipe;
     constexpr int32_t kPrograms = 65;
-    // Unified Buffer: 2 queue(s) x 2 buffer(s), 1 scratch buffer(s): 2560 of 188416 bytes.
-    TQue<TPosition::VECIN, 1> in_q0; // %18 = load add_213 [128]
-    pipe.InitBuffer(in_q0, 2, 512);
-    TQue<TPosition::VECOUT, 1> out_q0; // store %20 -> scatter_add_216 [128]
+    // Unified Buffer: 3 queue(s) x 2 buffer(s), 12 scratch buffer(s): 14912 of 188416 bytes.
+    TQue<TPosition::VECIN, 1> in_q0; // %18 = load tokens [256]
+    pipe.InitBuffer(in_q0, 2, 1024);
+    TQue<TPosition::VECIN, 1> in_q1; // %44 = load add_213 [128]
+    pipe.InitBuffer(in_q1, 2, 512);
+    TQue<TPosition::VECOUT, 1> out_q0; // store %48 -> scatter_add_216 [128]
     pipe.InitBuffer(out_q0, 2, 512);
-    TBuf<TPosition::VECCALC> tmp0; // %4, carried %7, %19
-    pipe.InitBuffer(tmp0, 512);
+    TBuf<TPosition::VECCALC> tmp0; // %8
+    pipe.InitBuffer(tmp0, 1024);
+    TBuf<TPosition::VECCALC> tmp1; // %9
+    pipe.InitBuffer(tmp1, 1024);
+    TBuf<TPosition::VECCALC> tmp2; // %10
+    pipe.InitBuffer(tmp2, 1024);
+    TBuf<TPosition::VECCALC> tmp3; // %11
+    pipe.InitBuffer(tmp3, 1024);
+    TBuf<TPosition::VECCALC> tmp4; // %12
+    pipe.InitBuffer(tmp4, 1024);
+    TBuf<TPosition::VECCALC> tmp5; // %13, carried %16
+    pipe.InitBuffer(tmp5, 512);
+    TBuf<TPosition::VECCALC> tmp6; // %19, %21, %23, carried %32, carried %32, %45
+    pipe.InitBuffer(tmp6, 1024);
+    TBuf<TPosition::VECCALC> tmp7; // %20, %22, %26, %28
+    pipe.InitBuffer(tmp7, 1024);
+    TBuf<TPosition::VECCALC> tmp8; // %27, %29, %34, %36, %38
+    pipe.InitBuffer(tmp8, 1024);
+    TBuf<TPosition::VECCALC> tmp9; // %30
+    pipe.InitBuffer(tmp9, 1024);
+    TBuf<TPosition::VECCALC> tmp10; // %35, %37
+    pipe.InitBuffer(tmp10, 1024);
+    TBuf<TPosition::VECCALC> reduce_buf; // reduction result + work area
+    pipe.InitBuffer(reduce_buf, 64);
     for (int32_t pid = GetBlockIdx(); pid < kPrograms; pid += GetBlockNum()) {
         const int32_t pid0 = pid % 1;
         const int32_t pid1 = (pid / 1) % 65;
         const int32_t pid2 = pid / 65;
         (void)pid0; (void)pid1; (void)pid2;
-        // %4 = splat %3
-        LocalTensor<float> v4 = tmp0.Get<float>();
-        Duplicate(v4, static_cast<float>(0.0f), 128);
-        // %20 = for %6 in [%1, %5) step 1
-        // carried %7 starts in %4's buffer
-        for (int32_t i6 = 0; i6 < 256; i6 += 1) {
-            LocalTensor<float> v7 = tmp0.Get<float>(); // carried %7
-            const int32_t s8 = tokens_gm.GetValue(i6); // %8 = load tokens[i6]
-            const int32_t s9 = s8 - pid1; // %9 = isub
-            const int32_t s10 = 0 - s9; // %10 = isub
-            const int32_t s11 = (s9 > s10 ? s9 : s10); // %11 = imax
-            const int32_t s13 = (s11 < 1 ? s11 : 1); // %13 = imin
-            const int32_t s14 = 1 - s13; // %14 = isub
-            const int32_t s15 = 128 * s14; // %15 = imul
-            const int32_t s16 = i6 * 128; // %16 = imul
-            const int32_t s17 = 0 + s16; // %17 = iadd
-            // %18 = load add_213[128] at s17, strides [1], valid s15 (others read 0)
-            const int32_t vc18 = (s15 < 0 ? 0 : (s15 > 128 ? 128 : s15));
-            LocalTensor<float> ld18 = in_q0.AllocTensor<float>();
+        const float s3 = static_cast<float>(pid1); // %3 = cast to f32
+        // %8 = splat %3
+        LocalTensor<float> v8 = tmp0.Get<float>();
+        Duplicate(v8, static_cast<float>(s3), 256);
+        // %9 = splat %4
+        LocalTensor<float> v9 = tmp1.Get<float>();
+        Duplicate(v9, static_cast<float>(0.0f), 256);
+        // %10 = splat %5
+        LocalTensor<float> v10 = tmp2.Get<float>();
+        Duplicate(v10, static_cast<float>(1.0f), 256);
+        // %11 = splat %6
+        LocalTensor<float> v11 = tmp3.Get<float>();
+        Duplicate(v11, static_cast<float>(16777216.0f), 256);
+        // %12 = iota [256] along axis 0
+        LocalTensor<int32_t> v12 = tmp4.Get<int32_t>();
+        CreateVecIndex(v12, static_cast<int32_t>(0), 256);
+        // %13 = splat %4
+        LocalTensor<float> v13 = tmp5.Get<float>();
+        Duplicate(v13, static_cast<float>(0.0f), 128);
+        // %48 = for %15 in [%1, %14) step 256
+        // carried %16 starts in %13's buffer
+        for (int32_t i15 = 0; i15 < 256; i15 += 256) {
+            LocalTensor<float> v16 = tmp5.Get<float>(); // carried %16
+            const int32_t s17 = 256 - i15; // %17 = isub
+            // %18 = load tokens[256] at i15, strides [1], valid s17 (others read -1)
+            const int32_t vc18 = (s17 < 0 ? 0 : (s17 > 256 ? 256 : s17));
+            LocalTensor<int32_t> ld18 = in_q0.AllocTensor<int32_t>();
             const uint8_t pad18 = static_cast<uint8_t>((8 - vc18 % 8) % 8);
             if (vc18 > 0) {
-                DataCopyPad(ld18, add_213_gm[s17], DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(vc18 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad18, static_cast<float>(0.0f)});
+                DataCopyPad(ld18, tokens_gm[i15], DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(vc18 * 4), 0, 0, 0}, DataCopyPadExtParams<int32_t>{true, 0, pad18, static_cast<int32_t>((-1))});
             }
             in_q0.EnQue(ld18);
-            ld18 = in_q0.DeQue<float>();
-            if ((((vc18) + 7) / 8) * 8 < 128) {
-                Duplicate(ld18[(((vc18) + 7) / 8) * 8], static_cast<float>(0.0f), 128 - (((vc18) + 7) / 8) * 8);
+            ld18 = in_q0.DeQue<int32_t>();
+            if ((((vc18) + 7) / 8) * 8 < 256) {
+                Duplicate(ld18[(((vc18) + 7) / 8) * 8], static_cast<int32_t>((-1)), 256 - (((vc18) + 7) / 8) * 8);
             }
-            // %19 = add %7, %18
-            LocalTensor<float> v19 = tmp0.Get<float>(); // in place of the loop-carried value
+            // %19 = cast %18 to f32
+            LocalTensor<float> v19 = tmp6.Get<float>();
             PipeBarrier<PIPE_V>();
-            Add(v19, v7, ld18, 128);
+            Cast(v19, ld18, RoundMode::CAST_NONE, 256);
             in_q0.FreeTensor(ld18);
+            // %20 = sub %19, %8
+            LocalTensor<float> v20 = tmp7.Get<float>();
+            PipeBarrier<PIPE_V>();
+            Sub(v20, v19, v8, 256);
+            // %21 = abs %20
+            LocalTensor<float> v21 = tmp6.Get<float>();
+            PipeBarrier<PIPE_V>();
+            Abs(v21, v20, 256);
+            // %22 = min %21, %10
+            LocalTensor<float> v22 = tmp7.Get<float>();
+            PipeBarrier<PIPE_V>();
+            Min(v22, v21, v10, 256);
+            // %23 = sub %10, %22
+            LocalTensor<float> v23 = tmp6.Get<float>();
+            PipeBarrier<PIPE_V>();
+            Sub(v23, v10, v22, 256);
+            // %24 = sum %23 (whole tile -> scalar)
+            LocalTensor<float> red24 = reduce_buf.Get<float>(); LocalTensor<float> red24_work = reduce_buf.Get<float>()[8];
+            PipeBarrier<PIPE_V>();
+            ReduceSum<float>(red24, v23, red24_work, 256);
+            SetFlag<HardEvent::V_S>(EVENT_ID0);
+            WaitFlag<HardEvent::V_S>(EVENT_ID0);
+            const float s24 = red24.GetValue(0);
+            const int32_t s25 = static_cast<int32_t>(s24); // %25 = cast to i32
+            // %26 = splat %15
+            LocalTensor<int32_t> v26 = tmp7.Get<int32_t>();
+            Duplicate(v26, static_cast<int32_t>(i15), 256);
+            // %27 = add %12, %26
+            LocalTensor<int32_t> v27 = tmp8.Get<int32_t>();
+            PipeBarrier<PIPE_V>();
+            Add(v27, v12, v26, 256);
+            // %28 = cast %27 to f32
+            LocalTensor<float> v28 = tmp7.Get<float>();
+            PipeBarrier<PIPE_V>();
+            Cast(v28, v27, RoundMode::CAST_NONE, 256);
+            // %29 = sub %11, %28
+            LocalTensor<float> v29 = tmp8.Get<float>();
+            PipeBarrier<PIPE_V>();
+            Sub(v29, v11, v28, 256);
+            // %30 = mul %29, %23
+            LocalTensor<float> v30 = tmp9.Get<float>();
+            PipeBarrier<PIPE_V>();
+            Mul(v30, v29, v23, 256);
+            // %46, %47 = for %31 in [%1, %25) step 1
+            LocalTensor<float> init32 = tmp6.Get<float>();
+            PipeBarrier<PIPE_V>();
+            Muls(init32, v16, 1.0f, 128); // copy the initial value
+            float c33 = (-1.0f);
+            for (int32_t i31 = 0; i31 < s25; i31 += 1) {
+                LocalTensor<float> v32 = tmp6.Get<float>(); // carried %32
+                // %34 = splat %33
+                LocalTensor<float> v34 = tmp8.Get<float>();
+                PipeBarrier<PIPE_V>();
+                Duplicate(v34, static_cast<float>(c33), 256);
+                // %35 = sub %28, %34
+                LocalTensor<float> v35 = tmp10.Get<float>();
+                PipeBarrier<PIPE_V>();
+                Sub(v35, v28, v34, 256);
+                // %36 = max %35, %9
+                LocalTensor<float> v36 = tmp8.Get<float>();
+                PipeBarrier<PIPE_V>();
+                Max(v36, v35, v9, 256);
+                // %37 = min %36, %10
+                LocalTensor<float> v37 = tmp10.Get<float>();
+                PipeBarrier<PIPE_V>();
+                Min(v37, v36, v10, 256);
+                // %38 = mul %30, %37
+                LocalTensor<float> v38 = tmp8.Get<float>();
+                PipeBarrier<PIPE_V>();
+                Mul(v38, v30, v37, 256);
+                // %39 = max %38 (whole tile -> scalar)
+                LocalTensor<float> red39 = reduce_buf.Get<float>(); LocalTensor<float> red39_work = reduce_buf.Get<float>()[8];
+                PipeBarrier<PIPE_V>();
+                ReduceMax<float>(red39, v38, red39_work, 256);
+                SetFlag<HardEvent::V_S>(EVENT_ID0);
+                WaitFlag<HardEvent::V_S>(EVENT_ID0);
+                const float s39 = red39.GetValue(0);
+                const float s40 = 16777216.0f - s39; // %40 = sub
+                const int32_t s41 = static_cast<int32_t>(s40); // %41 = cast to i32
+                const int32_t s42 = s41 * 128; // %42 = imul
+                const int32_t s43 = 0 + s42; // %43 = iadd
+                // %44 = load add_213[128] at s43, strides [1], valid 128 (others read 0)
+                const int32_t vc44 = (128 < 0 ? 0 : (128 > 128 ? 128 : 128));
+                LocalTensor<float> ld44 = in_q1.AllocTensor<float>();
+                const uint8_t pad44 = static_cast<uint8_t>((8 - vc44 % 8) % 8);
+                if (vc44 > 0) {
+                    DataCopyPad(ld44, add_213_gm[s43], DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(vc44 * 4), 0, 0, 0}, DataCopyPadExtParams<float>{true, 0, pad44, static_cast<float>(0.0f)});
+                }
+                in_q1.EnQue(ld44);
+                ld44 = in_q1.DeQue<float>();
+                if ((((vc44) + 7) / 8) * 8 < 128) {
+                    Duplicate(ld44[(((vc44) + 7) / 8) * 8], static_cast<float>(0.0f), 128 - (((vc44) + 7) / 8) * 8);
+                }
+                // %45 = add %32, %44
+                LocalTensor<float> v45 = tmp6.Get<float>(); // in place of the loop-carried value
+                PipeBarrier<PIPE_V>();
+                Add(v45, v32, ld44, 128);
+                in_q1.FreeTensor(ld44);
+                c33 = s40;
+            }
+            LocalTensor<float> v46 = tmp6.Get<float>(); // %46: final carried value
+            PipeBarrier<PIPE_V>();
+            Muls(v16, v46, 1.0f, 128); // carry %46 to the next iteration
         }
-        LocalTensor<float> v20 = tmp0.Get<float>(); // %20: final carried value
-        const int32_t s21 = pid1 * 128; // %21 = imul
-        // store %20 -> scatter_add_216[128] at s21, strides [1], valid 128
+        LocalTensor<float> v48 = tmp5.Get<float>(); // %48: final carried value
+        const int32_t s49 = pid1 * 128; // %49 = imul
+        // store %48 -> scatter_add_216[128] at s49, strides [1], valid 128
         const int32_t svc1 = (128 < 0 ? 0 : (128 > 128 ? 128 : 128));
         LocalTensor<float> st_out1 = out_q0.AllocTensor<float>();
         PipeBarrier<PIPE_V>();
-        Muls(st_out1, v20, 1.0f, 128); // copy
+        Muls(st_out1, v48, 1.0f, 128); // copy
         out_q0.EnQue(st_out1);
         st_out1 = out_q0.DeQue<float>();
         if (svc1 > 0) {
-            DataCopyPad(scatter_add_216_gm[s21], st_out1, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc1 * 4), 0, 0, 0});
+            DataCopyPad(scatter_add_216_gm[s49], st_out1, DataCopyExtParams{static_cast<uint16_t>(1), static_cast<uint32_t>(svc1 * 4), 0, 0, 0});
         }
         out_q0.FreeTensor(st_out1);
     }

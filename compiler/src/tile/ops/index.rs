@@ -16,18 +16,23 @@
 //!   rounded (f16 / bf16 pass through f32 exactly).
 //! - **scatter-add** (`out[p, j, q] = sum_{n: ids[n] == j} src[p, n, q]`): deterministic
 //!   without atomics. One program per (p, output row j, trailing row, column block)
-//!   scans all `N` ids *in order*: a scalar load of `ids[n]`, `match = 1 - min(|ids[n] -
-//!   j|, 1)` in index math, and a block load of `src[p, n, q]` whose limit is multiplied
-//!   by `match` (nothing is read unless the id matches; masked lanes read 0), accumulated
-//!   in an f32 tile carried by a `For` loop; one store per output tile. Each output
-//!   element is written by exactly one program, summing its matches in increasing `n`:
-//!   bitwise identical results on every run and every target that rounds f32 additions
-//!   alike. An id outside `0..size` matches no row and is dropped. Cost: every program
-//!   scans every id, `size * N * ceil(Q / block)` loop iterations in all (the scalar id
-//!   loads and index math are uniform per program; the masked loads move only matching
-//!   rows), i.e. quadratic in the vocabulary times the token count: fine for the
-//!   gradients of embedding tables of moderate size, the price of determinism without a
-//!   sort.
+//!   sums its matches *in increasing `n`* in an f32 tile and stores it once. Each output
+//!   element is written by exactly one program: bitwise identical results on every run
+//!   and every target that rounds f32 additions alike. An id outside `0..size` matches
+//!   no row and is dropped. Two loops give the same bits:
+//!   - *walk* (ids that are one strided run, fewer than 2^24 ids and rows: every
+//!     contiguous or sliced ids tensor): the ids are read in chunks of `block` as a tile
+//!     (converted to f32, exact for the comparison), the chunk's match mask and count
+//!     are computed with tile arithmetic, and an inner loop runs once per match, taking
+//!     the next match's position by a max-reduction and adding its source row. Cost per
+//!     program: `N / block` chunk steps plus one step per match, so `size * N / block +
+//!     N` steps in all per column block: linear in the token count for a fixed
+//!     vocabulary, and fit for real vocabularies (50k rows, 8k tokens: ~13M chunk steps
+//!     where the scan below would take 400M row loads);
+//!   - *scan* (any other ids view): every id in order, a scalar load of `ids[n]`,
+//!     `match = 1 - min(|ids[n] - j|, 1)` in index math, and a block load of the source
+//!     row whose limit is multiplied by `match` (nothing is read unless the id
+//!     matches): `size * N` steps per column block, quadratic.
 //! - **concat** (`out = [x_0 | x_1 | ..]` along `axis`): one standalone kernel for all
 //!   operands. When the joined axis is not the column axis, each program owns one output
 //!   row `l` and, for every operand `i` in turn, loads and stores its tile with the
@@ -42,7 +47,7 @@
 
 use super::{params, unsupported};
 use crate::error::CompileError;
-use crate::graph::{DType, Op};
+use crate::graph::{DType, Op, ReduceOp, UnaryOp};
 use crate::schedule::kernel::KernelSpec;
 use crate::schedule::view::StridedView;
 use crate::target::Target;
@@ -111,6 +116,10 @@ fn coalesce(extents: &[usize], lists: &[&[i64]]) -> (Vec<usize>, Vec<Vec<i64>>) 
     }
     (dims, strides)
 }
+
+/// Ids (and output rows) below which a scatter-add walks its matches
+/// ([`Index::scatter_walk`]): positions and ids are compared in f32, exact below 2^24.
+const MAX_WALK_IDS: usize = 1 << 24;
 
 /// Smallest power of two `>= n` (1 for 0).
 fn pow2_at_least(n: usize) -> usize {
@@ -410,32 +419,25 @@ impl Index<'_> {
         let lim = Ix::V(self.em.val(lim));
         let j = Ix::V(self.em.val(j));
 
-        let zero = self.em.b.float(0.0, DType::F32);
-        let acc0 = self.em.b.splat(zero, &[tile]);
-        let start = self.em.val(Ix::C(0));
-        let stop = self.em.val(Ix::C(n as i64));
-        let args = self.em.begin_for(&[acc0]);
-        let (nv, acc) = (Ix::V(args[0]), args[1]);
-        let si = self.em.unravel(nv, &sd);
-        let id_off = self.offset(Ix::C(ids.offset), &si, &ss[0]);
-        let id = self.load_id(ib, id_off)?;
-        // match = 1 - min(|id - j|, 1): 1 for the id of this output row, else 0.
-        let d = self.em.op(IndexOp::Sub, id, j);
-        let nd = self.em.op(IndexOp::Sub, Ix::C(0), d);
-        let ad = self.em.op(IndexOp::Max, d, nd);
-        let m = self.em.op(IndexOp::Min, ad, Ix::C(1));
-        let hit = self.em.op(IndexOp::Sub, Ix::C(1), m);
-        let l = self.em.op(IndexOp::Mul, lim, hit);
-        let xb_n = self.offset(x_base, &si, &ss[1]);
-        let xa = self.access(xb, xb_n, q.col_strides[0], l, tile);
-        let x = self.load(xa, self.dtype(xb)?);
-        let x = if self.em.b.ty(x).dtype() != DType::F32 {
-            self.em.b.cast(x, DType::F32)
-        } else {
-            x
+        // The ids as one strided run (any contiguous or sliced ids tensor): walk the
+        // matches; otherwise scan every id.
+        let run = match (sd.as_slice(), ss[0].as_slice(), ss[1].as_slice()) {
+            ([_], [si], [sx]) => Some((*si, *sx)),
+            ([], _, _) => Some((0, 0)),
+            _ => None,
         };
-        let next = self.em.b.binary(BinaryOp::Add, acc, x);
-        let res = self.em.end_for(start, stop, 1, &[acc0], &[next]);
+        let res = match run {
+            Some((id_stride, x_stride)) if n < MAX_WALK_IDS && size < MAX_WALK_IDS => {
+                let ids_run = (ib, ids.offset, id_stride, n);
+                let src_rows = (xb, x_base, x_stride, q.col_strides[0], lim, tile);
+                self.scatter_walk(ids_run, src_rows, j)?
+            }
+            _ => {
+                let ids_view = (ib, ids.offset, sd.as_slice(), &ss[0][..], n);
+                let src_rows = (xb, x_base, &ss[1][..], q.col_strides[0], lim, tile);
+                self.scatter_scan(ids_view, src_rows, j)?
+            }
+        };
 
         let o_base = self.offset(Ix::C(st.offset), pi, &ps[1]);
         let o_row = self.em.mul(j, st.strides[axis]);
@@ -444,8 +446,136 @@ impl Index<'_> {
         let o_col = self.em.mul(col0, q.col_strides[1]);
         let o_base = self.em.add(o_base, o_col);
         let oa = self.access(self.spec.out, o_base, q.col_strides[1], lim, tile);
-        self.store_tile(oa, res[0])?;
+        self.store_tile(oa, res)?;
         Ok(grid)
+    }
+
+    /// The sum of one output tile of a scatter-add by walking its matches: a loop over
+    /// the ids in chunks of up to `block` (a tile load, converted to f32: exact below
+    /// 2^24, and no id of 2^24 or more can equal a row index below `size`), the match
+    /// mask `hit = 1 - min(|id - j|, 1)` and its count; for each match in the chunk, in
+    /// increasing position, the next one is `2^24 - max((2^24 - pos) hit after)` (with
+    /// `after = min(max(pos - cur, 0), 1)`, 1 past the previous match `cur`), and its
+    /// source row is added. All of it is exact f32 arithmetic on integers below 2^24.
+    /// Each output element sums its matches in increasing `n`, as
+    /// [`Self::scatter_scan`] does, so the two give the same bits. `ids` is `(buffer,
+    /// offset, stride, n)`, `src` is `(buffer, base of the output tile's source row at
+    /// n = 0, stride along n, column stride, column limit, tile)`.
+    fn scatter_walk(
+        &mut self,
+        (ib, id_offset, id_stride, n): (usize, i64, i64, usize),
+        (xb, x_base, x_stride, col_stride, lim, tile): (usize, Ix, i64, i64, Ix, usize),
+        j: Ix,
+    ) -> Result<ValueId, CompileError> {
+        let f = DType::F32;
+        let chunk = self.block.min(pow2_at_least(n));
+        let jv = self.em.val(j);
+        let jf = self.em.b.cast(jv, f);
+        let zero = self.em.b.float(0.0, f);
+        let one = self.em.b.float(1.0, f);
+        let big = self.em.b.float(MAX_WALK_IDS as f64, f);
+        let minus_one = self.em.b.float(-1.0, f);
+        let jt = self.em.b.splat(jf, &[chunk]);
+        let zt = self.em.b.splat(zero, &[chunk]);
+        let ot = self.em.b.splat(one, &[chunk]);
+        let bt = self.em.b.splat(big, &[chunk]);
+        let iota = self.em.b.iota(&[chunk], 0);
+        let acc0 = self.em.b.splat(zero, &[tile]);
+        let start = self.em.val(Ix::C(0));
+        let stop = self.em.val(Ix::C(n as i64));
+
+        let args = self.em.begin_for(&[acc0]);
+        let (c, acc) = (Ix::V(args[0]), args[1]);
+        let at = self.em.mul(c, id_stride);
+        let id_base = self.em.add(Ix::C(id_offset), at);
+        let left = self.em.op(IndexOp::Sub, Ix::C(n as i64), c);
+        let ida = self.access(ib, id_base, id_stride, left, chunk);
+        // Past the last id: -1, which matches no row.
+        let idt = self.em.b.load(ida, DType::I32, -1.0);
+        let idf = self.em.b.cast(idt, f);
+        let d = self.em.b.binary(BinaryOp::Sub, idf, jt);
+        let ad = self.em.b.unary(UnaryOp::Abs, d);
+        let m = self.em.b.binary(BinaryOp::Min, ad, ot);
+        let hit = self.em.b.binary(BinaryOp::Sub, ot, m);
+        let count = self.em.b.reduce(ReduceOp::Sum, hit, 0);
+        let count = self.em.b.cast(count, DType::I32);
+        let cv = self.em.val(c);
+        let ct = self.em.b.splat(cv, &[chunk]);
+        let pos = self.em.b.binary(BinaryOp::Add, iota, ct);
+        let pos = self.em.b.cast(pos, f);
+        let rank = self.em.b.binary(BinaryOp::Sub, bt, pos);
+        let score = self.em.b.binary(BinaryOp::Mul, rank, hit);
+        let first = self.em.val(Ix::C(0));
+
+        let inner = self.em.begin_for(&[acc, minus_one]);
+        let (acc_i, cur) = (inner[1], inner[2]);
+        let curt = self.em.b.splat(cur, &[chunk]);
+        let past = self.em.b.binary(BinaryOp::Sub, pos, curt);
+        let past = self.em.b.binary(BinaryOp::Max, past, zt);
+        let after = self.em.b.binary(BinaryOp::Min, past, ot);
+        let s = self.em.b.binary(BinaryOp::Mul, score, after);
+        let best = self.em.b.reduce(ReduceOp::Max, s, 0);
+        let next = self.em.b.binary(BinaryOp::Sub, big, best);
+        let ni = self.em.b.cast(next, DType::I32);
+        let row = self.em.mul(Ix::V(ni), x_stride);
+        let xr = self.em.add(x_base, row);
+        let xa = self.access(xb, xr, col_stride, lim, tile);
+        let x = self.load(xa, self.dtype(xb)?);
+        let x = if self.em.b.ty(x).dtype() != f {
+            self.em.b.cast(x, f)
+        } else {
+            x
+        };
+        let acc_n = self.em.b.binary(BinaryOp::Add, acc_i, x);
+        let walked = self
+            .em
+            .end_for(first, count, 1, &[acc, minus_one], &[acc_n, next]);
+        let res = self
+            .em
+            .end_for(start, stop, chunk as i64, &[acc0], &[walked[0]]);
+        Ok(res[0])
+    }
+
+    /// The sum of one output tile of a scatter-add by scanning every id in order (the
+    /// ids' view is not one strided run, or there are 2^24 ids or rows or more): a
+    /// scalar load of `ids[n]`, `match = 1 - min(|ids[n] - j|, 1)` in index math, and a
+    /// block load of the source row whose limit is multiplied by `match` (nothing is
+    /// read unless the id matches), accumulated in increasing `n`. `ids` is `(buffer,
+    /// offset, coalesced dims, strides, n)`, `src` as for [`Self::scatter_walk`] with
+    /// the source strides along the ids' dims.
+    fn scatter_scan(
+        &mut self,
+        (ib, id_offset, sd, id_strides, n): (usize, i64, &[usize], &[i64], usize),
+        (xb, x_base, x_strides, col_stride, lim, tile): (usize, Ix, &[i64], i64, Ix, usize),
+        j: Ix,
+    ) -> Result<ValueId, CompileError> {
+        let zero = self.em.b.float(0.0, DType::F32);
+        let acc0 = self.em.b.splat(zero, &[tile]);
+        let start = self.em.val(Ix::C(0));
+        let stop = self.em.val(Ix::C(n as i64));
+        let args = self.em.begin_for(&[acc0]);
+        let (nv, acc) = (Ix::V(args[0]), args[1]);
+        let si = self.em.unravel(nv, sd);
+        let id_off = self.offset(Ix::C(id_offset), &si, id_strides);
+        let id = self.load_id(ib, id_off)?;
+        // match = 1 - min(|id - j|, 1): 1 for the id of this output row, else 0.
+        let d = self.em.op(IndexOp::Sub, id, j);
+        let nd = self.em.op(IndexOp::Sub, Ix::C(0), d);
+        let ad = self.em.op(IndexOp::Max, d, nd);
+        let m = self.em.op(IndexOp::Min, ad, Ix::C(1));
+        let hit = self.em.op(IndexOp::Sub, Ix::C(1), m);
+        let l = self.em.op(IndexOp::Mul, lim, hit);
+        let xb_n = self.offset(x_base, &si, x_strides);
+        let xa = self.access(xb, xb_n, col_stride, l, tile);
+        let x = self.load(xa, self.dtype(xb)?);
+        let x = if self.em.b.ty(x).dtype() != DType::F32 {
+            self.em.b.cast(x, DType::F32)
+        } else {
+            x
+        };
+        let next = self.em.b.binary(BinaryOp::Add, acc, x);
+        let res = self.em.end_for(start, stop, 1, &[acc0], &[next]);
+        Ok(res[0])
     }
 
     // ------------------------------------------------------------------ concat
