@@ -1,13 +1,14 @@
-//! Single-op cases: matmul, softmax, layer norm, GELU and causal attention, each as a
-//! one-op Tessera graph (parameters resident on the device, the output left there) and
-//! the equivalent Burn call on the same data.
+//! Single-op cases: matmul, softmax, layer norm, GELU, causal attention and the
+//! embedding-table gradient (scatter-add), each as a one-op Tessera graph (parameters
+//! resident on the device, the output left there) and the equivalent Burn call on the
+//! same data.
 
 use crate::Case;
 use anyhow::{bail, Context, Result};
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::module::{attention, layer_norm};
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Device as BurnDevice, Tensor as BurnTensor, TensorData};
+use burn::tensor::{Device as BurnDevice, IndexingUpdateOp, Int, Tensor as BurnTensor, TensorData};
 use std::collections::HashMap;
 use tessera::compiler::graph::DType;
 use tessera::compiler::{Graph, NodeId};
@@ -27,6 +28,7 @@ pub fn cases(device: &WgpuDevice, dev: &BurnDevice) -> Result<Vec<Case>> {
     out.push(layer_norm_rows(device, dev, 4096, 768)?);
     out.push(gelu_elementwise(device, dev, 1 << 22)?);
     out.push(causal_attention(device, dev, [2, 8, 256, 64])?);
+    out.push(scatter_add_rows(device, dev, 8192, 4096, 64)?);
     Ok(out)
 }
 
@@ -242,6 +244,67 @@ fn gelu_elementwise(device: &WgpuDevice, dev: &BurnDevice, n: usize) -> Result<C
         |g, p| Ok(g.gelu(p[0], false)?),
         |t| gelu(t[0].clone()),
     )
+}
+
+/// The gradient of an embedding table of `v` rows of `d`: `n` rows scattered by id and
+/// summed (Tessera `scatter_add`; Burn `select_assign` with `IndexingUpdateOp::Add` into
+/// zeros). Ids `i * 7919 mod v`: spread over the table, as a real vocabulary's are.
+fn scatter_add_rows(
+    device: &WgpuDevice,
+    dev: &BurnDevice,
+    v: usize,
+    n: usize,
+    d: usize,
+) -> Result<Case> {
+    let name = format!("scatter_add_v{v}_n{n}_d{d}");
+    let mut g = Graph::new();
+    let src = g.param("src", &[n, d], DType::F32)?;
+    let ids = g.param("ids", &[n], DType::I32)?;
+    let y = g.scatter_add(src, ids, 0, v)?;
+    g.set_name(y, "y")?;
+    g.mark_output(y)?;
+    let src_v = Tensor::random(&[n, d], DType::F32, 1);
+    let id_list: Vec<i64> = (0..n).map(|i| ((i * 7919) % v) as i64).collect();
+    let ids_v = Tensor {
+        shape: vec![n],
+        dtype: DType::I32,
+        data: id_list.iter().map(|&i| i as f64).collect(),
+    };
+    let specs: [(&str, &[usize]); 2] = [("src", &[n, d]), ("ids", &[n])];
+    let (mut exe, y) = load(device, &g, &specs, &[src_v.clone(), ids_v])
+        .with_context(|| format!("loading {name}"))?;
+    let b_src: BurnTensor<2> = to_burn(&src_v, dev)?;
+    let b_ids = BurnTensor::<1, Int>::from_data(TensorData::new(id_list, [n]), dev);
+    let table = dev.clone();
+    let burn_fn = move || {
+        BurnTensor::<2>::zeros([v, d], &table).select_assign(
+            0,
+            b_ids.clone(),
+            b_src.clone(),
+            IndexingUpdateOp::Add,
+        )
+    };
+    let agreement = agree(&name, &y, burn_fn().reshape([1, 1, 1, -1]))?;
+    let empty = HashMap::new();
+    let sync_dev = dev.clone();
+    Ok(Case {
+        name,
+        what: format!("scatter-add (embedding gradient) of {n} rows of {d} into {v} rows"),
+        flops: None,
+        agreement,
+        tessera: Box::new(move || {
+            exe.run(&empty)?;
+            Ok(())
+        }),
+        burn: Box::new(move || {
+            let y = burn_fn();
+            sync_dev
+                .sync()
+                .map_err(|e| anyhow::anyhow!("Burn sync: {e:?}"))?;
+            drop(y);
+            Ok(())
+        }),
+    })
 }
 
 fn causal_attention(device: &WgpuDevice, dev: &BurnDevice, shape: [usize; 4]) -> Result<Case> {
