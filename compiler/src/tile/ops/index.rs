@@ -459,9 +459,10 @@ impl Index<'_> {
     }
 
     /// The sum of one output tile of a scatter-add by walking its matches: a loop over
-    /// the ids in chunks of up to `WALK_CHUNK_BLOCKS * block` (a tile load, converted to f32: exact below
-    /// 2^24, and no id of 2^24 or more can equal a row index below `size`), the match
-    /// mask `hit = 1 - min(|id - j|, 1)` and its count; for each match in the chunk, in
+    /// the ids in chunks of up to `WALK_CHUNK_BLOCKS * block` (a tile load, converted to
+    /// f32: exact below 2^24, and no id of 2^24 or more can equal a row index below
+    /// `size`), the match mask `hit = 1 - min(|id - j|, 1)` and its count; for each
+    /// match in the chunk, in
     /// increasing position, the next one is `2^24 - max((2^24 - pos) hit after)` (with
     /// `after = min(max(pos - cur, 0), 1)`, 1 past the previous match `cur`), and its
     /// source row is added. All of it is exact f32 arithmetic on integers below 2^24.
