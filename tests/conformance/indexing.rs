@@ -282,6 +282,18 @@ fn scatter_adds(t: &mut Table) {
             },
         );
     }
+    // Strided ids (every other column of a [n, 2] tensor): the scan.
+    t.case(
+        "scatter_add/strided_ids".to_string(),
+        &[("ids", Dist::Ids(9))],
+        |g, o| {
+            let ids = g.input("ids", &[300, 2], I32)?;
+            let ids = g.slice(ids, 1, 1, 1)?;
+            let src = g.input("dy", &[300, 1, 33], F)?;
+            o.add("grad_table", g.scatter_add(src, ids, 0, 9)?, sum_tol(300));
+            Ok(())
+        },
+    );
     for n in NS {
         let v = 5;
         t.case(
@@ -415,7 +427,7 @@ fn backends() -> Vec<(&'static str, Run)> {
 /// here from that rule.
 #[test]
 fn out_of_range_ids_are_clamped_or_dropped() {
-    let (v, d) = (5usize, 3usize);
+    let (v, d) = (5usize, 4usize);
     // Beyond i32's f32-exact range too: 2^24 + 1 (16777216 as f32) and i32::MIN.
     let ids_v = [
         -7.0,
@@ -428,6 +440,10 @@ fn out_of_range_ids_are_clamped_or_dropped() {
         16_777_217.0,
         -2_147_483_648.0,
         3.0,
+        // i32::MIN + 1 (its difference to row 1 is i32::MIN: the scan once matched it)
+        // and i32::MAX.
+        -2_147_483_647.0,
+        2_147_483_647.0,
     ];
     let n = ids_v.len();
     let mut g = Graph::new();
@@ -436,10 +452,17 @@ fn out_of_range_ids_are_clamped_or_dropped() {
     let src = g.input("src", &[n, d], F).expect("input");
     let gathered = g.gather(table, ids, 0).expect("gather");
     let scattered = g.scatter_add(src, ids, 0, v).expect("scatter_add");
+    // The same ids and rows as [n / 2, 2], the ids read through a transpose: the scan.
+    let ids_t = g.input("ids_t", &[2, n / 2], I32).expect("input");
+    let ids_2 = g.permute(ids_t, &[1, 0]).expect("permute");
+    let src_2 = g.input("src_2", &[n / 2, 2, d], F).expect("input");
+    let scanned = g.scatter_add(src_2, ids_2, 0, v).expect("scatter_add");
     g.set_name(gathered, "gathered").expect("name");
     g.set_name(scattered, "scattered").expect("name");
+    g.set_name(scanned, "scanned").expect("name");
     g.mark_output(gathered).expect("output");
     g.mark_output(scattered).expect("output");
+    g.mark_output(scanned).expect("output");
     // The oracle refuses these ids.
     let table_v: Vec<f64> = (0..v * d).map(|i| i as f64 * 0.5 - 3.0).collect();
     let src_v: Vec<f64> = (0..n * d).map(|i| 1.0 + i as f64 * 0.25).collect();
@@ -447,6 +470,20 @@ fn out_of_range_ids_are_clamped_or_dropped() {
         ("table".to_string(), tensor(&[v, d], F, table_v.clone())),
         ("ids".to_string(), tensor(&[n], I32, ids_v.to_vec())),
         ("src".to_string(), tensor(&[n, d], F, src_v.clone())),
+        (
+            "ids_t".to_string(),
+            tensor(
+                &[2, n / 2],
+                I32,
+                (0..n)
+                    .map(|i| ids_v[(i % (n / 2)) * 2 + i / (n / 2)])
+                    .collect(),
+            ),
+        ),
+        (
+            "src_2".to_string(),
+            tensor(&[n / 2, 2, d], F, src_v.clone()),
+        ),
     ]);
     assert!(
         tessera::compiler::interp::run_graph(&g, &inputs).is_err(),
@@ -471,17 +508,22 @@ fn out_of_range_ids_are_clamped_or_dropped() {
         assert_eq!(got["gathered"].data, want_g, "{name}: gather clamps");
         // Sums of quarter-integers below 2^10: exact in f32.
         assert_eq!(got["scattered"].data, want_s, "{name}: scatter-add drops");
+        assert_eq!(
+            got["scanned"].data, want_s,
+            "{name}: the scan drops them too"
+        );
     }
 }
 
-/// The two scatter-add kernels give the same bits: ids that are one strided run walk
-/// their matches (`tile::ops::index`, `scatter_walk`), ids read through a transpose scan
-/// every id (`scatter_scan`); both sum each output element's matches in increasing
+/// The two scatter-add kernels give the same bits: contiguous ids walk their matches
+/// (`tile::ops::index`, `scatter_walk`), ids read through a transpose scan every id
+/// (`scatter_scan`); both sum each output element's matches in increasing
 /// position. The same logical ids (`[m, k]`, 5 rows, the first heavily repeated), given
 /// once contiguous and once as the transpose of a `[k, m]` input; on each backend.
 #[test]
 fn scatter_add_walk_and_scan_agree_bitwise() {
-    let (m, k, d, v) = (37usize, 23usize, 45usize, 5usize);
+    // 2257 ids: three chunks of the walk.
+    let (m, k, d, v) = (61usize, 37usize, 45usize, 5usize);
     let mut g = Graph::new();
     let src = g.input("src", &[m, k, d], F).expect("input");
     let ids = g.input("ids", &[m, k], I32).expect("input");
@@ -544,6 +586,23 @@ fn scatter_add_walk_and_scan_agree_bitwise() {
         let tol = sum_tol(m * k).atol;
         for (x, y) in got["walked"].data.iter().zip(&want["walked"].data) {
             assert!((x - y).abs() <= tol, "{name}: {x} vs {y}");
+        }
+    }
+}
+
+/// A real vocabulary's embedding gradient (20,000 ids into 50,257 rows of 768) compiles
+/// for every target: the walk's chunk tiles fit an Ascend core's Unified Buffer.
+#[test]
+fn large_scatter_adds_compile_for_every_target() {
+    use tessera::compiler::{compile_and_emit, Target};
+    let mut g = Graph::new();
+    let src = g.input("src", &[20_000, 768], F).expect("input");
+    let ids = g.input("ids", &[20_000], I32).expect("input");
+    let s = g.scatter_add(src, ids, 0, 50_257).expect("scatter_add");
+    g.mark_output(s).expect("output");
+    for target in [Target::wgsl(), Target::ptx(), Target::ascend_910b()] {
+        if let Err(e) = compile_and_emit(&g, &target) {
+            panic!("{:?}: {e}", target.kind);
         }
     }
 }

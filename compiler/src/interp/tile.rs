@@ -588,16 +588,24 @@ impl Exec<'_> {
             .ok_or_else(|| self.err(format!("access to missing buffer {}", access.buffer)))?;
         let buf = &self.storage[slot];
         let n: usize = access.shape.iter().product();
-        let other = round_to_dtype(other, d) as f32;
+        // Buffers hold f32: an i32 near i32::MAX is stored rounded up to 2^31, which
+        // saturates back to i32::MAX here rather than wrapping to i32::MIN.
+        let stored = |v: f32| match d {
+            DType::I32 => f64::from(v).clamp(f64::from(i32::MIN), f64::from(i32::MAX)),
+            _ => f64::from(v),
+        };
+        let other = round_to_dtype(other, d);
         let mut data = vec![other; n];
         self.for_each_elem(access, |i, addr| {
             if let Some(a) = addr {
-                data[i] = round_to_dtype(buf[a] as f64, d) as f32;
+                data[i] = round_to_dtype(stored(buf[a]), d);
             }
         })?;
         if access.shape.is_empty() {
-            Ok(scalar(d, data[0] as f64))
+            // An integer scalar keeps all its bits (index math is exact on i64).
+            Ok(scalar(d, data[0]))
         } else {
+            let data = data.into_iter().map(|v| v as f32).collect();
             Ok(Val::Tile(access.shape.clone(), data))
         }
     }

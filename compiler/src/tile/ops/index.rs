@@ -20,18 +20,18 @@
 //!   element is written by exactly one program: bitwise identical results on every run
 //!   and every target that rounds f32 additions alike. An id outside `0..size` matches
 //!   no row and is dropped. Two loops give the same bits:
-//!   - *walk* (ids that are one strided run, fewer than 2^24 ids and rows: every
-//!     contiguous or sliced ids tensor): the ids are read in chunks of 4 `block`s as a
-//!     tile (converted to f32, exact for the comparison), the chunk's match mask and
+//!   - *walk* (contiguous ids, fewer than 2^24 ids and rows: a contiguous tensor or a
+//!     contiguous slice of one): the ids are read in chunks of 1024 as a tile
+//!     (converted to f32, exact for the comparison), the chunk's match mask and
 //!     count are computed with tile arithmetic, and an inner loop runs once per match,
 //!     taking the next match's position by a max-reduction and adding its source row.
-//!     Cost per program: `N / (4 block)` chunk steps plus one step per match, each with
+//!     Cost per program: `N / 1024` chunk steps plus one step per match, each with
 //!     one reduction, where the scan below takes `N` steps of a dependent scalar load.
 //!     Measured on lavapipe, 4096 ids into 8192 rows of 64: 183 ms against 2508 ms for
 //!     the scan; the GPT demo's embedding gradient (1024 ids, 65 rows): 2.4 ms against
 //!     4.6 ms. Still `size * N` in all (a chunk step per row and chunk): no sort;
-//!   - *scan* (any other ids view): every id in order, a scalar load of `ids[n]`,
-//!     `match = 1 - min(|ids[n] - j|, 1)` in index math, and a block load of the source
+//!   - *scan* (any other ids view): every id in order, a scalar load of `ids[n]`
+//!     clamped into `-1..=size`, `match = 1 - min(|ids[n] - j|, 1)` in index math, and a block load of the source
 //!     row whose limit is multiplied by `match` (nothing is read unless the id
 //!     matches): `size * N` steps per column block, quadratic.
 //! - **concat** (`out = [x_0 | x_1 | ..]` along `axis`): one standalone kernel for all
@@ -122,12 +122,13 @@ fn coalesce(extents: &[usize], lists: &[&[i64]]) -> (Vec<usize>, Vec<Vec<i64>>) 
 /// ([`Index::scatter_walk`]): positions and ids are compared in f32, exact below 2^24.
 const MAX_WALK_IDS: usize = 1 << 24;
 
-/// Ids per chunk of a scatter-add walk, in elementwise blocks: each chunk costs two
-/// reductions (its match count, and one per match found), so longer chunks cost fewer
-/// for rows with few matches. Measured on lavapipe (scatter-add of 4096 ids into 8192
-/// rows of 64): 466 ms with chunks of one block, 183 ms with 4, 157 ms with 8; 4 keeps
-/// a GPU thread at 4 elements per chunk tile.
-const WALK_CHUNK_BLOCKS: usize = 4;
+/// Ids per chunk of a scatter-add walk: each chunk costs a reduction (its match count)
+/// besides one per match, so longer chunks cost fewer for rows with few matches.
+/// Measured on lavapipe (scatter-add of 4096 ids into 8192 rows of 64): 466 ms with
+/// chunks of 256, 183 ms with 1024, 157 ms with 2048. 1024 keeps a GPU thread at 4
+/// elements per chunk tile, and an Ascend core's ~10 live chunk tiles at 40 KiB of its
+/// Unified Buffer.
+const WALK_CHUNK: usize = 1024;
 
 /// Smallest power of two `>= n` (1 for 0).
 fn pow2_at_least(n: usize) -> usize {
@@ -427,10 +428,11 @@ impl Index<'_> {
         let lim = Ix::V(self.em.val(lim));
         let j = Ix::V(self.em.val(j));
 
-        // The ids as one strided run (any contiguous or sliced ids tensor): walk the
-        // matches; otherwise scan every id.
+        // Contiguous ids (a contiguous tensor or a contiguous slice of one): walk the
+        // matches; otherwise scan every id (an i32 tile of strided ids is not a load
+        // every target has: Ascend C gathers only float elements).
         let run = match (sd.as_slice(), ss[0].as_slice(), ss[1].as_slice()) {
-            ([_], [si], [sx]) => Some((*si, *sx)),
+            ([_], [1], [sx]) => Some((1, *sx)),
             ([], _, _) => Some((0, 0)),
             _ => None,
         };
@@ -443,7 +445,7 @@ impl Index<'_> {
             _ => {
                 let ids_view = (ib, ids.offset, sd.as_slice(), &ss[0][..], n);
                 let src_rows = (xb, x_base, &ss[1][..], q.col_strides[0], lim, tile);
-                self.scatter_scan(ids_view, src_rows, j)?
+                self.scatter_scan(ids_view, src_rows, (j, size))?
             }
         };
 
@@ -459,7 +461,7 @@ impl Index<'_> {
     }
 
     /// The sum of one output tile of a scatter-add by walking its matches: a loop over
-    /// the ids in chunks of up to `WALK_CHUNK_BLOCKS * block` (a tile load, converted to
+    /// the ids in chunks of up to `WALK_CHUNK` (a tile load, converted to
     /// f32: exact below 2^24, and no id of 2^24 or more can equal a row index below
     /// `size`), the match mask `hit = 1 - min(|id - j|, 1)` and its count; for each
     /// match in the chunk, in
@@ -477,7 +479,7 @@ impl Index<'_> {
         j: Ix,
     ) -> Result<ValueId, CompileError> {
         let f = DType::F32;
-        let chunk = (WALK_CHUNK_BLOCKS * self.block).min(pow2_at_least(n));
+        let chunk = WALK_CHUNK.min(pow2_at_least(n));
         let jv = self.em.val(j);
         let jf = self.em.b.cast(jv, f);
         let zero = self.em.b.float(0.0, f);
@@ -546,8 +548,9 @@ impl Index<'_> {
     }
 
     /// The sum of one output tile of a scatter-add by scanning every id in order (the
-    /// ids' view is not one strided run, or there are 2^24 ids or rows or more): a
-    /// scalar load of `ids[n]`, `match = 1 - min(|ids[n] - j|, 1)` in index math, and a
+    /// ids are not contiguous, or there are 2^24 ids or rows or more): a scalar load of
+    /// `ids[n]`, clamped into `-1..=size`, `match = 1 - min(|ids[n] - j|, 1)` in index
+    /// math, and a
     /// block load of the source row whose limit is multiplied by `match` (nothing is
     /// read unless the id matches), accumulated in increasing `n`. `ids` is `(buffer,
     /// offset, coalesced dims, strides, n)`, `src` as for [`Self::scatter_walk`] with
@@ -556,7 +559,7 @@ impl Index<'_> {
         &mut self,
         (ib, id_offset, sd, id_strides, n): (usize, i64, &[usize], &[i64], usize),
         (xb, x_base, x_strides, col_stride, lim, tile): (usize, Ix, &[i64], i64, Ix, usize),
-        j: Ix,
+        (j, size): (Ix, usize),
     ) -> Result<ValueId, CompileError> {
         let zero = self.em.b.float(0.0, DType::F32);
         let acc0 = self.em.b.splat(zero, &[tile]);
@@ -567,6 +570,9 @@ impl Index<'_> {
         let si = self.em.unravel(nv, sd);
         let id_off = self.offset(Ix::C(id_offset), &si, id_strides);
         let id = self.load_id(ib, id_off)?;
+        // Clamped into -1..=size first, so that the difference below cannot wrap (an id
+        // near i32::MIN would match some row); the clamped ends match no row.
+        let id = self.clamp(id, -1, size as i64);
         // match = 1 - min(|id - j|, 1): 1 for the id of this output row, else 0.
         let d = self.em.op(IndexOp::Sub, id, j);
         let nd = self.em.op(IndexOp::Sub, Ix::C(0), d);
