@@ -449,6 +449,13 @@ struct VectorAccess {
     /// Per group: index of its first element, whether all four are in range, and the
     /// first element's position past the thread's coordinate.
     groups: Vec<(Operand, Operand, i64)>,
+    /// What the element-wise fallback of a cut group needs.
+    tail: VectorTail,
+}
+
+/// The limit side of a [`VectorAccess`].
+#[derive(Clone, Copy)]
+struct VectorTail {
     /// The access's limit.
     lim: Operand,
     /// Whether the limit is a multiple of 4, so that a group is in range whole or not at
@@ -1541,10 +1548,12 @@ impl<'a> Lower<'a> {
         self.vector_buffers.insert(acc.buffer);
         Ok(Some(VectorAccess {
             groups,
-            lim,
-            // A limit that is a multiple of 4 never cuts a group.
-            whole: self.divisor(lim) % v == 0,
-            thread: ax.thread,
+            tail: VectorTail {
+                lim,
+                // A limit that is a multiple of 4 never cuts a group.
+                whole: self.divisor(lim) % v == 0,
+                thread: ax.thread,
+            },
         }))
     }
 
@@ -1553,7 +1562,7 @@ impl<'a> Lower<'a> {
     /// group the limit cuts).
     fn vector_element(
         &mut self,
-        va: &VectorAccess,
+        va: VectorTail,
         index: Operand,
         first: i64,
         i: i64,
@@ -1587,7 +1596,7 @@ impl<'a> Lower<'a> {
         let other = imm(other, d);
         if let Some(va) = self.vector_access(acc, lay)? {
             let mut outs = Vec::with_capacity(va.groups.len() * 4);
-            for (index, all, first) in va.groups.clone() {
+            for (index, all, first) in va.groups {
                 let dst: [Reg; 4] = std::array::from_fn(|_| self.reg(t));
                 let ld = Stmt::LoadGlobal4 {
                     dst,
@@ -1597,11 +1606,11 @@ impl<'a> Lower<'a> {
                 self.push_block();
                 for (i, &dst) in dst.iter().enumerate() {
                     let mv = Stmt::Mov { dst, src: other };
-                    if va.whole {
+                    if va.tail.whole {
                         self.emit(mv);
                         continue;
                     }
-                    let (index, pred) = self.vector_element(&va, index, first, i as i64);
+                    let (index, pred) = self.vector_element(va.tail, index, first, i as i64);
                     let ld = Stmt::LoadGlobal {
                         dst,
                         buffer: acc.buffer,
@@ -1659,7 +1668,7 @@ impl<'a> Lower<'a> {
         };
         if let Some(va) = self.vector_access(acc, lay)? {
             let vals = self.elems(value, lay, va.groups.len() * 4)?;
-            for ((index, all, first), vs) in va.groups.clone().into_iter().zip(vals.chunks(4)) {
+            for ((index, all, first), vs) in va.groups.into_iter().zip(vals.chunks(4)) {
                 let values: [Operand; 4] = std::array::from_fn(|i| self.convert(vs[i], t));
                 let st = Stmt::StoreGlobal4 {
                     buffer: acc.buffer,
@@ -1667,9 +1676,9 @@ impl<'a> Lower<'a> {
                     values,
                 };
                 self.push_block();
-                if !va.whole {
+                if !va.tail.whole {
                     for (i, &value) in values.iter().enumerate() {
-                        let (index, pred) = self.vector_element(&va, index, first, i as i64);
+                        let (index, pred) = self.vector_element(va.tail, index, first, i as i64);
                         let st = Stmt::StoreGlobal {
                             buffer: acc.buffer,
                             index,

@@ -531,12 +531,8 @@ impl Index<'_> {
         let row = self.em.mul(Ix::V(ni), x_stride);
         let xr = self.em.add(x_base, row);
         let xa = self.access(xb, xr, col_stride, lim, tile);
+        // In f32 already: `src` is a float tensor, loaded in its compute dtype.
         let x = self.load(xa, self.dtype(xb)?);
-        let x = if self.em.b.ty(x).dtype() != f {
-            self.em.b.cast(x, f)
-        } else {
-            x
-        };
         let acc_n = self.em.b.binary(BinaryOp::Add, acc_i, x);
         let walked = self
             .em
@@ -582,12 +578,8 @@ impl Index<'_> {
         let l = self.em.op(IndexOp::Mul, lim, hit);
         let xb_n = self.offset(x_base, &si, x_strides);
         let xa = self.access(xb, xb_n, col_stride, l, tile);
+        // In f32 already: `src` is a float tensor, loaded in its compute dtype.
         let x = self.load(xa, self.dtype(xb)?);
-        let x = if self.em.b.ty(x).dtype() != DType::F32 {
-            self.em.b.cast(x, DType::F32)
-        } else {
-            x
-        };
         let next = self.em.b.binary(BinaryOp::Add, acc, x);
         let res = self.em.end_for(start, stop, 1, &[acc0], &[next]);
         Ok(res[0])
