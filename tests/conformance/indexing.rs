@@ -282,7 +282,7 @@ fn scatter_adds(t: &mut Table) {
             },
         );
     }
-    // Strided ids (every other column of a [n, 2] tensor): the scan.
+    // Strided ids (every other column of a [n, 2] tensor): sorted, read in place.
     t.case(
         "scatter_add/strided_ids".to_string(),
         &[("ids", Dist::Ids(9))],
@@ -440,7 +440,8 @@ fn out_of_range_ids_are_clamped_or_dropped() {
         16_777_217.0,
         -2_147_483_648.0,
         3.0,
-        // i32::MIN + 1 (its difference to row 1 is i32::MIN: the scan once matched it)
+        // i32::MIN + 1 (its difference to row 1 is i32::MIN: the scan once matched it;
+        // `scatter_add_sort_walk_and_scan_agree_bitwise` has it for the scan and the walk)
         // and i32::MAX.
         -2_147_483_647.0,
         2_147_483_647.0,
@@ -452,7 +453,7 @@ fn out_of_range_ids_are_clamped_or_dropped() {
     let src = g.input("src", &[n, d], F).expect("input");
     let gathered = g.gather(table, ids, 0).expect("gather");
     let scattered = g.scatter_add(src, ids, 0, v).expect("scatter_add");
-    // The same ids and rows as [n / 2, 2], the ids read through a transpose: the scan.
+    // The same ids and rows as [n / 2, 2], the ids read through a transpose (sorted).
     let ids_t = g.input("ids_t", &[2, n / 2], I32).expect("input");
     let ids_2 = g.permute(ids_t, &[1, 0]).expect("permute");
     let src_2 = g.input("src_2", &[n / 2, 2, d], F).expect("input");
@@ -510,54 +511,76 @@ fn out_of_range_ids_are_clamped_or_dropped() {
         assert_eq!(got["scattered"].data, want_s, "{name}: scatter-add drops");
         assert_eq!(
             got["scanned"].data, want_s,
-            "{name}: the scan drops them too"
+            "{name}: through a transpose too"
         );
     }
 }
 
-/// The two scatter-add kernels give the same bits: contiguous ids walk their matches
-/// (`tile::ops::index`, `scatter_walk`), ids read through a transpose scan every id
-/// (`scatter_scan`); both sum each output element's matches in increasing
-/// position. The same logical ids (`[m, k]`, 5 rows, the first heavily repeated), given
-/// once contiguous and once as the transpose of a `[k, m]` input; on each backend.
+/// The three scatter-add lowerings give the same bits, out-of-range ids included. 4500
+/// ids (the first of every three 0, the others in `0..5` or out of range: -1, the row
+/// count, 2^24 + 1, i32::MIN + 1, i32::MAX) of `[m, k]` scattered into 5 rows: as given
+/// they are too many for 5 rows to sort (`schedule::composites`, `N > 4096 + 8 size`),
+/// so they walk their matches (`tile::ops::index`, `scatter_walk`); read through the
+/// transpose of a `[k, m]` input they scan every id (`scatter_scan`). Into 60 rows the
+/// same ids sort (ranks, order, then per row a binary search and its segment), both
+/// contiguous and transposed. Every form sums each output element's matches in
+/// increasing position: rows `0..5` agree bit for bit on each backend, and every row is
+/// checked against the f64 sum of its matches.
 #[test]
-fn scatter_add_walk_and_scan_agree_bitwise() {
-    // 2257 ids: three chunks of the walk.
-    let (m, k, d, v) = (61usize, 37usize, 45usize, 5usize);
+fn scatter_add_sort_walk_and_scan_agree_bitwise() {
+    let (m, k, d, v, wide) = (90usize, 50usize, 13usize, 5usize, 60usize);
+    let n = m * k;
     let mut g = Graph::new();
     let src = g.input("src", &[m, k, d], F).expect("input");
     let ids = g.input("ids", &[m, k], I32).expect("input");
     let ids_t = g.input("ids_t", &[k, m], I32).expect("input");
     let view = g.permute(ids_t, &[1, 0]).expect("permute");
-    let walked = g.scatter_add(src, ids, 0, v).expect("scatter_add");
-    let scanned = g.scatter_add(src, view, 0, v).expect("scatter_add");
-    g.set_name(walked, "walked").expect("name");
-    g.set_name(scanned, "scanned").expect("name");
-    g.mark_output(walked).expect("output");
-    g.mark_output(scanned).expect("output");
-    let ids_v: Vec<f64> = (0..m * k)
-        .map(|i| {
-            if i % 3 == 0 {
-                0.0
-            } else {
-                ((i * 7) % v) as f64
-            }
+    let outputs = [
+        ("walked", ids, v),
+        ("scanned", view, v),
+        ("sorted", ids, wide),
+        ("sorted_t", view, wide),
+    ];
+    for (name, i, size) in outputs {
+        let s = g.scatter_add(src, i, 0, size).expect("scatter_add");
+        g.set_name(s, name).expect("name");
+        g.mark_output(s).expect("output");
+    }
+    let odd = [
+        -1.0,
+        5.0,
+        60.0,
+        16_777_217.0,
+        -2_147_483_647.0,
+        2_147_483_647.0,
+    ];
+    let ids_v: Vec<f64> = (0..n)
+        .map(|i| match i % 3 {
+            0 => 0.0,
+            _ if i % 101 == 1 => odd[(i / 101) % odd.len()],
+            _ => ((i * 7) % v) as f64,
         })
         .collect();
     let ids_t_v: Vec<f64> = (0..k * m).map(|i| ids_v[(i % m) * k + i / m]).collect();
     let src_v = Tensor::random(&[m, k, d], F, 7);
+    let want = |size: usize| {
+        let mut w = vec![0.0; size * d];
+        for (i, &id) in ids_v.iter().enumerate() {
+            if (0.0..size as f64).contains(&id) {
+                for c in 0..d {
+                    w[id as usize * d + c] += src_v.data[i * d + c];
+                }
+            }
+        }
+        w
+    };
     let inputs = HashMap::from([
-        ("src".to_string(), src_v),
-        ("ids".to_string(), tensor(&[m, k], I32, ids_v)),
+        ("src".to_string(), src_v.clone()),
+        ("ids".to_string(), tensor(&[m, k], I32, ids_v.clone())),
         ("ids_t".to_string(), tensor(&[k, m], I32, ids_t_v)),
     ]);
-    let want = tessera::compiler::interp::run_graph(&g, &inputs).expect("oracle");
-    assert_eq!(
-        want["walked"].data, want["scanned"].data,
-        "the logical ids differ"
-    );
-    // One kernel of each kind: the walk's loop over id chunks holds the loop over the
-    // matches; the scan is one loop (the transposed ids are read in place, no copy).
+    // The kernels of each form: one walk (its loop over id chunks holds the loop over
+    // the matches), one scan, two rankings (one per ids view), and four sums.
     use tessera::compiler::tile::{Block, InstKind};
     fn depth(b: &Block) -> usize {
         b.insts
@@ -570,36 +593,53 @@ fn scatter_add_walk_and_scan_agree_bitwise() {
             .unwrap_or(0)
     }
     let plan = tessera::compiler::compile(&g, &tessera::compiler::Target::wgsl()).expect("plan");
-    let mut depths: Vec<usize> = plan.kernels.iter().map(|k| depth(&k.body)).collect();
-    depths.sort();
     let names: Vec<&str> = plan.kernels.iter().map(|k| k.name.as_str()).collect();
-    assert_eq!(depths, [1, 2], "kernels: {names:?}");
-    let case = fixed_case("scatter_add_walk_scan", g);
-    let bits = |t: &Tensor| t.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let count = |p: &str| names.iter().filter(|n| n.starts_with(p)).count();
+    assert_eq!(
+        (count("scatter_ranks"), count("scatter_add")),
+        (2, 4),
+        "kernels: {names:?}"
+    );
+    assert!(count("scatter_order") >= 1, "kernels: {names:?}");
+    let nested = plan.kernels.iter().filter(|k| depth(&k.body) == 2).count();
+    assert_eq!(nested, 1, "one walk: {names:?}");
+    let case = fixed_case("scatter_add_sort_walk_scan", g);
+    let bits = |t: &[f64]| t.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let tol = sum_tol(n).atol;
     for (name, run) in backends() {
         let got = run(&case, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            bits(&got["walked"]),
-            bits(&got["scanned"]),
-            "{name}: walk and scan differ"
-        );
-        let tol = sum_tol(m * k).atol;
-        for (x, y) in got["walked"].data.iter().zip(&want["walked"].data) {
-            assert!((x - y).abs() <= tol, "{name}: {x} vs {y}");
+        let walked = bits(&got["walked"].data);
+        assert_eq!(walked, bits(&got["scanned"].data), "{name}: scan");
+        for sorted in ["sorted", "sorted_t"] {
+            let first = &got[sorted].data[..v * d];
+            assert_eq!(walked, bits(first), "{name}: {sorted}");
+        }
+        for (out, size) in [
+            ("walked", v),
+            ("scanned", v),
+            ("sorted", wide),
+            ("sorted_t", wide),
+        ] {
+            for (x, y) in got[out].data.iter().zip(&want(size)) {
+                assert!((x - y).abs() <= tol, "{name}: {out}: {x} vs {y}");
+            }
         }
     }
 }
 
-/// A real vocabulary's embedding gradient (20,000 ids into 50,257 rows of 768) compiles
-/// for every target: the walk's chunk tiles fit an Ascend core's Unified Buffer.
+/// A real vocabulary's embedding gradient (20,000 ids into 50,257 rows of 768: sorted)
+/// and 20,000 ids into 100 rows (walked) compile for every target: the rank tiles and
+/// the walk's chunk tiles fit an Ascend core's Unified Buffer.
 #[test]
 fn large_scatter_adds_compile_for_every_target() {
     use tessera::compiler::{compile_and_emit, Target};
     let mut g = Graph::new();
     let src = g.input("src", &[20_000, 768], F).expect("input");
     let ids = g.input("ids", &[20_000], I32).expect("input");
-    let s = g.scatter_add(src, ids, 0, 50_257).expect("scatter_add");
-    g.mark_output(s).expect("output");
+    for size in [50_257, 100] {
+        let s = g.scatter_add(src, ids, 0, size).expect("scatter_add");
+        g.mark_output(s).expect("output");
+    }
     for target in [Target::wgsl(), Target::ptx(), Target::ascend_910b()] {
         if let Err(e) = compile_and_emit(&g, &target) {
             panic!("{:?}: {e}", target.kind);

@@ -144,6 +144,14 @@ impl Ad {
                     reason: "second derivatives of attention are not supported".into(),
                 });
             }
+            // Integer results of integer ids: nothing to differentiate.
+            CompositeOp::ScatterRanks { .. } | CompositeOp::ScatterOrder => {}
+            // As for the scatter-add it computes: the ids gather the adjoint.
+            CompositeOp::SortedScatterAdd { axis, .. } => {
+                if wants[0] {
+                    out[0] = Some(self.g.gather(gy, ins[1], *axis)?);
+                }
+            }
             CompositeOp::TokenCrossEntropy { ignore_index } => {
                 // (softmax - onehot) * keep * g[t].
                 let (diff, keep) = self.ce_parts(x, ins[1], *ignore_index, dt)?;

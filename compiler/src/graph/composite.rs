@@ -129,6 +129,33 @@ pub enum CompositeOp {
         /// Targets equal to this give a 0 loss.
         ignore_index: i64,
     },
+    /// The first step of a sorted scatter-add ([`CompositeOp::SortedScatterAdd`]): for
+    /// each id (any shape, `i32`, taken in row-major order as `ids[n]`), its rank in the
+    /// stable ascending order of the ids clamped into `-1..=size`: `rank[n] = #{m :
+    /// c[m] < c[n]} + #{m < n : c[m] == c[n]}` with `c = clamp(ids, -1, size)`. Output
+    /// `[N]` `i32`, a permutation of `0..N`. `N` and `size` must be below 2^24 (the
+    /// kernel compares in f32).
+    ScatterRanks {
+        /// The scatter-add's output extent (ids are clamped into `-1..=size`).
+        size: usize,
+    },
+    /// The second step of a sorted scatter-add: the inverse of a permutation. Input
+    /// `ranks [N]` (`i32`); output `[N]` `i32` with `order[r] = n` where `ranks[n] == r`
+    /// (in general the sum of the positions `n` with `ranks[n] == r`, 0 where none).
+    /// `N` must be below 2^24.
+    ScatterOrder,
+    /// [`crate::graph::Op::ScatterAdd`] given the stable sorted order of its ids
+    /// (`order`, [`CompositeOp::ScatterOrder`] of [`CompositeOp::ScatterRanks`] of
+    /// `ids`): inputs `src`, `ids`, `order [N]`; the result is the scatter-add of `src`
+    /// by `ids` (the same bits: each output row sums its matches in increasing position,
+    /// which is the order of its segment of `order`). The scheduler builds this form;
+    /// its kernel finds each row's segment by binary search instead of scanning all ids.
+    SortedScatterAdd {
+        /// Where the ids' axes start in `src`.
+        axis: usize,
+        /// Extent of the scattered axis of the output.
+        size: usize,
+    },
 }
 
 /// The operand an [`CompositeOp::AttentionGrad`] differentiates.
@@ -159,6 +186,9 @@ impl CompositeOp {
             CompositeOp::Attention { .. } => "attention",
             CompositeOp::CrossEntropy { .. } => "cross_entropy",
             CompositeOp::TokenCrossEntropy { .. } => "token_cross_entropy",
+            CompositeOp::ScatterRanks { .. } => "scatter_ranks",
+            CompositeOp::ScatterOrder => "scatter_order",
+            CompositeOp::SortedScatterAdd { .. } => "scatter_add_sorted",
             CompositeOp::AttentionStats { .. } => "attention_bwd_stats",
             CompositeOp::AttentionGrad { wrt, .. } => match wrt {
                 AttentionWrt::Q => "attention_bwd_dq",
@@ -174,7 +204,10 @@ impl CompositeOp {
             CompositeOp::Softmax
             | CompositeOp::LogSoftmax
             | CompositeOp::Gelu { .. }
-            | CompositeOp::Silu => 1,
+            | CompositeOp::Silu
+            | CompositeOp::ScatterRanks { .. }
+            | CompositeOp::ScatterOrder => 1,
+            CompositeOp::SortedScatterAdd { .. } => 3,
             CompositeOp::LayerNorm { affine, .. } => 1 + 2 * usize::from(*affine),
             CompositeOp::RmsNorm { affine, .. } => 1 + usize::from(*affine),
             CompositeOp::SwiGlu
@@ -375,6 +408,34 @@ impl CompositeOp {
                 };
                 Ok(TensorType::new(shape, x.dtype))
             }
+            CompositeOp::ScatterRanks { size } => {
+                let n = x.numel();
+                want(x, &x.shape, DType::I32)?;
+                if n >= SORT_LIMIT || *size >= SORT_LIMIT {
+                    return Err(invalid(format!(
+                        "{n} ids into {size} rows: both must be below 2^24"
+                    )));
+                }
+                Ok(TensorType::new(vec![n], DType::I32))
+            }
+            CompositeOp::ScatterOrder => {
+                let n = x.numel();
+                want(x, &[n], DType::I32)?;
+                if n >= SORT_LIMIT {
+                    return Err(invalid(format!("{n} ranks: must be below 2^24")));
+                }
+                Ok(TensorType::new(vec![n], DType::I32))
+            }
+            CompositeOp::SortedScatterAdd { axis, size } => {
+                let (ids, order) = (inputs[1], inputs[2]);
+                let ty = crate::graph::Op::ScatterAdd {
+                    axis: *axis,
+                    size: *size,
+                }
+                .infer(node, &[x, ids])?;
+                want(order, &[ids.numel()], DType::I32)?;
+                Ok(ty)
+            }
         }
     }
 
@@ -508,6 +569,11 @@ impl CompositeOp {
             CompositeOp::TokenCrossEntropy { ignore_index } => {
                 Ok(token_cross_entropy(g, x, inputs[1], *ignore_index)?.0)
             }
+            CompositeOp::ScatterRanks { size } => scatter_ranks(g, x, *size),
+            CompositeOp::ScatterOrder => scatter_order(g, x),
+            CompositeOp::SortedScatterAdd { axis, size } => {
+                g.scatter_add(x, inputs[1], *axis, *size)
+            }
             CompositeOp::AttentionStats {
                 causal,
                 padding,
@@ -524,6 +590,53 @@ impl CompositeOp {
             }
         }
     }
+}
+
+/// Bound (exclusive) on the ids and rows of [`CompositeOp::ScatterRanks`] and
+/// [`CompositeOp::ScatterOrder`]: their kernels compare positions and ids in f32.
+pub const SORT_LIMIT: usize = 1 << 24;
+
+/// [`CompositeOp::ScatterRanks`]: over `[N, N]` pairs `(n, m)`, `1` where `c[m] < c[n]`,
+/// or `c[m] == c[n]` and `m < n`, summed over `m`.
+fn scatter_ranks(g: &mut Graph, ids: NodeId, size: usize) -> Result<NodeId, GraphError> {
+    let f = DType::F32;
+    let n = g.ty(ids).numel();
+    let flat = g.reshape(ids, &[n])?;
+    let c = g.clamp(flat, -1.0, size as f64)?;
+    let c = g.cast(c, f)?;
+    let col = g.reshape(c, &[n, 1])?;
+    let own = g.broadcast(col, &[n, n])?;
+    let row = g.reshape(c, &[1, n])?;
+    let other = g.broadcast(row, &[n, n])?;
+    let pn = g.iota(&[n, n], 0, f)?;
+    let pm = g.iota(&[n, n], 1, f)?;
+    let lt = g.compare(super::CompareOp::Lt, other, own)?;
+    let eq = g.compare(super::CompareOp::Eq, other, own)?;
+    let before = g.compare(super::CompareOp::Lt, pm, pn)?;
+    let one = scalar(g, 1.0, f)?;
+    let zero = scalar(g, 0.0, f)?;
+    let tie = g.select(before, one, zero)?;
+    let tie = g.select(eq, tie, zero)?;
+    let term = g.select(lt, one, tie)?;
+    let rank = g.sum(term, 1, false)?;
+    g.cast(rank, DType::I32)
+}
+
+/// [`CompositeOp::ScatterOrder`]: over `[N, N]` pairs `(r, n)`, `n` where `ranks[n] ==
+/// r`, summed over `n`.
+fn scatter_order(g: &mut Graph, ranks: NodeId) -> Result<NodeId, GraphError> {
+    let f = DType::F32;
+    let n = g.ty(ranks).numel();
+    let rk = g.cast(ranks, f)?;
+    let rk = g.reshape(rk, &[1, n])?;
+    let rk = g.broadcast(rk, &[n, n])?;
+    let pr = g.iota(&[n, n], 0, f)?;
+    let pn = g.iota(&[n, n], 1, f)?;
+    let hit = g.compare(super::CompareOp::Eq, rk, pr)?;
+    let zero = scalar(g, 0.0, f)?;
+    let pos = g.select(hit, pn, zero)?;
+    let order = g.sum(pos, 1, false)?;
+    g.cast(order, DType::I32)
 }
 
 /// A scalar constant (shape `[]`), broadcast by the binary builders.

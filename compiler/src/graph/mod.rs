@@ -9,7 +9,7 @@ mod json;
 mod op;
 mod types;
 
-pub use composite::{AttentionWrt, CompositeOp};
+pub use composite::{AttentionWrt, CompositeOp, SORT_LIMIT};
 pub use error::GraphError;
 pub use json::{GraphJson, NodeJson};
 pub use op::{cast_value, matmul_dims, BinaryOp, CompareOp, MatMulDims, Op, ReduceOp, UnaryOp};

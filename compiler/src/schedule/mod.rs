@@ -201,24 +201,7 @@ pub fn schedule_with_options(
     // Ops the graph IR and the interpreter define but the scheduler does not lower yet.
     for n in graph.ids() {
         let node = graph.node(n);
-        if matches!(node.op, Op::Composite(_))
-            && !matches!(
-                node.op,
-                Op::Composite(crate::graph::CompositeOp::Rope { .. })
-            )
-            && !matches!(&node.op, Op::Composite(c) if composites::lowered_as_rows(c))
-            && !matches!(
-                node.op,
-                Op::Composite(crate::graph::CompositeOp::Attention { .. })
-            )
-            && !matches!(
-                node.op,
-                Op::Composite(
-                    crate::graph::CompositeOp::AttentionStats { .. }
-                        | crate::graph::CompositeOp::AttentionGrad { .. }
-                )
-            )
-        {
+        if matches!(&node.op, Op::Composite(c) if !composites::scheduled(c)) {
             return Err(CompileError::Unsupported {
                 target: target.kind.name().to_string(),
                 kernel: node.name.clone(),

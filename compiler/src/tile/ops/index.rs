@@ -48,7 +48,7 @@
 
 use super::{params, unsupported};
 use crate::error::CompileError;
-use crate::graph::{DType, Op, ReduceOp, UnaryOp};
+use crate::graph::{CompositeOp, DType, Op, ReduceOp, UnaryOp};
 use crate::schedule::kernel::KernelSpec;
 use crate::schedule::view::StridedView;
 use crate::target::Target;
@@ -72,7 +72,10 @@ pub fn build(
     };
     let grid = match c {
         Op::Gather { axis } => k.gather(*axis, operands)?,
-        Op::ScatterAdd { axis, size } => k.scatter_add(*axis, *size, operands)?,
+        Op::ScatterAdd { axis, size }
+        | Op::Composite(CompositeOp::SortedScatterAdd { axis, size }) => {
+            k.scatter_add(*axis, *size, operands)?
+        }
         Op::Concat { axis } => k.concat(*axis, operands)?,
         other => {
             return Err(unsupported(
@@ -87,7 +90,7 @@ pub fn build(
 
 /// Extents and one stride list per view, with extent-1 axes dropped and neighbours
 /// merged where every list is laid out alike (`s[a] == s[a + 1] * d[a + 1]`).
-fn coalesce(extents: &[usize], lists: &[&[i64]]) -> (Vec<usize>, Vec<Vec<i64>>) {
+pub(super) fn coalesce(extents: &[usize], lists: &[&[i64]]) -> (Vec<usize>, Vec<Vec<i64>>) {
     let mut dims: Vec<usize> = Vec::new();
     let mut strides: Vec<Vec<i64>> = vec![Vec::new(); lists.len()];
     for (a, &d) in extents.iter().enumerate() {
@@ -436,13 +439,28 @@ impl Index<'_> {
             ([], _, _) => Some((0, 0)),
             _ => None,
         };
-        let res = match run {
-            Some((id_stride, x_stride)) if n < MAX_WALK_IDS && size < MAX_WALK_IDS => {
+        let sorted = match operands.get(2) {
+            Some(_) => Some(self.operand(operands, 2, "order")?),
+            None => None,
+        };
+        let res = match (sorted, run) {
+            (Some((ob, order)), _) => {
+                if order.shape != [n] {
+                    return Err(
+                        self.internal(format!("order of shape {:?} for {n} ids", order.shape))
+                    );
+                }
+                let order = (ob, order.offset, order.strides[0]);
+                let ids_view = (ib, ids.offset, sd.as_slice(), &ss[0][..], n);
+                let src_rows = (xb, x_base, &ss[1][..], q.col_strides[0], lim, tile);
+                self.scatter_sorted(order, ids_view, src_rows, (j, size))?
+            }
+            (None, Some((id_stride, x_stride))) if n < MAX_WALK_IDS && size < MAX_WALK_IDS => {
                 let ids_run = (ib, ids.offset, id_stride, n);
                 let src_rows = (xb, x_base, x_stride, q.col_strides[0], lim, tile);
                 self.scatter_walk(ids_run, src_rows, j)?
             }
-            _ => {
+            (None, _) => {
                 let ids_view = (ib, ids.offset, sd.as_slice(), &ss[0][..], n);
                 let src_rows = (xb, x_base, &ss[1][..], q.col_strides[0], lim, tile);
                 self.scatter_scan(ids_view, src_rows, (j, size))?
@@ -540,6 +558,88 @@ impl Index<'_> {
         let res = self
             .em
             .end_for(start, stop, chunk as i64, &[acc0], &[walked[0]]);
+        Ok(res[0])
+    }
+
+    /// The sum of one output tile of a sorted scatter-add: with `order` the stable sorted
+    /// order of the ids clamped into `-1..=size` (`order[r]` is the position of the
+    /// `r`-th smallest), the row's matches are the segment `lo..hi` of `order` with `lo`
+    /// the first rank whose id is `>= j` and `hi` the first whose id is `>= j + 1`, both
+    /// found by one binary search loop (`ceil(log2(N + 1))` steps of two dependent
+    /// scalar loads each, in index math), then summed in segment order, which is
+    /// increasing position: the bits of [`Self::scatter_scan`]. Positions read from
+    /// `order` are clamped into `0..N`, so no access leaves the ids or `src` whatever the
+    /// buffer holds. `order` is `(buffer, offset, stride)`; `ids` and `src` as for
+    /// [`Self::scatter_scan`].
+    fn scatter_sorted(
+        &mut self,
+        (ob, o_offset, o_stride): (usize, i64, i64),
+        (ib, id_offset, sd, id_strides, n): (usize, i64, &[usize], &[i64], usize),
+        (xb, x_base, x_strides, col_stride, lim, tile): (usize, Ix, &[i64], i64, Ix, usize),
+        (j, size): (Ix, usize),
+    ) -> Result<ValueId, CompileError> {
+        let last = n.max(1) as i64 - 1;
+        // The position of rank `r`, clamped into `0..N`.
+        let position = |k: &mut Self, r: Ix| -> Result<Ix, CompileError> {
+            let t = k.em.mul(r, o_stride);
+            let at = k.em.add(Ix::C(o_offset), t);
+            let p = k.load_id(ob, at)?;
+            Ok(k.clamp(p, 0, last))
+        };
+        let j1 = self.em.add(j, Ix::C(1));
+        let j1 = Ix::V(self.em.val(j1));
+        let zero = self.em.val(Ix::C(0));
+        let end = self.em.val(Ix::C(n as i64));
+        let steps = (usize::BITS - n.leading_zeros()) as i64;
+        let first = self.em.val(Ix::C(0));
+        let stop = self.em.val(Ix::C(steps));
+        let init = [zero, end, zero, end];
+        let args = self.em.begin_for(&init);
+        let mut next = Vec::new();
+        for (half, target) in [(0, j), (1, j1)] {
+            let (lo, hi) = (Ix::V(args[1 + 2 * half]), Ix::V(args[2 + 2 * half]));
+            // Binary search for the first rank whose id is >= target, while lo < hi.
+            let w = self.em.op(IndexOp::Sub, hi, lo);
+            let active = self.em.op(IndexOp::Min, w, Ix::C(1));
+            let s = self.em.add(lo, hi);
+            let mid = self.em.op(IndexOp::Div, s, Ix::C(2));
+            let r = self.em.op(IndexOp::Min, mid, Ix::C(last));
+            let p = position(self, r)?;
+            let si = self.em.unravel(p, sd);
+            let id_off = self.offset(Ix::C(id_offset), &si, id_strides);
+            let id = self.load_id(ib, id_off)?;
+            let id = self.clamp(id, -1, size as i64);
+            // less = [id < target] = clamp(target - id, 0, 1).
+            let d = self.em.op(IndexOp::Sub, target, id);
+            let less = self.clamp(d, 0, 1);
+            let go = self.em.op(IndexOp::Mul, active, less);
+            let stay = self.em.op(IndexOp::Sub, active, go);
+            // lo' = lo + go (mid + 1 - lo), hi' = hi - stay (hi - mid).
+            let up = self.em.add(mid, Ix::C(1));
+            let up = self.em.op(IndexOp::Sub, up, lo);
+            let up = self.em.op(IndexOp::Mul, go, up);
+            let lo_n = self.em.add(lo, up);
+            let down = self.em.op(IndexOp::Sub, hi, mid);
+            let down = self.em.op(IndexOp::Mul, stay, down);
+            let hi_n = self.em.op(IndexOp::Sub, hi, down);
+            next.push(self.em.val(lo_n));
+            next.push(self.em.val(hi_n));
+        }
+        let bounds = self.em.end_for(first, stop, 1, &init, &next);
+        let (lo, hi) = (bounds[0], bounds[2]);
+
+        let zf = self.em.b.float(0.0, DType::F32);
+        let acc0 = self.em.b.splat(zf, &[tile]);
+        let args = self.em.begin_for(&[acc0]);
+        let (r, acc) = (Ix::V(args[0]), args[1]);
+        let p = position(self, r)?;
+        let si = self.em.unravel(p, sd);
+        let xr = self.offset(x_base, &si, x_strides);
+        let xa = self.access(xb, xr, col_stride, lim, tile);
+        // In f32 already: `src` is a float tensor, loaded in its compute dtype.
+        let x = self.load(xa, self.dtype(xb)?);
+        let acc_n = self.em.b.binary(BinaryOp::Add, acc, x);
+        let res = self.em.end_for(lo, hi, 1, &[acc0], &[acc_n]);
         Ok(res[0])
     }
 

@@ -3,7 +3,8 @@
 //!
 //! - [`rows`]: row-wise composites over the last axis (softmax, log-softmax, layer norm,
 //!   RMS norm) and cross-entropy;
-//! - [`index`]: gather, scatter-add, concat;
+//! - [`index`]: gather, scatter-add (also in its sorted form), concat;
+//! - [`sort`]: the ranks and the sorted order of a sorted scatter-add's ids;
 //! - [`rope`]: rotary position embedding;
 //! - [`attention`]: flash-attention style scaled-dot-product attention;
 //! - [`attention_bwd`]: its backward pass (statistics, dq, dk, dv kernels).
@@ -13,6 +14,7 @@ pub mod attention_bwd;
 pub mod index;
 pub mod rope;
 pub mod rows;
+pub mod sort;
 
 use crate::error::CompileError;
 use crate::graph::Op;
@@ -64,6 +66,13 @@ pub fn build_standalone(
                 attention_bwd::build(spec, name, c, operands, target)
             }
             crate::graph::CompositeOp::Rope { .. } => rope::build(spec, name, c, operands, target),
+            crate::graph::CompositeOp::ScatterRanks { .. }
+            | crate::graph::CompositeOp::ScatterOrder => {
+                sort::build(spec, name, c, operands, target)
+            }
+            crate::graph::CompositeOp::SortedScatterAdd { .. } => {
+                index::build(spec, name, op, operands, target)
+            }
             _ => rows::build(spec, name, c, operands, target),
         },
         Op::Gather { .. } | Op::ScatterAdd { .. } | Op::Concat { .. } => {
