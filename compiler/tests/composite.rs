@@ -1041,3 +1041,92 @@ fn composites_keep_half_dtypes() {
         }
     }
 }
+
+// ------------------------------------------------------------ sorted scatter-add
+
+/// The ranks of ids (`[2, 5]`, row-major) in the stable ascending order of the ids
+/// clamped into `-1..=size`, their inverse, and the sorted scatter-add, against a
+/// stable sort written here; ids outside `0..size` sort to the ends (and the sorted
+/// scatter-add, like the scatter-add, rejects them on the oracle).
+#[test]
+fn scatter_ranks_order_and_sorted_sum_match_a_stable_sort() {
+    let size = 4usize;
+    let id_v: [i64; 10] = [3, -9, 1, 3, 7, 0, 1, 4, -1, 3];
+    let mut g = Graph::new();
+    let x = g.input("ids", &[2, 5], DType::I32).expect("input");
+    let ranks = g
+        .composite(CompositeOp::ScatterRanks { size }, &[x])
+        .expect("ranks");
+    let order = g
+        .composite(CompositeOp::ScatterOrder, &[ranks])
+        .expect("order");
+    let ins = feed(&[("ids", &ids(&[2, 5], &id_v))]);
+    let mut by_key: Vec<usize> = (0..id_v.len()).collect();
+    by_key.sort_by_key(|&n| id_v[n].clamp(-1, size as i64)); // stable
+    let mut want_rank = vec![0.0; id_v.len()];
+    for (r, &n) in by_key.iter().enumerate() {
+        want_rank[n] = r as f64;
+    }
+    let want_order: Vec<f64> = by_key.iter().map(|&n| n as f64).collect();
+    let got = run1(&g, &ins, ranks);
+    assert_eq!(got.dtype, DType::I32);
+    assert_close("ranks", &got, &[10], &want_rank);
+    assert_close("order", &run1(&g, &ins, order), &[10], &want_order);
+
+    // The sorted form is the scatter-add (in range ids).
+    let in_range: [i64; 10] = [3, 2, 1, 3, 0, 0, 1, 2, 1, 3];
+    let mut g = Graph::new();
+    let src = g.input("src", &[2, 5, 3], F).expect("input");
+    let x = g.input("ids", &[2, 5], DType::I32).expect("input");
+    let ranks = g
+        .composite(CompositeOp::ScatterRanks { size }, &[x])
+        .expect("ranks");
+    let order = g
+        .composite(CompositeOp::ScatterOrder, &[ranks])
+        .expect("order");
+    let sorted = g
+        .composite(
+            CompositeOp::SortedScatterAdd { axis: 0, size },
+            &[src, x, order],
+        )
+        .expect("sorted");
+    let s = rnd(&[2, 5, 3], 3);
+    let ins = feed(&[("src", &s), ("ids", &ids(&[2, 5], &in_range))]);
+    let mut want = vec![0.0; size * 3];
+    for (n, &id) in in_range.iter().enumerate() {
+        for c in 0..3 {
+            want[id as usize * 3 + c] += s.data[n * 3 + c];
+        }
+    }
+    assert_close("sorted sum", &run1(&g, &ins, sorted), &[size, 3], &want);
+}
+
+/// The type rules of the sort composites: i32 ids, fewer than 2^24 ids and rows, an
+/// order of one entry per id.
+#[test]
+fn scatter_sort_composites_check_their_operands() {
+    let mut g = Graph::new();
+    let f = g.input("f", &[4], F).expect("input");
+    let big = g.input("big", &[1 << 24], DType::I32).expect("input");
+    let x = g.input("ids", &[4], DType::I32).expect("input");
+    let short = g.input("short", &[3], DType::I32).expect("input");
+    let src = g.input("src", &[4, 2], F).expect("input");
+    let ranks = |size| CompositeOp::ScatterRanks { size };
+    assert!(g.composite(ranks(3), &[f]).is_err(), "float ids");
+    assert!(g.composite(ranks(3), &[big]).is_err(), "2^24 ids");
+    assert!(g.composite(ranks(1 << 24), &[x]).is_err(), "2^24 rows");
+    assert!(g.composite(CompositeOp::ScatterOrder, &[big]).is_err());
+    let sorted = CompositeOp::SortedScatterAdd { axis: 0, size: 3 };
+    assert!(
+        g.composite(sorted.clone(), &[src, x, short]).is_err(),
+        "order length"
+    );
+    assert!(
+        g.composite(sorted.clone(), &[src, short, x]).is_err(),
+        "ids shape"
+    );
+    let r = g.composite(ranks(3), &[x]).expect("ranks");
+    let o = g.composite(CompositeOp::ScatterOrder, &[r]).expect("order");
+    let s = g.composite(sorted, &[src, x, o]).expect("sorted");
+    assert_eq!(g.ty(s).shape, [3, 2]);
+}

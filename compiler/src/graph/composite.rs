@@ -613,8 +613,8 @@ fn scatter_ranks(g: &mut Graph, ids: NodeId, size: usize) -> Result<NodeId, Grap
     let lt = g.compare(super::CompareOp::Lt, other, own)?;
     let eq = g.compare(super::CompareOp::Eq, other, own)?;
     let before = g.compare(super::CompareOp::Lt, pm, pn)?;
-    let one = scalar(g, 1.0, f)?;
-    let zero = scalar(g, 0.0, f)?;
+    let one = g.constant(1.0, &[n, n], f)?;
+    let zero = g.constant(0.0, &[n, n], f)?;
     let tie = g.select(before, one, zero)?;
     let tie = g.select(eq, tie, zero)?;
     let term = g.select(lt, one, tie)?;

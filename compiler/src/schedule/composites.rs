@@ -16,6 +16,13 @@
 //!   `clamp(t + 1, 0, 1) * clamp(V - t, 0, 1) [* min(|t - ignore_index|, 1)]` (the last
 //!   factor only when `ignore_index` lies in `0..V`), exact for `|t|` and `V` below 2^24,
 //!   without comparisons or selects.
+//! - A scatter-add of up to `4096 + 8 size` ids (and fewer than 2^24 ids and rows:
+//!   `sorts_scatter`) becomes the ranks of its ids ([`CompositeOp::ScatterRanks`],
+//!   `scatter_ranks_*`), their inverse, the stable sorted order
+//!   ([`CompositeOp::ScatterOrder`], `scatter_order_*`), and the sums per output row
+//!   over its segment of that order ([`CompositeOp::SortedScatterAdd`],
+//!   `scatter_add_*`): three kernels costing `~N^2` in all instead of `~size * N`,
+//!   the same bits (each row still sums its matches in increasing position).
 //! - The other composites stay: the row-wise ones, RoPE and attention are standalone
 //!   kernels of their own ([`crate::tile::ops`]).
 
@@ -295,6 +302,26 @@ mod tests {
                     .map_or(k.name.clone(), |(b, _)| b.to_string())
             })
             .collect()
+    }
+
+    #[test]
+    fn scatter_adds_sort_up_to_the_crossover() {
+        let names = |n: usize, size: usize| {
+            let mut g = Graph::new();
+            let src = g.input("src", &[n, 8], DType::F32).unwrap();
+            let ids = g.input("ids", &[n], DType::I32).unwrap();
+            let s = g.scatter_add(src, ids, 0, size).unwrap();
+            g.set_name(s, "grad").unwrap();
+            g.mark_output(s).unwrap();
+            let (lg, _) = lower_composites(&g).unwrap();
+            assert_eq!(lg.node(lg.outputs()[0]).name, "grad");
+            kernel_names(&g)
+        };
+        let sorted = [SCATTER_RANKS, SCATTER_ORDER, SCATTER_ADD];
+        assert_eq!(names(1000, 50), sorted);
+        // 4096 + 8 * 10 ids into 10 rows sort, one more walks.
+        assert_eq!(names(4176, 10), sorted);
+        assert_eq!(names(4177, 10), ["scatter_add"]);
     }
 
     #[test]

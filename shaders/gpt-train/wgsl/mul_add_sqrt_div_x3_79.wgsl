@@ -1,4 +1,4 @@
-// Tessera kernel `mul_add_sqrt_div_x3_77` (generated; do not edit).
+// Tessera kernel `mul_add_sqrt_div_x3_79` (generated; do not edit).
 // grid [2, 1, 1] workgroups of 256 threads.
 
 @group(0) @binding(0) var<storage, read> b0_adamw_m_h_0_attn_qkv_bias: array<f32>; // adamw.m/h.0.attn.qkv.bias: f32[384]
@@ -11,7 +11,7 @@
 @group(0) @binding(7) var<storage, read_write> b7_new_h_0_attn_qkv_bias: array<f32>; // new/h.0.attn.qkv.bias: f32[384]
 
 @compute @workgroup_size(256)
-fn mul_add_sqrt_div_x3_77(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn mul_add_sqrt_div_x3_79(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     var r0: u32;
     var r1: i32;
     var r2: u32;
