@@ -1047,7 +1047,10 @@ fn composites_keep_half_dtypes() {
 /// The ranks of ids (`[2, 5]`, row-major) in the stable ascending order of the ids
 /// clamped into `-1..=size`, their inverse, and the sorted scatter-add, against a
 /// stable sort written here; ids outside `0..size` sort to the ends (and the sorted
-/// scatter-add, like the scatter-add, rejects them on the oracle).
+/// scatter-add, like the scatter-add, rejects them on the oracle). These are the
+/// reference semantics: the oracle's sorted scatter-add is the scatter-add and does not
+/// read `order`; the kernels do, and `tests/conformance/indexing.rs` checks them on
+/// every backend.
 #[test]
 fn scatter_ranks_order_and_sorted_sum_match_a_stable_sort() {
     let size = 4usize;

@@ -441,7 +441,8 @@ fn out_of_range_ids_are_clamped_or_dropped() {
         -2_147_483_648.0,
         3.0,
         // i32::MIN + 1 (its difference to row 1 is i32::MIN: the scan once matched it;
-        // `scatter_add_sort_walk_and_scan_agree_bitwise` has it for the scan and the walk)
+        // these few ids sort, `scatter_add_sort_walk_and_scan_agree_bitwise` has it for
+        // the scan and the walk)
         // and i32::MAX.
         -2_147_483_647.0,
         2_147_483_647.0,
@@ -517,21 +518,24 @@ fn out_of_range_ids_are_clamped_or_dropped() {
 }
 
 /// The three scatter-add lowerings give the same bits, out-of-range ids included. 4500
-/// ids (the first of every three 0, the others in `0..5` or out of range: -1, the row
-/// count, 2^24 + 1, i32::MIN + 1, i32::MAX) of `[m, k]` scattered into 5 rows: as given
-/// they are too many for 5 rows to sort (`schedule::composites`, `N > 4096 + 8 size`),
-/// so they walk their matches (`tile::ops::index`, `scatter_walk`); read through the
-/// transpose of a `[k, m]` input they scan every id (`scatter_scan`). Into 60 rows the
-/// same ids sort (ranks, order, then per row a binary search and its segment), both
-/// contiguous and transposed. Every form sums each output element's matches in
-/// increasing position: rows `0..5` agree bit for bit on each backend, and every row is
-/// checked against the f64 sum of its matches.
+/// ids (the first of every three 0, the others in `0..5` or, at 41 places, out of
+/// range: -1, the row count, 60, 2^24 + 1, i32::MIN + 1, i32::MAX) of `[m, k]` scatter
+/// a source with a leading axis, read through a transpose (`[d, 2, m, k]` given,
+/// permuted to `[2, m, k, d]`: strided columns), into 5 rows: as given the ids are too
+/// many for 5 rows to sort (`schedule::composites`, `N > 4096 + 8 size`), so they walk
+/// their matches (`tile::ops::index`, `scatter_walk`); read through the transpose of a
+/// `[k, m]` input they scan every id (`scatter_scan`). Into 60 rows the same ids sort
+/// (ranks, order, then per row a binary search and its segment), both contiguous and
+/// transposed. Every form sums each output element's matches in increasing position:
+/// rows `0..5` agree bit for bit on each backend, and every row is checked against the
+/// f64 sum of its matches.
 #[test]
 fn scatter_add_sort_walk_and_scan_agree_bitwise() {
     let (m, k, d, v, wide) = (90usize, 50usize, 13usize, 5usize, 60usize);
     let n = m * k;
     let mut g = Graph::new();
-    let src = g.input("src", &[m, k, d], F).expect("input");
+    let src_in = g.input("src", &[d, 2, m, k], F).expect("input");
+    let src = g.permute(src_in, &[1, 2, 3, 0]).expect("permute");
     let ids = g.input("ids", &[m, k], I32).expect("input");
     let ids_t = g.input("ids_t", &[k, m], I32).expect("input");
     let view = g.permute(ids_t, &[1, 0]).expect("permute");
@@ -542,7 +546,7 @@ fn scatter_add_sort_walk_and_scan_agree_bitwise() {
         ("sorted_t", view, wide),
     ];
     for (name, i, size) in outputs {
-        let s = g.scatter_add(src, i, 0, size).expect("scatter_add");
+        let s = g.scatter_add(src, i, 1, size).expect("scatter_add");
         g.set_name(s, name).expect("name");
         g.mark_output(s).expect("output");
     }
@@ -554,21 +558,28 @@ fn scatter_add_sort_walk_and_scan_agree_bitwise() {
         -2_147_483_647.0,
         2_147_483_647.0,
     ];
+    // Odd ids at i = 111 t + 1 (t = 0..41), each kind 6 or 7 times.
     let ids_v: Vec<f64> = (0..n)
         .map(|i| match i % 3 {
             0 => 0.0,
-            _ if i % 101 == 1 => odd[(i / 101) % odd.len()],
+            1 if (i / 3) % 37 == 0 => odd[(i / 111) % odd.len()],
             _ => ((i * 7) % v) as f64,
         })
         .collect();
+    for o in odd {
+        assert!(ids_v.contains(&o), "id {o} is not used");
+    }
     let ids_t_v: Vec<f64> = (0..k * m).map(|i| ids_v[(i % m) * k + i / m]).collect();
-    let src_v = Tensor::random(&[m, k, d], F, 7);
+    let src_v = Tensor::random(&[d, 2, m, k], F, 7);
+    // out[p, j, c] = sum over ids[i] == j of src[c, p, i].
     let want = |size: usize| {
-        let mut w = vec![0.0; size * d];
-        for (i, &id) in ids_v.iter().enumerate() {
-            if (0.0..size as f64).contains(&id) {
-                for c in 0..d {
-                    w[id as usize * d + c] += src_v.data[i * d + c];
+        let mut w = vec![0.0; 2 * size * d];
+        for p in 0..2 {
+            for (i, &id) in ids_v.iter().enumerate() {
+                if (0.0..size as f64).contains(&id) {
+                    for c in 0..d {
+                        w[(p * size + id as usize) * d + c] += src_v.data[(c * 2 + p) * n + i];
+                    }
                 }
             }
         }
@@ -608,21 +619,27 @@ fn scatter_add_sort_walk_and_scan_agree_bitwise() {
     let tol = sum_tol(n).atol;
     for (name, run) in backends() {
         let got = run(&case, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let walked = bits(&got["walked"].data);
-        assert_eq!(walked, bits(&got["scanned"].data), "{name}: scan");
-        for sorted in ["sorted", "sorted_t"] {
-            let first = &got[sorted].data[..v * d];
-            assert_eq!(walked, bits(first), "{name}: {sorted}");
-        }
         for (out, size) in [
             ("walked", v),
             ("scanned", v),
             ("sorted", wide),
             ("sorted_t", wide),
         ] {
-            for (x, y) in got[out].data.iter().zip(&want(size)) {
+            let want = want(size);
+            assert_eq!(got[out].data.len(), want.len(), "{name}: {out}");
+            for (x, y) in got[out].data.iter().zip(&want) {
                 assert!((x - y).abs() <= tol, "{name}: {out}: {x} vs {y}");
             }
+        }
+        let walked = bits(&got["walked"].data);
+        assert_eq!(walked, bits(&got["scanned"].data), "{name}: scan");
+        for sorted in ["sorted", "sorted_t"] {
+            // Rows 0..5 of each leading index.
+            let rows = &got[sorted].data;
+            let first: Vec<f64> = (0..2)
+                .flat_map(|p| rows[p * wide * d..(p * wide + v) * d].to_vec())
+                .collect();
+            assert_eq!(walked, bits(&first), "{name}: {sorted}");
         }
     }
 }
