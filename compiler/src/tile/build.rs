@@ -895,13 +895,7 @@ impl<'a> KernelBuilder<'a> {
             }
             let idx = self.em.unravel(o, &view.shape);
             let base = self.em.offset(view.offset, &idx, &view.strides);
-            let access = BlockAccess {
-                buffer,
-                base: self.em.val(base),
-                strides: vec![],
-                limits: vec![],
-                shape: vec![],
-            };
+            let access = BlockAccess::scalar(buffer, self.em.val(base));
             ctx.accesses.insert(l, (access, 0.0));
         }
         let v = self.eval(epilogue, &mut ctx)?;
@@ -919,16 +913,7 @@ impl<'a> KernelBuilder<'a> {
             self.em.offset(spec.store.offset, &idx, &spec.store.strides)
         };
         let out_base = self.em.val(out_base);
-        self.em.b.store(
-            BlockAccess {
-                buffer: spec.out,
-                base: out_base,
-                strides: vec![],
-                limits: vec![],
-                shape: vec![],
-            },
-            v,
-        );
+        self.em.b.store(BlockAccess::scalar(spec.out, out_base), v);
         Ok(grid)
     }
 

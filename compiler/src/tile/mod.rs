@@ -162,6 +162,19 @@ pub struct BlockAccess {
     pub shape: Vec<usize>,
 }
 
+impl BlockAccess {
+    /// The access of one scalar element of `buffer` at element offset `base`.
+    pub fn scalar(buffer: usize, base: ValueId) -> BlockAccess {
+        BlockAccess {
+            buffer,
+            base,
+            strides: vec![],
+            limits: vec![],
+            shape: vec![],
+        }
+    }
+}
+
 /// One instruction. Its result, if any, is `Inst::result`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum InstKind {

@@ -287,17 +287,10 @@ impl Index<'_> {
             return Err(self.internal("ids are not i32".into()));
         }
         let base = self.em.val(offset);
-        let v = self.em.b.load(
-            BlockAccess {
-                buffer,
-                base,
-                strides: vec![],
-                limits: vec![],
-                shape: vec![],
-            },
-            DType::I32,
-            0.0,
-        );
+        let v = self
+            .em
+            .b
+            .load(BlockAccess::scalar(buffer, base), DType::I32, 0.0);
         Ok(Ix::V(v))
     }
 

@@ -731,16 +731,7 @@ impl<'a> Rows<'a> {
             } else {
                 val
             };
-            k.em.b.store(
-                BlockAccess {
-                    buffer: k.spec.out,
-                    base: out_base,
-                    strides: vec![],
-                    limits: vec![],
-                    shape: vec![],
-                },
-                val,
-            );
+            k.em.b.store(BlockAccess::scalar(k.spec.out, out_base), val);
         };
         if v == 0 {
             // No class: no target is valid, every loss is 0.
@@ -755,17 +746,10 @@ impl<'a> Rows<'a> {
         let (m, s) = self.max_sumexp(x)?;
         // The target and its validity (i32 index math).
         let tbase = self.em.val(t_row.base);
-        let t = self.em.b.load(
-            BlockAccess {
-                buffer: *tb,
-                base: tbase,
-                strides: vec![],
-                limits: vec![],
-                shape: vec![],
-            },
-            DType::I32,
-            0.0,
-        );
+        let t = self
+            .em
+            .b
+            .load(BlockAccess::scalar(*tb, tbase), DType::I32, 0.0);
         let t = Ix::V(t);
         let c = self.em.op(IndexOp::Max, t, Ix::C(-1));
         let c = self.em.op(IndexOp::Min, c, Ix::C(v));
@@ -787,17 +771,7 @@ impl<'a> Rows<'a> {
         let xb = self.em.add(x.base, off);
         let xb = self.em.val(xb);
         let d = self.spec.buffers[x.buffer].dtype;
-        let xt = self.em.b.load(
-            BlockAccess {
-                buffer: x.buffer,
-                base: xb,
-                strides: vec![],
-                limits: vec![],
-                shape: vec![],
-            },
-            d,
-            0.0,
-        );
+        let xt = self.em.b.load(BlockAccess::scalar(x.buffer, xb), d, 0.0);
         let xt = if compute_dtype(d) != d {
             self.em.b.cast(xt, compute_dtype(d))
         } else {

@@ -126,22 +126,12 @@ struct Sort {
 impl Sort {
     /// A scalar `i32` load of operand element `m`.
     fn element(&mut self, m: Ix) -> Ix {
-        let idx = self.em.unravel(m, &self.input.dims.clone());
-        let at = self
-            .em
-            .offset(self.input.offset, &idx, &self.input.strides.clone());
-        let base = self.em.val(at);
-        let v = self.em.b.load(
-            BlockAccess {
-                buffer: self.input.buffer,
-                base,
-                strides: vec![],
-                limits: vec![],
-                shape: vec![],
-            },
-            DType::I32,
-            0.0,
-        );
+        let Sort { em, input, .. } = self;
+        let idx = em.unravel(m, &input.dims);
+        let at = em.offset(input.offset, &idx, &input.strides);
+        let base = em.val(at);
+        let v =
+            em.b.load(BlockAccess::scalar(input.buffer, base), DType::I32, 0.0);
         Ix::V(v)
     }
 
