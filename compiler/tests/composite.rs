@@ -1045,14 +1045,14 @@ fn composites_keep_half_dtypes() {
 // ------------------------------------------------------------ sorted scatter-add
 
 /// The ranks of ids (`[2, 5]`, row-major) in the stable ascending order of the ids
-/// clamped into `-1..=size`, their inverse, and the sorted scatter-add, against a
-/// stable sort written here; ids outside `0..size` sort to the ends (and the sorted
+/// clamped into `-1..=size`, their inverse, the rows' segment starts, and the sorted
+/// scatter-add, against a stable sort written here; ids outside `0..size` sort to the ends (and the sorted
 /// scatter-add, like the scatter-add, rejects them on the oracle). These are the
 /// reference semantics: the oracle's sorted scatter-add is the scatter-add and does not
 /// read `order`; the kernels do, and `tests/conformance/indexing.rs` checks them on
 /// every backend.
 #[test]
-fn scatter_ranks_order_and_sorted_sum_match_a_stable_sort() {
+fn scatter_ranks_order_starts_and_sorted_sum_match_a_stable_sort() {
     let size = 4usize;
     let id_v: [i64; 10] = [3, -9, 1, 3, 7, 0, 1, 4, -1, 3];
     let mut g = Graph::new();
@@ -1063,6 +1063,9 @@ fn scatter_ranks_order_and_sorted_sum_match_a_stable_sort() {
     let order = g
         .composite(CompositeOp::ScatterOrder, &[ranks])
         .expect("order");
+    let starts = g
+        .composite(CompositeOp::ScatterStarts { size }, &[x, order])
+        .expect("starts");
     let ins = feed(&[("ids", &ids(&[2, 5], &id_v))]);
     let mut by_key: Vec<usize> = (0..id_v.len()).collect();
     by_key.sort_by_key(|&n| id_v[n].clamp(-1, size as i64)); // stable
@@ -1075,6 +1078,19 @@ fn scatter_ranks_order_and_sorted_sum_match_a_stable_sort() {
     assert_eq!(got.dtype, DType::I32);
     assert_close("ranks", &got, &[10], &want_rank);
     assert_close("order", &run1(&g, &ins, order), &[10], &want_order);
+    // Row r's segment of the order starts after the ids clamped below r: here the
+    // clamped ids are -1 x2, 0, 1 x2, 3 x3, 4 x2.
+    let want_starts = [2.0, 3.0, 5.0, 5.0, 8.0];
+    let got = run1(&g, &ins, starts);
+    assert_eq!(got.dtype, DType::I32);
+    assert_close("starts", &got, &[size + 1], &want_starts);
+    for r in 0..size {
+        let (a, b) = (want_starts[r] as usize, want_starts[r + 1] as usize);
+        assert!(
+            by_key[a..b].iter().all(|&n| id_v[n] == r as i64),
+            "segment of row {r}"
+        );
+    }
 
     // The sorted form is the scatter-add (in range ids).
     let in_range: [i64; 10] = [3, 2, 1, 3, 0, 0, 1, 2, 1, 3];
@@ -1087,10 +1103,13 @@ fn scatter_ranks_order_and_sorted_sum_match_a_stable_sort() {
     let order = g
         .composite(CompositeOp::ScatterOrder, &[ranks])
         .expect("order");
+    let starts = g
+        .composite(CompositeOp::ScatterStarts { size }, &[x, order])
+        .expect("starts");
     let sorted = g
         .composite(
             CompositeOp::SortedScatterAdd { axis: 0, size },
-            &[src, x, order],
+            &[src, x, order, starts],
         )
         .expect("sorted");
     let s = rnd(&[2, 5, 3], 3);
@@ -1105,7 +1124,7 @@ fn scatter_ranks_order_and_sorted_sum_match_a_stable_sort() {
 }
 
 /// The type rules of the sort composites: i32 ids, fewer than 2^24 ids and rows, an
-/// order of one entry per id.
+/// order of one entry per id, starts of one entry per row and one more.
 #[test]
 fn scatter_sort_composites_check_their_operands() {
     let mut g = Graph::new();
@@ -1119,17 +1138,32 @@ fn scatter_sort_composites_check_their_operands() {
     assert!(g.composite(ranks(3), &[big]).is_err(), "2^24 ids");
     assert!(g.composite(ranks(1 << 24), &[x]).is_err(), "2^24 rows");
     assert!(g.composite(CompositeOp::ScatterOrder, &[big]).is_err());
+    let starts = |size| CompositeOp::ScatterStarts { size };
+    assert!(g.composite(starts(3), &[x, short]).is_err(), "order length");
+    assert!(g.composite(starts(3), &[f, x]).is_err(), "float ids");
+    assert!(g.composite(starts(1 << 24), &[x, x]).is_err(), "2^24 rows");
+    let four = g.composite(starts(3), &[x, x]).expect("starts");
+    assert_eq!(g.ty(four).shape, [4]);
     let sorted = CompositeOp::SortedScatterAdd { axis: 0, size: 3 };
     assert!(
-        g.composite(sorted.clone(), &[src, x, short]).is_err(),
+        g.composite(sorted.clone(), &[src, x, short, four]).is_err(),
         "order length"
     );
     assert!(
-        g.composite(sorted.clone(), &[src, short, x]).is_err(),
+        g.composite(sorted.clone(), &[src, short, x, four]).is_err(),
         "ids shape"
+    );
+    assert!(
+        g.composite(sorted.clone(), &[src, x, x, short]).is_err(),
+        "starts length"
+    );
+    assert!(
+        g.composite(sorted.clone(), &[src, x, x]).is_err(),
+        "no starts"
     );
     let r = g.composite(ranks(3), &[x]).expect("ranks");
     let o = g.composite(CompositeOp::ScatterOrder, &[r]).expect("order");
-    let s = g.composite(sorted, &[src, x, o]).expect("sorted");
+    let st = g.composite(starts(3), &[x, o]).expect("starts");
+    let s = g.composite(sorted, &[src, x, o, st]).expect("sorted");
     assert_eq!(g.ty(s).shape, [3, 2]);
 }

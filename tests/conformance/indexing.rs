@@ -522,10 +522,10 @@ fn out_of_range_ids_are_clamped_or_dropped() {
 /// range: -1, the row count, 60, 2^24 + 1, i32::MIN + 1, i32::MAX) of `[m, k]` scatter
 /// a source with a leading axis, read through a transpose (`[d, 2, m, k]` given,
 /// permuted to `[2, m, k, d]`: strided columns), into 5 rows: as given the ids are too
-/// many for 5 rows to sort (`schedule::composites`, `N > 4096 + 8 size`), so they walk
+/// many for 5 rows to sort (`schedule::composites`, `N > 4096 + 10 size`), so they walk
 /// their matches (`tile::ops::index`, `scatter_walk`); read through the transpose of a
 /// `[k, m]` input they scan every id (`scatter_scan`). Into 60 rows the same ids sort
-/// (ranks, order, then per row a binary search and its segment), both contiguous and
+/// (ranks, order, segment starts, then per row its segment), both contiguous and
 /// transposed. Every form sums each output element's matches in increasing position:
 /// rows `0..5` agree bit for bit on each backend, and every row is checked against the
 /// f64 sum of its matches.
@@ -612,6 +612,7 @@ fn scatter_add_sort_walk_and_scan_agree_bitwise() {
         "kernels: {names:?}"
     );
     assert!(count("scatter_order") >= 1, "kernels: {names:?}");
+    assert!(count("scatter_starts") >= 1, "kernels: {names:?}");
     let nested = plan.kernels.iter().filter(|k| depth(&k.body) == 2).count();
     assert_eq!(nested, 1, "one walk: {names:?}");
     let case = fixed_case("scatter_add_sort_walk_scan", g);
@@ -641,6 +642,76 @@ fn scatter_add_sort_walk_and_scan_agree_bitwise() {
                 .collect();
             assert_eq!(walked, bits(&first), "{name}: {sorted}");
         }
+    }
+}
+
+/// The sorted scatter-add's segment starts across many programs of rows: 1000 ids into
+/// 300 rows (301 starts: several programs on every target), most rows empty, some with
+/// up to ~100 ids, ids on both sides of every multiple of 64 and 128 and at both ends
+/// (`0`, `299`), and dropped ones (`-1`, `300`, `i32::MAX`). The source holds
+/// quarter-integers, so every sum is exact: the result must equal, bit for bit, the sum
+/// computed here (a missing, duplicated or misplaced id would show).
+#[test]
+fn sorted_scatter_add_segments_span_programs() {
+    let (n, d, size) = (1000usize, 3usize, 300usize);
+    let mut g = Graph::new();
+    let src = g.input("src", &[n, d], F).expect("input");
+    let ids = g.input("ids", &[n], I32).expect("input");
+    let s = g.scatter_add(src, ids, 0, size).expect("scatter_add");
+    g.set_name(s, "s").expect("name");
+    g.mark_output(s).expect("output");
+    let edges = [
+        0.0,
+        1.0,
+        63.0,
+        64.0,
+        65.0,
+        127.0,
+        128.0,
+        129.0,
+        191.0,
+        192.0,
+        255.0,
+        256.0,
+        257.0,
+        298.0,
+        299.0,
+        -1.0,
+        300.0,
+        2_147_483_647.0,
+    ];
+    let ids_v: Vec<f64> = (0..n)
+        .map(|i| match i % 4 {
+            0 => edges[(i / 4) % edges.len()],
+            1 => 200.0,
+            _ => ((i * 37) % 97 + (i % 3) * 100) as f64,
+        })
+        .collect();
+    let src_v: Vec<f64> = (0..n * d)
+        .map(|i| ((i * 13) % 41) as f64 * 0.25 - 5.0)
+        .collect();
+    let mut want = vec![0.0; size * d];
+    for (i, &id) in ids_v.iter().enumerate() {
+        if (0.0..size as f64).contains(&id) {
+            for c in 0..d {
+                want[id as usize * d + c] += src_v[i * d + c];
+            }
+        }
+    }
+    let plan = tessera::compiler::compile(&g, &tessera::compiler::Target::wgsl()).expect("plan");
+    let names: Vec<&str> = plan.kernels.iter().map(|k| k.name.as_str()).collect();
+    assert!(
+        names.iter().any(|k| k.starts_with("scatter_starts")),
+        "sorted: {names:?}"
+    );
+    let inputs = HashMap::from([
+        ("src".to_string(), tensor(&[n, d], F, src_v)),
+        ("ids".to_string(), tensor(&[n], I32, ids_v)),
+    ]);
+    let case = fixed_case("sorted_scatter_add_segments", g);
+    for (name, run) in backends() {
+        let got = run(&case, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got["s"].data, want, "{name}");
     }
 }
 

@@ -145,7 +145,9 @@ impl Ad {
                 });
             }
             // Integer results of integer ids: nothing to differentiate.
-            CompositeOp::ScatterRanks { .. } | CompositeOp::ScatterOrder => {}
+            CompositeOp::ScatterRanks { .. }
+            | CompositeOp::ScatterOrder
+            | CompositeOp::ScatterStarts { .. } => {}
             // As for the scatter-add it computes: the ids gather the adjoint.
             CompositeOp::SortedScatterAdd { axis, .. } => {
                 if wants[0] {

@@ -144,12 +144,26 @@ pub enum CompositeOp {
     /// (in general the sum of the positions `n` with `ranks[n] == r`, 0 where none).
     /// `N` must be below 2^24.
     ScatterOrder,
+    /// The third step of a sorted scatter-add: where each output row's segment of the
+    /// sorted order starts. Inputs `ids` (any shape, `i32`, as for
+    /// [`CompositeOp::ScatterRanks`]) and `order [N]` (`i32`, [`CompositeOp::ScatterOrder`]
+    /// of their ranks); output `[size + 1]` `i32` with `starts[r] = #{n : c[n] < r}`
+    /// (`c = clamp(ids, -1, size)`), so that row `j`'s ids are at the sorted positions
+    /// `starts[j]..starts[j + 1]`. The value depends on `ids` only; `order` is what the
+    /// kernel reads the ids through (sorted, so that each program of rows finds its
+    /// positions by binary search). `N` and `size` must be below 2^24.
+    ScatterStarts {
+        /// The scatter-add's output extent (ids are clamped into `-1..=size`).
+        size: usize,
+    },
     /// [`crate::graph::Op::ScatterAdd`] given the stable sorted order of its ids
     /// (`order`, [`CompositeOp::ScatterOrder`] of [`CompositeOp::ScatterRanks`] of
-    /// `ids`): inputs `src`, `ids`, `order [N]`; the result is the scatter-add of `src`
-    /// by `ids` (the same bits: each output row sums its matches in increasing position,
-    /// which is the order of its segment of `order`). The scheduler builds this form;
-    /// its kernel finds each row's segment by binary search instead of scanning all ids.
+    /// `ids`) and its rows' segments of it (`starts`, [`CompositeOp::ScatterStarts`]):
+    /// inputs `src`, `ids`, `order [N]`, `starts [size + 1]`; the result is the
+    /// scatter-add of `src` by `ids` (the same bits: each output row sums its matches in
+    /// increasing position, which is the order of its segment of `order`). The scheduler
+    /// builds this form; its kernel reads each row's segment bounds instead of scanning
+    /// all ids.
     SortedScatterAdd {
         /// Where the ids' axes start in `src`.
         axis: usize,
@@ -188,6 +202,7 @@ impl CompositeOp {
             CompositeOp::TokenCrossEntropy { .. } => "token_cross_entropy",
             CompositeOp::ScatterRanks { .. } => "scatter_ranks",
             CompositeOp::ScatterOrder => "scatter_order",
+            CompositeOp::ScatterStarts { .. } => "scatter_starts",
             CompositeOp::SortedScatterAdd { .. } => "scatter_add_sorted",
             CompositeOp::AttentionStats { .. } => "attention_bwd_stats",
             CompositeOp::AttentionGrad { wrt, .. } => match wrt {
@@ -207,10 +222,11 @@ impl CompositeOp {
             | CompositeOp::Silu
             | CompositeOp::ScatterRanks { .. }
             | CompositeOp::ScatterOrder => 1,
-            CompositeOp::SortedScatterAdd { .. } => 3,
+            CompositeOp::SortedScatterAdd { .. } => 4,
             CompositeOp::LayerNorm { affine, .. } => 1 + 2 * usize::from(*affine),
             CompositeOp::RmsNorm { affine, .. } => 1 + usize::from(*affine),
             CompositeOp::SwiGlu
+            | CompositeOp::ScatterStarts { .. }
             | CompositeOp::CrossEntropy { .. }
             | CompositeOp::TokenCrossEntropy { .. } => 2,
             CompositeOp::Rope { .. } => 3,
@@ -426,14 +442,26 @@ impl CompositeOp {
                 }
                 Ok(TensorType::new(vec![n], DType::I32))
             }
+            CompositeOp::ScatterStarts { size } => {
+                let n = x.numel();
+                want(x, &x.shape, DType::I32)?;
+                want(inputs[1], &[n], DType::I32)?;
+                if n >= SORT_LIMIT || *size >= SORT_LIMIT {
+                    return Err(invalid(format!(
+                        "{n} ids into {size} rows: both must be below 2^24"
+                    )));
+                }
+                Ok(TensorType::new(vec![size + 1], DType::I32))
+            }
             CompositeOp::SortedScatterAdd { axis, size } => {
-                let (ids, order) = (inputs[1], inputs[2]);
+                let (ids, order, starts) = (inputs[1], inputs[2], inputs[3]);
                 let ty = crate::graph::Op::ScatterAdd {
                     axis: *axis,
                     size: *size,
                 }
                 .infer(node, &[x, ids])?;
                 want(order, &[ids.numel()], DType::I32)?;
+                want(starts, &[size.saturating_add(1)], DType::I32)?;
                 Ok(ty)
             }
         }
@@ -571,6 +599,7 @@ impl CompositeOp {
             }
             CompositeOp::ScatterRanks { size } => scatter_ranks(g, x, *size),
             CompositeOp::ScatterOrder => scatter_order(g, x),
+            CompositeOp::ScatterStarts { size } => scatter_starts(g, x, *size),
             CompositeOp::SortedScatterAdd { axis, size } => {
                 g.scatter_add(x, inputs[1], *axis, *size)
             }
@@ -637,6 +666,26 @@ fn scatter_order(g: &mut Graph, ranks: NodeId) -> Result<NodeId, GraphError> {
     let pos = g.select(hit, pn, zero)?;
     let order = g.sum(pos, 1, false)?;
     g.cast(order, DType::I32)
+}
+
+/// [`CompositeOp::ScatterStarts`]: over `[size + 1, N]` pairs `(r, n)`, `1` where
+/// `c[n] < r`, summed over `n`.
+fn scatter_starts(g: &mut Graph, ids: NodeId, size: usize) -> Result<NodeId, GraphError> {
+    let f = DType::F32;
+    let n = g.ty(ids).numel();
+    let rows = size + 1;
+    let flat = g.reshape(ids, &[n])?;
+    let c = g.clamp(flat, -1.0, size as f64)?;
+    let c = g.cast(c, f)?;
+    let c = g.reshape(c, &[1, n])?;
+    let c = g.broadcast(c, &[rows, n])?;
+    let r = g.iota(&[rows, n], 0, f)?;
+    let below = g.compare(super::CompareOp::Lt, c, r)?;
+    let one = scalar(g, 1.0, f)?;
+    let zero = scalar(g, 0.0, f)?;
+    let term = select(g, below, one, zero)?;
+    let starts = g.sum(term, 1, false)?;
+    g.cast(starts, DType::I32)
 }
 
 /// A scalar constant (shape `[]`), broadcast by the binary builders.

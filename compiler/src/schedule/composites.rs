@@ -16,12 +16,13 @@
 //!   `clamp(t + 1, 0, 1) * clamp(V - t, 0, 1) [* min(|t - ignore_index|, 1)]` (the last
 //!   factor only when `ignore_index` lies in `0..V`), exact for `|t|` and `V` below 2^24,
 //!   without comparisons or selects.
-//! - A scatter-add of up to `4096 + 8 size` ids (and fewer than 2^24 ids and rows:
+//! - A scatter-add of up to `4096 + 10 size` ids (and fewer than 2^24 ids and rows:
 //!   `sorts_scatter`) becomes the ranks of its ids ([`CompositeOp::ScatterRanks`],
 //!   `scatter_ranks_*`), their inverse, the stable sorted order
-//!   ([`CompositeOp::ScatterOrder`], `scatter_order_*`), and the sums per output row
-//!   over its segment of that order ([`CompositeOp::SortedScatterAdd`],
-//!   `scatter_add_*`): three kernels costing `~N^2` in all instead of `~size * N`,
+//!   ([`CompositeOp::ScatterOrder`], `scatter_order_*`), where each output row's
+//!   segment of that order starts ([`CompositeOp::ScatterStarts`], `scatter_starts_*`),
+//!   and the sums per output row over its segment ([`CompositeOp::SortedScatterAdd`],
+//!   `scatter_add_*`): four kernels costing `~N^2` in all instead of `~size * N`,
 //!   the same bits (each row still sums its matches in increasing position).
 //! - The other composites stay: the row-wise ones, RoPE and attention are standalone
 //!   kernels of their own ([`crate::tile::ops`]).
@@ -40,6 +41,8 @@ pub const CE_MEAN: &str = "cross_entropy_mean";
 pub const SCATTER_RANKS: &str = "scatter_ranks";
 /// Kernel-name tag of the sorted order of a sorted scatter-add's ids.
 pub const SCATTER_ORDER: &str = "scatter_order";
+/// Kernel-name tag of the segment starts of a sorted scatter-add's output rows.
+pub const SCATTER_STARTS: &str = "scatter_starts";
 /// Kernel-name tag of a sorted scatter-add's sums.
 pub const SCATTER_ADD: &str = "scatter_add";
 
@@ -67,6 +70,7 @@ pub fn scheduled(c: &CompositeOp) -> bool {
                 | CompositeOp::AttentionGrad { .. }
                 | CompositeOp::ScatterRanks { .. }
                 | CompositeOp::ScatterOrder
+                | CompositeOp::ScatterStarts { .. }
                 | CompositeOp::SortedScatterAdd { .. }
         )
 }
@@ -97,18 +101,19 @@ pub fn lower_composites(graph: &Graph) -> Result<(Graph, Vec<Option<&'static str
 /// Ids a sorted scatter-add takes whatever its rows ([`sorts_scatter`]).
 const SORT_IDS: usize = 4096;
 /// Further ids a sorted scatter-add takes per output row ([`sorts_scatter`]).
-const SORT_IDS_PER_ROW: usize = 8;
+const SORT_IDS_PER_ROW: usize = 10;
 
 /// True for a scatter-add the scheduler lowers through the sorted order of its ids
-/// (ranks, order, then per output row a binary search and a sum over its segment):
-/// ids and rows below 2^24 (the rank kernels compare in f32), and `N <= 4096 + 8 size`
+/// (ranks, order, segment starts, then per output row a sum over its segment):
+/// ids and rows below 2^24 (the rank kernels compare in f32), and `N <= 4096 + 10 size`
 /// ids. The sort costs `~N^2` (its two rank kernels), the walk of
 /// [`crate::tile::ops::index`] `~size * N / 1024` chunk steps plus one step per id, so
-/// many ids into few rows walk. Measured on lavapipe, sorted against walked: 4096 ids
-/// into 8192 rows of 64 45 against 180 ms, into 50,257 rows 123 against 1074 ms; 1024
-/// ids into 65 rows 1.5 against 2.5 ms; 16,384 ids into 65 rows 108 against 31 ms;
-/// 65,536 into 1024 rows 1690 against 403 ms. The crossover of the costs fitted to
-/// these is near `N = 4500 + 10.5 size`.
+/// many ids into few rows walk. Measured on lavapipe, sorted against walked, rows of 64:
+/// 4096 ids into 8192 rows 10.0 against 180 ms, into 50,257 rows 19.8 against 1074 ms;
+/// 8192 ids into 65 rows 29.9 against 15.0 ms, into 512 rows 28.5 against 32.1 ms;
+/// 16,384 ids into 1024 rows 106 against 103 ms, into 2048 rows 110 against 188 ms. The
+/// costs fitted to these (`0.41 N^2` ns sorted, `4.6 size N + 1500 N` ns walked) cross
+/// near `N = 3660 + 11.2 size`.
 fn sorts_scatter(g: &Graph, op: &Op, inputs: &[NodeId]) -> bool {
     let Op::ScatterAdd { size, .. } = op else {
         return false;
@@ -120,7 +125,7 @@ fn sorts_scatter(g: &Graph, op: &Op, inputs: &[NodeId]) -> bool {
 }
 
 /// Replaces every mean cross-entropy by token losses, a count and the mean, and every
-/// sorted scatter-add ([`sorts_scatter`]) by its ranks, order and sorted sum.
+/// sorted scatter-add ([`sorts_scatter`]) by its ranks, order, segment starts and sorted sum.
 fn split(
     src: &Graph,
     origin: &[Option<&'static str>],
@@ -198,13 +203,16 @@ fn split(
                 tags.resize(g.len(), Some(SCATTER_RANKS));
                 let order = g.composite(CompositeOp::ScatterOrder, &[ranks])?;
                 tags.resize(g.len(), Some(SCATTER_ORDER));
+                let starts =
+                    g.composite(CompositeOp::ScatterStarts { size: *size }, &[ids, order])?;
+                tags.resize(g.len(), Some(SCATTER_STARTS));
                 let sorted = CompositeOp::SortedScatterAdd {
                     axis: *axis,
                     size: *size,
                 };
-                let out = g.composite(sorted, &[x, ids, order])?;
+                let out = g.composite(sorted, &[x, ids, order, starts])?;
                 tags.resize(g.len(), Some(SCATTER_ADD));
-                for (id, part) in [(ranks, "ranks"), (order, "order")] {
+                for (id, part) in [(ranks, "ranks"), (order, "order"), (starts, "starts")] {
                     let name = fresh(&g, &reserved, &format!("{}_{part}", node.name));
                     g.set_name(id, &name)?;
                 }
@@ -317,11 +325,11 @@ mod tests {
             assert_eq!(lg.node(lg.outputs()[0]).name, "grad");
             kernel_names(&g)
         };
-        let sorted = [SCATTER_RANKS, SCATTER_ORDER, SCATTER_ADD];
+        let sorted = [SCATTER_RANKS, SCATTER_ORDER, SCATTER_STARTS, SCATTER_ADD];
         assert_eq!(names(1000, 50), sorted);
-        // 4096 + 8 * 10 ids into 10 rows sort, one more walks.
-        assert_eq!(names(4176, 10), sorted);
-        assert_eq!(names(4177, 10), ["scatter_add"]);
+        // 4096 + 10 * 10 ids into 10 rows sort, one more walks.
+        assert_eq!(names(4196, 10), sorted);
+        assert_eq!(names(4197, 10), ["scatter_add"]);
     }
 
     #[test]

@@ -60,16 +60,17 @@ extern "C" __global__ __aicore__ void matmul_58(GM_ADDR layer_norm_9, GM_ADDR co
 extern "C" __global__ __aicore__ void reduce_sum_69(GM_ADDR add_213, GM_ADDR grad_wpe_weight);
 extern "C" __global__ __aicore__ void scatter_ranks_70(GM_ADDR tokens, GM_ADDR scatter_add_216_ranks);
 extern "C" __global__ __aicore__ void scatter_order_71(GM_ADDR scatter_add_216_ranks, GM_ADDR scatter_add_216_order);
-extern "C" __global__ __aicore__ void scatter_add_72(GM_ADDR add_213, GM_ADDR tokens, GM_ADDR scatter_add_216_order, GM_ADDR scatter_add_216);
-extern "C" __global__ __aicore__ void matmul_add_73(GM_ADDR mul_76, GM_ADDR layer_norm_50, GM_ADDR scatter_add_216, GM_ADDR grad_wte_weight, GM_ADDR workspace);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_74(GM_ADDR adamw_m_wte_weight, GM_ADDR grad_wte_weight, GM_ADDR adamw_v_wte_weight, GM_ADDR wte_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_wte_weight, GM_ADDR new_adamw_v_wte_weight, GM_ADDR new_wte_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_75(GM_ADDR adamw_m_wpe_weight, GM_ADDR grad_wpe_weight, GM_ADDR adamw_v_wpe_weight, GM_ADDR wpe_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_wpe_weight, GM_ADDR new_adamw_v_wpe_weight, GM_ADDR new_wpe_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_76(GM_ADDR adamw_m_h_0_ln_1_weight, GM_ADDR grad_h_0_ln_1_weight, GM_ADDR adamw_v_h_0_ln_1_weight, GM_ADDR h_0_ln_1_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_ln_1_weight, GM_ADDR new_adamw_v_h_0_ln_1_weight, GM_ADDR new_h_0_ln_1_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_78(GM_ADDR adamw_m_h_0_attn_qkv_weight, GM_ADDR grad_h_0_attn_qkv_weight, GM_ADDR adamw_v_h_0_attn_qkv_weight, GM_ADDR h_0_attn_qkv_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_qkv_weight, GM_ADDR new_adamw_v_h_0_attn_qkv_weight, GM_ADDR new_h_0_attn_qkv_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_79(GM_ADDR adamw_m_h_0_attn_qkv_bias, GM_ADDR grad_h_0_attn_qkv_bias, GM_ADDR adamw_v_h_0_attn_qkv_bias, GM_ADDR h_0_attn_qkv_bias, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_qkv_bias, GM_ADDR new_adamw_v_h_0_attn_qkv_bias, GM_ADDR new_h_0_attn_qkv_bias);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_80(GM_ADDR adamw_m_h_0_attn_proj_weight, GM_ADDR grad_h_0_attn_proj_weight, GM_ADDR adamw_v_h_0_attn_proj_weight, GM_ADDR h_0_attn_proj_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_proj_weight, GM_ADDR new_adamw_v_h_0_attn_proj_weight, GM_ADDR new_h_0_attn_proj_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_84(GM_ADDR adamw_m_h_0_mlp_fc_weight, GM_ADDR grad_h_0_mlp_fc_weight, GM_ADDR adamw_v_h_0_mlp_fc_weight, GM_ADDR h_0_mlp_fc_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_mlp_fc_weight, GM_ADDR new_adamw_v_h_0_mlp_fc_weight, GM_ADDR new_h_0_mlp_fc_weight);
-extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_85(GM_ADDR adamw_m_h_0_mlp_fc_bias, GM_ADDR grad_h_0_mlp_fc_bias, GM_ADDR adamw_v_h_0_mlp_fc_bias, GM_ADDR h_0_mlp_fc_bias, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_mlp_fc_bias, GM_ADDR new_adamw_v_h_0_mlp_fc_bias, GM_ADDR new_h_0_mlp_fc_bias);
+extern "C" __global__ __aicore__ void scatter_starts_72(GM_ADDR tokens, GM_ADDR scatter_add_216_order, GM_ADDR scatter_add_216_starts);
+extern "C" __global__ __aicore__ void scatter_add_73(GM_ADDR add_213, GM_ADDR tokens, GM_ADDR scatter_add_216_order, GM_ADDR scatter_add_216_starts, GM_ADDR scatter_add_216);
+extern "C" __global__ __aicore__ void matmul_add_74(GM_ADDR mul_76, GM_ADDR layer_norm_50, GM_ADDR scatter_add_216, GM_ADDR grad_wte_weight, GM_ADDR workspace);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_75(GM_ADDR adamw_m_wte_weight, GM_ADDR grad_wte_weight, GM_ADDR adamw_v_wte_weight, GM_ADDR wte_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_wte_weight, GM_ADDR new_adamw_v_wte_weight, GM_ADDR new_wte_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_76(GM_ADDR adamw_m_wpe_weight, GM_ADDR grad_wpe_weight, GM_ADDR adamw_v_wpe_weight, GM_ADDR wpe_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_wpe_weight, GM_ADDR new_adamw_v_wpe_weight, GM_ADDR new_wpe_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_77(GM_ADDR adamw_m_h_0_ln_1_weight, GM_ADDR grad_h_0_ln_1_weight, GM_ADDR adamw_v_h_0_ln_1_weight, GM_ADDR h_0_ln_1_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_ln_1_weight, GM_ADDR new_adamw_v_h_0_ln_1_weight, GM_ADDR new_h_0_ln_1_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_79(GM_ADDR adamw_m_h_0_attn_qkv_weight, GM_ADDR grad_h_0_attn_qkv_weight, GM_ADDR adamw_v_h_0_attn_qkv_weight, GM_ADDR h_0_attn_qkv_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_qkv_weight, GM_ADDR new_adamw_v_h_0_attn_qkv_weight, GM_ADDR new_h_0_attn_qkv_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_80(GM_ADDR adamw_m_h_0_attn_qkv_bias, GM_ADDR grad_h_0_attn_qkv_bias, GM_ADDR adamw_v_h_0_attn_qkv_bias, GM_ADDR h_0_attn_qkv_bias, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_qkv_bias, GM_ADDR new_adamw_v_h_0_attn_qkv_bias, GM_ADDR new_h_0_attn_qkv_bias);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_81(GM_ADDR adamw_m_h_0_attn_proj_weight, GM_ADDR grad_h_0_attn_proj_weight, GM_ADDR adamw_v_h_0_attn_proj_weight, GM_ADDR h_0_attn_proj_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_attn_proj_weight, GM_ADDR new_adamw_v_h_0_attn_proj_weight, GM_ADDR new_h_0_attn_proj_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_85(GM_ADDR adamw_m_h_0_mlp_fc_weight, GM_ADDR grad_h_0_mlp_fc_weight, GM_ADDR adamw_v_h_0_mlp_fc_weight, GM_ADDR h_0_mlp_fc_weight, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_mlp_fc_weight, GM_ADDR new_adamw_v_h_0_mlp_fc_weight, GM_ADDR new_h_0_mlp_fc_weight);
+extern "C" __global__ __aicore__ void mul_add_sqrt_div_x3_86(GM_ADDR adamw_m_h_0_mlp_fc_bias, GM_ADDR grad_h_0_mlp_fc_bias, GM_ADDR adamw_v_h_0_mlp_fc_bias, GM_ADDR h_0_mlp_fc_bias, GM_ADDR adamw_step, GM_ADDR new_adamw_m_h_0_mlp_fc_bias, GM_ADDR new_adamw_v_h_0_mlp_fc_bias, GM_ADDR new_h_0_mlp_fc_bias);
 #else
 // launchers defined beside each kernel (`<kernel><<<blockDim, nullptr, stream>>>`)
 extern "C" void gather_0_do(uint32_t blockDim, void* stream, uint8_t* wte_weight, uint8_t* tokens, uint8_t* gather_2);
@@ -120,16 +121,17 @@ extern "C" void matmul_58_do(uint32_t blockDim, void* stream, uint8_t* layer_nor
 extern "C" void reduce_sum_69_do(uint32_t blockDim, void* stream, uint8_t* add_213, uint8_t* grad_wpe_weight);
 extern "C" void scatter_ranks_70_do(uint32_t blockDim, void* stream, uint8_t* tokens, uint8_t* scatter_add_216_ranks);
 extern "C" void scatter_order_71_do(uint32_t blockDim, void* stream, uint8_t* scatter_add_216_ranks, uint8_t* scatter_add_216_order);
-extern "C" void scatter_add_72_do(uint32_t blockDim, void* stream, uint8_t* add_213, uint8_t* tokens, uint8_t* scatter_add_216_order, uint8_t* scatter_add_216);
-extern "C" void matmul_add_73_do(uint32_t blockDim, void* stream, uint8_t* mul_76, uint8_t* layer_norm_50, uint8_t* scatter_add_216, uint8_t* grad_wte_weight, uint8_t* workspace);
-extern "C" void mul_add_sqrt_div_x3_74_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_wte_weight, uint8_t* grad_wte_weight, uint8_t* adamw_v_wte_weight, uint8_t* wte_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_wte_weight, uint8_t* new_adamw_v_wte_weight, uint8_t* new_wte_weight);
-extern "C" void mul_add_sqrt_div_x3_75_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_wpe_weight, uint8_t* grad_wpe_weight, uint8_t* adamw_v_wpe_weight, uint8_t* wpe_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_wpe_weight, uint8_t* new_adamw_v_wpe_weight, uint8_t* new_wpe_weight);
-extern "C" void mul_add_sqrt_div_x3_76_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_ln_1_weight, uint8_t* grad_h_0_ln_1_weight, uint8_t* adamw_v_h_0_ln_1_weight, uint8_t* h_0_ln_1_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_ln_1_weight, uint8_t* new_adamw_v_h_0_ln_1_weight, uint8_t* new_h_0_ln_1_weight);
-extern "C" void mul_add_sqrt_div_x3_78_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_qkv_weight, uint8_t* grad_h_0_attn_qkv_weight, uint8_t* adamw_v_h_0_attn_qkv_weight, uint8_t* h_0_attn_qkv_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_qkv_weight, uint8_t* new_adamw_v_h_0_attn_qkv_weight, uint8_t* new_h_0_attn_qkv_weight);
-extern "C" void mul_add_sqrt_div_x3_79_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_qkv_bias, uint8_t* grad_h_0_attn_qkv_bias, uint8_t* adamw_v_h_0_attn_qkv_bias, uint8_t* h_0_attn_qkv_bias, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_qkv_bias, uint8_t* new_adamw_v_h_0_attn_qkv_bias, uint8_t* new_h_0_attn_qkv_bias);
-extern "C" void mul_add_sqrt_div_x3_80_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_proj_weight, uint8_t* grad_h_0_attn_proj_weight, uint8_t* adamw_v_h_0_attn_proj_weight, uint8_t* h_0_attn_proj_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_proj_weight, uint8_t* new_adamw_v_h_0_attn_proj_weight, uint8_t* new_h_0_attn_proj_weight);
-extern "C" void mul_add_sqrt_div_x3_84_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_mlp_fc_weight, uint8_t* grad_h_0_mlp_fc_weight, uint8_t* adamw_v_h_0_mlp_fc_weight, uint8_t* h_0_mlp_fc_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_mlp_fc_weight, uint8_t* new_adamw_v_h_0_mlp_fc_weight, uint8_t* new_h_0_mlp_fc_weight);
-extern "C" void mul_add_sqrt_div_x3_85_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_mlp_fc_bias, uint8_t* grad_h_0_mlp_fc_bias, uint8_t* adamw_v_h_0_mlp_fc_bias, uint8_t* h_0_mlp_fc_bias, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_mlp_fc_bias, uint8_t* new_adamw_v_h_0_mlp_fc_bias, uint8_t* new_h_0_mlp_fc_bias);
+extern "C" void scatter_starts_72_do(uint32_t blockDim, void* stream, uint8_t* tokens, uint8_t* scatter_add_216_order, uint8_t* scatter_add_216_starts);
+extern "C" void scatter_add_73_do(uint32_t blockDim, void* stream, uint8_t* add_213, uint8_t* tokens, uint8_t* scatter_add_216_order, uint8_t* scatter_add_216_starts, uint8_t* scatter_add_216);
+extern "C" void matmul_add_74_do(uint32_t blockDim, void* stream, uint8_t* mul_76, uint8_t* layer_norm_50, uint8_t* scatter_add_216, uint8_t* grad_wte_weight, uint8_t* workspace);
+extern "C" void mul_add_sqrt_div_x3_75_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_wte_weight, uint8_t* grad_wte_weight, uint8_t* adamw_v_wte_weight, uint8_t* wte_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_wte_weight, uint8_t* new_adamw_v_wte_weight, uint8_t* new_wte_weight);
+extern "C" void mul_add_sqrt_div_x3_76_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_wpe_weight, uint8_t* grad_wpe_weight, uint8_t* adamw_v_wpe_weight, uint8_t* wpe_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_wpe_weight, uint8_t* new_adamw_v_wpe_weight, uint8_t* new_wpe_weight);
+extern "C" void mul_add_sqrt_div_x3_77_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_ln_1_weight, uint8_t* grad_h_0_ln_1_weight, uint8_t* adamw_v_h_0_ln_1_weight, uint8_t* h_0_ln_1_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_ln_1_weight, uint8_t* new_adamw_v_h_0_ln_1_weight, uint8_t* new_h_0_ln_1_weight);
+extern "C" void mul_add_sqrt_div_x3_79_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_qkv_weight, uint8_t* grad_h_0_attn_qkv_weight, uint8_t* adamw_v_h_0_attn_qkv_weight, uint8_t* h_0_attn_qkv_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_qkv_weight, uint8_t* new_adamw_v_h_0_attn_qkv_weight, uint8_t* new_h_0_attn_qkv_weight);
+extern "C" void mul_add_sqrt_div_x3_80_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_qkv_bias, uint8_t* grad_h_0_attn_qkv_bias, uint8_t* adamw_v_h_0_attn_qkv_bias, uint8_t* h_0_attn_qkv_bias, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_qkv_bias, uint8_t* new_adamw_v_h_0_attn_qkv_bias, uint8_t* new_h_0_attn_qkv_bias);
+extern "C" void mul_add_sqrt_div_x3_81_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_attn_proj_weight, uint8_t* grad_h_0_attn_proj_weight, uint8_t* adamw_v_h_0_attn_proj_weight, uint8_t* h_0_attn_proj_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_attn_proj_weight, uint8_t* new_adamw_v_h_0_attn_proj_weight, uint8_t* new_h_0_attn_proj_weight);
+extern "C" void mul_add_sqrt_div_x3_85_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_mlp_fc_weight, uint8_t* grad_h_0_mlp_fc_weight, uint8_t* adamw_v_h_0_mlp_fc_weight, uint8_t* h_0_mlp_fc_weight, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_mlp_fc_weight, uint8_t* new_adamw_v_h_0_mlp_fc_weight, uint8_t* new_h_0_mlp_fc_weight);
+extern "C" void mul_add_sqrt_div_x3_86_do(uint32_t blockDim, void* stream, uint8_t* adamw_m_h_0_mlp_fc_bias, uint8_t* grad_h_0_mlp_fc_bias, uint8_t* adamw_v_h_0_mlp_fc_bias, uint8_t* h_0_mlp_fc_bias, uint8_t* adamw_step, uint8_t* new_adamw_m_h_0_mlp_fc_bias, uint8_t* new_adamw_v_h_0_mlp_fc_bias, uint8_t* new_h_0_mlp_fc_bias);
 #endif
 
 #define CHECK_ACL(expr)                                                                  \
@@ -382,7 +384,7 @@ int main(int argc, char** argv) {
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot99), 512, ACL_MEM_MALLOC_HUGE_FIRST));
     uint8_t* slot100 = nullptr; // temp 2, temp 7, temp 78, temp 81, temp 87
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot100), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot101 = nullptr; // temp 4, temp 80, temp 89, temp 91
+    uint8_t* slot101 = nullptr; // temp 4, temp 80, temp 89, temp 92
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot101), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
     uint8_t* slot102 = nullptr; // temp 10, temp 73, temp 84
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot102), 393216, ACL_MEM_MALLOC_HUGE_FIRST));
@@ -390,7 +392,7 @@ int main(int argc, char** argv) {
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot103), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
     uint8_t* slot104 = nullptr; // temp 12, temp 69, temp 75, temp 86
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot104), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot105 = nullptr; // temp 15, temp 58, temp 67, temp 82, temp 90
+    uint8_t* slot105 = nullptr; // temp 15, temp 58, temp 67, temp 82, temp 91
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot105), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
     uint8_t* slot106 = nullptr; // temp 18, temp 56, temp 59, temp 68
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot106), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
@@ -418,7 +420,7 @@ int main(int argc, char** argv) {
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot117), 131072, ACL_MEM_MALLOC_HUGE_FIRST));
     uint8_t* slot118 = nullptr; // temp 61, temp 66
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot118), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
-    uint8_t* slot119 = nullptr; // temp 62, temp 77, temp 79, temp 88
+    uint8_t* slot119 = nullptr; // temp 62, temp 77, temp 79, temp 88, temp 90
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot119), 1024, ACL_MEM_MALLOC_HUGE_FIRST));
     uint8_t* slot120 = nullptr; // temp 63
     CHECK_ACL(aclrtMalloc(reinterpret_cast<void**>(&slot120), 512, ACL_MEM_MALLOC_HUGE_FIRST));
@@ -1126,149 +1128,157 @@ int main(int argc, char** argv) {
     scatter_order_71_do(1, stream, (uint8_t*)slot119, (uint8_t*)slot101);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 72: scatter_add_72 on 48 core(s)
+    // launch 72: scatter_starts_72 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(scatter_add_72, 48, slot104, slot0, slot101, slot105);
+    ICPU_RUN_KF(scatter_starts_72, 1, slot0, slot101, slot119);
     #else
-    scatter_add_72_do(48, stream, (uint8_t*)slot104, (uint8_t*)slot0, (uint8_t*)slot101, (uint8_t*)slot105);
+    scatter_starts_72_do(1, stream, (uint8_t*)slot0, (uint8_t*)slot101, (uint8_t*)slot119);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 73: matmul_add_73 on 4 core(s)
+    // launch 73: scatter_add_73 on 48 core(s)
+    #ifdef ASCENDC_CPU_DEBUG
+    AscendC::SetKernelMode(KernelMode::AIV_MODE);
+    ICPU_RUN_KF(scatter_add_73, 48, slot104, slot0, slot101, slot119, slot105);
+    #else
+    scatter_add_73_do(48, stream, (uint8_t*)slot104, (uint8_t*)slot0, (uint8_t*)slot101, (uint8_t*)slot119, (uint8_t*)slot105);
+    #endif
+    CHECK_ACL(aclrtSynchronizeStream(stream));
+    // launch 74: matmul_add_74 on 4 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     CHECK_ACL(aclrtMemset(workspace + 65536, 524288, 0xFF, 65536));
     AscendC::SetKernelMode(KernelMode::MIX_MODE);
-    ICPU_RUN_KF(matmul_add_73, 4, slot115, slot110, slot105, slot101, workspace);
+    ICPU_RUN_KF(matmul_add_74, 4, slot115, slot110, slot105, slot101, workspace);
     #else
-    matmul_add_73_do(4, stream, (uint8_t*)slot115, (uint8_t*)slot110, (uint8_t*)slot105, (uint8_t*)slot101, (uint8_t*)workspace);
+    matmul_add_74_do(4, stream, (uint8_t*)slot115, (uint8_t*)slot110, (uint8_t*)slot105, (uint8_t*)slot101, (uint8_t*)workspace);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 74: mul_add_sqrt_div_x3_74 on 5 core(s)
+    // launch 75: mul_add_sqrt_div_x3_75 on 5 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_74, 5, slot20, slot101, slot21, slot1, slot19, slot52, slot53, slot54);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_75, 5, slot20, slot101, slot21, slot1, slot19, slot52, slot53, slot54);
     #else
-    mul_add_sqrt_div_x3_74_do(5, stream, (uint8_t*)slot20, (uint8_t*)slot101, (uint8_t*)slot21, (uint8_t*)slot1, (uint8_t*)slot19, (uint8_t*)slot52, (uint8_t*)slot53, (uint8_t*)slot54);
+    mul_add_sqrt_div_x3_75_do(5, stream, (uint8_t*)slot20, (uint8_t*)slot101, (uint8_t*)slot21, (uint8_t*)slot1, (uint8_t*)slot19, (uint8_t*)slot52, (uint8_t*)slot53, (uint8_t*)slot54);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 75: mul_add_sqrt_div_x3_75 on 4 core(s)
+    // launch 76: mul_add_sqrt_div_x3_76 on 4 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_75, 4, slot22, slot100, slot23, slot2, slot19, slot55, slot56, slot57);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_76, 4, slot22, slot100, slot23, slot2, slot19, slot55, slot56, slot57);
     #else
-    mul_add_sqrt_div_x3_75_do(4, stream, (uint8_t*)slot22, (uint8_t*)slot100, (uint8_t*)slot23, (uint8_t*)slot2, (uint8_t*)slot19, (uint8_t*)slot55, (uint8_t*)slot56, (uint8_t*)slot57);
+    mul_add_sqrt_div_x3_76_do(4, stream, (uint8_t*)slot22, (uint8_t*)slot100, (uint8_t*)slot23, (uint8_t*)slot2, (uint8_t*)slot19, (uint8_t*)slot55, (uint8_t*)slot56, (uint8_t*)slot57);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 76: mul_add_sqrt_div_x3_76 on 1 core(s)
+    // launch 77: mul_add_sqrt_div_x3_77 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_76, 1, slot24, slot102, slot25, slot3, slot19, slot58, slot59, slot60);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_77, 1, slot24, slot102, slot25, slot3, slot19, slot58, slot59, slot60);
     #else
-    mul_add_sqrt_div_x3_76_do(1, stream, (uint8_t*)slot24, (uint8_t*)slot102, (uint8_t*)slot25, (uint8_t*)slot3, (uint8_t*)slot19, (uint8_t*)slot58, (uint8_t*)slot59, (uint8_t*)slot60);
+    mul_add_sqrt_div_x3_77_do(1, stream, (uint8_t*)slot24, (uint8_t*)slot102, (uint8_t*)slot25, (uint8_t*)slot3, (uint8_t*)slot19, (uint8_t*)slot58, (uint8_t*)slot59, (uint8_t*)slot60);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 77: mul_add_sqrt_div_x3_76 on 1 core(s)
+    // launch 78: mul_add_sqrt_div_x3_77 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_76, 1, slot26, slot122, slot27, slot4, slot19, slot61, slot62, slot63);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_77, 1, slot26, slot122, slot27, slot4, slot19, slot61, slot62, slot63);
     #else
-    mul_add_sqrt_div_x3_76_do(1, stream, (uint8_t*)slot26, (uint8_t*)slot122, (uint8_t*)slot27, (uint8_t*)slot4, (uint8_t*)slot19, (uint8_t*)slot61, (uint8_t*)slot62, (uint8_t*)slot63);
+    mul_add_sqrt_div_x3_77_do(1, stream, (uint8_t*)slot26, (uint8_t*)slot122, (uint8_t*)slot27, (uint8_t*)slot4, (uint8_t*)slot19, (uint8_t*)slot61, (uint8_t*)slot62, (uint8_t*)slot63);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 78: mul_add_sqrt_div_x3_78 on 24 core(s)
+    // launch 79: mul_add_sqrt_div_x3_79 on 24 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_78, 24, slot28, slot108, slot29, slot5, slot19, slot64, slot65, slot66);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_79, 24, slot28, slot108, slot29, slot5, slot19, slot64, slot65, slot66);
     #else
-    mul_add_sqrt_div_x3_78_do(24, stream, (uint8_t*)slot28, (uint8_t*)slot108, (uint8_t*)slot29, (uint8_t*)slot5, (uint8_t*)slot19, (uint8_t*)slot64, (uint8_t*)slot65, (uint8_t*)slot66);
+    mul_add_sqrt_div_x3_79_do(24, stream, (uint8_t*)slot28, (uint8_t*)slot108, (uint8_t*)slot29, (uint8_t*)slot5, (uint8_t*)slot19, (uint8_t*)slot64, (uint8_t*)slot65, (uint8_t*)slot66);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 79: mul_add_sqrt_div_x3_79 on 1 core(s)
+    // launch 80: mul_add_sqrt_div_x3_80 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_79, 1, slot30, slot103, slot31, slot6, slot19, slot67, slot68, slot69);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_80, 1, slot30, slot103, slot31, slot6, slot19, slot67, slot68, slot69);
     #else
-    mul_add_sqrt_div_x3_79_do(1, stream, (uint8_t*)slot30, (uint8_t*)slot103, (uint8_t*)slot31, (uint8_t*)slot6, (uint8_t*)slot19, (uint8_t*)slot67, (uint8_t*)slot68, (uint8_t*)slot69);
+    mul_add_sqrt_div_x3_80_do(1, stream, (uint8_t*)slot30, (uint8_t*)slot103, (uint8_t*)slot31, (uint8_t*)slot6, (uint8_t*)slot19, (uint8_t*)slot67, (uint8_t*)slot68, (uint8_t*)slot69);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 80: mul_add_sqrt_div_x3_80 on 8 core(s)
+    // launch 81: mul_add_sqrt_div_x3_81 on 8 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_80, 8, slot32, slot106, slot33, slot7, slot19, slot70, slot71, slot72);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_81, 8, slot32, slot106, slot33, slot7, slot19, slot70, slot71, slot72);
     #else
-    mul_add_sqrt_div_x3_80_do(8, stream, (uint8_t*)slot32, (uint8_t*)slot106, (uint8_t*)slot33, (uint8_t*)slot7, (uint8_t*)slot19, (uint8_t*)slot70, (uint8_t*)slot71, (uint8_t*)slot72);
+    mul_add_sqrt_div_x3_81_do(8, stream, (uint8_t*)slot32, (uint8_t*)slot106, (uint8_t*)slot33, (uint8_t*)slot7, (uint8_t*)slot19, (uint8_t*)slot70, (uint8_t*)slot71, (uint8_t*)slot72);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 81: mul_add_sqrt_div_x3_76 on 1 core(s)
+    // launch 82: mul_add_sqrt_div_x3_77 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_76, 1, slot34, slot118, slot35, slot8, slot19, slot73, slot74, slot75);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_77, 1, slot34, slot118, slot35, slot8, slot19, slot73, slot74, slot75);
     #else
-    mul_add_sqrt_div_x3_76_do(1, stream, (uint8_t*)slot34, (uint8_t*)slot118, (uint8_t*)slot35, (uint8_t*)slot8, (uint8_t*)slot19, (uint8_t*)slot73, (uint8_t*)slot74, (uint8_t*)slot75);
+    mul_add_sqrt_div_x3_77_do(1, stream, (uint8_t*)slot34, (uint8_t*)slot118, (uint8_t*)slot35, (uint8_t*)slot8, (uint8_t*)slot19, (uint8_t*)slot73, (uint8_t*)slot74, (uint8_t*)slot75);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 82: mul_add_sqrt_div_x3_76 on 1 core(s)
+    // launch 83: mul_add_sqrt_div_x3_77 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_76, 1, slot36, slot120, slot37, slot9, slot19, slot76, slot77, slot78);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_77, 1, slot36, slot120, slot37, slot9, slot19, slot76, slot77, slot78);
     #else
-    mul_add_sqrt_div_x3_76_do(1, stream, (uint8_t*)slot36, (uint8_t*)slot120, (uint8_t*)slot37, (uint8_t*)slot9, (uint8_t*)slot19, (uint8_t*)slot76, (uint8_t*)slot77, (uint8_t*)slot78);
+    mul_add_sqrt_div_x3_77_do(1, stream, (uint8_t*)slot36, (uint8_t*)slot120, (uint8_t*)slot37, (uint8_t*)slot9, (uint8_t*)slot19, (uint8_t*)slot76, (uint8_t*)slot77, (uint8_t*)slot78);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 83: mul_add_sqrt_div_x3_76 on 1 core(s)
+    // launch 84: mul_add_sqrt_div_x3_77 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_76, 1, slot38, slot121, slot39, slot10, slot19, slot79, slot80, slot81);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_77, 1, slot38, slot121, slot39, slot10, slot19, slot79, slot80, slot81);
     #else
-    mul_add_sqrt_div_x3_76_do(1, stream, (uint8_t*)slot38, (uint8_t*)slot121, (uint8_t*)slot39, (uint8_t*)slot10, (uint8_t*)slot19, (uint8_t*)slot79, (uint8_t*)slot80, (uint8_t*)slot81);
+    mul_add_sqrt_div_x3_77_do(1, stream, (uint8_t*)slot38, (uint8_t*)slot121, (uint8_t*)slot39, (uint8_t*)slot10, (uint8_t*)slot19, (uint8_t*)slot79, (uint8_t*)slot80, (uint8_t*)slot81);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 84: mul_add_sqrt_div_x3_84 on 32 core(s)
+    // launch 85: mul_add_sqrt_div_x3_85 on 32 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_84, 32, slot40, slot107, slot41, slot11, slot19, slot82, slot83, slot84);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_85, 32, slot40, slot107, slot41, slot11, slot19, slot82, slot83, slot84);
     #else
-    mul_add_sqrt_div_x3_84_do(32, stream, (uint8_t*)slot40, (uint8_t*)slot107, (uint8_t*)slot41, (uint8_t*)slot11, (uint8_t*)slot19, (uint8_t*)slot82, (uint8_t*)slot83, (uint8_t*)slot84);
+    mul_add_sqrt_div_x3_85_do(32, stream, (uint8_t*)slot40, (uint8_t*)slot107, (uint8_t*)slot41, (uint8_t*)slot11, (uint8_t*)slot19, (uint8_t*)slot82, (uint8_t*)slot83, (uint8_t*)slot84);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 85: mul_add_sqrt_div_x3_85 on 1 core(s)
+    // launch 86: mul_add_sqrt_div_x3_86 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_85, 1, slot42, slot111, slot43, slot12, slot19, slot85, slot86, slot87);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_86, 1, slot42, slot111, slot43, slot12, slot19, slot85, slot86, slot87);
     #else
-    mul_add_sqrt_div_x3_85_do(1, stream, (uint8_t*)slot42, (uint8_t*)slot111, (uint8_t*)slot43, (uint8_t*)slot12, (uint8_t*)slot19, (uint8_t*)slot85, (uint8_t*)slot86, (uint8_t*)slot87);
+    mul_add_sqrt_div_x3_86_do(1, stream, (uint8_t*)slot42, (uint8_t*)slot111, (uint8_t*)slot43, (uint8_t*)slot12, (uint8_t*)slot19, (uint8_t*)slot85, (uint8_t*)slot86, (uint8_t*)slot87);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 86: mul_add_sqrt_div_x3_84 on 32 core(s)
+    // launch 87: mul_add_sqrt_div_x3_85 on 32 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_84, 32, slot44, slot109, slot45, slot13, slot19, slot88, slot89, slot90);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_85, 32, slot44, slot109, slot45, slot13, slot19, slot88, slot89, slot90);
     #else
-    mul_add_sqrt_div_x3_84_do(32, stream, (uint8_t*)slot44, (uint8_t*)slot109, (uint8_t*)slot45, (uint8_t*)slot13, (uint8_t*)slot19, (uint8_t*)slot88, (uint8_t*)slot89, (uint8_t*)slot90);
+    mul_add_sqrt_div_x3_85_do(32, stream, (uint8_t*)slot44, (uint8_t*)slot109, (uint8_t*)slot45, (uint8_t*)slot13, (uint8_t*)slot19, (uint8_t*)slot88, (uint8_t*)slot89, (uint8_t*)slot90);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 87: mul_add_sqrt_div_x3_76 on 1 core(s)
+    // launch 88: mul_add_sqrt_div_x3_77 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_76, 1, slot46, slot114, slot47, slot14, slot19, slot91, slot92, slot93);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_77, 1, slot46, slot114, slot47, slot14, slot19, slot91, slot92, slot93);
     #else
-    mul_add_sqrt_div_x3_76_do(1, stream, (uint8_t*)slot46, (uint8_t*)slot114, (uint8_t*)slot47, (uint8_t*)slot14, (uint8_t*)slot19, (uint8_t*)slot91, (uint8_t*)slot92, (uint8_t*)slot93);
+    mul_add_sqrt_div_x3_77_do(1, stream, (uint8_t*)slot46, (uint8_t*)slot114, (uint8_t*)slot47, (uint8_t*)slot14, (uint8_t*)slot19, (uint8_t*)slot91, (uint8_t*)slot92, (uint8_t*)slot93);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 88: mul_add_sqrt_div_x3_76 on 1 core(s)
+    // launch 89: mul_add_sqrt_div_x3_77 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_76, 1, slot48, slot113, slot49, slot15, slot19, slot94, slot95, slot96);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_77, 1, slot48, slot113, slot49, slot15, slot19, slot94, slot95, slot96);
     #else
-    mul_add_sqrt_div_x3_76_do(1, stream, (uint8_t*)slot48, (uint8_t*)slot113, (uint8_t*)slot49, (uint8_t*)slot15, (uint8_t*)slot19, (uint8_t*)slot94, (uint8_t*)slot95, (uint8_t*)slot96);
+    mul_add_sqrt_div_x3_77_do(1, stream, (uint8_t*)slot48, (uint8_t*)slot113, (uint8_t*)slot49, (uint8_t*)slot15, (uint8_t*)slot19, (uint8_t*)slot94, (uint8_t*)slot95, (uint8_t*)slot96);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
-    // launch 89: mul_add_sqrt_div_x3_76 on 1 core(s)
+    // launch 90: mul_add_sqrt_div_x3_77 on 1 core(s)
     #ifdef ASCENDC_CPU_DEBUG
     AscendC::SetKernelMode(KernelMode::AIV_MODE);
-    ICPU_RUN_KF(mul_add_sqrt_div_x3_76, 1, slot50, slot116, slot51, slot16, slot19, slot97, slot98, slot99);
+    ICPU_RUN_KF(mul_add_sqrt_div_x3_77, 1, slot50, slot116, slot51, slot16, slot19, slot97, slot98, slot99);
     #else
-    mul_add_sqrt_div_x3_76_do(1, stream, (uint8_t*)slot50, (uint8_t*)slot116, (uint8_t*)slot51, (uint8_t*)slot16, (uint8_t*)slot19, (uint8_t*)slot97, (uint8_t*)slot98, (uint8_t*)slot99);
+    mul_add_sqrt_div_x3_77_do(1, stream, (uint8_t*)slot50, (uint8_t*)slot116, (uint8_t*)slot51, (uint8_t*)slot16, (uint8_t*)slot19, (uint8_t*)slot97, (uint8_t*)slot98, (uint8_t*)slot99);
     #endif
     CHECK_ACL(aclrtSynchronizeStream(stream));
     // Outputs.

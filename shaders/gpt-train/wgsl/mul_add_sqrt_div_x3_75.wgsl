@@ -1,14 +1,14 @@
 // Tessera kernel `mul_add_sqrt_div_x3_75` (generated; do not edit).
-// grid [32, 1, 1] workgroups of 256 threads.
+// grid [33, 1, 1] workgroups of 256 threads.
 
-@group(0) @binding(0) var<storage, read> b0_adamw_m_wpe_weight: array<f32>; // adamw.m/wpe.weight: f32[8192]
-@group(0) @binding(1) var<storage, read> b1_grad_wpe_weight: array<f32>; // grad/wpe.weight: f32[8192]
-@group(0) @binding(2) var<storage, read> b2_adamw_v_wpe_weight: array<f32>; // adamw.v/wpe.weight: f32[8192]
-@group(0) @binding(3) var<storage, read> b3_wpe_weight: array<f32>; // wpe.weight: f32[8192]
+@group(0) @binding(0) var<storage, read> b0_adamw_m_wte_weight: array<f32>; // adamw.m/wte.weight: f32[8320]
+@group(0) @binding(1) var<storage, read> b1_grad_wte_weight: array<f32>; // grad/wte.weight: f32[8320]
+@group(0) @binding(2) var<storage, read> b2_adamw_v_wte_weight: array<f32>; // adamw.v/wte.weight: f32[8320]
+@group(0) @binding(3) var<storage, read> b3_wte_weight: array<f32>; // wte.weight: f32[8320]
 @group(0) @binding(4) var<storage, read> b4_adamw_step: array<f32>; // adamw.step: f32[3]
-@group(0) @binding(5) var<storage, read_write> b5_new_adamw_m_wpe_weight: array<f32>; // new/adamw.m/wpe.weight: f32[8192]
-@group(0) @binding(6) var<storage, read_write> b6_new_adamw_v_wpe_weight: array<f32>; // new/adamw.v/wpe.weight: f32[8192]
-@group(0) @binding(7) var<storage, read_write> b7_new_wpe_weight: array<f32>; // new/wpe.weight: f32[8192]
+@group(0) @binding(5) var<storage, read_write> b5_new_adamw_m_wte_weight: array<f32>; // new/adamw.m/wte.weight: f32[8320]
+@group(0) @binding(6) var<storage, read_write> b6_new_adamw_v_wte_weight: array<f32>; // new/adamw.v/wte.weight: f32[8320]
+@group(0) @binding(7) var<storage, read_write> b7_new_wte_weight: array<f32>; // new/wte.weight: f32[8320]
 
 @compute @workgroup_size(256)
 fn mul_add_sqrt_div_x3_75(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -64,11 +64,11 @@ fn mul_add_sqrt_div_x3_75(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r2 = wid.x;
     r3 = i32(r2);
     r4 = r3 * 256i;
-    r5 = 8192i - r4;
+    r5 = 8320i - r4;
     r6 = r4 + r1;
     r7 = r1 < r5;
     if (r7) {
-        r8 = b0_adamw_m_wpe_weight[r6];
+        r8 = b0_adamw_m_wte_weight[r6];
     } else {
         r8 = 0.0f;
     }
@@ -76,7 +76,7 @@ fn mul_add_sqrt_div_x3_75(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r10 = r4 + r1;
     r11 = r1 < r5;
     if (r11) {
-        r12 = b1_grad_wpe_weight[r10];
+        r12 = b1_grad_wte_weight[r10];
     } else {
         r12 = 0.0f;
     }
@@ -85,12 +85,12 @@ fn mul_add_sqrt_div_x3_75(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r15 = r4 + r1;
     r16 = r1 < r5;
     if (r16) {
-        b5_new_adamw_m_wpe_weight[r15] = r14;
+        b5_new_adamw_m_wte_weight[r15] = r14;
     }
     r17 = r4 + r1;
     r18 = r1 < r5;
     if (r18) {
-        r19 = b2_adamw_v_wpe_weight[r17];
+        r19 = b2_adamw_v_wte_weight[r17];
     } else {
         r19 = 0.0f;
     }
@@ -101,12 +101,12 @@ fn mul_add_sqrt_div_x3_75(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r24 = r4 + r1;
     r25 = r1 < r5;
     if (r25) {
-        b6_new_adamw_v_wpe_weight[r24] = r23;
+        b6_new_adamw_v_wte_weight[r24] = r23;
     }
     r26 = r4 + r1;
     r27 = r1 < r5;
     if (r27) {
-        r28 = b3_wpe_weight[r26];
+        r28 = b3_wte_weight[r26];
     } else {
         r28 = 0.0f;
     }
@@ -141,6 +141,6 @@ fn mul_add_sqrt_div_x3_75(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r45 = r4 + r1;
     r46 = r1 < r5;
     if (r46) {
-        b7_new_wpe_weight[r45] = r44;
+        b7_new_wte_weight[r45] = r44;
     }
 }

@@ -1,118 +1,146 @@
 // Tessera kernel `mul_add_sqrt_div_x3_76` (generated; do not edit).
-// grid [1, 1, 1] workgroups of 256 threads.
+// grid [32, 1, 1] workgroups of 256 threads.
 
-@group(0) @binding(0) var<storage, read> b0_adamw_m_h_0_ln_1_weight: array<f32>; // adamw.m/h.0.ln_1.weight: f32[128]
-@group(0) @binding(1) var<storage, read> b1_grad_h_0_ln_1_weight: array<f32>; // grad/h.0.ln_1.weight: f32[128]
-@group(0) @binding(2) var<storage, read> b2_adamw_v_h_0_ln_1_weight: array<f32>; // adamw.v/h.0.ln_1.weight: f32[128]
-@group(0) @binding(3) var<storage, read> b3_h_0_ln_1_weight: array<f32>; // h.0.ln_1.weight: f32[128]
+@group(0) @binding(0) var<storage, read> b0_adamw_m_wpe_weight: array<f32>; // adamw.m/wpe.weight: f32[8192]
+@group(0) @binding(1) var<storage, read> b1_grad_wpe_weight: array<f32>; // grad/wpe.weight: f32[8192]
+@group(0) @binding(2) var<storage, read> b2_adamw_v_wpe_weight: array<f32>; // adamw.v/wpe.weight: f32[8192]
+@group(0) @binding(3) var<storage, read> b3_wpe_weight: array<f32>; // wpe.weight: f32[8192]
 @group(0) @binding(4) var<storage, read> b4_adamw_step: array<f32>; // adamw.step: f32[3]
-@group(0) @binding(5) var<storage, read_write> b5_new_adamw_m_h_0_ln_1_weight: array<f32>; // new/adamw.m/h.0.ln_1.weight: f32[128]
-@group(0) @binding(6) var<storage, read_write> b6_new_adamw_v_h_0_ln_1_weight: array<f32>; // new/adamw.v/h.0.ln_1.weight: f32[128]
-@group(0) @binding(7) var<storage, read_write> b7_new_h_0_ln_1_weight: array<f32>; // new/h.0.ln_1.weight: f32[128]
+@group(0) @binding(5) var<storage, read_write> b5_new_adamw_m_wpe_weight: array<f32>; // new/adamw.m/wpe.weight: f32[8192]
+@group(0) @binding(6) var<storage, read_write> b6_new_adamw_v_wpe_weight: array<f32>; // new/adamw.v/wpe.weight: f32[8192]
+@group(0) @binding(7) var<storage, read_write> b7_new_wpe_weight: array<f32>; // new/wpe.weight: f32[8192]
 
 @compute @workgroup_size(256)
 fn mul_add_sqrt_div_x3_76(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     var r0: u32;
     var r1: i32;
-    var r2: bool;
-    var r3: f32;
-    var r4: f32;
-    var r5: bool;
-    var r6: f32;
-    var r7: f32;
+    var r2: u32;
+    var r3: i32;
+    var r4: i32;
+    var r5: i32;
+    var r6: i32;
+    var r7: bool;
     var r8: f32;
-    var r9: bool;
-    var r10: bool;
-    var r11: f32;
+    var r9: f32;
+    var r10: i32;
+    var r11: bool;
     var r12: f32;
     var r13: f32;
     var r14: f32;
-    var r15: f32;
+    var r15: i32;
     var r16: bool;
-    var r17: bool;
-    var r18: f32;
-    var r19: bool;
+    var r17: i32;
+    var r18: bool;
+    var r19: f32;
     var r20: f32;
     var r21: f32;
-    var r22: bool;
+    var r22: f32;
     var r23: f32;
-    var r24: f32;
-    var r25: f32;
-    var r26: f32;
-    var r27: f32;
-    var r28: bool;
-    var r29: f32;
+    var r24: i32;
+    var r25: bool;
+    var r26: i32;
+    var r27: bool;
+    var r28: f32;
+    var r29: bool;
     var r30: f32;
     var r31: f32;
-    var r32: bool;
+    var r32: f32;
+    var r33: f32;
+    var r34: bool;
+    var r35: f32;
+    var r36: f32;
+    var r37: bool;
+    var r38: f32;
+    var r39: f32;
+    var r40: f32;
+    var r41: f32;
+    var r42: f32;
+    var r43: f32;
+    var r44: f32;
+    var r45: i32;
+    var r46: bool;
     r0 = lid.x;
     r1 = i32(r0);
-    r2 = r1 < 128i;
-    if (r2) {
-        r3 = b0_adamw_m_h_0_ln_1_weight[r1];
+    r2 = wid.x;
+    r3 = i32(r2);
+    r4 = r3 * 256i;
+    r5 = 8192i - r4;
+    r6 = r4 + r1;
+    r7 = r1 < r5;
+    if (r7) {
+        r8 = b0_adamw_m_wpe_weight[r6];
     } else {
-        r3 = 0.0f;
+        r8 = 0.0f;
     }
-    r4 = r3 * 0.9f;
-    r5 = r1 < 128i;
-    if (r5) {
-        r6 = b1_grad_h_0_ln_1_weight[r1];
+    r9 = r8 * 0.9f;
+    r10 = r4 + r1;
+    r11 = r1 < r5;
+    if (r11) {
+        r12 = b1_grad_wpe_weight[r10];
     } else {
-        r6 = 0.0f;
+        r12 = 0.0f;
     }
-    r7 = r6 * 0.1f;
-    r8 = r4 + r7;
-    r9 = r1 < 128i;
-    if (r9) {
-        b5_new_adamw_m_h_0_ln_1_weight[r1] = r8;
-    }
-    r10 = r1 < 128i;
-    if (r10) {
-        r11 = b2_adamw_v_h_0_ln_1_weight[r1];
-    } else {
-        r11 = 0.0f;
-    }
-    r12 = r11 * 0.999f;
-    r13 = r6 * r6;
-    r14 = r13 * 0.001f;
-    r15 = r12 + r14;
-    r16 = r1 < 128i;
+    r13 = r12 * 0.1f;
+    r14 = r9 + r13;
+    r15 = r4 + r1;
+    r16 = r1 < r5;
     if (r16) {
-        b6_new_adamw_v_h_0_ln_1_weight[r1] = r15;
+        b5_new_adamw_m_wpe_weight[r15] = r14;
     }
-    r17 = r1 < 128i;
-    if (r17) {
-        r18 = b3_h_0_ln_1_weight[r1];
+    r17 = r4 + r1;
+    r18 = r1 < r5;
+    if (r18) {
+        r19 = b2_adamw_v_wpe_weight[r17];
     } else {
-        r18 = 0.0f;
+        r19 = 0.0f;
     }
-    r19 = r1 < 128i;
-    if (r19) {
-        r20 = b4_adamw_step[1i];
+    r20 = r19 * 0.999f;
+    r21 = r12 * r12;
+    r22 = r21 * 0.001f;
+    r23 = r20 + r22;
+    r24 = r4 + r1;
+    r25 = r1 < r5;
+    if (r25) {
+        b6_new_adamw_v_wpe_weight[r24] = r23;
+    }
+    r26 = r4 + r1;
+    r27 = r1 < r5;
+    if (r27) {
+        r28 = b3_wpe_weight[r26];
     } else {
-        r20 = 0.0f;
+        r28 = 0.0f;
     }
-    r21 = r8 * r20;
-    r22 = r1 < 128i;
-    if (r22) {
-        r23 = b4_adamw_step[2i];
+    r29 = r1 < r5;
+    if (r29) {
+        r30 = b4_adamw_step[0i];
     } else {
-        r23 = 0.0f;
+        r30 = 0.0f;
     }
-    r24 = r15 * r23;
-    r25 = sqrt(r24);
-    r26 = r25 + 1e-8f;
-    r27 = r21 / r26;
-    r28 = r1 < 128i;
-    if (r28) {
-        r29 = b4_adamw_step[0i];
+    r31 = r30 * 0.01f;
+    r32 = 1.0f - r31;
+    r33 = r28 * r32;
+    r34 = r1 < r5;
+    if (r34) {
+        r35 = b4_adamw_step[1i];
     } else {
-        r29 = 0.0f;
+        r35 = 0.0f;
     }
-    r30 = r27 * r29;
-    r31 = r18 - r30;
-    r32 = r1 < 128i;
-    if (r32) {
-        b7_new_h_0_ln_1_weight[r1] = r31;
+    r36 = r14 * r35;
+    r37 = r1 < r5;
+    if (r37) {
+        r38 = b4_adamw_step[2i];
+    } else {
+        r38 = 0.0f;
+    }
+    r39 = r23 * r38;
+    r40 = sqrt(r39);
+    r41 = r40 + 1e-8f;
+    r42 = r36 / r41;
+    r43 = r42 * r30;
+    r44 = r33 - r43;
+    r45 = r4 + r1;
+    r46 = r1 < r5;
+    if (r46) {
+        b7_new_wpe_weight[r45] = r44;
     }
 }

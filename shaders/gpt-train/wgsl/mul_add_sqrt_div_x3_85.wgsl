@@ -1,14 +1,14 @@
 // Tessera kernel `mul_add_sqrt_div_x3_85` (generated; do not edit).
-// grid [2, 1, 1] workgroups of 256 threads.
+// grid [256, 1, 1] workgroups of 256 threads.
 
-@group(0) @binding(0) var<storage, read> b0_adamw_m_h_0_mlp_fc_bias: array<f32>; // adamw.m/h.0.mlp.fc.bias: f32[512]
-@group(0) @binding(1) var<storage, read> b1_grad_h_0_mlp_fc_bias: array<f32>; // grad/h.0.mlp.fc.bias: f32[512]
-@group(0) @binding(2) var<storage, read> b2_adamw_v_h_0_mlp_fc_bias: array<f32>; // adamw.v/h.0.mlp.fc.bias: f32[512]
-@group(0) @binding(3) var<storage, read> b3_h_0_mlp_fc_bias: array<f32>; // h.0.mlp.fc.bias: f32[512]
+@group(0) @binding(0) var<storage, read> b0_adamw_m_h_0_mlp_fc_weight: array<f32>; // adamw.m/h.0.mlp.fc.weight: f32[65536]
+@group(0) @binding(1) var<storage, read> b1_grad_h_0_mlp_fc_weight: array<f32>; // grad/h.0.mlp.fc.weight: f32[65536]
+@group(0) @binding(2) var<storage, read> b2_adamw_v_h_0_mlp_fc_weight: array<f32>; // adamw.v/h.0.mlp.fc.weight: f32[65536]
+@group(0) @binding(3) var<storage, read> b3_h_0_mlp_fc_weight: array<f32>; // h.0.mlp.fc.weight: f32[65536]
 @group(0) @binding(4) var<storage, read> b4_adamw_step: array<f32>; // adamw.step: f32[3]
-@group(0) @binding(5) var<storage, read_write> b5_new_adamw_m_h_0_mlp_fc_bias: array<f32>; // new/adamw.m/h.0.mlp.fc.bias: f32[512]
-@group(0) @binding(6) var<storage, read_write> b6_new_adamw_v_h_0_mlp_fc_bias: array<f32>; // new/adamw.v/h.0.mlp.fc.bias: f32[512]
-@group(0) @binding(7) var<storage, read_write> b7_new_h_0_mlp_fc_bias: array<f32>; // new/h.0.mlp.fc.bias: f32[512]
+@group(0) @binding(5) var<storage, read_write> b5_new_adamw_m_h_0_mlp_fc_weight: array<f32>; // new/adamw.m/h.0.mlp.fc.weight: f32[65536]
+@group(0) @binding(6) var<storage, read_write> b6_new_adamw_v_h_0_mlp_fc_weight: array<f32>; // new/adamw.v/h.0.mlp.fc.weight: f32[65536]
+@group(0) @binding(7) var<storage, read_write> b7_new_h_0_mlp_fc_weight: array<f32>; // new/h.0.mlp.fc.weight: f32[65536]
 
 @compute @workgroup_size(256)
 fn mul_add_sqrt_div_x3_85(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -44,28 +44,31 @@ fn mul_add_sqrt_div_x3_85(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     var r29: bool;
     var r30: f32;
     var r31: f32;
-    var r32: bool;
+    var r32: f32;
     var r33: f32;
-    var r34: f32;
+    var r34: bool;
     var r35: f32;
     var r36: f32;
-    var r37: f32;
-    var r38: bool;
+    var r37: bool;
+    var r38: f32;
     var r39: f32;
     var r40: f32;
     var r41: f32;
-    var r42: i32;
-    var r43: bool;
+    var r42: f32;
+    var r43: f32;
+    var r44: f32;
+    var r45: i32;
+    var r46: bool;
     r0 = lid.x;
     r1 = i32(r0);
     r2 = wid.x;
     r3 = i32(r2);
     r4 = r3 * 256i;
-    r5 = 512i - r4;
+    r5 = 65536i - r4;
     r6 = r4 + r1;
     r7 = r1 < r5;
     if (r7) {
-        r8 = b0_adamw_m_h_0_mlp_fc_bias[r6];
+        r8 = b0_adamw_m_h_0_mlp_fc_weight[r6];
     } else {
         r8 = 0.0f;
     }
@@ -73,7 +76,7 @@ fn mul_add_sqrt_div_x3_85(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r10 = r4 + r1;
     r11 = r1 < r5;
     if (r11) {
-        r12 = b1_grad_h_0_mlp_fc_bias[r10];
+        r12 = b1_grad_h_0_mlp_fc_weight[r10];
     } else {
         r12 = 0.0f;
     }
@@ -82,12 +85,12 @@ fn mul_add_sqrt_div_x3_85(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r15 = r4 + r1;
     r16 = r1 < r5;
     if (r16) {
-        b5_new_adamw_m_h_0_mlp_fc_bias[r15] = r14;
+        b5_new_adamw_m_h_0_mlp_fc_weight[r15] = r14;
     }
     r17 = r4 + r1;
     r18 = r1 < r5;
     if (r18) {
-        r19 = b2_adamw_v_h_0_mlp_fc_bias[r17];
+        r19 = b2_adamw_v_h_0_mlp_fc_weight[r17];
     } else {
         r19 = 0.0f;
     }
@@ -98,43 +101,46 @@ fn mul_add_sqrt_div_x3_85(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r24 = r4 + r1;
     r25 = r1 < r5;
     if (r25) {
-        b6_new_adamw_v_h_0_mlp_fc_bias[r24] = r23;
+        b6_new_adamw_v_h_0_mlp_fc_weight[r24] = r23;
     }
     r26 = r4 + r1;
     r27 = r1 < r5;
     if (r27) {
-        r28 = b3_h_0_mlp_fc_bias[r26];
+        r28 = b3_h_0_mlp_fc_weight[r26];
     } else {
         r28 = 0.0f;
     }
     r29 = r1 < r5;
     if (r29) {
-        r30 = b4_adamw_step[1i];
+        r30 = b4_adamw_step[0i];
     } else {
         r30 = 0.0f;
     }
-    r31 = r14 * r30;
-    r32 = r1 < r5;
-    if (r32) {
-        r33 = b4_adamw_step[2i];
+    r31 = r30 * 0.01f;
+    r32 = 1.0f - r31;
+    r33 = r28 * r32;
+    r34 = r1 < r5;
+    if (r34) {
+        r35 = b4_adamw_step[1i];
     } else {
-        r33 = 0.0f;
+        r35 = 0.0f;
     }
-    r34 = r23 * r33;
-    r35 = sqrt(r34);
-    r36 = r35 + 1e-8f;
-    r37 = r31 / r36;
-    r38 = r1 < r5;
-    if (r38) {
-        r39 = b4_adamw_step[0i];
+    r36 = r14 * r35;
+    r37 = r1 < r5;
+    if (r37) {
+        r38 = b4_adamw_step[2i];
     } else {
-        r39 = 0.0f;
+        r38 = 0.0f;
     }
-    r40 = r37 * r39;
-    r41 = r28 - r40;
-    r42 = r4 + r1;
-    r43 = r1 < r5;
-    if (r43) {
-        b7_new_h_0_mlp_fc_bias[r42] = r41;
+    r39 = r23 * r38;
+    r40 = sqrt(r39);
+    r41 = r40 + 1e-8f;
+    r42 = r36 / r41;
+    r43 = r42 * r30;
+    r44 = r33 - r43;
+    r45 = r4 + r1;
+    r46 = r1 < r5;
+    if (r46) {
+        b7_new_h_0_mlp_fc_weight[r45] = r44;
     }
 }

@@ -67,7 +67,8 @@ pub fn build_standalone(
             }
             crate::graph::CompositeOp::Rope { .. } => rope::build(spec, name, c, operands, target),
             crate::graph::CompositeOp::ScatterRanks { .. }
-            | crate::graph::CompositeOp::ScatterOrder => {
+            | crate::graph::CompositeOp::ScatterOrder
+            | crate::graph::CompositeOp::ScatterStarts { .. } => {
                 sort::build(spec, name, c, operands, target)
             }
             crate::graph::CompositeOp::SortedScatterAdd { .. } => {

@@ -1,12 +1,12 @@
-//! Tile kernels of the first two steps of a sorted scatter-add: the ranks of the ids
-//! ([`CompositeOp::ScatterRanks`]) and their inverse, the sorted order
-//! ([`CompositeOp::ScatterOrder`]). The third step, the sums, is
-//! [`super::index`]'s scatter-add given the order.
+//! Tile kernels of the first three steps of a sorted scatter-add: the ranks of the ids
+//! ([`CompositeOp::ScatterRanks`]), their inverse, the sorted order
+//! ([`CompositeOp::ScatterOrder`]), and where each output row's segment of it starts
+//! ([`CompositeOp::ScatterStarts`]). The last step, the sums, is [`super::index`]'s
+//! scatter-add given the order and the starts.
 //!
-//! Both are quadratic in the number of ids `N`, without reductions or barriers: one
-//! program per tile of outputs (one output per lane), a loop over all `N` inputs with a
-//! uniform scalar load each, and a few exact f32 tile ops per step (ids clamped into
-//! `-1..=size` and positions are integers below 2^24). Every read is a scalar load, so
+//! None has reductions or barriers: one program per tile of outputs (one output per
+//! lane), a loop over inputs with a uniform scalar load each, and a few exact f32 tile
+//! ops per step (ids clamped into `-1..=size` and positions are integers below 2^24). Every read is a scalar load, so
 //! any strided view of the ids costs the same on every target (an `i32` tile of strided
 //! ids is a gather Ascend C does not have).
 //!
@@ -20,6 +20,15 @@
 //! - **order** (`order[r] = n` where `rank[n] == r`): a program owns ranks `r0..r0 +
 //!   len`; for every `n`, the lane `rank[n] - r0`, if any, adds `n`: `n * max(1 - |r -
 //!   rank[n]|, 0)`, 5 tile ops per id.
+//!
+//! Ranks and order loop over all `N` inputs per program: quadratic in `N`.
+//!
+//! - **starts** (`starts[r] = #{n : c[n] < r}`, `size + 1` of them): linear, not
+//!   quadratic. A program owns rows `r0..r0 + tile`, whose ids lie at the sorted
+//!   positions `lo..hi` (`lo`, `hi` the first positions whose ids reach `r0` and `r0 +
+//!   tile`: one loop of two binary searches in index math, reading `c[order[p]]`); a
+//!   loop over `lo..hi` adds `min(max(r - c, 0), 1)` per lane, and the lane's start is
+//!   `lo` plus that count. All programs together take `~(size / tile) log N + N` steps.
 
 use super::index::coalesce;
 use super::{params, unsupported};
@@ -31,7 +40,7 @@ use crate::target::Target;
 use crate::tile::build::{programs, tile_sizes, Em, Ix};
 use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
 
-/// Builds the kernel of a ranks or order composite over its operand.
+/// Builds the kernel of a ranks, order or starts composite over its operands.
 pub fn build(
     spec: &KernelSpec,
     name: &str,
@@ -52,10 +61,15 @@ pub fn build(
         return Err(internal("the operand is not an i32 view".into()));
     }
     let n: usize = view.shape.iter().product();
+    // Outputs: one per id (ranks, order) or per row and one more (starts).
+    let outputs = match c {
+        CompositeOp::ScatterStarts { size } => size.saturating_add(1),
+        _ => n,
+    };
     let st = &spec.store;
-    if st.shape != [n] || st.strides.len() != 1 {
+    if st.shape != [outputs] || st.strides.len() != 1 {
         return Err(internal(format!(
-            "store view of shape {:?} for {n} outputs",
+            "store view of shape {:?} for {outputs} outputs",
             st.shape
         )));
     }
@@ -69,19 +83,41 @@ pub fn build(
             strides: strides.into_iter().next().unwrap_or_default(),
         },
         n,
-        tile: tile_sizes(target).block.min(n.max(1).next_power_of_two()),
+        tile: tile_sizes(target)
+            .block
+            .min(outputs.max(1).next_power_of_two()),
     };
-    let programs_n = n.div_ceil(k.tile).max(1);
+    let programs_n = outputs.div_ceil(k.tile).max(1);
     let (grid, pids) = programs(&mut k.em, target, name, &[programs_n as u64])?;
     let first = k.em.mul(pids[0], k.tile as i64);
     let first = Ix::V(k.em.val(first));
-    // Outputs of this program: min(tile, N - first).
-    let left = k.em.op(IndexOp::Sub, Ix::C(n as i64), first);
+    // Outputs of this program: min(tile, outputs - first).
+    let left = k.em.op(IndexOp::Sub, Ix::C(outputs as i64), first);
     let len = k.em.op(IndexOp::Min, left, Ix::C(k.tile as i64));
     let len = Ix::V(k.em.val(len));
     let out = match c {
         CompositeOp::ScatterRanks { size } => k.ranks(first, len, *size as i64),
         CompositeOp::ScatterOrder => k.order(first),
+        CompositeOp::ScatterStarts { size } => {
+            let (ob, order) = operands
+                .get(1)
+                .ok_or_else(|| internal("missing order operand".into()))?;
+            if spec.buffers.get(*ob).map(|b| b.dtype) != Some(DType::I32)
+                || order.shape != [n]
+                || order.strides.len() != 1
+            {
+                return Err(internal(format!(
+                    "order of shape {:?} for {n} ids",
+                    order.shape
+                )));
+            }
+            let order = Order {
+                buffer: *ob,
+                offset: order.offset,
+                stride: order.strides[0],
+            };
+            k.starts(first, &order, *size as i64)
+        }
         other => {
             return Err(unsupported(
                 spec,
@@ -112,6 +148,14 @@ struct Input {
     offset: i64,
     dims: Vec<usize>,
     strides: Vec<i64>,
+}
+
+/// The sorted order of the ids (`[N]`, [`CompositeOp::ScatterOrder`]): element `p` is at
+/// `offset + p * stride`.
+struct Order {
+    buffer: usize,
+    offset: i64,
+    stride: i64,
 }
 
 struct Sort {
@@ -253,5 +297,86 @@ impl Sort {
         let add = self.em.b.binary(BinaryOp::Mul, hit, nf);
         let acc_n = self.em.b.binary(BinaryOp::Add, acc, add);
         self.em.end_for(start, stop, 1, &[zt], &[acc_n])[0]
+    }
+
+    /// The id at sorted position `p` (`p` and `order[p]` clamped into `0..N`, so that no
+    /// read leaves the buffers whatever they hold), clamped into `-1..=size`.
+    fn sorted_id(&mut self, p: Ix, order: &Order, size: i64) -> Ix {
+        let last = self.n as i64 - 1;
+        let p = self.em.op(IndexOp::Min, p, Ix::C(last));
+        let p = self.em.op(IndexOp::Max, p, Ix::C(0));
+        let t = self.em.mul(p, order.stride);
+        let at = self.em.add(Ix::C(order.offset), t);
+        let base = self.em.val(at);
+        let m = self
+            .em
+            .b
+            .load(BlockAccess::scalar(order.buffer, base), DType::I32, 0.0);
+        let m = self.em.op(IndexOp::Min, Ix::V(m), Ix::C(last));
+        let m = self.em.op(IndexOp::Max, m, Ix::C(0));
+        self.id(m, size)
+    }
+
+    /// The segment starts of the program's rows `first..first + tile` (f32 tile):
+    /// `lo`, `hi`, the first sorted positions whose ids are at least `first` and
+    /// `first + tile`, by one binary-search loop (two searches of `ceil(log2(N + 1))`
+    /// steps, in index math), then for every sorted position in `lo..hi` (ids of the
+    /// program's rows) the lanes past its id count it: `lo + #{p in lo..hi : c < r}`.
+    fn starts(&mut self, first: Ix, order: &Order, size: i64) -> ValueId {
+        let f = DType::F32;
+        let t = self.tile;
+        let n = self.n as i64;
+        let rows = self.positions(first);
+        let end = self.em.add(first, Ix::C(t as i64));
+        let end = Ix::V(self.em.val(end));
+        let zero = self.em.val(Ix::C(0));
+        let all = self.em.val(Ix::C(n));
+        let steps = (usize::BITS - self.n.leading_zeros()) as i64;
+        let step0 = self.em.val(Ix::C(0));
+        let steps = self.em.val(Ix::C(steps));
+        let init = [zero, all, zero, all];
+        let args = self.em.begin_for(&init);
+        let mut next = Vec::new();
+        for (half, target) in [(0, first), (1, end)] {
+            let (lo, hi) = (Ix::V(args[1 + 2 * half]), Ix::V(args[2 + 2 * half]));
+            // The first sorted position whose id is >= target, while lo < hi.
+            let w = self.em.op(IndexOp::Sub, hi, lo);
+            let active = self.em.op(IndexOp::Min, w, Ix::C(1));
+            let s = self.em.add(lo, hi);
+            let mid = self.em.op(IndexOp::Div, s, Ix::C(2));
+            let id = self.sorted_id(mid, order, size);
+            // less = [id < target] = clamp(target - id, 0, 1).
+            let d = self.em.op(IndexOp::Sub, target, id);
+            let d = self.em.op(IndexOp::Min, d, Ix::C(1));
+            let less = self.em.op(IndexOp::Max, d, Ix::C(0));
+            let go = self.em.op(IndexOp::Mul, active, less);
+            let stay = self.em.op(IndexOp::Sub, active, go);
+            // lo' = lo + go (mid + 1 - lo), hi' = hi - stay (hi - mid).
+            let up = self.em.add(mid, Ix::C(1));
+            let up = self.em.op(IndexOp::Sub, up, lo);
+            let up = self.em.op(IndexOp::Mul, go, up);
+            let lo_n = self.em.add(lo, up);
+            let down = self.em.op(IndexOp::Sub, hi, mid);
+            let down = self.em.op(IndexOp::Mul, stay, down);
+            let hi_n = self.em.op(IndexOp::Sub, hi, down);
+            next.push(self.em.val(lo_n));
+            next.push(self.em.val(hi_n));
+        }
+        let bounds = self.em.end_for(step0, steps, 1, &init, &next);
+        let (lo, hi) = (bounds[0], bounds[2]);
+
+        let zf = self.em.b.float(0.0, f);
+        let zt = self.em.b.splat(zf, &[t]);
+        let args = self.em.begin_for(&[zt]);
+        let (p, acc) = (Ix::V(args[0]), args[1]);
+        let id = self.sorted_id(p, order, size);
+        let c = self.float(id);
+        let d = self.em.b.binary(BinaryOp::Sub, rows, c);
+        let below = self.unit(d);
+        let acc_n = self.em.b.binary(BinaryOp::Add, acc, below);
+        let count = self.em.end_for(lo, hi, 1, &[zt], &[acc_n])[0];
+        let lo = self.em.b.cast(lo, f);
+        let lo = self.em.b.splat(lo, &[t]);
+        self.em.b.binary(BinaryOp::Add, lo, count)
     }
 }

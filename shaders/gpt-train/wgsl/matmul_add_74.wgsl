@@ -1,4 +1,4 @@
-// Tessera kernel `matmul_add_73` (generated; do not edit).
+// Tessera kernel `matmul_add_74` (generated; do not edit).
 // grid [4, 3, 1] workgroups of 256 threads.
 
 @group(0) @binding(0) var<storage, read> b0_mul_76: array<f32>; // mul_76: f32[16640]
@@ -9,7 +9,7 @@ var<workgroup> sh0: array<f32, 256>;
 var<workgroup> sh1: array<f32, 256>;
 
 @compute @workgroup_size(256)
-fn matmul_add_73(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn matmul_add_74(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     var r0: u32;
     var r1: i32;
     var r2: i32;

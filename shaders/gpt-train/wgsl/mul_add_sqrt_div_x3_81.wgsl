@@ -1,17 +1,17 @@
-// Tessera kernel `mul_add_sqrt_div_x3_78` (generated; do not edit).
-// grid [192, 1, 1] workgroups of 256 threads.
+// Tessera kernel `mul_add_sqrt_div_x3_81` (generated; do not edit).
+// grid [64, 1, 1] workgroups of 256 threads.
 
-@group(0) @binding(0) var<storage, read> b0_adamw_m_h_0_attn_qkv_weight: array<f32>; // adamw.m/h.0.attn.qkv.weight: f32[49152]
-@group(0) @binding(1) var<storage, read> b1_grad_h_0_attn_qkv_weight: array<f32>; // grad/h.0.attn.qkv.weight: f32[49152]
-@group(0) @binding(2) var<storage, read> b2_adamw_v_h_0_attn_qkv_weight: array<f32>; // adamw.v/h.0.attn.qkv.weight: f32[49152]
-@group(0) @binding(3) var<storage, read> b3_h_0_attn_qkv_weight: array<f32>; // h.0.attn.qkv.weight: f32[49152]
+@group(0) @binding(0) var<storage, read> b0_adamw_m_h_0_attn_proj_weight: array<f32>; // adamw.m/h.0.attn.proj.weight: f32[16384]
+@group(0) @binding(1) var<storage, read> b1_grad_h_0_attn_proj_weight: array<f32>; // grad/h.0.attn.proj.weight: f32[16384]
+@group(0) @binding(2) var<storage, read> b2_adamw_v_h_0_attn_proj_weight: array<f32>; // adamw.v/h.0.attn.proj.weight: f32[16384]
+@group(0) @binding(3) var<storage, read> b3_h_0_attn_proj_weight: array<f32>; // h.0.attn.proj.weight: f32[16384]
 @group(0) @binding(4) var<storage, read> b4_adamw_step: array<f32>; // adamw.step: f32[3]
-@group(0) @binding(5) var<storage, read_write> b5_new_adamw_m_h_0_attn_qkv_weight: array<f32>; // new/adamw.m/h.0.attn.qkv.weight: f32[49152]
-@group(0) @binding(6) var<storage, read_write> b6_new_adamw_v_h_0_attn_qkv_weight: array<f32>; // new/adamw.v/h.0.attn.qkv.weight: f32[49152]
-@group(0) @binding(7) var<storage, read_write> b7_new_h_0_attn_qkv_weight: array<f32>; // new/h.0.attn.qkv.weight: f32[49152]
+@group(0) @binding(5) var<storage, read_write> b5_new_adamw_m_h_0_attn_proj_weight: array<f32>; // new/adamw.m/h.0.attn.proj.weight: f32[16384]
+@group(0) @binding(6) var<storage, read_write> b6_new_adamw_v_h_0_attn_proj_weight: array<f32>; // new/adamw.v/h.0.attn.proj.weight: f32[16384]
+@group(0) @binding(7) var<storage, read_write> b7_new_h_0_attn_proj_weight: array<f32>; // new/h.0.attn.proj.weight: f32[16384]
 
 @compute @workgroup_size(256)
-fn mul_add_sqrt_div_x3_78(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn mul_add_sqrt_div_x3_81(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     var r0: u32;
     var r1: i32;
     var r2: u32;
@@ -64,11 +64,11 @@ fn mul_add_sqrt_div_x3_78(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r2 = wid.x;
     r3 = i32(r2);
     r4 = r3 * 256i;
-    r5 = 49152i - r4;
+    r5 = 16384i - r4;
     r6 = r4 + r1;
     r7 = r1 < r5;
     if (r7) {
-        r8 = b0_adamw_m_h_0_attn_qkv_weight[r6];
+        r8 = b0_adamw_m_h_0_attn_proj_weight[r6];
     } else {
         r8 = 0.0f;
     }
@@ -76,7 +76,7 @@ fn mul_add_sqrt_div_x3_78(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r10 = r4 + r1;
     r11 = r1 < r5;
     if (r11) {
-        r12 = b1_grad_h_0_attn_qkv_weight[r10];
+        r12 = b1_grad_h_0_attn_proj_weight[r10];
     } else {
         r12 = 0.0f;
     }
@@ -85,12 +85,12 @@ fn mul_add_sqrt_div_x3_78(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r15 = r4 + r1;
     r16 = r1 < r5;
     if (r16) {
-        b5_new_adamw_m_h_0_attn_qkv_weight[r15] = r14;
+        b5_new_adamw_m_h_0_attn_proj_weight[r15] = r14;
     }
     r17 = r4 + r1;
     r18 = r1 < r5;
     if (r18) {
-        r19 = b2_adamw_v_h_0_attn_qkv_weight[r17];
+        r19 = b2_adamw_v_h_0_attn_proj_weight[r17];
     } else {
         r19 = 0.0f;
     }
@@ -101,12 +101,12 @@ fn mul_add_sqrt_div_x3_78(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r24 = r4 + r1;
     r25 = r1 < r5;
     if (r25) {
-        b6_new_adamw_v_h_0_attn_qkv_weight[r24] = r23;
+        b6_new_adamw_v_h_0_attn_proj_weight[r24] = r23;
     }
     r26 = r4 + r1;
     r27 = r1 < r5;
     if (r27) {
-        r28 = b3_h_0_attn_qkv_weight[r26];
+        r28 = b3_h_0_attn_proj_weight[r26];
     } else {
         r28 = 0.0f;
     }
@@ -141,6 +141,6 @@ fn mul_add_sqrt_div_x3_78(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     r45 = r4 + r1;
     r46 = r1 < r5;
     if (r46) {
-        b7_new_h_0_attn_qkv_weight[r45] = r44;
+        b7_new_h_0_attn_proj_weight[r45] = r44;
     }
 }

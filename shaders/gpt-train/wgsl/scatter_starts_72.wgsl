@@ -1,0 +1,170 @@
+// Tessera kernel `scatter_starts_72` (generated; do not edit).
+// grid [1, 1, 1] workgroups of 256 threads.
+
+@group(0) @binding(0) var<storage, read> b0_tokens: array<i32>; // tokens: i32[256]
+@group(0) @binding(1) var<storage, read> b1_scatter_add_216_order: array<i32>; // scatter_add_216_order: i32[256]
+@group(0) @binding(2) var<storage, read_write> b2_scatter_add_216_starts: array<i32>; // scatter_add_216_starts: i32[66]
+
+@compute @workgroup_size(256)
+fn scatter_starts_72(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    var r0: u32;
+    var r1: i32;
+    var r2: f32;
+    var r3: i32;
+    var r4: i32;
+    var r5: i32;
+    var r6: i32;
+    var r7: i32;
+    var r8: i32;
+    var r9: i32;
+    var r10: i32;
+    var r11: i32;
+    var r12: i32;
+    var r13: i32;
+    var r14: i32;
+    var r15: i32;
+    var r16: i32;
+    var r17: i32;
+    var r18: i32;
+    var r19: i32;
+    var r20: i32;
+    var r21: i32;
+    var r22: i32;
+    var r23: i32;
+    var r24: i32;
+    var r25: i32;
+    var r26: i32;
+    var r27: i32;
+    var r28: i32;
+    var r29: i32;
+    var r30: i32;
+    var r31: i32;
+    var r32: i32;
+    var r33: i32;
+    var r34: i32;
+    var r35: i32;
+    var r36: i32;
+    var r37: i32;
+    var r38: i32;
+    var r39: i32;
+    var r40: i32;
+    var r41: i32;
+    var r42: i32;
+    var r43: i32;
+    var r44: i32;
+    var r45: i32;
+    var r46: i32;
+    var r47: i32;
+    var r48: i32;
+    var r49: i32;
+    var r50: i32;
+    var r51: i32;
+    var r52: i32;
+    var r53: i32;
+    var r54: i32;
+    var r55: i32;
+    var r56: f32;
+    var r57: i32;
+    var r58: i32;
+    var r59: i32;
+    var r60: i32;
+    var r61: i32;
+    var r62: i32;
+    var r63: i32;
+    var r64: i32;
+    var r65: i32;
+    var r66: f32;
+    var r67: f32;
+    var r68: f32;
+    var r69: f32;
+    var r70: f32;
+    var r71: f32;
+    var r72: f32;
+    var r73: i32;
+    var r74: bool;
+    r0 = lid.x;
+    r1 = i32(r0);
+    r2 = f32(r1);
+    r3 = 0i;
+    r4 = 256i;
+    r5 = 0i;
+    r6 = 256i;
+    for (r7 = 0i; r7 < 9i; r7 = r7 + 1i) {
+        r8 = r4 - r3;
+        r9 = min(r8, 1i);
+        r10 = r3 + r4;
+        r11 = r10 / 2i;
+        r12 = min(r11, 255i);
+        r13 = max(r12, 0i);
+        r14 = b1_scatter_add_216_order[r13];
+        r15 = min(r14, 255i);
+        r16 = max(r15, 0i);
+        r17 = b0_tokens[r16];
+        r18 = min(r17, 65i);
+        r19 = max(r18, (-1i));
+        r20 = 0i - r19;
+        r21 = min(r20, 1i);
+        r22 = max(r21, 0i);
+        r23 = r9 * r22;
+        r24 = r9 - r23;
+        r25 = r11 + 1i;
+        r26 = r25 - r3;
+        r27 = r23 * r26;
+        r28 = r3 + r27;
+        r29 = r4 - r11;
+        r30 = r24 * r29;
+        r31 = r4 - r30;
+        r32 = r6 - r5;
+        r33 = min(r32, 1i);
+        r34 = r5 + r6;
+        r35 = r34 / 2i;
+        r36 = min(r35, 255i);
+        r37 = max(r36, 0i);
+        r38 = b1_scatter_add_216_order[r37];
+        r39 = min(r38, 255i);
+        r40 = max(r39, 0i);
+        r41 = b0_tokens[r40];
+        r42 = min(r41, 65i);
+        r43 = max(r42, (-1i));
+        r44 = 128i - r43;
+        r45 = min(r44, 1i);
+        r46 = max(r45, 0i);
+        r47 = r33 * r46;
+        r48 = r33 - r47;
+        r49 = r35 + 1i;
+        r50 = r49 - r5;
+        r51 = r47 * r50;
+        r52 = r5 + r51;
+        r53 = r6 - r35;
+        r54 = r48 * r53;
+        r55 = r6 - r54;
+        r3 = r28;
+        r4 = r31;
+        r5 = r52;
+        r6 = r55;
+    }
+    r56 = 0.0f;
+    for (r57 = r3; r57 < r5; r57 = r57 + 1i) {
+        r58 = min(r57, 255i);
+        r59 = max(r58, 0i);
+        r60 = b1_scatter_add_216_order[r59];
+        r61 = min(r60, 255i);
+        r62 = max(r61, 0i);
+        r63 = b0_tokens[r62];
+        r64 = min(r63, 65i);
+        r65 = max(r64, (-1i));
+        r66 = f32(r65);
+        r67 = r2 - r66;
+        r68 = max(r67, 0.0f);
+        r69 = min(r68, 1.0f);
+        r70 = r56 + r69;
+        r56 = r70;
+    }
+    r71 = f32(r3);
+    r72 = r71 + r56;
+    r73 = i32(r72);
+    r74 = r1 < 66i;
+    if (r74) {
+        b2_scatter_add_216_starts[r1] = r73;
+    }
+}
