@@ -612,7 +612,7 @@ fn scatter_add_sort_walk_and_scan_agree_bitwise() {
         "kernels: {names:?}"
     );
     assert!(count("scatter_order") >= 1, "kernels: {names:?}");
-    assert!(count("scatter_starts") >= 1, "kernels: {names:?}");
+    assert_eq!(count("scatter_starts"), 2, "kernels: {names:?}");
     let nested = plan.kernels.iter().filter(|k| depth(&k.body) == 2).count();
     assert_eq!(nested, 1, "one walk: {names:?}");
     let case = fixed_case("scatter_add_sort_walk_scan", g);
@@ -645,46 +645,37 @@ fn scatter_add_sort_walk_and_scan_agree_bitwise() {
     }
 }
 
-/// The sorted scatter-add's segment starts across many programs of rows: 1000 ids into
-/// 300 rows (301 starts: several programs on every target), most rows empty, some with
-/// up to ~100 ids, ids on both sides of every multiple of 64 and 128 and at both ends
-/// (`0`, `299`), and dropped ones (`-1`, `300`, `i32::MAX`). The source holds
-/// quarter-integers, so every sum is exact: the result must equal, bit for bit, the sum
-/// computed here (a missing, duplicated or misplaced id would show).
+/// The sorted scatter-add's segment starts across many programs of rows: 1200 ids into
+/// 2600 rows (2601 starts: the starts kernel's programs own 256 rows on wgpu, the tile
+/// interpreter and PTX, 2048 on Ascend C, so every backend runs several), most rows
+/// empty, one with 300 ids, ids on both sides of every multiple of 256 and of 2048 and
+/// at both ends (`0`, `2599`), and dropped ones (`-1`, `2600`, `i32::MAX`). The source
+/// holds quarter-integers, so every sum is exact: the result must equal, bit for bit, the
+/// sum computed here (a missing, duplicated or misplaced id would show). Run on the
+/// PTX VM too.
 #[test]
 fn sorted_scatter_add_segments_span_programs() {
-    let (n, d, size) = (1000usize, 3usize, 300usize);
+    let (n, d, size) = (1200usize, 3usize, 2600usize);
     let mut g = Graph::new();
     let src = g.input("src", &[n, d], F).expect("input");
     let ids = g.input("ids", &[n], I32).expect("input");
     let s = g.scatter_add(src, ids, 0, size).expect("scatter_add");
     g.set_name(s, "s").expect("name");
     g.mark_output(s).expect("output");
-    let edges = [
-        0.0,
-        1.0,
-        63.0,
-        64.0,
-        65.0,
-        127.0,
-        128.0,
-        129.0,
-        191.0,
-        192.0,
-        255.0,
-        256.0,
-        257.0,
-        298.0,
-        299.0,
-        -1.0,
-        300.0,
-        2_147_483_647.0,
-    ];
+    let mut edges = vec![0.0, 1.0, 2047.0, 2048.0, 2049.0, 2598.0, 2599.0];
+    for k in 1..=10 {
+        edges.extend([
+            256.0 * k as f64 - 1.0,
+            256.0 * k as f64,
+            256.0 * k as f64 + 1.0,
+        ]);
+    }
+    edges.extend([-1.0, 2600.0, 2_147_483_647.0]);
     let ids_v: Vec<f64> = (0..n)
         .map(|i| match i % 4 {
             0 => edges[(i / 4) % edges.len()],
             1 => 200.0,
-            _ => ((i * 37) % 97 + (i % 3) * 100) as f64,
+            _ => ((i * 37) % 97 + (i % 3) * 700) as f64,
         })
         .collect();
     let src_v: Vec<f64> = (0..n * d)
@@ -709,7 +700,13 @@ fn sorted_scatter_add_segments_span_programs() {
         ("ids".to_string(), tensor(&[n], I32, ids_v)),
     ]);
     let case = fixed_case("sorted_scatter_add_segments", g);
-    for (name, run) in backends() {
+    let mut runs = backends();
+    let vm = tessera::runtime::PtxVmDevice::new();
+    runs.push((
+        "ptx_vm",
+        Box::new(move |c: &Case, i: &HashMap<String, Tensor>| super::run_on_device(&vm, c, i)),
+    ));
+    for (name, run) in runs {
         let got = run(&case, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(got["s"].data, want, "{name}");
     }
@@ -843,5 +840,32 @@ fn slices_and_iotas_fuse_without_copies() {
             let names: Vec<&str> = plan.kernels.iter().map(|k| k.name.as_str()).collect();
             assert_eq!(names.len(), kernels, "{name} on {}: {names:?}", target.kind);
         }
+    }
+}
+
+/// A scatter-add of no ids is all zeros, on every backend (the scheduler sorts it: its
+/// ranks, order and starts kernels have nothing to read).
+#[test]
+fn scatter_add_of_no_ids_is_zeros() {
+    let mut g = Graph::new();
+    let src = g.input("src", &[0, 3], F).expect("input");
+    let ids = g.input("ids", &[0], I32).expect("input");
+    let s = g.scatter_add(src, ids, 0, 5).expect("scatter_add");
+    g.set_name(s, "s").expect("name");
+    g.mark_output(s).expect("output");
+    let plan = tessera::compiler::compile(&g, &tessera::compiler::Target::wgsl()).expect("plan");
+    let names: Vec<&str> = plan.kernels.iter().map(|k| k.name.as_str()).collect();
+    assert!(
+        names.iter().any(|k| k.starts_with("scatter_starts")),
+        "sorted: {names:?}"
+    );
+    let inputs = HashMap::from([
+        ("src".to_string(), tensor(&[0, 3], F, vec![])),
+        ("ids".to_string(), tensor(&[0], I32, vec![])),
+    ]);
+    let case = fixed_case("scatter_add_no_ids", g);
+    for (name, run) in backends() {
+        let got = run(&case, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got["s"].data, vec![0.0; 15], "{name}");
     }
 }

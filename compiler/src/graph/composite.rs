@@ -621,8 +621,9 @@ impl CompositeOp {
     }
 }
 
-/// Bound (exclusive) on the ids and rows of [`CompositeOp::ScatterRanks`] and
-/// [`CompositeOp::ScatterOrder`]: their kernels compare positions and ids in f32.
+/// Bound (exclusive) on the ids and rows of [`CompositeOp::ScatterRanks`],
+/// [`CompositeOp::ScatterOrder`] and [`CompositeOp::ScatterStarts`]: their kernels compare
+/// positions and ids in f32.
 pub const SORT_LIMIT: usize = 1 << 24;
 
 /// [`CompositeOp::ScatterRanks`]: over `[N, N]` pairs `(n, m)`, `1` where `c[m] < c[n]`,

@@ -6,9 +6,9 @@
 //!
 //! None has reductions or barriers: one program per tile of outputs (one output per
 //! lane), a loop over inputs with a uniform scalar load each, and a few exact f32 tile
-//! ops per step (ids clamped into `-1..=size` and positions are integers below 2^24). Every read is a scalar load, so
-//! any strided view of the ids costs the same on every target (an `i32` tile of strided
-//! ids is a gather Ascend C does not have).
+//! ops per step (ids clamped into `-1..=size` and positions are integers below 2^24).
+//! Every read is a scalar load, so any strided view of the ids costs the same on every
+//! target (an `i32` tile of strided ids is a gather Ascend C does not have).
 //!
 //! - **ranks** (`rank[n] = #{m : c[m] < c[n]} + #{m < n : c[m] == c[n]}`): a program
 //!   owns positions `n0..n0 + len`. A first loop over its own positions reads their ids
@@ -161,7 +161,7 @@ struct Order {
 struct Sort {
     em: Em,
     input: Input,
-    /// Elements of the operand (and outputs).
+    /// Elements of the (first) operand: the ids, or the ranks.
     n: usize,
     /// Outputs per program (lanes).
     tile: usize,
