@@ -651,8 +651,9 @@ fn scatter_add_sort_walk_and_scan_agree_bitwise() {
 /// empty, one with 300 ids, ids on both sides of every multiple of 256 and of 2048 and
 /// at both ends (`0`, `2599`), and dropped ones (`-1`, `2600`, `i32::MAX`). The source
 /// holds quarter-integers, so every sum is exact: the result must equal, bit for bit, the
-/// sum computed here (a missing, duplicated or misplaced id would show). Run on the
-/// PTX VM too.
+/// sum computed here (a missing, duplicated or misplaced id would show). A second
+/// scatter-add of the same ids (of the negated source) shares the first one's ranks,
+/// order and starts. Run on the PTX VM too.
 #[test]
 fn sorted_scatter_add_segments_span_programs() {
     let (n, d, size) = (1200usize, 3usize, 2600usize);
@@ -662,6 +663,11 @@ fn sorted_scatter_add_segments_span_programs() {
     let s = g.scatter_add(src, ids, 0, size).expect("scatter_add");
     g.set_name(s, "s").expect("name");
     g.mark_output(s).expect("output");
+    // A second scatter-add of the same ids, which shares the first one's sort.
+    let neg = g.neg(src).expect("neg");
+    let s2 = g.scatter_add(neg, ids, 0, size).expect("scatter_add");
+    g.set_name(s2, "s2").expect("name");
+    g.mark_output(s2).expect("output");
     let mut edges = vec![0.0, 1.0, 2047.0, 2048.0, 2049.0, 2598.0, 2599.0];
     for k in 1..=10 {
         edges.extend([
@@ -695,6 +701,12 @@ fn sorted_scatter_add_segments_span_programs() {
         names.iter().any(|k| k.starts_with("scatter_starts")),
         "sorted: {names:?}"
     );
+    let starts = plan
+        .launches
+        .iter()
+        .filter(|l| plan.kernels[l.kernel].name.starts_with("scatter_starts"))
+        .count();
+    assert_eq!(starts, 1, "one shared sort: {names:?}");
     let inputs = HashMap::from([
         ("src".to_string(), tensor(&[n, d], F, src_v)),
         ("ids".to_string(), tensor(&[n], I32, ids_v)),
@@ -709,6 +721,8 @@ fn sorted_scatter_add_segments_span_programs() {
     for (name, run) in runs {
         let got = run(&case, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(got["s"].data, want, "{name}");
+        let negated: Vec<f64> = want.iter().map(|x| -x).collect();
+        assert_eq!(got["s2"].data, negated, "{name}: the shared sort");
     }
 }
 

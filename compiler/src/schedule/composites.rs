@@ -24,12 +24,14 @@
 //!   and the sums per output row over its segment ([`CompositeOp::SortedScatterAdd`],
 //!   `scatter_add_*`): four kernels costing `~N^2` in all instead of `~size * N`,
 //!   the same bits (each row still sums its matches in increasing position).
+//!   Scatter-adds of the same ids into the same number of rows share their ranks,
+//!   order and starts.
 //! - The other composites stay: the row-wise ones, RoPE and attention are standalone
 //!   kernels of their own ([`crate::tile::ops`]).
 
 use crate::error::CompileError;
 use crate::graph::{CompositeOp, DType, Graph, NodeId, Op, SORT_LIMIT};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Kernel-name tag of the per-token losses of a mean cross-entropy.
 pub const CE_TOKENS: &str = "cross_entropy_tokens";
@@ -134,6 +136,9 @@ fn split(
     let mut g = Graph::new();
     let mut tags: Vec<Option<&'static str>> = Vec::with_capacity(src.len());
     let mut map: Vec<NodeId> = Vec::with_capacity(src.len());
+    // The order and starts built for each (ids, size), shared by the scatter-adds of the
+    // same ids into the same number of rows.
+    let mut sorts: HashMap<(NodeId, usize), (NodeId, NodeId)> = HashMap::new();
     for (i, node) in src.nodes().iter().enumerate() {
         let inputs: Vec<NodeId> = node
             .inputs
@@ -199,23 +204,31 @@ fn split(
             }
             Op::ScatterAdd { axis, size } if sorts_scatter(src, &node.op, &node.inputs) => {
                 let (x, ids) = (inputs[0], inputs[1]);
-                let ranks = g.composite(CompositeOp::ScatterRanks { size: *size }, &[ids])?;
-                tags.resize(g.len(), Some(SCATTER_RANKS));
-                let order = g.composite(CompositeOp::ScatterOrder, &[ranks])?;
-                tags.resize(g.len(), Some(SCATTER_ORDER));
-                let starts =
-                    g.composite(CompositeOp::ScatterStarts { size: *size }, &[ids, order])?;
-                tags.resize(g.len(), Some(SCATTER_STARTS));
+                let (order, starts) = match sorts.get(&(ids, *size)) {
+                    Some(&built) => built,
+                    None => {
+                        let ranks =
+                            g.composite(CompositeOp::ScatterRanks { size: *size }, &[ids])?;
+                        tags.resize(g.len(), Some(SCATTER_RANKS));
+                        let order = g.composite(CompositeOp::ScatterOrder, &[ranks])?;
+                        tags.resize(g.len(), Some(SCATTER_ORDER));
+                        let starts =
+                            g.composite(CompositeOp::ScatterStarts { size: *size }, &[ids, order])?;
+                        tags.resize(g.len(), Some(SCATTER_STARTS));
+                        for (id, part) in [(ranks, "ranks"), (order, "order"), (starts, "starts")] {
+                            let name = fresh(&g, &reserved, &format!("{}_{part}", node.name));
+                            g.set_name(id, &name)?;
+                        }
+                        sorts.insert((ids, *size), (order, starts));
+                        (order, starts)
+                    }
+                };
                 let sorted = CompositeOp::SortedScatterAdd {
                     axis: *axis,
                     size: *size,
                 };
                 let out = g.composite(sorted, &[x, ids, order, starts])?;
                 tags.resize(g.len(), Some(SCATTER_ADD));
-                for (id, part) in [(ranks, "ranks"), (order, "order"), (starts, "starts")] {
-                    let name = fresh(&g, &reserved, &format!("{}_{part}", node.name));
-                    g.set_name(id, &name)?;
-                }
                 g.set_name(out, &node.name)?;
                 out
             }
@@ -330,6 +343,46 @@ mod tests {
         // 4096 + 10 * 10 ids into 10 rows sort, one more walks.
         assert_eq!(names(4196, 10), sorted);
         assert_eq!(names(4197, 10), ["scatter_add"]);
+    }
+
+    #[test]
+    fn scatter_adds_of_the_same_ids_share_their_sort() {
+        let mut g = Graph::new();
+        let ids = g.input("ids", &[100], DType::I32).unwrap();
+        let other = g.input("other", &[100], DType::I32).unwrap();
+        for (k, (i, size)) in [(ids, 50), (ids, 50), (ids, 60), (other, 50)]
+            .into_iter()
+            .enumerate()
+        {
+            let src = g.input(&format!("src{k}"), &[100, 8], DType::F32).unwrap();
+            let s = g.scatter_add(src, i, 0, size).unwrap();
+            g.mark_output(s).unwrap();
+        }
+        let (lg, _) = lower_composites(&g).unwrap();
+        let count = |f: &dyn Fn(&CompositeOp) -> bool| {
+            lg.nodes()
+                .iter()
+                .filter(|n| matches!(&n.op, Op::Composite(c) if f(c)))
+                .count()
+        };
+        // One sort per (ids, size): three, and four sums.
+        let ranks = count(&|c| matches!(c, CompositeOp::ScatterRanks { .. }));
+        let orders = count(&|c| matches!(c, CompositeOp::ScatterOrder));
+        let starts = count(&|c| matches!(c, CompositeOp::ScatterStarts { .. }));
+        let sums = count(&|c| matches!(c, CompositeOp::SortedScatterAdd { .. }));
+        assert_eq!((ranks, orders, starts, sums), (3, 3, 3, 4));
+        // Each sum reads the sort of its own ids and size.
+        for n in lg.nodes() {
+            if let Op::Composite(CompositeOp::SortedScatterAdd { size, .. }) = &n.op {
+                let starts = lg.node(n.inputs[3]);
+                assert_eq!(
+                    starts.op,
+                    Op::Composite(CompositeOp::ScatterStarts { size: *size })
+                );
+                assert_eq!(starts.inputs[0], n.inputs[1], "the same ids");
+                assert_eq!(starts.inputs[1], n.inputs[2], "the same order");
+            }
+        }
     }
 
     #[test]
