@@ -43,7 +43,10 @@
 //! the row reductions (WebGPU's default 16 KiB with 32 x 32 blocks: head dims up to 48
 //! in one chunk, 64 and 80 in two). `BM` and `BN` are the powers of two covering `Tq`
 //! and `Tk` up to the target's `attention_block` (32 on GPUs, 64 on CPU adapters),
-//! halved while no chunking fits (`choose_tiling`, shared with the backward kernels).
+//! halved while no chunking fits (`choose_tiling`, shared with the backward kernels);
+//! where the `Dot`s read B in place (below) and the queries span more than one block,
+//! up to twice the block of queries and half the block of keys (`block_caps`: 128 x 32
+//! on lavapipe, each load of K or V feeding twice the `Fma`s).
 //! On a CPU adapter with subgroups (`Target::subgroup_size`) nothing is staged: `Q`
 //! and `K` are read in place, `P` reaches the threads that need it by subgroup
 //! shuffles and the row reductions combine by shuffles too (`simt::lower`), so the
@@ -117,9 +120,9 @@ pub(super) fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
 /// Chooses the tiling of a family of attention kernels over `q [.., Tq, D]`, `k [.., Tk,
 /// D]`, `v [.., Tk, Dv]` on a SIMT target, whose `Dot`s are `dots`:
 ///
-/// - blocks `BM`, `BN`: the powers of two covering `Tq`, `Tk`, at most the target's
-///   [`Target::attention_block`] (rounded down to a power of two), halved down to
-///   [`MIN_BLOCK`] while no chunking fits;
+/// - blocks `BM`, `BN`: the powers of two covering `Tq`, `Tk`, at most `caps` (from
+///   [`block_caps`]), both halved (until the larger is [`MIN_BLOCK`]) while no chunking
+///   fits;
 /// - for those blocks, the fewest column chunks of `D` and `Dv` such that every `Dot`
 ///   stages within the target's shared memory less [`SHARED_RESERVE`], as
 ///   [`crate::simt::lower`] lays staging out: A `[M, K]` with rows padded to the thread
@@ -131,16 +134,16 @@ pub(super) fn choose_tiling(
     target: &Target,
     (tq, tk, d, dv): (usize, usize, usize, usize),
     dots: DotShapes,
+    caps: (usize, usize),
 ) -> Result<AttentionTiling, usize> {
     let g = ThreadGrid::for_target(target).map_err(|_| usize::MAX)?;
     let (tm, tn) = (g.rows as usize, g.cols as usize);
     let budget = target.shared_memory_bytes.saturating_sub(SHARED_RESERVE) / 4;
     let max_parts = |n: usize| n.div_ceil(CHUNK_QUANTUM).max(1);
-    let block = target.attention_block.max(1);
-    let mut cap = 1 << (usize::BITS - 1 - block.leading_zeros());
+    let (mut cap_m, mut cap_n) = (caps.0.max(1), caps.1.max(1));
     let mut least = usize::MAX;
     loop {
-        let (bm, bn) = (pow2_at_least(tq).min(cap), pow2_at_least(tk).min(cap));
+        let (bm, bn) = (pow2_at_least(tq).min(cap_m), pow2_at_least(tk).min(cap_n));
         // Floats of the A and B staging arrays for widest chunks (cd, cv).
         let staging = |cd: usize, cv: usize| {
             let shapes = dots(bm, bn, cd, cv);
@@ -174,10 +177,60 @@ pub(super) fn choose_tiling(
         if let Some((_, t)) = best {
             return Ok(t);
         }
-        if cap <= MIN_BLOCK {
+        if cap_m.max(cap_n) <= MIN_BLOCK {
             return Err(least);
         }
-        cap /= 2;
+        cap_m = (cap_m / 2).max(1);
+        cap_n = (cap_n / 2).max(1);
+    }
+}
+
+/// Which of a kernel's two sequences its programs own blocks of (the other is walked
+/// block by block in its loop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BlockRows {
+    /// Programs own query blocks (the forward, the backward's stats and dq).
+    Queries,
+    /// Programs own key blocks (the backward's dk and dv).
+    Keys,
+}
+
+/// The largest query and key blocks (`BM`, `BN`) an attention kernel over `tq` queries
+/// and `tk` keys tries: the target's [`Target::attention_block`] rounded down to a power
+/// of two for both, except where every `Dot` of the attention kernels reads its B operand
+/// in place and moves A by subgroup shuffles (`stage_dot_operands` false and subgroup
+/// rows: [`crate::simt::lower`]'s `dot_shuffled`, CPU adapters such as lavapipe) and the
+/// sequence the programs own is longer than one block. There the loads of B (keys,
+/// values, queries: one per thread per step of `k` and per column the thread owns) are
+/// what a `Dot` costs, so a program owns twice the block of rows and walks half the block
+/// of the other sequence: each thread then holds twice the rows and half the columns of
+/// a score tile (the same registers), and each load feeds twice the `Fma`s. Measured on
+/// lavapipe (causal, batch 2, 8 heads; forward and the four backward kernels, alternate
+/// runs): T = 256 with head dims 16 / 32 / 64 14.6 / 28.6 / 54.7 ms against 21.1 / 40.2 /
+/// 79.6 (the forward alone at head dim 64: 9.2 against 15.7 ms; at T = 1024 106 against
+/// 182 ms), T = 100 with head dim 48 13.7 against 15.4 ms. Where the owned sequence fits
+/// one block, halving the walked block alone was slower (T = 64, head dim 16: 3.7 against
+/// 3.5-3.6 ms), so the blocks stay.
+pub(super) fn block_caps(
+    target: &Target,
+    rows: BlockRows,
+    (tq, tk): (usize, usize),
+) -> (usize, usize) {
+    let block = target.attention_block.max(1);
+    let block = 1 << (usize::BITS - 1 - block.leading_zeros());
+    let in_place =
+        !target.stage_dot_operands && crate::simt::lower::subgroup_rows(target).is_some();
+    let owned = match rows {
+        BlockRows::Queries => tq,
+        BlockRows::Keys => tk,
+    };
+    if !in_place || pow2_at_least(owned) <= block {
+        return (block, block);
+    }
+    let (own, walked) = (block * 2, (block / 2).max(1));
+    match rows {
+        BlockRows::Queries => (own, walked),
+        BlockRows::Keys => (walked, own),
     }
 }
 
@@ -195,7 +248,8 @@ pub fn tiling(
     d: usize,
     dv: usize,
 ) -> Result<AttentionTiling, usize> {
-    choose_tiling(target, (tq, tk, d, dv), forward_dots)
+    let caps = block_caps(target, BlockRows::Queries, (tq, tk));
+    choose_tiling(target, (tq, tk, d, dv), forward_dots, caps)
 }
 
 /// The error of an attention kernel whose tiling found no fit (`needed` bytes of shared
@@ -818,6 +872,45 @@ mod tests {
         // PTX has room for whole head dims.
         let tl = tiling(&Target::ptx(), 1024, 1024, 80, 80).expect("a tiling");
         assert_eq!(tl.d_chunks.len() + tl.dv_chunks.len(), 2);
+    }
+
+    #[test]
+    fn in_place_dots_own_long_blocks_and_walk_short_ones() {
+        // lavapipe: a CPU adapter with subgroups of 8 (the thread grid's columns).
+        let lavapipe = Target {
+            subgroup_size: Some(8),
+            shared_memory_bytes: 32 * 1024,
+            ..Target::wgsl().for_cpu_adapter()
+        };
+        assert_eq!(
+            block_caps(&lavapipe, BlockRows::Queries, (256, 256)),
+            (128, 32)
+        );
+        assert_eq!(
+            block_caps(&lavapipe, BlockRows::Keys, (256, 256)),
+            (32, 128)
+        );
+        // The owned sequence fits one block: the blocks stay.
+        assert_eq!(
+            block_caps(&lavapipe, BlockRows::Queries, (64, 256)),
+            (64, 64)
+        );
+        assert_eq!(block_caps(&lavapipe, BlockRows::Keys, (256, 64)), (64, 64));
+        let tl = tiling(&lavapipe, 256, 256, 64, 64).expect("a tiling");
+        assert_eq!((tl.bm, tl.bn), (128, 32));
+        let tl = tiling(&lavapipe, 100, 1000, 48, 48).expect("a tiling");
+        assert_eq!((tl.bm, tl.bn), (128, 32));
+        // Staged targets (GPUs, or no subgroups) keep square blocks.
+        for t in [
+            Target::ptx(),
+            Target::wgsl(),
+            Target::wgsl().for_cpu_adapter(),
+        ] {
+            let b = t.attention_block;
+            for rows in [BlockRows::Queries, BlockRows::Keys] {
+                assert_eq!(block_caps(&t, rows, (4096, 4096)), (b, b), "{}", t.kind);
+            }
+        }
     }
 
     #[test]

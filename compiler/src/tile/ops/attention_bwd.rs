@@ -39,9 +39,14 @@
 //! reads 0 past `Tk`).
 //!
 //! Workgroup memory: as in the forward, each `Dot` stages both operands in shared
-//! memory, so the head dimensions are split into column chunks (the same chunks in every
-//! kernel) chosen so that the largest staging of every `Dot` of the four kernels fits
-//! (WebGPU's 16 KiB: head dims 32 in one chunk, 64 and 80 in two).
+//! memory, so the head dimensions are split into column chunks chosen so that the
+//! largest staging of every `Dot` of the four kernels fits (WebGPU's 16 KiB: head dims
+//! 32 in one chunk, 64 and 80 in two). Each kernel chooses its blocks with the forward's
+//! rule (`super::attention::block_caps`): the same for all four on GPUs; where the
+//! `Dot`s read B in place (CPU adapters with subgroups), stats and dq own up to twice
+//! the block of queries and walk half the block of keys, dk and dv the other way round.
+//! The blocks and chunks change how the loops are split, not the order of any sum over
+//! a head dimension, so every score is the same bits in every kernel.
 //!
 //! Ascend C gets a vector-only form of the same four kernels (as the forward's
 //! `build_vector`: no `Dot`, AIV cores only): stats and dq one program per query row
@@ -50,7 +55,9 @@
 //! query blocks of its group's heads). Streaming and linear in `T`, not Cube-fast.
 
 use super::attention::NEG;
-use super::attention::{choose_tiling, no_fit, out_store, pow2_at_least, AttentionTiling};
+use super::attention::{
+    block_caps, choose_tiling, no_fit, out_store, pow2_at_least, AttentionTiling, BlockRows,
+};
 use super::{params, unsupported};
 use crate::error::CompileError;
 use crate::graph::{AttentionWrt, BinaryOp, CompareOp, CompositeOp, DType, ReduceOp, UnaryOp};
@@ -63,7 +70,7 @@ use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
 /// `L` read for queries past `Tq` in the key-block kernels: `exp(S - L) = 0`.
 const FAR: f64 = 1.0e30;
 
-/// The `Dot`s of the four backward kernels, which share one tiling
+/// The `Dot`s of the four backward kernels, each kernel's tiling fitting all of them
 /// ([`super::attention::choose_tiling`]: every `Dot` of the four stages within the
 /// target's shared memory): stats and dq over query rows (`Q K^T`,
 /// `d_out V^T`, `dS K`), dk and dv over key rows (`K Q^T`, `V d_out^T`, `dS^T Q`,
@@ -235,7 +242,12 @@ pub fn build(
         };
         return Ok(em.b.finish(name.to_string(), params(spec), grid));
     }
-    let t = choose_tiling(target, (tq, tk, d, dv), backward_dots)
+    let rows = match which {
+        Which::Stats | Which::Grad(AttentionWrt::Q) => BlockRows::Queries,
+        Which::Grad(_) => BlockRows::Keys,
+    };
+    let caps = block_caps(target, rows, (tq, tk));
+    let t = choose_tiling(target, (tq, tk, d, dv), backward_dots, caps)
         .map_err(|needed| no_fit(name, target, needed))?;
     let a = Ops {
         q,
@@ -1313,14 +1325,16 @@ mod tests {
     fn tiling_fits_webgpu_shared_memory() {
         let t = Target::wgsl();
         for (d, parts) in [(32, 1), (64, 2), (80, 2)] {
-            let tl = choose_tiling(&t, (1024, 1024, d, d), backward_dots).expect("a tiling");
+            let caps = block_caps(&t, BlockRows::Queries, (1024, 1024));
+            let tl = choose_tiling(&t, (1024, 1024, d, d), backward_dots, caps).expect("a tiling");
             assert_eq!((tl.bm, tl.bn), (32, 32));
             assert_eq!(tl.d_chunks.len(), parts, "d {d}: {tl:?}");
             assert_eq!(tl.d_chunks.iter().map(|c| c.1).sum::<usize>(), d);
             assert_eq!(tl.dv_chunks.iter().map(|c| c.1).sum::<usize>(), d);
         }
-        let tl =
-            choose_tiling(&Target::ptx(), (1024, 1024, 80, 80), backward_dots).expect("a tiling");
+        let ptx = Target::ptx();
+        let caps = block_caps(&ptx, BlockRows::Keys, (1024, 1024));
+        let tl = choose_tiling(&ptx, (1024, 1024, 80, 80), backward_dots, caps).expect("a tiling");
         assert_eq!(tl.d_chunks.len() + tl.dv_chunks.len(), 2);
     }
 }
