@@ -203,7 +203,8 @@ impl Target {
     /// kernels grow with it and lavapipe compiles them slowly: loading that GPT step's 58
     /// kernels took 1.9 s at 64 x 64, 5.4 s at 128 x 64, 17 s at 128 x 128 and 60 s at
     /// 256 x 128, for steps 9%, 8% and 17% faster than at 64 x 64. Attention blocks of up
-    /// to 64 x 64 (32 on GPUs): with the 32 KiB of workgroup memory lavapipe offers
+    /// to 64 x 64 (32 on GPUs; with subgroups, 128 x 32 for sequences longer than 64:
+    /// `tile::ops::attention::block_caps`): with the 32 KiB of workgroup memory lavapipe offers
     /// (`WgpuDevice::wgsl_target` raises the limit to the device's on CPU adapters),
     /// causal attention at T = 256, head dim 64 ran 1.3x faster forward and backward
     /// than 32 x 32 blocks (which the 16 KiB WebGPU default still gets). Limits are

@@ -139,7 +139,8 @@ impl Context {
             t = t.for_cpu_adapter();
             // The device was opened with the adapter's limits; on a CPU adapter workgroup
             // memory is ordinary memory, and lavapipe's 32 KiB (instead of WebGPU's
-            // default 16 KiB) lets attention use 64 x 64 blocks.
+            // default 16 KiB) lets attention use 64 x 64 blocks (128 x 32 with subgroups,
+            // for sequences longer than 64).
             t.shared_memory_bytes = l.max_compute_workgroup_storage_size as usize;
         }
         t.max_workgroup_size = t

@@ -21,9 +21,10 @@
 use super::{Dist, Table, Tol, EPS, F};
 use tessera::compiler::DType;
 
-/// The fewest keys per step of the kernels' key loop when `Tk >= 32` (`BN`: 32 on the
-/// SIMT targets, 64 or 128 on Ascend C; the tolerance counts one rescaling of the
-/// running sums per step, so fewer steps only help).
+/// The fewest keys per step of the kernels' key loop when `Tk >= 32` (`BN`: 32 or more
+/// on the SIMT targets, lavapipe's 128 x 32 blocks included; 64 or 128 on Ascend C; the
+/// tolerance counts one rescaling of the running sums per step, so fewer steps only
+/// help).
 const KEY_BLOCK: usize = 32;
 
 /// Error bound of one attention output, absolute (|v| < 1), for head dim `d`, `tk` keys

@@ -71,8 +71,9 @@ use crate::tile::{BlockAccess, IndexOp, TileKernel, ValueId};
 /// The score given to masked (query, key) pairs: finite, far below any real score.
 pub const NEG: f64 = -1.0e30;
 
-/// Smallest query / key block tried when the target's [`Target::attention_block`] leaves
-/// no chunking that fits its shared memory (blocks are halved down to this).
+/// Smallest query / key block tried when the blocks [`block_caps`] gives leave no
+/// chunking that fits the target's shared memory (blocks are halved down to this, or
+/// stay where they start below it).
 pub(super) const MIN_BLOCK: usize = 16;
 
 /// Shared-memory bytes kept free for the row reductions and expansions of the SIMT
@@ -83,8 +84,8 @@ pub(super) const SHARED_RESERVE: usize = 4 * 1024;
 /// column count, so that a staged `[BN, chunk]` tile needs no pitch padding).
 pub(super) const CHUNK_QUANTUM: usize = 16;
 
-/// The tiling chosen for one attention's kernels (the forward, or the four backward
-/// kernels together).
+/// The tiling chosen for one attention kernel (the forward, or one of the four backward
+/// kernels: the same for all four on GPUs, see [`block_caps`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttentionTiling {
     /// Query rows per block.
@@ -121,8 +122,8 @@ pub(super) fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
 /// D]`, `v [.., Tk, Dv]` on a SIMT target, whose `Dot`s are `dots`:
 ///
 /// - blocks `BM`, `BN`: the powers of two covering `Tq`, `Tk`, at most `caps` (from
-///   [`block_caps`]), both halved (until the larger is [`MIN_BLOCK`]) while no chunking
-///   fits;
+///   [`block_caps`]), both halved (neither below [`MIN_BLOCK`] unless it starts there)
+///   while no chunking fits;
 /// - for those blocks, the fewest column chunks of `D` and `Dv` such that every `Dot`
 ///   stages within the target's shared memory less [`SHARED_RESERVE`], as
 ///   [`crate::simt::lower`] lays staging out: A `[M, K]` with rows padded to the thread
@@ -180,8 +181,8 @@ pub(super) fn choose_tiling(
         if cap_m.max(cap_n) <= MIN_BLOCK {
             return Err(least);
         }
-        cap_m = (cap_m / 2).max(1);
-        cap_n = (cap_n / 2).max(1);
+        cap_m = (cap_m / 2).max(MIN_BLOCK.min(cap_m));
+        cap_n = (cap_n / 2).max(MIN_BLOCK.min(cap_n));
     }
 }
 

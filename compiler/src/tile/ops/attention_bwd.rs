@@ -27,8 +27,8 @@
 //!   every query head of its group (grouped-query heads: the sum over the group is the
 //!   loop, so no cross-program reduction): everything in the transposed orientation
 //!   (`S^T = K Q^T` `[BN, BM]`, `P^T = exp(S^T - L)`, `dP^T = V d_out^T`), so that
-//!   `dk += dS^T Q` and `dv += P^T d_out` are plain `Dot`s without a transpose. Without
-//!   A causal program starts, in every head of its group, at the first query block that
+//!   `dk += dS^T Q` and `dv += P^T d_out` are plain `Dot`s without a transpose. A
+//!   causal program starts, in every head of its group, at the first query block that
 //!   sees its keys.
 //!
 //! Masked scores take `NEG = -1e30` ([`super::attention::NEG`]) and `P = exp(NEG - L) =
@@ -1320,6 +1320,31 @@ fn vector_key_side(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lavapipe_query_and_key_side_kernels_own_long_blocks() {
+        let lavapipe = Target {
+            subgroup_size: Some(8),
+            shared_memory_bytes: 32 * 1024,
+            ..Target::wgsl().for_cpu_adapter()
+        };
+        let dims = (256, 256, 64, 64);
+        let side = |rows| {
+            let caps = block_caps(&lavapipe, rows, (256, 256));
+            choose_tiling(&lavapipe, dims, backward_dots, caps).expect("a tiling")
+        };
+        let (q, k) = (side(BlockRows::Queries), side(BlockRows::Keys));
+        assert_eq!((q.bm, q.bn), (128, 32), "stats and dq: {q:?}");
+        assert_eq!((k.bm, k.bn), (32, 128), "dk and dv: {k:?}");
+        // Little shared memory: both blocks halve, neither below MIN_BLOCK.
+        let small = Target {
+            shared_memory_bytes: 16 * 1024,
+            ..lavapipe
+        };
+        let caps = block_caps(&small, BlockRows::Queries, (256, 256));
+        let t = choose_tiling(&small, dims, backward_dots, caps).expect("a tiling");
+        assert!(t.bn >= 16 && t.bm >= 16 && t.bm < 128, "{t:?}");
+    }
 
     #[test]
     fn tiling_fits_webgpu_shared_memory() {
