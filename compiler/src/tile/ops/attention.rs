@@ -125,7 +125,8 @@ pub(super) fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
 ///   [`block_caps`]), both halved (neither below [`MIN_BLOCK`] unless it starts there)
 ///   while no chunking fits;
 /// - for those blocks, the fewest column chunks of `D` and `Dv` such that every `Dot`
-///   stages within the target's shared memory less [`SHARED_RESERVE`], as
+///   stages within the target's shared memory less [`SHARED_RESERVE`] (one chunk each
+///   where nothing is staged: [`dots_in_place`]), as
 ///   [`crate::simt::lower`] lays staging out: A `[M, K]` with rows padded to the thread
 ///   rows, B `[K, N]` with its pitch padded to the thread columns, one array per operand
 ///   side sized to its largest use.
@@ -139,7 +140,12 @@ pub(super) fn choose_tiling(
 ) -> Result<AttentionTiling, usize> {
     let g = ThreadGrid::for_target(target).map_err(|_| usize::MAX)?;
     let (tm, tn) = (g.rows as usize, g.cols as usize);
-    let budget = target.shared_memory_bytes.saturating_sub(SHARED_RESERVE) / 4;
+    // Where the `Dot`s stage nothing, any chunking fits: the fewest chunks win.
+    let budget = if dots_in_place(target) {
+        usize::MAX
+    } else {
+        target.shared_memory_bytes.saturating_sub(SHARED_RESERVE) / 4
+    };
     let max_parts = |n: usize| n.div_ceil(CHUNK_QUANTUM).max(1);
     let (mut cap_m, mut cap_n) = (caps.0.max(1), caps.1.max(1));
     let mut least = usize::MAX;
@@ -186,6 +192,18 @@ pub(super) fn choose_tiling(
     }
 }
 
+/// True where every `Dot` of the attention kernels reads its B operand in place and
+/// holds A in registers, moved by subgroup shuffles (`stage_dot_operands` false and
+/// subgroup rows: [`crate::simt::lower`]'s `dot_shuffled`; CPU adapters such as
+/// lavapipe): the kernels then use no workgroup memory, so no chunking of the head
+/// dimensions is needed to fit it. Measured on lavapipe (causal, batch 2, 8 heads, the
+/// forward and four backward kernels, 128 x 32 blocks), whole head dims against the
+/// chunks the staging model chose: T = 256, head dim 32 25.4 against 29.3 ms, 64 48.8
+/// against 55.5, 128 95.6 against 110.5; T = 100, head dim 48 11.6 against 13.4.
+pub(super) fn dots_in_place(target: &Target) -> bool {
+    !target.stage_dot_operands && crate::simt::lower::subgroup_rows(target).is_some()
+}
+
 /// Which of a kernel's two sequences its programs own blocks of (the other is walked
 /// block by block in its loop).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,8 +237,7 @@ pub(super) fn block_caps(
 ) -> (usize, usize) {
     let block = target.attention_block.max(1);
     let block = 1 << (usize::BITS - 1 - block.leading_zeros());
-    let in_place =
-        !target.stage_dot_operands && crate::simt::lower::subgroup_rows(target).is_some();
+    let in_place = dots_in_place(target);
     let owned = match rows {
         BlockRows::Queries => tq,
         BlockRows::Keys => tk,

@@ -1336,14 +1336,24 @@ mod tests {
         let (q, k) = (side(BlockRows::Queries), side(BlockRows::Keys));
         assert_eq!((q.bm, q.bn), (128, 32), "stats and dq: {q:?}");
         assert_eq!((k.bm, k.bn), (32, 128), "dk and dv: {k:?}");
-        // Little shared memory: both blocks halve, neither below MIN_BLOCK.
+        // Nothing is staged: whole head dims, whatever the shared memory.
+        assert_eq!((q.d_chunks.len(), q.dv_chunks.len()), (1, 1), "{q:?}");
         let small = Target {
             shared_memory_bytes: 16 * 1024,
             ..lavapipe
         };
-        let caps = block_caps(&small, BlockRows::Queries, (256, 256));
-        let t = choose_tiling(&small, dims, backward_dots, caps).expect("a tiling");
-        assert!(t.bn >= 16 && t.bm >= 16 && t.bm < 128, "{t:?}");
+        let caps = block_caps(&small, BlockRows::Keys, (256, 256));
+        let t = choose_tiling(&small, (256, 256, 128, 128), backward_dots, caps).expect("a tiling");
+        assert_eq!((t.bm, t.bn, t.d_chunks.len()), (32, 128, 1), "{t:?}");
+        // Staged (no subgroups), the same memory halves the blocks, neither below
+        // MIN_BLOCK.
+        let staged = Target {
+            subgroup_size: None,
+            ..small
+        };
+        let caps = block_caps(&staged, BlockRows::Keys, (256, 256));
+        let t = choose_tiling(&staged, dims, backward_dots, caps).expect("a tiling");
+        assert!(t.bm >= 16 && t.bn >= 16 && t.bn < 64, "{t:?}");
     }
 
     #[test]
