@@ -860,7 +860,7 @@ pub(super) fn out_store(spec: &KernelSpec, out_shape: &[usize; 4]) -> Option<Str
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -892,14 +892,19 @@ mod tests {
         assert_eq!(tl.d_chunks.len() + tl.dv_chunks.len(), 2);
     }
 
-    #[test]
-    fn in_place_dots_own_long_blocks_and_walk_short_ones() {
-        // lavapipe: a CPU adapter with subgroups of 8 (the thread grid's columns).
-        let lavapipe = Target {
+    /// lavapipe's target: a CPU adapter with subgroups of 8 (the thread grid's columns)
+    /// and 32 KiB of workgroup memory.
+    pub(in crate::tile::ops) fn lavapipe() -> Target {
+        Target {
             subgroup_size: Some(8),
             shared_memory_bytes: 32 * 1024,
             ..Target::wgsl().for_cpu_adapter()
-        };
+        }
+    }
+
+    #[test]
+    fn in_place_dots_own_long_blocks_and_walk_short_ones() {
+        let lavapipe = lavapipe();
         assert_eq!(
             block_caps(&lavapipe, BlockRows::Queries, (256, 256)),
             (128, 32)

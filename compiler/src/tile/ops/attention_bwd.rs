@@ -1323,11 +1323,7 @@ mod tests {
 
     #[test]
     fn lavapipe_query_and_key_side_kernels_own_long_blocks() {
-        let lavapipe = Target {
-            subgroup_size: Some(8),
-            shared_memory_bytes: 32 * 1024,
-            ..Target::wgsl().for_cpu_adapter()
-        };
+        let lavapipe = super::super::attention::tests::lavapipe();
         let dims = (256, 256, 64, 64);
         let side = |rows| {
             let caps = block_caps(&lavapipe, rows, (256, 256));

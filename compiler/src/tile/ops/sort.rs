@@ -182,8 +182,13 @@ impl Sort {
     /// Operand element `m` clamped into `-1..=size`.
     fn id(&mut self, m: Ix, size: i64) -> Ix {
         let v = self.element(m);
-        let v = self.em.op(IndexOp::Min, v, Ix::C(size));
-        self.em.op(IndexOp::Max, v, Ix::C(-1))
+        self.clamp(v, -1, size)
+    }
+
+    /// `max(min(x, hi), lo)` in index math.
+    fn clamp(&mut self, x: Ix, lo: i64, hi: i64) -> Ix {
+        let t = self.em.op(IndexOp::Min, x, Ix::C(hi));
+        self.em.op(IndexOp::Max, t, Ix::C(lo))
     }
 
     /// An index value as an f32 scalar.
@@ -303,8 +308,7 @@ impl Sort {
     /// read leaves the buffers whatever they hold), clamped into `-1..=size`.
     fn sorted_id(&mut self, p: Ix, order: &Order, size: i64) -> Ix {
         let last = self.n as i64 - 1;
-        let p = self.em.op(IndexOp::Min, p, Ix::C(last));
-        let p = self.em.op(IndexOp::Max, p, Ix::C(0));
+        let p = self.clamp(p, 0, last);
         let t = self.em.mul(p, order.stride);
         let at = self.em.add(Ix::C(order.offset), t);
         let base = self.em.val(at);
@@ -312,8 +316,7 @@ impl Sort {
             .em
             .b
             .load(BlockAccess::scalar(order.buffer, base), DType::I32, 0.0);
-        let m = self.em.op(IndexOp::Min, Ix::V(m), Ix::C(last));
-        let m = self.em.op(IndexOp::Max, m, Ix::C(0));
+        let m = self.clamp(Ix::V(m), 0, last);
         self.id(m, size)
     }
 
@@ -347,8 +350,7 @@ impl Sort {
             let id = self.sorted_id(mid, order, size);
             // less = [id < target] = clamp(target - id, 0, 1).
             let d = self.em.op(IndexOp::Sub, target, id);
-            let d = self.em.op(IndexOp::Min, d, Ix::C(1));
-            let less = self.em.op(IndexOp::Max, d, Ix::C(0));
+            let less = self.clamp(d, 0, 1);
             let go = self.em.op(IndexOp::Mul, active, less);
             let stay = self.em.op(IndexOp::Sub, active, go);
             // lo' = lo + go (mid + 1 - lo), hi' = hi - stay (hi - mid).
