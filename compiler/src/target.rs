@@ -23,6 +23,20 @@ impl TargetKind {
     /// All targets.
     pub const ALL: [TargetKind; 3] = [TargetKind::Wgsl, TargetKind::Ptx, TargetKind::AscendC];
 
+    /// Whether this target's matrix unit reads, in place, a matmul operand whose
+    /// matrices have the strides `[rows, columns]` (in elements). Ascend's cube copies an
+    /// operand from global memory row by row (`DataCopy` ND -> NZ): one of the two axes
+    /// must be contiguous and neither broadcast (stride 0). The SIMT targets load any
+    /// strided view. The scheduler copies an operand its target refuses into a
+    /// contiguous buffer first (`schedule::fuse`); the Ascend C backend checks the same
+    /// rule on the kernels it is given.
+    pub fn reads_dot_operand(self, strides: [i64; 2]) -> bool {
+        match self {
+            TargetKind::AscendC => strides.iter().all(|&s| s >= 1) && strides.contains(&1),
+            TargetKind::Wgsl | TargetKind::Ptx => true,
+        }
+    }
+
     /// Lowercase name as given on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -187,6 +201,12 @@ impl Target {
                 .to_string(),
             _ => format!("{dtype} storage"),
         })
+    }
+
+    /// Whether this target reads a matmul operand in place: see
+    /// [`TargetKind::reads_dot_operand`].
+    pub fn reads_dot_operand(&self, strides: [i64; 2]) -> bool {
+        self.kind.reads_dot_operand(strides)
     }
 
     /// The record tuned for a CPU adapter running WGSL (lavapipe / llvmpipe: each

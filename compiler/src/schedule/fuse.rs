@@ -87,6 +87,7 @@ use super::kernel::{Expr, ExprId, KernelKind, KernelSpec, SpecBuffer, SpecStore}
 use super::view::{iota_view, store_view, FactoredView, Refinement, StridedView, ViewOp};
 use crate::error::CompileError;
 use crate::graph::{matmul_dims, BinaryOp, Graph, NodeId, Op};
+use crate::target::Target;
 use crate::tile::Access;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -549,6 +550,8 @@ enum ExprKey {
 struct SpecBuilder<'a> {
     graph: &'a Graph,
     fusion: &'a Fusion,
+    /// Which matmul operand views the target reads in place.
+    target: &'a Target,
     group: usize,
     buffers: Vec<SpecBuffer>,
     buffer_of: HashMap<NodeId, usize>,
@@ -954,8 +957,9 @@ impl<'a> SpecBuilder<'a> {
         Ok((kind, store.shape.clone(), store))
     }
 
-    /// A matmul (or standalone-op) operand: a strided view of a buffer.
-    fn operand(&mut self, x: NodeId) -> Result<(usize, StridedView), SpecFailure> {
+    /// A matmul (`dot`) or standalone-op operand: a strided view of a buffer, for a matmul
+    /// one whose matrices the target reads in place ([`Target::reads_dot_operand`]).
+    fn operand(&mut self, x: NodeId, dot: bool) -> Result<(usize, StridedView), SpecFailure> {
         let mut path = Vec::new();
         let mut s = x;
         while self.fusion.transparent_view(self.graph, s) {
@@ -968,13 +972,25 @@ impl<'a> SpecBuilder<'a> {
                 self.graph.node(s).name
             )));
         }
-        let view = self.view(s, &path)?;
-        let Some(view) = view.to_strided() else {
-            // The Dot tiles need strided operands: materialize part of the chain.
-            return Err(self.relief(s, &path, FactoredView::is_strided));
+        let target = self.target;
+        let fits = |v: &StridedView| match v.strides[..] {
+            [.., rows, columns] if dot => target.reads_dot_operand([rows, columns]),
+            _ => true,
         };
-        let buffer = self.buffer(s, Access::Read);
-        Ok((buffer, view))
+        let accept = |v: &FactoredView| v.to_strided().is_some_and(|v| fits(&v));
+        let view = self.view(s, &path)?;
+        match view.to_strided() {
+            Some(view) if fits(&view) => {
+                let buffer = self.buffer(s, Access::Read);
+                Ok((buffer, view))
+            }
+            // The Dot tiles need strided operands (in a layout the target reads):
+            // materialize part of the chain, or else the operand itself.
+            _ => match self.relief(s, &path, accept) {
+                SpecFailure::Error(_) if !path.is_empty() => Err(SpecFailure::Force(x)),
+                relief => Err(relief),
+            },
+        }
     }
 }
 
@@ -1052,13 +1068,19 @@ pub fn base_name_with_origins(
 }
 
 /// Builds the spec of group `g` (its name is the base name; the caller adds the index).
-pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec, SpecFailure> {
+pub fn build_spec(
+    graph: &Graph,
+    fusion: &Fusion,
+    g: usize,
+    target: &Target,
+) -> Result<KernelSpec, SpecFailure> {
     let group = &fusion.groups[g];
     let root = group.root;
     let compute = group.compute;
     let mut b = SpecBuilder {
         graph,
         fusion,
+        target,
         group: g,
         buffers: Vec::new(),
         buffer_of: HashMap::new(),
@@ -1112,8 +1134,8 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
                         *transpose_b,
                     )
                     .map_err(CompileError::from)?;
-                    let (a_buffer, av) = b.operand(xa)?;
-                    let (b_buffer, bv) = b.operand(xb)?;
+                    let (a_buffer, av) = b.operand(xa, true)?;
+                    let (b_buffer, bv) = b.operand(xb, true)?;
                     let epilogue = b.build(compute, &[], Ctx::Out)?;
                     KernelKind::MatMul {
                         batch: dims.batch,
@@ -1132,7 +1154,7 @@ pub fn build_spec(graph: &Graph, fusion: &Fusion, g: usize) -> Result<KernelSpec
                 op if is_standalone(op) => {
                     let mut operands = Vec::with_capacity(node.inputs.len());
                     for &x in &node.inputs {
-                        operands.push(b.operand(x)?);
+                        operands.push(b.operand(x, false)?);
                     }
                     KernelKind::Standalone {
                         op: op.clone(),

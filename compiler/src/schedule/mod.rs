@@ -97,7 +97,7 @@ pub fn fuse_graph_with_options(
                 continue;
             }
             let merged = !group.also.is_empty();
-            let spec = match build_spec(graph, &fusion, g) {
+            let spec = match build_spec(graph, &fusion, g, target) {
                 // A merged kernel over the limits, or needing a cut: unmerge it instead.
                 Ok(s) if merged && over_merge_limits(&s, target.max_storage_buffers) => None,
                 Ok(s) => Some(s),

@@ -497,15 +497,17 @@ impl FactoredView {
             strides.extend(st);
         }
         // Extent-1 axes never move the offset; give them the stride a contiguous layout
-        // would (the next inner axis' stride times its extent), so that contiguous views
-        // keep their contiguous strides.
+        // would (the next inner axis' stride times its extent), whatever stride a permute
+        // left them, so that contiguous views keep their contiguous strides and a matrix
+        // with one row or column is contiguous along it (`[1, 2, 4]` permuted `[2, 1, 0]`
+        // reads its `[2, 1]` matrices with strides `[4, 1]`, not `[4, 8]`).
         let mut next = 1i64;
         let strides = shape
             .iter()
             .zip(strides)
             .rev()
             .map(|(&d, st)| {
-                let st = st.unwrap_or(next);
+                let st = if d == 1 { next } else { st.unwrap_or(next) };
                 next = st * d as i64;
                 st
             })
@@ -772,6 +774,23 @@ mod tests {
             .reshape(&[5, 2, 3])
             .unwrap();
         assert_eq!(s.strides, vec![1, 15, 5]);
+    }
+
+    #[test]
+    fn extent_one_axes_take_contiguous_strides() {
+        // [1, 2, 4] permuted [2, 1, 0]: the extent-1 axis, last now, would keep stride 8;
+        // it never moves the offset, so it reads as stride 1 (a matmul operand whose
+        // matrices are [2, 1] then has a unit-stride axis, which Ascend's cube needs).
+        let f = FactoredView::contiguous(NodeId(0), &[1, 2, 4])
+            .permute(&[2, 1, 0])
+            .expect("valid");
+        let s = f.to_strided().expect("strided");
+        assert_eq!(s.shape, vec![4, 2, 1]);
+        assert_eq!(s.strides, vec![1, 4, 1]);
+        assert_eq!(
+            offsets(&s),
+            offsets(&v(&[1, 2, 4]).permute(&[2, 1, 0]).unwrap())
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use super::cpp::{self, round_up, Writer};
 use super::vector::{deep_uses, operands, use_counts, CubeResult};
 use crate::error::CompileError;
 use crate::graph::DType;
-use crate::target::Target;
+use crate::target::{Target, TargetKind};
 use crate::tile::{BlockAccess, IndexOp, Inst, InstKind, TileKernel, Ty, ValueId};
 use std::collections::{HashMap, HashSet};
 
@@ -260,12 +260,13 @@ pub(crate) fn plan<'k>(
             ))
         }
     }
-    // Operand layouts: one of the two strides must be 1.
+    // Operand layouts: the cube's rule (the scheduler copies operands it refuses).
     for (acc, what) in [(aa, "left"), (ba, "right")] {
-        if acc.strides.len() != 2
-            || !(acc.strides[0] == 1 || acc.strides[1] == 1)
-            || acc.strides.iter().any(|&s| s < 1)
-        {
+        let readable = match acc.strides[..] {
+            [rows, columns] => TargetKind::AscendC.reads_dot_operand([rows, columns]),
+            _ => false,
+        };
+        if !readable {
             return Err(unsupported(
                 kname,
                 format!(

@@ -1,0 +1,633 @@
+//! Random graphs: proptest builds graphs of random ops at awkward shapes, compiles them
+//! for each backend, runs them on random inputs and compares every output with the f64
+//! graph interpreter, within an error bound derived for that graph.
+//!
+//! The conformance table (`tests/conformance.rs`) checks every op and the fusions we
+//! thought of; this file checks the fusions nobody thought of: chains of views (permute,
+//! slice, reshape, broadcast, concat) feeding elementwise ops, reductions and matmuls,
+//! several outputs taken from the middle of a fused chain, rank-0 results broadcast back,
+//! inputs that are also outputs. A failure prints the shrunk graph as JSON, which
+//! `tessera compile` reads.
+//!
+//! **What a generated graph holds.** One to three inputs of rank 1-3 with extents from
+//! [`DIMS`]; then up to [`MAX_STEPS`] steps, each one of: a unary op (`tanh`, `sigmoid`,
+//! `neg`, `abs`, `relu`, `exp`), a binary op (`add`, `sub`, `mul`, `max`, `min`, with
+//! NumPy broadcasting of the second operand), a reduction (`sum`, `max`, `mean`, any
+//! axis, either `keep_dims`), a permute, a slice, a reshape (merging two axes or splitting
+//! one), a broadcast (a new leading axis or a size-1 axis widened), a matmul with a
+//! parameter (either operand transposed, batched when the left side has rank 3), a
+//! softmax, a concat. Every op is continuous (no compares or selects), so an input error
+//! moves every result by a bounded amount. Tensors stay below [`MAX_NUMEL`] elements.
+//!
+//! **Tolerance.** Each value carries a bound `m` on its magnitude and `e` on its absolute
+//! error (the inputs are exact: `Tensor::random` values are f32 numbers in [-1, 1)). The
+//! rules are first-order running error analysis, with `u = 2^-24`:
+//! - `a + b`, `a - b`: `e_a + e_b + u m`; `a * b`: `m_a e_b + m_b e_a + e_a e_b + u m`;
+//! - a sum of `n` terms: `n e + (n - 1) u n m` (any summation order); a mean: the sum's
+//!   bound divided by `n`, plus one division;
+//! - a matmul over `k`: `k (m_a e_b + m_b e_a + e_a e_b) + k u k m_a m_b`;
+//! - `tanh` and `sigmoid`: Lipschitz 1 and 1/4, plus `16 u` (WGSL's tanh goes through
+//!   exp: a few ulp of 1); `exp` of `|x| <= m`: `e^m (e + (3 + 2 m) 2 u)` (WGSL's `exp`
+//!   is accurate to `3 + 2 |x|` ulp);
+//! - softmax over `n`: `2 e + (2 (3 + 4 m) + n + 5) u`;
+//! - views, `neg`, `abs`, `relu`, `max`, `min`: unchanged.
+//!
+//! An output passes when every element is within `2 e + 2 u |want|`: the factor 2 covers
+//! the second-order terms the rules drop. Index, fusion and code generation bugs move
+//! results by O(m); the bound is far below that for the graphs generated (a step whose
+//! magnitude bound would exceed [`MAX_MAGNITUDE`] is skipped).
+//!
+//! **Runs.** One `#[test]` per backend: the tile interpreter (the plan without code
+//! generation), the PTX VM (the emitted PTX), wgpu (the emitted WGSL on lavapipe) and the
+//! Ascend C CPU build (fewer cases: a g++ build each). The cases are drawn from a fixed
+//! seed so that CI is reproducible; `TESSERA_FUZZ_SEED=<u64>` draws others and
+//! `TESSERA_FUZZ_CASES=<n>` changes how many (for long local runs).
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use tessera::compiler::graph::{BinaryOp, ReduceOp, UnaryOp};
+use tessera::compiler::interp::{run_graph, Tensor};
+use tessera::compiler::{backend, DType, Graph, NodeId, Target};
+use tessera::runtime::{CpuDevice, Device, PtxVmDevice, WgpuDevice};
+
+/// Extents of generated axes: ones, primes, powers of two and their neighbours.
+const DIMS: [usize; 12] = [1, 2, 3, 5, 7, 8, 16, 17, 31, 33, 64, 65];
+/// Largest number of elements of any generated tensor.
+const MAX_NUMEL: usize = 1 << 15;
+/// Largest rank of any generated tensor.
+const MAX_RANK: usize = 4;
+/// Most steps (ops) in one graph.
+const MAX_STEPS: usize = 10;
+/// A step whose result could exceed this magnitude is skipped (keeps the bounds tight).
+const MAX_MAGNITUDE: f64 = 1e4;
+/// f32 unit roundoff.
+const U: f64 = 1.0 / (1u64 << 24) as f64;
+
+/// One step of a recipe: what to do, and four numbers read against the graph built so
+/// far (operand indices, axes, extents). Any values make a valid step, so proptest can
+/// shrink freely.
+#[derive(Clone, Debug)]
+struct Step {
+    kind: u8,
+    a: u16,
+    b: u16,
+    c: u16,
+    d: u16,
+}
+
+/// A graph recipe: the inputs' shapes (as indices into [`DIMS`]), the steps, and which
+/// values besides the last one are outputs.
+#[derive(Clone, Debug)]
+struct Recipe {
+    inputs: Vec<Vec<u8>>,
+    steps: Vec<Step>,
+    extra_outputs: Vec<u16>,
+}
+
+fn recipe() -> impl Strategy<Value = Recipe> {
+    let shape = prop::collection::vec(any::<u8>(), 1..=3);
+    let step = (
+        any::<u8>(),
+        any::<u16>(),
+        any::<u16>(),
+        any::<u16>(),
+        any::<u16>(),
+    )
+        .prop_map(|(kind, a, b, c, d)| Step { kind, a, b, c, d });
+    (
+        prop::collection::vec(shape, 1..=3),
+        prop::collection::vec(step, 1..=MAX_STEPS),
+        prop::collection::vec(any::<u16>(), 0..=2),
+    )
+        .prop_map(|(inputs, steps, extra_outputs)| Recipe {
+            inputs,
+            steps,
+            extra_outputs,
+        })
+}
+
+/// Bounds on a value: `mag` on every element's magnitude, `err` on its absolute error.
+#[derive(Clone, Copy, Debug)]
+struct Bound {
+    mag: f64,
+    err: f64,
+}
+
+/// A value of the graph being built.
+#[derive(Clone, Debug)]
+struct Value {
+    id: NodeId,
+    shape: Vec<usize>,
+    bound: Bound,
+}
+
+/// A built case: the graph, a value for every input and parameter, and each output's
+/// error bound by node name.
+struct Case {
+    graph: Graph,
+    feeds: HashMap<String, Tensor>,
+    params: Vec<String>,
+    bounds: HashMap<String, Bound>,
+}
+
+/// Builds the graph a recipe describes. Steps that do not apply to the value they pick
+/// (a permute of a rank-1 tensor, a result too large) are skipped.
+struct Builder {
+    graph: Graph,
+    values: Vec<Value>,
+    feeds: HashMap<String, Tensor>,
+    params: Vec<String>,
+    seed: u64,
+}
+
+fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+impl Builder {
+    fn leaf(&mut self, shape: &[usize], param: bool) -> Result<Value, String> {
+        let name = format!("{}{}", if param { "w" } else { "x" }, self.feeds.len());
+        let id = if param {
+            self.params.push(name.clone());
+            self.graph.param(&name, shape, DType::F32)
+        } else {
+            self.graph.input(&name, shape, DType::F32)
+        }
+        .map_err(|e| e.to_string())?;
+        self.seed += 1;
+        self.feeds
+            .insert(name, Tensor::random(shape, DType::F32, self.seed));
+        Ok(Value {
+            id,
+            shape: shape.to_vec(),
+            bound: Bound { mag: 1.0, err: 0.0 },
+        })
+    }
+
+    fn pick(&self, i: u16) -> Value {
+        self.values[i as usize % self.values.len()].clone()
+    }
+
+    /// A step's main operand: mostly the latest value, so that graphs grow deep chains
+    /// (what fusion works on) rather than many dead branches.
+    fn operand(&self, a: u16) -> Value {
+        if a.is_multiple_of(4) {
+            self.pick(a / 4)
+        } else {
+            self.values[self.values.len() - 1].clone()
+        }
+    }
+
+    fn push(&mut self, id: NodeId, shape: Vec<usize>, bound: Bound) {
+        self.values.push(Value { id, shape, bound });
+    }
+
+    /// Applies one step; `Ok(false)` when it was skipped.
+    fn step(&mut self, s: &Step) -> Result<bool, String> {
+        let x = self.operand(s.a);
+        let (m, e) = (x.bound.mag, x.bound.err);
+        let rank = x.shape.len();
+        let g = &mut self.graph;
+        let err = |e: tessera::compiler::GraphError| e.to_string();
+        match s.kind % 10 {
+            0 => {
+                let (op, bound) = match s.b % 6 {
+                    0 => (
+                        UnaryOp::Tanh,
+                        Bound {
+                            mag: m.min(1.0),
+                            err: e + 16.0 * U,
+                        },
+                    ),
+                    1 => (
+                        UnaryOp::Sigmoid,
+                        Bound {
+                            mag: 1.0,
+                            err: e / 4.0 + 16.0 * U,
+                        },
+                    ),
+                    2 => (UnaryOp::Neg, x.bound),
+                    3 => (UnaryOp::Abs, x.bound),
+                    4 => (UnaryOp::Relu, x.bound),
+                    _ if m <= 3.0 => {
+                        let em = m.exp();
+                        (
+                            UnaryOp::Exp,
+                            Bound {
+                                mag: em,
+                                err: em * (e + (3.0 + 2.0 * m) * 2.0 * U),
+                            },
+                        )
+                    }
+                    _ => return Ok(false),
+                };
+                let id = g.unary(op, x.id).map_err(err)?;
+                self.push(id, x.shape, bound);
+            }
+            1 => {
+                // The second operand: the first value from `c` on that broadcasts to x's
+                // shape (NumPy rules), else a new input of a suffix of x's shape.
+                let n = self.values.len();
+                let fits = |y: &Value| {
+                    y.shape.len() <= rank
+                        && y.shape
+                            .iter()
+                            .rev()
+                            .zip(x.shape.iter().rev())
+                            .all(|(&a, &b)| a == b || a == 1)
+                };
+                let found = (0..n)
+                    .map(|k| self.values[(s.c as usize + k) % n].clone())
+                    .find(|y| fits(y));
+                let y = match found {
+                    Some(y) => y,
+                    None => {
+                        let suffix = x.shape[s.d as usize % (rank + 1).max(1)..].to_vec();
+                        self.leaf(&suffix, false)?
+                    }
+                };
+                let (ma, ea, mb, eb) = (m, e, y.bound.mag, y.bound.err);
+                let (op, bound) = match s.b % 5 {
+                    0 | 1 => {
+                        let mag = ma + mb;
+                        (
+                            if s.b.is_multiple_of(5) {
+                                BinaryOp::Add
+                            } else {
+                                BinaryOp::Sub
+                            },
+                            Bound {
+                                mag,
+                                err: ea + eb + U * mag,
+                            },
+                        )
+                    }
+                    2 => {
+                        let mag = ma * mb;
+                        (
+                            BinaryOp::Mul,
+                            Bound {
+                                mag,
+                                err: ma * eb + mb * ea + ea * eb + U * mag,
+                            },
+                        )
+                    }
+                    k => (
+                        if k == 3 { BinaryOp::Max } else { BinaryOp::Min },
+                        Bound {
+                            mag: ma.max(mb),
+                            err: ea.max(eb),
+                        },
+                    ),
+                };
+                if bound.mag > MAX_MAGNITUDE {
+                    return Ok(false);
+                }
+                let id = self.graph.binary(op, x.id, y.id).map_err(err)?;
+                self.push(id, x.shape, bound);
+            }
+            2 => {
+                if rank == 0 {
+                    return Ok(false);
+                }
+                let axis = s.c as usize % rank;
+                let keep = s.d % 2 == 1;
+                let n = x.shape[axis] as f64;
+                let (op, bound) = match s.b % 3 {
+                    0 => (
+                        ReduceOp::Sum,
+                        Bound {
+                            mag: n * m,
+                            err: n * e + (n - 1.0) * U * n * m,
+                        },
+                    ),
+                    1 => (ReduceOp::Max, x.bound),
+                    _ => (
+                        ReduceOp::Mean,
+                        Bound {
+                            mag: m,
+                            err: e + (n + 1.0) * U * m,
+                        },
+                    ),
+                };
+                if bound.mag > MAX_MAGNITUDE {
+                    return Ok(false);
+                }
+                let id = g.reduce(op, x.id, axis, keep).map_err(err)?;
+                let mut shape = x.shape.clone();
+                if keep {
+                    shape[axis] = 1;
+                } else {
+                    shape.remove(axis);
+                }
+                self.push(id, shape, bound);
+            }
+            3 => {
+                if rank < 2 {
+                    return Ok(false);
+                }
+                // The permutation with index b (of rank!), in the factorial number system.
+                let mut left: Vec<usize> = (0..rank).collect();
+                let mut code = s.b as usize;
+                let mut perm = Vec::with_capacity(rank);
+                while !left.is_empty() {
+                    let k = code % left.len();
+                    code /= left.len();
+                    perm.push(left.remove(k));
+                }
+                let id = g.permute(x.id, &perm).map_err(err)?;
+                let shape = perm.iter().map(|&p| x.shape[p]).collect();
+                self.push(id, shape, x.bound);
+            }
+            4 => {
+                let axes: Vec<usize> = (0..rank).filter(|&a| x.shape[a] > 1).collect();
+                if axes.is_empty() {
+                    return Ok(false);
+                }
+                let axis = axes[s.b as usize % axes.len()];
+                let dim = x.shape[axis];
+                let start = s.c as usize % dim;
+                let len = 1 + s.d as usize % (dim - start);
+                let id = g.slice(x.id, axis, start, len).map_err(err)?;
+                let mut shape = x.shape.clone();
+                shape[axis] = len;
+                self.push(id, shape, x.bound);
+            }
+            5 => {
+                let mut shape = x.shape.clone();
+                let split = rank < 2 || (s.c % 2 == 1 && rank < MAX_RANK);
+                if split {
+                    if rank == 0 {
+                        return Ok(false);
+                    }
+                    let axis = s.b as usize % rank;
+                    let dim = shape[axis];
+                    let Some(f) = (2..dim).find(|&f| dim.is_multiple_of(f)) else {
+                        return Ok(false);
+                    };
+                    shape.splice(axis..=axis, [f, dim / f]);
+                } else {
+                    let axis = s.b as usize % (rank - 1);
+                    let merged = shape[axis] * shape[axis + 1];
+                    shape.splice(axis..=axis + 1, [merged]);
+                }
+                let id = g.reshape(x.id, &shape).map_err(err)?;
+                self.push(id, shape, x.bound);
+            }
+            6 => {
+                let mut shape = x.shape.clone();
+                let ones: Vec<usize> = (0..rank).filter(|&a| x.shape[a] == 1).collect();
+                let extent = DIMS[s.c as usize % DIMS.len()];
+                if !ones.is_empty() && s.d % 2 == 1 {
+                    shape[ones[s.b as usize % ones.len()]] = extent;
+                } else if rank < MAX_RANK {
+                    shape.insert(0, extent);
+                } else {
+                    return Ok(false);
+                }
+                if numel(&shape) > MAX_NUMEL || shape == x.shape {
+                    return Ok(false);
+                }
+                let id = g.broadcast(x.id, &shape).map_err(err)?;
+                self.push(id, shape, x.bound);
+            }
+            7 => {
+                if !(2..=3).contains(&rank) {
+                    return Ok(false);
+                }
+                let ta = s.c % 2 == 1;
+                let tb = s.c / 2 % 2 == 1;
+                let (r, c) = (x.shape[rank - 2], x.shape[rank - 1]);
+                let (rows, k) = if ta { (c, r) } else { (r, c) };
+                let n = DIMS[s.b as usize % DIMS.len()];
+                let batch: usize = x.shape[..rank - 2].iter().product();
+                let mut shape = x.shape[..rank - 2].to_vec();
+                shape.extend([rows, n]);
+                let kf = k as f64;
+                let bound = Bound {
+                    mag: kf * m,
+                    err: kf * e + kf * U * kf * m,
+                };
+                if bound.mag > MAX_MAGNITUDE
+                    || numel(&shape) > MAX_NUMEL
+                    || batch * rows * n * k > 1 << 21
+                {
+                    return Ok(false);
+                }
+                let w = self.leaf(&if tb { [n, k] } else { [k, n] }, true)?;
+                let id = self.graph.matmul_t(x.id, w.id, ta, tb).map_err(err)?;
+                self.push(id, shape, bound);
+            }
+            8 => {
+                if rank == 0 {
+                    return Ok(false);
+                }
+                let n = x.shape[rank - 1] as f64;
+                let bound = Bound {
+                    mag: 1.0,
+                    err: 2.0 * e + ((3.0 + 4.0 * m) * 2.0 + n + 5.0) * U,
+                };
+                let id = g.softmax(x.id).map_err(err)?;
+                self.push(id, x.shape, bound);
+            }
+            _ => {
+                if rank == 0 {
+                    return Ok(false);
+                }
+                let axis = s.b as usize % rank;
+                let n = self.values.len();
+                let same_but_axis = |y: &Value| {
+                    y.shape.len() == rank
+                        && (0..rank).all(|a| a == axis || y.shape[a] == x.shape[a])
+                };
+                let y = (1..=n)
+                    .map(|k| self.values[(s.c as usize + k) % n].clone())
+                    .find(|y| same_but_axis(y))
+                    .unwrap_or_else(|| x.clone());
+                let mut shape = x.shape.clone();
+                shape[axis] += y.shape[axis];
+                if numel(&shape) > MAX_NUMEL {
+                    return Ok(false);
+                }
+                let bound = Bound {
+                    mag: m.max(y.bound.mag),
+                    err: e.max(y.bound.err),
+                };
+                let id = self.graph.concat(&[x.id, y.id], axis).map_err(err)?;
+                self.push(id, shape, bound);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Builds a recipe's graph; every step is valid by construction, so an error here is a
+/// type rule rejecting a valid graph.
+fn build(r: &Recipe) -> Result<Case, String> {
+    let mut b = Builder {
+        graph: Graph::new(),
+        values: Vec::new(),
+        feeds: HashMap::new(),
+        params: Vec::new(),
+        seed: 0x5eed,
+    };
+    for dims in &r.inputs {
+        let mut shape: Vec<usize> = dims
+            .iter()
+            .map(|&d| DIMS[d as usize % DIMS.len()])
+            .collect();
+        while numel(&shape) > MAX_NUMEL {
+            shape.pop();
+        }
+        let v = b.leaf(&shape, false)?;
+        b.values.push(v);
+    }
+    let mut last = None;
+    for s in &r.steps {
+        if b.step(s)? {
+            last = b.values.last().cloned();
+        }
+    }
+    let mut outputs: Vec<Value> = last.into_iter().collect();
+    outputs.extend(r.extra_outputs.iter().map(|&i| b.pick(i)));
+    if outputs.is_empty() {
+        outputs.push(b.values[0].clone());
+    }
+    let mut bounds = HashMap::new();
+    for v in &outputs {
+        b.graph.mark_output(v.id).map_err(|e| e.to_string())?;
+        bounds.insert(b.graph.node(v.id).name.clone(), v.bound);
+    }
+    Ok(Case {
+        graph: b.graph,
+        feeds: b.feeds,
+        params: b.params,
+        bounds,
+    })
+}
+
+/// Compares each output with the oracle within its bound.
+fn compare(
+    case: &Case,
+    got: &HashMap<String, Tensor>,
+    want: &HashMap<String, Tensor>,
+) -> Result<(), String> {
+    for (name, bound) in &case.bounds {
+        let w = want
+            .get(name)
+            .ok_or(format!("the oracle has no output {name}"))?;
+        let g = got.get(name).ok_or(format!("no output {name}"))?;
+        if g.shape != w.shape {
+            return Err(format!(
+                "{name}: shape {:?}, expected {:?}",
+                g.shape, w.shape
+            ));
+        }
+        for (i, (&gv, &wv)) in g.data.iter().zip(&w.data).enumerate() {
+            let tol = 2.0 * bound.err + 2.0 * U * wv.abs();
+            let within = (gv - wv).abs() <= tol; // false for NaN
+            if !within {
+                return Err(format!(
+                    "{name}[{i}] (shape {:?}): got {gv}, expected {wv} (|error| {:.3e} > bound {tol:.3e})",
+                    w.shape,
+                    (gv - wv).abs()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How one backend runs a case: the outputs by name.
+type Run<'a> = dyn Fn(&Case) -> Result<HashMap<String, Tensor>, String> + 'a;
+
+fn on_device(device: &dyn Device, case: &Case) -> Result<HashMap<String, Tensor>, String> {
+    let mut exe = device.load(&case.graph).map_err(|e| e.to_string())?;
+    let mut inputs = case.feeds.clone();
+    for p in &case.params {
+        let t = inputs.remove(p).ok_or(format!("no value for param {p}"))?;
+        exe.set_param(p, &t).map_err(|e| e.to_string())?;
+    }
+    exe.run(&inputs).map_err(|e| e.to_string())
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// Runs `cases` random graphs on one backend (fewer or more with `TESSERA_FUZZ_CASES`);
+/// fails with the shrunk graph's JSON.
+fn fuzz(backend: &str, cases: u32, run: &Run) {
+    let cases = env_u64("TESSERA_FUZZ_CASES").map_or(cases, |n| n as u32);
+    let seed = env_u64("TESSERA_FUZZ_SEED").unwrap_or(0x7e55e7a);
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 512,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
+    let started = std::time::Instant::now();
+    let nodes = std::sync::atomic::AtomicUsize::new(0);
+    let result = runner.run(&recipe(), |r| {
+        let case = build(&r).map_err(|e| TestCaseError::fail(format!("building: {e}")))?;
+        nodes.fetch_add(case.graph.len(), std::sync::atomic::Ordering::Relaxed);
+        let json = case.graph.to_json();
+        if std::env::var_os("TESSERA_FUZZ_PRINT").is_some() {
+            println!("{json}");
+        }
+        let want = run_graph(&case.graph, &case.feeds)
+            .map_err(|e| TestCaseError::fail(format!("oracle: {e}\n{json}")))?;
+        let got = run(&case).map_err(|e| TestCaseError::fail(format!("{backend}: {e}\n{json}")))?;
+        compare(&case, &got, &want)
+            .map_err(|e| TestCaseError::fail(format!("{backend}: {e}\n{json}")))
+    });
+    println!(
+        "{backend}: {cases} random graphs (seed {seed:#x}, {} nodes in all, shrinking included) in {:.1} s",
+        nodes.into_inner(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Err(e) = result {
+        panic!("{backend}: a random graph failed (seed {seed:#x}):\n{e}");
+    }
+}
+
+#[test]
+fn fuzz_tile_interp() {
+    let device = CpuDevice::tile();
+    fuzz("tile_interp", 96, &|c| on_device(&device, c));
+}
+
+#[test]
+fn fuzz_ptx_vm() {
+    let device = PtxVmDevice::new();
+    fuzz("ptx_vm", 64, &|c| on_device(&device, c));
+}
+
+#[test]
+fn fuzz_wgpu() {
+    static DEVICE: OnceLock<Result<WgpuDevice, String>> = OnceLock::new();
+    let device = match DEVICE.get_or_init(|| WgpuDevice::new().map_err(|e| e.to_string())) {
+        Ok(d) => d,
+        Err(e) => panic!("no wgpu device, so the wgpu random graphs cannot run: {e}"),
+    };
+    fuzz("wgpu", 64, &|c| on_device(device, c));
+}
+
+#[test]
+fn fuzz_ascend_cpu() {
+    let target = Target::ascend_910b();
+    fuzz("ascend_cpu", 12, &|c| {
+        let plan = tessera::compiler::compile(&c.graph, &target).map_err(|e| e.to_string())?;
+        let artifact = backend::emit(&plan, &target).map_err(|e| e.to_string())?;
+        tessera::runtime::ascend_cpu::run_plan_ascend_cpu(&plan, &artifact, &c.feeds)
+            .map_err(|e| e.to_string())
+    });
+}
