@@ -9,15 +9,22 @@
 //! inputs that are also outputs. A failure prints the shrunk graph as JSON, which
 //! `tessera compile` reads.
 //!
-//! **What a generated graph holds.** One to three inputs of rank 1-3 with extents from
-//! [`DIMS`]; then up to [`MAX_STEPS`] steps, each one of: a unary op (`tanh`, `sigmoid`,
-//! `neg`, `abs`, `relu`, `exp`), a binary op (`add`, `sub`, `mul`, `max`, `min`, with
-//! NumPy broadcasting of the second operand), a reduction (`sum`, `max`, `mean`, any
-//! axis, either `keep_dims`), a permute, a slice, a reshape (merging two axes or splitting
-//! one), a broadcast (a new leading axis or a size-1 axis widened), a matmul with a
-//! parameter (either operand transposed, batched when the left side has rank 3), a
-//! softmax, a concat. Every op is continuous (no compares or selects), so an input error
-//! moves every result by a bounded amount. Tensors stay below [`MAX_NUMEL`] elements.
+//! **What a generated graph holds.** One to three f32 inputs of rank 1-3 with extents
+//! from [`DIMS`]; then up to [`MAX_STEPS`] steps, each one of:
+//! - a unary op (`tanh`, `sigmoid`, `neg`, `abs`, `relu`, `exp`), a binary op (`add`,
+//!   `sub`, `mul`, `max`, `min`, the second operand broadcast NumPy-style), a product
+//!   with a constant, GELU (both forms), SiLU;
+//! - a reduction (`sum`, `max`, `mean`, any axis, either `keep_dims`), softmax,
+//!   log-softmax, layer norm and RMS norm (with and without their affine parameters);
+//! - a view: permute, slice, reshape (merging two axes or splitting one), broadcast (a
+//!   new leading axis or a size-1 axis widened), and a concat;
+//! - a matmul with a parameter or a computed value, either operand transposed, batched
+//!   when the left side has rank 3;
+//! - a gather (ids of rank 1 or 2) and a scatter-add along any axis;
+//! - a cast to f16 or bf16 and back, on targets with their storage.
+//!
+//! Every op is continuous (no compares or selects), so an input error moves every
+//! result by a bounded amount. Tensors stay below [`MAX_NUMEL`] elements.
 //!
 //! **Tolerance.** Each value carries a bound `m` on its magnitude and `e` on its absolute
 //! error (the inputs are exact: `Tensor::random` values are f32 numbers in [-1, 1)). The
@@ -30,7 +37,14 @@
 //!   exp: a few ulp of 1); `exp` of `|x| <= m`: `e^m (e + (3 + 2 m) 2 u)` (WGSL's `exp`
 //!   is accurate to `3 + 2 |x|` ulp);
 //! - softmax over `n`: `2 e + (2 (3 + 4 m) + n + 5) u`;
-//! - views, `neg`, `abs`, `relu`, `max`, `min`: unchanged.
+//! - log-softmax: `2 e + (4 |y| + 2 n + 32) u` with `|y| <= 2 m + ln n`;
+//! - layer norm and RMS norm with `eps = 1/2` (so `1 / sqrt(var + eps) <= r = sqrt 2`):
+//!   Lipschitz `2 r + 8 m^2 r^3` and `r + m^2 r^3`, applied to `e` plus the statistics'
+//!   rounding `(n + 4) u m`; GELU and SiLU: Lipschitz 1.13, plus `16 u (m + 1)`;
+//! - a scatter-add of `n` rows: as a sum of `n`; views, gathers, concats, `neg`, `abs`,
+//!   `relu`, `max`, `min`: unchanged;
+//! - every result stored in f16 or bf16 adds its rounding (unit roundoff `2^-11`,
+//!   `2^-8`; f16 also `2^-25` absolute for subnormals).
 //!
 //! An output passes when every element is within `2 e + 2 u |want|`: the factor 2 covers
 //! the second-order terms the rules drop. Index, fusion and code generation bugs move
@@ -120,6 +134,7 @@ struct Bound {
 struct Value {
     id: NodeId,
     shape: Vec<usize>,
+    dtype: DType,
     bound: Bound,
 }
 
@@ -140,30 +155,71 @@ struct Builder {
     feeds: HashMap<String, Tensor>,
     params: Vec<String>,
     seed: u64,
+    /// Whether f16 and bf16 values may be made (casts); not on targets without their
+    /// storage (the tile interpreter runs `Target::wgsl()`, which has none).
+    low_precision: bool,
 }
 
 fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// The error of rounding a result of magnitude up to `mag` computed in f32 (error
+/// `U mag`) to `dtype` for storage: its unit roundoff too for f16 and bf16, and for
+/// f16 half its smallest subnormal (below 2^-14 its rounding is absolute).
+fn rounding(dtype: DType, mag: f64) -> f64 {
+    match dtype {
+        DType::F16 => (U + 1.0 / 2048.0) * mag + 1.0 / (1u64 << 25) as f64,
+        DType::BF16 => (U + 1.0 / 256.0) * mag,
+        _ => U * mag,
+    }
+}
+
+/// A magnitude bound and the error bound `err(mag)` of a result of `dtype`, with the
+/// result's rounding added.
+fn bound(dtype: DType, mag: f64, err: f64) -> Bound {
+    Bound {
+        mag,
+        err: err + rounding(dtype, mag),
+    }
+}
+
 impl Builder {
-    fn leaf(&mut self, shape: &[usize], param: bool) -> Result<Value, String> {
+    /// A new input (or parameter) of random values, exact in its dtype.
+    fn leaf(&mut self, shape: &[usize], dtype: DType, param: bool) -> Result<Value, String> {
         let name = format!("{}{}", if param { "w" } else { "x" }, self.feeds.len());
         let id = if param {
             self.params.push(name.clone());
-            self.graph.param(&name, shape, DType::F32)
+            self.graph.param(&name, shape, dtype)
         } else {
-            self.graph.input(&name, shape, DType::F32)
+            self.graph.input(&name, shape, dtype)
         }
         .map_err(|e| e.to_string())?;
         self.seed += 1;
         self.feeds
-            .insert(name, Tensor::random(shape, DType::F32, self.seed));
+            .insert(name, Tensor::random(shape, dtype, self.seed));
         Ok(Value {
             id,
             shape: shape.to_vec(),
+            dtype,
             bound: Bound { mag: 1.0, err: 0.0 },
         })
+    }
+
+    /// A new i32 input of `shape` holding ids in `0..extent`.
+    fn ids(&mut self, shape: &[usize], extent: usize) -> Result<NodeId, String> {
+        let name = format!("ids{}", self.feeds.len());
+        let id = self
+            .graph
+            .input(&name, shape, DType::I32)
+            .map_err(|e| e.to_string())?;
+        self.seed += 1;
+        let mut t = Tensor::random(shape, DType::I32, self.seed);
+        for v in &mut t.data {
+            *v = ((*v + 16.0) as usize % extent) as f64;
+        }
+        self.feeds.insert(name, t);
+        Ok(id)
     }
 
     fn pick(&self, i: u16) -> Value {
@@ -180,34 +236,35 @@ impl Builder {
         }
     }
 
-    fn push(&mut self, id: NodeId, shape: Vec<usize>, bound: Bound) {
-        self.values.push(Value { id, shape, bound });
+    /// The first value from index `from` on that `fits`.
+    fn find(&self, from: u16, fits: impl Fn(&Value) -> bool) -> Option<Value> {
+        let n = self.values.len();
+        (0..n)
+            .map(|k| &self.values[(from as usize + k) % n])
+            .find(|v| fits(v))
+            .cloned()
+    }
+
+    fn push(&mut self, id: NodeId, shape: Vec<usize>, dtype: DType, bound: Bound) {
+        self.values.push(Value {
+            id,
+            shape,
+            dtype,
+            bound,
+        });
     }
 
     /// Applies one step; `Ok(false)` when it was skipped.
     fn step(&mut self, s: &Step) -> Result<bool, String> {
         let x = self.operand(s.a);
-        let (m, e) = (x.bound.mag, x.bound.err);
+        let (m, e, dt) = (x.bound.mag, x.bound.err, x.dtype);
         let rank = x.shape.len();
-        let g = &mut self.graph;
         let err = |e: tessera::compiler::GraphError| e.to_string();
-        match s.kind % 10 {
+        let (id, shape, bound) = match s.kind % 16 {
             0 => {
-                let (op, bound) = match s.b % 6 {
-                    0 => (
-                        UnaryOp::Tanh,
-                        Bound {
-                            mag: m.min(1.0),
-                            err: e + 16.0 * U,
-                        },
-                    ),
-                    1 => (
-                        UnaryOp::Sigmoid,
-                        Bound {
-                            mag: 1.0,
-                            err: e / 4.0 + 16.0 * U,
-                        },
-                    ),
+                let (op, b) = match s.b % 6 {
+                    0 => (UnaryOp::Tanh, bound(dt, m.min(1.0), e + 16.0 * U)),
+                    1 => (UnaryOp::Sigmoid, bound(dt, 1.0, e / 4.0 + 16.0 * U)),
                     2 => (UnaryOp::Neg, x.bound),
                     3 => (UnaryOp::Abs, x.bound),
                     4 => (UnaryOp::Relu, x.bound),
@@ -215,78 +272,48 @@ impl Builder {
                         let em = m.exp();
                         (
                             UnaryOp::Exp,
-                            Bound {
-                                mag: em,
-                                err: em * (e + (3.0 + 2.0 * m) * 2.0 * U),
-                            },
+                            bound(dt, em, em * (e + (3.0 + 2.0 * m) * 2.0 * U)),
                         )
                     }
                     _ => return Ok(false),
                 };
-                let id = g.unary(op, x.id).map_err(err)?;
-                self.push(id, x.shape, bound);
+                (self.graph.unary(op, x.id).map_err(err)?, x.shape, b)
             }
             1 => {
                 // The second operand: the first value from `c` on that broadcasts to x's
                 // shape (NumPy rules), else a new input of a suffix of x's shape.
-                let n = self.values.len();
                 let fits = |y: &Value| {
-                    y.shape.len() <= rank
+                    y.dtype == dt
+                        && y.shape.len() <= rank
                         && y.shape
                             .iter()
                             .rev()
                             .zip(x.shape.iter().rev())
                             .all(|(&a, &b)| a == b || a == 1)
                 };
-                let found = (0..n)
-                    .map(|k| self.values[(s.c as usize + k) % n].clone())
-                    .find(|y| fits(y));
-                let y = match found {
+                let y = match self.find(s.c, fits) {
                     Some(y) => y,
                     None => {
-                        let suffix = x.shape[s.d as usize % (rank + 1).max(1)..].to_vec();
-                        self.leaf(&suffix, false)?
+                        let suffix = x.shape[s.d as usize % (rank + 1)..].to_vec();
+                        self.leaf(&suffix, dt, false)?
                     }
                 };
                 let (ma, ea, mb, eb) = (m, e, y.bound.mag, y.bound.err);
-                let (op, bound) = match s.b % 5 {
-                    0 | 1 => {
-                        let mag = ma + mb;
-                        (
-                            if s.b.is_multiple_of(5) {
-                                BinaryOp::Add
-                            } else {
-                                BinaryOp::Sub
-                            },
-                            Bound {
-                                mag,
-                                err: ea + eb + U * mag,
-                            },
-                        )
-                    }
-                    2 => {
-                        let mag = ma * mb;
-                        (
-                            BinaryOp::Mul,
-                            Bound {
-                                mag,
-                                err: ma * eb + mb * ea + ea * eb + U * mag,
-                            },
-                        )
-                    }
-                    k => (
-                        if k == 3 { BinaryOp::Max } else { BinaryOp::Min },
-                        Bound {
-                            mag: ma.max(mb),
-                            err: ea.max(eb),
-                        },
+                let (op, b) = match s.b % 5 {
+                    0 => (BinaryOp::Add, bound(dt, ma + mb, ea + eb)),
+                    1 => (BinaryOp::Sub, bound(dt, ma + mb, ea + eb)),
+                    2 => (
+                        BinaryOp::Mul,
+                        bound(dt, ma * mb, ma * eb + mb * ea + ea * eb),
                     ),
+                    3 => (BinaryOp::Max, bound(dt, ma.max(mb), ea.max(eb))),
+                    _ => (BinaryOp::Min, bound(dt, ma.max(mb), ea.max(eb))),
                 };
-                if bound.mag > MAX_MAGNITUDE {
+                if b.mag > MAX_MAGNITUDE {
                     return Ok(false);
                 }
                 let id = self.graph.binary(op, x.id, y.id).map_err(err)?;
-                self.push(id, x.shape, bound);
+                (id, x.shape, b)
             }
             2 => {
                 if rank == 0 {
@@ -295,34 +322,25 @@ impl Builder {
                 let axis = s.c as usize % rank;
                 let keep = s.d % 2 == 1;
                 let n = x.shape[axis] as f64;
-                let (op, bound) = match s.b % 3 {
+                let (op, b) = match s.b % 3 {
                     0 => (
                         ReduceOp::Sum,
-                        Bound {
-                            mag: n * m,
-                            err: n * e + (n - 1.0) * U * n * m,
-                        },
+                        bound(dt, n * m, n * e + (n - 1.0) * U * n * m),
                     ),
                     1 => (ReduceOp::Max, x.bound),
-                    _ => (
-                        ReduceOp::Mean,
-                        Bound {
-                            mag: m,
-                            err: e + (n + 1.0) * U * m,
-                        },
-                    ),
+                    _ => (ReduceOp::Mean, bound(dt, m, e + n * U * m)),
                 };
-                if bound.mag > MAX_MAGNITUDE {
+                if b.mag > MAX_MAGNITUDE {
                     return Ok(false);
                 }
-                let id = g.reduce(op, x.id, axis, keep).map_err(err)?;
+                let id = self.graph.reduce(op, x.id, axis, keep).map_err(err)?;
                 let mut shape = x.shape.clone();
                 if keep {
                     shape[axis] = 1;
                 } else {
                     shape.remove(axis);
                 }
-                self.push(id, shape, bound);
+                (id, shape, b)
             }
             3 => {
                 if rank < 2 {
@@ -337,9 +355,9 @@ impl Builder {
                     code /= left.len();
                     perm.push(left.remove(k));
                 }
-                let id = g.permute(x.id, &perm).map_err(err)?;
+                let id = self.graph.permute(x.id, &perm).map_err(err)?;
                 let shape = perm.iter().map(|&p| x.shape[p]).collect();
-                self.push(id, shape, x.bound);
+                (id, shape, x.bound)
             }
             4 => {
                 let axes: Vec<usize> = (0..rank).filter(|&a| x.shape[a] > 1).collect();
@@ -350,10 +368,10 @@ impl Builder {
                 let dim = x.shape[axis];
                 let start = s.c as usize % dim;
                 let len = 1 + s.d as usize % (dim - start);
-                let id = g.slice(x.id, axis, start, len).map_err(err)?;
+                let id = self.graph.slice(x.id, axis, start, len).map_err(err)?;
                 let mut shape = x.shape.clone();
                 shape[axis] = len;
-                self.push(id, shape, x.bound);
+                (id, shape, x.bound)
             }
             5 => {
                 let mut shape = x.shape.clone();
@@ -373,8 +391,8 @@ impl Builder {
                     let merged = shape[axis] * shape[axis + 1];
                     shape.splice(axis..=axis + 1, [merged]);
                 }
-                let id = g.reshape(x.id, &shape).map_err(err)?;
-                self.push(id, shape, x.bound);
+                let id = self.graph.reshape(x.id, &shape).map_err(err)?;
+                (id, shape, x.bound)
             }
             6 => {
                 let mut shape = x.shape.clone();
@@ -390,10 +408,11 @@ impl Builder {
                 if numel(&shape) > MAX_NUMEL || shape == x.shape {
                     return Ok(false);
                 }
-                let id = g.broadcast(x.id, &shape).map_err(err)?;
-                self.push(id, shape, x.bound);
+                let id = self.graph.broadcast(x.id, &shape).map_err(err)?;
+                (id, shape, x.bound)
             }
             7 => {
+                // A matmul: with a new parameter, or (d odd) with a computed value.
                 if !(2..=3).contains(&rank) {
                     return Ok(false);
                 }
@@ -405,73 +424,211 @@ impl Builder {
                 let batch: usize = x.shape[..rank - 2].iter().product();
                 let mut shape = x.shape[..rank - 2].to_vec();
                 shape.extend([rows, n]);
-                let kf = k as f64;
-                let bound = Bound {
-                    mag: kf * m,
-                    err: kf * e + kf * U * kf * m,
-                };
-                if bound.mag > MAX_MAGNITUDE
-                    || numel(&shape) > MAX_NUMEL
-                    || batch * rows * n * k > 1 << 21
-                {
+                let w_shape = if tb { [n, k] } else { [k, n] };
+                if numel(&shape) > MAX_NUMEL || batch * rows * n * k > 1 << 21 {
                     return Ok(false);
                 }
-                let w = self.leaf(&if tb { [n, k] } else { [k, n] }, true)?;
+                let w = if s.d % 2 == 1 {
+                    let made = self.leaf(&w_shape, dt, false)?;
+                    let id = self.graph.sigmoid(made.id).map_err(err)?;
+                    Value {
+                        id,
+                        shape: w_shape.to_vec(),
+                        dtype: dt,
+                        bound: bound(dt, 1.0, 16.0 * U),
+                    }
+                } else {
+                    self.leaf(&w_shape, dt, true)?
+                };
+                let (mb, eb) = (w.bound.mag, w.bound.err);
+                let kf = k as f64;
+                let b = bound(
+                    dt,
+                    kf * m * mb,
+                    kf * (m * eb + mb * e + e * eb) + kf * U * kf * m * mb,
+                );
+                if b.mag > MAX_MAGNITUDE {
+                    return Ok(false);
+                }
                 let id = self.graph.matmul_t(x.id, w.id, ta, tb).map_err(err)?;
-                self.push(id, shape, bound);
+                (id, shape, b)
             }
             8 => {
+                // Softmax or (b odd) log-softmax over the last axis.
                 if rank == 0 {
                     return Ok(false);
                 }
                 let n = x.shape[rank - 1] as f64;
-                let bound = Bound {
-                    mag: 1.0,
-                    err: 2.0 * e + ((3.0 + 4.0 * m) * 2.0 + n + 5.0) * U,
-                };
-                let id = g.softmax(x.id).map_err(err)?;
-                self.push(id, x.shape, bound);
+                if s.b.is_multiple_of(2) {
+                    let b = bound(dt, 1.0, 2.0 * e + ((3.0 + 4.0 * m) * 2.0 + n + 5.0) * U);
+                    (self.graph.softmax(x.id).map_err(err)?, x.shape, b)
+                } else {
+                    // x - max - log(sum exp(x - max)): |y| <= 2 m + ln n; the log's
+                    // argument is in [1, n] (3 ulp, or 2^-21 absolute near 1).
+                    let mag = 2.0 * m + n.ln();
+                    let b = bound(dt, mag, 2.0 * e + (4.0 * mag + 2.0 * n + 32.0) * U);
+                    (self.graph.log_softmax(x.id).map_err(err)?, x.shape, b)
+                }
             }
-            _ => {
+            9 => {
                 if rank == 0 {
                     return Ok(false);
                 }
                 let axis = s.b as usize % rank;
-                let n = self.values.len();
                 let same_but_axis = |y: &Value| {
-                    y.shape.len() == rank
+                    y.dtype == dt
+                        && y.shape.len() == rank
                         && (0..rank).all(|a| a == axis || y.shape[a] == x.shape[a])
                 };
-                let y = (1..=n)
-                    .map(|k| self.values[(s.c as usize + k) % n].clone())
-                    .find(|y| same_but_axis(y))
-                    .unwrap_or_else(|| x.clone());
+                let y = self.find(s.c, same_but_axis).unwrap_or_else(|| x.clone());
                 let mut shape = x.shape.clone();
                 shape[axis] += y.shape[axis];
                 if numel(&shape) > MAX_NUMEL {
                     return Ok(false);
                 }
-                let bound = Bound {
+                let b = Bound {
                     mag: m.max(y.bound.mag),
                     err: e.max(y.bound.err),
                 };
                 let id = self.graph.concat(&[x.id, y.id], axis).map_err(err)?;
-                self.push(id, shape, bound);
+                (id, shape, b)
             }
-        }
+            10 => {
+                // Layer norm or (b odd) RMS norm over the last axis, affine when c is
+                // odd, with eps = 1/2 so that 1 / sqrt(var + eps) <= r = sqrt(2).
+                // Layer norm: y_i = (x_i - mu) r'; a perturbation d of x moves it by
+                // at most (2 r + 8 m^2 r^3) d; RMS norm: (r + m^2 r^3) d. The sums of
+                // the statistics err like a perturbation of (n + 4) u m.
+                if rank == 0 || m > 4.0 {
+                    return Ok(false);
+                }
+                let n = x.shape[rank - 1];
+                let nf = n as f64;
+                let r = 2f64.sqrt();
+                let rms = s.b % 2 == 1;
+                let lipschitz = if rms {
+                    r + m * m * r.powi(3)
+                } else {
+                    2.0 * r + 8.0 * m * m * r.powi(3)
+                };
+                let mag = if rms { m * r } else { 2.0 * m * r };
+                let mut b = bound(
+                    dt,
+                    mag,
+                    lipschitz * (e + (nf + 4.0) * U * m) + 8.0 * U * mag,
+                );
+                let affine = s.c % 2 == 1;
+                let id = if affine {
+                    let gamma = self.leaf(&[n], dt, true)?;
+                    b = bound(dt, mag, b.err + U * mag);
+                    if rms {
+                        self.graph.rms_norm(x.id, Some(gamma.id), 0.5)
+                    } else {
+                        let beta = self.leaf(&[n], dt, true)?;
+                        b = bound(dt, mag + 1.0, b.err + U * (mag + 1.0));
+                        self.graph.layer_norm(x.id, Some((gamma.id, beta.id)), 0.5)
+                    }
+                } else if rms {
+                    self.graph.rms_norm(x.id, None, 0.5)
+                } else {
+                    self.graph.layer_norm(x.id, None, 0.5)
+                }
+                .map_err(err)?;
+                (id, x.shape, b)
+            }
+            11 => {
+                // GELU (erf or tanh form) or SiLU: Lipschitz below 1.13 and 1.1; |y| <=
+                // |x| + 0.3; the function values err by a few ulp of (|x| + 1).
+                let b = bound(dt, m + 0.3, 1.13 * e + 16.0 * U * (m + 1.0));
+                let id = match s.b % 3 {
+                    0 => self.graph.gelu(x.id, false),
+                    1 => self.graph.gelu(x.id, true),
+                    _ => self.graph.silu(x.id),
+                }
+                .map_err(err)?;
+                (id, x.shape, b)
+            }
+            12 => {
+                // Gather along an axis with ids of rank 1 or 2, in range.
+                if rank == 0 {
+                    return Ok(false);
+                }
+                let axis = s.b as usize % rank;
+                let ids_shape = if s.d % 3 == 2 {
+                    vec![2, DIMS[s.c as usize % DIMS.len()]]
+                } else {
+                    vec![DIMS[s.c as usize % DIMS.len()]]
+                };
+                let mut shape = x.shape[..axis].to_vec();
+                shape.extend(&ids_shape);
+                shape.extend(&x.shape[axis + 1..]);
+                if numel(&shape) > MAX_NUMEL {
+                    return Ok(false);
+                }
+                let ids = self.ids(&ids_shape, x.shape[axis])?;
+                let id = self.graph.gather(x.id, ids, axis).map_err(err)?;
+                (id, shape, x.bound)
+            }
+            13 => {
+                // Scatter-add of axis `axis` into `size` rows: up to n terms per row.
+                if rank == 0 {
+                    return Ok(false);
+                }
+                let axis = s.b as usize % rank;
+                let n = x.shape[axis];
+                let size = DIMS[s.c as usize % DIMS.len()];
+                let mut shape = x.shape.clone();
+                shape[axis] = size;
+                let nf = n as f64;
+                let b = bound(dt, nf * m, nf * e + (nf - 1.0) * U * nf * m);
+                if numel(&shape) > MAX_NUMEL || b.mag > MAX_MAGNITUDE {
+                    return Ok(false);
+                }
+                let ids = self.ids(&[n], size)?;
+                let id = self.graph.scatter_add(x.id, ids, axis, size).map_err(err)?;
+                (id, shape, b)
+            }
+            14 => {
+                // A cast to another float dtype (rounding once).
+                if !self.low_precision {
+                    return Ok(false);
+                }
+                let to = [DType::F32, DType::F16, DType::BF16]
+                    .into_iter()
+                    .filter(|&d| d != dt)
+                    .nth(s.b as usize % 2)
+                    .unwrap_or(DType::F32);
+                let b = Bound {
+                    mag: m,
+                    err: e + rounding(to, m),
+                };
+                let id = self.graph.cast(x.id, to).map_err(err)?;
+                self.push(id, x.shape, to, b);
+                return Ok(true);
+            }
+            _ => {
+                // A constant of x's shape, scaled in (a constant operand of a fused op).
+                let c = f64::from(s.b % 7) / 4.0 - 0.75;
+                let k = self.graph.constant(c, &x.shape, dt).map_err(err)?;
+                let b = bound(dt, m * c.abs(), e * c.abs());
+                (self.graph.mul(x.id, k).map_err(err)?, x.shape, b)
+            }
+        };
+        self.push(id, shape, dt, bound);
         Ok(true)
     }
 }
 
 /// Builds a recipe's graph; every step is valid by construction, so an error here is a
 /// type rule rejecting a valid graph.
-fn build(r: &Recipe) -> Result<Case, String> {
+fn build(r: &Recipe, low_precision: bool) -> Result<Case, String> {
     let mut b = Builder {
         graph: Graph::new(),
         values: Vec::new(),
         feeds: HashMap::new(),
         params: Vec::new(),
         seed: 0x5eed,
+        low_precision,
     };
     for dims in &r.inputs {
         let mut shape: Vec<usize> = dims
@@ -481,7 +638,7 @@ fn build(r: &Recipe) -> Result<Case, String> {
         while numel(&shape) > MAX_NUMEL {
             shape.pop();
         }
-        let v = b.leaf(&shape, false)?;
+        let v = b.leaf(&shape, DType::F32, false)?;
         b.values.push(v);
     }
     let mut last = None;
@@ -559,7 +716,12 @@ fn env_u64(name: &str) -> Option<u64> {
 
 /// Runs `cases` random graphs on one backend (fewer or more with `TESSERA_FUZZ_CASES`);
 /// fails with the shrunk graph's JSON.
-fn fuzz(backend: &str, cases: u32, run: &Run) {
+fn fuzz(backend: &str, cases: u32, target: Option<Target>, run: &Run) {
+    let low_precision = target.is_some_and(|t| {
+        [DType::F16, DType::BF16]
+            .iter()
+            .all(|&d| t.missing_storage(d).is_none())
+    });
     let cases = env_u64("TESSERA_FUZZ_CASES").map_or(cases, |n| n as u32);
     let seed = env_u64("TESSERA_FUZZ_SEED").unwrap_or(0x7e55e7a);
     let mut seed_bytes = [0u8; 32];
@@ -577,7 +739,8 @@ fn fuzz(backend: &str, cases: u32, run: &Run) {
     let started = std::time::Instant::now();
     let nodes = std::sync::atomic::AtomicUsize::new(0);
     let result = runner.run(&recipe(), |r| {
-        let case = build(&r).map_err(|e| TestCaseError::fail(format!("building: {e}")))?;
+        let case =
+            build(&r, low_precision).map_err(|e| TestCaseError::fail(format!("building: {e}")))?;
         nodes.fetch_add(case.graph.len(), std::sync::atomic::Ordering::Relaxed);
         let json = case.graph.to_json();
         if std::env::var_os("TESSERA_FUZZ_PRINT").is_some() {
@@ -602,13 +765,15 @@ fn fuzz(backend: &str, cases: u32, run: &Run) {
 #[test]
 fn fuzz_tile_interp() {
     let device = CpuDevice::tile();
-    fuzz("tile_interp", 96, &|c| on_device(&device, c));
+    fuzz("tile_interp", 96, device.target(), &|c| {
+        on_device(&device, c)
+    });
 }
 
 #[test]
 fn fuzz_ptx_vm() {
     let device = PtxVmDevice::new();
-    fuzz("ptx_vm", 64, &|c| on_device(&device, c));
+    fuzz("ptx_vm", 64, device.target(), &|c| on_device(&device, c));
 }
 
 #[test]
@@ -618,13 +783,13 @@ fn fuzz_wgpu() {
         Ok(d) => d,
         Err(e) => panic!("no wgpu device, so the wgpu random graphs cannot run: {e}"),
     };
-    fuzz("wgpu", 64, &|c| on_device(device, c));
+    fuzz("wgpu", 64, device.target(), &|c| on_device(device, c));
 }
 
 #[test]
 fn fuzz_ascend_cpu() {
     let target = Target::ascend_910b();
-    fuzz("ascend_cpu", 12, &|c| {
+    fuzz("ascend_cpu", 12, Some(target.clone()), &|c| {
         let plan = tessera::compiler::compile(&c.graph, &target).map_err(|e| e.to_string())?;
         let artifact = backend::emit(&plan, &target).map_err(|e| e.to_string())?;
         tessera::runtime::ascend_cpu::run_plan_ascend_cpu(&plan, &artifact, &c.feeds)
