@@ -365,6 +365,26 @@ fn demo_rejects_bad_arguments_in_one_line() {
     ]);
     let line = assert_one_line_error(&out, "huge MLP input");
     assert!(line.contains("2^28"), "{line}");
+    // ... or a hidden layer too large for the f64 interpreter to hold.
+    let out = tessera(&[
+        "demo",
+        "--mlp",
+        "--mlp-batch",
+        "67108864",
+        "--d-in",
+        "1",
+        "--d-hidden",
+        "67108864",
+    ]);
+    let line = assert_one_line_error(&out, "huge MLP hidden layer");
+    assert!(line.contains("hidden"), "{line}");
+    // A sample longer than the limit, or absurdly many layers.
+    let out = tessera(&["demo", "--sample", "18446744073709551615"]);
+    let line = assert_one_line_error(&out, "huge sample");
+    assert!(line.contains("--sample"), "{line}");
+    let out = tessera(&["demo", "--layers", "100000000"]);
+    let line = assert_one_line_error(&out, "too many layers");
+    assert!(line.contains("n_layer"), "{line}");
     // A GPT too large for every target stops before its 120 billion parameters are
     // allocated (the per-target failures are on stdout).
     let dir = tempfile::tempdir().unwrap();

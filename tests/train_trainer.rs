@@ -316,3 +316,11 @@ fn profiled_steps_are_real_steps() {
     assert!(on_cpu.profile_step(&b).is_err());
     assert_eq!(on_cpu.step_count(), 0);
 }
+
+#[test]
+fn gradients_that_are_not_nodes_of_the_graph_are_refused() {
+    let (g, loss, w, _, _) = forward();
+    let err = training_graph_from_grads(&g, loss, &[(w, NodeId(999_999), true)], &adamw())
+        .expect_err("a gradient id outside the graph");
+    assert!(err.to_string().contains("not a node of the graph"), "{err}");
+}

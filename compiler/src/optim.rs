@@ -159,6 +159,12 @@ impl AdamW {
         state: &ParamState,
         clip: Option<NodeId>,
     ) -> Result<ParamUpdate, GraphError> {
+        for id in [state.param, state.grad, state.m, state.v]
+            .into_iter()
+            .chain(clip)
+        {
+            g.check_id(id, "adamw")?;
+        }
         let ty = g.ty(state.param).clone();
         for (what, id) in [("grad", state.grad), ("m", state.m), ("v", state.v)] {
             if *g.ty(id) != ty {
@@ -262,6 +268,7 @@ pub fn global_grad_norm(g: &mut Graph, grads: &[NodeId]) -> Result<NodeId, Graph
 }
 
 fn sum_of_squares(g: &mut Graph, x: NodeId) -> Result<NodeId, GraphError> {
+    g.check_id(x, "global_grad_norm")?;
     let n = g.ty(x).numel();
     let flat = g.reshape(x, &[n])?;
     let sq = g.mul(flat, flat)?;
@@ -271,6 +278,7 @@ fn sum_of_squares(g: &mut Graph, x: NodeId) -> Result<NodeId, GraphError> {
 /// The gradient scale of clipping to `max_norm`: `min(1, max_norm / (norm + 1e-6))` for
 /// a scalar `norm`.
 pub fn clip_scale(g: &mut Graph, norm: NodeId, max_norm: f64) -> Result<NodeId, GraphError> {
+    g.check_id(norm, "clip_scale")?;
     if !(max_norm.is_finite() && max_norm > 0.0) {
         return Err(GraphError::Invalid {
             op: "clip_scale",

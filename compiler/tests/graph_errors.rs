@@ -907,3 +907,64 @@ fn empty_names_and_twice_listed_outputs_are_refused() {
         Err(GraphError::DuplicateName { .. })
     ));
 }
+
+#[test]
+fn attributes_that_overflow_or_index_nothing_are_refused() {
+    // A scatter-add whose ids start at axis usize::MAX (axis + ids rank overflows).
+    let r = json(
+        &format!(
+            r#"{X23}, {{"name": "ids", "op": "input", "shape": [2], "dtype": "i32"}},
+               {{"name": "y", "op": "scatteradd", "axis": 18446744073709551615, "size": 5,
+                 "inputs": ["x", "ids"]}}"#
+        ),
+        r#""y""#,
+    );
+    assert!(
+        matches!(&r, Err(GraphError::Invalid { op: "scatter_add", node, .. }) if node == "y"),
+        "{r:?}"
+    );
+    // A concat whose extents sum past usize::MAX.
+    let big = 1usize << 53;
+    let mut nodes = format!(r#"{{"name": "x", "op": "input", "shape": [{big}]}}"#);
+    let inputs = vec![r#""x""#; 2049].join(", ");
+    nodes.push_str(&format!(
+        r#", {{"name": "c", "op": "concat", "axis": 0, "inputs": [{inputs}]}}"#
+    ));
+    let r = json(&nodes, r#""c""#);
+    assert!(
+        matches!(
+            &r,
+            Err(GraphError::Invalid { op: "concat", .. } | GraphError::TooLarge { .. })
+        ),
+        "{r:?}"
+    );
+    // A gather from an empty axis: no id can be in range.
+    let mut g = Graph::new();
+    let table = g.input("table", &[0, 5], DType::F32).unwrap();
+    let ids = g.input("ids", &[3], DType::I32).unwrap();
+    assert!(matches!(
+        g.gather(table, ids, 0),
+        Err(GraphError::Invalid { op: "gather", .. })
+    ));
+    // ... while no ids from an empty axis is an empty result.
+    let none = g.input("none", &[0], DType::I32).unwrap();
+    let y = g.gather(table, none, 0).unwrap();
+    assert_eq!(g.ty(y).shape, vec![0, 5]);
+}
+
+#[test]
+fn builders_refuse_nodes_of_other_graphs() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[2], DType::F32).unwrap();
+    let foreign = NodeId(9);
+    assert!(matches!(
+        g.clamp(foreign, 0.0, 1.0),
+        Err(GraphError::UnknownInput { .. })
+    ));
+    let c = g.input("c", &[2], DType::Bool).unwrap();
+    assert!(matches!(
+        g.select(foreign, x, x),
+        Err(GraphError::UnknownInput { .. })
+    ));
+    assert!(g.select(c, x, x).is_ok());
+}

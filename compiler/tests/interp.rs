@@ -885,3 +885,12 @@ fn plan_runs_and_a_wrong_memory_plan_shows() {
         Err(InterpError::MissingInput { name: "x".into() })
     );
 }
+
+/// Shapes whose element count overflows `usize` are a typed error, not a panic.
+#[test]
+fn tensors_of_overflowing_shapes_are_refused() {
+    let huge = [1usize << 33, 1 << 33];
+    assert!(Tensor::from_vec(&huge, DType::F32, vec![]).is_err());
+    assert!(Tensor::from_bytes(&huge, DType::F32, &[]).is_err());
+    assert!(Tensor::from_bytes(&[1 << 62], DType::F32, &[]).is_err());
+}

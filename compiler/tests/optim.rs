@@ -7,9 +7,9 @@
 //! values of magnitude <= 1 after <= 6 steps (each step contributes at most a few 1e-16).
 
 use std::collections::HashMap;
-use tessera_compiler::graph::{DType, Graph, NodeId};
+use tessera_compiler::graph::{DType, Graph, GraphError, NodeId};
 use tessera_compiler::interp::{run_graph, Tensor};
-use tessera_compiler::optim::{AdamW, AdamWInputs, ParamState};
+use tessera_compiler::optim::{clip_scale, global_grad_norm, AdamW, AdamWInputs, ParamState};
 
 const TOL: f64 = 1e-13;
 
@@ -259,4 +259,22 @@ fn mismatched_state_is_a_typed_error() {
         .step(&mut g, &inputs, &[])
         .unwrap()
         .is_empty());
+    // Ids that are not nodes of the graph are typed errors, not panics.
+    let foreign = NodeId(10_000);
+    let st = ParamState {
+        grad: foreign,
+        ..st
+    };
+    assert!(matches!(
+        AdamW::default().update(&mut g, &inputs, &st, None),
+        Err(GraphError::UnknownInput { .. })
+    ));
+    assert!(matches!(
+        global_grad_norm(&mut g, &[p, foreign]),
+        Err(GraphError::UnknownInput { .. })
+    ));
+    assert!(matches!(
+        clip_scale(&mut g, foreign, 1.0),
+        Err(GraphError::UnknownInput { .. })
+    ));
 }

@@ -46,6 +46,7 @@
 //! and the `pooler.dense` weights ([`UNUSED_TENSORS`]). F16 and BF16 weights are widened
 //! exactly to the graph's `f32`.
 
+use crate::gpt::MAX_LAYERS;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -261,6 +262,13 @@ impl BertConfig {
             if v == 0 {
                 return Err(bad(field, v.to_string(), "must be at least 1"));
             }
+        }
+        if self.num_hidden_layers > MAX_LAYERS {
+            return Err(bad(
+                "num_hidden_layers",
+                self.num_hidden_layers.to_string(),
+                &format!("must be at most {MAX_LAYERS}"),
+            ));
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(bad(

@@ -47,6 +47,10 @@ pub const INIT_STD: f64 = 0.02;
 /// Target value the loss ignores (never produced by the data loader; free for padding).
 pub const IGNORE_INDEX: i64 = -1;
 
+/// Most layers a [`GptConfig`] may have (a graph of 1024 blocks already holds tens of
+/// thousands of nodes; more is a typo, not a model).
+pub const MAX_LAYERS: usize = 1024;
+
 /// Size of a GPT.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GptConfig {
@@ -105,6 +109,13 @@ impl GptConfig {
             if value == 0 {
                 return Err(bad(field, value, "must be at least 1"));
             }
+        }
+        if self.n_layer > MAX_LAYERS {
+            return Err(bad(
+                "n_layer",
+                self.n_layer,
+                &format!("must be at most {MAX_LAYERS}"),
+            ));
         }
         if !self.n_embd.is_multiple_of(self.n_head) {
             return Err(bad(
@@ -200,7 +211,9 @@ pub fn gpt_forward(
     }
     let (b, t, c, h) = (batch, seq, cfg.n_embd, cfg.n_head);
     let d = cfg.head_dim();
-    let n = b * t;
+    let n = b.checked_mul(t).ok_or_else(|| GptError::InvalidShape {
+        what: format!("batch {b} x sequence length {t} tokens overflow"),
+    })?;
     let proj_std = INIT_STD / ((2 * cfg.n_layer) as f64).sqrt();
 
     let mut nn = Nn::new(DType::F32);

@@ -421,6 +421,18 @@ fn config_validation_errors() {
     );
     assert_eq!(
         field(GptConfig {
+            n_layer: tessera_models::gpt::MAX_LAYERS + 1,
+            ..tiny()
+        }),
+        "n_layer"
+    );
+    // batch x sequence length overflowing usize is a typed error, not a panic.
+    assert!(matches!(
+        gpt_forward(&tiny(), usize::MAX / 2 + 1, 2, GptOutput::Loss),
+        Err(GptError::InvalidShape { .. })
+    ));
+    assert_eq!(
+        field(GptConfig {
             vocab_size: 0,
             ..tiny()
         }),

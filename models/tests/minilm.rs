@@ -468,3 +468,14 @@ fn non_finite_weights_and_a_foreign_tokenizer_are_refused() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `config.json` asking for absurdly many layers is refused before anything is built
+/// for them (needs no model files).
+#[test]
+fn configs_with_too_many_layers_are_refused() {
+    let mut cfg = tessera_models::bert::BertConfig::all_minilm_l6_v2();
+    assert!(cfg.validate().is_ok());
+    cfg.num_hidden_layers = 100_000_000_000;
+    let err = cfg.validate().expect_err("too many layers");
+    assert!(err.to_string().contains("num_hidden_layers"), "{err}");
+}

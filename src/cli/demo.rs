@@ -70,6 +70,8 @@ pub const DEFAULT_STEPS: u64 = 2500;
 pub const DEFAULT_SECONDS: f64 = 200.0;
 /// Default peak learning rate.
 pub const DEFAULT_LR: f64 = 1e-2;
+/// Most characters `--sample` may ask for (one forward pass each).
+const MAX_SAMPLE: usize = 1_000_000;
 /// Validation batches averaged for the reported loss (fixed offsets, see
 /// [`gpt_eval_batches`]).
 const EVAL_BATCHES: usize = 32;
@@ -114,6 +116,12 @@ fn run_gpt(args: &DemoArgs) -> Result<()> {
         seed: args.seed,
     };
     opts.validate()?;
+    if args.sample > MAX_SAMPLE {
+        bail!(
+            "--sample must be at most {MAX_SAMPLE} characters, got {}",
+            args.sample
+        );
+    }
     if args.sample > 0 {
         if args.prompt.is_empty() {
             bail!("--prompt must not be empty");
@@ -387,11 +395,16 @@ fn run_mlp(args: &DemoArgs) -> Result<()> {
     if batch == 0 || d_in == 0 || d_hidden == 0 {
         bail!("--mlp-batch, --d-in and --d-hidden must be at least 1 (got {batch}, {d_in}, {d_hidden})");
     }
-    // The demo fills x and w with random values in host memory before any target runs.
+    // The demo fills x and w with random values in host memory before any target runs,
+    // and the f64 interpreter holds the hidden activations.
     const MAX_DEMO_ELEMENTS: usize = 1 << 28;
     for (what, n) in [
         ("x [mlp-batch, d-in]", batch.checked_mul(d_in)),
         ("w [d-in, d-hidden]", d_in.checked_mul(d_hidden)),
+        (
+            "the hidden layer [mlp-batch, d-hidden]",
+            batch.checked_mul(d_hidden),
+        ),
     ] {
         if n.is_none_or(|n| n > MAX_DEMO_ELEMENTS) {
             bail!("{what} would have more than 2^28 elements: choose smaller sizes for the demo");

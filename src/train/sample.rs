@@ -260,7 +260,7 @@ impl Sampler {
         }
         let mut rng = Rng::for_stream(opts.seed, SAMPLE_STREAM);
         let mut tokens = prompt.to_vec();
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(n.min(1 << 16));
         for _ in 0..n {
             let logits = self.next_logits(&tokens)?;
             let next = choose_token(&logits, opts, &mut rng)?;

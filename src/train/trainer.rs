@@ -132,6 +132,12 @@ pub fn training_graph_from_grads(
                 node.name
             )));
         }
+        if graph.get(grad).is_none() {
+            return Err(TrainError::Invalid(format!(
+                "the gradient {grad:?} of `{}` is not a node of the graph",
+                node.name
+            )));
+        }
         let name = node.name.clone();
         let ty = node.ty.clone();
         let m = g.param(&format!("{MOMENT_M_PREFIX}{name}"), &ty.shape, ty.dtype)?;
@@ -311,7 +317,7 @@ impl Trainer {
     /// One optimizer step on `batch` (the data inputs by name): returns the loss of the
     /// batch before the update.
     pub fn step(&mut self, batch: &HashMap<String, Tensor>) -> Result<f64, TrainError> {
-        let t = self.step + 1;
+        let t = self.next_step()?;
         let out = self.exe.run(&self.step_inputs(batch, t))?;
         let loss = out
             .get(&self.tg.loss)
@@ -328,10 +334,18 @@ impl Trainer {
     /// is not in [`Trainer::losses`]. Devices that cannot time launches refuse
     /// ([`crate::runtime::RuntimeError::Unsupported`]) and the step is not taken.
     pub fn profile_step(&mut self, batch: &HashMap<String, Tensor>) -> Result<Profile, TrainError> {
-        let t = self.step + 1;
+        let t = self.next_step()?;
         let profile = self.exe.profile(&self.step_inputs(batch, t))?;
         self.step = t;
         Ok(profile)
+    }
+
+    /// The number of the next step (an error past `u64::MAX` steps, which only a
+    /// checkpoint's `step` metadata can reach).
+    fn next_step(&self) -> Result<u64, TrainError> {
+        self.step
+            .checked_add(1)
+            .ok_or_else(|| TrainError::Invalid(format!("no step follows step {}", self.step)))
     }
 
     /// `batch` plus the AdamW scalars of step `t`.

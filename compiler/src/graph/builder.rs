@@ -140,6 +140,7 @@ impl Graph {
     /// `clamp(x, lo, hi)`, built as `min(max(x, lo), hi)` with `lo` and `hi` constants of
     /// `x`'s type (constants fold into the kernel; no op of its own). NaN propagates.
     pub fn clamp(&mut self, x: NodeId, lo: f64, hi: f64) -> Result<NodeId, GraphError> {
+        self.check_id(x, "clamp")?;
         let ty = self.ty(x).clone();
         if lo > hi {
             return Err(GraphError::Invalid {
@@ -162,6 +163,7 @@ impl Graph {
 
     /// `where(cond, a, b)`: `a` and `b` are broadcast to a common shape, then `cond` to it.
     pub fn select(&mut self, cond: NodeId, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.check_id(cond, "select")?;
         let (a, b) = self.broadcast_pair("select", a, b)?;
         let shape = self.ty(a).shape.clone();
         let cond = if self.ty(cond).shape == shape {

@@ -145,7 +145,8 @@ impl Graph {
         users
     }
 
-    fn check_id(&self, id: NodeId, user: &str) -> Result<(), GraphError> {
+    /// `UnknownInput` (used by `user`) unless `id` is a node of this graph.
+    pub(crate) fn check_id(&self, id: NodeId, user: &str) -> Result<(), GraphError> {
         if id.index() < self.nodes.len() {
             Ok(())
         } else {

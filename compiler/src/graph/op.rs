@@ -769,7 +769,13 @@ impl Op {
                             rhs: y.dtype,
                         });
                     }
-                    shape[*axis] += y.shape[*axis];
+                    shape[*axis] = shape[*axis].checked_add(y.shape[*axis]).ok_or_else(|| {
+                        GraphError::Invalid {
+                            op,
+                            node: node.to_string(),
+                            reason: format!("the concatenated extent of axis {axis} overflows"),
+                        }
+                    })?;
                 }
                 Ok(TensorType::new(shape, x.dtype))
             }
@@ -777,6 +783,16 @@ impl Op {
                 let (table, ids) = (inputs[0], inputs[1]);
                 check_axis(op, node, *axis, table)?;
                 check_ids(op, node, ids)?;
+                if table.shape[*axis] == 0 && ids.numel() > 0 {
+                    return Err(GraphError::Invalid {
+                        op,
+                        node: node.to_string(),
+                        reason: format!(
+                            "ids {:?} index axis {axis} of table {:?}, which is empty",
+                            ids.shape, table.shape
+                        ),
+                    });
+                }
                 let mut shape = table.shape[..*axis].to_vec();
                 shape.extend_from_slice(&ids.shape);
                 shape.extend_from_slice(&table.shape[*axis + 1..]);
@@ -785,7 +801,7 @@ impl Op {
             Op::ScatterAdd { axis, size } => {
                 let (src, ids) = (inputs[0], inputs[1]);
                 check_ids(op, node, ids)?;
-                let end = axis + ids.rank();
+                let end = axis.saturating_add(ids.rank());
                 if end > src.rank() || src.shape[*axis..end] != ids.shape[..] {
                     return Err(GraphError::Invalid {
                         op,

@@ -66,19 +66,26 @@ pub fn run_plan(
                 b.storage
             ))
         })?;
-        let numel: usize = b.shape.iter().product();
-        if b.len != numel {
+        let numel = b.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if numel != Some(b.len) {
             return Err(bad(format!(
                 "buffer {i} has len {} but shape {:?}",
                 b.len, b.shape
             )));
         }
-        if slot.bytes < b.len * b.dtype.size_bytes() {
+        // Compiled buffers are indexed with i32 (`CompileError::Limit`); a plan with a
+        // larger one was not made by the compiler.
+        if b.len > i32::MAX as usize {
             return Err(bad(format!(
-                "storage slot {} has {} bytes, buffer {i} needs {}",
-                b.storage,
-                slot.bytes,
-                b.len * b.dtype.size_bytes()
+                "buffer {i} has {} elements, more than i32 indices reach",
+                b.len
+            )));
+        }
+        let needs = b.len * b.dtype.size_bytes();
+        if slot.bytes < needs {
+            return Err(bad(format!(
+                "storage slot {} has {} bytes, buffer {i} needs {needs}",
+                b.storage, slot.bytes
             )));
         }
         lens[b.storage] = lens[b.storage].max(b.len);
