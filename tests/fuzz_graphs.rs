@@ -21,6 +21,9 @@
 //! - a matmul with a parameter or a computed value, either operand transposed, batched
 //!   when the left side has rank 3;
 //! - a gather (ids of rank 1 or 2) and a scatter-add along any axis;
+//! - attention (the value as queries when it has rank 4, else new ones): grouped-query
+//!   heads, `Tq != Tk` up to 129, head dims 1-64, causal or not, with or without a
+//!   padding mask;
 //! - a cast to f16 or bf16 and back, on targets with their storage.
 //!
 //! Every op is continuous (no compares or selects), so an input error moves every
@@ -37,6 +40,10 @@
 //!   exp: a few ulp of 1); `exp` of `|x| <= m`: `e^m (e + (3 + 2 m) 2 u)` (WGSL's `exp`
 //!   is accurate to `3 + 2 |x|` ulp);
 //! - softmax over `n`: `2 e + (2 (3 + 4 m) + n + 5) u`;
+//! - attention over `Tk` keys of head dim `D`, fresh keys and values: scores of magnitude
+//!   `m_s = scale D m_q` and error `e_s = scale (D e_q + D u D m_q) + u m_s`, then as a
+//!   softmax with `3 Tk` roundings (the sum of `p v` and the online softmax's
+//!   rescalings): `2 e_s + (2 (3 + 4 m_s) + 3 Tk + 16) u`;
 //! - log-softmax: `2 e + (4 |y| + 2 n + 32) u` with `|y| <= 2 m + ln n`;
 //! - layer norm and RMS norm with `eps = 1/2` (so `1 / sqrt(var + eps) <= r = sqrt 2`):
 //!   Lipschitz `2 r + 8 m^2 r^3` and `r + m^2 r^3`, applied to `e` plus the statistics'
@@ -266,7 +273,7 @@ impl Builder {
         let (m, e, dt) = (x.bound.mag, x.bound.err, x.dtype);
         let rank = x.shape.len();
         let err = |e: tessera::compiler::GraphError| e.to_string();
-        let (id, shape, bound) = match s.kind % 16 {
+        let (id, shape, bound) = match s.kind % 17 {
             0 => {
                 let (op, b) = match s.b % 6 {
                     0 => (UnaryOp::Tanh, bound(dt, m.min(1.0), e + 16.0 * U)),
@@ -615,12 +622,64 @@ impl Builder {
                 self.push(id, x.shape, to, b);
                 return Ok(true);
             }
-            _ => {
+            15 => {
                 // A constant of x's shape, scaled in (a constant operand of a fused op).
                 let c = f64::from(s.b % 7) / 4.0 - 0.75;
                 let k = self.graph.constant(c, &x.shape, dt).map_err(err)?;
                 let b = bound(dt, m * c.abs(), e * c.abs());
                 (self.graph.mul(x.id, k).map_err(err)?, x.shape, b)
+            }
+            _ => {
+                // Attention: x is the queries when it has rank 4 (else a new input);
+                // keys and values are new inputs with grouped-query heads, any Tk,
+                // causal or not, with or without a padding mask.
+                const T: [usize; 8] = [1, 2, 5, 16, 17, 33, 65, 129];
+                const D: [usize; 6] = [1, 3, 8, 16, 33, 64];
+                let [b, c, d] = [s.b as usize, s.c as usize, s.d as usize];
+                let q = if rank == 4 && x.shape[3] <= 64 && x.shape[1] <= 6 {
+                    x.clone()
+                } else {
+                    let shape = [1 + b % 2, [1, 2, 4, 6][b / 2 % 4], T[c % 8], D[d % 6]];
+                    self.leaf(&shape, dt, false)?
+                };
+                let (batch, hq, tq, dk) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
+                let hkv = if hq % 2 == 0 && b / 8 % 2 == 1 {
+                    hq / 2
+                } else {
+                    hq
+                };
+                let tk = T[c / 8 % 8];
+                let dv = D[d / 6 % 6];
+                let out = vec![batch, hq, tq, dv];
+                if batch * hq * tq * tk > MAX_NUMEL * 4 || numel(&out) > MAX_NUMEL {
+                    return Ok(false);
+                }
+                let k = self.leaf(&[batch, hkv, tk, dk], dt, false)?;
+                let v = self.leaf(&[batch, hkv, tk, dv], dt, false)?;
+                let mask = if d / 36 % 2 == 1 {
+                    Some(self.ids(&[batch, tk], 2)?)
+                } else {
+                    None
+                };
+                let causal = c / 64 % 2 == 1;
+                // Scores s = scale q.k over dk terms, then a softmax over tk (as the
+                // softmax rule, with the online softmax's rescalings as 2 tk more
+                // roundings), then sum_j p_j v_j.
+                let scale = 1.0 / (dk as f64).sqrt();
+                let (mq, eq) = (q.bound.mag, q.bound.err);
+                let (dkf, tkf) = (dk as f64, tk as f64);
+                let ms = scale * dkf * mq;
+                let es = scale * (dkf * eq + dkf * U * dkf * mq) + U * ms;
+                let b = bound(
+                    dt,
+                    1.0,
+                    2.0 * es + (2.0 * (3.0 + 4.0 * ms) + 3.0 * tkf + 16.0) * U,
+                );
+                let id = self
+                    .graph
+                    .attention(q.id, k.id, v.id, mask, causal, None)
+                    .map_err(err)?;
+                (id, out, b)
             }
         };
         self.push(id, shape, dt, bound);

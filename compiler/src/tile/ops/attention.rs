@@ -126,7 +126,7 @@ pub(super) fn chunks(n: usize, parts: usize) -> Vec<(usize, usize)> {
 ///   while no chunking fits;
 /// - for those blocks, the fewest column chunks of `D` and `Dv` such that every `Dot`
 ///   stages within the target's shared memory less [`SHARED_RESERVE`] (one chunk each
-///   where nothing is staged: [`dots_in_place`]), as
+///   where nothing is staged: `in_place`, from [`dots_in_place`]), as
 ///   [`crate::simt::lower`] lays staging out: A `[M, K]` with rows padded to the thread
 ///   rows, B `[K, N]` with its pitch padded to the thread columns, one array per operand
 ///   side sized to its largest use.
@@ -137,11 +137,12 @@ pub(super) fn choose_tiling(
     (tq, tk, d, dv): (usize, usize, usize, usize),
     dots: DotShapes,
     caps: (usize, usize),
+    in_place: bool,
 ) -> Result<AttentionTiling, usize> {
     let g = ThreadGrid::for_target(target).map_err(|_| usize::MAX)?;
     let (tm, tn) = (g.rows as usize, g.cols as usize);
     // Where the `Dot`s stage nothing, any chunking fits: the fewest chunks win.
-    let budget = if dots_in_place(target) {
+    let budget = if in_place {
         usize::MAX
     } else {
         target.shared_memory_bytes.saturating_sub(SHARED_RESERVE) / 4
@@ -200,8 +201,15 @@ pub(super) fn choose_tiling(
 /// forward and four backward kernels, 128 x 32 blocks), whole head dims against the
 /// chunks the staging model chose: T = 256, head dim 32 25.4 against 29.3 ms, 64 48.8
 /// against 55.5, 128 95.6 against 110.5; T = 100, head dim 48 11.6 against 13.4.
-pub(super) fn dots_in_place(target: &Target) -> bool {
-    !target.stage_dot_operands && crate::simt::lower::subgroup_rows(target).is_some()
+///
+/// Only where every operand of the `Dot`s (`operands`: the dtypes of the buffers they
+/// load) is f32: an f16 or bf16 tile is converted to f32 in registers after its load,
+/// and a `Dot` stages operands computed in registers, so those kernels do use workgroup
+/// memory and must be chunked to fit it.
+pub(super) fn dots_in_place(target: &Target, operands: &[DType]) -> bool {
+    !target.stage_dot_operands
+        && crate::simt::lower::subgroup_rows(target).is_some()
+        && operands.iter().all(|&d| d == DType::F32)
 }
 
 /// Which of a kernel's two sequences its programs own blocks of (the other is walked
@@ -232,12 +240,12 @@ pub(super) enum BlockRows {
 /// 3.5-3.6 ms), so the blocks stay.
 pub(super) fn block_caps(
     target: &Target,
+    in_place: bool,
     rows: BlockRows,
     (tq, tk): (usize, usize),
 ) -> (usize, usize) {
     let block = target.attention_block.max(1);
     let block = 1 << (usize::BITS - 1 - block.leading_zeros());
-    let in_place = dots_in_place(target);
     let owned = match rows {
         BlockRows::Queries => tq,
         BlockRows::Keys => tk,
@@ -258,16 +266,16 @@ fn forward_dots(bm: usize, bn: usize, cd: usize, cv: usize) -> Vec<(usize, usize
 }
 
 /// Chooses the forward kernel's tiling for `q [.., Tq, D]`, `k [.., Tk, D]`, `v [.., Tk,
-/// Dv]` on a SIMT target (see `choose_tiling`); `Err(bytes)` as there.
+/// Dv]` on a SIMT target, whose `Dot`s load buffers of the `operands` dtypes (see
+/// `choose_tiling` and [`dots_in_place`]); `Err(bytes)` as there.
 pub fn tiling(
     target: &Target,
-    tq: usize,
-    tk: usize,
-    d: usize,
-    dv: usize,
+    (tq, tk, d, dv): (usize, usize, usize, usize),
+    operands: &[DType],
 ) -> Result<AttentionTiling, usize> {
-    let caps = block_caps(target, BlockRows::Queries, (tq, tk));
-    choose_tiling(target, (tq, tk, d, dv), forward_dots, caps)
+    let in_place = dots_in_place(target, operands);
+    let caps = block_caps(target, in_place, BlockRows::Queries, (tq, tk));
+    choose_tiling(target, (tq, tk, d, dv), forward_dots, caps, in_place)
 }
 
 /// The error of an attention kernel whose tiling found no fit (`needed` bytes of shared
@@ -370,7 +378,9 @@ pub fn build(
         };
         return build_vector(spec, name, target, &a);
     }
-    let t = tiling(target, tq, tk, d, dv).map_err(|needed| no_fit(name, target, needed))?;
+    let operands = [q, k, v].map(|x| spec.buffers[x.0].dtype);
+    let t = tiling(target, (tq, tk, d, dv), &operands)
+        .map_err(|needed| no_fit(name, target, needed))?;
     let (bm, bn) = (t.bm, t.bn);
     let group = (hq / hkv) as i64;
     let f32t = DType::F32;
@@ -863,6 +873,8 @@ pub(super) fn out_store(spec: &KernelSpec, out_shape: &[usize; 4]) -> Option<Str
 pub(super) mod tests {
     use super::*;
 
+    const F32: [DType; 3] = [DType::F32; 3];
+
     #[test]
     fn chunks_cover_the_dimension() {
         assert_eq!(chunks(80, 1), vec![(0, 80)]);
@@ -875,7 +887,7 @@ pub(super) mod tests {
     fn tiling_fits_webgpu_shared_memory() {
         let t = Target::wgsl();
         for d in [32, 64, 80, 128] {
-            let tl = tiling(&t, 1024, 1024, d, d).expect("a tiling");
+            let tl = tiling(&t, (1024, 1024, d, d), &F32).expect("a tiling");
             assert_eq!((tl.bm, tl.bn), (32, 32));
             let cd = tl.d_chunks.iter().map(|c| c.1).max().unwrap_or(0);
             let cv = tl.dv_chunks.iter().map(|c| c.1).max().unwrap_or(0);
@@ -888,7 +900,7 @@ pub(super) mod tests {
             assert_eq!(tl.d_chunks.iter().map(|c| c.1).sum::<usize>(), d);
         }
         // PTX has room for whole head dims.
-        let tl = tiling(&Target::ptx(), 1024, 1024, 80, 80).expect("a tiling");
+        let tl = tiling(&Target::ptx(), (1024, 1024, 80, 80), &F32).expect("a tiling");
         assert_eq!(tl.d_chunks.len() + tl.dv_chunks.len(), 2);
     }
 
@@ -902,26 +914,62 @@ pub(super) mod tests {
         }
     }
 
+    /// f16 (or bf16) operands are converted to f32 in registers after their loads, and a
+    /// `Dot` stages what it does not load itself: on lavapipe those kernels need
+    /// workgroup memory, and their tiling must fit it (found by `tests/fuzz_graphs.rs`:
+    /// f16 attention with Tq 65, Tk 33, head dim 64 asked for 40 KiB of lavapipe's 32).
+    #[test]
+    fn low_precision_operands_are_staged_within_shared_memory() {
+        let lavapipe = lavapipe();
+        for dtype in [DType::F16, DType::BF16] {
+            assert!(!dots_in_place(&lavapipe, &[dtype, DType::F32, DType::F32]));
+            for dims in [(65, 33, 64, 3), (256, 256, 128, 128), (1024, 1024, 64, 64)] {
+                let tl = tiling(&lavapipe, dims, &[dtype; 3]).expect("a tiling");
+                let cd = tl.d_chunks.iter().map(|c| c.1).max().unwrap_or(0);
+                let cv = tl.dv_chunks.iter().map(|c| c.1).max().unwrap_or(0);
+                // As `simt::lower` stages (8 x 8 threads): one A and one B array, each
+                // sized to its largest use.
+                let dots = [(tl.bm, cd, tl.bn), (tl.bm, tl.bn, cv)];
+                let a = dots
+                    .iter()
+                    .map(|&(m, k, _)| m.next_multiple_of(8) * k)
+                    .max();
+                let b = dots
+                    .iter()
+                    .map(|&(_, k, n)| k * n.next_multiple_of(8))
+                    .max();
+                let floats = a.unwrap_or(0) + b.unwrap_or(0);
+                assert!(
+                    4 * floats + SHARED_RESERVE <= lavapipe.shared_memory_bytes,
+                    "{dtype} {dims:?}: {tl:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn in_place_dots_own_long_blocks_and_walk_short_ones() {
         let lavapipe = lavapipe();
         assert_eq!(
-            block_caps(&lavapipe, BlockRows::Queries, (256, 256)),
+            block_caps(&lavapipe, true, BlockRows::Queries, (256, 256)),
             (128, 32)
         );
         assert_eq!(
-            block_caps(&lavapipe, BlockRows::Keys, (256, 256)),
+            block_caps(&lavapipe, true, BlockRows::Keys, (256, 256)),
             (32, 128)
         );
         // The owned sequence fits one block: the blocks stay.
         assert_eq!(
-            block_caps(&lavapipe, BlockRows::Queries, (64, 256)),
+            block_caps(&lavapipe, true, BlockRows::Queries, (64, 256)),
             (64, 64)
         );
-        assert_eq!(block_caps(&lavapipe, BlockRows::Keys, (256, 64)), (64, 64));
-        let tl = tiling(&lavapipe, 256, 256, 64, 64).expect("a tiling");
+        assert_eq!(
+            block_caps(&lavapipe, true, BlockRows::Keys, (256, 64)),
+            (64, 64)
+        );
+        let tl = tiling(&lavapipe, (256, 256, 64, 64), &F32).expect("a tiling");
         assert_eq!((tl.bm, tl.bn), (128, 32));
-        let tl = tiling(&lavapipe, 100, 1000, 48, 48).expect("a tiling");
+        let tl = tiling(&lavapipe, (100, 1000, 48, 48), &F32).expect("a tiling");
         assert_eq!((tl.bm, tl.bn), (128, 32));
         // Staged targets (GPUs, or no subgroups) keep square blocks.
         for t in [
@@ -931,7 +979,14 @@ pub(super) mod tests {
         ] {
             let b = t.attention_block;
             for rows in [BlockRows::Queries, BlockRows::Keys] {
-                assert_eq!(block_caps(&t, rows, (4096, 4096)), (b, b), "{}", t.kind);
+                let in_place = dots_in_place(&t, &F32);
+                assert!(!in_place, "{}", t.kind);
+                assert_eq!(
+                    block_caps(&t, in_place, rows, (4096, 4096)),
+                    (b, b),
+                    "{}",
+                    t.kind
+                );
             }
         }
     }
@@ -941,25 +996,25 @@ pub(super) mod tests {
         let cpu = Target::wgsl().for_cpu_adapter();
         // WebGPU's default 16 KiB: 64 x 64 blocks do not fit ([64, 64] P alone is 16
         // KiB), so the blocks halve to 32.
-        let tl = tiling(&cpu, 256, 256, 64, 64).expect("a tiling");
+        let tl = tiling(&cpu, (256, 256, 64, 64), &F32).expect("a tiling");
         assert_eq!((tl.bm, tl.bn, tl.d_chunks.len()), (32, 32, 2));
         // lavapipe's 32 KiB: 64 x 64 in two chunks of 32 per head dim.
         let big = Target {
             shared_memory_bytes: 32 * 1024,
             ..cpu.clone()
         };
-        let tl = tiling(&big, 256, 256, 64, 64).expect("a tiling");
+        let tl = tiling(&big, (256, 256, 64, 64), &F32).expect("a tiling");
         assert_eq!((tl.bm, tl.bn), (64, 64));
         assert_eq!(tl.d_chunks, vec![(0, 32), (32, 32)]);
         // Short sequences keep their power-of-two blocks.
-        let tl = tiling(&big, 5, 40, 64, 64).expect("a tiling");
+        let tl = tiling(&big, (5, 40, 64, 64), &F32).expect("a tiling");
         assert_eq!((tl.bm, tl.bn), (8, 64));
         // A block that is not a power of two is rounded down.
         let odd = Target {
             attention_block: 48,
             ..big.clone()
         };
-        assert_eq!(tiling(&odd, 256, 256, 64, 64).map(|t| t.bm), Ok(32));
+        assert_eq!(tiling(&odd, (256, 256, 64, 64), &F32).map(|t| t.bm), Ok(32));
         // Nothing fits: the error gives what the smallest candidate needs (16 x 16
         // blocks, 16-column chunks).
         let tiny = Target {
@@ -967,6 +1022,9 @@ pub(super) mod tests {
             ..cpu
         };
         // A [16, 16] (rows padded to 8) + B [16, 16] = 512 floats = 2048 bytes.
-        assert_eq!(tiling(&tiny, 256, 256, 64, 64), Err(2048 + SHARED_RESERVE));
+        assert_eq!(
+            tiling(&tiny, (256, 256, 64, 64), &F32),
+            Err(2048 + SHARED_RESERVE)
+        );
     }
 }

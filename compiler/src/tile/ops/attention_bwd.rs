@@ -56,7 +56,8 @@
 
 use super::attention::NEG;
 use super::attention::{
-    block_caps, choose_tiling, no_fit, out_store, pow2_at_least, AttentionTiling, BlockRows,
+    block_caps, choose_tiling, dots_in_place, no_fit, out_store, pow2_at_least, AttentionTiling,
+    BlockRows,
 };
 use super::{params, unsupported};
 use crate::error::CompileError;
@@ -246,8 +247,14 @@ pub fn build(
         Which::Stats | Which::Grad(AttentionWrt::Q) => BlockRows::Queries,
         Which::Grad(_) => BlockRows::Keys,
     };
-    let caps = block_caps(target, rows, (tq, tk));
-    let t = choose_tiling(target, (tq, tk, d, dv), backward_dots, caps)
+    let operands: Vec<DType> = [Some(q), Some(k), v, out, Some(d_out)]
+        .into_iter()
+        .flatten()
+        .map(|x| spec.buffers[x.0].dtype)
+        .collect();
+    let in_place = dots_in_place(target, &operands);
+    let caps = block_caps(target, in_place, rows, (tq, tk));
+    let t = choose_tiling(target, (tq, tk, d, dv), backward_dots, caps, in_place)
         .map_err(|needed| no_fit(name, target, needed))?;
     let a = Ops {
         q,
@@ -1325,9 +1332,11 @@ mod tests {
     fn lavapipe_query_and_key_side_kernels_own_long_blocks() {
         let lavapipe = super::super::attention::tests::lavapipe();
         let dims = (256, 256, 64, 64);
+        let in_place = dots_in_place(&lavapipe, &[DType::F32; 5]);
+        assert!(in_place);
         let side = |rows| {
-            let caps = block_caps(&lavapipe, rows, (256, 256));
-            choose_tiling(&lavapipe, dims, backward_dots, caps).expect("a tiling")
+            let caps = block_caps(&lavapipe, in_place, rows, (256, 256));
+            choose_tiling(&lavapipe, dims, backward_dots, caps, in_place).expect("a tiling")
         };
         let (q, k) = (side(BlockRows::Queries), side(BlockRows::Keys));
         assert_eq!((q.bm, q.bn), (128, 32), "stats and dq: {q:?}");
@@ -1336,10 +1345,11 @@ mod tests {
         assert_eq!((q.d_chunks.len(), q.dv_chunks.len()), (1, 1), "{q:?}");
         let small = Target {
             shared_memory_bytes: 16 * 1024,
-            ..lavapipe
+            ..lavapipe.clone()
         };
-        let caps = block_caps(&small, BlockRows::Keys, (256, 256));
-        let t = choose_tiling(&small, (256, 256, 128, 128), backward_dots, caps).expect("a tiling");
+        let caps = block_caps(&small, true, BlockRows::Keys, (256, 256));
+        let t = choose_tiling(&small, (256, 256, 128, 128), backward_dots, caps, true)
+            .expect("a tiling");
         assert_eq!((t.bm, t.bn, t.d_chunks.len()), (32, 128, 1), "{t:?}");
         // Staged (no subgroups), the same memory halves the blocks, neither below
         // MIN_BLOCK.
@@ -1347,25 +1357,38 @@ mod tests {
             subgroup_size: None,
             ..small
         };
-        let caps = block_caps(&staged, BlockRows::Keys, (256, 256));
-        let t = choose_tiling(&staged, dims, backward_dots, caps).expect("a tiling");
+        let in_place = dots_in_place(&staged, &[DType::F32; 5]);
+        assert!(!in_place);
+        let caps = block_caps(&staged, in_place, BlockRows::Keys, (256, 256));
+        let t = choose_tiling(&staged, dims, backward_dots, caps, in_place).expect("a tiling");
         assert!(t.bm >= 16 && t.bn >= 16 && t.bn < 64, "{t:?}");
+        // f16 operands are converted in registers, and those the Dots stage: on lavapipe
+        // too the tiling must fit its workgroup memory.
+        let f16 = [DType::F16, DType::F16, DType::F16, DType::F32, DType::F16];
+        let in_place = dots_in_place(&lavapipe, &f16);
+        assert!(!in_place);
+        let caps = block_caps(&lavapipe, in_place, BlockRows::Keys, (256, 256));
+        let t = choose_tiling(&lavapipe, dims, backward_dots, caps, in_place).expect("a tiling");
+        assert_eq!((t.bm, t.bn), (64, 64), "{t:?}");
+        assert!(t.d_chunks.len() > 1, "staged: chunked to fit 32 KiB: {t:?}");
     }
 
     #[test]
     fn tiling_fits_webgpu_shared_memory() {
         let t = Target::wgsl();
         for (d, parts) in [(32, 1), (64, 2), (80, 2)] {
-            let caps = block_caps(&t, BlockRows::Queries, (1024, 1024));
-            let tl = choose_tiling(&t, (1024, 1024, d, d), backward_dots, caps).expect("a tiling");
+            let caps = block_caps(&t, false, BlockRows::Queries, (1024, 1024));
+            let tl = choose_tiling(&t, (1024, 1024, d, d), backward_dots, caps, false)
+                .expect("a tiling");
             assert_eq!((tl.bm, tl.bn), (32, 32));
             assert_eq!(tl.d_chunks.len(), parts, "d {d}: {tl:?}");
             assert_eq!(tl.d_chunks.iter().map(|c| c.1).sum::<usize>(), d);
             assert_eq!(tl.dv_chunks.iter().map(|c| c.1).sum::<usize>(), d);
         }
         let ptx = Target::ptx();
-        let caps = block_caps(&ptx, BlockRows::Keys, (1024, 1024));
-        let tl = choose_tiling(&ptx, (1024, 1024, 80, 80), backward_dots, caps).expect("a tiling");
+        let caps = block_caps(&ptx, false, BlockRows::Keys, (1024, 1024));
+        let tl = choose_tiling(&ptx, (1024, 1024, 80, 80), backward_dots, caps, false)
+            .expect("a tiling");
         assert_eq!(tl.d_chunks.len() + tl.dv_chunks.len(), 2);
     }
 }
