@@ -26,13 +26,18 @@ impl TargetKind {
     /// Whether this target's matrix unit reads, in place, a matmul operand whose
     /// matrices have the strides `[rows, columns]` (in elements). Ascend's cube copies an
     /// operand from global memory row by row (`DataCopy` ND -> NZ): one of the two axes
-    /// must be contiguous and neither broadcast (stride 0). The SIMT targets load any
-    /// strided view. The scheduler copies an operand its target refuses into a
+    /// must be contiguous, neither broadcast (stride 0), and the other's stride (the
+    /// leading dimension) within the copy's 1..=65535 elements. The SIMT targets load
+    /// any strided view. The scheduler copies an operand its target refuses into a
     /// contiguous buffer first (`schedule::fuse`); the Ascend C backend checks the same
     /// rule on the kernels it is given.
     pub fn reads_dot_operand(self, strides: [i64; 2]) -> bool {
         match self {
-            TargetKind::AscendC => strides.iter().all(|&s| s >= 1) && strides.contains(&1),
+            TargetKind::AscendC => {
+                let [rows, columns] = strides;
+                let ld = if columns == 1 { rows } else { columns };
+                strides.iter().all(|&s| s >= 1) && strides.contains(&1) && ld <= 65535
+            }
             TargetKind::Wgsl | TargetKind::Ptx => true,
         }
     }

@@ -1,7 +1,8 @@
 //! Random JSON graphs, valid or not, never crash the compiler: `Graph::from_json` either
 //! returns a typed error or a graph, and a graph compiles and emits for every target or
-//! returns a typed error, without a panic. Where a compiled plan is small, the tile
-//! interpreter runs it on random inputs too (an error is fine, a panic is not).
+//! returns a typed error, without a panic or an internal compiler error. Where a
+//! compiled plan is small, the tile interpreter runs it on random inputs too (an error
+//! is fine, a panic or a malformed plan is not).
 //!
 //! The graphs are drawn by proptest from every op and composite of the JSON format, with
 //! attributes near the edges: extents 0, 1, small, 2^31 and 2^53 (the element limit),
@@ -23,8 +24,8 @@ use tessera_compiler::graph::{
     AttentionWrt, BinaryOp, CompareOp, CompositeOp, DType, Graph, GraphJson, NodeJson, Op,
     ReduceOp, UnaryOp,
 };
-use tessera_compiler::interp::{run_plan, Tensor};
-use tessera_compiler::{backend, compile, Target};
+use tessera_compiler::interp::{run_plan, InterpError, Tensor};
+use tessera_compiler::{backend, compile, CompileError, Target};
 
 /// Extents drawn for shapes: mostly small, sometimes empty or huge.
 const EXTENTS: [usize; 12] = [1, 2, 3, 4, 5, 8, 1, 2, 3, 0, 1 << 31, 1 << 53];
@@ -329,7 +330,8 @@ fn valid_graph_json(text: &str) -> Option<String> {
 enum Outcome {
     /// `from_json` refused it (a typed error).
     Refused,
-    /// It compiled and emitted for at least one target (others may have refused it).
+    /// It compiled to at least one kernel and emitted for at least one target (others
+    /// may have refused it).
     Compiled,
 }
 
@@ -347,17 +349,26 @@ fn exercise(text: &str) -> Result<Outcome, String> {
     let mut outcome = Outcome::Refused;
     for target in [Target::wgsl(), Target::ptx(), Target::ascend_910b()] {
         let kind = target.kind;
-        let step = catch_unwind(AssertUnwindSafe(|| -> Option<tessera_compiler::Plan> {
-            let plan = compile(&graph, &target).ok()?;
-            backend::emit(&plan, &target).ok()?;
-            Some(plan)
+        let step = catch_unwind(AssertUnwindSafe(|| {
+            let plan = compile(&graph, &target)?;
+            backend::emit(&plan, &target)?;
+            Ok::<_, CompileError>(plan)
         }))
         .map_err(|p| format!("{kind}: panicked while compiling: {}", message(&p)))?;
-        let Some(plan) = step else { continue };
+        let plan = match step {
+            Ok(plan) => plan,
+            // An internal error is a compiler bug as much as a panic is.
+            Err(e @ CompileError::Internal { .. }) => {
+                return Err(format!("{kind}: internal compiler error: {e}"))
+            }
+            Err(_) => continue,
+        };
         if std::env::var_os("TESSERA_FUZZ_PRINT").is_some() {
             println!("COMPILED {kind} {} kernels\n{text}", plan.kernels.len());
         }
-        outcome = Outcome::Compiled;
+        if !plan.kernels.is_empty() {
+            outcome = Outcome::Compiled;
+        }
         let total: usize = plan.buffers.iter().map(|b| b.len).sum();
         if total <= RUN_LIMIT {
             let inputs: HashMap<String, Tensor> = graph
@@ -374,10 +385,12 @@ fn exercise(text: &str) -> Result<Outcome, String> {
                     )
                 })
                 .collect();
-            catch_unwind(AssertUnwindSafe(|| {
-                let _ = run_plan(&plan, &inputs);
-            }))
-            .map_err(|p| format!("{kind}: the tile interpreter panicked: {}", message(&p)))?;
+            let ran = catch_unwind(AssertUnwindSafe(|| run_plan(&plan, &inputs)))
+                .map_err(|p| format!("{kind}: the tile interpreter panicked: {}", message(&p)))?;
+            // A plan the compiler made must be one the interpreter accepts.
+            if let Err(e @ InterpError::BadPlan { .. }) = ran {
+                return Err(format!("{kind}: the compiled plan is malformed: {e}"));
+            }
         }
     }
     Ok(outcome)
@@ -404,6 +417,7 @@ fn random_json_graphs_never_panic() {
         cases,
         failure_persistence: None,
         max_shrink_iters: 1024,
+        max_shrink_time: 120_000,
         ..Config::default()
     };
     let mut runner = TestRunner::new_with_rng(
@@ -432,7 +446,7 @@ fn random_json_graphs_never_panic() {
     );
     let _ = std::panic::take_hook();
     let compiled = compiled.into_inner();
-    println!("{cases} random JSON graphs (seed {seed:#x}): {compiled} compiled for some target");
+    println!("{cases} random JSON graphs (seed {seed:#x}): {compiled} compiled to kernels for some target");
     if let Err(e) = result {
         panic!("a random JSON graph crashed the compiler (seed {seed:#x}):\n{e}");
     }

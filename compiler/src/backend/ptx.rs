@@ -45,7 +45,7 @@ use super::{Artifact, KernelInfo, SourceFile};
 use crate::error::CompileError;
 use crate::graph::{BinaryOp, DType, UnaryOp};
 use crate::schedule::plan::Plan;
-use crate::simt::{IntOp, Operand, Reg, SType, SimtKernel, Special, Stmt};
+use crate::simt::{wrap_int, IntOp, Operand, Reg, SType, SimtKernel, Special, Stmt};
 use crate::target::{Target, TargetKind};
 use std::fmt::Write as _;
 
@@ -548,12 +548,10 @@ impl<'k> Printer<'k> {
                 Ok(self.regs[r.0 as usize].clone())
             }
             Operand::Int(v) => match ty {
-                SType::I32 if i32::try_from(v).is_ok() => Ok(v.to_string()),
-                SType::U32 if u32::try_from(v).is_ok() => Ok(v.to_string()),
+                SType::I32 | SType::U32 => Ok(wrap_int(v, ty).to_string()),
                 SType::F32 => Ok(f32_imm(v as f64)),
                 SType::F16 => Ok(self.f16_const(v as f64)),
                 SType::Bool => Ok(self.pred_const(v != 0)),
-                _ => Err(self.bug(format!("integer immediate {v} does not fit {ty:?}"))),
             },
             Operand::Float(v, _) => match ty {
                 SType::F32 => Ok(f32_imm(v)),

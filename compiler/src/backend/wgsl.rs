@@ -24,7 +24,7 @@ use super::{Artifact, KernelInfo, SourceFile};
 use crate::error::CompileError;
 use crate::graph::{BinaryOp, DType, UnaryOp};
 use crate::schedule::plan::Plan;
-use crate::simt::{lower_kernel, IntOp, Operand, SType, SimtKernel, Special, Stmt};
+use crate::simt::{lower_kernel, wrap_int, IntOp, Operand, SType, SimtKernel, Special, Stmt};
 use crate::target::{Target, TargetKind};
 use crate::tile::TileKernel;
 use std::collections::HashSet;
@@ -163,9 +163,9 @@ fn float_lit(v: f64, t: SType) -> String {
 
 fn int_lit(v: i64, t: SType) -> String {
     match t {
-        SType::U32 => format!("{}u", v.clamp(0, u32::MAX as i64)),
+        SType::U32 => format!("{}u", wrap_int(v, t)),
         _ => {
-            let v = v.clamp(i32::MIN as i64, i32::MAX as i64);
+            let v = wrap_int(v, SType::I32);
             if v == i32::MIN as i64 {
                 "(-2147483647i - 1i)".to_string()
             } else if v < 0 {

@@ -973,14 +973,18 @@ impl<'a> SpecBuilder<'a> {
             )));
         }
         let target = self.target;
+        // An empty operand is never read: any layout will do.
         let fits = |v: &StridedView| match v.strides[..] {
+            _ if v.shape.contains(&0) => true,
             [.., rows, columns] if dot => target.reads_dot_operand([rows, columns]),
             _ => true,
         };
         let accept = |v: &FactoredView| v.to_strided().is_some_and(|v| fits(&v));
         let view = self.view(s, &path)?;
         match view.to_strided() {
-            Some(view) if fits(&view) => {
+            // A buffer read as it is laid out: copying it would change nothing (the
+            // backend names what it cannot read).
+            Some(view) if fits(&view) || path.is_empty() => {
                 let buffer = self.buffer(s, Access::Read);
                 Ok((buffer, view))
             }

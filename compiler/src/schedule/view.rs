@@ -454,8 +454,8 @@ impl FactoredView {
     /// The strided view over a refinement of the index space: axis `a` is split into
     /// the axes `pieces[a]` (outermost first, multiplying to `shape[a]`), and the result
     /// has the concatenated shape. `None` when a piece straddles two digits or does not
-    /// divide its digit. Extent-1 axes keep their recorded stride or get the stride of
-    /// the next inner axis times its extent (1 for trailing ones).
+    /// divide its digit. Extent-1 and extent-0 axes (which never move the offset) get
+    /// the stride of the next inner axis times its extent (1 for trailing ones).
     pub fn refine(&self, pieces: &[Vec<usize>]) -> Option<StridedView> {
         if pieces.len() != self.shape.len() {
             return None;
@@ -469,7 +469,7 @@ impl FactoredView {
             // `None`: an extent-1 axis without a recorded stride (filled in below).
             let mut st: Vec<Option<i64>> = vec![Some(0); p.len()];
             if d == 1 {
-                st = vec![ds.first().map(|&(_, s)| s)];
+                st = vec![None; p.len()];
             } else if d != 0 {
                 let mut digits = ds.clone();
                 let mut q = 1usize;
@@ -496,19 +496,20 @@ impl FactoredView {
             shape.extend_from_slice(p);
             strides.extend(st);
         }
-        // Extent-1 axes never move the offset; give them the stride a contiguous layout
-        // would (the next inner axis' stride times its extent), whatever stride a permute
-        // left them, so that contiguous views keep their contiguous strides and a matrix
-        // with one row or column is contiguous along it (`[1, 2, 4]` permuted `[2, 1, 0]`
-        // reads its `[2, 1]` matrices with strides `[4, 1]`, not `[4, 8]`).
+        // Extent-1 axes never move the offset (an extent-0 axis has no element to
+        // reach); give them the stride a contiguous layout would (the next inner axis' stride times
+        // its extent), whatever stride a permute left them, so that contiguous views
+        // keep their contiguous strides and a matrix with one row or column is
+        // contiguous along it (`[1, 2, 4]` permuted `[2, 1, 0]` reads its `[2, 1]`
+        // matrices with strides `[4, 1]`, not `[4, 8]`).
         let mut next = 1i64;
         let strides = shape
             .iter()
             .zip(strides)
             .rev()
             .map(|(&d, st)| {
-                let st = if d == 1 { next } else { st.unwrap_or(next) };
-                next = st * d as i64;
+                let st = if d <= 1 { next } else { st.unwrap_or(next) };
+                next = st * d.max(1) as i64;
                 st
             })
             .collect::<Vec<_>>()

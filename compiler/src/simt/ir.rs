@@ -75,6 +75,18 @@ pub enum Operand {
     Bool(bool),
 }
 
+/// An integer immediate as a value of `ty`: wrapped modulo 2^32 into the u32 or i32
+/// range, as the graph's integer ops wrap (`interp::round_to_dtype`). Both SIMT printers
+/// write immediates through this, so a folded `neg` of a u32 constant 70000 is
+/// 4294897296 on every target (WGSL clamped it to 0; PTX refused it).
+pub fn wrap_int(v: i64, ty: SType) -> i64 {
+    match ty {
+        SType::U32 => v as u32 as i64,
+        SType::I32 => v as i32 as i64,
+        _ => v,
+    }
+}
+
 /// Built-in per-thread values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Special {

@@ -270,23 +270,10 @@ pub(crate) fn plan<'k>(
             return Err(unsupported(
                 kname,
                 format!(
-                    "a {what} dot operand with strides {:?} (one axis must be contiguous)",
+                    "a {what} dot operand with strides {:?} (the ND -> NZ copy needs one \
+                     contiguous axis and a leading dimension of 1..=65535 elements)",
                     acc.strides
                 ),
-            ));
-        }
-    }
-    // The ND -> NZ copy takes a GM row stride of 1..65535 elements.
-    for (acc, what) in [(aa, "left"), (ba, "right")] {
-        let ld = if acc.strides[1] == 1 {
-            acc.strides[0]
-        } else {
-            acc.strides[1]
-        };
-        if !(1..=65535).contains(&ld) {
-            return Err(unsupported(
-                kname,
-                format!("a {what} dot operand with a leading dimension of {ld} elements (ND -> NZ copies take 1..65535)"),
             ));
         }
     }

@@ -247,7 +247,8 @@ pub fn build(
         Which::Stats | Which::Grad(AttentionWrt::Q) => BlockRows::Queries,
         Which::Grad(_) => BlockRows::Keys,
     };
-    let operands: Vec<DType> = [Some(q), Some(k), v, out, Some(d_out)]
+    // The buffers the `Dot`s load (`out` only enters the stats' elementwise product).
+    let operands: Vec<DType> = [Some(q), Some(k), v, Some(d_out)]
         .into_iter()
         .flatten()
         .map(|x| spec.buffers[x.0].dtype)
