@@ -31,14 +31,6 @@ use tessera_compiler::{backend, compile, CompileError, Target};
 const EXTENTS: [usize; 12] = [1, 2, 3, 4, 5, 8, 1, 2, 3, 0, 1 << 31, 1 << 53];
 /// Axes and other small integer attributes: in range, just past it, absurd.
 const AXES: [usize; 8] = [0, 1, 2, 0, 1, 3, 7, usize::MAX];
-const DTYPES: [DType; 6] = [
-    DType::F32,
-    DType::F16,
-    DType::BF16,
-    DType::I32,
-    DType::U32,
-    DType::Bool,
-];
 /// The shape most leaves take a prefix of.
 const BASE_SHAPE: [usize; 4] = [3, 4, 5, 8];
 /// Plans whose buffers hold at most this many elements in all are also run.
@@ -79,36 +71,6 @@ fn flag(x: u16) -> bool {
 /// The op a raw node stands for.
 fn op(r: &Raw) -> Op {
     let [a, b, c, d] = r.attrs;
-    let unary = [
-        UnaryOp::Neg,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Sqrt,
-        UnaryOp::Rsqrt,
-        UnaryOp::Tanh,
-        UnaryOp::Erf,
-        UnaryOp::Sigmoid,
-        UnaryOp::Reciprocal,
-        UnaryOp::Abs,
-        UnaryOp::Relu,
-    ];
-    let binary = [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Max,
-        BinaryOp::Pow,
-        BinaryOp::Min,
-    ];
-    let compare = [
-        CompareOp::Lt,
-        CompareOp::Le,
-        CompareOp::Eq,
-        CompareOp::Gt,
-        CompareOp::Ge,
-    ];
-    let reduce = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Mean];
     let eps = [1e-5, 0.0, -1.0, f64::MIN_POSITIVE][d as usize % 4];
     let scale = [0.125, 1.0, 0.0, -2.0][d as usize % 4];
     let shape: Vec<usize> = r.shape.iter().map(|&e| pick(&EXTENTS, e.into())).collect();
@@ -120,13 +82,13 @@ fn op(r: &Raw) -> Op {
             value: [0.5, -3.0, 1e30, 70000.0][a as usize % 4],
         },
         6 | 7 => Op::Unary {
-            op: pick(&unary, a),
+            op: pick(&UnaryOp::ALL, a),
         },
         8 | 9 => Op::Binary {
-            op: pick(&binary, a),
+            op: pick(&BinaryOp::ALL, a),
         },
         10 | 11 => Op::Reduce {
-            op: pick(&reduce, a),
+            op: pick(&ReduceOp::ALL, a),
             axis: pick(&AXES, b),
             keep_dims: flag(c),
         },
@@ -140,11 +102,11 @@ fn op(r: &Raw) -> Op {
             perm: r.shape.iter().map(|&p| pick(&AXES, p.into())).collect(),
         },
         17 => Op::Compare {
-            op: pick(&compare, a),
+            op: pick(&CompareOp::ALL, a),
         },
         18 => Op::Select,
         19 => Op::Cast {
-            to: pick(&DTYPES, a),
+            to: pick(&DType::ALL, a),
         },
         20 => Op::Iota {
             axis: pick(&AXES, a),
@@ -266,7 +228,7 @@ fn graph_json(nodes: &[Raw], extra_output: u16) -> String {
             if r.attrs[3] % 2 == 0 {
                 DType::F32
             } else {
-                pick(&DTYPES, r.attrs[3] / 2)
+                pick(&DType::ALL, r.attrs[3] / 2)
             }
         });
         spec.nodes.push(NodeJson {
