@@ -77,9 +77,7 @@ pub(crate) fn check_plan(
                 plan.storage.len()
             ));
         }
-        if b.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(b.len)
-            || b.len > i32::MAX as usize
-        {
+        if TensorType::checked_numel(&b.shape) != Some(b.len) || b.len > i32::MAX as usize {
             return invalid(format!("buffer {i}: shape {:?} but len {}", b.shape, b.len));
         }
     }

@@ -43,8 +43,8 @@ impl Tensor {
     /// A tensor from row-major values; the length must match the shape. Values are kept
     /// as given (not rounded to the dtype).
     pub fn from_vec(shape: &[usize], dtype: DType, data: Vec<f64>) -> Result<Tensor, InterpError> {
-        // A shape whose product overflows holds more elements than any `Vec`.
-        let n = checked_numel(shape).unwrap_or(usize::MAX);
+        // A shape of more than `MAX_ELEMENTS` holds more than any `Vec` could.
+        let n = TensorType::checked_numel(shape).unwrap_or(usize::MAX);
         if data.len() != n {
             return Err(InterpError::DataLength {
                 what: "Tensor::from_vec",
@@ -105,7 +105,7 @@ impl Tensor {
     /// bool word that is not 0 reads as 1.
     pub fn from_bytes(shape: &[usize], dtype: DType, bytes: &[u8]) -> Result<Tensor, InterpError> {
         let size = dtype.size_bytes();
-        let expected = checked_numel(shape)
+        let expected = TensorType::checked_numel(shape)
             .and_then(|n| n.checked_mul(size))
             .unwrap_or(usize::MAX);
         if bytes.len() != expected {
@@ -225,11 +225,6 @@ fn elem_diff(x: f64, y: f64) -> f64 {
     } else {
         (x - y).abs()
     }
-}
-
-/// The number of elements of `shape`, `None` when the product overflows.
-fn checked_numel(shape: &[usize]) -> Option<usize> {
-    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
 /// Rounds a value to what the dtype can hold: nearest f32/f16/bf16; i32/u32 truncated

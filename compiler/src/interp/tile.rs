@@ -27,7 +27,7 @@
 
 use super::tensor::{round_to_dtype, Tensor};
 use super::InterpError;
-use crate::graph::{BinaryOp, CompareOp, DType, ReduceOp};
+use crate::graph::{BinaryOp, CompareOp, DType, ReduceOp, TensorType};
 use crate::schedule::plan::{BufferRole, Plan};
 use crate::tile::{Block, BlockAccess, IndexOp, Inst, InstKind, TileKernel, Ty, ValueId};
 use std::collections::HashMap;
@@ -66,8 +66,7 @@ pub fn run_plan(
                 b.storage
             ))
         })?;
-        let numel = b.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        if numel != Some(b.len) {
+        if TensorType::checked_numel(&b.shape) != Some(b.len) {
             return Err(bad(format!(
                 "buffer {i} has len {} but shape {:?}",
                 b.len, b.shape

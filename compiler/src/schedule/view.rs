@@ -466,23 +466,20 @@ impl FactoredView {
             if p.iter().product::<usize>() != d {
                 return None;
             }
-            // `None`: an extent-1 axis without a recorded stride (filled in below).
-            let mut st: Vec<Option<i64>> = vec![Some(0); p.len()];
-            if d == 1 {
-                st = vec![None; p.len()];
-            } else if d != 0 {
+            // Pieces of extent 0 or 1 get their stride below.
+            let mut st = vec![0i64; p.len()];
+            if d > 1 {
                 let mut digits = ds.clone();
                 let mut q = 1usize;
                 for (i, &f) in p.iter().enumerate().rev() {
                     if f == 1 {
-                        st[i] = None;
                         continue;
                     }
                     let &(e, s) = digits.last()?;
                     if !e.is_multiple_of(q * f) {
                         return None;
                     }
-                    st[i] = Some(s * q as i64);
+                    st[i] = s * q as i64;
                     q *= f;
                     if q == e {
                         digits.pop();
@@ -497,18 +494,18 @@ impl FactoredView {
             strides.extend(st);
         }
         // Extent-1 axes never move the offset (an extent-0 axis has no element to
-        // reach); give them the stride a contiguous layout would (the next inner axis' stride times
-        // its extent), whatever stride a permute left them, so that contiguous views
-        // keep their contiguous strides and a matrix with one row or column is
-        // contiguous along it (`[1, 2, 4]` permuted `[2, 1, 0]` reads its `[2, 1]`
-        // matrices with strides `[4, 1]`, not `[4, 8]`).
+        // reach); give them the stride a contiguous layout would (the next inner axis'
+        // stride times its extent), whatever stride a permute left them, so that
+        // contiguous views keep their contiguous strides and a matrix with one row or
+        // column is contiguous along it (`[1, 2, 4]` permuted `[2, 1, 0]` reads its
+        // `[2, 1]` matrices with strides `[4, 1]`, not `[4, 8]`).
         let mut next = 1i64;
         let strides = shape
             .iter()
             .zip(strides)
             .rev()
             .map(|(&d, st)| {
-                let st = if d <= 1 { next } else { st.unwrap_or(next) };
+                let st = if d <= 1 { next } else { st };
                 next = st * d.max(1) as i64;
                 st
             })
