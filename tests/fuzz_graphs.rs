@@ -18,8 +18,9 @@
 //!   log-softmax, layer norm and RMS norm (with and without their affine parameters);
 //! - a view: permute, slice, reshape (merging two axes or splitting one), broadcast (a
 //!   new leading axis or a size-1 axis widened), and a concat;
-//! - a matmul with a parameter or a computed value (`sigmoid` of a new input), either
-//!   operand transposed, batched when the left side has rank 3;
+//! - a matmul with an earlier value, a parameter or a computed value (`sigmoid` of a
+//!   new input), either operand transposed, batched when the left side has rank 3 (the
+//!   right side then shared or batched too);
 //! - a gather (ids of rank 1 or 2) and a scatter-add along any axis;
 //! - attention (the value as queries when it has rank 4, else new ones): grouped-query
 //!   heads, `Tq != Tk` up to 129, head dims 1-64, causal or not, with or without a
@@ -29,8 +30,9 @@
 //! Every op is continuous (no compares or selects), so an input error moves every
 //! result by a bounded amount. Tensors stay below [`MAX_NUMEL`] elements (attention's
 //! new queries, keys and values below `6 MAX_NUMEL`); a skipped step may leave an unused
-//! input behind. The right operand of a matmul and attention's keys and values are new
-//! (contiguous) inputs or parameters: views as matmul operands come from the left side.
+//! input behind. The right operand of a matmul is an earlier value of its shape or a new
+//! leaf; new leaves (that operand, attention's queries, keys and values) are often seen
+//! through a view: transposed or head-split, sliced, broadcast along an axis, reshaped.
 //!
 //! **Tolerance.** Each value carries a bound `m` on its magnitude and `e` on its absolute
 //! error. The inputs are exact: multiples of 1/16 in [-1, 1). Sums, products, matmuls,
@@ -273,6 +275,68 @@ impl Builder {
         })
     }
 
+    /// A new leaf seen as `shape` through a view chosen by `sel`: as is; with two axes
+    /// swapped (a leaf stored `[.., n, k]` read as `[.., k, n]`, or for rank 4 a
+    /// `[b, t, h, d]` leaf read as `[b, h, t, d]`, attention's head split); a slice out of
+    /// a leaf with up to three more entries on one axis; a broadcast of one axis from
+    /// extent 1; or a reshape of a flat leaf. Operands the backends must read through
+    /// strides, offsets and zero strides.
+    fn viewed_leaf(
+        &mut self,
+        shape: &[usize],
+        dtype: DType,
+        param: bool,
+        sel: usize,
+    ) -> Result<Value, String> {
+        let err = |e: tessera::compiler::GraphError| e.to_string();
+        let rank = shape.len();
+        let (kind, arg) = (sel % 5, sel / 5);
+        let mut v = match kind {
+            1 if rank >= 2 => {
+                let (i, j) = if rank == 4 {
+                    (1, 2)
+                } else {
+                    (rank - 2, rank - 1)
+                };
+                let mut stored = shape.to_vec();
+                stored.swap(i, j);
+                let leaf = self.leaf(&stored, dtype, param)?;
+                let mut perm: Vec<usize> = (0..rank).collect();
+                perm.swap(i, j);
+                let id = self.graph.permute(leaf.id, &perm).map_err(err)?;
+                Value { id, ..leaf }
+            }
+            2 if rank >= 1 => {
+                let axis = arg % rank;
+                let extra = 1 + arg / rank % 3;
+                let start = arg / rank / 3 % (extra + 1);
+                let mut stored = shape.to_vec();
+                stored[axis] += extra;
+                let leaf = self.leaf(&stored, dtype, param)?;
+                let id = self
+                    .graph
+                    .slice(leaf.id, axis, start, shape[axis])
+                    .map_err(err)?;
+                Value { id, ..leaf }
+            }
+            3 if rank >= 1 => {
+                let mut stored = shape.to_vec();
+                stored[arg % rank] = 1;
+                let leaf = self.leaf(&stored, dtype, param)?;
+                let id = self.graph.broadcast(leaf.id, shape).map_err(err)?;
+                Value { id, ..leaf }
+            }
+            4 if rank >= 2 => {
+                let leaf = self.leaf(&[numel(shape)], dtype, param)?;
+                let id = self.graph.reshape(leaf.id, shape).map_err(err)?;
+                Value { id, ..leaf }
+            }
+            _ => self.leaf(shape, dtype, param)?,
+        };
+        v.shape = shape.to_vec();
+        Ok(v)
+    }
+
     /// A new i32 input of `shape` holding ids in `0..extent`.
     fn ids(&mut self, shape: &[usize], extent: usize) -> Result<NodeId, String> {
         let name = format!("ids{}", self.feeds.len());
@@ -510,7 +574,10 @@ impl Builder {
                 (id, shape, x.bound)
             }
             7 => {
-                // A matmul: with a new parameter, or (d odd) with a computed value.
+                // A matmul with, as the right operand (batched when d says so and x
+                // has rank 3): an earlier value of the right shape, else a new parameter
+                // or (d odd) a computed value (sigmoid of a new input), either one seen
+                // through a view.
                 if !(2..=3).contains(&rank) {
                     return Ok(false);
                 }
@@ -522,21 +589,37 @@ impl Builder {
                 let batch: usize = x.shape[..rank - 2].iter().product();
                 let mut shape = x.shape[..rank - 2].to_vec();
                 shape.extend([rows, n]);
-                let w_shape = if tb { [n, k] } else { [k, n] };
-                if numel(&shape) > MAX_NUMEL || batch * rows * n * k > 1 << 21 {
+                let mut w_shape = if rank == 3 && s.d / 2 % 2 == 1 {
+                    x.shape[..1].to_vec()
+                } else {
+                    Vec::new()
+                };
+                w_shape.extend(if tb { [n, k] } else { [k, n] });
+                if numel(&shape) > MAX_NUMEL
+                    || numel(&w_shape) > MAX_NUMEL
+                    || batch * rows * n * k > 1 << 21
+                {
                     return Ok(false);
                 }
-                let w = if s.d % 2 == 1 {
-                    let made = self.leaf(&w_shape, dt, false)?;
-                    let id = self.graph.sigmoid(made.id).map_err(err)?;
-                    Value {
-                        id,
-                        shape: w_shape.to_vec(),
-                        dtype: dt,
-                        bound: bound(dt, 1.0, 16.0 * U),
-                    }
+                let sel = s.d as usize / 4;
+                let earlier = if sel % 4 == 0 {
+                    self.find(s.c / 4, |v| v.dtype == dt && v.shape == w_shape)
                 } else {
-                    self.leaf(&w_shape, dt, true)?
+                    None
+                };
+                let w = match earlier {
+                    Some(w) => w,
+                    None if s.d % 2 == 1 => {
+                        let made = self.viewed_leaf(&w_shape, dt, false, sel / 4)?;
+                        let id = self.graph.sigmoid(made.id).map_err(err)?;
+                        Value {
+                            id,
+                            shape: w_shape.clone(),
+                            dtype: dt,
+                            bound: bound(dt, 1.0, 16.0 * U),
+                        }
+                    }
+                    None => self.viewed_leaf(&w_shape, dt, true, sel / 4)?,
                 };
                 let (mb, eb) = (w.bound.mag, w.bound.err);
                 let kf = k as f64;
@@ -737,7 +820,7 @@ impl Builder {
             }
             _ => {
                 // Attention: x is the queries when it has rank 4 (else a new input);
-                // keys and values are new inputs with grouped-query heads, any Tk,
+                // keys and values are new inputs (often views) with grouped-query heads, any Tk,
                 // causal or not, with or without a padding mask.
                 const T: [usize; 8] = [1, 2, 5, 16, 17, 33, 65, 129];
                 const D: [usize; 6] = [1, 3, 8, 16, 33, 64];
@@ -746,7 +829,7 @@ impl Builder {
                     x.clone()
                 } else {
                     let shape = [1 + b % 2, [1, 2, 4, 6][b / 2 % 4], T[c % 8], D[d % 6]];
-                    self.leaf(&shape, dt, false)?
+                    self.viewed_leaf(&shape, dt, false, b / 16)?
                 };
                 let (batch, hq, tq, dk) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
                 let hkv = if hq % 2 == 0 && b / 8 % 2 == 1 {
@@ -760,8 +843,8 @@ impl Builder {
                 if batch * hq * tq * tk > MAX_NUMEL * 4 || numel(&out) > MAX_NUMEL {
                     return Ok(false);
                 }
-                let k = self.leaf(&[batch, hkv, tk, dk], dt, false)?;
-                let v = self.leaf(&[batch, hkv, tk, dv], dt, false)?;
+                let k = self.viewed_leaf(&[batch, hkv, tk, dk], dt, false, d / 72)?;
+                let v = self.viewed_leaf(&[batch, hkv, tk, dv], dt, false, c / 128)?;
                 let mask = if d / 36 % 2 == 1 {
                     Some(self.ids(&[batch, tk], 2)?)
                 } else {

@@ -1,8 +1,10 @@
 //! Random JSON graphs, valid or not, never crash the compiler: `Graph::from_json` either
-//! returns a typed error or a graph, and a graph compiles and emits for every target or
-//! returns a typed error, without a panic or an internal compiler error. Where a
-//! compiled plan is small, the tile interpreter runs it on random inputs too (an error
-//! is fine, a panic or a malformed plan is not).
+//! returns a typed error or a graph, and a graph compiles and emits for every target (the
+//! WGSL, PTX and Ascend C records, and the WGSL target of a CPU adapter such as lavapipe:
+//! subgroups, in-place dots, f16 and bf16 storage) or returns a typed error, without a
+//! panic or an internal compiler error. Where a compiled plan is small, the tile
+//! interpreter runs it on random inputs too (an error is fine, a panic or a malformed
+//! plan is not).
 //!
 //! The graphs are drawn by proptest from every op and composite of the JSON format, with
 //! attributes near the edges: extents 0, 1, small, 2^31 and 2^53 (the element limit),
@@ -297,6 +299,17 @@ enum Outcome {
     Compiled,
 }
 
+/// The WGSL target the wgpu device picks on lavapipe (a CPU adapter: f16 and bf16
+/// storage, 32 KiB of workgroup memory, subgroups of 8, dots read in place).
+fn cpu_adapter() -> Target {
+    let mut t = Target::wgsl_f16();
+    t.storage_dtypes.push(DType::BF16);
+    t = t.for_cpu_adapter();
+    t.shared_memory_bytes = 32 * 1024;
+    t.subgroup_size = Some(8);
+    t
+}
+
 /// Parses, compiles and emits a graph for every target, and runs small plans on the
 /// tile interpreter; any panic is returned as an error.
 fn exercise(text: &str) -> Result<Outcome, String> {
@@ -309,7 +322,12 @@ fn exercise(text: &str) -> Result<Outcome, String> {
         }
     };
     let mut outcome = Outcome::Refused;
-    for target in [Target::wgsl(), Target::ptx(), Target::ascend_910b()] {
+    for target in [
+        Target::wgsl(),
+        cpu_adapter(),
+        Target::ptx(),
+        Target::ascend_910b(),
+    ] {
         let kind = target.kind;
         let step = catch_unwind(AssertUnwindSafe(|| {
             let plan = compile(&graph, &target)?;
