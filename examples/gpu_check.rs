@@ -27,6 +27,9 @@
 //! - `--device ptx-vm` (`train`, `minilm`, `bench`): the same code on the host's PTX VM, a
 //!   dry run without a GPU (the tests at the end of this file do it at small sizes).
 //! - `plan`: the bench graphs compiled for PTX, kernels listed (no GPU needed).
+//! - `slim-minilm`: a copy of the MiniLM folder whose word-embedding rows other than the
+//!   reference sentences' tokens are zero, for the bundle (no GPU needed; see
+//!   `scripts/gpu-check.sh bundle`).
 //! - `table`: every `*.json` of a results folder as one table (checks, then timings with
 //!   the PyTorch column when `torch.json` is there).
 
@@ -122,6 +125,18 @@ enum Cmd {
         #[arg(long, default_value_t = 4096)]
         seq: usize,
     },
+    /// Copy a MiniLM folder with the word-embedding rows that the reference sentences
+    /// do not use set to zero (no GPU needed): the same embeddings of those sentences,
+    /// in a file that compresses to under half its size, so that it fits the bundle.
+    SlimMinilm {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        reference: PathBuf,
+        /// The folder to write (created; its `model.safetensors` is replaced).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print the results folder as a table.
     Table {
         #[arg(long)]
@@ -164,6 +179,11 @@ fn main() -> Result<()> {
             finish(check, bench(device, size, seq, reps, sweep), out)
         }
         Cmd::Plan { size, seq } => plan(size, seq),
+        Cmd::SlimMinilm {
+            model,
+            reference,
+            out,
+        } => slim_minilm(&model, &reference, &out),
         Cmd::Table { results } => table(&results),
     }
 }
@@ -275,8 +295,8 @@ fn train(device: DeviceArg, steps: usize, tol: f64) -> Result<Value> {
 
 // ------------------------------------------------------------------------------ minilm
 
-fn minilm(device: DeviceArg, model_dir: &Path, reference: &Path) -> Result<Value> {
-    const TOL: f64 = 1e-5;
+/// The reference file's sentences and their embeddings.
+fn reference_sentences(reference: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
     let text = std::fs::read_to_string(reference)
         .with_context(|| format!("reading {}", reference.display()))?;
     let v: Value = serde_json::from_str(&text)?;
@@ -286,7 +306,12 @@ fn minilm(device: DeviceArg, model_dir: &Path, reference: &Path) -> Result<Value
     let mut texts = Vec::new();
     let mut want: Vec<Vec<f64>> = Vec::new();
     for s in sentences {
-        texts.push(s["text"].as_str().context("a sentence without text")?);
+        texts.push(
+            s["text"]
+                .as_str()
+                .context("a sentence without text")?
+                .to_string(),
+        );
         want.push(
             s["embedding"]
                 .as_array()
@@ -296,6 +321,13 @@ fn minilm(device: DeviceArg, model_dir: &Path, reference: &Path) -> Result<Value
                 .collect::<Result<_>>()?,
         );
     }
+    Ok((texts, want))
+}
+
+fn minilm(device: DeviceArg, model_dir: &Path, reference: &Path) -> Result<Value> {
+    const TOL: f64 = 1e-5;
+    let (texts, want) = reference_sentences(reference)?;
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let model = MiniLm::load(model_dir)
         .with_context(|| format!("loading the model folder {}", model_dir.display()))?;
     let device = open(device)?;
@@ -338,6 +370,97 @@ fn minilm(device: DeviceArg, model_dir: &Path, reference: &Path) -> Result<Value
             got.len()
         ),
     }))
+}
+
+/// The word-embedding table of the MiniLM weights file.
+const WORD_EMBEDDINGS: &str = "embeddings.word_embeddings.weight";
+
+/// Writes `out`: a copy of the MiniLM folder `model_dir` whose word-embedding rows are
+/// zero except those of the reference sentences' tokens and of the padding id 0. The
+/// graph reads no other row (a gather by token id), so the embeddings of those sentences
+/// are the same bits; the zeros compress (`gzip`: 87 to ~40 MB).
+fn slim_minilm(model_dir: &Path, reference: &Path, out: &Path) -> Result<()> {
+    use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+    let (texts, _) = reference_sentences(reference)?;
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let model = MiniLm::load(model_dir)
+        .with_context(|| format!("loading the model folder {}", model_dir.display()))?;
+    let tokens = model.tokenize(&texts)?;
+    let mut used: Vec<usize> = tokens.ids.iter().flatten().map(|&i| i as usize).collect();
+    used.push(0);
+    used.sort_unstable();
+    used.dedup();
+
+    let weights = model_dir.join("model.safetensors");
+    let bytes =
+        std::fs::read(&weights).with_context(|| format!("reading {}", weights.display()))?;
+    let (_, metadata) = SafeTensors::read_metadata(&bytes)
+        .with_context(|| format!("reading the header of {}", weights.display()))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("reading {}", weights.display()))?;
+    let word = st
+        .tensor(WORD_EMBEDDINGS)
+        .with_context(|| format!("{} has no {WORD_EMBEDDINGS}", weights.display()))?;
+    let (vocab, width) = match word.shape() {
+        [v, c] if word.dtype() == Dtype::F32 => (*v, *c),
+        shape => bail!(
+            "{WORD_EMBEDDINGS} is {:?} {shape:?}, expected an F32 matrix",
+            word.dtype()
+        ),
+    };
+    let row = width * 4;
+    let mut slim = vec![0u8; vocab * row];
+    for &id in &used {
+        let at = id * row..(id + 1) * row;
+        let src = word
+            .data()
+            .get(at.clone())
+            .with_context(|| format!("token id {id} is past the {vocab} rows"))?;
+        slim[at].copy_from_slice(src);
+    }
+    let mut views = Vec::new();
+    for (name, view) in st.tensors() {
+        let view = if name == WORD_EMBEDDINGS {
+            TensorView::new(Dtype::F32, vec![vocab, width], &slim)?
+        } else {
+            view
+        };
+        views.push((name, view));
+    }
+
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    copy_folder(model_dir, out, Path::new("model.safetensors"))?;
+    let path = out.join("model.safetensors");
+    safetensors::serialize_to_file(views, metadata.metadata().clone(), &path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "{}: {} of {vocab} word-embedding rows kept (the tokens of {} reference sentences \
+         and the padding id)",
+        out.display(),
+        used.len(),
+        texts.len()
+    );
+    Ok(())
+}
+
+/// Copies the files of `from` (recursively) into `to`, except `skip` (relative).
+fn copy_folder(from: &Path, to: &Path, skip: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(from).with_context(|| format!("listing {}", from.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if Path::new(&name) == skip {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        if entry.file_type()?.is_dir() {
+            std::fs::create_dir_all(&dst)?;
+            copy_folder(&src, &dst, Path::new(""))?;
+        } else {
+            std::fs::copy(&src, &dst)
+                .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+        }
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------- bench
@@ -831,6 +954,80 @@ mod tests {
         let table = render_table(&dir).expect("a table");
         assert!(table.ends_with("overall: PASS\n"), "{table}");
         assert!(table.contains("attention_causal_f32_T80_H8_D64 (attention block 64)"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The MiniLM folder of `tests/minilm.rs`: `TESSERA_MINILM_DIR`, else `minilm` in
+    /// `TESSERA_CACHE` or `.cache` (`cargo xtask setup` fetches it); missing files fail
+    /// the test, saying so.
+    fn minilm_dir() -> PathBuf {
+        let env = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        let dir = env("TESSERA_MINILM_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                env("TESSERA_CACHE")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache"))
+                    .join("minilm")
+            });
+        assert!(
+            dir.join("model.safetensors").is_file(),
+            "the all-MiniLM-L6-v2 files are missing in {}: run `cargo xtask setup`",
+            dir.display()
+        );
+        dir
+    }
+
+    /// The bundle's slim MiniLM gives the reference embeddings (on the tile interpreter)
+    /// with all but a few dozen word-embedding rows zero; one slimmed for the first
+    /// sentence alone fails on the others (the rows are really gone, and the check sees
+    /// it).
+    #[test]
+    fn the_slim_minilm_gives_the_reference_embeddings() {
+        let model = minilm_dir();
+        let reference =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tests/data/minilm-reference.json");
+        let dir = results_dir("slim");
+        let slim = dir.join("minilm");
+        slim_minilm(&model, &reference, &slim).expect("slimmed");
+        let r = minilm(DeviceArg::Tile, &slim, &reference).expect("ran");
+        assert_eq!(r["status"], "pass", "{r}");
+
+        let bytes = std::fs::read(slim.join("model.safetensors")).expect("read");
+        let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+        let word = st.tensor(WORD_EMBEDDINGS).expect("word embeddings");
+        let row = word.shape()[1] * 4;
+        let kept = word
+            .data()
+            .chunks(row)
+            .filter(|r| r.iter().any(|&b| b != 0))
+            .count();
+        assert!((2..100).contains(&kept), "{kept} rows kept");
+        let original = std::fs::read(model.join("model.safetensors")).expect("read");
+        let original = safetensors::SafeTensors::deserialize(&original).expect("safetensors");
+        for (name, view) in original.tensors() {
+            if name != WORD_EMBEDDINGS {
+                assert_eq!(
+                    view.data(),
+                    st.tensor(&name).expect("every tensor kept").data(),
+                    "{name}"
+                );
+            }
+        }
+
+        let mut one: Value =
+            serde_json::from_str(&std::fs::read_to_string(&reference).expect("read"))
+                .expect("json");
+        let first = one["sentences"][0].clone();
+        one["sentences"] = json!([first]);
+        let one_path = dir.join("one-sentence.json");
+        std::fs::write(&one_path, one.to_string()).expect("written");
+        let narrow = dir.join("narrow");
+        slim_minilm(&model, &one_path, &narrow).expect("slimmed");
+        let r = minilm(DeviceArg::Tile, &narrow, &one_path).expect("ran");
+        assert_eq!(r["status"], "pass", "{r}");
+        let r = minilm(DeviceArg::Tile, &narrow, &reference).expect("ran");
+        assert_eq!(r["status"], "fail", "{r}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -3,60 +3,78 @@
 #
 #   scripts/gpu-check.sh bundle   # on a machine with Rust (no GPU needed): build the
 #                                 # release binaries into target/gpu-bundle/
+#   scripts/gpu-check.sh verify   # the same machine: try the bundle (no GPU needed)
 #   scripts/gpu-check.sh          # on the GPU machine: run every check (< 8 minutes)
 #
-# Needs on the GPU machine: the Nvidia driver (libcuda.so.1). Nothing else: no network,
-# no CUDA toolkit (the driver JIT-compiles the PTX), no Rust when target/gpu-bundle/ (or
-# TESSERA_GPU_BUNDLE) holds binaries built beforehand for x86-64 Linux; with `cargo` on
-# PATH and no bundle, the binaries are built first (not counted in the 8 minutes).
-# Optional: python3 with torch (CUDA) for the PyTorch column; the all-MiniLM-L6-v2 files
-# (TESSERA_MINILM_DIR, target/gpu-bundle/minilm or .cache/minilm; `TESSERA_BUNDLE_MINILM=1
-# scripts/gpu-check.sh bundle` copies .cache/minilm into the bundle) for the MiniLM check;
-# without them that check is reported `missing` and the run INCOMPLETE (exit 3).
+# The bundle is one file, target/gpu-bundle/gpu-bundle.tar.gz: the stripped binaries, the
+# MiniLM reference and, when .cache/minilm is there (`cargo xtask setup`), a MiniLM folder
+# whose word-embedding rows other than the reference sentences' tokens are zero (the same
+# embeddings; ~40 MB gzipped instead of 87). `bundle` refuses to finish when the bundle
+# and the tracked files would not fit the 64 MiB that can be carried to a borrowed GPU
+# machine; `verify` unpacks it into a scratch folder and runs what needs no GPU (the
+# loader, the test lists, dry runs on the PTX VM, MiniLM on the tile interpreter).
+#
+# Needs on the GPU machine: the Nvidia driver (libcuda.so.1), tar and gzip. Nothing else:
+# no network, no CUDA toolkit (the driver JIT-compiles the PTX), no Rust when
+# target/gpu-bundle/ (or TESSERA_GPU_BUNDLE) holds the bundle; with `cargo` on PATH and
+# no bundle, it is built first (not counted in the 8 minutes).
+# Optional: python3 with torch (CUDA) for the PyTorch column. The MiniLM check takes the
+# first folder holding the model of: TESSERA_MINILM_DIR, the bundle's, .cache/minilm,
+# the Hugging Face cache; without one it is reported `missing` and the run INCOMPLETE
+# (exit 3).
 #
 # Steps, each under a timeout within one overall budget (TESSERA_GPU_CHECK_BUDGET seconds,
-# default 470, counted from the first step to the end of the table; every command runs
+# default 420, counted from the first step to the end of the table; every command runs
 # under `timeout -k 10`, so one stuck in a driver call after SIGTERM is killed 10 s later,
 # and the budget keeps those 10 s and 15 s for the table; a step the budget has no time
-# left for is not run and fails), each writing one JSON result into $OUT/results/:
-#   1. the CUDA device (fails at once, clearly, when there is none);
-#   2. the conformance suite on the cuda device (tests/conformance.rs, conformance_cuda);
+# left for is not run and fails), each writing one JSON result:
+#   1. the CUDA device (fails at once, clearly, when there is none; a bundled binary
+#      that cannot run here is told apart from a missing GPU);
+#   2. the conformance suite on the cuda device (tests/conformance.rs, conformance_cuda;
+#      each case's start and end logged as it runs);
 #   3. tests/cuda.rs (MLP forward, GPT training steps and checkpoint resume vs f64);
 #   4. the small GPT trained 20 steps, per-step losses compared with the f64 interpreter;
 #   5. MiniLM embeddings against models/tests/data/minilm-reference.json (1e-5);
 #   6. matmul 4096^3 f32 and bf16, causal attention T = 4096: tessera timings (checked on
-#      sampled outputs) and PyTorch's (TF32 off) when torch is there;
+#      sampled outputs) and PyTorch's (TF32 off) when torch is there (a PyTorch failure
+#      leaves the column out, it fails nothing);
 #   7. the same timings for the PTX record's tuning alternatives (other matmul tiles,
 #      attention blocks: Target::tuning_variants), each checked the same way; skipped,
 #      not failed, when the budget has no time left for it;
 #   8. the table of everything, printed last.
-# The whole log goes to $OUT/gpu-check.log (OUT defaults to target/gpu-check). Exit status:
-# 0 every check passed; 1 a check failed; 2 no GPU / no binaries (nothing run); 3 nothing
-# failed but a check could not run (MiniLM files missing).
+# Three files land in $OUT (TESSERA_GPU_CHECK_OUT, else OUT, else target/gpu-check): the
+# whole log gpu-check.log, the table table.txt, and results.tar.gz with one JSON file per
+# check. Exit status: 0 every check passed; 1 a check failed; 2 no GPU / no binaries
+# (nothing run); 3 nothing failed but a check could not run (MiniLM files missing).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUNDLE=${TESSERA_GPU_BUNDLE:-$ROOT/target/gpu-bundle}
-OUT=${TESSERA_GPU_CHECK_OUT:-$ROOT/target/gpu-check}
-BUDGET=${TESSERA_GPU_CHECK_BUDGET:-470}
+OUT=${TESSERA_GPU_CHECK_OUT:-${OUT:-$ROOT/target/gpu-check}}
+BUDGET=${TESSERA_GPU_CHECK_BUDGET:-420}
 # Seconds between SIGTERM and SIGKILL of a command that overruns its limit.
 KILL=10
 # Seconds kept for the table at the end (its own limit plus its kill grace).
 TABLE=15
-export RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0
+# What can be carried to a borrowed GPU machine: the tracked files and the bundle.
+CARRY_LIMIT=$((64 * 1024 * 1024))
+ARCHIVE=gpu-bundle.tar.gz
+export RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 PYTHONUNBUFFERED=1
 
 die() {
     echo "gpu-check: FAIL: $*" >&2
     exit 2
 }
 
-# Builds the release binaries into $BUNDLE (needs cargo; no GPU).
+# Builds the release binaries and the slim MiniLM into $BUNDLE/$ARCHIVE (needs cargo; no
+# GPU), and checks that it can be carried.
 build_bundle() {
     command -v cargo >/dev/null || die "cargo is not on PATH: cannot build the bundle"
     mkdir -p "$BUNDLE" || die "cannot create $BUNDLE"
     echo "gpu-check: building release binaries (features cuda) into $BUNDLE"
     (cd "$ROOT" && cargo build --release --features cuda --example gpu_check) ||
-        die "cargo build of the gpu_check example failed"
+        die "cargo build failed"
+    # The test executables: their paths are in cargo's "Executable" lines.
     local listing
     listing=$(cd "$ROOT" && cargo test --release --features cuda --no-run \
         --test conformance --test cuda 2>&1) || {
@@ -69,22 +87,97 @@ build_bundle() {
     if [ -z "$conf" ] || [ -z "$cuda" ]; then
         die "could not find the test executables in: $listing"
     fi
-    if ! cp -f "$ROOT/target/release/examples/gpu_check" "$BUNDLE/gpu_check" ||
-        ! cp -f "$ROOT/$conf" "$BUNDLE/conformance" ||
-        ! cp -f "$ROOT/$cuda" "$BUNDLE/cuda_tests" ||
-        ! cp -f "$ROOT/models/tests/data/minilm-reference.json" "$BUNDLE/"; then
-        die "copying into $BUNDLE failed"
+    local stage
+    stage=$(mktemp -d) || die "mktemp failed"
+    if ! cp -f "$ROOT/target/release/examples/gpu_check" "$stage/gpu_check" ||
+        ! cp -f "$ROOT/$conf" "$stage/conformance" ||
+        ! cp -f "$ROOT/$cuda" "$stage/cuda_tests" ||
+        ! cp -f "$ROOT/models/tests/data/minilm-reference.json" "$stage/"; then
+        rm -rf "$stage"
+        die "copying the binaries failed"
     fi
     if command -v strip >/dev/null; then
-        strip "$BUNDLE/gpu_check" "$BUNDLE/conformance" "$BUNDLE/cuda_tests" || true
+        strip "$stage/gpu_check" "$stage/conformance" "$stage/cuda_tests" || true
     fi
-    # The MiniLM files (88 MB) only on request: a bundle without them (~29 MB) fits the
-    # 64 MiB that can be carried to a borrowed GPU machine.
-    if [ "${TESSERA_BUNDLE_MINILM:-0}" = 1 ] && [ -f "$ROOT/.cache/minilm/model.safetensors" ]; then
-        mkdir -p "$BUNDLE/minilm" && cp -r "$ROOT/.cache/minilm/." "$BUNDLE/minilm/"
+    # MiniLM with only the reference sentences' word-embedding rows (the 87 MB model would
+    # not fit the carry); checked against the reference here, on the tile interpreter.
+    if [ -f "$ROOT/.cache/minilm/model.safetensors" ]; then
+        if ! "$stage/gpu_check" slim-minilm --model "$ROOT/.cache/minilm" \
+            --reference "$stage/minilm-reference.json" --out "$stage/minilm" ||
+            ! "$stage/gpu_check" minilm --device tile --model "$stage/minilm" \
+                --reference "$stage/minilm-reference.json" >/dev/null; then
+            rm -rf "$stage"
+            die "the slim MiniLM could not be made or does not match the reference"
+        fi
+    else
+        echo "gpu-check: WARNING: no .cache/minilm (cargo xtask setup fetches it): the bundle has no MiniLM, so its check will be 'missing'" >&2
     fi
-    du -sh "$BUNDLE"/* 2>/dev/null
-    echo "gpu-check: bundle ready: $BUNDLE"
+    rm -f "$BUNDLE/$ARCHIVE" "$BUNDLE/gpu_check" "$BUNDLE/conformance" "$BUNDLE/cuda_tests"
+    if ! tar -czf "$BUNDLE/$ARCHIVE" -C "$stage" .; then
+        rm -rf "$stage"
+        die "tar failed"
+    fi
+    rm -rf "$stage"
+    local bundle tracked
+    bundle=$(stat -c %s "$BUNDLE/$ARCHIVE")
+    tracked=$(cd "$ROOT" && git ls-files -z | xargs -0 stat -c %s 2>/dev/null |
+        awk '{s += $1} END {print s + 0}')
+    echo "gpu-check: bundle ready: $BUNDLE/$ARCHIVE ($((bundle / 1048576)) MiB; with the tracked files $(((bundle + tracked) / 1048576)) of $((CARRY_LIMIT / 1048576)) MiB that can be carried)"
+    [ $((bundle + tracked)) -le "$CARRY_LIMIT" ] ||
+        die "the bundle and the tracked files ($((bundle + tracked)) bytes) exceed the $CARRY_LIMIT bytes that can be carried"
+}
+
+# Unpacks $BUNDLE/$ARCHIVE into the folder $1 (made executable: a copy may drop the bits).
+unpack_bundle() {
+    mkdir -p "$1" || return 1
+    tar -xzf "$BUNDLE/$ARCHIVE" -C "$1" || return 1
+    chmod +x "$1/gpu_check" "$1/conformance" "$1/cuda_tests" 2>/dev/null
+    return 0
+}
+
+# Tries the bundle on this machine, without a GPU: the dynamic loader, the test lists,
+# dry runs of the GPU checks' code on the PTX VM, MiniLM on the tile interpreter.
+verify_bundle() {
+    [ -f "$BUNDLE/$ARCHIVE" ] || die "no $BUNDLE/$ARCHIVE: run 'scripts/gpu-check.sh bundle' first"
+    local dir fails=0
+    dir=$(mktemp -d) || die "mktemp failed"
+    unpack_bundle "$dir" || die "unpacking $BUNDLE/$ARCHIVE failed"
+    ok() { echo "verify: ok    $*"; }
+    bad() {
+        echo "verify: FAIL  $*"
+        fails=$((fails + 1))
+    }
+    local b
+    for b in gpu_check conformance cuda_tests; do
+        if [ ! -x "$dir/$b" ]; then
+            bad "$b is missing"
+        elif ldd "$dir/$b" 2>&1 | grep -q 'not found'; then
+            bad "$b: $(ldd "$dir/$b" 2>&1 | grep 'not found' | tr '\n' ' ')"
+        else
+            ok "$b loads ($(objdump -T "$dir/$b" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1) at most)"
+        fi
+    done
+    "$dir/gpu_check" --help >/dev/null 2>&1 && ok "gpu_check --help" || bad "gpu_check --help"
+    "$dir/conformance" --list 2>/dev/null | grep -qx 'conformance_cuda: test' &&
+        ok "conformance lists conformance_cuda" || bad "conformance does not list conformance_cuda"
+    [ "$("$dir/cuda_tests" --list 2>/dev/null | grep -c ': test$')" -gt 0 ] &&
+        ok "cuda_tests lists $("$dir/cuda_tests" --list 2>/dev/null | grep -c ': test$') tests" ||
+        bad "cuda_tests lists no test"
+    "$dir/gpu_check" train --device ptx-vm --steps 2 >/dev/null 2>&1 &&
+        ok "train --device ptx-vm --steps 2" || bad "train --device ptx-vm --steps 2"
+    "$dir/gpu_check" bench --device ptx-vm --size 96 --seq 80 --reps 1 >/dev/null 2>&1 &&
+        ok "bench --device ptx-vm --size 96 --seq 80" || bad "bench --device ptx-vm"
+    if [ -d "$dir/minilm" ]; then
+        "$dir/gpu_check" minilm --device tile --model "$dir/minilm" \
+            --reference "$dir/minilm-reference.json" >/dev/null 2>&1 &&
+            ok "minilm --device tile (the slim model against the reference)" ||
+            bad "minilm --device tile"
+    else
+        bad "the bundle has no MiniLM (its check would be 'missing')"
+    fi
+    rm -rf "$dir"
+    [ "$fails" = 0 ] || die "$fails problem(s) with the bundle"
+    echo "verify: the bundle is ready to carry (carry: [\"${BUNDLE#"$ROOT"/}\"])"
 }
 
 case "${1:-run}" in
@@ -92,38 +185,50 @@ bundle)
     build_bundle
     exit 0
     ;;
-run) ;;
--h | --help)
-    sed -n '2,32p' "${BASH_SOURCE[0]}"
+verify)
+    verify_bundle
     exit 0
     ;;
-*) die "unknown command '$1' (expected: bundle, run)" ;;
+run) ;;
+-h | --help)
+    sed -n '2,48p' "${BASH_SOURCE[0]}"
+    exit 0
+    ;;
+*) die "unknown command '$1' (expected: bundle, verify, run)" ;;
 esac
 
 case $BUDGET in
 '' | *[!0-9]*) die "TESSERA_GPU_CHECK_BUDGET=$BUDGET is not a whole number of seconds" ;;
 esac
 
-mkdir -p "$OUT/results" || die "cannot create $OUT"
-rm -f "$OUT"/results/*.json
+mkdir -p "$OUT" || die "cannot create $OUT"
+rm -f "$OUT/results.tar.gz" "$OUT/table.txt"
 LOG=$OUT/gpu-check.log
 : >"$LOG"
+# A scratch folder for the unpacked bundle and one JSON file per check; the results are
+# packed into $OUT/results.tar.gz at the end (a borrowed machine returns at most 8 files).
+SCRATCH=$(mktemp -d) || die "mktemp failed"
+RESULTS=$SCRATCH/results
+BIN=$SCRATCH/bundle
+mkdir -p "$RESULTS" || die "cannot create $RESULTS"
 
 # The checks (body not indented: it holds a Python heredoc).
 checks() {
 START=$(date +%s)
 echo "gpu-check: $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(hostname), log: $LOG"
 
-# The binaries: a bundle built beforehand, or a build here.
-if [ ! -x "$BUNDLE/gpu_check" ]; then
+# The binaries: a bundle built beforehand, or a build here; unpacked into a scratch
+# folder before the budget starts.
+if [ ! -f "$BUNDLE/$ARCHIVE" ]; then
     if command -v cargo >/dev/null; then
         build_bundle
-        START=$(date +%s)
     else
-        die "no binaries in $BUNDLE and no cargo to build them (run 'scripts/gpu-check.sh bundle' on a machine with Rust and copy target/gpu-bundle here)"
+        die "no $BUNDLE/$ARCHIVE and no cargo to build it (run 'scripts/gpu-check.sh bundle' on a machine with Rust and carry target/gpu-bundle here)"
     fi
 fi
-GPU=$BUNDLE/gpu_check
+unpack_bundle "$BIN" || die "unpacking $BUNDLE/$ARCHIVE failed (are tar and gzip installed?)"
+GPU=$BIN/gpu_check
+START=$(date +%s)
 
 # Seconds for the next step: at most $1 and what the budget has left after the kill
 # grace and the table's share; 0 when it has nothing left.
@@ -175,12 +280,25 @@ result() {
     detail=${detail//\\/\\\\}
     detail=${detail//\"/\\\"}
     printf '{"check": "%s", "status": "%s", "detail": "%s"}\n' "$1" "$2" "$detail" \
-        >"$OUT/results/$1.json"
+        >"$RESULTS/$1.json"
 }
 
 echo "== 1. CUDA device"
 command -v nvidia-smi >/dev/null &&
     bounded 20 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+echo "C library: $(ldd --version 2>&1 | head -1)"
+echo "libcuda in the loader cache: $(ldconfig -p 2>/dev/null | grep -m 2 'libcuda\.so' | tr -s ' \n' ' ')"
+# The driver's own folder, where images mount it outside the loader's cache.
+if ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1' && [ -d /usr/local/nvidia/lib64 ]; then
+    export LD_LIBRARY_PATH=/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+fi
+# A binary that cannot run here (a C library too old, a lost file) is not a missing GPU.
+if ! HELP=$(timeout -k "$KILL" 20 "$GPU" --help 2>&1); then
+    result device fail "the bundled gpu_check does not run on this machine: $HELP"
+    echo "$HELP"
+    die "the bundled gpu_check does not run here (see above); nothing else was run"
+fi
 if ! DEVICE=$(bounded 60 "$GPU" info 2>&1); then
     result device fail "$DEVICE"
     echo "$DEVICE"
@@ -189,17 +307,33 @@ fi
 echo "$DEVICE"
 result device pass "$DEVICE"
 
-# Runs a test binary with TESSERA_REQUIRE_CUDA=1 (a skip is a failure): name, limit, args.
+# Runs a test binary with TESSERA_REQUIRE_CUDA=1 (a skip is a failure): name, limit, the
+# number of tests that must pass (a filter that matches nothing passes 0), args.
 run_tests() {
-    local name=$1 limit=$2
-    shift 2
-    local t0 rc secs
+    local name=$1 limit=$2 want=$3
+    shift 3
+    local t0 rc secs passed
     t0=$(date +%s)
-    TESSERA_REQUIRE_CUDA=1 bounded "$limit" "$@"
-    rc=$?
+    # Not `bounded` (SPENT would be set in the pipeline's subshell): the same, inline.
+    secs=$(left "$limit")
+    if [ "$secs" -lt 1 ]; then
+        SPENT=1
+        result "$name" fail "$(why 124)"
+        return
+    fi
+    SPENT=0
+    TESSERA_REQUIRE_CUDA=1 TESSERA_CONFORMANCE_PROGRESS=1 timeout -k "$KILL" "$secs" "$@" 2>&1 |
+        tee "$RESULTS/$name.out"
+    rc=${PIPESTATUS[0]}
     secs=$(($(date +%s) - t0))
+    passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$RESULTS/$name.out" | tail -1)
+    rm -f "$RESULTS/$name.out"
+    if [ "$rc" = 0 ] && [ "${passed:-0}" -lt "$want" ]; then
+        result "$name" fail "${passed:-no} test(s) passed, $want expected: the test filter matched nothing?"
+        return
+    fi
     case $rc in
-    0) result "$name" pass "all tests passed (${secs} s)" ;;
+    0) result "$name" pass "$passed test(s) passed (${secs} s)" ;;
     *)
         if [ "$SPENT" = 1 ]; then
             result "$name" fail "$(why "$rc")"
@@ -211,39 +345,40 @@ run_tests() {
 }
 
 echo "== 2. conformance suite on cuda"
-run_tests conformance 240 "$BUNDLE/conformance" conformance_cuda --exact --nocapture
+run_tests conformance 240 1 "$BIN/conformance" conformance_cuda --exact --nocapture
 
 echo "== 3. tests/cuda.rs"
-run_tests cuda_tests 90 "$BUNDLE/cuda_tests" --nocapture --test-threads 1
+run_tests cuda_tests 90 1 "$BIN/cuda_tests" --nocapture --test-threads 1
 
 echo "== 4. small GPT, 20 steps vs the f64 interpreter"
-bounded 120 "$GPU" train --steps 20 --out "$OUT/results/train.json"
+bounded 120 "$GPU" train --steps 20 --out "$RESULTS/train.json"
 rc=$?
-[ "$rc" = 0 ] || [ -f "$OUT/results/train.json" ] || result train fail "$(why "$rc")"
+[ "$rc" = 0 ] || [ -f "$RESULTS/train.json" ] || result train fail "$(why "$rc")"
 
 echo "== 5. MiniLM embeddings vs the reference"
 MODEL=${TESSERA_MINILM_DIR:-}
-for d in "$BUNDLE/minilm" "$ROOT/.cache/minilm"; do
-    [ -z "$MODEL" ] && [ -f "$d/model.safetensors" ] && MODEL=$d
+HUB=${HF_HOME:-${HOME:-/root}/.cache/huggingface}/hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots
+for d in "$BIN/minilm" "$ROOT/.cache/minilm" "$HUB"/*; do
+    [ -z "$MODEL" ] && [ -f "$d/model.safetensors" ] && [ -f "$d/tokenizer.json" ] && MODEL=$d
 done
-REF=$BUNDLE/minilm-reference.json
+REF=$BIN/minilm-reference.json
 [ -f "$REF" ] || REF=$ROOT/models/tests/data/minilm-reference.json
 if [ -z "$MODEL" ]; then
-    result minilm missing "not run: the all-MiniLM-L6-v2 files are missing (set TESSERA_MINILM_DIR, or bundle .cache/minilm)"
+    result minilm missing "not run: the all-MiniLM-L6-v2 files are missing (set TESSERA_MINILM_DIR, or build the bundle where .cache/minilm is)"
 else
-    bounded 60 "$GPU" minilm --model "$MODEL" --reference "$REF" --out "$OUT/results/minilm.json"
+    bounded 60 "$GPU" minilm --model "$MODEL" --reference "$REF" --out "$RESULTS/minilm.json"
     rc=$?
-    [ "$rc" = 0 ] || [ -f "$OUT/results/minilm.json" ] || result minilm fail "$(why "$rc")"
+    [ "$rc" = 0 ] || [ -f "$RESULTS/minilm.json" ] || result minilm fail "$(why "$rc")"
 fi
 
 echo "== 6. timings"
-bounded 120 "$GPU" bench --out "$OUT/results/bench.json"
+bounded 120 "$GPU" bench --out "$RESULTS/bench.json"
 rc=$?
-[ "$rc" = 0 ] || [ -f "$OUT/results/bench.json" ] || result bench fail "$(why "$rc")"
+[ "$rc" = 0 ] || [ -f "$RESULTS/bench.json" ] || result bench fail "$(why "$rc")"
 if ! command -v python3 >/dev/null; then
     result torch skip "python3 not available: no PyTorch column"
 elif bounded 60 python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    bounded 90 python3 - 4096 4096 10 "$OUT/results/torch.json" <<'PY'
+    bounded 90 python3 - 4096 4096 10 "$RESULTS/torch.json" <<'PY'
 import json, sys
 import torch
 import torch.nn.functional as F
@@ -287,14 +422,17 @@ with open(out, "w") as f:
         "check": "torch",
         "status": "pass",
         "detail": f"PyTorch {torch.__version__} on {torch.cuda.get_device_name()}, TF32 off, "
-        f"median of {reps} runs (CUDA events)",
+        f"median of {reps} runs (CUDA events; Tessera's column is wall-clock time of a "
+        f"run, launches and synchronisation included); attention by "
+        f"F.scaled_dot_product_attention (PyTorch's own kernel choice)",
         "rows": rows,
     }, f, indent=1)
 for r in rows:
     print(f"torch {r['name']}: {r['ms']:.3f} ms")
 PY
     rc=$?
-    [ "$rc" = 0 ] || result torch fail "PyTorch timing: $(why "$rc")"
+    # PyTorch is the yardstick, not under test: its failure leaves the column out.
+    [ "$rc" = 0 ] || result torch skip "no PyTorch column: the PyTorch timing failed, $(why "$rc")"
 elif [ "$SPENT" = 1 ]; then
     result torch skip "no PyTorch column: $(why 124)"
 else
@@ -304,9 +442,9 @@ fi
 echo "== 7. tuning sweep: the PTX record's alternatives (Target::tuning_variants)"
 # Last, and optional: a sweep the budget has no time left for is skipped, not failed (one
 # that ran and computed wrong numbers fails).
-bounded 90 "$GPU" bench --sweep --out "$OUT/results/sweep.json"
+bounded 90 "$GPU" bench --sweep --out "$RESULTS/sweep.json"
 rc=$?
-if [ "$rc" != 0 ] && [ ! -f "$OUT/results/sweep.json" ]; then
+if [ "$rc" != 0 ] && [ ! -f "$RESULTS/sweep.json" ]; then
     if [ "$SPENT" = 1 ]; then
         result sweep skip "$(why "$rc")"
     else
@@ -315,8 +453,8 @@ if [ "$rc" != 0 ] && [ ! -f "$OUT/results/sweep.json" ]; then
 fi
 
 echo "== 8. summary ($(($(date +%s) - START)) s)"
-timeout -k 5 $((TABLE - 5)) "$GPU" table --results "$OUT/results" | tee "$OUT/table.txt"
-echo "gpu-check: full log in $LOG, table in $OUT/table.txt"
+timeout -k 5 $((TABLE - 5)) "$GPU" table --results "$RESULTS" | tee "$OUT/table.txt"
+echo "gpu-check: full log in $LOG, table in $OUT/table.txt, results in $OUT/results.tar.gz"
 if grep -q '^overall: PASS' "$OUT/table.txt"; then
     return 0
 elif grep -q '^overall: INCOMPLETE' "$OUT/table.txt"; then
@@ -325,6 +463,9 @@ fi
 return 1
 }
 
-# Everything, stdout and stderr, to the terminal and to the log.
+# Everything, stdout and stderr, to the terminal and to the log; then the results packed.
 checks 2>&1 | tee -a "$LOG"
-exit "${PIPESTATUS[0]}"
+STATUS=${PIPESTATUS[0]}
+tar -czf "$OUT/results.tar.gz" -C "$RESULTS" . || echo "gpu-check: packing the results failed" >&2
+rm -rf "$SCRATCH"
+exit "$STATUS"

@@ -858,6 +858,10 @@ fn compare_one(
 /// results are printed in table order) and fails listing every failing output.
 fn conformance(backend: &str, threads: usize, run: &Runner<'_>) {
     let cases = selected_cases();
+    // `TESSERA_CONFORMANCE_PROGRESS=1`: each case's start and end on stderr as it runs
+    // (the summary below comes only at the end: a case that hangs on a GPU is then named
+    // in the log of the run that was killed).
+    let progress = std::env::var_os("TESSERA_CONFORMANCE_PROGRESS").is_some_and(|v| v == "1");
     let start = Instant::now();
     let next = AtomicUsize::new(0);
     type Outcome = (Result<Vec<OutputCheck>, String>, u128);
@@ -871,6 +875,9 @@ fn conformance(backend: &str, threads: usize, run: &Runner<'_>) {
                     continue;
                 }
                 let inputs = case.inputs();
+                if progress {
+                    eprintln!("start {backend} {}", case.name);
+                }
                 let t0 = Instant::now();
                 let result = match run_graph(&case.graph, &inputs) {
                     Ok(_) if case.refused_by.contains(&backend) => match run(case, &inputs) {
@@ -891,6 +898,9 @@ fn conformance(backend: &str, threads: usize, run: &Runner<'_>) {
                     Err(e) => Err(format!("the reference interpreter failed: {e}")),
                 };
                 let ms = t0.elapsed().as_millis();
+                if progress {
+                    eprintln!("done {backend} {} ({ms} ms)", case.name);
+                }
                 if let Ok(mut r) = results.lock() {
                     r[i] = Some((result, ms));
                 }

@@ -602,7 +602,7 @@ impl Builder {
                     return Ok(false);
                 }
                 let sel = s.d as usize / 4;
-                let earlier = if sel % 4 == 0 {
+                let earlier = if sel.is_multiple_of(4) {
                     self.find(s.c / 4, |v| v.dtype == dt && v.shape == w_shape)
                 } else {
                     None

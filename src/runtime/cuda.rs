@@ -9,7 +9,8 @@
 //! Loading a plan compiles it for [`Target::ptx`] (clamped to the device's limits; on
 //! sm_80/sm_90 parts the record is unchanged, so the PTX is the one `shaders/` holds and the
 //! conformance suite assembles with `ptxas`), loads one module per emitted `.ptx` file
-//! (`cuModuleLoadData`: the driver JIT-compiles the `sm_80` text for the GPU at hand),
+//! (`cuModuleLoadData`: the driver JIT-compiles the `sm_80` text for the GPU at hand; a
+//! refusal is reported with the JIT's error log),
 //! allocates one zeroed device buffer per storage slot of the memory plan (buffers sharing
 //! a slot share the allocation; its size is the largest buffer placed there, rounded up to
 //! 4 bytes), fills the constants once, and keeps the parameters on the device until set
@@ -65,6 +66,7 @@ const REQUIRED_SYMBOLS: &[&str] = &[
     "cuStreamDestroy_v2",
     "cuStreamSynchronize",
     "cuModuleLoadData",
+    "cuModuleLoadDataEx",
     "cuModuleGetFunction",
     "cuModuleUnload",
     "cuMemAlloc_v2",
@@ -470,10 +472,13 @@ impl CudaProgram {
                     }
                     let m = ctx
                         .load_module(Ptx::from_src(file.contents.clone()))
-                        .map_err(cuda_err(format!(
-                            "loading PTX module `{}` (driver JIT)",
-                            file.name
-                        )))?;
+                        .map_err(|e| RuntimeError::Cuda {
+                            during: format!("loading PTX module `{}` (driver JIT)", file.name),
+                            message: format!(
+                                "{e}; the JIT's log: {}",
+                                jit_log(ctx, &file.contents)
+                            ),
+                        })?;
                     modules.insert(file.name.as_str(), m.clone());
                     m
                 }
@@ -585,6 +590,49 @@ impl CudaProgram {
         self.stream
             .synchronize()
             .map_err(cuda_err(during.to_string()))
+    }
+}
+
+/// Why the driver's JIT refused `ptx` (its error log, from a second load with a log
+/// buffer), for the error of a failed module load: `cuModuleLoadData` returns only a code
+/// such as `CUDA_ERROR_INVALID_PTX`.
+fn jit_log(ctx: &Arc<CudaContext>, ptx: &str) -> String {
+    const LEN: usize = 16 * 1024;
+    let Ok(text) = std::ffi::CString::new(ptx) else {
+        return "(the PTX holds a NUL byte)".into();
+    };
+    if ctx.bind_to_thread().is_err() {
+        return "(none: the context could not be bound)".into();
+    }
+    let mut log = vec![0u8; LEN];
+    let mut options = [
+        sys::CUjit_option::CU_JIT_ERROR_LOG_BUFFER,
+        sys::CUjit_option::CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+    ];
+    // The size option's value is the integer itself, passed in the pointer's place.
+    let mut values: [*mut std::ffi::c_void; 2] = [log.as_mut_ptr().cast(), LEN as *mut _];
+    let mut module: sys::CUmodule = std::ptr::null_mut();
+    // SAFETY: `cuModuleLoadDataEx` exists (`REQUIRED_SYMBOLS`); `text` is NUL-terminated;
+    // the two options and values arrays have two entries; the log buffer holds `LEN`
+    // bytes; the context is current on this thread.
+    let loaded = unsafe {
+        sys::cuModuleLoadDataEx(
+            &mut module,
+            text.as_ptr().cast(),
+            2,
+            options.as_mut_ptr(),
+            values.as_mut_ptr(),
+        )
+    };
+    if loaded == sys::CUresult::CUDA_SUCCESS {
+        // SAFETY: `module` was just loaded and is used by nothing else.
+        unsafe { sys::cuModuleUnload(module) };
+        return "(none: a second load succeeded)".into();
+    }
+    let end = log.iter().position(|&b| b == 0).unwrap_or(LEN);
+    match String::from_utf8_lossy(&log[..end]).trim() {
+        "" => "(empty)".into(),
+        text => text.to_string(),
     }
 }
 
