@@ -69,8 +69,9 @@
 //! step whose magnitude bound would exceed [`MAX_MAGNITUDE`] is skipped).
 //!
 //! **Runs.** One `#[test]` per backend: the tile interpreter (the plan without code
-//! generation), the PTX VM (the emitted PTX), wgpu (the emitted WGSL on lavapipe) and the
-//! Ascend C CPU build (fewer cases: a g++ build each). The cases are drawn from a fixed
+//! generation), the PTX VM (the emitted PTX; a second test compiles each case for one of
+//! the PTX record's tuning alternatives in turn), wgpu (the emitted WGSL on lavapipe) and
+//! the Ascend C CPU build (fewer cases: a g++ build each). The cases are drawn from a fixed
 //! seed so that CI is reproducible; `TESSERA_FUZZ_SEED=<u64>` draws others and
 //! `TESSERA_FUZZ_CASES=<n>` changes how many (for long local runs).
 
@@ -83,7 +84,7 @@ use tessera::compiler::autodiff::{grad, grad_name};
 use tessera::compiler::graph::{BinaryOp, ReduceOp, UnaryOp};
 use tessera::compiler::interp::{run_graph, Tensor};
 use tessera::compiler::{backend, DType, Graph, NodeId, Target};
-use tessera::runtime::{CpuDevice, Device, PtxVmDevice, WgpuDevice};
+use tessera::runtime::{CpuDevice, Device, Executable, PtxVmDevice, WgpuDevice};
 
 /// Extents of generated axes: ones, primes, powers of two and their neighbours (129
 /// crosses the largest matmul tile, 4097 the largest elementwise block).
@@ -969,7 +970,12 @@ fn compare(
 type Run<'a> = dyn Fn(&Case) -> Result<HashMap<String, Tensor>, String> + 'a;
 
 fn on_device(device: &dyn Device, case: &Case) -> Result<HashMap<String, Tensor>, String> {
-    let mut exe = device.load(&case.graph).map_err(|e| e.to_string())?;
+    let exe = device.load(&case.graph).map_err(|e| e.to_string())?;
+    run_case(exe, case)
+}
+
+/// Sets a loaded case's parameters and runs it once.
+fn run_case(mut exe: Executable, case: &Case) -> Result<HashMap<String, Tensor>, String> {
     let mut inputs = case.feeds.clone();
     for p in &case.params {
         let t = inputs.remove(p).ok_or(format!("no value for param {p}"))?;
@@ -1190,6 +1196,25 @@ fn fuzz_tile_interp() {
 fn fuzz_ptx_vm() {
     let device = PtxVmDevice::new();
     fuzz("ptx_vm", 120, device.target(), &|c| on_device(&device, c));
+}
+
+/// The PTX record's tuning alternatives (`Target::tuning_variants`: the matmul tiles,
+/// in-place dot operands and attention blocks that `scripts/gpu-check.sh` times on a GPU,
+/// which a tuning change may adopt), one per case in turn, on the PTX VM.
+#[test]
+fn fuzz_ptx_vm_tuning_variants() {
+    let device = PtxVmDevice::new();
+    let variants = Target::ptx().tuning_variants();
+    assert!(!variants.is_empty(), "the PTX record has tuning variants");
+    let next = AtomicUsize::new(0);
+    fuzz("ptx_vm (tuning variants)", 120, device.target(), &|c| {
+        let (label, target) = &variants[next.fetch_add(1, Ordering::Relaxed) % variants.len()];
+        let text = |e: &dyn std::fmt::Display| format!("{label}: {e}");
+        let plan = tessera::compiler::compile(&c.graph, target).map_err(|e| text(&e))?;
+        let artifact = backend::emit(&plan, target).map_err(|e| text(&e))?;
+        let exe = device.load_plan(plan, artifact).map_err(|e| text(&e))?;
+        run_case(exe, c).map_err(|e| text(&e))
+    });
 }
 
 #[test]
