@@ -176,7 +176,8 @@ fn main() -> Result<()> {
             out,
         } => {
             let check = if sweep { "sweep" } else { "bench" };
-            finish(check, bench(device, size, seq, reps, sweep), out)
+            let r = bench(device, size, seq, reps, sweep, out.as_deref());
+            finish(check, r, out)
         }
         Cmd::Plan { size, seq } => plan(size, seq),
         Cmd::SlimMinilm {
@@ -356,8 +357,13 @@ fn minilm(device: DeviceArg, model_dir: &Path, reference: &Path) -> Result<Value
             );
         }
         for (a, b) in g.iter().zip(w) {
+            // A NaN is kept as infinity: `f64::max` would let a later finite value hide it.
             let d = (a - b).abs();
-            worst = if d.is_nan() { f64::NAN } else { worst.max(d) };
+            worst = if d.is_nan() {
+                f64::INFINITY
+            } else {
+                worst.max(d)
+            };
         }
     }
     let pass = got.len() == want.len() && worst <= TOL;
@@ -737,8 +743,17 @@ fn row_name(case: String, label: Option<&str>) -> String {
 /// The timings of the record (`sweep` false: check `bench`) or of its tuning variants
 /// (`Target::tuning_variants`; `sweep` true: check `sweep`): the matmuls on the variants
 /// that keep the record's attention block (other tiles, operands in place), the attention
-/// on the others.
-fn bench(device: DeviceArg, n: usize, t: usize, reps: usize, sweep: bool) -> Result<Value> {
+/// on the others. With `partial`, the result so far is written there after each timing,
+/// so a run killed by its time limit still leaves its rows: as a failure for `bench`,
+/// skipped (cut short, optional) for `sweep` unless a timing already failed.
+fn bench(
+    device: DeviceArg,
+    n: usize,
+    t: usize,
+    reps: usize,
+    sweep: bool,
+    partial: Option<&Path>,
+) -> Result<Value> {
     let runner = Runner::open(device)?;
     println!("{}", runner.name());
     let record = runner.target();
@@ -757,26 +772,47 @@ fn bench(device: DeviceArg, n: usize, t: usize, reps: usize, sweep: bool) -> Res
     } else {
         (vec![(None, record.clone())], vec![(None, record.clone())])
     };
+    let check = if sweep { "sweep" } else { "bench" };
+    let total = 2 * matmuls.len() + attentions.len();
     let mut rows = Vec::new();
     let mut failures = Vec::new();
-    let mut push = |r: Result<Timing>, what: String| match r {
-        Ok((row, failure)) => {
-            rows.push(row);
-            failures.extend(failure);
+    let mut push = |r: Result<Timing>, what: String| -> Result<()> {
+        match r {
+            Ok((row, failure)) => {
+                rows.push(row);
+                failures.extend(failure);
+            }
+            Err(e) => failures.push(format!("{what}: {e:#}")),
         }
-        Err(e) => failures.push(format!("{what}: {e:#}")),
+        let Some(path) = partial else { return Ok(()) };
+        let done = rows.len() + failures.len();
+        if done >= total {
+            return Ok(());
+        }
+        let status = if !failures.is_empty() || !sweep {
+            "fail"
+        } else {
+            "skip"
+        };
+        let mut detail = format!("cut short after {done} of {total} timings");
+        if !failures.is_empty() {
+            detail = format!("{detail}: {}", failures.join("; "));
+        }
+        let v = json!({"check": check, "status": status, "device": runner.name(),
+            "detail": detail, "rows": rows});
+        std::fs::write(path, serde_json::to_string_pretty(&v)?)
+            .with_context(|| format!("writing {}", path.display()))
     };
     for dtype in [DType::F32, DType::BF16] {
         for (label, target) in &matmuls {
             let r = time_matmul(&runner, target, label.as_deref(), n, dtype, reps);
-            push(r, row_name(format!("matmul {dtype}"), label.as_deref()));
+            push(r, row_name(format!("matmul {dtype}"), label.as_deref()))?;
         }
     }
     for (label, target) in &attentions {
         let r = time_attention(&runner, target, label.as_deref(), t, reps);
-        push(r, row_name("attention".into(), label.as_deref()));
+        push(r, row_name("attention".into(), label.as_deref()))?;
     }
-    let check = if sweep { "sweep" } else { "bench" };
     Ok(json!({
         "check": check,
         "status": if failures.is_empty() { "pass" } else { "fail" },
@@ -925,8 +961,21 @@ mod tests {
     #[test]
     fn bench_sweep_and_train_pass_on_the_ptx_vm() {
         let dir = results_dir("vm");
-        let b = bench(DeviceArg::PtxVm, 96, 80, 1, false).expect("bench");
+        let partial = dir.join("partial.json");
+        let read_partial = || -> Value {
+            let v = serde_json::from_slice(&std::fs::read(&partial).expect("a partial result"))
+                .expect("JSON");
+            std::fs::remove_file(&partial).expect("removed");
+            v
+        };
+        // With a partial path, the result so far is written after each timing but the last
+        // (`finish` writes the whole): what a run killed before its end leaves, a failure
+        // for the bench (required), skipped for the sweep (optional).
+        let b = bench(DeviceArg::PtxVm, 96, 80, 1, false, Some(&partial)).expect("bench");
         assert_eq!(b["status"], "pass", "{b}");
+        let cut = read_partial();
+        assert_eq!(cut["status"], "fail", "{cut}");
+        assert_eq!(cut["detail"], "cut short after 2 of 3 timings");
         assert_eq!(
             names(&b),
             [
@@ -935,8 +984,16 @@ mod tests {
                 "attention_causal_f32_T80_H8_D64"
             ]
         );
-        let s = bench(DeviceArg::PtxVm, 96, 80, 1, true).expect("sweep");
+        let s = bench(DeviceArg::PtxVm, 96, 80, 1, true, Some(&partial)).expect("sweep");
         assert_eq!(s["status"], "pass", "{s}");
+        let cut = read_partial();
+        let total = names(&s).len();
+        assert_eq!(cut["status"], "skip", "{cut}");
+        assert_eq!(names(&cut), names(&s)[..total - 1]);
+        assert_eq!(
+            cut["detail"],
+            format!("cut short after {} of {total} timings", total - 1)
+        );
         let variants = Target::ptx().tuning_variants();
         let blocks = variants
             .iter()

@@ -30,22 +30,29 @@
 # left for is not run and fails), each writing one JSON result:
 #   1. the CUDA device (fails at once, clearly, when there is none; a bundled binary
 #      that cannot run here is told apart from a missing GPU);
-#   2. the conformance suite on the cuda device (tests/conformance.rs, conformance_cuda;
-#      each case's start and end logged as it runs);
-#   3. tests/cuda.rs (MLP forward, GPT training steps and checkpoint resume vs f64);
-#   4. the small GPT trained 20 steps, per-step losses compared with the f64 interpreter;
-#   5. MiniLM embeddings against models/tests/data/minilm-reference.json (1e-5);
-#   6. matmul 4096^3 f32 and bf16, causal attention T = 4096: tessera timings (checked on
-#      sampled outputs) and PyTorch's (TF32 off) when torch is there (a PyTorch failure
-#      leaves the column out, it fails nothing);
+#   2. the small GPT trained 20 steps, per-step losses compared with the f64 interpreter;
+#   3. MiniLM embeddings against models/tests/data/minilm-reference.json (1e-5);
+#   4. matmul 4096^3 f32 and bf16, causal attention T = 4096: tessera timings (checked on
+#      sampled outputs; a run cut short keeps the rows it has) and PyTorch's (TF32 off)
+#      when torch is there (a PyTorch failure leaves the column out, it fails nothing);
+#   5. the conformance suite on the cuda device (tests/conformance.rs, conformance_cuda;
+#      each case's start and end logged as it runs; TESSERA_CONFORMANCE_THREADS=1 runs
+#      one case at a time, so that a case that faults the GPU context is named last);
+#   6. tests/cuda.rs (MLP forward, GPT training steps and checkpoint resume vs f64);
 #   7. the same timings for the PTX record's tuning alternatives (other matmul tiles,
 #      attention blocks: Target::tuning_variants), each checked the same way; skipped,
-#      not failed, when the budget has no time left for it;
+#      not failed, when the budget has no time left for it or cuts it short (the rows
+#      timed by then are kept);
 #   8. the table of everything, printed last.
+# The short checks come first, so that a slow conformance run cannot starve them.
 # Three files land in $OUT (TESSERA_GPU_CHECK_OUT, else OUT, else target/gpu-check): the
 # whole log gpu-check.log, the table table.txt, and results.tar.gz with one JSON file per
-# check. Exit status: 0 every check passed; 1 a check failed; 2 no GPU / no binaries
-# (nothing run); 3 nothing failed but a check could not run (MiniLM files missing).
+# check (packed again after every step: a run killed from outside still returns the
+# results so far). Exit status: 0 every check passed; 1 a check failed; 2 no GPU / no
+# binaries (nothing run); 3 nothing failed but a check could not run (MiniLM files
+# missing). Run it as `bash scripts/gpu-check.sh` where a copy may have lost the
+# executable bit; give the command that runs it a limit of 10 minutes (the budget, the
+# unpacking and the kill graces fit in it).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -67,7 +74,8 @@ die() {
 }
 
 # Builds the release binaries and the slim MiniLM into $BUNDLE/$ARCHIVE (needs cargo; no
-# GPU), and checks that it can be carried.
+# GPU), and checks that it can be carried: `bundle` stops when it cannot (the size is only
+# reported when the GPU machine builds it for itself, $1 = here).
 build_bundle() {
     command -v cargo >/dev/null || die "cargo is not on PATH: cannot build the bundle"
     mkdir -p "$BUNDLE" || die "cannot create $BUNDLE"
@@ -120,11 +128,13 @@ build_bundle() {
     rm -rf "$stage"
     local bundle tracked
     bundle=$(stat -c %s "$BUNDLE/$ARCHIVE")
-    tracked=$(cd "$ROOT" && git ls-files -z | xargs -0 stat -c %s 2>/dev/null |
-        awk '{s += $1} END {print s + 0}')
+    # What travels with the working tree: tracked files and untracked ones git does not
+    # ignore.
+    tracked=$(cd "$ROOT" && git ls-files -co --exclude-standard -z |
+        xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}')
     echo "gpu-check: bundle ready: $BUNDLE/$ARCHIVE ($((bundle / 1048576)) MiB; with the tracked files $(((bundle + tracked) / 1048576)) of $((CARRY_LIMIT / 1048576)) MiB that can be carried)"
-    [ $((bundle + tracked)) -le "$CARRY_LIMIT" ] ||
-        die "the bundle and the tracked files ($((bundle + tracked)) bytes) exceed the $CARRY_LIMIT bytes that can be carried"
+    [ "${1:-}" = here ] || [ $((bundle + tracked)) -le "$CARRY_LIMIT" ] ||
+        die "the bundle and the working tree ($((bundle + tracked)) bytes) exceed the $CARRY_LIMIT bytes that can be carried"
 }
 
 # Unpacks $BUNDLE/$ARCHIVE into the folder $1 (made executable: a copy may drop the bits).
@@ -202,15 +212,30 @@ case $BUDGET in
 esac
 
 mkdir -p "$OUT" || die "cannot create $OUT"
+OUT=$(cd "$OUT" && pwd) || die "cannot enter $OUT"
+cd "$ROOT" || die "cannot enter $ROOT"
 rm -f "$OUT/results.tar.gz" "$OUT/table.txt"
 LOG=$OUT/gpu-check.log
 : >"$LOG"
 # A scratch folder for the unpacked bundle and one JSON file per check; the results are
-# packed into $OUT/results.tar.gz at the end (a borrowed machine returns at most 8 files).
+# packed into $OUT/results.tar.gz after every step and at the end (a borrowed machine
+# returns at most 8 files).
 SCRATCH=$(mktemp -d) || die "mktemp failed"
 RESULTS=$SCRATCH/results
 BIN=$SCRATCH/bundle
 mkdir -p "$RESULTS" || die "cannot create $RESULTS"
+
+# Packs the results so far into $OUT/results.tar.gz (replaced whole: never half written).
+pack() {
+    tar -czf "$OUT/results.tar.gz.part" -C "$RESULTS" . &&
+        mv -f "$OUT/results.tar.gz.part" "$OUT/results.tar.gz"
+}
+
+# Starts a step: the results so far packed, then its heading.
+step() {
+    pack || echo "gpu-check: packing the results failed" >&2
+    echo "== $*"
+}
 
 # The checks (body not indented: it holds a Python heredoc).
 checks() {
@@ -221,7 +246,7 @@ echo "gpu-check: $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(hostname), log: $LOG"
 # folder before the budget starts.
 if [ ! -f "$BUNDLE/$ARCHIVE" ]; then
     if command -v cargo >/dev/null; then
-        build_bundle
+        build_bundle here
     else
         die "no $BUNDLE/$ARCHIVE and no cargo to build it (run 'scripts/gpu-check.sh bundle' on a machine with Rust and carry target/gpu-bundle here)"
     fi
@@ -283,7 +308,7 @@ result() {
         >"$RESULTS/$1.json"
 }
 
-echo "== 1. CUDA device"
+step "1. CUDA device"
 command -v nvidia-smi >/dev/null &&
     bounded 20 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 echo "C library: $(ldd --version 2>&1 | head -1)"
@@ -344,18 +369,12 @@ run_tests() {
     esac
 }
 
-echo "== 2. conformance suite on cuda"
-run_tests conformance 240 1 "$BIN/conformance" conformance_cuda --exact --nocapture
-
-echo "== 3. tests/cuda.rs"
-run_tests cuda_tests 90 1 "$BIN/cuda_tests" --nocapture --test-threads 1
-
-echo "== 4. small GPT, 20 steps vs the f64 interpreter"
+step "2. small GPT, 20 steps vs the f64 interpreter"
 bounded 120 "$GPU" train --steps 20 --out "$RESULTS/train.json"
 rc=$?
 [ "$rc" = 0 ] || [ -f "$RESULTS/train.json" ] || result train fail "$(why "$rc")"
 
-echo "== 5. MiniLM embeddings vs the reference"
+step "3. MiniLM embeddings vs the reference"
 MODEL=${TESSERA_MINILM_DIR:-}
 HUB=${HF_HOME:-${HOME:-/root}/.cache/huggingface}/hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots
 for d in "$BIN/minilm" "$ROOT/.cache/minilm" "$HUB"/*; do
@@ -371,20 +390,29 @@ else
     [ "$rc" = 0 ] || [ -f "$RESULTS/minilm.json" ] || result minilm fail "$(why "$rc")"
 fi
 
-echo "== 6. timings"
+step "4. timings"
 bounded 120 "$GPU" bench --out "$RESULTS/bench.json"
 rc=$?
 [ "$rc" = 0 ] || [ -f "$RESULTS/bench.json" ] || result bench fail "$(why "$rc")"
 if ! command -v python3 >/dev/null; then
     result torch skip "python3 not available: no PyTorch column"
-elif bounded 60 python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+elif bounded 60 python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' \
+    2>"$SCRATCH/torch-probe.err"; then
     bounded 90 python3 - 4096 4096 10 "$RESULTS/torch.json" <<'PY'
 import json, sys
 import torch
 import torch.nn.functional as F
 
-torch.backends.cuda.matmul.allow_tf32 = False
-torch.backends.cudnn.allow_tf32 = False
+# TF32 off: the precision API of PyTorch 2.9 and later where it exists (the older flags
+# are deprecated there), else those flags; the value read back goes into the detail.
+mm = torch.backends.cuda.matmul
+try:
+    mm.fp32_precision = "ieee"
+    tf32 = f"torch.backends.cuda.matmul.fp32_precision = {mm.fp32_precision!r}"
+except Exception:
+    mm.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    tf32 = f"torch.backends.cuda.matmul.allow_tf32 = {mm.allow_tf32}"
 n, t, reps, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 
 
@@ -411,6 +439,13 @@ rows = []
 for dtype, tag in [(torch.float32, "f32"), (torch.bfloat16, "bf16")]:
     a, b = uniform(n, n, dtype=dtype), uniform(n, n, dtype=dtype)
     rows.append({"name": f"matmul_{tag}_{n}", "ms": median_ms(lambda: a @ b)})
+    if dtype == torch.float32:
+        # That TF32 is really off: TF32's 10-bit mantissa would leave errors near 1e-3 of
+        # a row's magnitude against f64; f32 leaves about 1e-6.
+        a4 = a[:4].double()
+        want = a4 @ b.double()
+        rel = ((a[:4] @ b).double() - want).abs().max() / (a4.abs() @ b.double().abs()).max()
+        tf32 += f", f32 matmul error vs f64 {rel.item():.1e} of the row scale"
 h, d = 8, 64
 q, k, v = (uniform(1, h, t, d) for _ in range(3))
 rows.append({
@@ -421,10 +456,11 @@ with open(out, "w") as f:
     json.dump({
         "check": "torch",
         "status": "pass",
-        "detail": f"PyTorch {torch.__version__} on {torch.cuda.get_device_name()}, TF32 off, "
-        f"median of {reps} runs (CUDA events; Tessera's column is wall-clock time of a "
-        f"run, launches and synchronisation included); attention by "
-        f"F.scaled_dot_product_attention (PyTorch's own kernel choice)",
+        "detail": f"PyTorch {torch.__version__} on {torch.cuda.get_device_name()}, TF32 off "
+        f"({tf32}), median of {reps} runs (CUDA events; Tessera's column is wall-clock "
+        f"time of a run, launches and synchronisation included); attention by "
+        f"F.scaled_dot_product_attention (PyTorch's own kernel choice, which the TF32 "
+        f"setting does not govern)",
         "rows": rows,
     }, f, indent=1)
 for r in rows:
@@ -436,23 +472,37 @@ PY
 elif [ "$SPENT" = 1 ]; then
     result torch skip "no PyTorch column: $(why 124)"
 else
-    result torch skip "python3 with torch (CUDA) not available: no PyTorch column"
+    # Why not: the import's error (to the log, and its last line to the result).
+    head -c 4000 "$SCRATCH/torch-probe.err"
+    WHY=$(tail -n 1 "$SCRATCH/torch-probe.err")
+    result torch skip "python3 with torch (CUDA) not available (${WHY:-torch.cuda.is_available() is False}): no PyTorch column"
 fi
 
-echo "== 7. tuning sweep: the PTX record's alternatives (Target::tuning_variants)"
-# Last, and optional: a sweep the budget has no time left for is skipped, not failed (one
-# that ran and computed wrong numbers fails).
-bounded 90 "$GPU" bench --sweep --out "$RESULTS/sweep.json"
-rc=$?
-if [ "$rc" != 0 ] && [ ! -f "$RESULTS/sweep.json" ]; then
-    if [ "$SPENT" = 1 ]; then
-        result sweep skip "$(why "$rc")"
-    else
-        result sweep fail "$(why "$rc")"
+step "5. conformance suite on cuda"
+run_tests conformance 240 1 "$BIN/conformance" conformance_cuda --exact --nocapture
+
+step "6. tests/cuda.rs"
+run_tests cuda_tests 90 1 "$BIN/cuda_tests" --nocapture --test-threads 1
+
+step "7. tuning sweep: the PTX record's alternatives (Target::tuning_variants)"
+# Last, and optional: a sweep the budget has too little time left for is skipped, not
+# failed; one cut short by its limit leaves the rows it timed (sweep.json is written after
+# each timing) and is skipped too; one that computed wrong numbers fails.
+SWEEP_MIN=60
+if [ "$(left 90)" -lt "$SWEEP_MIN" ]; then
+    result sweep skip "not run: under $SWEEP_MIN s of the budget of $BUDGET s left"
+else
+    bounded 90 "$GPU" bench --sweep --out "$RESULTS/sweep.json"
+    rc=$?
+    if [ "$rc" != 0 ] && [ ! -f "$RESULTS/sweep.json" ]; then
+        case $rc in
+        124 | 137) result sweep skip "cut short before its first timing: $(why "$rc")" ;;
+        *) result sweep fail "$(why "$rc")" ;;
+        esac
     fi
 fi
 
-echo "== 8. summary ($(($(date +%s) - START)) s)"
+step "8. summary ($(($(date +%s) - START)) s)"
 timeout -k 5 $((TABLE - 5)) "$GPU" table --results "$RESULTS" | tee "$OUT/table.txt"
 echo "gpu-check: full log in $LOG, table in $OUT/table.txt, results in $OUT/results.tar.gz"
 if grep -q '^overall: PASS' "$OUT/table.txt"; then
@@ -466,6 +516,17 @@ return 1
 # Everything, stdout and stderr, to the terminal and to the log; then the results packed.
 checks 2>&1 | tee -a "$LOG"
 STATUS=${PIPESTATUS[0]}
-tar -czf "$OUT/results.tar.gz" -C "$RESULTS" . || echo "gpu-check: packing the results failed" >&2
+pack || echo "gpu-check: packing the results failed" >&2
+# A borrowed machine returns no file over 16 MiB: a longer log keeps its first 4 and last
+# 10 MiB.
+LOG_MAX=$((15 * 1024 * 1024))
+if [ "$(stat -c %s "$LOG")" -gt "$LOG_MAX" ]; then
+    {
+        head -c $((4 * 1024 * 1024)) "$LOG"
+        printf '\n[gpu-check: %s bytes of log cut here, to fit what is returned]\n' \
+            "$(($(stat -c %s "$LOG") - 14 * 1024 * 1024))"
+        tail -c $((10 * 1024 * 1024)) "$LOG"
+    } >"$LOG.cut" && mv -f "$LOG.cut" "$LOG"
+fi
 rm -rf "$SCRATCH"
 exit "$STATUS"

@@ -856,7 +856,17 @@ fn compare_one(
 
 /// Runs the whole table on one backend with `threads` workers (cases are independent;
 /// results are printed in table order) and fails listing every failing output.
+/// `TESSERA_CONFORMANCE_THREADS=N` overrides `threads` (1: one case at a time, so that
+/// the first case to fault a GPU context is the one the log names last).
 fn conformance(backend: &str, threads: usize, run: &Runner<'_>) {
+    let threads = match std::env::var("TESSERA_CONFORMANCE_THREADS") {
+        Ok(v) if !v.is_empty() => match v.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("TESSERA_CONFORMANCE_THREADS={v}: expected a whole number above 0"),
+        },
+        _ => threads.max(1),
+    };
+    println!("{backend}: {threads} worker thread(s)");
     let cases = selected_cases();
     // `TESSERA_CONFORMANCE_PROGRESS=1`: each case's start and end on stderr as it runs
     // (the summary below comes only at the end: a case that hangs on a GPU is then named
@@ -867,7 +877,7 @@ fn conformance(backend: &str, threads: usize, run: &Runner<'_>) {
     type Outcome = (Result<Vec<OutputCheck>, String>, u128);
     let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; cases.len()]);
     std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
+        for _ in 0..threads {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(case) = cases.get(i) else { break };

@@ -13,7 +13,7 @@
 //! refusal is reported with the JIT's error log),
 //! allocates one zeroed device buffer per storage slot of the memory plan (buffers sharing
 //! a slot share the allocation; its size is the largest buffer placed there, rounded up to
-//! 4 bytes), fills the constants once, and keeps the parameters on the device until set
+//! 16 bytes), fills the constants once, and keeps the parameters on the device until set
 //! again.
 //!
 //! Kernel ABI (see `tessera_compiler::backend::ptx`): one `.param .u64` global pointer per
