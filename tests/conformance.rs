@@ -1038,10 +1038,31 @@ fn shorten(e: &str) -> String {
 
 #[test]
 fn conformance_wgpu() {
-    let device = wgpu();
-    println!("wgpu adapter: {}", device.name());
-    // One worker: lavapipe already spreads each dispatch over the cores.
-    conformance("wgpu", 1, &|c, i| run_on_device(device, c, i));
+    println!("wgpu adapter: {}", wgpu().name());
+    // Two workers, each with a device of its own. lavapipe spreads each dispatch over the
+    // cores, but it compiles a kernel's LLVM code on first dispatch on its device's one
+    // queue thread: with one device every compile waited in line. On a fresh machine
+    // (Mesa's shader cache empty) the compiles are most of this test: 2066 s with one
+    // device on 2 cores. Measured with two: the 4 `matmul/ta*` cases 56.1 -> 27.6 s with
+    // an empty cache, the whole table 152 -> 81 s with a full one.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    conformance("wgpu", threads, &|c, i| {
+        run_on_device(wgpu_of_this_thread(), c, i)
+    });
+}
+
+/// A wgpu device for the calling thread alone (made on first use, kept for the process):
+/// see `conformance_wgpu`.
+fn wgpu_of_this_thread() -> &'static WgpuDevice {
+    thread_local! {
+        static DEVICE: std::cell::OnceCell<&'static WgpuDevice> = const { std::cell::OnceCell::new() };
+    }
+    DEVICE.with(|d| {
+        *d.get_or_init(|| match WgpuDevice::new() {
+            Ok(device) => Box::leak(Box::new(device)),
+            Err(e) => panic!("no wgpu device, so the wgpu conformance suite cannot run: {e}"),
+        })
+    })
 }
 
 #[test]

@@ -12,7 +12,6 @@
 //! with `apt-get install -y mesa-vulkan-drivers libvulkan1`), they never pass silently.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 use tessera::compiler as tc;
 use tessera::runtime::WgpuDevice;
 
@@ -26,12 +25,20 @@ use tc::schedule::plan::{BufferId, BufferInfo, BufferRole, Launch, Plan, Storage
 use tc::tile::{Access, TileKernel};
 use tc::{NodeId, Target};
 
+/// A device per test thread (made on first use, kept for the process): lavapipe compiles
+/// a kernel on first dispatch on its device's one queue thread, so tests that share a
+/// device wait in line for each other's compiles (most of this file's time when Mesa's
+/// shader cache is empty).
 fn wgpu() -> &'static WgpuDevice {
-    static DEVICE: OnceLock<Result<WgpuDevice, String>> = OnceLock::new();
-    match DEVICE.get_or_init(|| WgpuDevice::new().map_err(|e| e.to_string())) {
-        Ok(d) => d,
-        Err(e) => panic!("no wgpu device, so the wgpu tests cannot run: {e}"),
+    thread_local! {
+        static DEVICE: std::cell::OnceCell<&'static WgpuDevice> = const { std::cell::OnceCell::new() };
     }
+    DEVICE.with(|d| {
+        *d.get_or_init(|| match WgpuDevice::new() {
+            Ok(device) => Box::leak(Box::new(device)),
+            Err(e) => panic!("no wgpu device, so the wgpu tests cannot run: {e}"),
+        })
+    })
 }
 
 /// A plan running `k` once: one buffer (and storage slot) per parameter, read
