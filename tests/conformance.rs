@@ -90,6 +90,8 @@ mod rope_cases;
 mod cuda_backend;
 #[path = "support/cuda.rs"]
 mod cuda_support;
+#[path = "support/wgpu_thread.rs"]
+mod wgpu_thread;
 
 const SIZES: [usize; 5] = [1, 7, 127, 1000, 4097];
 const MM: [usize; 4] = [1, 17, 64, 129];
@@ -1047,22 +1049,12 @@ fn conformance_wgpu() {
     // an empty cache, the whole table 152 -> 81 s with a full one.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
     conformance("wgpu", threads, &|c, i| {
-        run_on_device(wgpu_of_this_thread(), c, i)
+        run_on_device(
+            wgpu_thread::device_of_this_thread("the wgpu conformance suite"),
+            c,
+            i,
+        )
     });
-}
-
-/// A wgpu device for the calling thread alone (made on first use, kept for the process):
-/// see `conformance_wgpu`.
-fn wgpu_of_this_thread() -> &'static WgpuDevice {
-    thread_local! {
-        static DEVICE: std::cell::OnceCell<&'static WgpuDevice> = const { std::cell::OnceCell::new() };
-    }
-    DEVICE.with(|d| {
-        *d.get_or_init(|| match WgpuDevice::new() {
-            Ok(device) => Box::leak(Box::new(device)),
-            Err(e) => panic!("no wgpu device, so the wgpu conformance suite cannot run: {e}"),
-        })
-    })
 }
 
 #[test]

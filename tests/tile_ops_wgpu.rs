@@ -17,6 +17,8 @@ use tessera::runtime::WgpuDevice;
 
 #[path = "support/tile_ops_kernels.rs"]
 mod kernels;
+#[path = "support/wgpu_thread.rs"]
+mod wgpu_thread;
 
 use kernels::Case;
 use tc::backend::wgsl;
@@ -25,20 +27,10 @@ use tc::schedule::plan::{BufferId, BufferInfo, BufferRole, Launch, Plan, Storage
 use tc::tile::{Access, TileKernel};
 use tc::{NodeId, Target};
 
-/// A device per test thread (made on first use, kept for the process): lavapipe compiles
-/// a kernel on first dispatch on its device's one queue thread, so tests that share a
-/// device wait in line for each other's compiles (most of this file's time when Mesa's
-/// shader cache is empty).
+/// This test thread's device (`support/wgpu_thread.rs`: the tests' kernel compiles then
+/// run side by side instead of in line).
 fn wgpu() -> &'static WgpuDevice {
-    thread_local! {
-        static DEVICE: std::cell::OnceCell<&'static WgpuDevice> = const { std::cell::OnceCell::new() };
-    }
-    DEVICE.with(|d| {
-        *d.get_or_init(|| match WgpuDevice::new() {
-            Ok(device) => Box::leak(Box::new(device)),
-            Err(e) => panic!("no wgpu device, so the wgpu tests cannot run: {e}"),
-        })
-    })
+    wgpu_thread::device_of_this_thread("the wgpu tile-op tests")
 }
 
 /// A plan running `k` once: one buffer (and storage slot) per parameter, read
