@@ -5,6 +5,11 @@
 //! the device it runs on, so threads sharing a device wait in line for each other's
 //! compiles. With Mesa's shader cache empty (a fresh machine, as in CI) those compiles are
 //! most of the wgpu tests' time; a device per thread spreads them over the cores.
+//! Measured on 2 cores, one device against one per thread: `conformance_wgpu`'s 4
+//! `matmul/ta*` cases 56.1 -> 27.6 s with an empty cache (`MESA_SHADER_CACHE_DIR` set to
+//! an empty folder), its whole table 152 -> 81 s with a full one; `tile_ops_wgpu`
+//! 226 -> 176 s with an empty cache. (`conformance_wgpu` alone took 2066 s on an empty
+//! cache with one device.)
 
 use std::cell::OnceCell;
 use tessera::runtime::WgpuDevice;
