@@ -776,7 +776,10 @@ fn bench(
     let total = 2 * matmuls.len() + attentions.len();
     let mut rows = Vec::new();
     let mut failures = Vec::new();
+    // Timings finished (a timing may give both a row and a failure).
+    let mut done = 0;
     let mut push = |r: Result<Timing>, what: String| -> Result<()> {
+        done += 1;
         match r {
             Ok((row, failure)) => {
                 rows.push(row);
@@ -785,7 +788,6 @@ fn bench(
             Err(e) => failures.push(format!("{what}: {e:#}")),
         }
         let Some(path) = partial else { return Ok(()) };
-        let done = rows.len() + failures.len();
         if done >= total {
             return Ok(());
         }
