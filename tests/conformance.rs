@@ -55,7 +55,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Instant;
 use tessera::compiler::backend;
 use tessera::compiler::graph::ReduceOp;
@@ -100,12 +100,10 @@ const TRANSPOSES: [(bool, bool); 4] = [(false, false), (false, true), (true, fal
 const EPS: f64 = 1.0 / (1u64 << 24) as f64;
 const F: DType = DType::F32;
 
+/// This test thread's wgpu device (`support/wgpu_thread.rs`: lavapipe compiles on one
+/// queue thread per device, so threads sharing one would wait for each other's compiles).
 fn wgpu() -> &'static WgpuDevice {
-    static DEVICE: OnceLock<Result<WgpuDevice, String>> = OnceLock::new();
-    match DEVICE.get_or_init(|| WgpuDevice::new().map_err(|e| e.to_string())) {
-        Ok(d) => d,
-        Err(e) => panic!("no wgpu device, so the wgpu conformance suite cannot run: {e}"),
-    }
+    wgpu_thread::device_of_this_thread("the wgpu conformance suite")
 }
 
 /// An elementwise error bound: `|got - want| <= atol + rtol * |want|`.
@@ -1041,20 +1039,11 @@ fn shorten(e: &str) -> String {
 #[test]
 fn conformance_wgpu() {
     println!("wgpu adapter: {}", wgpu().name());
-    // Two workers, each with a device of its own. lavapipe spreads each dispatch over the
-    // cores, but it compiles a kernel's LLVM code on first dispatch on its device's one
-    // queue thread: with one device every compile waited in line. On a fresh machine
-    // (Mesa's shader cache empty) the compiles are most of this test: 2066 s with one
-    // device on 2 cores. Measured with two: the 4 `matmul/ta*` cases 56.1 -> 27.6 s with
-    // an empty cache, the whole table 152 -> 81 s with a full one.
+    // Two workers, each with a device of its own (`wgpu()` is per thread): on an empty Mesa
+    // shader cache the kernel compiles are most of this test, 2066 s on 2 cores when one
+    // device compiled them all in line (measurements in `support/wgpu_thread.rs`).
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-    conformance("wgpu", threads, &|c, i| {
-        run_on_device(
-            wgpu_thread::device_of_this_thread("the wgpu conformance suite"),
-            c,
-            i,
-        )
-    });
+    conformance("wgpu", threads, &|c, i| run_on_device(wgpu(), c, i));
 }
 
 #[test]
