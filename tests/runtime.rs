@@ -503,3 +503,31 @@ fn vector_elementwise_kernels_run_on_the_ptx_vm() {
         assert!(err <= 1e-6, "{name}: max abs error {err}");
     }
 }
+
+/// Both CPU devices run under the memory bound given to them: too small a bound is a
+/// typed error naming the node (or the plan's storage), the default runs the MLP.
+#[test]
+fn cpu_devices_run_under_their_memory_bound() {
+    use tessera::compiler::interp::{InterpError, Limits};
+    let graph = mlp_graph();
+    let (batch, d_in, _) = MLP_DIMS;
+    let tiny = Limits { max_bytes: 1024 };
+    for device in [
+        CpuDevice::reference().with_limits(tiny),
+        CpuDevice::tile().with_limits(tiny),
+    ] {
+        assert_eq!(device.limits(), tiny);
+        let mut exe = device.load(&graph).unwrap();
+        let (w, b) = mlp_params();
+        exe.set_param("w", &w).unwrap();
+        exe.set_param("b", &b).unwrap();
+        let x = Tensor::random(&[batch, d_in], DType::F32, 1);
+        match exe.run(&inputs(&[("x", x)])) {
+            Err(RuntimeError::Interp(InterpError::MemoryLimit { limit, .. })) => {
+                assert_eq!(limit, 1024)
+            }
+            other => panic!("{}: expected MemoryLimit, got {other:?}", device.name()),
+        }
+        check_mlp_on(&device.with_limits(Limits::default()));
+    }
+}

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use tessera_compiler::graph::{BinaryOp, DType, Graph, NodeId, ReduceOp};
-use tessera_compiler::interp::{run_graph, run_kernel, run_plan, InterpError, Tensor};
+use tessera_compiler::interp::{
+    run_graph, run_graph_with, run_kernel, run_plan, run_plan_with, InterpError, Limits, Tensor,
+};
 use tessera_compiler::schedule::plan::{
     BufferId, BufferInfo, BufferRole, Launch, Plan, StorageSlot,
 };
@@ -893,4 +895,153 @@ fn tensors_of_overflowing_shapes_are_refused() {
     assert!(Tensor::from_vec(&huge, DType::F32, vec![]).is_err());
     assert!(Tensor::from_bytes(&huge, DType::F32, &[]).is_err());
     assert!(Tensor::from_bytes(&[1 << 62], DType::F32, &[]).is_err());
+}
+
+// ---------------------------------------------------------------- memory bound
+
+/// `x [n, 1] @ w [1, n]`: small operands, an `n × n` product.
+fn outer_product(n: usize) -> (Graph, Inputs) {
+    let mut g = Graph::new();
+    let x = g.input("x", &[n, 1], DType::F32).unwrap();
+    let w = g.input("w", &[1, n], DType::F32).unwrap();
+    let y = g.matmul(x, w).unwrap();
+    g.set_name(y, "y").unwrap();
+    g.mark_output(y).unwrap();
+    let ins = inputs(&[
+        ("x", Tensor::random(&[n, 1], DType::F32, 1)),
+        ("w", Tensor::random(&[1, n], DType::F32, 2)),
+    ]);
+    (g, ins)
+}
+
+/// A product of 32 GiB in f64 (12.8 GB + 6.4 GB on the tile interpreter) is refused by the default bound before anything is
+/// allocated, on both interpreters, naming the node and the bytes.
+#[test]
+fn a_value_past_the_memory_bound_is_an_error_not_an_allocation() {
+    let n = 1 << 16;
+    let (g, ins) = outer_product(n);
+    let err = run_graph(&g, &ins).unwrap_err();
+    let held = 2 * n as u64 * 8;
+    assert_eq!(
+        err,
+        InterpError::MemoryLimit {
+            node: "y".into(),
+            within: None,
+            shape: vec![n, n],
+            needed: (n * n) as u64 * 8,
+            held,
+            limit: Limits::DEFAULT_MAX_BYTES,
+        }
+    );
+    let text = err.to_string();
+    assert!(text.starts_with("`y`: a value of shape [65536, 65536] needs 34359738368 bytes"));
+
+    // Compiled buffers stay within i32 indices: 40000^2 elements, 6.4 GB in f32 storage
+    // and 12.8 GB returned in f64.
+    let (g, ins) = outer_product(40_000);
+    let plan = tessera_compiler::compile(&g, &tessera_compiler::Target::wgsl()).unwrap();
+    match run_plan(&plan, &ins) {
+        Err(InterpError::MemoryLimit { node, needed, .. }) => {
+            assert_eq!(node, "plan storage");
+            // The f32 product in storage and its f64 copy returned.
+            assert!(needed >= 40_000 * 40_000 * 12, "{needed}");
+        }
+        other => panic!("expected a memory-limit error, got {other:?}"),
+    }
+}
+
+/// The bound counts the bytes held at once: values dropped after their last use do not
+/// count, so a long chain of `[64, 64]` values (32 KiB each) runs in 3 values' room.
+#[test]
+fn the_memory_bound_counts_live_values_only() {
+    let value = 64 * 64 * 8;
+    let mut g = Graph::new();
+    let x = g.input("x", &[64, 64], DType::F32).unwrap();
+    let mut h = x;
+    for _ in 0..20 {
+        h = g.tanh(h).unwrap();
+    }
+    g.set_name(h, "h").unwrap();
+    g.mark_output(h).unwrap();
+    let ins = inputs(&[("x", Tensor::random(&[64, 64], DType::F32, 3))]);
+    let want = run_graph(&g, &ins).unwrap();
+    // Two values at once: an operand and its result.
+    let two = Limits {
+        max_bytes: 2 * value,
+    };
+    assert_eq!(run_graph_with(&g, &ins, &two).unwrap(), want);
+    // One value's room is too little for the first tanh.
+    let one = Limits {
+        max_bytes: 2 * value - 1,
+    };
+    assert!(matches!(
+        run_graph_with(&g, &ins, &one),
+        Err(InterpError::MemoryLimit { held, needed, .. }) if held == value && needed == value
+    ));
+    assert!(run_graph_with(&g, &ins, &Limits::unbounded()).is_ok());
+}
+
+/// A composite runs its decomposition while the outer values stay: the error names the
+/// composite and the decomposition's node that did not fit.
+#[test]
+fn a_decomposition_past_the_memory_bound_names_the_composite() {
+    let value = 64 * 64 * 8;
+    let mut g = Graph::new();
+    let x = g.input("x", &[64, 64], DType::F32).unwrap();
+    let s = g.softmax(x).unwrap();
+    g.set_name(s, "probs").unwrap();
+    g.mark_output(s).unwrap();
+    let ins = inputs(&[("x", Tensor::random(&[64, 64], DType::F32, 4))]);
+    // The input and the softmax's value fit; the decomposition's copies and
+    // intermediates do not.
+    let tight = Limits {
+        max_bytes: 2 * value + value / 2,
+    };
+    match run_graph_with(&g, &ins, &tight) {
+        Err(e @ InterpError::MemoryLimit { .. }) => {
+            let InterpError::MemoryLimit { node, within, .. } = &e else {
+                unreachable!()
+            };
+            assert_eq!(node, "probs");
+            assert!(within.is_some(), "{e}");
+            assert!(e.to_string().contains("of its decomposition"), "{e}");
+        }
+        other => panic!("expected a memory-limit error, got {other:?}"),
+    }
+    assert!(run_graph_with(
+        &g,
+        &ins,
+        &Limits {
+            max_bytes: 8 * value
+        }
+    )
+    .is_ok());
+}
+
+/// The tile interpreter's bound covers the plan's storage and the outputs it returns.
+#[test]
+fn plan_storage_past_the_memory_bound_is_refused() {
+    let n = 37;
+    let ins = inputs(&[("x", Tensor::random(&[n], DType::F32, 9))]);
+    let plan = two_kernel_plan(n, 1);
+    // Three slots of 37 f32 and one f64 output.
+    let needed = (3 * n * 4 + n * 8) as u64;
+    assert!(run_plan_with(&plan, &ins, &Limits { max_bytes: needed }).is_ok());
+    assert_eq!(
+        run_plan_with(
+            &plan,
+            &ins,
+            &Limits {
+                max_bytes: needed - 1
+            }
+        ),
+        Err(InterpError::MemoryLimit {
+            node: "plan storage".into(),
+            within: None,
+            shape: vec![3 * n],
+            needed,
+            held: 0,
+            limit: needed - 1,
+        })
+    );
 }

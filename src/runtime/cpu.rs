@@ -4,7 +4,9 @@
 //! `tessera_compiler::interp::run_graph` (the oracle; nothing is compiled, so it works for
 //! any valid graph). [`CpuDevice::tile`] compiles the graph for a target record (WGSL's by
 //! default) and runs the plan's tile kernels in f32 with `tessera_compiler::interp::run_plan`,
-//! memory plan included: the compiled kernels without any device in the way.
+//! memory plan included: the compiled kernels without any device in the way. Both bound
+//! the memory a run holds ([`interp::Limits`], 8 GiB by default; [`CpuDevice::with_limits`]):
+//! past it a run is an error naming the node, not an allocation the system kills.
 
 use super::error::Result;
 use super::executable::{Executable, Program, Signature};
@@ -27,6 +29,7 @@ pub enum CpuMode {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CpuDevice {
     mode: CpuMode,
+    limits: interp::Limits,
 }
 
 impl CpuDevice {
@@ -34,6 +37,7 @@ impl CpuDevice {
     pub fn reference() -> CpuDevice {
         CpuDevice {
             mode: CpuMode::Reference,
+            limits: interp::Limits::default(),
         }
     }
 
@@ -46,7 +50,18 @@ impl CpuDevice {
     pub fn tile_for(target: Target) -> CpuDevice {
         CpuDevice {
             mode: CpuMode::Tile(target),
+            limits: interp::Limits::default(),
         }
+    }
+
+    /// The same interpreter under another memory bound (for executables loaded after).
+    pub fn with_limits(self, limits: interp::Limits) -> CpuDevice {
+        CpuDevice { limits, ..self }
+    }
+
+    /// The memory bound of this device's runs.
+    pub fn limits(&self) -> interp::Limits {
+        self.limits
     }
 
     /// Which interpreter this is.
@@ -87,6 +102,7 @@ impl Device for CpuDevice {
                     self.name(),
                     Box::new(CpuProgram {
                         what: What::Graph(graph.clone()),
+                        limits: self.limits,
                         params: HashMap::new(),
                         updates: Vec::new(),
                         discarded: Vec::new(),
@@ -95,7 +111,7 @@ impl Device for CpuDevice {
             }
             CpuMode::Tile(target) => {
                 let plan = tessera_compiler::compile(graph, target)?;
-                Ok(CpuDevice::load_plan_tile(plan, self.name())?)
+                Ok(self.load_plan_tile(plan)?)
             }
         }
     }
@@ -104,18 +120,19 @@ impl Device for CpuDevice {
 impl CpuDevice {
     /// Loads an already compiled plan on the tile interpreter.
     pub fn load_plan(&self, plan: Plan) -> Result<Executable> {
-        CpuDevice::load_plan_tile(plan, self.name())
+        self.load_plan_tile(plan)
     }
 
-    fn load_plan_tile(plan: Plan, name: String) -> Result<Executable> {
+    fn load_plan_tile(&self, plan: Plan) -> Result<Executable> {
         let signature = Signature::of_plan(&plan)?;
         Ok(Executable::from_parts(
             signature,
             Some(plan.clone()),
             None,
-            name,
+            self.name(),
             Box::new(CpuProgram {
                 what: What::Plan(plan),
+                limits: self.limits,
                 params: HashMap::new(),
                 updates: Vec::new(),
                 discarded: Vec::new(),
@@ -132,6 +149,7 @@ enum What {
 /// Graph or plan plus the parameter values ("on the device" = in host memory).
 struct CpuProgram {
     what: What,
+    limits: interp::Limits,
     params: HashMap<String, Tensor>,
     /// `(output, param)`: after a run the output's value becomes the parameter's.
     updates: Vec<(String, String)>,
@@ -164,8 +182,8 @@ impl Program for CpuProgram {
             all.insert(k.clone(), v.clone());
         }
         let mut out = match &self.what {
-            What::Graph(g) => interp::run_graph(g, &all)?,
-            What::Plan(p) => interp::run_plan(p, &all)?,
+            What::Graph(g) => interp::run_graph_with(g, &all, &self.limits)?,
+            What::Plan(p) => interp::run_plan_with(p, &all, &self.limits)?,
         };
         // Every update reads this run's outputs, so the order of the moves is irrelevant.
         for (o, p) in &self.updates {

@@ -67,6 +67,27 @@ pub enum InterpError {
         /// Exclusive upper bound of the valid range `0..len`.
         len: usize,
     },
+    /// A value would take the bytes the interpreter holds at once past its bound
+    /// ([`super::Limits::max_bytes`]).
+    #[error(
+        "`{node}`{}: a value of shape {shape:?} needs {needed} bytes beside the {held} already held, over the interpreter's limit of {limit} bytes (`Limits::max_bytes`)",
+        .within.as_ref().map(|w| format!(" (node `{w}` of its decomposition)")).unwrap_or_default()
+    )]
+    MemoryLimit {
+        /// Node name (for the tile interpreter, `"plan storage"`).
+        node: String,
+        /// The node of a composite's decomposition that needed the memory, when `node` is
+        /// a composite.
+        within: Option<String>,
+        /// Shape of the value (for the tile interpreter, the storage slot lengths' sum).
+        shape: Vec<usize>,
+        /// Bytes the value needs.
+        needed: u64,
+        /// Bytes already held.
+        held: u64,
+        /// The bound.
+        limit: u64,
+    },
     /// An unmasked tile element addresses memory outside its buffer.
     #[error("kernel `{kernel}`: access to buffer `{buffer}` at element offset {offset} is out of bounds (length {len}), program id {program:?}")]
     OutOfBounds {

@@ -17,23 +17,76 @@
 //! cross-entropy target outside `0..V` that is not the ignore index, is
 //! [`InterpError::IndexOutOfRange`] naming the node, the value and the range (devices
 //! clamp or drop such indices instead; the oracle refuses to define them).
+//!
+//! Memory is bounded: every value is held in f64, so a graph that is small on a device can
+//! be large here (an attention's `[B, H, T, T]` scores at T = 65536 are 32 GiB a head).
+//! Values are dropped after their last use, and a node whose value would take the bytes
+//! held at once past [`Limits::max_bytes`] is [`InterpError::MemoryLimit`] instead of an
+//! allocation the operating system kills the process for.
 
 use super::tensor::{round_to_dtype, Tensor};
 use super::InterpError;
 use crate::graph::{
     cast_value, contiguous_strides, matmul_dims, BinaryOp, CompositeOp, DType, Graph, Node, NodeId,
-    Op, ReduceOp, UnaryOp,
+    Op, ReduceOp, TensorType, UnaryOp,
 };
 use std::collections::HashMap;
 
+/// Bounds on what an interpreter run may hold in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes of tensor values held at once: f64 values of the graph interpreter
+    /// (8 bytes an element, whatever the dtype), f32 storage of the tile interpreter (4).
+    /// The caller's own input tensors are not counted; their copies are.
+    pub max_bytes: u64,
+}
+
+impl Limits {
+    /// The default bound: 8 GiB.
+    pub const DEFAULT_MAX_BYTES: u64 = 8 << 30;
+
+    /// No bound (the run takes what the values need, or fails to allocate).
+    pub fn unbounded() -> Limits {
+        Limits {
+            max_bytes: u64::MAX,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_bytes: Limits::DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// Bytes of `n` elements of `size` bytes, saturating (compared with a limit only).
+pub(crate) fn bytes_of(n: usize, size: u64) -> u64 {
+    (n as u64).saturating_mul(size)
+}
+
 /// Evaluates a graph and returns its outputs by node name. Inputs and parameters are both
 /// looked up by node name in `inputs`; each supplied tensor must have the node's shape and
-/// dtype. Extra entries are ignored.
+/// dtype. Extra entries are ignored. Memory is bounded by [`Limits::default`].
 pub fn run_graph(
     graph: &Graph,
     inputs: &HashMap<String, Tensor>,
 ) -> Result<HashMap<String, Tensor>, InterpError> {
-    let mut values = eval_keeping(graph, inputs, graph.outputs())?;
+    run_graph_with(graph, inputs, &Limits::default())
+}
+
+/// [`run_graph`] under the given memory bound.
+pub fn run_graph_with(
+    graph: &Graph,
+    inputs: &HashMap<String, Tensor>,
+    limits: &Limits,
+) -> Result<HashMap<String, Tensor>, InterpError> {
+    let budget = Budget {
+        limit: limits.max_bytes,
+        base: 0,
+    };
+    let mut values = eval_keeping(graph, inputs, graph.outputs(), &budget)?;
     let mut out = HashMap::new();
     for &o in graph.outputs() {
         let t = values
@@ -49,14 +102,27 @@ pub fn run_graph(
 }
 
 /// Evaluates every node; the result is indexed like [`Graph::nodes`]. For debugging and
-/// for tests that look at intermediate values.
+/// for tests that look at intermediate values. Memory is bounded by [`Limits::default`]
+/// (every value is kept, so the bound is reached sooner than by [`run_graph`]).
 pub fn eval_all(
     graph: &Graph,
     inputs: &HashMap<String, Tensor>,
 ) -> Result<Vec<Tensor>, InterpError> {
     let keep: Vec<NodeId> = graph.ids().collect();
-    let values = eval_keeping(graph, inputs, &keep)?;
+    let budget = Budget {
+        limit: Limits::default().max_bytes,
+        base: 0,
+    };
+    let values = eval_keeping(graph, inputs, &keep, &budget)?;
     Ok(values.into_iter().flatten().collect())
+}
+
+/// The memory bound of one (possibly nested) evaluation: `base` bytes are held by the
+/// evaluations around it (a composite's decomposition runs while the outer graph's live
+/// values stay).
+struct Budget {
+    limit: u64,
+    base: u64,
 }
 
 /// Evaluates the graph in order, dropping each value after its last use unless it is in
@@ -66,6 +132,7 @@ fn eval_keeping(
     graph: &Graph,
     inputs: &HashMap<String, Tensor>,
     keep: &[NodeId],
+    budget: &Budget,
 ) -> Result<Vec<Option<Tensor>>, InterpError> {
     let mut uses = vec![0usize; graph.len()];
     for node in graph.nodes() {
@@ -82,7 +149,24 @@ fn eval_keeping(
         }
     }
     let mut values: Vec<Option<Tensor>> = Vec::with_capacity(graph.len());
+    // Bytes of the values in `values` that are `Some`.
+    let mut live: u64 = 0;
     for (i, node) in graph.nodes().iter().enumerate() {
+        let needed = bytes_of(
+            TensorType::checked_numel(&node.ty.shape).unwrap_or(usize::MAX),
+            VALUE_BYTES,
+        );
+        let held = budget.base.saturating_add(live);
+        if held.saturating_add(needed) > budget.limit {
+            return Err(InterpError::MemoryLimit {
+                node: node.name.clone(),
+                within: None,
+                shape: node.ty.shape.clone(),
+                needed,
+                held,
+                limit: budget.limit,
+            });
+        }
         let t = {
             let mut args = Vec::with_capacity(node.inputs.len());
             for &inp in &node.inputs {
@@ -99,27 +183,38 @@ fn eval_keeping(
                 };
                 args.push(v);
             }
-            eval_node(node, &args, inputs)?
+            let inner = Budget {
+                limit: budget.limit,
+                base: held,
+            };
+            eval_node(node, &args, inputs, &inner)?
         };
         for &inp in &node.inputs {
             let u = &mut uses[inp.index()];
             if *u != usize::MAX {
                 *u -= 1;
                 if *u == 0 {
-                    values[inp.index()] = None;
+                    if let Some(dropped) = values[inp.index()].take() {
+                        live = live.saturating_sub(bytes_of(dropped.data.len(), VALUE_BYTES));
+                    }
                 }
             }
         }
+        live = live.saturating_add(bytes_of(t.data.len(), VALUE_BYTES));
         values.push(Some(t));
     }
     Ok(values)
 }
+
+/// Bytes of one value of the graph interpreter (an f64).
+const VALUE_BYTES: u64 = 8;
 
 /// Evaluates one node from its operand values.
 fn eval_node(
     node: &Node,
     args: &[&Tensor],
     inputs: &HashMap<String, Tensor>,
+    budget: &Budget,
 ) -> Result<Tensor, InterpError> {
     if !node.op.is_leaf() {
         // Re-check the type rule so that a hand-edited node cannot index out of range.
@@ -184,7 +279,7 @@ fn eval_node(
         Op::Concat { axis } => Ok(concat(args, *axis, shape, dtype)),
         Op::Gather { axis } => take(node, args[0], args[1], *axis),
         Op::ScatterAdd { axis, size } => scatter_add(node, args[0], args[1], *axis, *size),
-        Op::Composite(c) => composite(node, c, args),
+        Op::Composite(c) => composite(node, c, args, budget),
         Op::Iota { axis } => {
             let strides = contiguous_strides(shape);
             let data = (0..node.ty.numel())
@@ -501,7 +596,12 @@ fn scatter_add(
 
 /// A composite op, evaluated through its decomposition: a graph with one input per
 /// operand, [`CompositeOp::decompose`], and a run of that graph.
-fn composite(node: &Node, op: &CompositeOp, args: &[&Tensor]) -> Result<Tensor, InterpError> {
+fn composite(
+    node: &Node,
+    op: &CompositeOp,
+    args: &[&Tensor],
+    budget: &Budget,
+) -> Result<Tensor, InterpError> {
     if let CompositeOp::CrossEntropy { ignore_index }
     | CompositeOp::TokenCrossEntropy { ignore_index } = op
     {
@@ -521,15 +621,23 @@ fn composite(node: &Node, op: &CompositeOp, args: &[&Tensor]) -> Result<Tensor, 
     let mut g = Graph::new();
     let mut ins = Vec::with_capacity(args.len());
     let mut feed = HashMap::new();
+    // The copies fed to the decomposition are held while it runs.
+    let mut fed: u64 = 0;
     for (i, a) in args.iter().enumerate() {
         let name = format!("operand{i}");
         ins.push(g.input(&name, &a.shape, a.dtype)?);
+        fed = fed.saturating_add(bytes_of(a.data.len(), VALUE_BYTES));
         feed.insert(name, (*a).clone());
     }
     let out = op
         .decompose(&mut g, &ins)
         .map_err(|e| rename(e, &node.name))?;
-    let t = eval_keeping(&g, &feed, &[out])?
+    let inner = Budget {
+        limit: budget.limit,
+        base: budget.base.saturating_add(fed),
+    };
+    let t = eval_keeping(&g, &feed, &[out], &inner)
+        .map_err(|e| blame(e, &node.name))?
         .get_mut(out.index())
         .and_then(Option::take)
         .ok_or_else(|| crate::graph::GraphError::UnknownInput {
@@ -549,6 +657,29 @@ fn composite(node: &Node, op: &CompositeOp, args: &[&Tensor]) -> Result<Tensor, 
         .into());
     }
     Ok(t)
+}
+
+/// A memory-limit error inside a decomposition, reported against the composite node (the
+/// decomposition's node names are internal).
+fn blame(e: InterpError, composite: &str) -> InterpError {
+    match e {
+        InterpError::MemoryLimit {
+            node,
+            within,
+            shape,
+            needed,
+            held,
+            limit,
+        } => InterpError::MemoryLimit {
+            node: composite.to_string(),
+            within: within.or(Some(node)),
+            shape,
+            needed,
+            held,
+            limit,
+        },
+        other => other,
+    }
 }
 
 /// A decomposition error reported against the composite node.

@@ -14,6 +14,6 @@ pub mod tensor;
 pub mod tile;
 
 pub use error::InterpError;
-pub use graph::{eval_all, run_graph};
+pub use graph::{eval_all, run_graph, run_graph_with, Limits};
 pub use tensor::{max_abs_diff, max_rel_diff, round_to_dtype, Tensor, REL_DIFF_FLOOR};
-pub use tile::{run_kernel, run_plan};
+pub use tile::{run_kernel, run_plan, run_plan_with};

@@ -25,6 +25,7 @@
 //! that share a slot share memory and a wrong memory plan yields wrong results. Slots start
 //! filled with NaN, so reading memory nobody wrote shows up in the results.
 
+use super::graph::{bytes_of, Limits};
 use super::tensor::{round_to_dtype, Tensor};
 use super::InterpError;
 use crate::graph::{BinaryOp, CompareOp, DType, ReduceOp, TensorType};
@@ -51,10 +52,21 @@ pub fn run_kernel(kernel: &TileKernel, buffers: &mut [Vec<f32>]) -> Result<(), I
 
 /// Runs a plan: allocates its storage, fills inputs and parameters (looked up by node
 /// name in `inputs`, each of the buffer's shape and dtype) and constants, runs the
-/// launches in order and returns the outputs by node name.
+/// launches in order and returns the outputs by node name. Memory is bounded by
+/// [`Limits::default`].
 pub fn run_plan(
     plan: &Plan,
     inputs: &HashMap<String, Tensor>,
+) -> Result<HashMap<String, Tensor>, InterpError> {
+    run_plan_with(plan, inputs, &Limits::default())
+}
+
+/// [`run_plan`] under the given memory bound: the plan's storage (4 bytes an element) and
+/// the f64 outputs it returns (8) must fit in [`Limits::max_bytes`] together.
+pub fn run_plan_with(
+    plan: &Plan,
+    inputs: &HashMap<String, Tensor>,
+    limits: &Limits,
 ) -> Result<HashMap<String, Tensor>, InterpError> {
     let bad = |message: String| InterpError::BadPlan { message };
     // Storage: one vector per slot, as long as the longest buffer placed in it.
@@ -88,6 +100,23 @@ pub fn run_plan(
             )));
         }
         lens[b.storage] = lens[b.storage].max(b.len);
+    }
+    let stored: usize = lens.iter().fold(0usize, |a, &n| a.saturating_add(n));
+    let returned: usize = plan
+        .outputs
+        .iter()
+        .filter_map(|(_, id)| plan.buffers.get(id.0 as usize))
+        .fold(0usize, |a, b| a.saturating_add(b.len));
+    let needed = bytes_of(stored, 4).saturating_add(bytes_of(returned, 8));
+    if needed > limits.max_bytes {
+        return Err(InterpError::MemoryLimit {
+            node: "plan storage".into(),
+            within: None,
+            shape: vec![stored],
+            needed,
+            held: 0,
+            limit: limits.max_bytes,
+        });
     }
     let mut storage: Vec<Vec<f32>> = lens.iter().map(|&n| vec![f32::NAN; n]).collect();
     for b in &plan.buffers {
