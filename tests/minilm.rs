@@ -257,4 +257,28 @@ fn tessera_embed_cli() {
         lines[0].starts_with("error: ") && lines[0].contains("config.json"),
         "{err}"
     );
+
+    // The interpreter's memory bound: 1 MiB is less than the word embeddings (30522 x 384
+    // in f64), a one-line error naming the flag and the node; 0 is refused by the parser.
+    let out = std::process::Command::new(bin)
+        .args(["embed", "--max-memory", "0.001", "--model"])
+        .arg(&dir)
+        .arg("hello")
+        .output()
+        .expect("run tessera embed --max-memory");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--max-memory 0.001 GiB")
+            && err.contains("`embeddings.word_embeddings.weight`: a value of shape [30522, 384]"),
+        "{err}"
+    );
+    let out = std::process::Command::new(bin)
+        .args(["embed", "--max-memory", "0", "--model"])
+        .arg(&dir)
+        .arg("hello")
+        .output()
+        .expect("run tessera embed --max-memory 0");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be a positive number of GiB"));
 }

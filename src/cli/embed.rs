@@ -7,14 +7,17 @@
 //! the embeddings (unit vectors, on one line), or with `--similarity` the matrix of cosine
 //! similarities (pretty-printed). Devices: `cpu` (the f64 graph interpreter), `wgpu` (the emitted WGSL on
 //! any adapter), `ascend-cpu` (the emitted Ascend C on its CPU build). Whatever a device
-//! cannot compile or run is reported as its own error.
+//! cannot compile or run is reported as its own error. The interpreter's memory is bounded
+//! by `--max-memory` (GiB, 8 by default).
 
 use super::{EmbedArgs, EmbedDevice};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::collections::HashMap;
 use tessera::runtime::ascend_cpu::run_plan_ascend_cpu;
+use tessera::runtime::RuntimeError;
 use tessera::runtime::{CpuDevice, Device, Tensor, WgpuDevice};
+use tessera_compiler::interp::{InterpError, Limits};
 use tessera_compiler::Target;
 use tessera_models::bert::{cosine, MiniLm, EMBEDDINGS};
 
@@ -28,7 +31,28 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         .graph(tokens.batch(), tokens.seq())
         .context("building the encoder graph")?;
     let (device_name, out) = match args.device {
-        EmbedDevice::Cpu => run_device(&CpuDevice::reference(), &model, &graph, &tokens)?,
+        EmbedDevice::Cpu => {
+            // `as` saturates: a huge value is no bound.
+            let max_bytes = (args.max_memory * super::GIB) as u64;
+            let device = CpuDevice::reference().with_limits(Limits { max_bytes });
+            run_device(&device, &model, &graph, &tokens).map_err(|e| {
+                let past_bound = e.chain().any(|c| {
+                    matches!(
+                        c.downcast_ref::<RuntimeError>(),
+                        Some(RuntimeError::Interp(InterpError::MemoryLimit { .. }))
+                    )
+                });
+                if past_bound {
+                    e.context(format!(
+                        "the interpreter's values would pass --max-memory {} GiB (fewer or \
+                         shorter sentences, or a larger --max-memory)",
+                        args.max_memory
+                    ))
+                } else {
+                    e
+                }
+            })?
+        }
         EmbedDevice::Wgpu => {
             let device = WgpuDevice::new().context("opening a wgpu adapter")?;
             run_device(&device, &model, &graph, &tokens)?

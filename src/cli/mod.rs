@@ -182,6 +182,20 @@ pub enum EmbedDevice {
     Cuda,
 }
 
+/// Bytes in a GiB.
+pub(crate) const GIB: f64 = (1u64 << 30) as f64;
+
+/// A positive, finite number of GiB that converts to at least one byte.
+fn parse_gib(text: &str) -> Result<f64, String> {
+    let gib: f64 = text
+        .parse()
+        .map_err(|e| format!("not a number of GiB ({e})"))?;
+    if !gib.is_finite() || gib * GIB < 1.0 {
+        return Err(format!("must be a positive number of GiB, got {text}"));
+    }
+    Ok(gib)
+}
+
 /// Arguments of `tessera embed`.
 #[derive(Debug, clap::Args)]
 pub struct EmbedArgs {
@@ -195,6 +209,10 @@ pub struct EmbedArgs {
     /// Print the matrix of cosine similarities instead of the embeddings.
     #[arg(long)]
     pub similarity: bool,
+    /// `--device cpu`: the most memory the interpreter's values may hold at once, in GiB
+    /// (values are f64; past it the run stops with an error naming the node).
+    #[arg(long, value_name = "GIB", default_value_t = 8.0, value_parser = parse_gib)]
+    pub max_memory: f64,
     /// The sentences (one batch, padded to the longest).
     #[arg(value_name = "TEXT", required = true)]
     pub text: Vec<String>,
