@@ -170,6 +170,18 @@ fn minilm_embeddings_on_ascend_cpu() {
     check_device("ascend-cpu", true, embed_ascend_cpu);
 }
 
+/// Runs `tessera embed FLAGS --model MODEL TEXTS...`.
+fn embed(flags: &[&str], model: &Path, texts: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("embed")
+        .args(flags)
+        .arg("--model")
+        .arg(model)
+        .args(texts)
+        .output()
+        .unwrap_or_else(|e| panic!("run tessera embed {flags:?}: {e}"))
+}
+
 /// `tessera embed` on the interpreter: the embeddings it prints are the reference ones,
 /// `--similarity` prints their cosines, and a folder without the files is a one-line
 /// error naming the missing file.
@@ -177,14 +189,8 @@ fn minilm_embeddings_on_ascend_cpu() {
 fn tessera_embed_cli() {
     let refs = reference();
     let dir = model_dir();
-    let bin = env!("CARGO_BIN_EXE_tessera");
-    let out = std::process::Command::new(bin)
-        .arg("embed")
-        .arg("--model")
-        .arg(&dir)
-        .args(refs.iter().map(|(t, _)| t.as_str()))
-        .output()
-        .expect("run tessera embed");
+    let texts: Vec<&str> = refs.iter().map(|(t, _)| t.as_str()).collect();
+    let out = embed(&[], &dir, &texts);
     assert!(
         out.status.success(),
         "{}",
@@ -209,14 +215,7 @@ fn tessera_embed_cli() {
         printed.push(got);
     }
 
-    let out = std::process::Command::new(bin)
-        .arg("embed")
-        .arg("--model")
-        .arg(&dir)
-        .arg("--similarity")
-        .args(refs.iter().map(|(t, _)| t.as_str()))
-        .output()
-        .expect("run tessera embed --similarity");
+    let out = embed(&["--similarity"], &dir, &texts);
     assert!(
         out.status.success(),
         "{}",
@@ -240,12 +239,7 @@ fn tessera_embed_cli() {
     }
 
     let missing = std::env::temp_dir().join(format!("tessera-no-model-{}", std::process::id()));
-    let out = std::process::Command::new(bin)
-        .args(["embed", "--model"])
-        .arg(&missing)
-        .arg("hello")
-        .output()
-        .expect("run tessera embed");
+    let out = embed(&[], &missing, &["hello"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err
@@ -260,12 +254,7 @@ fn tessera_embed_cli() {
 
     // The interpreter's memory bound: 1 MiB is less than the word embeddings (30522 x 384
     // in f64), a one-line error naming the flag and the node; 0 is refused by the parser.
-    let out = std::process::Command::new(bin)
-        .args(["embed", "--max-memory", "0.001", "--model"])
-        .arg(&dir)
-        .arg("hello")
-        .output()
-        .expect("run tessera embed --max-memory");
+    let out = embed(&["--max-memory", "0.001"], &dir, &["hello"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -273,12 +262,7 @@ fn tessera_embed_cli() {
             && err.contains("`embeddings.word_embeddings.weight`: a value of shape [30522, 384]"),
         "{err}"
     );
-    let out = std::process::Command::new(bin)
-        .args(["embed", "--max-memory", "0", "--model"])
-        .arg(&dir)
-        .arg("hello")
-        .output()
-        .expect("run tessera embed --max-memory 0");
+    let out = embed(&["--max-memory", "0"], &dir, &["hello"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be a positive number of GiB"));
 }

@@ -82,11 +82,7 @@ pub fn run_graph_with(
     inputs: &HashMap<String, Tensor>,
     limits: &Limits,
 ) -> Result<HashMap<String, Tensor>, InterpError> {
-    let budget = Budget {
-        limit: limits.max_bytes,
-        base: 0,
-    };
-    let mut values = eval_keeping(graph, inputs, graph.outputs(), &budget)?;
+    let mut values = eval_keeping(graph, inputs, graph.outputs(), &Budget::of(limits))?;
     let mut out = HashMap::new();
     for &o in graph.outputs() {
         let t = values
@@ -109,11 +105,7 @@ pub fn eval_all(
     inputs: &HashMap<String, Tensor>,
 ) -> Result<Vec<Tensor>, InterpError> {
     let keep: Vec<NodeId> = graph.ids().collect();
-    let budget = Budget {
-        limit: Limits::default().max_bytes,
-        base: 0,
-    };
-    let values = eval_keeping(graph, inputs, &keep, &budget)?;
+    let values = eval_keeping(graph, inputs, &keep, &Budget::of(&Limits::default()))?;
     Ok(values.into_iter().flatten().collect())
 }
 
@@ -123,6 +115,16 @@ pub fn eval_all(
 struct Budget {
     limit: u64,
     base: u64,
+}
+
+impl Budget {
+    /// The budget of a whole run: nothing held around it.
+    fn of(limits: &Limits) -> Budget {
+        Budget {
+            limit: limits.max_bytes,
+            base: 0,
+        }
+    }
 }
 
 /// Evaluates the graph in order, dropping each value after its last use unless it is in
